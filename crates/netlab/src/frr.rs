@@ -1,0 +1,173 @@
+use std::io;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::netns::Netns;
+use crate::wait::wait_until;
+
+/// FRR daemons running inside one namespace as their own instance (`-N`), so several
+/// can run side by side and none touches the host's FRR.
+#[derive(Debug)]
+pub struct Frr {
+    instance: String,
+    namespace: String,
+    daemons: Vec<String>,
+}
+
+impl Frr {
+    /// Starts `daemons` (e.g. `["zebra", "bgpd"]`, or `["zebra", "bgpd", "bfdd"]`) in
+    /// `ns` with `config` (an frr.conf text). zebra, when listed, is started first so
+    /// bgpd can install routes in the namespace's kernel table.
+    pub fn start(ns: &Netns, config: &str, daemons: &[&str]) -> io::Result<Frr> {
+        let instance = ns.name().to_string();
+        let frr = Frr {
+            instance: instance.clone(),
+            namespace: ns.name().to_string(),
+            daemons: daemons.iter().map(|d| d.to_string()).collect(),
+        };
+        std::fs::create_dir_all(frr.config_dir())?;
+        std::fs::create_dir_all(frr.run_dir())?;
+        chown_frr(&frr.config_dir())?;
+        chown_frr(&frr.run_dir())?;
+        std::fs::write(frr.config_dir().join("vtysh.conf"), "")?;
+        let config_path = frr.config_dir().join("frr.conf");
+        std::fs::write(&config_path, config)?;
+        chown_frr(&config_path)?;
+        for daemon in daemons {
+            let pid_file = frr.run_dir().join(format!("{daemon}.pid"));
+            let binary = format!("/usr/lib/frr/{daemon}");
+            let config_arg = config_path.to_string_lossy().into_owned();
+            let pid_arg = pid_file.to_string_lossy().into_owned();
+            let mut argv = vec![
+                binary.as_str(),
+                "-N",
+                &instance,
+                "-d",
+                "-i",
+                &pid_arg,
+                "-f",
+                &config_arg,
+            ];
+            if *daemon == "bgpd" && !daemons.contains(&"zebra") {
+                argv.push("-Z");
+            }
+            ns.exec(&argv)?;
+        }
+        // vtysh answers once every daemon's socket is there.
+        let ready = wait_until(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(100),
+            || frr.vtysh("show version").ok(),
+        );
+        if ready.is_none() {
+            return Err(io::Error::other(format!(
+                "FRR instance {} did not answer vtysh within 20 s",
+                frr.instance
+            )));
+        }
+        Ok(frr)
+    }
+
+    /// Runs one vtysh command against this instance and returns its output.
+    pub fn vtysh(&self, command: &str) -> io::Result<String> {
+        let output = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.namespace,
+                "vtysh",
+                "-N",
+                &self.instance,
+                "-c",
+                command,
+            ])
+            .stdin(Stdio::null())
+            .output()?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(io::Error::other(format!(
+                "vtysh -c '{command}' failed: {}{}",
+                String::from_utf8_lossy(&output.stdout).trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
+    }
+
+    /// Runs several configuration lines in `configure terminal`.
+    pub fn configure(&self, lines: &[&str]) -> io::Result<String> {
+        let mut args = vec![
+            "netns".to_string(),
+            "exec".to_string(),
+            self.namespace.clone(),
+            "vtysh".to_string(),
+            "-N".to_string(),
+            self.instance.clone(),
+            "-c".to_string(),
+            "configure terminal".to_string(),
+        ];
+        for line in lines {
+            args.push("-c".to_string());
+            args.push(line.to_string());
+        }
+        let output = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(io::Error::other(format!(
+                "vtysh configure failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
+    }
+
+    /// The pid of one of this instance's daemons (to SIGSTOP it in a test, say).
+    pub fn pid(&self, daemon: &str) -> io::Result<u32> {
+        let text = std::fs::read_to_string(self.run_dir().join(format!("{daemon}.pid")))?;
+        text.trim()
+            .parse()
+            .map_err(|_| io::Error::other(format!("bad pid file for {daemon}: {text:?}")))
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        PathBuf::from("/etc/frr").join(&self.instance)
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        PathBuf::from("/var/run/frr").join(&self.instance)
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        for daemon in self.daemons.iter().rev() {
+            if let Ok(pid) = self.pid(daemon) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.config_dir());
+        let _ = std::fs::remove_dir_all(self.run_dir());
+    }
+}
+
+fn chown_frr(path: &std::path::Path) -> io::Result<()> {
+    let status = Command::new("chown")
+        .arg("frr:frr")
+        .arg(path)
+        .stderr(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "chown frr:frr {} failed: is the frr package installed?",
+            path.display()
+        )))
+    }
+}
