@@ -8,5 +8,6 @@ pub mod http;
 pub mod metrics;
 pub mod state;
 pub mod status;
+pub mod views;
 pub mod vips;
 pub mod watch;
