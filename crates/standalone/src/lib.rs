@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod render;
 pub mod state;
 pub mod status;
 pub mod views;
