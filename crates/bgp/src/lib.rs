@@ -6,3 +6,7 @@
 //! - [`speaker`]: the thin tokio shell (TCP, MD5, TTL, timers) behind [`Speaker`].
 
 pub mod packet;
+pub mod rib;
+pub mod settings;
+
+pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};
