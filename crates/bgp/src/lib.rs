@@ -10,3 +10,4 @@ pub mod rib;
 pub mod settings;
 
 pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};
+pub mod session;

@@ -240,7 +240,7 @@ fn pack_withdrawals(prefixes: &[IpNet], out: &mut Packed) {
 fn pack_announcements(attrs: &RouteAttributes, prefixes: &[IpNet], enc: &Encoding, out: &mut Packed) {
     let v4: Vec<_> = prefixes.iter().filter(|p| matches!(p, IpNet::V4(_))).collect();
     let v6: Vec<_> = prefixes.iter().filter(|p| matches!(p, IpNet::V6(_))).collect();
-    if !v4.is_empty() {
+    if !v4.is_empty() && enc.next_hop_v4.is_some() {
         let shared = shared_attributes(attrs, enc, true);
         let mut rest = v4.as_slice();
         while !rest.is_empty() {

@@ -54,6 +54,13 @@ pub mod cease {
     pub const HARD_RESET: u8 = 9;
 }
 
+/// Finite State Machine error subcodes (RFC 6608 §3).
+pub mod fsm_sub {
+    pub const UNEXPECTED_IN_OPEN_SENT: u8 = 1;
+    pub const UNEXPECTED_IN_OPEN_CONFIRM: u8 = 2;
+    pub const UNEXPECTED_IN_ESTABLISHED: u8 = 3;
+}
+
 /// RFC 8203 / RFC 9003: a shutdown communication is at most 255 octets of UTF-8.
 pub const MAX_SHUTDOWN_MESSAGE: usize = 255;
 
