@@ -6,8 +6,13 @@
 //! - [`speaker`]: the thin tokio shell (TCP, MD5, TTL, timers) behind [`Speaker`].
 
 pub mod packet;
+mod peer_task;
 pub mod rib;
-pub mod settings;
-
-pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};
 pub mod session;
+pub mod settings;
+mod sockopt;
+pub mod speaker;
+
+pub use session::State;
+pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};
+pub use speaker::{Desired, PeerStatus, ShutdownMode, Speaker, SpeakerOptions};
