@@ -93,3 +93,34 @@ pub fn wait<T>(what: &str, secs: u64, probe: impl FnMut() -> Option<T>) -> T {
 pub fn json(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
+
+/// A router namespace and a node namespace on one veth: router 10.0.0.1/24 + fd00::1/64,
+/// node 10.0.0.2/24 + fd00::2/64 (plus `extra` addresses on the node).
+pub fn router_and_node(extra: &[&str]) -> (Netns, Netns) {
+    let router = Netns::new("rt").unwrap();
+    let node = Netns::new("nd").unwrap();
+    oxlb_netlab::veth(&router, "r0", &node, "n0").unwrap();
+    router.add_address("r0", "10.0.0.1/24").unwrap();
+    router.add_address("r0", "fd00::1/64").unwrap();
+    node.add_address("n0", "10.0.0.2/24").unwrap();
+    node.add_address("n0", "fd00::2/64").unwrap();
+    for a in extra {
+        node.add_address("n0", a).unwrap();
+    }
+    (router, node)
+}
+
+/// FRR's view of one prefix: its first path, if any.
+pub fn frr_path(frr: &oxlb_netlab::Frr, family: &str, prefix: &str) -> Option<Value> {
+    let out = json(&frr.vtysh(&format!("show bgp {family} unicast {prefix} json")).ok()?)?;
+    out["paths"].as_array()?.first().cloned()
+}
+
+pub fn frr_neighbor(frr: &oxlb_netlab::Frr, neighbor: &str) -> Option<Value> {
+    let out = json(&frr.vtysh(&format!("show bgp neighbors {neighbor} json")).ok()?)?;
+    out.get(neighbor).cloned()
+}
+
+pub fn frr_established(frr: &oxlb_netlab::Frr, neighbor: &str) -> Option<Value> {
+    frr_neighbor(frr, neighbor).filter(|n| n["bgpState"] == "Established")
+}
