@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
     kind = "BFDProfile",
     plural = "bfdprofiles",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     doc = "BFDProfile represents the settings of the bfd session that can be optionally associated with a BGP session.",
     printcolumn(
         name = "Passive Mode",

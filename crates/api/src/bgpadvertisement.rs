@@ -14,6 +14,8 @@ use crate::LabelSelector;
     kind = "BGPAdvertisement",
     plural = "bgpadvertisements",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     doc = "BGPAdvertisement allows to advertise the IPs coming from the selected IPAddressPools via BGP, setting the parameters of the BGP Advertisement.",
     printcolumn(
         name = "IPAddressPools",

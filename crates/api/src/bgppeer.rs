@@ -17,6 +17,8 @@ use crate::LabelSelector;
     kind = "BGPPeer",
     plural = "bgppeers",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     doc = "BGPPeer is the Schema for the peers API.",
     printcolumn(name = "Address", type_ = "string", json_path = ".spec.peerAddress"),
     printcolumn(name = "ASN", type_ = "string", json_path = ".spec.peerASN"),

@@ -16,6 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
     kind = "BGPPeer",
     plural = "bgppeers",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     deprecated = "v1beta1 is deprecated, please use v1beta2",
     doc = "BGPPeer is the Schema for the peers API.",
     printcolumn(name = "Address", type_ = "string", json_path = ".spec.peerAddress"),

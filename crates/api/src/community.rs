@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
     kind = "Community",
     plural = "communities",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     doc = "Community is a collection of aliases for communities. Users can define named aliases to be used in the BGPAdvertisement CRD."
 )]
 pub struct CommunitySpec {

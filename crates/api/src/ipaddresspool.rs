@@ -14,6 +14,8 @@ use crate::LabelSelector;
     kind = "IPAddressPool",
     plural = "ipaddresspools",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     status = "IPAddressPoolStatus",
     doc = "IPAddressPool represents a pool of IP addresses that can be allocated to LoadBalancer services.",
     printcolumn(

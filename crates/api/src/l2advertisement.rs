@@ -15,6 +15,8 @@ use crate::LabelSelector;
     kind = "L2Advertisement",
     plural = "l2advertisements",
     namespaced,
+    derive = "PartialEq",
+    derive = "Default",
     doc = "L2Advertisement allows to advertise the LoadBalancer IPs provided by the selected pools via L2.",
     printcolumn(
         name = "IPAddressPools",
