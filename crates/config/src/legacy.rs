@@ -429,13 +429,13 @@ pub fn parse_value(
     for unknown in schema::unknown_fields(&value, legacy_schema(), path) {
         warnings.push(load::unknown_field_warning(
             &unknown,
-            "legacy config",
+            "legacy-config",
             "",
             origin,
         ));
     }
     serde_path_to_error::deserialize::<_, LegacyConfig>(value).map_err(|e| {
-        let mut d = load::type_error(&e, origin, "legacy config", "");
+        let mut d = load::type_error(&e, origin, "legacy-config", "");
         if !path.is_empty() {
             d.field = if d.field.is_empty() {
                 path.to_string()

@@ -365,6 +365,15 @@ impl Loader {
                     .push(unknown_field_warning(&unknown, &kind, &name, origin));
             }
         }
+        let mut value = value;
+        if is_metallb
+            && let Some(map) = value.as_object_mut()
+            && map.get("spec").is_none_or(Value::is_null)
+        {
+            // MetalLB's kinds have `spec,omitempty`: an object without one (a common
+            // L2Advertisement) is an empty spec, and required fields inside are named.
+            map.insert("spec".to_string(), Value::Object(serde_json::Map::new()));
+        }
         let o = origin.clone();
         let s = &mut self.snapshot;
         let e = &mut self.errors;
@@ -480,8 +489,31 @@ pub(crate) fn type_error(
         d.expected = Some("the field is required".to_string());
     } else {
         d.field = field;
+        d.expected = Some(expected_from_serde(&d.message));
+        if let Some(value) = d
+            .message
+            .split('`')
+            .nth(1)
+            .filter(|_| d.message.starts_with("invalid"))
+        {
+            d.value = Some(value.to_string());
+        }
     }
     d
+}
+
+/// Turns serde's "expected u32" into words a user understands.
+fn expected_from_serde(message: &str) -> String {
+    let wanted = message.rsplit("expected ").next().unwrap_or(message).trim();
+    match wanted {
+        "u8" => "a whole number in 0..255".into(),
+        "u16" => "a whole number in 0..65535".into(),
+        "u32" => "a whole number in 0..4294967295".into(),
+        "i32" | "i64" => "a whole number".into(),
+        "a sequence" => "a list (one `- item` per line)".into(),
+        "a boolean" => "true or false".into(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

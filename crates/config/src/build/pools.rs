@@ -31,6 +31,8 @@ struct Placed<'a> {
     index: usize,
     written: &'a str,
     origin: &'a Origin,
+    /// Position in input order: the later of two overlapping entries gets the error.
+    order: usize,
 }
 
 pub(super) fn build(cx: &mut Context, objects: &[Sourced<IPAddressPool>]) -> Pools {
@@ -63,7 +65,9 @@ pub(super) fn build(cx: &mut Context, objects: &[Sourced<IPAddressPool>]) -> Poo
                 Ok(parsed) => {
                     ranges.push(parsed.range);
                     cidrs.extend(parsed.cidrs);
+                    let order = placed.len();
                     placed.push(Placed {
+                        order,
                         range: parsed.range,
                         pool: subject.name,
                         index,
@@ -187,7 +191,10 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
     let mut furthest: Option<usize> = None;
     for i in 0..placed.len() {
         if let Some(f) = furthest {
-            let (earlier, current) = (&placed[f], &placed[i]);
+            let (mut earlier, mut current) = (&placed[f], &placed[i]);
+            if earlier.order > current.order {
+                std::mem::swap(&mut earlier, &mut current);
+            }
             if earlier.range.overlaps(&current.range) {
                 let subject = Subject {
                     kind: "IPAddressPool",
