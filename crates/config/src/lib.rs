@@ -16,6 +16,7 @@ pub mod model;
 pub mod schema;
 pub mod selector;
 pub mod snapshot;
+pub mod synthetic;
 
 pub use build::{Built, build_config};
 pub use diagnostic::{Code, Diagnostic, Origin, Severity};

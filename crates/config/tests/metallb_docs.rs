@@ -105,3 +105,29 @@ fn directories_are_read_recursively() {
     assert!(snapshot.ip_address_pools.len() > 30);
     assert!(build_config(&snapshot).config.is_err());
 }
+
+#[test]
+fn thousand_pools_peers_and_two_thousand_advertisements_are_valid() {
+    let text = oxlb_config::synthetic::synthetic_config(1000, 1000, 2000);
+    let snapshot = load_str(&text, None, "metallb-system").unwrap();
+    let config = build_config(&snapshot).config.unwrap();
+    assert_eq!(
+        (
+            config.pools.len(),
+            config.peers.len(),
+            config.bgp_advertisements.len()
+        ),
+        (1000, 1000, 2000)
+    );
+}
+
+#[test]
+fn overlap_check_scales() {
+    // 20,000 ranges with one overlap at the very end: found, and reported once.
+    let mut text = oxlb_config::synthetic::synthetic_config(20_000, 0, 0);
+    text.push_str("---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: late\nspec:\n  addresses:\n  - 10.78.31.7/32\n");
+    let snapshot = load_str(&text, None, "metallb-system").unwrap();
+    let errors = build_config(&snapshot).config.unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].name, "late");
+}
