@@ -6,6 +6,10 @@
 //! the raw object against the CRD schema and reports typos as warnings with the nearest
 //! known name, which is kinder than a hard parse error.
 
+// `#[kube(printcolumn(type_ = ...), printcolumn(type_ = ...))]` repeats keys inside
+// different printcolumn groups; clippy reads that as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod bfdprofile;
 pub mod bgpadvertisement;
 pub mod bgppeer;

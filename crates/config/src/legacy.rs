@@ -408,19 +408,21 @@ pub fn parse_value(
     origin: &Origin,
     path: &str,
     warnings: &mut Vec<Diagnostic>,
-) -> Result<LegacyConfig, Diagnostic> {
+) -> Result<LegacyConfig, Box<Diagnostic>> {
     // configInline may also hold the config as a YAML string.
     let value = match value {
         Value::String(text) => match load::parse_document(&text) {
             Ok(Some(v)) => v,
             Ok(None) => Value::Object(Default::default()),
             Err((message, _)) => {
-                return Err(Diagnostic::error(
-                    Code::Yaml,
-                    format!("invalid YAML in legacy config: {message}"),
-                )
-                .at(origin)
-                .field(path));
+                return Err(Box::new(
+                    Diagnostic::error(
+                        Code::Yaml,
+                        format!("invalid YAML in legacy config: {message}"),
+                    )
+                    .at(origin)
+                    .field(path),
+                ));
             }
         },
         Value::Null => Value::Object(Default::default()),
@@ -443,7 +445,7 @@ pub fn parse_value(
                 format!("{path}.{}", d.field)
             };
         }
-        d
+        Box::new(d)
     })
 }
 
@@ -506,7 +508,7 @@ fn add_legacy_value(loader: &mut Loader, value: Value, origin: &Origin, path: &s
                     .map(|x| Sourced::new(x, o())),
             );
         }
-        Err(d) => loader.errors.push(d),
+        Err(d) => loader.errors.push(*d),
     }
 }
 
@@ -550,7 +552,7 @@ pub fn convert_text(
         if let Some((config, path)) = part {
             match parse_value(config, &origin, path, &mut warnings) {
                 Ok(c) => configs.push(c),
-                Err(d) => errors.push(d),
+                Err(d) => errors.push(*d),
             }
         }
     }

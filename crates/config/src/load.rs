@@ -34,7 +34,7 @@ pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Result<Snapshot, Vec<Di
     for file in files {
         match read_bounded(&file) {
             Ok(text) => loader.add_text(&text, Some(&file)),
-            Err(diagnostic) => loader.errors.push(diagnostic),
+            Err(diagnostic) => loader.errors.push(*diagnostic),
         }
     }
     loader.finish()
@@ -74,23 +74,25 @@ fn too_large(file: Option<&Path>) -> Diagnostic {
         .expected(format!("at most {} MiB", MAX_FILE_BYTES / 1024 / 1024))
 }
 
-fn read_bounded(path: &Path) -> Result<String, Diagnostic> {
+fn read_bounded(path: &Path) -> Result<String, Box<Diagnostic>> {
     let origin = Origin {
         file: Some(path.to_path_buf()),
         ..Origin::default()
     };
-    let io_error =
-        |e: std::io::Error| Diagnostic::error(Code::Io, format!("cannot read: {e}")).at(&origin);
+    let io_error = |e: std::io::Error| {
+        Box::new(Diagnostic::error(Code::Io, format!("cannot read: {e}")).at(&origin))
+    };
     let file = std::fs::File::open(path).map_err(io_error)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(Some(path)));
+        return Err(Box::new(too_large(Some(path))));
     }
-    String::from_utf8(bytes)
-        .map_err(|e| Diagnostic::error(Code::Yaml, format!("not UTF-8 text: {e}")).at(&origin))
+    String::from_utf8(bytes).map_err(|e| {
+        Box::new(Diagnostic::error(Code::Yaml, format!("not UTF-8 text: {e}")).at(&origin))
+    })
 }
 
 fn collect_files(

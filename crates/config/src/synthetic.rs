@@ -31,7 +31,7 @@ pub fn synthetic_config(pools: usize, peers: usize, advertisements: usize) -> St
         // Two advertisements per pool: /32 + /128 with localPref 100, /24 + /120 with 200.
         let pool = if pools == 0 { 0 } else { j % pools };
         let peer = if peers == 0 { 0 } else { j % peers };
-        let (length, length_v6, pref) = if (j / pools.max(1)) % 2 == 0 {
+        let (length, length_v6, pref) = if (j / pools.max(1)).is_multiple_of(2) {
             (32, 128, 100)
         } else {
             (24, 120, 200)

@@ -187,7 +187,7 @@ fn service_allocation(
 /// Sorts every range by start and sweeps once, keeping the range reaching furthest so
 /// far: any range starting at or before that end overlaps it.
 fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
-    placed.sort_by(|a, b| a.range.cmp(&b.range));
+    placed.sort_by_key(|p| p.range);
     let mut furthest: Option<usize> = None;
     for i in 0..placed.len() {
         if let Some(f) = furthest {
