@@ -255,6 +255,25 @@ pub(super) fn build_bgp(
                 }
             }
         }
+        // RFC 4271 §5.1.5: LOCAL_PREF goes to internal peers only.
+        if let Some(pref) = spec.local_pref.filter(|p| *p != 0) {
+            let mut targets = peers
+                .valid
+                .values()
+                .filter(|p| peer_names.is_empty() || peer_names.contains(&p.name))
+                .peekable();
+            if targets.peek().is_some() && targets.all(|p| !p.is_ibgp()) {
+                cx.warnings.push(
+                    subject
+                        .warning(
+                            Code::Ignored,
+                            "spec.localPref",
+                            "every peer of this advertisement is eBGP, and LOCAL_PREF is only sent to iBGP peers (RFC 4271 §5.1.5)",
+                        )
+                        .value(pref),
+                );
+            }
+        }
         origins.insert(subject.name.to_string(), subject.origin.clone());
         out.insert(
             subject.name.to_string(),
