@@ -399,13 +399,11 @@ pub(super) fn warn_unannounced(
         .collect();
     for (name, info) in &pools.valid {
         if !announced.contains(name) {
-            let origin = Origin::default();
             let subject = Subject {
                 kind: "IPAddressPool",
                 name,
-                origin: &origin,
+                origin: &info.origin,
             };
-            let _ = info;
             cx.warnings.push(subject.warning(
                 Code::NotAnnounced,
                 "",

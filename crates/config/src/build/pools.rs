@@ -16,6 +16,7 @@ use crate::snapshot::Sourced;
 pub(super) struct PoolInfo {
     pub pool: Pool,
     pub cidrs: Vec<IpNet>,
+    pub origin: Origin,
 }
 
 pub(super) struct Pools {
@@ -97,6 +98,7 @@ pub(super) fn build(cx: &mut Context, objects: &[Sourced<IPAddressPool>]) -> Poo
                     labels: object.object.metadata.labels.clone().unwrap_or_default(),
                 },
                 cidrs,
+                origin: subject.origin.clone(),
             },
         );
     }
