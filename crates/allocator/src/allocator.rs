@@ -359,7 +359,11 @@ impl Allocator {
             }
         }
         for port in &usage.ports {
-            if entry.ports.get(port).is_some_and(|holder| holder != service) {
+            if entry
+                .ports
+                .get(port)
+                .is_some_and(|holder| holder != service)
+            {
                 return Err(AllocError::PortInUse {
                     port: port.clone(),
                     ip: *ip,
@@ -398,7 +402,10 @@ impl Allocator {
                 entry.ports.insert(port.clone(), service.to_string());
             }
         }
-        debug_assert!(ips.iter().all(|ip| self.ips.get(ip).is_some_and(|u| u.pool == pool)));
+        debug_assert!(
+            ips.iter()
+                .all(|ip| self.ips.get(ip).is_some_and(|u| u.pool == pool))
+        );
         self.services.insert(
             service.to_string(),
             Held {
@@ -411,7 +418,13 @@ impl Allocator {
 
     /// The lowest address of `family` in `pool` that `service` may take: the lowest free
     /// one, or a lower address already shared under the same key without a port clash.
-    fn candidate(&self, pool: &str, family: Family, service: &str, usage: &Usage) -> Option<IpAddr> {
+    fn candidate(
+        &self,
+        pool: &str,
+        family: Family,
+        service: &str,
+        usage: &Usage,
+    ) -> Option<IpAddr> {
         let state = self.pools.get(pool)?;
         let space = state.space(family)?;
         let lowest_free = space.lowest_free();
@@ -433,7 +446,13 @@ impl Allocator {
         space.ip_at(lowest_free?)
     }
 
-    fn choose_in_pool(&self, pool: &str, service: &str, want: Want, usage: &Usage) -> Option<Choice> {
+    fn choose_in_pool(
+        &self,
+        pool: &str,
+        service: &str,
+        want: Want,
+        usage: &Usage,
+    ) -> Option<Choice> {
         let needs = |family: Family| match want {
             Want::Single(f) => f == family,
             Want::RequireDual | Want::PreferDual { .. } => true,

@@ -87,7 +87,9 @@ impl fmt::Display for AllocError {
             AllocError::PoolNotCompatible(pool) => {
                 write!(f, "pool {pool} not compatible for ip assignment")
             }
-            AllocError::MoreThanTwo(ips) => write!(f, "more than two addresses {}", QuotedList(ips)),
+            AllocError::MoreThanTwo(ips) => {
+                write!(f, "more than two addresses {}", QuotedList(ips))
+            }
             AllocError::SameFamily(a, b) => write!(f, "\"{a}\" \"{b}\" has the same family"),
             AllocError::SharingKeyInUse { service, others } => write!(
                 f,

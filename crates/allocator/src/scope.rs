@@ -54,7 +54,11 @@ pub fn pinned_pools<'p>(pools: &'p BTreeMap<String, Pool>, scope: &Scope<'_>) ->
         .map(|(name, p)| {
             let priority = p.service_allocation.as_ref().map_or(0, |a| a.priority);
             // 0 sorts after every explicit priority.
-            let rank = if priority == 0 { u32::MAX } else { priority - 1 };
+            let rank = if priority == 0 {
+                u32::MAX
+            } else {
+                priority - 1
+            };
             (rank, name.as_str())
         })
         .collect();

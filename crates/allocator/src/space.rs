@@ -252,7 +252,10 @@ mod tests {
     fn whole_ipv6_space_fits() {
         let space = FamilySpace::new(Family::V6, &[cidr("::/0")], false).unwrap();
         assert_eq!(space.total(), u128::MAX);
-        assert_eq!(space.ip_at(u128::MAX), Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap()));
+        assert_eq!(
+            space.ip_at(u128::MAX),
+            Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap())
+        );
         let v6 = FamilySpace::new(Family::V6, &[cidr("fc00::/64")], true).unwrap();
         assert_eq!(v6.total(), 1 << 64);
         assert_eq!(v6.index_of(&"fc00::ff".parse().unwrap()), Some(255));

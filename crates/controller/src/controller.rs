@@ -47,6 +47,8 @@ struct Tracked {
     failure: Option<String>,
     /// Last `AdditionalAssignFailed` message, same purpose.
     additional_failure: Option<String>,
+    /// Last `LoadBalancerFailed` / `not enough clusterips` message, same purpose.
+    warning: Option<String>,
 }
 
 /// Why a Service got no address; `Display` is the MetalLB reason text.
@@ -95,7 +97,10 @@ pub struct Controller {
 /// Per-reconcile scratch: events and which Services to report.
 #[derive(Default)]
 struct Run {
+    /// Services to settle (any input changed).
     dirty: BTreeSet<String>,
+    /// Services whose input changed other than by a status write-back.
+    changed: BTreeSet<String>,
     touched: BTreeSet<String>,
     events: BTreeMap<String, Vec<Event>>,
 }
@@ -182,6 +187,11 @@ impl Controller {
                     match self.services.get_mut(&key) {
                         Some(tracked) if tracked.view == view => {}
                         Some(tracked) => {
+                            // A status write-back is not news: only a changed spec,
+                            // labels or annotations repeat a failure event.
+                            if !tracked.view.same_input(&view) {
+                                run.changed.insert(key.clone());
+                            }
                             tracked.view = view;
                             run.dirty.insert(key);
                         }
@@ -192,9 +202,11 @@ impl Controller {
                                     view,
                                     failure: None,
                                     additional_failure: None,
+                                    warning: None,
                                 },
                             );
                             first_sight.insert(key.clone());
+                            run.changed.insert(key.clone());
                             run.dirty.insert(key);
                         }
                     }
@@ -207,6 +219,7 @@ impl Controller {
                     self.pending.remove(&key);
                     self.incomplete.remove(&key);
                     run.dirty.remove(&key);
+                    run.changed.remove(&key);
                     first_sight.remove(&key);
                 }
                 Change::UpsertNamespace(namespace) => {
@@ -238,6 +251,7 @@ impl Controller {
         }
         if everything {
             run.dirty = self.services.keys().cloned().collect();
+            run.changed = run.dirty.clone();
         }
         let dirty: Vec<String> = run.dirty.iter().cloned().collect();
         for key in &dirty {
@@ -300,7 +314,6 @@ impl Controller {
         self.is_ours(view) && view.is_load_balancer && !self.config.pools.is_empty()
     }
 
-
     /// Phase 1 for one Service: keep what it holds (or `hint`) if still allowed.
     fn settle(&mut self, key: &str, hint: Vec<IpAddr>, run: &mut Run) {
         run.touched.insert(key.to_string());
@@ -316,7 +329,7 @@ impl Controller {
             return;
         }
         if view.policy == FamilyPolicy::RequireDualStack && view.families.len() < 2 {
-            run.emit(key, Event::not_enough_cluster_ips(&view.cluster_ips));
+            self.warn_once(key, Event::not_enough_cluster_ips(&view.cluster_ips), run);
             self.allocator.unassign(key);
             return;
         }
@@ -356,7 +369,9 @@ impl Controller {
             }
             match &view.requested {
                 Err(e) if !current.is_empty() => {
-                    run.emit(key, Event::load_balancer_failed(e));
+                    self.warn_once(key, Event::load_balancer_failed(e), run);
+                    self.classify(key, &view, current.len());
+                    return;
                 }
                 Ok(requested) if !requested.is_empty() && !same_set(requested, &current) => {
                     self.allocator.unassign(key);
@@ -365,7 +380,20 @@ impl Controller {
                 _ => {}
             }
         }
+        if let Some(tracked) = self.services.get_mut(key) {
+            tracked.warning = None;
+        }
         self.classify(key, &view, current.len());
+    }
+
+    /// Emits a warning unless the last one for this Service said the same.
+    fn warn_once(&mut self, key: &str, event: Event, run: &mut Run) {
+        if let Some(tracked) = self.services.get_mut(key)
+            && tracked.warning.as_deref() != Some(&event.message)
+        {
+            tracked.warning = Some(event.message.clone());
+            run.emit(key, event);
+        }
     }
 
     /// Files a handled Service holding `held` addresses under pending / incomplete.
@@ -398,7 +426,7 @@ impl Controller {
             }
             Err(failure) => {
                 let event = Event::allocation_failed(key, &failure);
-                let dirty = run.dirty.contains(key);
+                let dirty = run.changed.contains(key);
                 if let Some(tracked) = self.services.get_mut(key)
                     && (dirty || tracked.failure.as_deref() != Some(&event.message))
                 {
@@ -415,16 +443,17 @@ impl Controller {
         let scope = scope(&self.namespaces, view);
         if requested.is_empty() {
             let allocated = match &view.pool {
-                Some(pool) => self
-                    .allocator
-                    .allocate_from_pool(key, pool, want, &view.usage, &scope),
+                Some(pool) => {
+                    self.allocator
+                        .allocate_from_pool(key, pool, want, &view.usage, &scope)
+                }
                 None => self.allocator.allocate(key, want, &view.usage, &scope),
             };
             return allocated.map_err(Failure::Alloc);
         }
-        let matches_service =
-            family_of_addresses(&requested).is_some_and(|f| same_families(f, view.family()))
-                && !(requested.len() == 1 && matches!(view.family(), ServiceFamily::Dual { .. }));
+        let matches_service = family_of_addresses(&requested)
+            .is_some_and(|f| same_families(f, view.family()))
+            && !(requested.len() == 1 && matches!(view.family(), ServiceFamily::Dual { .. }));
         if !matches_service {
             return Err(Failure::FamilyMismatch(requested));
         }
@@ -508,7 +537,10 @@ impl Controller {
             // Like MetalLB, warn about deprecated annotations only when there is
             // something to write, not on every reconcile.
             if needs_update {
-                events.extend(view.deprecated_annotations().map(Event::deprecated_annotation));
+                events.extend(
+                    view.deprecated_annotations()
+                        .map(Event::deprecated_annotation),
+                );
             }
             services.insert(
                 key.clone(),

@@ -278,6 +278,19 @@ impl ServiceView {
         }
     }
 
+    /// Equal apart from what the controller itself writes (status, pool annotation).
+    pub fn same_input(&self, other: &ServiceView) -> bool {
+        let strip = |v: &ServiceView| {
+            let mut v = v.clone();
+            v.status_ips.clear();
+            v.status_pool = None;
+            v.annotations.remove(POOL_ANNOTATION);
+            v.annotations.remove(DEPRECATED_POOL_ANNOTATION);
+            v
+        };
+        strip(self) == strip(other)
+    }
+
     /// Annotations under the deprecated prefix, in key order.
     pub fn deprecated_annotations(&self) -> impl Iterator<Item = &str> {
         self.annotations
