@@ -266,18 +266,58 @@ impl Controller {
             };
             self.settle(key, hint, &mut run);
         }
+        // Allocate until nothing moves: an address taken or shared in one pass can
+        // change why an earlier Service failed, and the state must be a fixpoint so a
+        // restart finds nothing left to do. Only each Service's final reason is
+        // reported. Each Service progresses at most twice (an address, then the second
+        // family), so this ends.
+        let mut failures: BTreeMap<String, Event> = BTreeMap::new();
+        let mut additional_failures: BTreeMap<String, Event> = BTreeMap::new();
         loop {
+            let mut progress = false;
             let pending: Vec<String> = self.pending.iter().cloned().collect();
-            for key in &pending {
-                self.allocate(key, &mut run);
+            for key in pending {
+                match self.allocate(&key, &mut run) {
+                    Ok(()) => {
+                        failures.remove(&key);
+                        progress = true;
+                    }
+                    Err(event) => {
+                        failures.insert(key, event);
+                    }
+                }
             }
             let incomplete: Vec<String> = self.incomplete.iter().cloned().collect();
-            let mut added = false;
-            for key in &incomplete {
-                added |= self.complete(key, &mut run);
+            for key in incomplete {
+                match self.complete(&key, &mut run) {
+                    Ok(()) => {
+                        additional_failures.remove(&key);
+                        progress = true;
+                    }
+                    Err(event) => {
+                        additional_failures.insert(key, event);
+                    }
+                }
             }
-            if !added || self.pending.is_empty() {
+            if !progress {
                 break;
+            }
+        }
+        for (key, event) in failures {
+            let changed = run.changed.contains(&key);
+            if let Some(tracked) = self.services.get_mut(&key)
+                && (changed || tracked.failure.as_deref() != Some(&event.message))
+            {
+                tracked.failure = Some(event.message.clone());
+                run.emit(&key, event);
+            }
+        }
+        for (key, event) in additional_failures {
+            if let Some(tracked) = self.services.get_mut(&key)
+                && tracked.additional_failure.as_deref() != Some(&event.message)
+            {
+                tracked.additional_failure = Some(event.message.clone());
+                run.emit(&key, event);
             }
         }
         self.outcome(run)
@@ -401,6 +441,8 @@ impl Controller {
         if held == 0 {
             self.pending.insert(key.to_string());
         } else if held == 1
+            // Requested addresses pin the set: never add to them.
+            && view.requested.as_ref().is_ok_and(Vec::is_empty)
             && view.policy == FamilyPolicy::PreferDualStack
             && matches!(view.family(), ServiceFamily::Dual { .. })
         {
@@ -409,32 +451,23 @@ impl Controller {
     }
 
     /// Phase 2 for one Service: MetalLB's `allocateIPs`.
-    fn allocate(&mut self, key: &str, run: &mut Run) {
+    /// Phase 2 for one Service: MetalLB's `allocateIPs`. The error is the
+    /// `AllocationFailed` event to report if this stays the final reason.
+    fn allocate(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
         let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
             self.pending.remove(key);
-            return;
+            return Ok(());
         };
-        let result = self.try_allocate(key, &view);
-        match result {
-            Ok(ips) => {
-                self.pending.remove(key);
-                run.emit(key, Event::ip_allocated(&ips));
-                if let Some(tracked) = self.services.get_mut(key) {
-                    tracked.failure = None;
-                }
-                self.classify(key, &view, ips.len());
-            }
-            Err(failure) => {
-                let event = Event::allocation_failed(key, &failure);
-                let dirty = run.changed.contains(key);
-                if let Some(tracked) = self.services.get_mut(key)
-                    && (dirty || tracked.failure.as_deref() != Some(&event.message))
-                {
-                    tracked.failure = Some(event.message.clone());
-                    run.emit(key, event);
-                }
-            }
+        let ips = self
+            .try_allocate(key, &view)
+            .map_err(|failure| Event::allocation_failed(key, &failure))?;
+        self.pending.remove(key);
+        run.emit(key, Event::ip_allocated(&ips));
+        if let Some(tracked) = self.services.get_mut(key) {
+            tracked.failure = None;
         }
+        self.classify(key, &view, ips.len());
+        Ok(())
     }
 
     fn try_allocate(&mut self, key: &str, view: &ServiceView) -> Result<Vec<IpAddr>, Failure> {
@@ -470,35 +503,24 @@ impl Controller {
         Ok(requested)
     }
 
-    /// Phase 3 for one Service: PreferDualStack adds the missing family. True when an
-    /// address was added.
-    fn complete(&mut self, key: &str, run: &mut Run) -> bool {
+    /// Phase 3 for one Service: PreferDualStack adds the missing family. The error is
+    /// the `AdditionalAssignFailed` event to report if this stays the final reason.
+    fn complete(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
         let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
             self.incomplete.remove(key);
-            return false;
+            return Ok(());
         };
         let scope = scope(&self.namespaces, &view);
-        let added = self.allocator.add_missing_family(key, &view.usage, &scope);
-        match added {
-            Ok(ip) => {
-                self.incomplete.remove(key);
-                run.emit(key, Event::additional_ip_allocated(ip));
-                if let Some(tracked) = self.services.get_mut(key) {
-                    tracked.additional_failure = None;
-                }
-                true
-            }
-            Err(e) => {
-                let event = Event::additional_assign_failed(&e);
-                if let Some(tracked) = self.services.get_mut(key)
-                    && tracked.additional_failure.as_deref() != Some(&event.message)
-                {
-                    tracked.additional_failure = Some(event.message.clone());
-                    run.emit(key, event);
-                }
-                false
-            }
+        let ip = self
+            .allocator
+            .add_missing_family(key, &view.usage, &scope)
+            .map_err(|e| Event::additional_assign_failed(&e))?;
+        self.incomplete.remove(key);
+        run.emit(key, Event::additional_ip_allocated(ip));
+        if let Some(tracked) = self.services.get_mut(key) {
+            tracked.additional_failure = None;
         }
+        Ok(())
     }
 
     fn desired_for(&self, view: &ServiceView) -> Desired {

@@ -321,6 +321,7 @@ impl Cluster {
 
     fn write_back(&mut self, outcome: &Outcome) {
         let mut writes = Vec::new();
+        let mut written_keys = BTreeSet::new();
         for (key, result) in &outcome.services {
             if result.needs_update
                 && let Some(current) = self.services.get(key)
@@ -328,13 +329,20 @@ impl Cluster {
                 let updated = written(current, &result.desired);
                 self.services.insert(key.clone(), updated.clone());
                 writes.push(Change::UpsertService(Box::new(updated)));
+                written_keys.insert(key.clone());
             }
         }
         if writes.is_empty() {
             return;
         }
+        // Other pending Services may legitimately report a new failure reason here
+        // (an address they wanted was just taken); the written ones must be quiet.
         let echo = self.controller.apply(writes);
-        for (key, result) in &echo.services {
+        for (key, result) in echo
+            .services
+            .iter()
+            .filter(|(k, _)| written_keys.contains(*k))
+        {
             assert!(
                 result.events.is_empty() && !result.needs_update,
                 "writing back {key} was not quiet: {result:?}"
