@@ -5,8 +5,9 @@
 //! users; addresses that allow sharing are also indexed by sharing key, so a service
 //! joining a shared address finds it without scanning the pool.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use oxlb_config::{Family, Pool};
 
@@ -17,6 +18,8 @@ use crate::{Port, ShareKey, Usage, Want};
 
 #[derive(Debug, Clone)]
 struct PoolState {
+    /// Shared with every `Held` of this pool (a refcount, not a copy, per service).
+    name: Arc<str>,
     pool: Pool,
     v4: Option<FamilySpace>,
     v6: Option<FamilySpace>,
@@ -44,20 +47,19 @@ impl PoolState {
     }
 }
 
-/// One address in use: its pool, the key every holder shares, who holds it and which
-/// (protocol, port) each holder uses.
+/// One address in use: the key every holder shares, who holds it (sorted; almost
+/// always one, a handful when shared) and which (protocol, port) each holder uses.
 #[derive(Debug, Clone)]
 struct IpUse {
-    pool: String,
     key: ShareKey,
-    users: BTreeSet<String>,
-    ports: BTreeMap<Port, String>,
+    users: Vec<Arc<str>>,
+    ports: BTreeMap<Port, Arc<str>>,
 }
 
 /// What a service holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
-    pub pool: String,
+    pub pool: Arc<str>,
     /// IPv4 first when both families are held (MetalLB's order), else as requested.
     pub ips: Vec<IpAddr>,
     pub usage: Usage,
@@ -98,8 +100,10 @@ impl PoolCounters {
 pub struct Allocator {
     pools: BTreeMap<String, PoolState>,
     config_pools: BTreeMap<String, Pool>,
-    auto: Vec<String>,
-    services: BTreeMap<String, Held>,
+    auto: Vec<Arc<str>>,
+    /// Keys are shared with `IpUse::users` / `ports` (one allocation per service). A
+    /// hash map: lookups by name are the hot path and nothing depends on its order.
+    services: HashMap<Arc<str>, Held>,
     ips: BTreeMap<IpAddr, IpUse>,
 }
 
@@ -110,6 +114,7 @@ impl Allocator {
             .iter()
             .map(|(name, pool)| {
                 let state = PoolState {
+                    name: Arc::from(name.as_str()),
                     pool: pool.clone(),
                     v4: FamilySpace::new(Family::V4, &pool.ranges, pool.avoid_buggy_ips),
                     v6: FamilySpace::new(Family::V6, &pool.ranges, pool.avoid_buggy_ips),
@@ -121,8 +126,8 @@ impl Allocator {
         Allocator {
             pools: states,
             config_pools: pools.clone(),
-            auto: auto_pools(pools),
-            services: BTreeMap::new(),
+            auto: auto_pools(pools).into_iter().map(Arc::from).collect(),
+            services: HashMap::new(),
             ips: BTreeMap::new(),
         }
     }
@@ -135,8 +140,9 @@ impl Allocator {
         self.services.get(service)
     }
 
+    /// Every service holding addresses, in no particular order.
     pub fn services(&self) -> impl Iterator<Item = (&str, &Held)> {
-        self.services.iter().map(|(k, v)| (k.as_str(), v))
+        self.services.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Services holding `ip`, by key.
@@ -144,7 +150,7 @@ impl Allocator {
         self.ips
             .get(ip)
             .into_iter()
-            .flat_map(|u| u.users.iter().map(String::as_str))
+            .flat_map(|u| u.users.iter().map(|s| &**s))
     }
 
     /// Status counters of `pool`; `None` for an unknown pool.
@@ -187,12 +193,12 @@ impl Allocator {
         ips: &[IpAddr],
         usage: &Usage,
         scope: &Scope<'_>,
-    ) -> Result<String, AllocError> {
-        let pool = self.single_pool_of(ips)?.to_string();
-        if let Some(state) = self.pools.get(&pool)
+    ) -> Result<Arc<str>, AllocError> {
+        let pool = self.single_pool_of(ips)?;
+        if let Some(state) = self.pools.get(&*pool)
             && !pool_allows(&state.pool, scope)
         {
-            return Err(AllocError::PoolNotCompatible(pool));
+            return Err(AllocError::PoolNotCompatible(pool.to_string()));
         }
         match ips {
             [_, _, _, ..] => return Err(AllocError::MoreThanTwo(ips.to_vec())),
@@ -216,12 +222,12 @@ impl Allocator {
             let Some(entry) = self.ips.get_mut(ip) else {
                 continue;
             };
-            entry.users.remove(service);
-            entry.ports.retain(|_, holder| holder != service);
+            entry.users.retain(|u| &**u != service);
+            entry.ports.retain(|_, holder| &**holder != service);
             if entry.users.is_empty() {
                 let key = entry.key.clone();
                 self.ips.remove(ip);
-                if let Some(state) = self.pools.get_mut(&held.pool)
+                if let Some(state) = self.pools.get_mut(&*held.pool)
                     && let Some(index) = state.index_of(ip)
                 {
                     if let Some(set) = state.shared.get_mut(&(Family::of(ip), key.clone())) {
@@ -253,9 +259,9 @@ impl Allocator {
             self.assign(service, &ips, usage, scope)?;
             return Ok(ips);
         }
-        let pinned: Vec<String> = pinned_pools(&self.config_pools, scope)
+        let pinned: Vec<Arc<str>> = pinned_pools(&self.config_pools, scope)
             .into_iter()
-            .map(str::to_string)
+            .filter_map(|name| Some(self.pools.get(name)?.name.clone()))
             .collect();
         let found = self
             .best_pool(&pinned, service, want, usage)
@@ -277,10 +283,10 @@ impl Allocator {
         usage: &Usage,
         scope: &Scope<'_>,
     ) -> Result<Vec<IpAddr>, AllocError> {
-        if !self.pools.contains_key(pool) {
+        let Some(state) = self.pools.get(pool) else {
             return Err(AllocError::UnknownPool(pool.to_string()));
-        }
-        let choice = self.choose_in_pool(pool, service, want, usage);
+        };
+        let choice = self.choose_in_pool(&state.name, service, want, usage);
         let Some(ips) = choice.and_then(|c| c.select(want)) else {
             return Err(AllocError::NoAvailableInPool {
                 pool: pool.to_string(),
@@ -313,7 +319,7 @@ impl Allocator {
         };
         let Some(new_ip) = self.candidate(&pool, missing, service, usage) else {
             return Err(AllocError::NoAvailableInPool {
-                pool,
+                pool: pool.to_string(),
                 family: missing.into(),
             });
         };
@@ -326,14 +332,14 @@ impl Allocator {
     }
 
     /// The one pool holding every address of `ips`.
-    fn single_pool_of(&self, ips: &[IpAddr]) -> Result<&str, AllocError> {
+    fn single_pool_of(&self, ips: &[IpAddr]) -> Result<Arc<str>, AllocError> {
         if let Some(outside) = ips.iter().find(|ip| self.pool_of(ip).is_none()) {
             return Err(AllocError::NotAllowed(vec![*outside]));
         }
         self.pools
-            .iter()
-            .find(|(_, state)| ips.iter().all(|ip| state.index_of(ip).is_some()))
-            .map(|(name, _)| name.as_str())
+            .values()
+            .find(|state| ips.iter().all(|ip| state.index_of(ip).is_some()))
+            .map(|state| state.name.clone())
             .ok_or_else(|| AllocError::NotAllowed(ips.to_vec()))
     }
 
@@ -348,8 +354,8 @@ impl Allocator {
             let others: Vec<String> = entry
                 .users
                 .iter()
-                .filter(|u| u.as_str() != service)
-                .cloned()
+                .filter(|u| &***u != service)
+                .map(|u| u.to_string())
                 .collect();
             if !others.is_empty() {
                 return Err(AllocError::SharingKeyInUse {
@@ -362,7 +368,7 @@ impl Allocator {
             if entry
                 .ports
                 .get(port)
-                .is_some_and(|holder| holder != service)
+                .is_some_and(|holder| &**holder != service)
             {
                 return Err(AllocError::PortInUse {
                     port: port.clone(),
@@ -374,16 +380,19 @@ impl Allocator {
     }
 
     /// Records an assignment already checked.
-    fn insert(&mut self, service: &str, pool: &str, ips: &[IpAddr], usage: &Usage) {
+    fn insert(&mut self, service: &str, pool: &Arc<str>, ips: &[IpAddr], usage: &Usage) {
+        let key: Arc<str> = match self.services.get_key_value(service) {
+            Some((existing, _)) => existing.clone(),
+            None => Arc::from(service),
+        };
         for ip in ips {
             let entry = self.ips.entry(*ip).or_insert_with(|| IpUse {
-                pool: pool.to_string(),
                 key: usage.key.clone(),
-                users: BTreeSet::new(),
+                users: Vec::new(),
                 ports: BTreeMap::new(),
             });
             if entry.users.is_empty()
-                && let Some(state) = self.pools.get_mut(pool)
+                && let Some(state) = self.pools.get_mut(&**pool)
                 && let Some(index) = state.index_of(ip)
             {
                 if let Some(space) = state.space_mut(Family::of(ip)) {
@@ -397,19 +406,17 @@ impl Allocator {
                         .insert(index);
                 }
             }
-            entry.users.insert(service.to_string());
+            if let Err(at) = entry.users.binary_search(&key) {
+                entry.users.insert(at, key.clone());
+            }
             for port in &usage.ports {
-                entry.ports.insert(port.clone(), service.to_string());
+                entry.ports.insert(port.clone(), key.clone());
             }
         }
-        debug_assert!(
-            ips.iter()
-                .all(|ip| self.ips.get(ip).is_some_and(|u| u.pool == pool))
-        );
         self.services.insert(
-            service.to_string(),
+            key,
             Held {
-                pool: pool.to_string(),
+                pool: pool.clone(),
                 ips: ips.to_vec(),
                 usage: usage.clone(),
             },
@@ -448,7 +455,7 @@ impl Allocator {
 
     fn choose_in_pool(
         &self,
-        pool: &str,
+        pool: &Arc<str>,
         service: &str,
         want: Want,
         usage: &Usage,
@@ -463,7 +470,7 @@ impl Allocator {
                 .flatten()
         };
         Some(Choice {
-            pool: pool.to_string(),
+            pool: pool.clone(),
             v4: pick(Family::V4),
             v6: pick(Family::V6),
         })
@@ -474,13 +481,13 @@ impl Allocator {
     /// the first with the other one.
     fn best_pool(
         &self,
-        pools: &[String],
+        pools: &[Arc<str>],
         service: &str,
         want: Want,
         usage: &Usage,
-    ) -> Option<(String, Vec<IpAddr>)> {
-        let mut primary_only: Option<(String, Vec<IpAddr>)> = None;
-        let mut secondary_only: Option<(String, Vec<IpAddr>)> = None;
+    ) -> Option<(Arc<str>, Vec<IpAddr>)> {
+        let mut primary_only: Option<(Arc<str>, Vec<IpAddr>)> = None;
+        let mut secondary_only: Option<(Arc<str>, Vec<IpAddr>)> = None;
         for pool in pools {
             let Some(choice) = self.choose_in_pool(pool, service, want, usage) else {
                 continue;
@@ -524,7 +531,7 @@ fn other(family: Family) -> Family {
 
 /// The lowest usable address of each family in one pool.
 struct Choice {
-    pool: String,
+    pool: Arc<str>,
     v4: Option<IpAddr>,
     v6: Option<IpAddr>,
 }

@@ -19,6 +19,7 @@ pub mod scope;
 pub mod space;
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use allocator::{Allocator, Held, PoolCounters};
 pub use error::{AllocError, FamilyLabel, QuotedList};
@@ -52,15 +53,32 @@ impl fmt::Display for Port {
 /// Who may share an address: the `allow-shared-ip` value (empty = no sharing) and the
 /// backend key (empty for `externalTrafficPolicy: Cluster`, the selector for `Local`, so
 /// Local services share only with an identical selector and never with Cluster ones).
+///
+/// Stored as one optional pointer (8 bytes): most services do not share, and every
+/// held address and service carries a key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ShareKey {
-    pub sharing: String,
-    pub backend: String,
-}
+pub struct ShareKey(Option<Arc<(String, String)>>);
 
 impl ShareKey {
+    /// `sharing` empty: the service does not share (the backend key is then moot).
+    pub fn new(sharing: &str, backend: &str) -> ShareKey {
+        if sharing.is_empty() {
+            ShareKey(None)
+        } else {
+            ShareKey(Some(Arc::new((sharing.to_string(), backend.to_string()))))
+        }
+    }
+
+    pub fn sharing(&self) -> &str {
+        self.0.as_ref().map_or("", |k| k.0.as_str())
+    }
+
+    pub fn backend(&self) -> &str {
+        self.0.as_ref().map_or("", |k| k.1.as_str())
+    }
+
     pub fn allows_sharing(&self) -> bool {
-        !self.sharing.is_empty()
+        self.0.is_some()
     }
 
     /// MetalLB's `sharingOK`.

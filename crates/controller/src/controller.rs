@@ -381,9 +381,12 @@ impl Controller {
             let family_changed = match family_of_addresses(&current) {
                 None => true,
                 Some(held) => {
-                    !same_families(held, view.family())
-                        && !(matches!(view.family(), ServiceFamily::Dual { .. })
-                            && view.policy == FamilyPolicy::PreferDualStack)
+                    {
+                        // PreferDualStack accepts holding only one of its two families.
+                        let partial_ok = matches!(view.family(), ServiceFamily::Dual { .. })
+                            && view.policy == FamilyPolicy::PreferDualStack;
+                        !(same_families(held, view.family()) || partial_ok)
+                    }
                 }
             };
             if family_changed {
@@ -401,7 +404,7 @@ impl Controller {
                     current.clear();
                 }
                 Ok(pool) => {
-                    if view.pool.as_ref().is_some_and(|wanted| *wanted != pool) {
+                    if view.pool.as_ref().is_some_and(|wanted| **wanted != *pool) {
                         self.allocator.unassign(key);
                         current.clear();
                     }
@@ -495,7 +498,7 @@ impl Controller {
             .assign(key, &requested, &view.usage, &scope)
             .map_err(Failure::Alloc)?;
         if let Some(wanted) = &view.pool
-            && *wanted != pool
+            && **wanted != *pool
         {
             self.allocator.unassign(key);
             return Err(Failure::PoolMismatch(requested, wanted.clone()));
@@ -530,7 +533,7 @@ impl Controller {
         match self.allocator.held(&view.key) {
             Some(held) if self.handled(view) => Desired::Status {
                 ingress: held.ips.clone(),
-                pool: Some(held.pool.clone()),
+                pool: Some(held.pool.to_string()),
             },
             _ => Desired::Status {
                 ingress: Vec::new(),

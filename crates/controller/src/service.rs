@@ -250,7 +250,7 @@ impl ServiceView {
                 .map(str::to_string),
             usage: Usage {
                 ports,
-                key: ShareKey { sharing, backend },
+                key: ShareKey::new(&sharing, &backend),
             },
             status_ips,
             status_pool: annotations.get(POOL_ANNOTATION).cloned(),
