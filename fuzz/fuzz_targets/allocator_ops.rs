@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
 use oxlb_allocator::{
-    Allocator, Family, Port, PoolCounters, Scope, ShareKey, Usage, Want, is_buggy_v4, pool_allows,
+    Allocator, Family, PoolCounters, Port, Scope, ShareKey, Usage, Want, is_buggy_v4, pool_allows,
 };
 use oxlb_config::{AddressRange, Pool, ServiceAllocation};
 
@@ -28,23 +28,45 @@ fn pools() -> BTreeMap<String, Pool> {
         service_allocation: None,
         labels: BTreeMap::new(),
     };
-    let mut p0 = pool("p0", vec![range("10.0.0.0", "10.0.0.3"), range("fc00::", "fc00::3")]);
+    let mut p0 = pool(
+        "p0",
+        vec![range("10.0.0.0", "10.0.0.3"), range("fc00::", "fc00::3")],
+    );
     p0.ranges.sort();
     let mut p1 = pool("p1", vec![range("10.0.1.254", "10.0.2.1")]);
     p1.avoid_buggy_ips = true;
     p1.auto_assign = false;
-    let mut p2 = pool("p2", vec![range("10.0.3.0", "10.0.3.0"), range("fc00:1::", "fc00:1::1")]);
+    let mut p2 = pool(
+        "p2",
+        vec![
+            range("10.0.3.0", "10.0.3.0"),
+            range("fc00:1::", "fc00:1::1"),
+        ],
+    );
     p2.service_allocation = Some(ServiceAllocation {
         priority: 1,
         namespaces: ["team".to_string()].into(),
         ..ServiceAllocation::default()
     });
-    [p0, p1, p2].into_iter().map(|p| (p.name.clone(), p)).collect()
+    [p0, p1, p2]
+        .into_iter()
+        .map(|p| (p.name.clone(), p))
+        .collect()
 }
 
 const CANDIDATES: [&str; 12] = [
-    "10.0.0.0", "10.0.0.3", "fc00::1", "10.0.1.255", "10.0.1.254", "10.0.2.1", "10.0.3.0",
-    "fc00:1::1", "192.168.3.2", "fc00::3", "10.0.2.0", "10.0.0.1",
+    "10.0.0.0",
+    "10.0.0.3",
+    "fc00::1",
+    "10.0.1.255",
+    "10.0.1.254",
+    "10.0.2.1",
+    "10.0.3.0",
+    "fc00:1::1",
+    "192.168.3.2",
+    "fc00::3",
+    "10.0.2.0",
+    "10.0.0.1",
 ];
 
 fn service(id: u8) -> String {
@@ -65,9 +87,15 @@ fn usage(b: u8) -> Usage {
         }
     }
     if b & (1 << 5) != 0 {
-        ports.push(Port { protocol: "UDP".to_string(), port: 53 });
+        ports.push(Port {
+            protocol: "UDP".to_string(),
+            port: 53,
+        });
     }
-    Usage { ports, key: ShareKey::new(sharing, backend) }
+    Usage {
+        ports,
+        key: ShareKey::new(sharing, backend),
+    }
 }
 
 fn want(b: u8) -> Want {
@@ -75,7 +103,9 @@ fn want(b: u8) -> Want {
         0 | 1 => Want::Single(Family::V4),
         2 => Want::Single(Family::V6),
         3 => Want::RequireDual,
-        _ => Want::PreferDual { primary: if b & 8 == 0 { Family::V4 } else { Family::V6 } },
+        _ => Want::PreferDual {
+            primary: if b & 8 == 0 { Family::V4 } else { Family::V6 },
+        },
     }
 }
 
@@ -89,7 +119,11 @@ fn check(allocator: &Allocator, totals: &BTreeMap<String, (u128, u128)>) {
     let mut by_ip: BTreeMap<IpAddr, Vec<(&str, &Usage)>> = BTreeMap::new();
     for (key, h) in allocator.services() {
         let pool = &config[&*h.pool];
-        assert!(pool_allows(pool, &scope_of(key)), "{key} may not use {}", pool.name);
+        assert!(
+            pool_allows(pool, &scope_of(key)),
+            "{key} may not use {}",
+            pool.name
+        );
         assert!(!h.ips.is_empty() && h.ips.len() <= 2);
         if let [a, b] = h.ips.as_slice() {
             assert_ne!(Family::of(a), Family::of(b));
@@ -112,7 +146,10 @@ fn check(allocator: &Allocator, totals: &BTreeMap<String, (u128, u128)>) {
         if users.len() > 1 {
             let mut ports = BTreeSet::new();
             for (_, u) in users {
-                assert!(u.key.allows_sharing() && u.key == users[0].1.key, "{ip} shared badly");
+                assert!(
+                    u.key.allows_sharing() && u.key == users[0].1.key,
+                    "{ip} shared badly"
+                );
                 for p in u.ports.iter().collect::<BTreeSet<_>>() {
                     assert!(ports.insert(p.clone()), "{ip}: {p} twice");
                 }
@@ -137,7 +174,12 @@ fn rebuild(allocator: &Allocator) -> Allocator {
     let mut fresh = Allocator::new(allocator.pools());
     let held: BTreeMap<String, (Vec<IpAddr>, Usage, String)> = allocator
         .services()
-        .map(|(k, h)| (k.to_string(), (h.ips.clone(), h.usage.clone(), h.pool.to_string())))
+        .map(|(k, h)| {
+            (
+                k.to_string(),
+                (h.ips.clone(), h.usage.clone(), h.pool.to_string()),
+            )
+        })
         .collect();
     for (key, (ips, usage, pool)) in &held {
         let got = fresh.assign(key, ips, usage, &scope_of(key));
@@ -180,7 +222,10 @@ fuzz_target!(|data: &[u8]| {
                 allocator.unassign(&key);
             }
             4 => {
-                let u = allocator.held(&key).map(|h| h.usage.clone()).unwrap_or_default();
+                let u = allocator
+                    .held(&key)
+                    .map(|h| h.usage.clone())
+                    .unwrap_or_default();
                 let _ = allocator.add_missing_family(&key, &u, &scope);
             }
             _ => {
