@@ -78,7 +78,9 @@ impl From<PoolCounters> for PoolStatus {
 }
 
 /// Values of the allocator metrics for one pool (Prometheus gauges are f64; a /64 is
-/// 1.8e19, fine as a float).
+/// 1.8e19, fine as a float; MetalLB instead reports huge IPv6 pools as i64::MAX). The
+/// per-family metric names follow COMPAT.md's `_ipv4_` / `_ipv6_` variants; the shell
+/// that registers them owns the exact spelling.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoolMetrics {
     /// `metallb_allocator_addresses_total`
