@@ -47,9 +47,7 @@ fn a_slash_64_allocates_lowest_first_with_one_interval() {
             .unwrap();
         assert_eq!(
             got,
-            vec![IpAddr::V6(
-                u128::from(0xfc00u128 << 112 | u128::from(i)).into()
-            )]
+            vec![IpAddr::V6((0xfc00u128 << 112 | u128::from(i)).into())]
         );
     }
     assert_eq!(a.free_intervals(), 1);
