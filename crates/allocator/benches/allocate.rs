@@ -206,6 +206,18 @@ fn names(n: usize) -> Vec<String> {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench` (and unoptimized):
+    // a quick smoke run of both allocators instead of the measurement.
+    if !std::env::args().any(|a| a == "--bench") {
+        let list = names(1024);
+        let ours = run_oxlb(22, &list, 100);
+        let scan = run_scan(22, &list, 100, true);
+        println!(
+            "smoke run ok ({} + {} ops); use `cargo bench` to measure",
+            ours.churn_ops, scan.churn_ops
+        );
+        return;
+    }
     // Warm up allocator code paths and the page cache for the strings.
     let _ = run_oxlb(20, &names(4096), 1000);
 
