@@ -39,17 +39,34 @@ fn main() {
     let router = Netns::new("rrt").unwrap();
     let node = Netns::new("rnd").unwrap();
     veth(&router, "r0", &node, "n0").unwrap();
-    for a in ["10.0.0.1/24", "10.0.0.21/24", "10.0.0.22/24", "10.0.0.23/24"] {
+    for a in [
+        "10.0.0.1/24",
+        "10.0.0.21/24",
+        "10.0.0.22/24",
+        "10.0.0.23/24",
+    ] {
         router.add_address("r0", a).unwrap();
     }
-    for a in ["10.0.0.2/24", "10.0.0.3/24", "10.0.0.4/24", "10.0.0.5/24", "10.0.0.6/24", "10.0.0.7/24", "10.0.0.8/24"] {
+    for a in [
+        "10.0.0.2/24",
+        "10.0.0.3/24",
+        "10.0.0.4/24",
+        "10.0.0.5/24",
+        "10.0.0.6/24",
+        "10.0.0.7/24",
+        "10.0.0.8/24",
+    ] {
         node.add_address("n0", a).unwrap();
     }
     let mut conf = String::from(
         "frr defaults traditional\nhostname router\nrouter bgp 64501\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n",
     );
-    for n in ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.6", "10.0.0.7", "10.0.0.8"] {
-        conf.push_str(&format!(" neighbor {n} remote-as 64500\n neighbor {n} timers connect 1\n"));
+    for n in [
+        "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.6", "10.0.0.7", "10.0.0.8",
+    ] {
+        conf.push_str(&format!(
+            " neighbor {n} remote-as 64500\n neighbor {n} timers connect 1\n"
+        ));
     }
     let frr = Frr::start(&router, &conf, &["bgpd"]).unwrap();
 
@@ -76,7 +93,11 @@ fn main() {
         "[global.config]\n  as = 64500\n  router-id = \"10.0.0.6\"\n\n[[neighbors]]\n  [neighbors.config]\n    \
          neighbor-address = \"10.0.0.5\"\n    peer-as = 64502\n",
     );
-    for (router_address, local) in [("10.0.0.21", "10.0.0.6"), ("10.0.0.22", "10.0.0.7"), ("10.0.0.23", "10.0.0.8")] {
+    for (router_address, local) in [
+        ("10.0.0.21", "10.0.0.6"),
+        ("10.0.0.22", "10.0.0.7"),
+        ("10.0.0.23", "10.0.0.8"),
+    ] {
         gobgp_conf.push_str(&format!(
             "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{router_address}\"\n    peer-as = 64501\n  \
              [neighbors.transport.config]\n    local-address = \"{local}\"\n"
@@ -86,7 +107,16 @@ fn main() {
     std::fs::write(&gobgp_path, gobgp_conf).unwrap();
     let gobgpd = node
         .spawn(
-            &["gobgpd", "-f", gobgp_path.to_str().unwrap(), "--api-hosts", "127.0.0.1:50062", "--pprof-disable", "-l", "warn"],
+            &[
+                "gobgpd",
+                "-f",
+                gobgp_path.to_str().unwrap(),
+                "--api-hosts",
+                "127.0.0.1:50062",
+                "--pprof-disable",
+                "-l",
+                "warn",
+            ],
             Some(&dir.join("gobgpd.log")),
         )
         .unwrap();

@@ -12,9 +12,9 @@
 mod common;
 
 use common::{Probe, json, peer, scratch};
+use oxlb_bgp::RouteAttributes;
 use oxlb_bgp::packet::Context;
 use oxlb_bgp::rib::{AdjRibOut, Encoding, Routes};
-use oxlb_bgp::RouteAttributes;
 use oxlb_netlab::{Frr, Netns, veth};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -28,11 +28,18 @@ const FIRST: u32 = 0x0a64_0000; // 10.100.0.0
 
 /// (state Established?, prefixes received) for one neighbor, from one vtysh call.
 fn neighbor(frr: &Frr, address: &str) -> (bool, u64) {
-    let Some(out) = frr.vtysh("show bgp ipv4 unicast summary json").ok().and_then(|t| json(&t)) else {
+    let Some(out) = frr
+        .vtysh("show bgp ipv4 unicast summary json")
+        .ok()
+        .and_then(|t| json(&t))
+    else {
         return (false, 0);
     };
     let p = &out["peers"][address];
-    (p["state"] == "Established", p["pfxRcd"].as_u64().unwrap_or(0))
+    (
+        p["state"] == "Established",
+        p["pfxRcd"].as_u64().unwrap_or(0),
+    )
 }
 
 /// Polls FRR as fast as vtysh answers; returns when `done` holds.
@@ -43,7 +50,10 @@ fn until(frr: &Frr, address: &str, what: &str, done: impl Fn(bool, u64) -> bool)
         if done(up, count) {
             return Instant::now();
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what} ({address}: up={up} count={count})");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} ({address}: up={up} count={count})"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -53,7 +63,12 @@ struct Timing {
     withdraw: Duration,
 }
 
-fn measure<T>(frr: &Frr, address: &str, start: impl FnOnce() -> T, withdraw: impl FnOnce(&T)) -> (Timing, T) {
+fn measure<T>(
+    frr: &Frr,
+    address: &str,
+    start: impl FnOnce() -> T,
+    withdraw: impl FnOnce(&T),
+) -> (Timing, T) {
     let running = start();
     let t0 = until(frr, address, "Established", |up, _| up);
     let t1 = until(frr, address, "all prefixes", |_, n| n == u64::from(N));
@@ -73,10 +88,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn bird_config(with_routes: bool) -> String {
-    let mut c = String::from("router id 10.0.0.3;\nprotocol device {}\nprotocol static st {\n ipv4;\n");
+    let mut c =
+        String::from("router id 10.0.0.3;\nprotocol device {}\nprotocol static st {\n ipv4;\n");
     if with_routes {
         for i in 0..N {
-            c.push_str(&format!(" route {}/32 blackhole;\n", Ipv4Addr::from(FIRST + i)));
+            c.push_str(&format!(
+                " route {}/32 blackhole;\n",
+                Ipv4Addr::from(FIRST + i)
+            ));
         }
     }
     c.push_str(
@@ -136,14 +155,22 @@ fn main() {
             "10.0.0.3",
             || {
                 node.spawn(
-                    &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", socket.to_str().unwrap()],
+                    &[
+                        "bird",
+                        "-f",
+                        "-c",
+                        conf.to_str().unwrap(),
+                        "-s",
+                        socket.to_str().unwrap(),
+                    ],
                     Some(&dir.join("bird.log")),
                 )
                 .unwrap()
             },
             |_| {
                 std::fs::write(&conf, bird_config(false)).unwrap();
-                node.exec(&["birdc", "-s", socket.to_str().unwrap(), "configure"]).unwrap();
+                node.exec(&["birdc", "-s", socket.to_str().unwrap(), "configure"])
+                    .unwrap();
             },
         );
         drop(daemon);
@@ -153,8 +180,14 @@ fn main() {
     let med = |v: &[Timing], f: fn(&Timing) -> Duration| median(v.iter().map(f).collect());
     let (oa, ba) = (med(&oxlb, |t| t.announce), med(&bird, |t| t.announce));
     let (ow, bw) = (med(&oxlb, |t| t.withdraw), med(&bird, |t| t.withdraw));
-    println!("announce {N} /32 to FRR (median of {ROUNDS}): oxlb {oa:?}, BIRD {ba:?}: ratio {:.3} (target <= 1.0)", oa.as_secs_f64() / ba.as_secs_f64());
-    println!("withdraw {N} /32 at FRR (median of {ROUNDS}): oxlb {ow:?}, BIRD {bw:?}: ratio {:.3} (target <= 1.0)", ow.as_secs_f64() / bw.as_secs_f64());
+    println!(
+        "announce {N} /32 to FRR (median of {ROUNDS}): oxlb {oa:?}, BIRD {ba:?}: ratio {:.3} (target <= 1.0)",
+        oa.as_secs_f64() / ba.as_secs_f64()
+    );
+    println!(
+        "withdraw {N} /32 at FRR (median of {ROUNDS}): oxlb {ow:?}, BIRD {bw:?}: ratio {:.3} (target <= 1.0)",
+        ow.as_secs_f64() / bw.as_secs_f64()
+    );
 
     // 3. Bytes against perfect packing, for the attribute set the probe sent (eBGP, no
     // communities) and for one with two communities.
@@ -165,18 +198,32 @@ fn main() {
             large_communities: BTreeSet::new(),
         });
         let routes: Routes = (0..N)
-            .map(|i| (ipnet::IpNet::new(Ipv4Addr::from(FIRST + i).into(), 32).unwrap(), Arc::clone(&attrs)))
+            .map(|i| {
+                (
+                    ipnet::IpNet::new(Ipv4Addr::from(FIRST + i).into(), 32).unwrap(),
+                    Arc::clone(&attrs),
+                )
+            })
             .collect();
         let enc = Encoding {
             local_asn: 64500,
             ibgp: false,
-            ctx: Context { four_octet_as: true },
+            ctx: Context {
+                four_octet_as: true,
+            },
             next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
             next_hop_v6: None,
         };
         let packed = AdjRibOut::default().sync(&routes, &enc);
         // Fixed part of every UPDATE: header 19, two length fields 4, the attributes.
-        let attrs_len = 4 + 7 + 7 + if communities.is_empty() { 0 } else { 3 + 4 * communities.len() };
+        let attrs_len = 4
+            + 7
+            + 7
+            + if communities.is_empty() {
+                0
+            } else {
+                3 + 4 * communities.len()
+            };
         let fixed = 19 + 4 + attrs_len;
         let payload = 5 * N as usize;
         let min_messages = payload.div_ceil(4096 - fixed);

@@ -91,9 +91,14 @@ pub enum Input {
 pub enum Action {
     /// Start an outbound TCP connection attempt.
     Connect,
-    Send { conn: ConnId, bytes: Vec<u8> },
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// Close after flushing what was sent before.
-    Close { conn: ConnId },
+    Close {
+        conn: ConnId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -320,7 +325,14 @@ impl Session {
         }
     }
 
-    fn connected(&mut self, now: Instant, id: ConnId, outbound: bool, local: SocketAddr, out: &mut Vec<Action>) {
+    fn connected(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        outbound: bool,
+        local: SocketAddr,
+        out: &mut Vec<Action>,
+    ) {
         if outbound {
             self.connecting = false;
         }
@@ -401,7 +413,11 @@ impl Session {
         let state = conn.state;
         match (state, message) {
             (_, Message::Notification(n)) => {
-                let reason = format!("peer {} closed the session: {}", self.peer(), self.explain(&n));
+                let reason = format!(
+                    "peer {} closed the session: {}",
+                    self.peer(),
+                    self.explain(&n)
+                );
                 self.conn_down(now, id, reason);
                 out.push(Action::Close { conn: id });
             }
@@ -444,7 +460,13 @@ impl Session {
                     message.kind(),
                     state
                 );
-                self.fail(now, id, Some(Notification::new(code::FSM, sub, vec![])), reason, out);
+                self.fail(
+                    now,
+                    id,
+                    Some(Notification::new(code::FSM, sub, vec![])),
+                    reason,
+                    out,
+                );
             }
         }
     }
@@ -453,7 +475,10 @@ impl Session {
         if n.code == code::OPEN_MESSAGE && n.subcode == open_err::BAD_PEER_AS {
             // The peer does not say what it expected; say what we sent so the
             // operator can compare with the router's neighbor statement.
-            return format!("{n} (it expected a different AS, we sent {})", self.settings.local_asn);
+            return format!(
+                "{n} (it expected a different AS, we sent {})",
+                self.settings.local_asn
+            );
         }
         n.to_string()
     }
@@ -486,7 +511,11 @@ impl Session {
                 self.peer(),
                 s.router_id
             );
-            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_BGP_IDENTIFIER, open.bgp_id.octets().to_vec());
+            let n = Notification::new(
+                code::OPEN_MESSAGE,
+                open_err::BAD_BGP_IDENTIFIER,
+                open.bgp_id.octets().to_vec(),
+            );
             return self.fail(now, id, Some(n), reason, out);
         }
         if !self.resolve_collision(now, id, &open, out) {
@@ -519,7 +548,13 @@ impl Session {
     }
 
     /// RFC 4271 §6.8. Returns whether connection `id` survives.
-    fn resolve_collision(&mut self, now: Instant, id: ConnId, open: &Open, out: &mut Vec<Action>) -> bool {
+    fn resolve_collision(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        open: &Open,
+        out: &mut Vec<Action>,
+    ) -> bool {
         let Some(this_outbound) = self.conns.iter().find(|c| c.id == id).map(|c| c.outbound) else {
             return false;
         };
@@ -527,7 +562,8 @@ impl Session {
             return true;
         };
         let (other_id, other_state) = (other.id, other.state);
-        let collision = || Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
+        let collision =
+            || Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
         if other_state == ConnState::Established {
             // RFC 4724 §4.2: a new connection from a graceful-restart peer replaces the
             // old one (the peer restarted); otherwise the established one stays.
@@ -545,8 +581,17 @@ impl Session {
         // The connection opened by the speaker with the higher BGP identifier survives.
         let ours_higher = u32::from(self.settings.router_id) > u32::from(open.bgp_id);
         let close_this = this_outbound != ours_higher;
-        let (loser, survives) = if close_this { (id, false) } else { (other_id, true) };
-        self.fail_quiet(loser, collision(), "connection collision resolved".into(), out);
+        let (loser, survives) = if close_this {
+            (id, false)
+        } else {
+            (other_id, true)
+        };
+        self.fail_quiet(
+            loser,
+            collision(),
+            "connection collision resolved".into(),
+            out,
+        );
         survives
     }
 
@@ -575,7 +620,10 @@ impl Session {
             .capabilities
             .iter()
             .filter_map(|c| match c {
-                Capability::Multiprotocol { afi, safi: SAFI_UNICAST } => Some(*afi),
+                Capability::Multiprotocol {
+                    afi,
+                    safi: SAFI_UNICAST,
+                } => Some(*afi),
                 _ => None,
             })
             .collect();
@@ -597,7 +645,12 @@ impl Session {
             next_hop_v6: v6.then(|| rib::next_hop_v6(local)),
         };
         // Only one connection may be Established; any leftover is closed.
-        let others: Vec<ConnId> = self.conns.iter().filter(|c| c.id != id).map(|c| c.id).collect();
+        let others: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.id != id)
+            .map(|c| c.id)
+            .collect();
         for other in others {
             let n = Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
             self.fail_quiet(other, n, String::new(), out);
@@ -645,7 +698,14 @@ impl Session {
     }
 
     /// Sends `notification` (if any) and closes connection `id`; the session goes down.
-    fn fail(&mut self, now: Instant, id: ConnId, n: Option<Notification>, reason: String, out: &mut Vec<Action>) {
+    fn fail(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        n: Option<Notification>,
+        reason: String,
+        out: &mut Vec<Action>,
+    ) {
         if let Some(n) = n {
             out.push(Action::Send {
                 conn: id,
@@ -675,7 +735,10 @@ impl Session {
     fn stop(&mut self, now: Instant, stop: Stop, out: &mut Vec<Action>) {
         let (notification, stays_down) = match &stop {
             Stop::Shutdown { message } => (
-                Some(Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, message)),
+                Some(Notification::cease_with_message(
+                    cease::ADMINISTRATIVE_SHUTDOWN,
+                    message,
+                )),
                 true,
             ),
             Stop::Restart => {
@@ -687,16 +750,26 @@ impl Session {
                             })
                     });
                 let n = (!gr).then(|| {
-                    Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "oxlb restarting")
+                    Notification::cease_with_message(
+                        cease::ADMINISTRATIVE_SHUTDOWN,
+                        "oxlb restarting",
+                    )
                 });
                 (n, true)
             }
             Stop::Reset { reason } => (
-                Some(Notification::cease_with_message(cease::ADMINISTRATIVE_RESET, reason)),
+                Some(Notification::cease_with_message(
+                    cease::ADMINISTRATIVE_RESET,
+                    reason,
+                )),
                 false,
             ),
             Stop::Deconfigured => (
-                Some(Notification::new(code::CEASE, cease::PEER_DECONFIGURED, vec![])),
+                Some(Notification::new(
+                    code::CEASE,
+                    cease::PEER_DECONFIGURED,
+                    vec![],
+                )),
                 true,
             ),
         };

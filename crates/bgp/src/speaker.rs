@@ -74,7 +74,8 @@ impl Speaker {
         let listener = match options.listen {
             Some(address) => {
                 let listener = Arc::new(TcpListener::bind(address).await?);
-                let task = tokio::spawn(accept_loop(Arc::clone(&listener), Arc::clone(&by_address)));
+                let task =
+                    tokio::spawn(accept_loop(Arc::clone(&listener), Arc::clone(&by_address)));
                 Some((listener, task))
             }
             None => None,
@@ -159,10 +160,17 @@ impl Speaker {
             && let Some(password) = &settings.password
         {
             let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
-            if let Err(e) = sockopt::set_md5(listener.as_raw_fd(), v6, settings.peer_address, password.as_bytes())
-                && let Some(sink) = &self.options.on_event
+            if let Err(e) = sockopt::set_md5(
+                listener.as_raw_fd(),
+                v6,
+                settings.peer_address,
+                password.as_bytes(),
+            ) && let Some(sink) = &self.options.on_event
             {
-                sink(&settings.name, &format!("cannot set TCP MD5 password on the listener: {e}"));
+                sink(
+                    &settings.name,
+                    &format!("cannot set TCP MD5 password on the listener: {e}"),
+                );
             }
         }
         if let Ok(mut registry) = self.by_address.lock() {

@@ -48,12 +48,18 @@ fn probe_config(ebgp_routes: Value) -> Value {
 }
 
 fn path(frr: &Frr, family: &str, prefix: &str) -> Option<Value> {
-    let out = json(&frr.vtysh(&format!("show bgp {family} unicast {prefix} json")).ok()?)?;
+    let out = json(
+        &frr.vtysh(&format!("show bgp {family} unicast {prefix} json"))
+            .ok()?,
+    )?;
     out["paths"].as_array()?.first().cloned()
 }
 
 fn sessions(frr: &Frr, neighbor: &str) -> Option<u64> {
-    let out = json(&frr.vtysh(&format!("show bgp neighbors {neighbor} json")).ok()?)?;
+    let out = json(
+        &frr.vtysh(&format!("show bgp neighbors {neighbor} json"))
+            .ok()?,
+    )?;
     let n = &out[neighbor];
     // The number of sessions FRR has established with this neighbor so far.
     (n["bgpState"] == "Established").then(|| n["connectionsEstablished"].as_u64().unwrap_or(0))
@@ -84,23 +90,32 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
     let mut probe = Probe::start(&node, &dir, "probe", &probe_config(ebgp_routes));
 
     // eBGP IPv4: AS_PATH [64500], NEXT_HOP our session address, no LOCAL_PREF.
-    let p = wait("10.1.0.1/32 at FRR", 30, || path(&frr, "ipv4", "10.1.0.1/32"));
+    let p = wait("10.1.0.1/32 at FRR", 30, || {
+        path(&frr, "ipv4", "10.1.0.1/32")
+    });
     assert_eq!(p["aspath"]["string"], "64500", "{p:#}");
     assert_eq!(p["origin"], "IGP");
     assert_eq!(p["nexthops"][0]["ip"], "10.0.0.2");
     assert_eq!(p["community"]["string"], "64512:100 no-advertise", "{p:#}");
     assert_eq!(p["largeCommunity"]["string"], "64500:1:2");
-    assert!(p.get("locPrf").is_none() || p["locPrf"] == 100, "eBGP must not carry LOCAL_PREF: {p:#}");
+    assert!(
+        p.get("locPrf").is_none() || p["locPrf"] == 100,
+        "eBGP must not carry LOCAL_PREF: {p:#}"
+    );
     assert!(path(&frr, "ipv4", "10.1.0.0/24").is_some());
 
     // iBGP: empty AS_PATH, LOCAL_PREF as configured.
-    let p = wait("10.2.0.1/32 at FRR", 30, || path(&frr, "ipv4", "10.2.0.1/32"));
+    let p = wait("10.2.0.1/32 at FRR", 30, || {
+        path(&frr, "ipv4", "10.2.0.1/32")
+    });
     assert_eq!(p["aspath"]["string"], "Local", "{p:#}");
     assert_eq!(p["locPrf"], 250, "{p:#}");
     assert_eq!(p["community"]["string"], "64512:7");
 
     // IPv6 over an IPv6 session (MP_REACH_NLRI), next hop our address.
-    let p = wait("2001:db8:5::1/128 at FRR", 30, || path(&frr, "ipv6", "2001:db8:5::1/128"));
+    let p = wait("2001:db8:5::1/128 at FRR", 30, || {
+        path(&frr, "ipv6", "2001:db8:5::1/128")
+    });
     assert_eq!(p["aspath"]["string"], "64500");
     assert_eq!(p["nexthops"][0]["ip"], "fd00::2", "{p:#}");
 
@@ -108,12 +123,20 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
     let ibgp_up = wait("iBGP up", 10, || sessions(&frr, "10.0.0.3"));
     let v6_up = wait("v6 up", 10, || sessions(&frr, "fd00::2"));
     probe.reconfigure(&probe_config(json!([{"prefix": "10.1.0.0/24"}])));
-    wait("10.1.0.1/32 withdrawn", 30, || path(&frr, "ipv4", "10.1.0.1/32").is_none().then_some(()));
+    wait("10.1.0.1/32 withdrawn", 30, || {
+        path(&frr, "ipv4", "10.1.0.1/32").is_none().then_some(())
+    });
     assert!(path(&frr, "ipv4", "10.1.0.0/24").is_some());
-    assert_eq!(sessions(&frr, "10.0.0.3"), Some(ibgp_up), "unchanged peer kept its session");
+    assert_eq!(
+        sessions(&frr, "10.0.0.3"),
+        Some(ibgp_up),
+        "unchanged peer kept its session"
+    );
     assert_eq!(sessions(&frr, "fd00::2"), Some(v6_up));
     let status = wait("probe status", 10, || {
-        probe.peer_status("ebgp").filter(|s| s["prefixes_announced"] == 1)
+        probe
+            .peer_status("ebgp")
+            .filter(|s| s["prefixes_announced"] == 1)
     });
     assert_eq!(status["state"], "Established");
     assert_eq!(status["prefixes_pending"], 0);

@@ -45,22 +45,44 @@ fn bird2_receives_our_route_with_exact_attributes() {
     .unwrap();
     let _bird = router
         .spawn(
-            &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", socket.to_str().unwrap()],
+            &[
+                "bird",
+                "-f",
+                "-c",
+                conf.to_str().unwrap(),
+                "-s",
+                socket.to_str().unwrap(),
+            ],
             Some(&dir.join("bird.log")),
         )
         .unwrap();
     let _probe = start_probe(&node, &dir, false);
     let route = wait("route in BIRD", 30, || {
         let out = router
-            .exec_stdout(&["birdc", "-s", socket.to_str().unwrap(), "show", "route", "for", "10.1.0.1/32", "all"])
+            .exec_stdout(&[
+                "birdc",
+                "-s",
+                socket.to_str().unwrap(),
+                "show",
+                "route",
+                "for",
+                "10.1.0.1/32",
+                "all",
+            ])
             .ok()?;
         out.contains("BGP.as_path").then_some(out)
     });
     assert!(route.contains("BGP.origin: IGP"), "{route}");
     assert!(route.contains("BGP.as_path: 64500\n"), "{route}");
     assert!(route.contains("BGP.next_hop: 10.0.0.2"), "{route}");
-    assert!(route.contains("BGP.community: (64512,100) (65535,65282)"), "{route}");
-    assert!(route.contains("BGP.large_community: (64500, 1, 2)"), "{route}");
+    assert!(
+        route.contains("BGP.community: (64512,100) (65535,65282)"),
+        "{route}"
+    );
+    assert!(
+        route.contains("BGP.large_community: (64500, 1, 2)"),
+        "{route}"
+    );
     // BIRD itself attaches its default local_pref (100) to routes learned over eBGP,
     // so the wire check for "no LOCAL_PREF over eBGP" lives in the GoBGP/ExaBGP tests.
 }
@@ -81,25 +103,53 @@ fn gobgp_receives_our_route_with_exact_attributes() {
     .unwrap();
     let _gobgpd = router
         .spawn(
-            &["gobgpd", "-f", conf.to_str().unwrap(), "--api-hosts", "127.0.0.1:50061", "--pprof-disable"],
+            &[
+                "gobgpd",
+                "-f",
+                conf.to_str().unwrap(),
+                "--api-hosts",
+                "127.0.0.1:50061",
+                "--pprof-disable",
+            ],
             Some(&dir.join("gobgpd.log")),
         )
         .unwrap();
     let _probe = start_probe(&node, &dir, false);
     let paths = wait("route in GoBGP", 40, || {
         let out = router
-            .exec_stdout(&["gobgp", "-u", "127.0.0.1", "-p", "50061", "global", "rib", "-a", "ipv4", "-j"])
+            .exec_stdout(&[
+                "gobgp",
+                "-u",
+                "127.0.0.1",
+                "-p",
+                "50061",
+                "global",
+                "rib",
+                "-a",
+                "ipv4",
+                "-j",
+            ])
             .ok()?;
         let rib: Value = serde_json::from_str(&out).ok()?;
         rib.get("10.1.0.1/32").cloned()
     });
     let attrs = paths[0]["attrs"].as_array().unwrap();
-    let attr = |t: u64| attrs.iter().find(|a| a["type"] == t).cloned().unwrap_or(Value::Null);
+    let attr = |t: u64| {
+        attrs
+            .iter()
+            .find(|a| a["type"] == t)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     assert_eq!(attr(1)["value"], 0, "{paths:#}");
     assert_eq!(attr(2)["as_paths"][0]["asns"], json!([64500]), "{paths:#}");
     assert_eq!(attr(3)["nexthop"], "10.0.0.2", "{paths:#}");
     assert!(attr(5).is_null(), "no LOCAL_PREF over eBGP: {paths:#}");
-    assert_eq!(attr(8)["communities"], json!([0xfc00_0064u32, 0xffff_ff02u32]), "{paths:#}");
+    assert_eq!(
+        attr(8)["communities"],
+        json!([0xfc00_0064u32, 0xffff_ff02u32]),
+        "{paths:#}"
+    );
     assert_eq!(
         attr(32)["value"],
         json!([{"ASN": 64500, "LocalData1": 1, "LocalData2": 2}]),
@@ -116,11 +166,18 @@ fn exabgp_connects_to_us_and_sees_our_route() {
     let (router, node) = router_and_node(&[]);
     let dump = dir.join("received.json");
     let script = dir.join("dump.sh");
-    std::fs::write(&script, format!(
+    std::fs::write(
+        &script,
+        format!(
             "#!/bin/sh\nwhile IFS= read -r line; do printf '%s\\n' \"$line\" >> {}; done\n",
             dump.display()
-        )).unwrap();
-    std::process::Command::new("chmod").args(["+x", script.to_str().unwrap()]).status().unwrap();
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", script.to_str().unwrap()])
+        .status()
+        .unwrap();
     let conf = dir.join("exabgp.conf");
     std::fs::write(
         &conf,
@@ -139,7 +196,10 @@ fn exabgp_connects_to_us_and_sees_our_route() {
         .arg(conf.to_str().unwrap())
         .env("exabgp.daemon.user", "root")
         .env("exabgp.tcp.bind", "")
-        .env("exabgp.log.destination", dir.join("exabgp.log").to_str().unwrap())
+        .env(
+            "exabgp.log.destination",
+            dir.join("exabgp.log").to_str().unwrap(),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let _exabgp = oxlb_netlab::Guarded::new(command.spawn().unwrap());
@@ -152,12 +212,22 @@ fn exabgp_connects_to_us_and_sees_our_route() {
     let attribute = &update["neighbor"]["message"]["update"]["attribute"];
     assert_eq!(attribute["origin"], "igp", "{update:#}");
     assert_eq!(attribute["as-path"], json!([64500]), "{update:#}");
-    assert_eq!(attribute["community"], json!([[64512, 100], [65535, 65282]]), "{update:#}");
-    assert_eq!(attribute["large-community"], json!([[64500, 1, 2]]), "{update:#}");
+    assert_eq!(
+        attribute["community"],
+        json!([[64512, 100], [65535, 65282]]),
+        "{update:#}"
+    );
+    assert_eq!(
+        attribute["large-community"],
+        json!([[64500, 1, 2]]),
+        "{update:#}"
+    );
     assert!(attribute.get("local-preference").is_none());
     let nlri = &update["neighbor"]["message"]["update"]["announce"]["ipv4 unicast"]["10.0.0.2"];
     assert!(nlri.to_string().contains("10.1.0.1/32"), "{update:#}");
     wait("probe to report Established", 10, || {
-        probe.peer_status("r").filter(|s| s["state"] == "Established")
+        probe
+            .peer_status("r")
+            .filter(|s| s["state"] == "Established")
     });
 }
