@@ -5,6 +5,7 @@
 //! 2. withdraw all 10,000: time from the request until FRR holds none, same pair;
 //! 3. bytes of UPDATEs for the 10,000 announcements vs perfect packing into 4096-octet
 //!    UPDATEs for that attribute set.
+//!
 //! Run: `cargo bench -p oxlb-bgp --bench vs_bird` (root; network namespaces).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 

@@ -462,3 +462,64 @@ fn ibgp_gets_local_pref_and_dynamic_asn_accepts_any_internal() {
             .contains(&crate::packet::Attribute::AsPath(vec![]))
     );
 }
+
+#[test]
+fn a_new_connection_from_a_restarting_peer_replaces_the_established_one() {
+    let mut s = settings();
+    s.graceful_restart = true;
+    let (mut session, t, _) = established(s, true);
+    let a = session.handle(
+        t,
+        Input::Connected {
+            conn: 2,
+            outbound: false,
+            local: local(),
+        },
+    );
+    assert!(matches!(sent(&a, 2)[..], [Message::Open(_)]));
+    // RFC 4724 §4.2: the peer restarted; the old connection goes, the new one proceeds.
+    let a = session.handle(
+        t,
+        Input::Message {
+            conn: 2,
+            message: peer_open(64501, [10, 0, 0, 1], 9, true),
+        },
+    );
+    assert!(closes(&a, 1));
+    assert_eq!(sent(&a, 2), vec![Message::Keepalive]);
+    let a = session.handle(
+        t,
+        Input::Message {
+            conn: 2,
+            message: Message::Keepalive,
+        },
+    );
+    assert_eq!(session.state(), State::Established);
+    assert!(
+        !sent(&a, 2).is_empty(),
+        "routes sent again on the new connection"
+    );
+}
+
+#[test]
+fn without_graceful_restart_a_second_connection_loses_to_the_established_one() {
+    let (mut session, t, _) = established(settings(), false);
+    session.handle(
+        t,
+        Input::Connected {
+            conn: 2,
+            outbound: false,
+            local: local(),
+        },
+    );
+    let a = session.handle(
+        t,
+        Input::Message {
+            conn: 2,
+            message: peer_open(64501, [10, 0, 0, 1], 9, false),
+        },
+    );
+    assert!(closes(&a, 2));
+    assert!(!closes(&a, 1));
+    assert_eq!(session.state(), State::Established);
+}
