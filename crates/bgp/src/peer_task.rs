@@ -64,7 +64,7 @@ pub(crate) async fn run(
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut next_id: ConnId = 1;
     let mut stop_ack: Option<oneshot::Sender<()>> = None;
-    let mut last_reported: (State, Option<String>) = (State::Idle, None);
+    let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
         for action in actions.drain(..) {
@@ -165,16 +165,19 @@ fn publish(
     status: &Mutex<PeerStatus>,
     events: &EventSink,
     name: &str,
-    last: &mut (State, Option<String>),
+    last: &mut (State, Option<String>, Option<Instant>),
 ) {
     let state = session.state();
     let now = (Instant::now(), SystemTime::now());
     if let Ok(mut s) = status.lock() {
         s.state = state;
-        s.established_since = session
-            .counters
-            .established_at
-            .map(|at| now.1 - now.0.saturating_duration_since(at));
+        // Converted to wall time once per session, so it is stable for comparisons.
+        if session.counters.established_at != last.2 {
+            s.established_since = session
+                .counters
+                .established_at
+                .map(|at| now.1 - now.0.saturating_duration_since(at));
+        }
         s.prefixes_announced = session.prefixes_announced();
         s.prefixes_pending = session.prefixes_pending();
         s.updates_sent = session.counters.updates_sent;
@@ -190,7 +193,11 @@ fn publish(
             sink(name, &format!("session {}", state.name()));
         }
     }
-    *last = (state, session.last_error.clone());
+    *last = (
+        state,
+        session.last_error.clone(),
+        session.counters.established_at,
+    );
 }
 
 async fn connect(s: &PeerSettings) -> Result<TcpStream, String> {
