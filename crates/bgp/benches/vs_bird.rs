@@ -216,9 +216,10 @@ fn main() {
             next_hop_v6: None,
         };
         let packed = AdjRibOut::default().sync(&routes, &enc);
-        // Fixed part of every UPDATE: header 19, two length fields 4, the attributes.
+        // Fixed part of every UPDATE: header 19, two length fields 4, the attributes
+        // (ORIGIN 4, AS_PATH with one 4-octet AS 9, NEXT_HOP 7, COMMUNITIES 3 + 4 each).
         let attrs_len = 4
-            + 7
+            + 9
             + 7
             + if communities.is_empty() {
                 0
