@@ -32,6 +32,12 @@ fn all_received(frr: &Frr, neighbors: &[&str]) -> Option<()> {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs harness=false benches too; only `cargo bench`
+    // (which passes --bench) starts the daemons.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("rss_vs_gobgp: run with `cargo bench -p oxlb-bgp --bench rss_vs_gobgp`");
+        return;
+    }
     if !oxlb_netlab::netns_tests_enabled("bench rss_vs_gobgp").unwrap() {
         return;
     }

@@ -61,7 +61,20 @@ fn until(frr: &Frr, address: &str, what: &str, done: impl Fn(bool, u64) -> bool)
 
 struct Timing {
     announce: Duration,
+    /// From FRR holding a first prefix until it holds all: transfer without any pause
+    /// the sender takes after Established.
+    first_to_last: Duration,
     withdraw: Duration,
+    /// UPDATE messages FRR received for the 10,000 announcements.
+    updates: u64,
+}
+
+fn updates_received(frr: &Frr, address: &str) -> u64 {
+    frr.vtysh(&format!("show bgp neighbors {address} json"))
+        .ok()
+        .and_then(|t| json(&t))
+        .and_then(|n| n[address]["messageStats"]["updatesRecv"].as_u64())
+        .unwrap_or(0)
 }
 
 fn measure<T>(
@@ -72,13 +85,17 @@ fn measure<T>(
 ) -> (Timing, T) {
     let running = start();
     let t0 = until(frr, address, "Established", |up, _| up);
+    let first = until(frr, address, "a first prefix", |_, n| n > 0);
     let t1 = until(frr, address, "all prefixes", |_, n| n == u64::from(N));
+    let updates = updates_received(frr, address);
     let t2 = Instant::now();
     withdraw(&running);
     let t3 = until(frr, address, "all withdrawn", |_, n| n == 0);
     let timing = Timing {
         announce: t1 - t0,
+        first_to_last: t1 - first,
         withdraw: t3 - t2,
+        updates,
     };
     (timing, running)
 }
@@ -107,6 +124,12 @@ fn bird_config(with_routes: bool) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs harness=false benches too; only `cargo bench`
+    // (which passes --bench) starts the daemons.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("vs_bird: run with `cargo bench -p oxlb-bgp --bench vs_bird`");
+        return;
+    }
     if !oxlb_netlab::netns_tests_enabled("bench vs_bird").unwrap() {
         return;
     }
@@ -181,6 +204,14 @@ fn main() {
     let med = |v: &[Timing], f: fn(&Timing) -> Duration| median(v.iter().map(f).collect());
     let (oa, ba) = (med(&oxlb, |t| t.announce), med(&bird, |t| t.announce));
     let (ow, bw) = (med(&oxlb, |t| t.withdraw), med(&bird, |t| t.withdraw));
+    let (of, bf) = (
+        med(&oxlb, |t| t.first_to_last),
+        med(&bird, |t| t.first_to_last),
+    );
+    println!(
+        "UPDATEs FRR received for {N} announcements (incl. End-of-RIB if any): oxlb {}, BIRD {}",
+        oxlb[0].updates, bird[0].updates
+    );
     println!(
         "announce {N} /32 to FRR (median of {ROUNDS}): oxlb {oa:?}, BIRD {ba:?}: ratio {:.3} (target <= 1.0)",
         oa.as_secs_f64() / ba.as_secs_f64()
