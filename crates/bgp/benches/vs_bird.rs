@@ -217,6 +217,10 @@ fn main() {
         oa.as_secs_f64() / ba.as_secs_f64()
     );
     println!(
+        "  of which first prefix -> all {N} at FRR: oxlb {of:?}, BIRD {bf:?}: ratio {:.3}",
+        of.as_secs_f64() / bf.as_secs_f64()
+    );
+    println!(
         "withdraw {N} /32 at FRR (median of {ROUNDS}): oxlb {ow:?}, BIRD {bw:?}: ratio {:.3} (target <= 1.0)",
         ow.as_secs_f64() / bw.as_secs_f64()
     );
