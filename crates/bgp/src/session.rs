@@ -142,6 +142,9 @@ pub struct Session {
     started: bool,
     /// Our first OPEN after start carries the Restart State bit (RFC 4724 §3).
     restarting: bool,
+    /// The role the peer announced (RFC 9234); we then announce the matching one, so a
+    /// peer in strict mode accepts us from the next connection on.
+    peer_role: Option<u8>,
     pub counters: Counters,
     pub last_error: Option<String>,
 }
@@ -150,6 +153,7 @@ impl Session {
     pub fn new(settings: PeerSettings) -> Session {
         Session {
             restarting: settings.graceful_restart,
+            peer_role: None,
             settings,
             conns: Vec::new(),
             connecting: false,
@@ -376,6 +380,12 @@ impl Session {
             });
         }
         capabilities.push(Capability::RouteRefresh);
+        if let Some(role) = self
+            .peer_role
+            .and_then(crate::packet::open::complementary_role)
+        {
+            capabilities.push(Capability::Role(role));
+        }
         capabilities.push(Capability::FourOctetAs(s.local_asn));
         if s.graceful_restart {
             let families = [(s.ipv4, AFI_IPV4), (s.ipv6, AFI_IPV6)]
@@ -485,6 +495,13 @@ impl Session {
 
     fn open_received(&mut self, now: Instant, id: ConnId, open: Open, out: &mut Vec<Action>) {
         let peer_asn = open.asn();
+        let role = open.capabilities.iter().find_map(|c| match c {
+            Capability::Role(r) => Some(*r),
+            _ => None,
+        });
+        if role.is_some() && peer_asn != self.settings.local_asn {
+            self.peer_role = role;
+        }
         let s = self.settings.clone();
         let bad_as = match s.peer_asn {
             PeerAsn::Fixed(asn) => peer_asn != asn,

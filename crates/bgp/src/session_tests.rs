@@ -523,3 +523,57 @@ fn without_graceful_restart_a_second_connection_loses_to_the_established_one() {
     assert!(!closes(&a, 1));
     assert_eq!(session.state(), State::Established);
 }
+
+#[test]
+fn a_peer_asking_for_a_role_gets_the_matching_one_on_the_next_connection() {
+    let t = Instant::now();
+    let mut session = Session::new(settings());
+    session.handle(t, Input::Start);
+    session.handle(
+        t,
+        Input::Connected {
+            conn: 1,
+            outbound: true,
+            local: local(),
+        },
+    );
+    let Message::Open(mut open) = peer_open(64501, [10, 0, 0, 1], 90, false) else {
+        panic!()
+    };
+    open.capabilities.push(Capability::Role(0)); // the router is our Provider
+    session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Open(open),
+        },
+    );
+    // A strict router refuses the first session (RFC 9234 §4.2 Role Mismatch)...
+    let mismatch = Notification::new(2, 11, vec![]);
+    session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Notification(mismatch),
+        },
+    );
+    assert_eq!(
+        session.last_error.as_deref(),
+        Some("peer 10.0.0.1 closed the session: OPEN error / Role Mismatch")
+    );
+    // ...and the next OPEN says Customer.
+    let next = session.next_deadline().unwrap();
+    assert_eq!(session.handle(next, Input::Tick), vec![Action::Connect]);
+    let a = session.handle(
+        next,
+        Input::Connected {
+            conn: 2,
+            outbound: true,
+            local: local(),
+        },
+    );
+    let Message::Open(ours) = &sent(&a, 2)[0] else {
+        panic!()
+    };
+    assert!(ours.has(|c| *c == Capability::Role(3)));
+}

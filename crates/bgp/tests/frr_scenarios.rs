@@ -283,3 +283,25 @@ fn ebgp_multihop_through_a_namespace_in_between() {
     });
     assert_eq!(path["nexthops"][0]["ip"], "10.1.0.2");
 }
+
+#[test]
+fn a_router_in_strict_bgp_role_mode_accepts_us_with_the_matching_role() {
+    if !netns_tests_enabled("role").unwrap() {
+        return;
+    }
+    let dir = scratch("role");
+    let (router, node) = router_and_node(&[]);
+    let conf = format!(
+        "{BASE} neighbor 10.0.0.2 remote-as 64500\n neighbor 10.0.0.2 local-role provider strict\n"
+    );
+    let frr = Frr::start(&router, &conf, &["bgpd"]).unwrap();
+    let mut p = peer("r", 64500, 64501, "10.0.0.1", "10.0.0.2");
+    p["routes"] = json!([{"prefix": "10.4.0.1/32"}]);
+    let _probe = Probe::start(&node, &dir, "probe", &json!({"peers": [p]}));
+    wait("route through a strict-role session", 30, || {
+        frr_path(&frr, "ipv4", "10.4.0.1/32")
+    });
+    let n = frr_established(&frr, "10.0.0.2").unwrap();
+    assert_eq!(n["localRole"], "provider", "{n:#}");
+    assert_eq!(n["remoteRole"], "customer", "{n:#}");
+}
