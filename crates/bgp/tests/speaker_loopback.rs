@@ -122,3 +122,37 @@ async fn two_speakers_peer_diff_reset_and_shut_down() {
     );
     b.shutdown(ShutdownMode::GracefulRestart).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn md5_on_both_connect_and_listen_sockets() {
+    let (a_ip, b_ip, c_ip) = ([127, 0, 0, 3], [127, 0, 0, 4], [127, 0, 0, 5]);
+    let listen = |ip: [u8; 4]| SpeakerOptions {
+        listen: Some((IpAddr::from(ip), 0).into()),
+        on_event: None,
+    };
+    let mut a = Speaker::start(listen(a_ip)).await.unwrap();
+    let mut b = Speaker::start(listen(b_ip)).await.unwrap();
+    let mut c = Speaker::start(listen(c_ip)).await.unwrap();
+    let (a_port, b_port) = (a.local_port().unwrap(), b.local_port().unwrap());
+    // A and B share a password: the session comes up whichever side's SYN wins.
+    let mut ab = settings("b", 64500, 64501, a_ip, b_ip, b_port);
+    ab.password = Some("s3cret".into());
+    let mut ba = settings("a", 64501, 64500, b_ip, a_ip, a_port);
+    ba.password = Some("s3cret".into());
+    a.set_desired(desired(ab, &["192.0.2.1/32"]));
+    b.set_desired(desired(ba, &[]));
+    until(&a, "MD5 session", |s| {
+        s.state == State::Established && s.prefixes_announced == 1
+    })
+    .await;
+    // C signs with a key B's listener does not hold for it: the kernel drops the SYNs.
+    let mut cb = settings("b", 64502, 64501, c_ip, b_ip, b_port);
+    cb.password = Some("wrong".into());
+    c.set_desired(desired(cb, &[]));
+    let failed = until(&c, "a reported connect failure", |s| s.last_error.is_some()).await;
+    assert_ne!(failed.state, State::Established);
+    assert!(failed.last_error.unwrap().contains("MD5"));
+    a.shutdown(ShutdownMode::GracefulRestart).await;
+    b.shutdown(ShutdownMode::GracefulRestart).await;
+    c.shutdown(ShutdownMode::GracefulRestart).await;
+}
