@@ -176,7 +176,7 @@ fn publish(
             s.established_since = session
                 .counters
                 .established_at
-                .map(|at| now.1 - now.0.saturating_duration_since(at));
+                .and_then(|at| now.1.checked_sub(now.0.saturating_duration_since(at)));
         }
         s.prefixes_announced = session.prefixes_announced();
         s.prefixes_pending = session.prefixes_pending();

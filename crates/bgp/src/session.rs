@@ -22,6 +22,8 @@ const OPEN_HOLD: Duration = Duration::from_secs(240);
 /// RFC 4724 §3: how long the peer should keep our routes while we restart.
 pub const RESTART_TIME: u16 = 120;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
+const MAX_RETRY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
@@ -276,8 +278,11 @@ impl Session {
         }
         self.retry_at = Some(now + self.backoff);
         // Exponential backoff capped by connectTime (RFC 4271 §8.1.3 leaves the policy open).
-        let cap = self.settings.connect_retry_time.max(FIRST_RETRY);
-        self.backoff = (self.backoff * 2).min(cap);
+        let cap = self
+            .settings
+            .connect_retry_time
+            .clamp(FIRST_RETRY, MAX_RETRY);
+        self.backoff = self.backoff.saturating_mul(2).min(cap);
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
