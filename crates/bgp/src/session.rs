@@ -664,7 +664,10 @@ impl Session {
                 IpAddr::V4(a) if v4 => Some(a),
                 _ => None,
             },
-            next_hop_v6: v6.then(|| rib::next_hop_v6(local)),
+            next_hop_v6: v6.then(|| match (local, s.ipv6_next_hop) {
+                (IpAddr::V4(_), Some(explicit)) => explicit,
+                _ => rib::next_hop_v6(local),
+            }),
         };
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self

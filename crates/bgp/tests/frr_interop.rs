@@ -1,6 +1,7 @@
 //! Sessions with FRR (bgpd + zebra) in network namespaces: eBGP and iBGP over IPv4,
 //! eBGP over IPv6 (MP-BGP), the exact attributes FRR sees, withdrawal, and a change to
-//! one peer's routes leaving the other sessions up.
+//! one peer's routes leaving the other sessions up; IPv6 routes over the IPv4 session
+//! (dual-stack address family) installed in the router's kernel.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod common;
@@ -24,13 +25,15 @@ router bgp 64501
  exit-address-family
  address-family ipv6 unicast
   neighbor fd00::2 activate
+  neighbor 10.0.0.2 activate
  exit-address-family
 ";
 
 fn probe_config(ebgp_routes: Value) -> Value {
     let mut ebgp = peer("ebgp", 64500, 64501, "10.0.0.1", "10.0.0.2");
     ebgp["source_address"] = json!("10.0.0.2");
-    ebgp["ipv6"] = json!(false);
+    // Dual-stack address family: IPv6 routes over the IPv4 session, next hop given.
+    ebgp["ipv6_next_hop"] = json!("fd00::2");
     ebgp["routes"] = ebgp_routes;
     let mut ibgp = peer("ibgp", 64501, 64501, "10.0.0.1", "10.0.0.3");
     ibgp["source_address"] = json!("10.0.0.3");
@@ -86,7 +89,7 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
         "local_pref": 200,
         "communities": ["65535:65282", "64512:100"],
         "large_communities": ["64500:1:2"],
-    }, {"prefix": "10.1.0.0/24"}]);
+    }, {"prefix": "10.1.0.0/24"}, {"prefix": "2001:db8:6::1/128"}]);
     let mut probe = Probe::start(&node, &dir, "probe", &probe_config(ebgp_routes));
 
     // eBGP IPv4: AS_PATH [64500], NEXT_HOP our session address, no LOCAL_PREF.
@@ -119,6 +122,16 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
     assert_eq!(p["aspath"]["string"], "64500");
     assert_eq!(p["nexthops"][0]["ip"], "fd00::2", "{p:#}");
 
+    let dual = wait("2001:db8:6::1/128 over the IPv4 session", 30, || {
+        path(&frr, "ipv6", "2001:db8:6::1/128")
+    });
+    assert_eq!(dual["nexthops"][0]["ip"], "fd00::2", "{dual:#}");
+    wait("the dual-stack route in the kernel", 20, || {
+        router
+            .exec_stdout(&["ip", "-6", "route", "show", "2001:db8:6::1"])
+            .ok()
+            .filter(|r| r.contains("via fd00::2"))
+    });
     // Withdraw one prefix of one peer: the others keep their sessions.
     let ibgp_up = wait("iBGP up", 10, || sessions(&frr, "10.0.0.3"));
     let v6_up = wait("v6 up", 10, || sessions(&frr, "fd00::2"));

@@ -60,6 +60,8 @@ struct PeerFile {
     #[serde(default = "yes")]
     ipv6: bool,
     #[serde(default)]
+    ipv6_next_hop: Option<std::net::Ipv6Addr>,
+    #[serde(default)]
     routes: Vec<RouteFile>,
     /// `count` consecutive host routes from `first` (benchmarks).
     #[serde(default)]
@@ -149,6 +151,7 @@ fn load(path: &str) -> Result<(File, Desired), String> {
         settings.graceful_restart = p.graceful_restart;
         settings.ipv4 = p.ipv4;
         settings.ipv6 = p.ipv6;
+        settings.ipv6_next_hop = p.ipv6_next_hop;
         let mut routes = BTreeMap::new();
         for r in &p.routes {
             let prefix: IpNet = r
