@@ -163,6 +163,10 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
     });
     let text = last.to_string();
     assert!(text.contains("Administrative Shutdown"), "{text}");
+    assert!(
+        text.contains("oxlb-bgp-probe stopped"),
+        "RFC 8203 message: {text}"
+    );
     assert!(path(&frr, "ipv4", "10.1.0.0/24").is_none());
     let _ = std::fs::remove_dir_all(dir);
 }

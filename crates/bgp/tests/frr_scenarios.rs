@@ -305,3 +305,49 @@ fn a_router_in_strict_bgp_role_mode_accepts_us_with_the_matching_role() {
     assert_eq!(n["localRole"], "provider", "{n:#}");
     assert_eq!(n["remoteRole"], "customer", "{n:#}");
 }
+
+#[test]
+fn wrong_as_numbers_are_explained_in_both_directions() {
+    if !netns_tests_enabled("bad_as").unwrap() {
+        return;
+    }
+    let dir = scratch("badas");
+    let (router, node) = router_and_node(&["10.0.0.3/24"]);
+    // FRR expects AS 64777 from 10.0.0.2 (we send 64500); from 10.0.0.3 it is right.
+    let conf =
+        format!("{BASE} neighbor 10.0.0.2 remote-as 64777\n neighbor 10.0.0.3 remote-as 64500\n");
+    let _frr = Frr::start(&router, &conf, &["bgpd"]).unwrap();
+    let mut theirs = peer("theirs", 64500, 64501, "10.0.0.1", "10.0.0.2");
+    theirs["source_address"] = json!("10.0.0.2");
+    // We expect 64999 from the router, which is 64501.
+    let mut ours = peer("ours", 64500, 64999, "10.0.0.1", "10.0.0.3");
+    ours["source_address"] = json!("10.0.0.3");
+    let probe = Probe::start(
+        &node,
+        &dir,
+        "probe",
+        &json!({"status_interval_ms": 200, "peers": [theirs, ours]}),
+    );
+    let status = wait("the router's refusal", 30, || {
+        probe.peer_status("theirs").filter(|s| {
+            s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Bad Peer AS"))
+        })
+    });
+    assert_eq!(
+        status["last_error"],
+        "peer 10.0.0.1 closed the session: OPEN error / Bad Peer AS (it expected a different AS, we sent 64500)"
+    );
+    let status = wait("our refusal", 30, || {
+        probe.peer_status("ours").filter(|s| {
+            s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Bad Peer AS"))
+        })
+    });
+    assert_eq!(
+        status["last_error"],
+        "we closed the session with 10.0.0.1: OPEN error / Bad Peer AS (we expected 64999, it sent 64501)"
+    );
+}
