@@ -188,10 +188,13 @@ fn graceful_restart_keeps_routes_and_forwarding_at_frr() {
     );
     // Back up: End-of-RIB clears the stale flag; the route never went away.
     let _probe = Probe::start(&node, &dir, "probe2", &config);
+    let mut flapped = false;
     wait("fresh route", 30, || {
-        frr_path(&frr, "ipv4", "10.7.0.1/32")
-            .filter(|p| p.get("stale").is_none() && frr_established(&frr, "10.0.0.2").is_some())
+        let path = frr_path(&frr, "ipv4", "10.7.0.1/32");
+        flapped |= path.is_none();
+        path.filter(|p| p.get("stale").is_none() && frr_established(&frr, "10.0.0.2").is_some())
     });
+    assert!(!flapped, "the route left FRR's table during the restart");
 }
 
 #[test]
