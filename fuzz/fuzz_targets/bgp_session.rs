@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let mut settings = PeerSettings::new(
         "fuzz",
         64500,
-        if flags & 1 == 1 { PeerAsn::DynamicExternal } else { PeerAsn::Fixed(64501) },
+        if flags & 1 == 1 {
+            PeerAsn::DynamicExternal
+        } else {
+            PeerAsn::Fixed(64501)
+        },
         "10.0.0.1".parse().unwrap(),
         Ipv4Addr::new(10, 0, 0, 2),
     );
@@ -33,11 +37,27 @@ fuzz_target!(|data: &[u8]| {
     };
     check(session.handle(now, Input::Start));
     let local = "10.0.0.2:179".parse().unwrap();
-    check(session.handle(now, Input::Connected { conn: 1, outbound: true, local }));
+    check(session.handle(
+        now,
+        Input::Connected {
+            conn: 1,
+            outbound: true,
+            local,
+        },
+    ));
     if flags & 4 == 4 {
-        check(session.handle(now, Input::Connected { conn: 2, outbound: false, local }));
+        check(session.handle(
+            now,
+            Input::Connected {
+                conn: 2,
+                outbound: false,
+                local,
+            },
+        ));
     }
-    let ctx = Context { four_octet_as: flags & 8 == 8 };
+    let ctx = Context {
+        four_octet_as: flags & 8 == 8,
+    };
     let mut conn = 1;
     loop {
         match decode(wire, ctx) {

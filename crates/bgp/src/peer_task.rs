@@ -13,8 +13,8 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) enum PeerCommand {
@@ -64,7 +64,7 @@ pub(crate) async fn run(
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut next_id: ConnId = 1;
     let mut stop_ack: Option<oneshot::Sender<()>> = None;
-    let mut last_reported: (State, Option<String>) = (State::Idle, None);
+    let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
         for action in actions.drain(..) {
@@ -165,16 +165,19 @@ fn publish(
     status: &Mutex<PeerStatus>,
     events: &EventSink,
     name: &str,
-    last: &mut (State, Option<String>),
+    last: &mut (State, Option<String>, Option<Instant>),
 ) {
     let state = session.state();
     let now = (Instant::now(), SystemTime::now());
     if let Ok(mut s) = status.lock() {
         s.state = state;
-        s.established_since = session
-            .counters
-            .established_at
-            .map(|at| now.1 - now.0.saturating_duration_since(at));
+        // Converted to wall time once per session, so it is stable for comparisons.
+        if session.counters.established_at != last.2 {
+            s.established_since = session
+                .counters
+                .established_at
+                .and_then(|at| now.1.checked_sub(now.0.saturating_duration_since(at)));
+        }
         s.prefixes_announced = session.prefixes_announced();
         s.prefixes_pending = session.prefixes_pending();
         s.updates_sent = session.counters.updates_sent;
@@ -190,7 +193,11 @@ fn publish(
             sink(name, &format!("session {}", state.name()));
         }
     }
-    *last = (state, session.last_error.clone());
+    *last = (
+        state,
+        session.last_error.clone(),
+        session.counters.established_at,
+    );
 }
 
 async fn connect(s: &PeerSettings) -> Result<TcpStream, String> {
@@ -211,7 +218,9 @@ async fn connect(s: &PeerSettings) -> Result<TcpStream, String> {
             .map_err(|e| format!("cannot set TCP MD5 password: {e}"))?;
     }
     sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(|e| format!("cannot set TTL: {e}"))?;
-    let limit = s.connect_retry_time.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let limit = s
+        .connect_retry_time
+        .clamp(Duration::from_secs(1), Duration::from_secs(30));
     match tokio::time::timeout(limit, socket.connect(remote)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(e.to_string()),
@@ -234,7 +243,14 @@ fn attach(
     let (writer, rx) = mpsc::unbounded_channel();
     let reader = tokio::spawn(read_loop(id, read, events.clone()));
     let done = tokio::spawn(write_loop(id, write, rx, events.clone()));
-    Some((Conn { writer, reader, done }, local))
+    Some((
+        Conn {
+            writer,
+            reader,
+            done,
+        },
+        local,
+    ))
 }
 
 pub(crate) fn unmap(ip: IpAddr) -> IpAddr {
@@ -248,7 +264,9 @@ async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: mpsc::UnboundedS
     let mut buf: Vec<u8> = Vec::with_capacity(packet::MAX_MESSAGE_LEN * 2);
     let mut chunk = vec![0u8; 64 * 1024];
     // We always offer 4-octet AS, so the peer's OPEN alone decides (RFC 6793 §4).
-    let mut ctx = Context { four_octet_as: false };
+    let mut ctx = Context {
+        four_octet_as: false,
+    };
     loop {
         let n = match read.read(&mut chunk).await {
             Ok(0) => {

@@ -132,7 +132,11 @@ pub fn end_of_rib(afi: u16, ctx: Context) -> Vec<u8> {
 fn shared_attributes(attrs: &RouteAttributes, enc: &Encoding, v4_next_hop: bool) -> Vec<u8> {
     let mut list = vec![Attribute::Origin(ORIGIN_IGP)];
     // RFC 4271 §5.1.2: empty towards iBGP, our AS prepended towards eBGP.
-    let path = if enc.ibgp { vec![] } else { vec![enc.local_asn] };
+    let path = if enc.ibgp {
+        vec![]
+    } else {
+        vec![enc.local_asn]
+    };
     let as4 = !enc.ctx.four_octet_as && path.iter().any(|&asn| asn > u32::from(u16::MAX));
     list.push(Attribute::AsPath(path.clone()));
     if let (true, Some(nh)) = (v4_next_hop, enc.next_hop_v4) {
@@ -143,7 +147,9 @@ fn shared_attributes(attrs: &RouteAttributes, enc: &Encoding, v4_next_hop: bool)
         list.push(Attribute::LocalPref(attrs.local_pref.unwrap_or(100)));
     }
     if !attrs.communities.is_empty() {
-        list.push(Attribute::Communities(attrs.communities.iter().copied().collect()));
+        list.push(Attribute::Communities(
+            attrs.communities.iter().copied().collect(),
+        ));
     }
     if as4 {
         // RFC 6793 §4.2.2: a 2-octet peer gets AS_TRANS in AS_PATH and the truth here.
@@ -191,8 +197,14 @@ fn set_u16(bytes: &mut [u8], at: usize, value: usize) {
 }
 
 fn pack_withdrawals(prefixes: &[IpNet], out: &mut Packed) {
-    let v4: Vec<_> = prefixes.iter().filter(|p| matches!(p, IpNet::V4(_))).collect();
-    let v6: Vec<_> = prefixes.iter().filter(|p| matches!(p, IpNet::V6(_))).collect();
+    let v4: Vec<_> = prefixes
+        .iter()
+        .filter(|p| matches!(p, IpNet::V4(_)))
+        .collect();
+    let v6: Vec<_> = prefixes
+        .iter()
+        .filter(|p| matches!(p, IpNet::V6(_)))
+        .collect();
     // IPv4: in the Withdrawn Routes field of an UPDATE with no attributes.
     let mut rest = v4.as_slice();
     while !rest.is_empty() {
@@ -218,7 +230,12 @@ fn pack_withdrawals(prefixes: &[IpNet], out: &mut Packed) {
         let mut m = Message::start();
         m.bytes.extend_from_slice(&[0, 0, 0, 0]);
         let attr_start = m.bytes.len();
-        m.bytes.extend_from_slice(&[flag::OPTIONAL | flag::EXTENDED_LENGTH, type_code::MP_UNREACH_NLRI, 0, 0]);
+        m.bytes.extend_from_slice(&[
+            flag::OPTIONAL | flag::EXTENDED_LENGTH,
+            type_code::MP_UNREACH_NLRI,
+            0,
+            0,
+        ]);
         m.bytes.extend_from_slice(&AFI_IPV6.to_be_bytes());
         m.bytes.push(SAFI_UNICAST);
         let mut taken = 0;
@@ -237,16 +254,28 @@ fn pack_withdrawals(prefixes: &[IpNet], out: &mut Packed) {
     }
 }
 
-fn pack_announcements(attrs: &RouteAttributes, prefixes: &[IpNet], enc: &Encoding, out: &mut Packed) {
-    let v4: Vec<_> = prefixes.iter().filter(|p| matches!(p, IpNet::V4(_))).collect();
-    let v6: Vec<_> = prefixes.iter().filter(|p| matches!(p, IpNet::V6(_))).collect();
+fn pack_announcements(
+    attrs: &RouteAttributes,
+    prefixes: &[IpNet],
+    enc: &Encoding,
+    out: &mut Packed,
+) {
+    let v4: Vec<_> = prefixes
+        .iter()
+        .filter(|p| matches!(p, IpNet::V4(_)))
+        .collect();
+    let v6: Vec<_> = prefixes
+        .iter()
+        .filter(|p| matches!(p, IpNet::V6(_)))
+        .collect();
     if !v4.is_empty() && enc.next_hop_v4.is_some() {
         let shared = shared_attributes(attrs, enc, true);
         let mut rest = v4.as_slice();
         while !rest.is_empty() {
             let mut m = Message::start();
             m.bytes.extend_from_slice(&[0, 0]);
-            m.bytes.extend_from_slice(&(shared.len() as u16).to_be_bytes());
+            m.bytes
+                .extend_from_slice(&(shared.len() as u16).to_be_bytes());
             m.bytes.extend_from_slice(&shared);
             let mut taken = 0;
             for p in rest {
@@ -268,7 +297,12 @@ fn pack_announcements(attrs: &RouteAttributes, prefixes: &[IpNet], enc: &Encodin
             m.bytes.extend_from_slice(&[0, 0, 0, 0]);
             m.bytes.extend_from_slice(&shared);
             let attr_start = m.bytes.len();
-            m.bytes.extend_from_slice(&[flag::OPTIONAL | flag::EXTENDED_LENGTH, type_code::MP_REACH_NLRI, 0, 0]);
+            m.bytes.extend_from_slice(&[
+                flag::OPTIONAL | flag::EXTENDED_LENGTH,
+                type_code::MP_REACH_NLRI,
+                0,
+                0,
+            ]);
             m.bytes.extend_from_slice(&AFI_IPV6.to_be_bytes());
             m.bytes.push(SAFI_UNICAST);
             m.bytes.push(16);

@@ -28,7 +28,10 @@ fn hosts(n: u32, a: &Arc<RouteAttributes>) -> Routes {
     (0..n)
         .map(|i| {
             let ip = Ipv4Addr::from(0x0a00_0000 + i);
-            (IpNet::V4(ipnet::Ipv4Net::new(ip, 32).unwrap()), Arc::clone(a))
+            (
+                IpNet::V4(ipnet::Ipv4Net::new(ip, 32).unwrap()),
+                Arc::clone(a),
+            )
         })
         .collect()
 }
@@ -39,7 +42,9 @@ fn updates(packed: &Packed) -> Vec<Update> {
     while !rest.is_empty() {
         let (message, used) = decode(rest, CTX).unwrap().unwrap();
         assert!(used <= MAX_MESSAGE_LEN);
-        let Message::Update(u) = message else { panic!() };
+        let Message::Update(u) = message else {
+            panic!()
+        };
         assert!(u.treat_as_withdraw.is_none());
         out.push(u);
         rest = &rest[used..];
@@ -91,7 +96,9 @@ fn diff_sends_only_changes_and_withdraws_removed() {
     desired.clear();
     let got = updates(&rib.sync(&desired, &enc(false)));
     assert_eq!(got[0].withdrawn.len(), 2);
-    assert!(matches!(&got[1].attributes[..], [Attribute::MpUnreach { withdrawn, .. }] if withdrawn.len() == 1));
+    assert!(
+        matches!(&got[1].attributes[..], [Attribute::MpUnreach { withdrawn, .. }] if withdrawn.len() == 1)
+    );
     assert!(rib.is_empty());
 }
 
@@ -100,7 +107,12 @@ fn local_pref_goes_to_ibgp_only_and_as_path_is_empty_there() {
     let a = attrs(Some(250), &[]);
     let desired = hosts(1, &a);
     let ebgp = updates(&AdjRibOut::default().sync(&desired, &enc(false)));
-    assert!(!ebgp[0].attributes.iter().any(|x| matches!(x, Attribute::LocalPref(_))));
+    assert!(
+        !ebgp[0]
+            .attributes
+            .iter()
+            .any(|x| matches!(x, Attribute::LocalPref(_)))
+    );
     let ibgp = updates(&AdjRibOut::default().sync(&desired, &enc(true)));
     assert!(ibgp[0].attributes.contains(&Attribute::LocalPref(250)));
     assert!(ibgp[0].attributes.contains(&Attribute::AsPath(vec![])));

@@ -22,6 +22,8 @@ const OPEN_HOLD: Duration = Duration::from_secs(240);
 /// RFC 4724 §3: how long the peer should keep our routes while we restart.
 pub const RESTART_TIME: u16 = 120;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
+const MAX_RETRY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
@@ -91,9 +93,14 @@ pub enum Input {
 pub enum Action {
     /// Start an outbound TCP connection attempt.
     Connect,
-    Send { conn: ConnId, bytes: Vec<u8> },
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// Close after flushing what was sent before.
-    Close { conn: ConnId },
+    Close {
+        conn: ConnId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,6 +144,9 @@ pub struct Session {
     started: bool,
     /// Our first OPEN after start carries the Restart State bit (RFC 4724 §3).
     restarting: bool,
+    /// The role the peer announced (RFC 9234); we then announce the matching one, so a
+    /// peer in strict mode accepts us from the next connection on.
+    peer_role: Option<u8>,
     pub counters: Counters,
     pub last_error: Option<String>,
 }
@@ -145,6 +155,7 @@ impl Session {
     pub fn new(settings: PeerSettings) -> Session {
         Session {
             restarting: settings.graceful_restart,
+            peer_role: None,
             settings,
             conns: Vec::new(),
             connecting: false,
@@ -267,8 +278,11 @@ impl Session {
         }
         self.retry_at = Some(now + self.backoff);
         // Exponential backoff capped by connectTime (RFC 4271 §8.1.3 leaves the policy open).
-        let cap = self.settings.connect_retry_time.max(FIRST_RETRY);
-        self.backoff = (self.backoff * 2).min(cap);
+        let cap = self
+            .settings
+            .connect_retry_time
+            .clamp(FIRST_RETRY, MAX_RETRY);
+        self.backoff = self.backoff.saturating_mul(2).min(cap);
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -320,7 +334,14 @@ impl Session {
         }
     }
 
-    fn connected(&mut self, now: Instant, id: ConnId, outbound: bool, local: SocketAddr, out: &mut Vec<Action>) {
+    fn connected(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        outbound: bool,
+        local: SocketAddr,
+        out: &mut Vec<Action>,
+    ) {
         if outbound {
             self.connecting = false;
         }
@@ -364,6 +385,12 @@ impl Session {
             });
         }
         capabilities.push(Capability::RouteRefresh);
+        if let Some(role) = self
+            .peer_role
+            .and_then(crate::packet::open::complementary_role)
+        {
+            capabilities.push(Capability::Role(role));
+        }
         capabilities.push(Capability::FourOctetAs(s.local_asn));
         if s.graceful_restart {
             let families = [(s.ipv4, AFI_IPV4), (s.ipv6, AFI_IPV6)]
@@ -401,7 +428,11 @@ impl Session {
         let state = conn.state;
         match (state, message) {
             (_, Message::Notification(n)) => {
-                let reason = format!("peer {} closed the session: {}", self.peer(), self.explain(&n));
+                let reason = format!(
+                    "peer {} closed the session: {}",
+                    self.peer(),
+                    self.explain(&n)
+                );
                 self.conn_down(now, id, reason);
                 out.push(Action::Close { conn: id });
             }
@@ -444,7 +475,13 @@ impl Session {
                     message.kind(),
                     state
                 );
-                self.fail(now, id, Some(Notification::new(code::FSM, sub, vec![])), reason, out);
+                self.fail(
+                    now,
+                    id,
+                    Some(Notification::new(code::FSM, sub, vec![])),
+                    reason,
+                    out,
+                );
             }
         }
     }
@@ -453,13 +490,23 @@ impl Session {
         if n.code == code::OPEN_MESSAGE && n.subcode == open_err::BAD_PEER_AS {
             // The peer does not say what it expected; say what we sent so the
             // operator can compare with the router's neighbor statement.
-            return format!("{n} (it expected a different AS, we sent {})", self.settings.local_asn);
+            return format!(
+                "{n} (it expected a different AS, we sent {})",
+                self.settings.local_asn
+            );
         }
         n.to_string()
     }
 
     fn open_received(&mut self, now: Instant, id: ConnId, open: Open, out: &mut Vec<Action>) {
         let peer_asn = open.asn();
+        let role = open.capabilities.iter().find_map(|c| match c {
+            Capability::Role(r) => Some(*r),
+            _ => None,
+        });
+        if role.is_some() && peer_asn != self.settings.local_asn {
+            self.peer_role = role;
+        }
         let s = self.settings.clone();
         let bad_as = match s.peer_asn {
             PeerAsn::Fixed(asn) => peer_asn != asn,
@@ -486,7 +533,11 @@ impl Session {
                 self.peer(),
                 s.router_id
             );
-            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_BGP_IDENTIFIER, open.bgp_id.octets().to_vec());
+            let n = Notification::new(
+                code::OPEN_MESSAGE,
+                open_err::BAD_BGP_IDENTIFIER,
+                open.bgp_id.octets().to_vec(),
+            );
             return self.fail(now, id, Some(n), reason, out);
         }
         if !self.resolve_collision(now, id, &open, out) {
@@ -518,49 +569,6 @@ impl Session {
         });
     }
 
-    /// RFC 4271 §6.8. Returns whether connection `id` survives.
-    fn resolve_collision(&mut self, now: Instant, id: ConnId, open: &Open, out: &mut Vec<Action>) -> bool {
-        let Some(this_outbound) = self.conns.iter().find(|c| c.id == id).map(|c| c.outbound) else {
-            return false;
-        };
-        let Some(other) = self.conns.iter().find(|c| c.id != id) else {
-            return true;
-        };
-        let (other_id, other_state) = (other.id, other.state);
-        let collision = || Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
-        if other_state == ConnState::Established {
-            // RFC 4724 §4.2: a new connection from a graceful-restart peer replaces the
-            // old one (the peer restarted); otherwise the established one stays.
-            let peer_restarting = open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
-            if peer_restarting {
-                let reason = format!("peer {} restarted (graceful restart)", self.peer());
-                self.conn_down(now, other_id, reason);
-                out.push(Action::Close { conn: other_id });
-                return true;
-            }
-            let reason = "connection collision: kept the established session".to_string();
-            self.fail_quiet(id, collision(), reason, out);
-            return false;
-        }
-        // The connection opened by the speaker with the higher BGP identifier survives.
-        let ours_higher = u32::from(self.settings.router_id) > u32::from(open.bgp_id);
-        let close_this = this_outbound != ours_higher;
-        let (loser, survives) = if close_this { (id, false) } else { (other_id, true) };
-        self.fail_quiet(loser, collision(), "connection collision resolved".into(), out);
-        survives
-    }
-
-    /// Closes one of two colliding connections without touching the session's state.
-    fn fail_quiet(&mut self, id: ConnId, n: Notification, _why: String, out: &mut Vec<Action>) {
-        let ctx = self.context();
-        out.push(Action::Send {
-            conn: id,
-            bytes: Message::Notification(n).to_bytes(ctx),
-        });
-        out.push(Action::Close { conn: id });
-        self.conns.retain(|c| c.id != id);
-    }
-
     fn established(&mut self, now: Instant, id: ConnId, out: &mut Vec<Action>) {
         let Some(conn) = self.conns.iter_mut().find(|c| c.id == id) else {
             return;
@@ -575,7 +583,10 @@ impl Session {
             .capabilities
             .iter()
             .filter_map(|c| match c {
-                Capability::Multiprotocol { afi, safi: SAFI_UNICAST } => Some(*afi),
+                Capability::Multiprotocol {
+                    afi,
+                    safi: SAFI_UNICAST,
+                } => Some(*afi),
                 _ => None,
             })
             .collect();
@@ -594,10 +605,18 @@ impl Session {
                 IpAddr::V4(a) if v4 => Some(a),
                 _ => None,
             },
-            next_hop_v6: v6.then(|| rib::next_hop_v6(local)),
+            next_hop_v6: v6.then(|| match (local, s.ipv6_next_hop) {
+                (IpAddr::V4(_), Some(explicit)) => explicit,
+                _ => rib::next_hop_v6(local),
+            }),
         };
         // Only one connection may be Established; any leftover is closed.
-        let others: Vec<ConnId> = self.conns.iter().filter(|c| c.id != id).map(|c| c.id).collect();
+        let others: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.id != id)
+            .map(|c| c.id)
+            .collect();
         for other in others {
             let n = Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
             self.fail_quiet(other, n, String::new(), out);
@@ -645,7 +664,14 @@ impl Session {
     }
 
     /// Sends `notification` (if any) and closes connection `id`; the session goes down.
-    fn fail(&mut self, now: Instant, id: ConnId, n: Option<Notification>, reason: String, out: &mut Vec<Action>) {
+    fn fail(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        n: Option<Notification>,
+        reason: String,
+        out: &mut Vec<Action>,
+    ) {
         if let Some(n) = n {
             out.push(Action::Send {
                 conn: id,
@@ -671,50 +697,9 @@ impl Session {
             self.schedule_retry(now);
         }
     }
-
-    fn stop(&mut self, now: Instant, stop: Stop, out: &mut Vec<Action>) {
-        let (notification, stays_down) = match &stop {
-            Stop::Shutdown { message } => (
-                Some(Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, message)),
-                true,
-            ),
-            Stop::Restart => {
-                let gr = self.settings.graceful_restart
-                    && self.conns.iter().any(|c| {
-                        c.state == ConnState::Established
-                            && c.peer_open.as_ref().is_some_and(|o| {
-                                o.has(|c| matches!(c, Capability::GracefulRestart { .. }))
-                            })
-                    });
-                let n = (!gr).then(|| {
-                    Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "oxlb restarting")
-                });
-                (n, true)
-            }
-            Stop::Reset { reason } => (
-                Some(Notification::cease_with_message(cease::ADMINISTRATIVE_RESET, reason)),
-                false,
-            ),
-            Stop::Deconfigured => (
-                Some(Notification::new(code::CEASE, cease::PEER_DECONFIGURED, vec![])),
-                true,
-            ),
-        };
-        if stays_down {
-            self.stopped = true;
-            self.connecting = false;
-            self.retry_at = None;
-        }
-        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
-        for id in ids {
-            let reason = match &stop {
-                Stop::Reset { reason } => format!("session with {} reset: {reason}", self.peer()),
-                _ => format!("session with {} stopped by us", self.peer()),
-            };
-            self.fail(now, id, notification.clone(), reason, out);
-        }
-    }
 }
+
+mod closing;
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

@@ -36,6 +36,10 @@ pub struct PeerSettings {
     pub graceful_restart: bool,
     pub ipv4: bool,
     pub ipv6: bool,
+    /// IPv6 next hop for IPv6 routes on an IPv4 session (dual-stack address family).
+    /// Without it they carry the IPv4-mapped session address, which FRR accepts as valid
+    /// but zebra cannot install in the kernel; give the node's IPv6 address on that link.
+    pub ipv6_next_hop: Option<std::net::Ipv6Addr>,
 }
 
 impl PeerSettings {
@@ -63,6 +67,7 @@ impl PeerSettings {
             graceful_restart: false,
             ipv4: true,
             ipv6: true,
+            ipv6_next_hop: None,
         }
     }
 }

@@ -58,7 +58,11 @@ struct Peer {
     task: tokio::task::JoinHandle<()>,
 }
 
-type Registry = Arc<Mutex<HashMap<IpAddr, mpsc::UnboundedSender<PeerCommand>>>>;
+/// Inbound connections find their peer by remote address; several sessions to one
+/// router address (from different source addresses) are told apart by our local address.
+type Registry = Arc<
+    Mutex<HashMap<IpAddr, Vec<(Option<IpAddr>, PeerName, mpsc::UnboundedSender<PeerCommand>)>>>,
+>;
 
 pub struct Speaker {
     peers: BTreeMap<PeerName, Peer>,
@@ -74,7 +78,8 @@ impl Speaker {
         let listener = match options.listen {
             Some(address) => {
                 let listener = Arc::new(TcpListener::bind(address).await?);
-                let task = tokio::spawn(accept_loop(Arc::clone(&listener), Arc::clone(&by_address)));
+                let task =
+                    tokio::spawn(accept_loop(Arc::clone(&listener), Arc::clone(&by_address)));
                 Some((listener, task))
             }
             None => None,
@@ -159,14 +164,25 @@ impl Speaker {
             && let Some(password) = &settings.password
         {
             let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
-            if let Err(e) = sockopt::set_md5(listener.as_raw_fd(), v6, settings.peer_address, password.as_bytes())
-                && let Some(sink) = &self.options.on_event
+            if let Err(e) = sockopt::set_md5(
+                listener.as_raw_fd(),
+                v6,
+                settings.peer_address,
+                password.as_bytes(),
+            ) && let Some(sink) = &self.options.on_event
             {
-                sink(&settings.name, &format!("cannot set TCP MD5 password on the listener: {e}"));
+                sink(
+                    &settings.name,
+                    &format!("cannot set TCP MD5 password on the listener: {e}"),
+                );
             }
         }
         if let Ok(mut registry) = self.by_address.lock() {
-            registry.insert(settings.peer_address, commands.clone());
+            registry.entry(settings.peer_address).or_default().push((
+                settings.source_address,
+                settings.name.clone(),
+                commands.clone(),
+            ));
         }
         let task = tokio::spawn(peer_task::run(
             settings.clone(),
@@ -183,8 +199,13 @@ impl Speaker {
     }
 
     fn forget_address(&self, settings: &PeerSettings) {
-        if let Ok(mut registry) = self.by_address.lock() {
-            registry.remove(&settings.peer_address);
+        if let Ok(mut registry) = self.by_address.lock()
+            && let Some(entries) = registry.get_mut(&settings.peer_address)
+        {
+            entries.retain(|(_, name, _)| *name != settings.name);
+            if entries.is_empty() {
+                registry.remove(&settings.peer_address);
+            }
         }
         if let Some((listener, _)) = &self.listener
             && settings.password.is_some()
@@ -241,7 +262,16 @@ async fn accept_loop(listener: Arc<TcpListener>, registry: Registry) {
             continue;
         };
         let ip = peer_task::unmap(remote.ip());
-        let peer = registry.lock().ok().and_then(|r| r.get(&ip).cloned());
+        let local = stream.local_addr().ok().map(|a| peer_task::unmap(a.ip()));
+        let peer = registry.lock().ok().and_then(|r| {
+            let entries = r.get(&ip)?;
+            entries
+                .iter()
+                .find(|(source, _, _)| source.is_some() && *source == local)
+                .or_else(|| entries.iter().find(|(source, _, _)| source.is_none()))
+                .or_else(|| entries.first())
+                .map(|(_, _, commands)| commands.clone())
+        });
         match peer {
             Some(commands) => {
                 let _ = commands.send(PeerCommand::Inbound(stream));

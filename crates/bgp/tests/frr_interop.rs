@@ -1,6 +1,7 @@
 //! Sessions with FRR (bgpd + zebra) in network namespaces: eBGP and iBGP over IPv4,
 //! eBGP over IPv6 (MP-BGP), the exact attributes FRR sees, withdrawal, and a change to
-//! one peer's routes leaving the other sessions up.
+//! one peer's routes leaving the other sessions up; IPv6 routes over the IPv4 session
+//! (dual-stack address family) installed in the router's kernel.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod common;
@@ -24,13 +25,15 @@ router bgp 64501
  exit-address-family
  address-family ipv6 unicast
   neighbor fd00::2 activate
+  neighbor 10.0.0.2 activate
  exit-address-family
 ";
 
 fn probe_config(ebgp_routes: Value) -> Value {
     let mut ebgp = peer("ebgp", 64500, 64501, "10.0.0.1", "10.0.0.2");
     ebgp["source_address"] = json!("10.0.0.2");
-    ebgp["ipv6"] = json!(false);
+    // Dual-stack address family: IPv6 routes over the IPv4 session, next hop given.
+    ebgp["ipv6_next_hop"] = json!("fd00::2");
     ebgp["routes"] = ebgp_routes;
     let mut ibgp = peer("ibgp", 64501, 64501, "10.0.0.1", "10.0.0.3");
     ibgp["source_address"] = json!("10.0.0.3");
@@ -48,12 +51,18 @@ fn probe_config(ebgp_routes: Value) -> Value {
 }
 
 fn path(frr: &Frr, family: &str, prefix: &str) -> Option<Value> {
-    let out = json(&frr.vtysh(&format!("show bgp {family} unicast {prefix} json")).ok()?)?;
+    let out = json(
+        &frr.vtysh(&format!("show bgp {family} unicast {prefix} json"))
+            .ok()?,
+    )?;
     out["paths"].as_array()?.first().cloned()
 }
 
 fn sessions(frr: &Frr, neighbor: &str) -> Option<u64> {
-    let out = json(&frr.vtysh(&format!("show bgp neighbors {neighbor} json")).ok()?)?;
+    let out = json(
+        &frr.vtysh(&format!("show bgp neighbors {neighbor} json"))
+            .ok()?,
+    )?;
     let n = &out[neighbor];
     // The number of sessions FRR has established with this neighbor so far.
     (n["bgpState"] == "Established").then(|| n["connectionsEstablished"].as_u64().unwrap_or(0))
@@ -80,40 +89,67 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
         "local_pref": 200,
         "communities": ["65535:65282", "64512:100"],
         "large_communities": ["64500:1:2"],
-    }, {"prefix": "10.1.0.0/24"}]);
+    }, {"prefix": "10.1.0.0/24"}, {"prefix": "2001:db8:6::1/128"}]);
     let mut probe = Probe::start(&node, &dir, "probe", &probe_config(ebgp_routes));
 
     // eBGP IPv4: AS_PATH [64500], NEXT_HOP our session address, no LOCAL_PREF.
-    let p = wait("10.1.0.1/32 at FRR", 30, || path(&frr, "ipv4", "10.1.0.1/32"));
+    let p = wait("10.1.0.1/32 at FRR", 30, || {
+        path(&frr, "ipv4", "10.1.0.1/32")
+    });
     assert_eq!(p["aspath"]["string"], "64500", "{p:#}");
     assert_eq!(p["origin"], "IGP");
     assert_eq!(p["nexthops"][0]["ip"], "10.0.0.2");
     assert_eq!(p["community"]["string"], "64512:100 no-advertise", "{p:#}");
     assert_eq!(p["largeCommunity"]["string"], "64500:1:2");
-    assert!(p.get("locPrf").is_none() || p["locPrf"] == 100, "eBGP must not carry LOCAL_PREF: {p:#}");
+    assert!(
+        p.get("locPrf").is_none() || p["locPrf"] == 100,
+        "eBGP must not carry LOCAL_PREF: {p:#}"
+    );
     assert!(path(&frr, "ipv4", "10.1.0.0/24").is_some());
 
     // iBGP: empty AS_PATH, LOCAL_PREF as configured.
-    let p = wait("10.2.0.1/32 at FRR", 30, || path(&frr, "ipv4", "10.2.0.1/32"));
+    let p = wait("10.2.0.1/32 at FRR", 30, || {
+        path(&frr, "ipv4", "10.2.0.1/32")
+    });
     assert_eq!(p["aspath"]["string"], "Local", "{p:#}");
     assert_eq!(p["locPrf"], 250, "{p:#}");
     assert_eq!(p["community"]["string"], "64512:7");
 
     // IPv6 over an IPv6 session (MP_REACH_NLRI), next hop our address.
-    let p = wait("2001:db8:5::1/128 at FRR", 30, || path(&frr, "ipv6", "2001:db8:5::1/128"));
+    let p = wait("2001:db8:5::1/128 at FRR", 30, || {
+        path(&frr, "ipv6", "2001:db8:5::1/128")
+    });
     assert_eq!(p["aspath"]["string"], "64500");
     assert_eq!(p["nexthops"][0]["ip"], "fd00::2", "{p:#}");
 
+    let dual = wait("2001:db8:6::1/128 over the IPv4 session", 30, || {
+        path(&frr, "ipv6", "2001:db8:6::1/128")
+    });
+    assert_eq!(dual["nexthops"][0]["ip"], "fd00::2", "{dual:#}");
+    wait("the dual-stack route in the kernel", 20, || {
+        router
+            .exec_stdout(&["ip", "-6", "route", "show", "2001:db8:6::1"])
+            .ok()
+            .filter(|r| r.contains("via fd00::2"))
+    });
     // Withdraw one prefix of one peer: the others keep their sessions.
     let ibgp_up = wait("iBGP up", 10, || sessions(&frr, "10.0.0.3"));
     let v6_up = wait("v6 up", 10, || sessions(&frr, "fd00::2"));
     probe.reconfigure(&probe_config(json!([{"prefix": "10.1.0.0/24"}])));
-    wait("10.1.0.1/32 withdrawn", 30, || path(&frr, "ipv4", "10.1.0.1/32").is_none().then_some(()));
+    wait("10.1.0.1/32 withdrawn", 30, || {
+        path(&frr, "ipv4", "10.1.0.1/32").is_none().then_some(())
+    });
     assert!(path(&frr, "ipv4", "10.1.0.0/24").is_some());
-    assert_eq!(sessions(&frr, "10.0.0.3"), Some(ibgp_up), "unchanged peer kept its session");
+    assert_eq!(
+        sessions(&frr, "10.0.0.3"),
+        Some(ibgp_up),
+        "unchanged peer kept its session"
+    );
     assert_eq!(sessions(&frr, "fd00::2"), Some(v6_up));
     let status = wait("probe status", 10, || {
-        probe.peer_status("ebgp").filter(|s| s["prefixes_announced"] == 1)
+        probe
+            .peer_status("ebgp")
+            .filter(|s| s["prefixes_announced"] == 1)
     });
     assert_eq!(status["state"], "Established");
     assert_eq!(status["prefixes_pending"], 0);
@@ -127,6 +163,10 @@ fn frr_sees_exact_attributes_over_ebgp_ibgp_and_ipv6() {
     });
     let text = last.to_string();
     assert!(text.contains("Administrative Shutdown"), "{text}");
+    assert!(
+        text.contains("oxlb-bgp-probe stopped"),
+        "RFC 8203 message: {text}"
+    );
     assert!(path(&frr, "ipv4", "10.1.0.0/24").is_none());
     let _ = std::fs::remove_dir_all(dir);
 }

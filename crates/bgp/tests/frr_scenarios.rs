@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Probe, frr_established, frr_neighbor, frr_path, peer, router_and_node, scratch, wait};
+use common::{
+    Probe, frr_established, frr_neighbor, frr_path, peer, router_and_node, scratch, wait,
+};
 use oxlb_netlab::{Frr, Netns, netns_tests_enabled, veth};
 use serde_json::json;
 
@@ -30,14 +32,24 @@ fn md5_right_password_establishes_wrong_one_does_not_and_says_why() {
     let mut bad = peer("bad", 64500, 64501, "10.0.0.1", "10.0.0.3");
     bad["source_address"] = json!("10.0.0.3");
     bad["password"] = json!("wrong");
-    let probe = Probe::start(&node, &dir, "probe", &json!({"status_interval_ms": 200, "peers": [good, bad]}));
+    let probe = Probe::start(
+        &node,
+        &dir,
+        "probe",
+        &json!({"status_interval_ms": 200, "peers": [good, bad]}),
+    );
     wait("MD5 session", 30, || frr_path(&frr, "ipv4", "10.5.0.1/32"));
     let status = wait("the wrong password to be reported", 30, || {
-        probe.peer_status("bad").filter(|s| s["last_error"].is_string())
+        probe
+            .peer_status("bad")
+            .filter(|s| s["last_error"].is_string())
     });
     assert_ne!(status["state"], "Established");
     let error = status["last_error"].as_str().unwrap();
-    assert!(error.contains("could not connect to 10.0.0.1") && error.contains("MD5"), "{error}");
+    assert!(
+        error.contains("could not connect to 10.0.0.1") && error.contains("MD5"),
+        "{error}"
+    );
     assert!(frr_established(&frr, "10.0.0.3").is_none());
 }
 
@@ -48,19 +60,37 @@ fn hold_timer_expires_when_the_router_freezes() {
     }
     let dir = scratch("hold");
     let (router, node) = router_and_node(&[]);
-    let frr = Frr::start(&router, &format!("{BASE} neighbor 10.0.0.2 remote-as 64500\n"), &["bgpd"]).unwrap();
+    let frr = Frr::start(
+        &router,
+        &format!("{BASE} neighbor 10.0.0.2 remote-as 64500\n"),
+        &["bgpd"],
+    )
+    .unwrap();
     let mut p = peer("r", 64500, 64501, "10.0.0.1", "10.0.0.2");
     p["hold_time"] = json!(3);
-    let probe = Probe::start(&node, &dir, "probe", &json!({"status_interval_ms": 200, "peers": [p]}));
+    let probe = Probe::start(
+        &node,
+        &dir,
+        "probe",
+        &json!({"status_interval_ms": 200, "peers": [p]}),
+    );
     wait("session", 30, || frr_established(&frr, "10.0.0.2"));
     let bgpd = frr.pid("bgpd").unwrap().to_string();
-    std::process::Command::new("kill").args(["-STOP", &bgpd]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-STOP", &bgpd])
+        .status()
+        .unwrap();
     let status = wait("hold timer expiry", 20, || {
         probe.peer_status("r").filter(|s| {
-            s["last_error"].as_str().is_some_and(|e| e.starts_with("hold timer expired"))
+            s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("hold timer expired"))
         })
     });
-    std::process::Command::new("kill").args(["-CONT", &bgpd]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-CONT", &bgpd])
+        .status()
+        .unwrap();
     assert_ne!(status["state"], "Established", "{status}");
     assert_eq!(
         status["last_error"],
@@ -77,27 +107,49 @@ fn route_refresh_is_answered_with_the_adj_rib_out() {
     }
     let dir = scratch("refresh");
     let (router, node) = router_and_node(&[]);
-    let frr = Frr::start(&router, &format!("{BASE} neighbor 10.0.0.2 remote-as 64500\n"), &["bgpd"]).unwrap();
+    let frr = Frr::start(
+        &router,
+        &format!("{BASE} neighbor 10.0.0.2 remote-as 64500\n"),
+        &["bgpd"],
+    )
+    .unwrap();
     let mut p = peer("r", 64500, 64501, "10.0.0.1", "10.0.0.2");
     p["routes"] = json!([{"prefix": "10.6.0.1/32"}, {"prefix": "10.6.0.2/32"}]);
-    let probe = Probe::start(&node, &dir, "probe", &json!({"status_interval_ms": 200, "peers": [p]}));
+    let probe = Probe::start(
+        &node,
+        &dir,
+        "probe",
+        &json!({"status_interval_ms": 200, "peers": [p]}),
+    );
     wait("routes", 30, || frr_path(&frr, "ipv4", "10.6.0.2/32"));
-    let before = wait("status", 10, || probe.peer_status("r").filter(|s| s["state"] == "Established"))["updates_sent"]
+    let before = wait("status", 10, || {
+        probe
+            .peer_status("r")
+            .filter(|s| s["state"] == "Established")
+    })["updates_sent"]
         .as_u64()
         .unwrap();
     let received = |n: &serde_json::Value| n["messageStats"]["updatesRecv"].as_u64();
     let recv_before = received(&frr_neighbor(&frr, "10.0.0.2").unwrap()).unwrap();
-    frr.vtysh("clear bgp ipv4 unicast 10.0.0.2 soft in").unwrap();
+    frr.vtysh("clear bgp ipv4 unicast 10.0.0.2 soft in")
+        .unwrap();
     wait("a refreshed UPDATE at FRR", 20, || {
         received(&frr_neighbor(&frr, "10.0.0.2")?).filter(|&n| n > recv_before)
     });
     let after = wait("updates_sent to grow", 10, || {
-        probe.peer_status("r").and_then(|s| s["updates_sent"].as_u64()).filter(|&n| n > before)
+        probe
+            .peer_status("r")
+            .and_then(|s| s["updates_sent"].as_u64())
+            .filter(|&n| n > before)
     });
     assert!(after > before);
-    frr.vtysh("clear bgp ipv4 unicast 10.0.0.2 soft out").unwrap();
+    frr.vtysh("clear bgp ipv4 unicast 10.0.0.2 soft out")
+        .unwrap();
     assert!(frr_path(&frr, "ipv4", "10.6.0.1/32").is_some());
-    assert_eq!(frr_neighbor(&frr, "10.0.0.2").unwrap()["connectionsEstablished"], 1);
+    assert_eq!(
+        frr_neighbor(&frr, "10.0.0.2").unwrap()["connectionsEstablished"],
+        1
+    );
 }
 
 #[test]
@@ -116,7 +168,10 @@ fn graceful_restart_keeps_routes_and_forwarding_at_frr() {
     let mut probe = Probe::start(&node, &dir, "probe", &config);
     wait("route", 30, || frr_path(&frr, "ipv4", "10.7.0.1/32"));
     wait("kernel route", 10, || {
-        router.exec_stdout(&["ip", "route", "show", "10.7.0.1"]).ok().filter(|r| r.contains("10.0.0.2"))
+        router
+            .exec_stdout(&["ip", "route", "show", "10.7.0.1"])
+            .ok()
+            .filter(|r| r.contains("10.0.0.2"))
     });
     probe.stop();
     // FRR holds the route as stale and the kernel keeps forwarding.
@@ -124,13 +179,22 @@ fn graceful_restart_keeps_routes_and_forwarding_at_frr() {
         frr_path(&frr, "ipv4", "10.7.0.1/32").filter(|p| p["stale"] == true)
     });
     assert_eq!(stale["nexthops"][0]["ip"], "10.0.0.2");
-    let kernel = router.exec_stdout(&["ip", "route", "show", "10.7.0.1"]).unwrap();
-    assert!(kernel.contains("via 10.0.0.2"), "kernel route gone during restart: {kernel}");
+    let kernel = router
+        .exec_stdout(&["ip", "route", "show", "10.7.0.1"])
+        .unwrap();
+    assert!(
+        kernel.contains("via 10.0.0.2"),
+        "kernel route gone during restart: {kernel}"
+    );
     // Back up: End-of-RIB clears the stale flag; the route never went away.
     let _probe = Probe::start(&node, &dir, "probe2", &config);
+    let mut flapped = false;
     wait("fresh route", 30, || {
-        frr_path(&frr, "ipv4", "10.7.0.1/32").filter(|p| p.get("stale").is_none() && frr_established(&frr, "10.0.0.2").is_some())
+        let path = frr_path(&frr, "ipv4", "10.7.0.1/32");
+        flapped |= path.is_none();
+        path.filter(|p| p.get("stale").is_none() && frr_established(&frr, "10.0.0.2").is_some())
     });
+    assert!(!flapped, "the route left FRR's table during the restart");
 }
 
 #[test]
@@ -158,13 +222,23 @@ fn three_speakers_give_frr_three_ecmp_paths_and_a_multipath_kernel_route() {
         node.add_address(&n_if, &format!("{address}/24")).unwrap();
         let mut p = peer("r", 64500, 64501, "10.0.0.1", &address);
         p["routes"] = json!([{"prefix": "10.9.9.9/32"}]);
-        probes.push(Probe::start(&node, &dir, &format!("probe{i}"), &json!({"peers": [p]})));
+        probes.push(Probe::start(
+            &node,
+            &dir,
+            &format!("probe{i}"),
+            &json!({"peers": [p]}),
+        ));
         nodes.push(node);
     }
     let paths = wait("three paths at FRR", 40, || {
         let out = common::json(&frr.vtysh("show bgp ipv4 unicast 10.9.9.9/32 json").ok()?)?;
         let paths = out["paths"].as_array()?.clone();
-        (paths.len() == 3 && paths.iter().filter(|p| p["multipath"] == true || p["bestpath"]["overall"] == true).count() == 3)
+        (paths.len() == 3
+            && paths
+                .iter()
+                .filter(|p| p["multipath"] == true || p["bestpath"]["overall"] == true)
+                .count()
+                == 3)
             .then_some(paths)
     });
     assert_eq!(paths.len(), 3);
@@ -195,8 +269,11 @@ fn ebgp_multihop_through_a_namespace_in_between() {
     middle.add_address("m1", "10.2.0.1/24").unwrap();
     router.add_address("r0", "10.2.0.2/24").unwrap();
     middle.enable_forwarding().unwrap();
-    node.exec(&["ip", "route", "add", "default", "via", "10.1.0.1"]).unwrap();
-    router.exec(&["ip", "route", "add", "10.1.0.0/24", "via", "10.2.0.1"]).unwrap();
+    node.exec(&["ip", "route", "add", "default", "via", "10.1.0.1"])
+        .unwrap();
+    router
+        .exec(&["ip", "route", "add", "10.1.0.0/24", "via", "10.2.0.1"])
+        .unwrap();
     let conf = "frr defaults traditional\nhostname router\nrouter bgp 64501\n bgp router-id 10.2.0.2\n no bgp ebgp-requires-policy\n \
                 neighbor 10.1.0.2 remote-as 64500\n neighbor 10.1.0.2 ebgp-multihop 5\n";
     let frr = Frr::start(&router, conf, &["bgpd"]).unwrap();
@@ -204,6 +281,76 @@ fn ebgp_multihop_through_a_namespace_in_between() {
     p["ebgp_multihop"] = json!(true);
     p["routes"] = json!([{"prefix": "10.8.0.1/32"}]);
     let _probe = Probe::start(&node, &dir, "probe", &json!({"peers": [p]}));
-    let path = wait("route over multihop", 30, || frr_path(&frr, "ipv4", "10.8.0.1/32"));
+    let path = wait("route over multihop", 30, || {
+        frr_path(&frr, "ipv4", "10.8.0.1/32")
+    });
     assert_eq!(path["nexthops"][0]["ip"], "10.1.0.2");
+}
+
+#[test]
+fn a_router_in_strict_bgp_role_mode_accepts_us_with_the_matching_role() {
+    if !netns_tests_enabled("role").unwrap() {
+        return;
+    }
+    let dir = scratch("role");
+    let (router, node) = router_and_node(&[]);
+    let conf = format!(
+        "{BASE} neighbor 10.0.0.2 remote-as 64500\n neighbor 10.0.0.2 local-role provider strict\n"
+    );
+    let frr = Frr::start(&router, &conf, &["bgpd"]).unwrap();
+    let mut p = peer("r", 64500, 64501, "10.0.0.1", "10.0.0.2");
+    p["routes"] = json!([{"prefix": "10.4.0.1/32"}]);
+    let _probe = Probe::start(&node, &dir, "probe", &json!({"peers": [p]}));
+    wait("route through a strict-role session", 30, || {
+        frr_path(&frr, "ipv4", "10.4.0.1/32")
+    });
+    let n = frr_established(&frr, "10.0.0.2").unwrap();
+    assert_eq!(n["localRole"], "provider", "{n:#}");
+    assert_eq!(n["remoteRole"], "customer", "{n:#}");
+}
+
+#[test]
+fn wrong_as_numbers_are_explained_in_both_directions() {
+    if !netns_tests_enabled("bad_as").unwrap() {
+        return;
+    }
+    let dir = scratch("badas");
+    let (router, node) = router_and_node(&["10.0.0.3/24"]);
+    // FRR expects AS 64777 from 10.0.0.2 (we send 64500); from 10.0.0.3 it is right.
+    let conf =
+        format!("{BASE} neighbor 10.0.0.2 remote-as 64777\n neighbor 10.0.0.3 remote-as 64500\n");
+    let _frr = Frr::start(&router, &conf, &["bgpd"]).unwrap();
+    let mut theirs = peer("theirs", 64500, 64501, "10.0.0.1", "10.0.0.2");
+    theirs["source_address"] = json!("10.0.0.2");
+    // We expect 64999 from the router, which is 64501.
+    let mut ours = peer("ours", 64500, 64999, "10.0.0.1", "10.0.0.3");
+    ours["source_address"] = json!("10.0.0.3");
+    let probe = Probe::start(
+        &node,
+        &dir,
+        "probe",
+        &json!({"status_interval_ms": 200, "peers": [theirs, ours]}),
+    );
+    let status = wait("the router's refusal", 30, || {
+        probe.peer_status("theirs").filter(|s| {
+            s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Bad Peer AS"))
+        })
+    });
+    assert_eq!(
+        status["last_error"],
+        "peer 10.0.0.1 closed the session: OPEN error / Bad Peer AS (it expected a different AS, we sent 64500)"
+    );
+    let status = wait("our refusal", 30, || {
+        probe.peer_status("ours").filter(|s| {
+            s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Bad Peer AS"))
+        })
+    });
+    assert_eq!(
+        status["last_error"],
+        "we closed the session with 10.0.0.1: OPEN error / Bad Peer AS (we expected 64999, it sent 64501)"
+    );
 }

@@ -60,6 +60,8 @@ struct PeerFile {
     #[serde(default = "yes")]
     ipv6: bool,
     #[serde(default)]
+    ipv6_next_hop: Option<std::net::Ipv6Addr>,
+    #[serde(default)]
     routes: Vec<RouteFile>,
     /// `count` consecutive host routes from `first` (benchmarks).
     #[serde(default)]
@@ -103,7 +105,9 @@ fn yes() -> bool {
 }
 
 fn community(text: &str) -> Result<u32, String> {
-    let (a, b) = text.split_once(':').ok_or(format!("bad community {text}"))?;
+    let (a, b) = text
+        .split_once(':')
+        .ok_or(format!("bad community {text}"))?;
     let a: u16 = a.parse().map_err(|_| format!("bad community {text}"))?;
     let b: u16 = b.parse().map_err(|_| format!("bad community {text}"))?;
     Ok((u32::from(a) << 16) | u32::from(b))
@@ -135,7 +139,8 @@ fn load(path: &str) -> Result<(File, Desired), String> {
             serde_json::Value::String(s) if s == "external" => PeerAsn::DynamicExternal,
             other => return Err(format!("bad peer_asn {other}")),
         };
-        let mut settings = PeerSettings::new(&p.name, p.local_asn, peer_asn, p.peer_address, p.router_id);
+        let mut settings =
+            PeerSettings::new(&p.name, p.local_asn, peer_asn, p.peer_address, p.router_id);
         settings.peer_port = p.peer_port;
         settings.source_address = p.source_address;
         settings.hold_time = Duration::from_secs(p.hold_time);
@@ -146,21 +151,37 @@ fn load(path: &str) -> Result<(File, Desired), String> {
         settings.graceful_restart = p.graceful_restart;
         settings.ipv4 = p.ipv4;
         settings.ipv6 = p.ipv6;
+        settings.ipv6_next_hop = p.ipv6_next_hop;
         let mut routes = BTreeMap::new();
         for r in &p.routes {
-            let prefix: IpNet = r.prefix.parse().map_err(|_| format!("bad prefix {}", r.prefix))?;
+            let prefix: IpNet = r
+                .prefix
+                .parse()
+                .map_err(|_| format!("bad prefix {}", r.prefix))?;
             routes.insert(
                 prefix,
                 RouteAttributes {
                     local_pref: r.local_pref,
-                    communities: r.communities.iter().map(|c| community(c)).collect::<Result<BTreeSet<_>, _>>()?,
-                    large_communities: r.large_communities.iter().map(|c| large(c)).collect::<Result<BTreeSet<_>, _>>()?,
+                    communities: r
+                        .communities
+                        .iter()
+                        .map(|c| community(c))
+                        .collect::<Result<BTreeSet<_>, _>>()?,
+                    large_communities: r
+                        .large_communities
+                        .iter()
+                        .map(|c| large(c))
+                        .collect::<Result<BTreeSet<_>, _>>()?,
                 },
             );
         }
         if let Some(g) = &p.generate {
             let attrs = RouteAttributes {
-                communities: g.communities.iter().map(|c| community(c)).collect::<Result<BTreeSet<_>, _>>()?,
+                communities: g
+                    .communities
+                    .iter()
+                    .map(|c| community(c))
+                    .collect::<Result<BTreeSet<_>, _>>()?,
                 ..RouteAttributes::default()
             };
             let base = u32::from(g.first);
@@ -200,7 +221,10 @@ fn print_status(speaker: &Speaker) {
             })
         })
         .collect();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     print_line(serde_json::json!({ "time": now, "peers": peers }));
 }
 

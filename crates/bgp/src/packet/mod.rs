@@ -38,7 +38,10 @@ pub enum Message {
     Notification(Notification),
     Keepalive,
     /// RFC 2918 §3.
-    RouteRefresh { afi: u16, safi: u8 },
+    RouteRefresh {
+        afi: u16,
+        safi: u8,
+    },
 }
 
 impl Message {
@@ -147,11 +150,9 @@ pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Noti
     let message = match kind {
         message_type::OPEN => Message::Open(Open::decode_body(body)?),
         message_type::UPDATE => Message::Update(Update::decode_body(body, ctx)?),
-        message_type::NOTIFICATION => Message::Notification(Notification::new(
-            body[0],
-            body[1],
-            body[2..].to_vec(),
-        )),
+        message_type::NOTIFICATION => {
+            Message::Notification(Notification::new(body[0], body[1], body[2..].to_vec()))
+        }
         message_type::KEEPALIVE => Message::Keepalive,
         _ => Message::RouteRefresh {
             afi: u16::from_be_bytes([body[0], body[1]]),

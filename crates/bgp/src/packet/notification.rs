@@ -204,10 +204,7 @@ mod tests {
         let n = Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "bye");
         assert_eq!(n.data, b"\x03bye");
         assert_eq!(n.shutdown_message().as_deref(), Some("bye"));
-        assert_eq!(
-            n.to_string(),
-            "Cease / Administrative Shutdown (\"bye\")"
-        );
+        assert_eq!(n.to_string(), "Cease / Administrative Shutdown (\"bye\")");
         let long = "é".repeat(200); // 400 bytes
         let n = Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, &long);
         assert_eq!(n.data[0], 254);

@@ -12,6 +12,7 @@ const PARAM_CAPABILITIES: u8 = 2;
 pub mod capability_code {
     pub const MULTIPROTOCOL: u8 = 1;
     pub const ROUTE_REFRESH: u8 = 2;
+    pub const BGP_ROLE: u8 = 9;
     pub const GRACEFUL_RESTART: u8 = 64;
     pub const FOUR_OCTET_AS: u8 = 65;
 }
@@ -42,6 +43,8 @@ pub enum Capability {
         safi: u8,
     },
     RouteRefresh,
+    /// BGP role (RFC 9234 §4.1): 0 Provider, 1 RS, 2 RS-Client, 3 Customer, 4 Peer.
+    Role(u8),
     FourOctetAs(u32),
     GracefulRestart {
         /// R bit: the sender has restarted (RFC 4724 §3).
@@ -55,6 +58,19 @@ pub enum Capability {
         code: u8,
         value: Vec<u8>,
     },
+}
+
+/// The role that corresponds to the peer's (RFC 9234 §4.2): Provider <-> Customer,
+/// RS <-> RS-Client, Peer <-> Peer. None for values the RFC does not define.
+pub fn complementary_role(peer_role: u8) -> Option<u8> {
+    match peer_role {
+        0 => Some(3),
+        3 => Some(0),
+        1 => Some(2),
+        2 => Some(1),
+        4 => Some(4),
+        _ => None,
+    }
 }
 
 impl Open {
@@ -188,6 +204,7 @@ impl Capability {
             (MULTIPROTOCOL, _) => return None,
             (ROUTE_REFRESH, []) => Capability::RouteRefresh,
             (ROUTE_REFRESH, _) => return None,
+            (BGP_ROLE, [role]) => Capability::Role(*role),
             (FOUR_OCTET_AS, [a, b, c, d]) => {
                 Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d]))
             }
@@ -223,6 +240,7 @@ impl Capability {
                 out.extend_from_slice(&[0, *safi]);
             }
             Capability::RouteRefresh => out.extend_from_slice(&[ROUTE_REFRESH, 0]),
+            Capability::Role(role) => out.extend_from_slice(&[BGP_ROLE, 1, *role]),
             Capability::FourOctetAs(asn) => {
                 out.extend_from_slice(&[FOUR_OCTET_AS, 4]);
                 out.extend_from_slice(&asn.to_be_bytes());

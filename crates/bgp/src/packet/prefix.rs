@@ -87,11 +87,20 @@ mod tests {
 
     #[test]
     fn decode_rejects_overlong_and_truncated() {
-        assert_eq!(decode_all(AFI_IPV4, &[33, 1, 2, 3, 4, 5]), Err(PrefixError::LengthTooLong));
-        assert_eq!(decode_all(AFI_IPV4, &[24, 1, 2]), Err(PrefixError::Truncated));
+        assert_eq!(
+            decode_all(AFI_IPV4, &[33, 1, 2, 3, 4, 5]),
+            Err(PrefixError::LengthTooLong)
+        );
+        assert_eq!(
+            decode_all(AFI_IPV4, &[24, 1, 2]),
+            Err(PrefixError::Truncated)
+        );
         assert_eq!(
             decode_all(AFI_IPV4, &[24, 10, 1, 2, 32, 10, 1, 2, 3]).unwrap(),
-            vec!["10.1.2.0/24".parse::<IpNet>().unwrap(), "10.1.2.3/32".parse().unwrap()]
+            vec![
+                "10.1.2.0/24".parse::<IpNet>().unwrap(),
+                "10.1.2.3/32".parse().unwrap()
+            ]
         );
     }
 }

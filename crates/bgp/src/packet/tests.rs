@@ -83,7 +83,9 @@ fn open_with_capabilities_in_separate_parameters_and_unknown_ones() {
         2, 6, 65, 4, 0, 0, 0xfd, 0xe9,
     ];
     let (message, _) = decode(&frame(1, &body), FOUR).unwrap().unwrap();
-    let Message::Open(open) = message else { panic!() };
+    let Message::Open(open) = message else {
+        panic!()
+    };
     assert_eq!(open.hold_time, 3);
     assert_eq!(open.asn(), 65001);
     assert!(open.has(|c| matches!(c, Capability::Unknown { code: 70, .. })));
@@ -95,7 +97,11 @@ fn open_errors_map_to_rfc4271_section_6_2() {
     body[0] = 3;
     assert_eq!(
         decode(&frame(1, &body), FOUR).unwrap_err(),
-        Notification::new(code::OPEN_MESSAGE, open_err::UNSUPPORTED_VERSION, vec![0, 4])
+        Notification::new(
+            code::OPEN_MESSAGE,
+            open_err::UNSUPPORTED_VERSION,
+            vec![0, 4]
+        )
     );
     body[0] = 4;
     body[4] = 2;
@@ -127,7 +133,11 @@ fn header_errors_map_to_rfc4271_section_6_1() {
     let wire = frame(4, &[0]);
     assert_eq!(
         decode(&wire, FOUR).unwrap_err(),
-        Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_LENGTH, vec![0, 20])
+        Notification::new(
+            code::MESSAGE_HEADER,
+            header::BAD_MESSAGE_LENGTH,
+            vec![0, 20]
+        )
     );
     assert_eq!(
         decode(&frame(9, &[]), FOUR).unwrap_err(),
@@ -135,7 +145,10 @@ fn header_errors_map_to_rfc4271_section_6_1() {
     );
     let mut huge = frame(2, &[0, 0, 0, 0]);
     huge[16..18].copy_from_slice(&4097u16.to_be_bytes());
-    assert_eq!(decode(&huge, FOUR).unwrap_err().subcode, header::BAD_MESSAGE_LENGTH);
+    assert_eq!(
+        decode(&huge, FOUR).unwrap_err().subcode,
+        header::BAD_MESSAGE_LENGTH
+    );
     // A partial frame is not an error: wait for more.
     assert_eq!(decode(&frame(2, &[0, 0, 0, 0])[..20], FOUR), Ok(None));
 }
@@ -167,7 +180,10 @@ fn ebgp_ipv4_update() -> Update {
             Attribute::Communities(vec![0xffff_ff02, 0xfc00_0064]),
             Attribute::LargeCommunities(vec![(64500, 1, 2)]),
         ],
-        nlri: vec!["10.1.0.1/32".parse().unwrap(), "10.2.0.0/16".parse().unwrap()],
+        nlri: vec![
+            "10.1.0.1/32".parse().unwrap(),
+            "10.2.0.0/16".parse().unwrap(),
+        ],
         treat_as_withdraw: None,
     }
 }
@@ -230,12 +246,19 @@ fn ipv6_in_mp_reach_and_mp_unreach() {
         ],
         ..Update::default()
     };
-    let mut body = vec![0, 0, 0, 56, 0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 5, 4, 0, 0, 0, 100];
+    let mut body = vec![
+        0, 0, 0, 56, 0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 5, 4, 0, 0, 0, 100,
+    ];
     body.extend_from_slice(&[0x90, 14, 0, 38, 0, 2, 1, 16]);
     body.extend_from_slice(&"fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
     body.push(0);
     body.push(128);
-    body.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    body.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     round_trip(Message::Update(reach), FOUR, &frame(2, &body));
 
     let eor = Update {
@@ -268,7 +291,10 @@ fn rfc7606_malformed_optional_attribute_is_treat_as_withdraw_not_reset() {
     let (Message::Update(u), _) = decode(&frame(2, &body), FOUR).unwrap().unwrap() else {
         panic!()
     };
-    assert_eq!(u.treat_as_withdraw.as_deref(), Some("malformed COMMUNITIES"));
+    assert_eq!(
+        u.treat_as_withdraw.as_deref(),
+        Some("malformed COMMUNITIES")
+    );
     assert_eq!(u.attributes[0], Attribute::Origin(0));
 }
 
@@ -281,12 +307,16 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
     );
     // NLRI with a /33.
     assert_eq!(
-        decode(&frame(2, &[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]), FOUR).unwrap_err().subcode,
+        decode(&frame(2, &[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]), FOUR)
+            .unwrap_err()
+            .subcode,
         upd_err::INVALID_NETWORK_FIELD
     );
     // Truncated MP_REACH_NLRI.
     assert_eq!(
-        decode(&frame(2, &[0, 0, 0, 5, 0x90, 14, 0, 1, 0]), FOUR).unwrap_err().subcode,
+        decode(&frame(2, &[0, 0, 0, 5, 0x90, 14, 0, 1, 0]), FOUR)
+            .unwrap_err()
+            .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );
 }

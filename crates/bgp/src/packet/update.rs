@@ -104,8 +104,13 @@ impl Update {
     /// broken NLRI / MP_(UN)REACH field, reset the session (Err); a malformed attribute
     /// only marks the UPDATE as treat-as-withdraw.
     pub fn decode_body(body: &[u8], ctx: Context) -> Result<Update, Notification> {
-        let malformed_list =
-            || Notification::new(code::UPDATE_MESSAGE, update::MALFORMED_ATTRIBUTE_LIST, vec![]);
+        let malformed_list = || {
+            Notification::new(
+                code::UPDATE_MESSAGE,
+                update::MALFORMED_ATTRIBUTE_LIST,
+                vec![],
+            )
+        };
         let invalid_network =
             || Notification::new(code::UPDATE_MESSAGE, update::INVALID_NETWORK_FIELD, vec![]);
         let (withdrawn_len, rest) = split_u16(body).ok_or_else(malformed_list)?;
@@ -125,7 +130,12 @@ impl Update {
             // RFC 7606 §3 (d): missing well-known mandatory attributes when NLRI is present.
             let has = |t: fn(&Attribute) -> bool| update.attributes.iter().any(t);
             if !has(|a| matches!(a, Attribute::Origin(_)))
-                || !has(|a| matches!(a, Attribute::AsPath(_) | Attribute::Unknown { type_code: 2, .. }))
+                || !has(|a| {
+                    matches!(
+                        a,
+                        Attribute::AsPath(_) | Attribute::Unknown { type_code: 2, .. }
+                    )
+                })
                 || !has(|a| matches!(a, Attribute::NextHop(_)))
             {
                 update.treat_as_withdraw = Some("missing well-known mandatory attribute".into());
@@ -142,9 +152,13 @@ impl Update {
         }
         match self.attributes.as_slice() {
             [] => Some((AFI_IPV4, SAFI_UNICAST)),
-            [Attribute::MpUnreach { afi, safi, withdrawn }] if withdrawn.is_empty() => {
-                Some((*afi, *safi))
-            }
+            [
+                Attribute::MpUnreach {
+                    afi,
+                    safi,
+                    withdrawn,
+                },
+            ] if withdrawn.is_empty() => Some((*afi, *safi)),
             _ => None,
         }
     }
@@ -157,7 +171,11 @@ fn split_u16(field: &[u8]) -> Option<(usize, &[u8])> {
     }
 }
 
-fn decode_attributes(mut field: &[u8], ctx: Context, update: &mut Update) -> Result<(), Notification> {
+fn decode_attributes(
+    mut field: &[u8],
+    ctx: Context,
+    update: &mut Update,
+) -> Result<(), Notification> {
     let mut seen = [false; 256];
     while !field.is_empty() {
         let [flags, type_code, rest @ ..] = field else {
@@ -184,21 +202,29 @@ fn decode_attributes(mut field: &[u8], ctx: Context, update: &mut Update) -> Res
         let Some(value) = rest.get(..len) else {
             // RFC 7606 §4: an attribute overrunning the attribute field is treat-as-withdraw,
             // unless it is MP_(UN)REACH, whose NLRI we then cannot find (§5.3 session reset).
-            if matches!(*type_code, type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI) {
+            if matches!(
+                *type_code,
+                type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
+            ) {
                 return Err(Notification::new(
                     code::UPDATE_MESSAGE,
                     update::MALFORMED_ATTRIBUTE_LIST,
                     vec![],
                 ));
             }
-            update.treat_as_withdraw = Some(format!("attribute {type_code} overruns the attribute field"));
+            update.treat_as_withdraw = Some(format!(
+                "attribute {type_code} overruns the attribute field"
+            ));
             return Ok(());
         };
         field = &rest[len..];
         let first_time = !std::mem::replace(&mut seen[usize::from(*type_code)], true);
         if !first_time {
             // RFC 7606 §3 (g): a repeated MP_(UN)REACH is fatal, any other repeat is discarded.
-            if matches!(*type_code, type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI) {
+            if matches!(
+                *type_code,
+                type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
+            ) {
                 return Err(Notification::new(
                     code::UPDATE_MESSAGE,
                     update::MALFORMED_ATTRIBUTE_LIST,
@@ -230,11 +256,21 @@ fn u32_at(value: &[u8], at: usize) -> u32 {
 }
 
 impl Attribute {
-    fn decode(flags: u8, type_code: u8, value: &[u8], ctx: Context) -> Result<Option<Attribute>, AttributeError> {
+    fn decode(
+        flags: u8,
+        type_code: u8,
+        value: &[u8],
+        ctx: Context,
+    ) -> Result<Option<Attribute>, AttributeError> {
         use super::update::type_code as t;
-        let withdraw = |what: &str| Err(AttributeError::TreatAsWithdraw(format!("malformed {what}")));
+        let withdraw =
+            |what: &str| Err(AttributeError::TreatAsWithdraw(format!("malformed {what}")));
         let reset = |sub: u8| {
-            Err(AttributeError::SessionReset(Notification::new(code::UPDATE_MESSAGE, sub, vec![])))
+            Err(AttributeError::SessionReset(Notification::new(
+                code::UPDATE_MESSAGE,
+                sub,
+                vec![],
+            )))
         };
         Ok(Some(match type_code {
             t::ORIGIN => match value {
@@ -242,7 +278,11 @@ impl Attribute {
                 _ => return withdraw("ORIGIN"),
             },
             t::AS_PATH | t::AS4_PATH => {
-                let width = if ctx.four_octet_as || type_code == t::AS4_PATH { 4 } else { 2 };
+                let width = if ctx.four_octet_as || type_code == t::AS4_PATH {
+                    4
+                } else {
+                    2
+                };
                 let Some(path) = decode_as_path(value, width) else {
                     if type_code == t::AS4_PATH {
                         return Ok(None); // RFC 6793 §6: malformed AS4_PATH is discarded
@@ -252,7 +292,11 @@ impl Attribute {
                 match path {
                     Some(members) if type_code == t::AS_PATH => Attribute::AsPath(members),
                     Some(members) => Attribute::As4Path(members),
-                    None => Attribute::Unknown { flags, type_code, value: value.to_vec() },
+                    None => Attribute::Unknown {
+                        flags,
+                        type_code,
+                        value: value.to_vec(),
+                    },
                 }
             }
             t::NEXT_HOP => match value {
@@ -320,7 +364,12 @@ impl Attribute {
                         .collect(),
                     _ => return withdraw("MP_REACH_NLRI next hop"),
                 };
-                Attribute::MpReach { afi, safi: *safi, next_hops, nlri }
+                Attribute::MpReach {
+                    afi,
+                    safi: *safi,
+                    next_hops,
+                    nlri,
+                }
             }
             t::MP_UNREACH_NLRI => {
                 let [a, b, safi, rest @ ..] = value else {
@@ -337,9 +386,17 @@ impl Attribute {
                         vec![],
                     ))
                 })?;
-                Attribute::MpUnreach { afi, safi: *safi, withdrawn }
+                Attribute::MpUnreach {
+                    afi,
+                    safi: *safi,
+                    withdrawn,
+                }
             }
-            _ => Attribute::Unknown { flags, type_code, value: value.to_vec() },
+            _ => Attribute::Unknown {
+                flags,
+                type_code,
+                value: value.to_vec(),
+            },
         }))
     }
 
@@ -374,7 +431,8 @@ impl Attribute {
                 (well_known, t::LOCAL_PREF)
             }
             Attribute::Communities(cs) => {
-                cs.iter().for_each(|c| value.extend_from_slice(&c.to_be_bytes()));
+                cs.iter()
+                    .for_each(|c| value.extend_from_slice(&c.to_be_bytes()));
                 (optional_transitive, t::COMMUNITIES)
             }
             Attribute::LargeCommunities(cs) => {
@@ -385,7 +443,12 @@ impl Attribute {
                 }
                 (optional_transitive, t::LARGE_COMMUNITIES)
             }
-            Attribute::MpReach { afi, safi, next_hops, nlri } => {
+            Attribute::MpReach {
+                afi,
+                safi,
+                next_hops,
+                nlri,
+            } => {
                 value.extend_from_slice(&afi.to_be_bytes());
                 value.push(*safi);
                 let nh_start = value.len();
@@ -401,13 +464,21 @@ impl Attribute {
                 nlri.iter().for_each(|p| prefix::encode(p, &mut value));
                 (flag::OPTIONAL, t::MP_REACH_NLRI)
             }
-            Attribute::MpUnreach { afi, safi, withdrawn } => {
+            Attribute::MpUnreach {
+                afi,
+                safi,
+                withdrawn,
+            } => {
                 value.extend_from_slice(&afi.to_be_bytes());
                 value.push(*safi);
                 withdrawn.iter().for_each(|p| prefix::encode(p, &mut value));
                 (flag::OPTIONAL, t::MP_UNREACH_NLRI)
             }
-            Attribute::Unknown { flags, type_code, value: v } => {
+            Attribute::Unknown {
+                flags,
+                type_code,
+                value: v,
+            } => {
                 value.extend_from_slice(v);
                 (*flags & !flag::EXTENDED_LENGTH, *type_code)
             }
@@ -420,7 +491,10 @@ impl Attribute {
 /// size can grow while packing without re-encoding the header.
 fn write_attribute(flags: u8, type_code: u8, value: &[u8], out: &mut Vec<u8>) {
     let extended = value.len() > 255
-        || matches!(type_code, type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI);
+        || matches!(
+            type_code,
+            type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
+        );
     if extended {
         out.extend_from_slice(&[flags | flag::EXTENDED_LENGTH, type_code]);
         out.extend_from_slice(&(value.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());

@@ -112,12 +112,18 @@ pub fn router_and_node(extra: &[&str]) -> (Netns, Netns) {
 
 /// FRR's view of one prefix: its first path, if any.
 pub fn frr_path(frr: &oxlb_netlab::Frr, family: &str, prefix: &str) -> Option<Value> {
-    let out = json(&frr.vtysh(&format!("show bgp {family} unicast {prefix} json")).ok()?)?;
+    let out = json(
+        &frr.vtysh(&format!("show bgp {family} unicast {prefix} json"))
+            .ok()?,
+    )?;
     out["paths"].as_array()?.first().cloned()
 }
 
 pub fn frr_neighbor(frr: &oxlb_netlab::Frr, neighbor: &str) -> Option<Value> {
-    let out = json(&frr.vtysh(&format!("show bgp neighbors {neighbor} json")).ok()?)?;
+    let out = json(
+        &frr.vtysh(&format!("show bgp neighbors {neighbor} json"))
+            .ok()?,
+    )?;
     out.get(neighbor).cloned()
 }
 
