@@ -13,3 +13,10 @@ pub mod ndp;
 
 pub use decide::{DropReason, Interface, OwnedIp, OwnedSet, Reply, decide};
 pub use ethernet::Mac;
+pub mod interfaces;
+pub mod responder;
+mod sys;
+
+pub use responder::{IpCounters, Responder, Settings, Stats};
+pub mod auth;
+pub mod membership;
