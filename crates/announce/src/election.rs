@@ -1,0 +1,95 @@
+//! Layer 2: which single node answers ARP/NDP for a service IP.
+//!
+//! MetalLB's rule, kept bit for bit so oxlb and MetalLB speakers would agree: among the
+//! eligible live nodes, the one whose sha256(nodeName + "#" + ip) is lowest (bytewise)
+//! owns the IP, where ip is the service's first ingress IP. Every speaker computes it
+//! alone from the same snapshot.
+
+use std::net::IpAddr;
+
+use oxlb_config::{Pool, selector::any_matches};
+use sha2::{Digest, Sha256};
+
+use crate::eligibility::serves_from;
+use crate::snapshot::{NodeView, ServiceView};
+use crate::{Input, Interfaces, Skip};
+
+/// The election key of a node for an IP.
+pub fn l2_rank(node: &str, ip: &IpAddr) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(node.as_bytes());
+    hasher.update(b"#");
+    hasher.update(ip.to_string().as_bytes());
+    hasher.finalize().into()
+}
+
+/// The owner among `candidates`: lowest rank, ties (impossible in practice) broken by
+/// name so the answer is still deterministic.
+pub fn l2_owner<'a>(candidates: impl IntoIterator<Item = &'a str>, ip: &IpAddr) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .min_by(|a, b| l2_rank(a, ip).cmp(&l2_rank(b, ip)).then_with(|| a.cmp(b)))
+}
+
+/// `None`: no L2Advertisement selects the pool. `Some(Ok)`: this node owns the IPs and
+/// answers on these interfaces. `Some(Err)`: why not.
+pub(crate) fn decide_l2(
+    input: &Input<'_>,
+    service: &ServiceView,
+    pool: &Pool,
+    first_ip: IpAddr,
+) -> Option<Result<Interfaces, Skip>> {
+    let advertisements: Vec<_> = input
+        .config
+        .l2_advertisements
+        .values()
+        .filter(|a| a.pools.contains(&pool.name))
+        .collect();
+    if advertisements.is_empty() {
+        return None;
+    }
+    let selects = |node: &NodeView| {
+        advertisements
+            .iter()
+            .any(|a| any_matches(&a.node_selectors, &node.labels))
+    };
+    let node = input.node;
+    if !selects(node) {
+        return Some(Err(Skip::NodeNotSelected));
+    }
+    if let Err(skip) = serves_from(service, node) {
+        return Some(Err(skip));
+    }
+    if !input.live_speakers.contains(&node.name) {
+        return Some(Err(Skip::NotLive));
+    }
+    let candidates = input
+        .nodes
+        .values()
+        .filter(|n| n.name != node.name)
+        .chain(std::iter::once(node))
+        .filter(|n| input.live_speakers.contains(&n.name))
+        .filter(|n| selects(n) && serves_from(service, n).is_ok())
+        .map(|n| n.name.as_str());
+    match l2_owner(candidates, &first_ip) {
+        Some(owner) if owner == node.name => {
+            let interfaces = advertisements
+                .iter()
+                .filter(|a| any_matches(&a.node_selectors, &node.labels))
+                .fold(None::<Interfaces>, |acc, a| {
+                    let these = Interfaces::from_list(&a.interfaces);
+                    Some(match acc {
+                        None => these,
+                        Some(acc) => acc.union(&these),
+                    })
+                })
+                .unwrap_or_default();
+            Some(Ok(interfaces))
+        }
+        Some(owner) => Some(Err(Skip::NotElected {
+            owner: owner.to_string(),
+        })),
+        // Unreachable in practice: this node is itself a candidate at this point.
+        None => Some(Err(Skip::NotLive)),
+    }
+}

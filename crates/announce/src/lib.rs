@@ -1,0 +1,265 @@
+//! Decides, for one node and one snapshot, what that node announces: which service IPs
+//! it answers for on the LAN (Layer 2) and which prefixes it sends to which BGP peers.
+//!
+//! Pure: the caller gathers the snapshot (Config, services with their assigned IPs,
+//! endpoints, nodes, live speakers) and applies the result. Every speaker runs the same
+//! function on the same snapshot, so the Layer 2 owner of an IP is agreed on without
+//! talking. The rules are MetalLB's (COMPAT.md, "Speaker").
+
+mod bgp;
+mod election;
+mod eligibility;
+mod snapshot;
+
+pub use bgp::{BgpRoute, RouteAttributes};
+pub use election::{l2_owner, l2_rank};
+pub use snapshot::{Endpoint, Endpoints, NodeView, ServiceKey, ServiceView, TrafficPolicy};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use oxlb_config::Config;
+
+/// Why a service IP is not announced from this node. Used as a log field and metric
+/// label, and by `oxlb explain`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Skip {
+    /// The IP's pool is not (or no longer) in the configuration.
+    UnknownPool,
+    /// No L2Advertisement nor BGPAdvertisement selects the pool.
+    NoAdvertisement,
+    /// Advertisements select the pool, but their nodeSelectors exclude this node.
+    NodeNotSelected,
+    /// This node carries the exclude-from-external-load-balancers label or its
+    /// NetworkUnavailable condition is True.
+    NodeExcluded,
+    /// No endpoint of the service is ready or serving anywhere.
+    NoServingEndpoint,
+    /// `externalTrafficPolicy: Local` and no serving endpoint on this node.
+    NoLocalEndpoint,
+    /// Layer 2: another node wins the election for this IP.
+    NotElected { owner: String },
+    /// Layer 2: this node's speaker is not among the live members.
+    NotLive,
+    /// BGP: advertisements select the pool, but no BGP peer applies to this node.
+    NoPeer,
+}
+
+impl Skip {
+    /// A short stable label (metrics, JSON).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Skip::UnknownPool => "unknown_pool",
+            Skip::NoAdvertisement => "no_advertisement",
+            Skip::NodeNotSelected => "node_not_selected",
+            Skip::NodeExcluded => "node_excluded",
+            Skip::NoServingEndpoint => "no_serving_endpoint",
+            Skip::NoLocalEndpoint => "no_local_endpoint",
+            Skip::NotElected { .. } => "not_elected",
+            Skip::NotLive => "not_live",
+            Skip::NoPeer => "no_peer",
+        }
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::UnknownPool => write!(f, "its pool is not in the configuration"),
+            Skip::NoAdvertisement => {
+                write!(f, "no L2Advertisement or BGPAdvertisement selects its pool")
+            }
+            Skip::NodeNotSelected => write!(
+                f,
+                "the advertisements for its pool do not select this node (nodeSelectors)"
+            ),
+            Skip::NodeExcluded => write!(
+                f,
+                "this node is excluded (label node.kubernetes.io/exclude-from-external-load-balancers, or NetworkUnavailable)"
+            ),
+            Skip::NoServingEndpoint => write!(f, "no endpoint of the service is ready"),
+            Skip::NoLocalEndpoint => write!(
+                f,
+                "externalTrafficPolicy is Local and no ready endpoint runs on this node"
+            ),
+            Skip::NotElected { owner } => write!(f, "node {owner:?} owns it (Layer 2 election)"),
+            Skip::NotLive => write!(f, "this node's speaker is not a live member"),
+            Skip::NoPeer => write!(f, "no BGPPeer applies to this node"),
+        }
+    }
+}
+
+/// Everything one node should announce, plus why each other service IP is not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Announcements {
+    /// Layer 2: IPs this node owns, with the interfaces to answer on (empty = every
+    /// eligible interface) and the services behind each IP.
+    pub l2: BTreeMap<IpAddr, L2Announcement>,
+    /// BGP: per peer name, the routes to send (already aggregated and merged).
+    pub bgp: BTreeMap<String, BTreeMap<ipnet::IpNet, RouteAttributes>>,
+    /// Per service and IP, why it is not announced by a protocol from this node.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct L2Announcement {
+    pub interfaces: Interfaces,
+    pub services: BTreeSet<ServiceKey>,
+}
+
+/// The interfaces to answer on. A pool's behaviour is the union of the advertisements
+/// that select it, and an advertisement without `interfaces` means all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Interfaces {
+    #[default]
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Interfaces {
+    pub fn from_list(list: &[String]) -> Interfaces {
+        if list.is_empty() {
+            Interfaces::All
+        } else {
+            Interfaces::Only(list.iter().cloned().collect())
+        }
+    }
+
+    pub fn union(&self, other: &Interfaces) -> Interfaces {
+        match (self, other) {
+            (Interfaces::Only(a), Interfaces::Only(b)) => {
+                Interfaces::Only(a.union(b).cloned().collect())
+            }
+            _ => Interfaces::All,
+        }
+    }
+
+    pub fn allows(&self, interface: &str) -> bool {
+        match self {
+            Interfaces::All => true,
+            Interfaces::Only(names) => names.contains(interface),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Layer2,
+    Bgp,
+}
+
+impl Protocol {
+    /// The label MetalLB uses (`protocol` in metrics and `nodeAssigned` events).
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Layer2 => "layer2",
+            Protocol::Bgp => "bgp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    pub service: ServiceKey,
+    pub ip: IpAddr,
+    /// `None` when no protocol applies at all (e.g. no advertisement).
+    pub protocol: Option<Protocol>,
+    pub reason: Skip,
+}
+
+/// The snapshot one node decides on.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub config: &'a Config,
+    pub node: &'a NodeView,
+    /// Every node the speakers know of (labels and exclusion), this one included. Layer 2
+    /// candidates come from here, intersected with `live_speakers`.
+    pub nodes: &'a BTreeMap<String, NodeView>,
+    /// Names of the nodes whose speakers are alive (memberlist). Standalone without
+    /// membership: every node in `nodes`.
+    pub live_speakers: &'a BTreeSet<String>,
+    pub services: &'a [ServiceView],
+}
+
+/// Computes this node's announcements.
+pub fn announce(input: Input<'_>) -> Announcements {
+    let mut out = Announcements::default();
+    for service in input.services {
+        let Some(first_ip) = service.ips.first().copied() else {
+            continue;
+        };
+        let Some(pool) = input.config.pools.get(&service.pool) else {
+            for ip in &service.ips {
+                out.skipped.push(Skipped {
+                    service: service.key.clone(),
+                    ip: *ip,
+                    protocol: None,
+                    reason: Skip::UnknownPool,
+                });
+            }
+            continue;
+        };
+        let l2 = election::decide_l2(&input, service, pool, first_ip);
+        let bgp = bgp::decide_bgp(&input, service, pool);
+        let any_advertisement = l2.is_some() || bgp.is_some();
+        if !any_advertisement {
+            for ip in &service.ips {
+                out.skipped.push(Skipped {
+                    service: service.key.clone(),
+                    ip: *ip,
+                    protocol: None,
+                    reason: Skip::NoAdvertisement,
+                });
+            }
+            continue;
+        }
+        match l2 {
+            Some(Ok(interfaces)) => {
+                for ip in &service.ips {
+                    match out.l2.entry(*ip) {
+                        std::collections::btree_map::Entry::Vacant(slot) => {
+                            slot.insert(L2Announcement {
+                                interfaces: interfaces.clone(),
+                                services: BTreeSet::from([service.key.clone()]),
+                            });
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut slot) => {
+                            let entry = slot.get_mut();
+                            entry.interfaces = entry.interfaces.union(&interfaces);
+                            entry.services.insert(service.key.clone());
+                        }
+                    }
+                }
+            }
+            Some(Err(reason)) => push_skips(&mut out, service, Protocol::Layer2, reason),
+            None => {}
+        }
+        match bgp {
+            Some(Ok(routes)) => {
+                for route in routes {
+                    out.bgp
+                        .entry(route.peer)
+                        .or_default()
+                        .entry(route.prefix)
+                        .or_default()
+                        .merge(&route.attributes);
+                }
+            }
+            Some(Err(reason)) => push_skips(&mut out, service, Protocol::Bgp, reason),
+            None => {}
+        }
+    }
+    out.skipped.sort();
+    out
+}
+
+fn push_skips(out: &mut Announcements, service: &ServiceView, protocol: Protocol, reason: Skip) {
+    for ip in &service.ips {
+        out.skipped.push(Skipped {
+            service: service.key.clone(),
+            ip: *ip,
+            protocol: Some(protocol),
+            reason: reason.clone(),
+        });
+    }
+}

@@ -1,0 +1,12 @@
+//! `oxlb run`: the whole system for one host, from files, without Kubernetes.
+//!
+//! The shell reads the objects, runs the pure cores (config, allocator, announce) and
+//! applies their decisions: BGP sessions, Layer 2 answers, the service IPs on a local
+//! interface, and the persisted assignments that make a restart keep every IP.
+
+pub mod http;
+pub mod metrics;
+pub mod state;
+pub mod status;
+pub mod vips;
+pub mod watch;

@@ -1,0 +1,285 @@
+//! `/metrics` in the Prometheus text format with MetalLB's exact names and labels, so
+//! existing dashboards and alerts keep working (COMPAT.md). Rendered from the status
+//! report: a pure function, nothing to keep in sync.
+//!
+//! Written by hand rather than with prometheus-client: that crate appends `_total` to
+//! counters (OpenMetrics), which would rename `metallb_layer2_requests_received`.
+
+use std::fmt::Write;
+
+use crate::status::{BgpSessionStatus, L2Status, PoolStatus, StatusReport};
+
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn start<'a>(out: &'a mut String, name: &str, kind: &str, help: &str) -> Family<'a> {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (key, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{key}=\"{}\"", escape(val));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// Label values escape backslash, double quote and newline (text format 0.0.4).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+type PoolGauge = (&'static str, &'static str, fn(&PoolStatus) -> u128);
+type L2Counter = (&'static str, &'static str, fn(&L2Status) -> u64);
+type BgpSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&BgpSessionStatus) -> u64,
+);
+
+fn bool_value(value: bool) -> u8 {
+    u8::from(value)
+}
+
+pub fn render(report: &StatusReport) -> String {
+    let mut out = String::new();
+    let pools = &report.pools;
+    let pool_gauges: [PoolGauge; 6] = [
+        (
+            "metallb_allocator_addresses_total",
+            "Number of usable IP addresses, per pool",
+            |p| p.ipv4_total + p.ipv6_total,
+        ),
+        (
+            "metallb_allocator_addresses_in_use_total",
+            "Number of IP addresses in use, per pool",
+            |p| p.ipv4_in_use + p.ipv6_in_use,
+        ),
+        (
+            "metallb_allocator_ipv4_addresses_total",
+            "Number of usable IPV4 addresses, per pool",
+            |p| p.ipv4_total,
+        ),
+        (
+            "metallb_allocator_ipv4_addresses_in_use_total",
+            "Number of IPV4 addresses in use, per pool",
+            |p| p.ipv4_in_use,
+        ),
+        (
+            "metallb_allocator_ipv6_addresses_total",
+            "Number of usable IPV6 addresses, per pool",
+            |p| p.ipv6_total,
+        ),
+        (
+            "metallb_allocator_ipv6_addresses_in_use_total",
+            "Number of IPV6 addresses in use, per pool",
+            |p| p.ipv6_in_use,
+        ),
+    ];
+    for (name, help, value) in pool_gauges {
+        let mut family = Family::start(&mut out, name, "gauge", help);
+        for pool in pools {
+            // Prometheus values are floats; a /64 is exact enough as f64.
+            family.sample(name, &[("pool", &pool.name)], value(pool) as f64);
+        }
+    }
+    let config = &report.config;
+    Family::start(
+        &mut out,
+        "metallb_k8s_client_config_loaded_bool",
+        "gauge",
+        "1 if the configuration was ever loaded",
+    )
+    .sample(
+        "metallb_k8s_client_config_loaded_bool",
+        &[],
+        bool_value(config.loaded),
+    );
+    Family::start(
+        &mut out,
+        "metallb_k8s_client_config_stale_bool",
+        "gauge",
+        "1 if running on a stale configuration, because the latest one could not be loaded",
+    )
+    .sample(
+        "metallb_k8s_client_config_stale_bool",
+        &[],
+        bool_value(config.stale),
+    );
+
+    let mut announced = Family::start(
+        &mut out,
+        "metallb_speaker_announced",
+        "gauge",
+        "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
+    );
+    for service in &report.services {
+        for ip in &service.announced {
+            announced.sample(
+                "metallb_speaker_announced",
+                &[
+                    ("ip", &ip.ip.to_string()),
+                    ("node", &report.node),
+                    ("protocol", &ip.protocol),
+                    ("service", &service.service),
+                ],
+                1,
+            );
+        }
+    }
+
+    let l2_counters: [L2Counter; 3] = [
+        (
+            "metallb_layer2_requests_received",
+            "Number of layer2 requests received for owned IPs",
+            |l| l.requests_received,
+        ),
+        (
+            "metallb_layer2_responses_sent",
+            "Number of layer2 responses sent for owned IPs",
+            |l| l.responses_sent,
+        ),
+        (
+            "metallb_layer2_gratuitous_sent",
+            "Number of gratuitous layer2 packets sent for owned IPs",
+            |l| l.gratuitous_sent,
+        ),
+    ];
+    for (name, help, value) in l2_counters {
+        let mut family = Family::start(&mut out, name, "counter", help);
+        for entry in &report.l2 {
+            if let Some(ip) = entry.ip {
+                family.sample(name, &[("ip", &ip.to_string())], value(entry));
+            }
+        }
+    }
+
+    let sessions = &report.bgp_sessions;
+    let bgp: [BgpSeries; 4] = [
+        (
+            "metallb_bgp_session_up",
+            "gauge",
+            "BGP session state (1 is up, 0 is down)",
+            |s| u64::from(s.state == "Established"),
+        ),
+        (
+            "metallb_bgp_updates_total",
+            "counter",
+            "Number of BGP UPDATE messages sent",
+            |s| s.updates_sent,
+        ),
+        (
+            "metallb_bgp_announced_prefixes_total",
+            "gauge",
+            "Number of prefixes currently being advertised on the BGP session",
+            |s| s.prefixes_announced,
+        ),
+        (
+            "metallb_bgp_pending_prefixes_total",
+            "gauge",
+            "Number of prefixes that should be advertised on the BGP session",
+            |s| s.prefixes_pending,
+        ),
+    ];
+    for (name, kind, help, value) in bgp {
+        let mut family = Family::start(&mut out, name, kind, help);
+        for session in sessions {
+            family.sample(name, &[("peer", &session.address)], value(session));
+        }
+    }
+    let mut bfd = Family::start(
+        &mut out,
+        "metallb_bfd_session_up",
+        "gauge",
+        "BFD session state (1 is up, 0 is down)",
+    );
+    for session in &report.bfd_sessions {
+        bfd.sample(
+            "metallb_bfd_session_up",
+            &[("peer", &session.peer)],
+            bool_value(session.up),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::*;
+
+    #[test]
+    fn renders_metallb_names_and_escapes_labels() {
+        let report = StatusReport {
+            node: "node1".into(),
+            config: ConfigStatus {
+                loaded: true,
+                stale: true,
+                ..Default::default()
+            },
+            pools: vec![PoolStatus {
+                name: "lan".into(),
+                ipv4_total: 254,
+                ipv4_in_use: 2,
+                ipv6_total: 256,
+                ipv6_in_use: 1,
+            }],
+            services: vec![ServiceStatus {
+                service: "default/we\"b".into(),
+                announced: vec![AnnouncedIp {
+                    ip: "192.168.10.1".parse().unwrap(),
+                    protocol: "bgp".into(),
+                    via: vec![],
+                }],
+                ..Default::default()
+            }],
+            bgp_sessions: vec![BgpSessionStatus {
+                peer: "router".into(),
+                address: "10.0.0.1:179".into(),
+                state: "Established".into(),
+                updates_sent: 7,
+                ..Default::default()
+            }],
+            l2: vec![L2Status {
+                ip: Some("192.168.10.9".parse().unwrap()),
+                requests_received: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render(&report);
+        for line in [
+            "metallb_allocator_addresses_total{pool=\"lan\"} 510",
+            "metallb_allocator_ipv4_addresses_in_use_total{pool=\"lan\"} 2",
+            "metallb_allocator_ipv6_addresses_total{pool=\"lan\"} 256",
+            "metallb_k8s_client_config_loaded_bool 1",
+            "metallb_k8s_client_config_stale_bool 1",
+            "metallb_speaker_announced{ip=\"192.168.10.1\",node=\"node1\",protocol=\"bgp\",service=\"default/we\\\"b\"} 1",
+            "metallb_layer2_requests_received{ip=\"192.168.10.9\"} 3",
+            "metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1",
+            "metallb_bgp_updates_total{peer=\"10.0.0.1:179\"} 7",
+            "# TYPE metallb_bgp_updates_total counter",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What a running `oxlb run` reports: the JSON of `/api/v1/status`, the source of
+//! `/metrics`, and what `oxlb status` and `oxlb explain` print. One value, rebuilt
+//! after every change, so all views agree.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub node: String,
+    pub config: ConfigStatus,
+    pub services: Vec<ServiceStatus>,
+    pub pools: Vec<PoolStatus>,
+    pub bgp_sessions: Vec<BgpSessionStatus>,
+    pub bgp_routes: Vec<BgpRouteStatus>,
+    pub l2: Vec<L2Status>,
+    pub bfd_sessions: Vec<BfdSessionStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    /// A valid configuration is in force.
+    pub loaded: bool,
+    /// The last change was rejected; the previous valid configuration stays in force.
+    pub stale: bool,
+    /// Why the last change was rejected (every error).
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Seconds since the Unix epoch of the last successful load.
+    pub loaded_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// `namespace/name`.
+    pub service: String,
+    pub ips: Vec<IpAddr>,
+    pub pool: Option<String>,
+    /// Why the service has no IP (or not the one it asked for), in words.
+    pub allocation_error: Option<String>,
+    /// How the allocation came about, in words (for `oxlb explain`).
+    pub allocation_reason: Option<String>,
+    pub announced: Vec<AnnouncedIp>,
+    pub not_announced: Vec<NotAnnouncedIp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedIp {
+    pub ip: IpAddr,
+    /// `layer2` or `bgp`.
+    pub protocol: String,
+    /// BGP: the peers; Layer 2: the interfaces.
+    pub via: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotAnnouncedIp {
+    pub ip: IpAddr,
+    pub protocol: Option<String>,
+    /// A stable label (`not_elected`, `no_local_endpoint`, ...).
+    pub reason: String,
+    /// The same in words.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolStatus {
+    pub name: String,
+    pub ipv4_total: u128,
+    pub ipv4_in_use: u128,
+    pub ipv6_total: u128,
+    pub ipv6_in_use: u128,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpSessionStatus {
+    /// The BGPPeer name.
+    pub peer: String,
+    /// `ip:port` (`[ip]:port` for IPv6), MetalLB's `peer` metric label.
+    pub address: String,
+    /// RFC 4271 state name: Idle, Connect, Active, OpenSent, OpenConfirm, Established.
+    pub state: String,
+    pub established_seconds: Option<u64>,
+    pub prefixes_announced: u64,
+    pub prefixes_pending: u64,
+    pub updates_sent: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpRouteStatus {
+    pub peer: String,
+    pub prefix: ipnet::IpNet,
+    pub local_pref: Option<u32>,
+    /// `65535:65282` or `large:64500:1:2`.
+    pub communities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L2Status {
+    pub ip: Option<IpAddr>,
+    /// Empty: every eligible interface.
+    pub interfaces: Vec<String>,
+    pub services: Vec<String>,
+    pub requests_received: u64,
+    pub responses_sent: u64,
+    pub gratuitous_sent: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdSessionStatus {
+    pub peer: String,
+    pub up: bool,
+    pub up_transitions: u64,
+    pub down_transitions: u64,
+}
