@@ -20,3 +20,6 @@ mod sys;
 pub use responder::{IpCounters, Responder, Settings, Stats};
 pub mod auth;
 pub mod membership;
+pub mod owned;
+
+pub use owned::owned_from;

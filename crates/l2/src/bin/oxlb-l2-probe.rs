@@ -24,7 +24,6 @@ mod probe {
 
     use oxlb_l2::membership::{Membership, Tuning};
     use oxlb_l2::{OwnedIp, OwnedSet, Responder, Settings};
-    use sha2::{Digest, Sha256};
 
     struct Args {
         name: String,
@@ -82,9 +81,8 @@ mod probe {
 
     /// MetalLB's election (COMPAT.md): the live node with the lowest
     /// sha256(name + "#" + ip) owns the IP.
-    pub fn owner<'a>(ip: &IpAddr, live: &'a BTreeSet<String>) -> Option<&'a String> {
-        live.iter()
-            .min_by_key(|name| Sha256::digest(format!("{name}#{ip}").as_bytes()).to_vec())
+    fn owner<'a>(ip: &IpAddr, live: &'a BTreeSet<String>) -> Option<&'a str> {
+        oxlb_announce::l2_owner(live.iter().map(String::as_str), ip)
     }
 
     fn owned_set(ips: &[IpAddr], interfaces: &[String]) -> OwnedSet {
@@ -155,7 +153,7 @@ mod probe {
             let mine: Vec<IpAddr> = args
                 .ips
                 .iter()
-                .filter(|ip| owner(ip, &members) == Some(&args.name))
+                .filter(|ip| owner(ip, &members) == Some(args.name.as_str()))
                 .copied()
                 .collect();
             let owned = owned_set(&mine, &args.interfaces);
