@@ -5,7 +5,7 @@
 //!               --members ADDR:PORT,... --secret-file F] [--interfaces IF,...]
 //!               [--allow-veth]
 //!
-//! --owned: announce these IPs unconditionally. --ips with --members: own each IP for
+//! --owned: announce these IPs unconditionally (also with --members). --ips with --members: own each IP for
 //! which this node wins MetalLB's election among the live members (lowest
 //! sha256(name + "#" + ip)). Prints one line per ownership change:
 //! `<unix time> owned <ips>`. SIGTERM or SIGINT: leaves the cluster, then exits.
@@ -154,6 +154,7 @@ mod probe {
                 .ips
                 .iter()
                 .filter(|ip| owner(ip, &members) == Some(args.name.as_str()))
+                .chain(&args.owned)
                 .copied()
                 .collect();
             let owned = owned_set(&mine, &args.interfaces);
