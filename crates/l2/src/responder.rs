@@ -371,15 +371,21 @@ async fn listen(port: Arc<Port>, owned_rx: watch::Receiver<OwnedSet>, shared: Ar
                     break;
                 }
                 Err(error) => {
-                    tracing::warn!(interface = %port.interface.name, %error, "l2: receive failed");
-                    return;
+                    // A pending socket error (ENETDOWN while the link flaps) is
+                    // reported once and cleared; the rescan stops this listener if
+                    // the interface really went away.
+                    tracing::debug!(interface = %port.interface.name, %error, "l2: receive failed");
+                    ready.clear_ready();
+                    break;
                 }
             };
             let frame = buf.get(..n).unwrap_or_default();
             let decision = decide(frame, &owned_rx.borrow(), &port.interface);
             match decision {
                 Ok(reply) => {
-                    let sent = port.arp.get_ref().send(&reply.frame);
+                    // Out of the socket it came in on: same interface, and the kernel's
+                    // idea of the frame's protocol matches its EtherType.
+                    let sent = fd.get_ref().send(&reply.frame);
                     let mut stats = lock(&shared.stats);
                     let counters = stats.per_ip.entry(reply.ip).or_default();
                     counters.requests_received += 1;
@@ -419,15 +425,18 @@ async fn burst(
                     continue;
                 }
                 let mac = port.interface.mac;
-                let frames = match ip {
-                    IpAddr::V4(v4) => vec![
-                        arp::gratuitous_request(mac, *v4),
-                        arp::gratuitous_reply(mac, *v4),
-                    ],
-                    IpAddr::V6(v6) => vec![ndp::unsolicited_advertisement(mac, *v6)],
+                let (socket, frames) = match ip {
+                    IpAddr::V4(v4) => (
+                        &port.arp,
+                        vec![
+                            arp::gratuitous_request(mac, *v4),
+                            arp::gratuitous_reply(mac, *v4),
+                        ],
+                    ),
+                    IpAddr::V6(v6) => (&port.ipv6, vec![ndp::unsolicited_advertisement(mac, *v6)]),
                 };
                 for frame in frames {
-                    match port.arp.get_ref().send(&frame) {
+                    match socket.get_ref().send(&frame) {
                         Ok(_) => *sent.entry(*ip).or_default() += 1,
                         Err(_) => errors += 1,
                     }
