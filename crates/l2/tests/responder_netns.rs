@@ -80,3 +80,62 @@ fn gratuitous_arp_updates_the_workstations_neighbour_entry() {
         lab.neighbour(V4)
     );
 }
+
+#[test]
+fn excluded_interfaces_stay_silent_and_replies_leave_where_requests_came_in() {
+    if !enabled("excluded_interfaces_stay_silent_and_replies_leave_where_requests_came_in") {
+        return;
+    }
+    let mut lab = Lab::new("excl");
+    // Node 1 has a second link on the same bridge, named like container plumbing
+    // (veth*), and another one, lan0, that is allowed.
+    oxlb_netlab::veth(&lab.switch, "p8", &lab.nodes[0], "veth9").unwrap();
+    lab.switch.attach_to_bridge("p8", "br0").unwrap();
+    oxlb_netlab::veth(&lab.switch, "p9", &lab.nodes[0], "lan0").unwrap();
+    lab.switch.attach_to_bridge("p9", "br0").unwrap();
+    let mac_of = |name: &str| {
+        lab.nodes[0]
+            .exec_stdout(&["cat", &format!("/sys/class/net/{name}/address")])
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (eth1, veth9, lan0) = (mac_of("eth1"), mac_of("veth9"), mac_of("lan0"));
+    lab.start_probe(0, &["--owned", &format!("{V4},{V6}")]);
+
+    // The broadcast request reaches all three links; each allowed link answers with
+    // its own MAC, the excluded veth9 does not answer at all.
+    let want = BTreeSet::from([eth1.clone(), lan0.clone()]);
+    let got = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        let m = lab.arping(V4);
+        (m == want).then_some(m)
+    });
+    assert!(
+        got.is_some(),
+        "ARP answers {:?}, want {want:?} (veth9 {veth9})",
+        lab.arping(V4)
+    );
+    let got = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        let m = lab.ndisc6(V6);
+        (m == want).then_some(m)
+    });
+    assert!(
+        got.is_some(),
+        "NA answers {:?}, want {want:?}",
+        lab.ndisc6(V6)
+    );
+
+    // Restricted to lan0 (L2Advertisement interfaces): only lan0 answers.
+    lab.probes[0] = None;
+    lab.start_probe(0, &["--owned", V4, "--interfaces", "lan0"]);
+    let only = BTreeSet::from([lan0]);
+    let got = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        let m = lab.arping(V4);
+        (m == only).then_some(m)
+    });
+    assert!(
+        got.is_some(),
+        "ARP answers {:?}, want {only:?}",
+        lab.arping(V4)
+    );
+}
