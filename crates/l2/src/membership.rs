@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use foca::{
     AccumulatingRuntime, Config, Foca, Identity, OwnedNotification, PeriodicParams, PostcardCodec,
@@ -182,6 +182,15 @@ impl Membership {
         let (leave_tx, leave_rx) = oneshot::channel();
         let rng: StdRng = rand::make_rng();
         let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
+        let now = Instant::now();
+        let seeds = seeds
+            .into_iter()
+            .map(|addr| Seed {
+                addr,
+                due: now,
+                interval: tuning.announce_every,
+            })
+            .collect();
         let shell = Shell {
             foca,
             me,
@@ -233,6 +242,16 @@ impl Drop for Membership {
     }
 }
 
+/// The longest wait between announces to a seed that is not a member.
+const MAX_ANNOUNCE_BACKOFF: Duration = Duration::from_secs(4);
+
+/// A configured member address and when to announce to it next.
+struct Seed {
+    addr: SocketAddr,
+    due: Instant,
+    interval: Duration,
+}
+
 type Swim = Foca<Node, PostcardCodec, StdRng, foca::NoCustomBroadcast>;
 
 struct Shell {
@@ -240,7 +259,7 @@ struct Shell {
     me: Node,
     socket: UdpSocket,
     sealer: Sealer,
-    seeds: Vec<SocketAddr>,
+    seeds: Vec<Seed>,
     live: watch::Sender<BTreeSet<String>>,
     stats: Arc<Mutex<MembershipStats>>,
     runtime: AccumulatingRuntime<Node>,
@@ -263,7 +282,7 @@ impl Shell {
                 Some(timer) = timers.recv() => {
                     let _ = self.foca.handle_timer(timer, &mut self.runtime);
                 }
-                _ = announce.tick() => self.announce_to_missing_seeds(),
+                _ = announce.tick() => self.announce_to_missing_seeds(tuning.announce_every),
                 done = &mut leave => {
                     let _ = self.foca.leave_cluster(&mut self.runtime);
                     self.flush(&timer_tx).await;
@@ -308,14 +327,25 @@ impl Shell {
     }
 
     /// Seeds that are not active members get an announce: the first join, a member
-    /// restarted with a new generation, and both sides of a healed partition.
-    fn announce_to_missing_seeds(&mut self) {
+    /// restarted with a new generation, and both sides of a healed partition. A seed
+    /// that stays away (a node without a speaker) is asked less and less often, down
+    /// to once every [`MAX_ANNOUNCE_BACKOFF`].
+    fn announce_to_missing_seeds(&mut self, base: Duration) {
         let active: BTreeSet<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
-        for seed in &self.seeds {
-            if !active.contains(seed) {
+        let now = Instant::now();
+        for seed in &mut self.seeds {
+            if active.contains(&seed.addr) {
+                seed.interval = base;
+                seed.due = now;
+                continue;
+            }
+            if now >= seed.due {
+                seed.due = now + seed.interval;
+                seed.interval = (seed.interval * 2).min(MAX_ANNOUNCE_BACKOFF);
+                let seed = seed.addr;
                 let placeholder = Node {
                     name: String::new(),
-                    addr: *seed,
+                    addr: seed,
                     generation: 0,
                 };
                 let _ = self.foca.announce(placeholder, &mut self.runtime);
