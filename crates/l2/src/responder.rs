@@ -1,4 +1,4 @@
-//! The raw-socket shell around [`crate::decide`]: one pair of AF_PACKET sockets (ARP,
+//! The raw-socket shell around [`crate::decide()`]: one pair of AF_PACKET sockets (ARP,
 //! IPv6) per selected interface, replies out of the interface the request came in on,
 //! solicited-node multicast memberships for owned IPv6 addresses, gratuitous
 //! announcements on take-over, and interface rescans on rtnetlink link events.
