@@ -4,9 +4,12 @@
 //! applies their decisions: BGP sessions, Layer 2 answers, the service IPs on a local
 //! interface, and the persisted assignments that make a restart keep every IP.
 
+pub mod client;
 pub mod http;
 pub mod metrics;
+pub mod render;
 pub mod state;
 pub mod status;
+pub mod views;
 pub mod vips;
 pub mod watch;

@@ -239,6 +239,7 @@ mod tests {
                 ipv4_in_use: 2,
                 ipv6_total: 256,
                 ipv6_in_use: 1,
+                ..Default::default()
             }],
             services: vec![ServiceStatus {
                 service: "default/we\"b".into(),

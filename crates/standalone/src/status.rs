@@ -67,6 +67,11 @@ pub struct NotAnnouncedIp {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolStatus {
     pub name: String,
+    /// The pool's `addresses` as written.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub auto_assign: bool,
     pub ipv4_total: u128,
     pub ipv4_in_use: u128,
     pub ipv6_total: u128,

@@ -1,0 +1,162 @@
+//! BGP-4 wire format: framing (RFC 4271 §4.1) and the five messages we speak.
+//!
+//! Own codec rather than netgauze-bgp-pkt: we need five messages and a dozen attributes,
+//! but precise RFC 4271 §6 / RFC 7606 error -> NOTIFICATION mapping on decode and
+//! size-aware packing on encode, which are easier to own than to adapt; it also saves
+//! netgauze's dependency tree (nom, serde, strum, netgauze-iana...) in every build.
+
+pub mod notification;
+pub mod open;
+pub mod prefix;
+pub mod update;
+
+#[cfg(test)]
+mod tests;
+
+pub use notification::Notification;
+pub use open::{Capability, GracefulRestartFamily, Open};
+pub use update::{Attribute, Context, Update};
+
+use notification::{code, header};
+
+pub const HEADER_LEN: usize = 19;
+/// RFC 4271 §4: the largest message without RFC 8654 extended messages.
+pub const MAX_MESSAGE_LEN: usize = 4096;
+
+pub mod message_type {
+    pub const OPEN: u8 = 1;
+    pub const UPDATE: u8 = 2;
+    pub const NOTIFICATION: u8 = 3;
+    pub const KEEPALIVE: u8 = 4;
+    pub const ROUTE_REFRESH: u8 = 5;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Open(Open),
+    Update(Update),
+    Notification(Notification),
+    Keepalive,
+    /// RFC 2918 §3.
+    RouteRefresh { afi: u16, safi: u8 },
+}
+
+impl Message {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Open(_) => "OPEN",
+            Message::Update(_) => "UPDATE",
+            Message::Notification(_) => "NOTIFICATION",
+            Message::Keepalive => "KEEPALIVE",
+            Message::RouteRefresh { .. } => "ROUTE-REFRESH",
+        }
+    }
+
+    /// Appends the framed message to `out`.
+    pub fn encode(&self, ctx: Context, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0xff; 16]);
+        out.extend_from_slice(&[0, 0]);
+        let kind = match self {
+            Message::Open(open) => {
+                out.push(message_type::OPEN);
+                open.encode_body(out);
+                message_type::OPEN
+            }
+            Message::Update(update) => {
+                out.push(message_type::UPDATE);
+                update.encode_body(ctx, out);
+                message_type::UPDATE
+            }
+            Message::Notification(n) => {
+                out.push(message_type::NOTIFICATION);
+                out.push(n.code);
+                out.push(n.subcode);
+                let room = MAX_MESSAGE_LEN - HEADER_LEN - 2;
+                out.extend_from_slice(&n.data[..n.data.len().min(room)]);
+                message_type::NOTIFICATION
+            }
+            Message::Keepalive => {
+                out.push(message_type::KEEPALIVE);
+                message_type::KEEPALIVE
+            }
+            Message::RouteRefresh { afi, safi } => {
+                out.push(message_type::ROUTE_REFRESH);
+                out.extend_from_slice(&afi.to_be_bytes());
+                out.push(0);
+                out.push(*safi);
+                message_type::ROUTE_REFRESH
+            }
+        };
+        debug_assert_eq!(out[start + 18], kind);
+        let len = (out.len() - start) as u16;
+        out[start + 16..start + 18].copy_from_slice(&len.to_be_bytes());
+    }
+
+    pub fn to_bytes(&self, ctx: Context) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(ctx, &mut out);
+        out
+    }
+}
+
+/// Reads one message from the front of `buf`. `Ok(None)`: need more bytes. `Err`: the
+/// NOTIFICATION to send before closing (RFC 4271 §6.1-6.3, RFC 7606).
+pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Notification> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    if buf[..16].iter().any(|&b| b != 0xff) {
+        return Err(Notification::new(
+            code::MESSAGE_HEADER,
+            header::CONNECTION_NOT_SYNCHRONIZED,
+            vec![],
+        ));
+    }
+    let len = usize::from(u16::from_be_bytes([buf[16], buf[17]]));
+    let kind = buf[18];
+    let bad_length = || {
+        Notification::new(
+            code::MESSAGE_HEADER,
+            header::BAD_MESSAGE_LENGTH,
+            buf[16..18].to_vec(),
+        )
+    };
+    let min_len = match kind {
+        message_type::OPEN => 29,
+        message_type::UPDATE => 23,
+        message_type::NOTIFICATION => 21,
+        message_type::KEEPALIVE => 19,
+        message_type::ROUTE_REFRESH => 23,
+        _ => {
+            return Err(Notification::new(
+                code::MESSAGE_HEADER,
+                header::BAD_MESSAGE_TYPE,
+                vec![kind],
+            ));
+        }
+    };
+    let exact = matches!(kind, message_type::KEEPALIVE | message_type::ROUTE_REFRESH);
+    if len < min_len || len > MAX_MESSAGE_LEN || (exact && len != min_len) {
+        return Err(bad_length());
+    }
+    let Some(frame) = buf.get(..len) else {
+        return Ok(None);
+    };
+    let body = &frame[HEADER_LEN..];
+    let message = match kind {
+        message_type::OPEN => Message::Open(Open::decode_body(body)?),
+        message_type::UPDATE => Message::Update(Update::decode_body(body, ctx)?),
+        message_type::NOTIFICATION => Message::Notification(Notification::new(
+            body[0],
+            body[1],
+            body[2..].to_vec(),
+        )),
+        message_type::KEEPALIVE => Message::Keepalive,
+        _ => Message::RouteRefresh {
+            afi: u16::from_be_bytes([body[0], body[1]]),
+            safi: body[3],
+        },
+    };
+    Ok(Some((message, len)))
+}

@@ -1,0 +1,306 @@
+//! The tokio side of one peer: runs its [`Session`], opens and accepts TCP connections,
+//! frames bytes, sleeps until the session's next deadline and carries out its actions.
+
+use crate::packet::{self, Capability, Context, Message};
+use crate::rib::Routes;
+use crate::session::{Action, ConnId, Input, Session, State, Stop};
+use crate::settings::{PeerAsn, PeerSettings};
+use crate::sockopt;
+use crate::speaker::{EventSink, PeerStatus};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) enum PeerCommand {
+    Routes(Routes),
+    Inbound(TcpStream),
+    Reset(String),
+    Stop(Stop, oneshot::Sender<()>),
+}
+
+enum Event {
+    Outbound(Result<TcpStream, String>),
+    Message(ConnId, Message),
+    DecodeError(ConnId, packet::Notification),
+    Closed(ConnId, Option<String>),
+}
+
+enum Write {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+struct Conn {
+    writer: mpsc::UnboundedSender<Write>,
+    reader: tokio::task::JoinHandle<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+/// eBGP without multihop: TTL 1 (directly connected); otherwise 255.
+pub(crate) fn ttl(s: &PeerSettings) -> u8 {
+    let ibgp = match s.peer_asn {
+        PeerAsn::Fixed(asn) => asn == s.local_asn,
+        PeerAsn::DynamicInternal => true,
+        PeerAsn::DynamicExternal => false,
+    };
+    if ibgp || s.ebgp_multihop { 255 } else { 1 }
+}
+
+pub(crate) async fn run(
+    settings: PeerSettings,
+    mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    status: Arc<Mutex<PeerStatus>>,
+    events: EventSink,
+) {
+    let name = settings.name.clone();
+    let mut session = Session::new(settings.clone());
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel::<Event>();
+    let mut conns: HashMap<ConnId, Conn> = HashMap::new();
+    let mut next_id: ConnId = 1;
+    let mut stop_ack: Option<oneshot::Sender<()>> = None;
+    let mut last_reported: (State, Option<String>) = (State::Idle, None);
+    let mut actions = session.handle(Instant::now(), Input::Start);
+    loop {
+        for action in actions.drain(..) {
+            match action {
+                Action::Connect => {
+                    let tx = event_tx.clone();
+                    let s = settings.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Event::Outbound(connect(&s).await));
+                    });
+                }
+                Action::Send { conn, bytes } => {
+                    if let Some(c) = conns.get(&conn) {
+                        let _ = c.writer.send(Write::Bytes(bytes));
+                    }
+                }
+                Action::Close { conn } => {
+                    if let Some(c) = conns.remove(&conn) {
+                        c.reader.abort();
+                        let _ = c.writer.send(Write::Close);
+                        // The writer flushes, shuts down and ends by itself.
+                        drop(c.done);
+                    }
+                }
+            }
+        }
+        publish(&session, &status, &events, &name, &mut last_reported);
+        if let Some(ack) = stop_ack.take() {
+            // Give the writers a moment to flush the NOTIFICATION before we go.
+            for (_, c) in conns.drain() {
+                let _ = c.writer.send(Write::Close);
+                c.reader.abort();
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.done).await;
+            }
+            let _ = ack.send(());
+            return;
+        }
+        let deadline = session.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let now_input = tokio::select! {
+            command = commands.recv() => match command {
+                Some(PeerCommand::Routes(routes)) => Input::Routes(routes),
+                Some(PeerCommand::Inbound(stream)) => {
+                    let id = next_id;
+                    next_id += 1;
+                    match attach(id, stream, &settings, &event_tx) {
+                        Some((conn, local)) => {
+                            conns.insert(id, conn);
+                            Input::Connected { conn: id, outbound: false, local }
+                        }
+                        None => Input::Tick,
+                    }
+                }
+                Some(PeerCommand::Reset(reason)) => Input::Stop(Stop::Reset { reason }),
+                Some(PeerCommand::Stop(stop, ack)) => {
+                    stop_ack = Some(ack);
+                    Input::Stop(stop)
+                }
+                None => {
+                    stop_ack = Some(oneshot::channel().0);
+                    Input::Stop(Stop::Deconfigured)
+                }
+            },
+            event = event_rx.recv() => match event {
+                Some(Event::Outbound(Ok(stream))) => {
+                    let id = next_id;
+                    next_id += 1;
+                    match attach(id, stream, &settings, &event_tx) {
+                        Some((conn, local)) => {
+                            conns.insert(id, conn);
+                            Input::Connected { conn: id, outbound: true, local }
+                        }
+                        None => Input::ConnectFailed { error: "socket closed at once".into() },
+                    }
+                }
+                Some(Event::Outbound(Err(error))) => Input::ConnectFailed { error },
+                Some(Event::Message(conn, message)) => Input::Message { conn, message },
+                Some(Event::DecodeError(conn, notification)) => Input::DecodeError { conn, notification },
+                Some(Event::Closed(conn, error)) => {
+                    conns.remove(&conn);
+                    Input::Closed { conn, error }
+                }
+                None => Input::Tick,
+            },
+            _ = sleep => Input::Tick,
+        };
+        actions = session.handle(Instant::now(), now_input);
+    }
+}
+
+fn publish(
+    session: &Session,
+    status: &Mutex<PeerStatus>,
+    events: &EventSink,
+    name: &str,
+    last: &mut (State, Option<String>),
+) {
+    let state = session.state();
+    let now = (Instant::now(), SystemTime::now());
+    if let Ok(mut s) = status.lock() {
+        s.state = state;
+        s.established_since = session
+            .counters
+            .established_at
+            .map(|at| now.1 - now.0.saturating_duration_since(at));
+        s.prefixes_announced = session.prefixes_announced();
+        s.prefixes_pending = session.prefixes_pending();
+        s.updates_sent = session.counters.updates_sent;
+        s.last_error = session.last_error.clone();
+    }
+    if let Some(sink) = events {
+        if session.last_error != last.1
+            && let Some(error) = &session.last_error
+        {
+            sink(name, error);
+        }
+        if state != last.0 && (state == State::Established || last.0 == State::Established) {
+            sink(name, &format!("session {}", state.name()));
+        }
+    }
+    *last = (state, session.last_error.clone());
+}
+
+async fn connect(s: &PeerSettings) -> Result<TcpStream, String> {
+    let remote = SocketAddr::new(s.peer_address, s.peer_port);
+    let socket = match remote {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| e.to_string())?;
+    let v6 = remote.is_ipv6();
+    if let Some(source) = s.source_address {
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .map_err(|e| format!("cannot use source address {source}: {e}"))?;
+    }
+    if let Some(password) = &s.password {
+        sockopt::set_md5(socket.as_raw_fd(), v6, s.peer_address, password.as_bytes())
+            .map_err(|e| format!("cannot set TCP MD5 password: {e}"))?;
+    }
+    sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(|e| format!("cannot set TTL: {e}"))?;
+    let limit = s.connect_retry_time.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    match tokio::time::timeout(limit, socket.connect(remote)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", limit.as_secs())),
+    }
+}
+
+/// Splits the stream into a framing reader and a writer task.
+fn attach(
+    id: ConnId,
+    stream: TcpStream,
+    settings: &PeerSettings,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<(Conn, SocketAddr)> {
+    let local = stream.local_addr().ok()?;
+    let _ = stream.set_nodelay(true);
+    let _ = sockopt::set_ttl(stream.as_raw_fd(), local.is_ipv6(), ttl(settings));
+    let local = SocketAddr::new(unmap(local.ip()), local.port());
+    let (read, write) = stream.into_split();
+    let (writer, rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(read_loop(id, read, events.clone()));
+    let done = tokio::spawn(write_loop(id, write, rx, events.clone()));
+    Some((Conn { writer, reader, done }, local))
+}
+
+pub(crate) fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: mpsc::UnboundedSender<Event>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(packet::MAX_MESSAGE_LEN * 2);
+    let mut chunk = vec![0u8; 64 * 1024];
+    // We always offer 4-octet AS, so the peer's OPEN alone decides (RFC 6793 §4).
+    let mut ctx = Context { four_octet_as: false };
+    loop {
+        let n = match read.read(&mut chunk).await {
+            Ok(0) => {
+                let _ = events.send(Event::Closed(id, None));
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                let _ = events.send(Event::Closed(id, Some(e.to_string())));
+                return;
+            }
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut used_total = 0;
+        loop {
+            match packet::decode(&buf[used_total..], ctx) {
+                Ok(Some((message, used))) => {
+                    used_total += used;
+                    if let Message::Open(open) = &message {
+                        ctx.four_octet_as = open.has(|c| matches!(c, Capability::FourOctetAs(_)));
+                    }
+                    if events.send(Event::Message(id, message)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(notification) => {
+                    let _ = events.send(Event::DecodeError(id, notification));
+                    return;
+                }
+            }
+        }
+        buf.drain(..used_total);
+    }
+}
+
+async fn write_loop(
+    id: ConnId,
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Write>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    while let Some(item) = rx.recv().await {
+        match item {
+            Write::Bytes(bytes) => {
+                if let Err(e) = write.write_all(&bytes).await {
+                    let _ = events.send(Event::Closed(id, Some(e.to_string())));
+                    return;
+                }
+            }
+            Write::Close => break,
+        }
+    }
+    let _ = write.shutdown().await;
+}

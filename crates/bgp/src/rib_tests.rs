@@ -1,0 +1,138 @@
+use super::*;
+use crate::packet::{Message, decode};
+use std::collections::BTreeSet;
+
+const CTX: Context = Context {
+    four_octet_as: true,
+};
+
+fn enc(ibgp: bool) -> Encoding {
+    Encoding {
+        local_asn: 64500,
+        ibgp,
+        ctx: CTX,
+        next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
+        next_hop_v6: Some("fd00::2".parse().unwrap()),
+    }
+}
+
+fn attrs(local_pref: Option<u32>, communities: &[u32]) -> Arc<RouteAttributes> {
+    Arc::new(RouteAttributes {
+        local_pref,
+        communities: communities.iter().copied().collect(),
+        large_communities: BTreeSet::new(),
+    })
+}
+
+fn hosts(n: u32, a: &Arc<RouteAttributes>) -> Routes {
+    (0..n)
+        .map(|i| {
+            let ip = Ipv4Addr::from(0x0a00_0000 + i);
+            (IpNet::V4(ipnet::Ipv4Net::new(ip, 32).unwrap()), Arc::clone(a))
+        })
+        .collect()
+}
+
+fn updates(packed: &Packed) -> Vec<Update> {
+    let mut rest = packed.bytes.as_slice();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (message, used) = decode(rest, CTX).unwrap().unwrap();
+        assert!(used <= MAX_MESSAGE_LEN);
+        let Message::Update(u) = message else { panic!() };
+        assert!(u.treat_as_withdraw.is_none());
+        out.push(u);
+        rest = &rest[used..];
+    }
+    assert_eq!(out.len() as u64, packed.messages);
+    out
+}
+
+#[test]
+fn ten_thousand_hosts_pack_into_the_fewest_full_updates() {
+    let a = attrs(None, &[0xffff_ff02]);
+    let desired = hosts(10_000, &a);
+    let mut rib = AdjRibOut::default();
+    let packed = rib.sync(&desired, &enc(false));
+    let got = updates(&packed);
+    let announced: usize = got.iter().map(|u| u.nlri.len()).sum();
+    assert_eq!(announced, 10_000);
+    // Fixed part: header 19 + 4 length octets + attributes; each /32 takes 5 octets.
+    let fixed = 19 + 4 + 4 + 9 + 7 + 7;
+    let per_message = (4096 - fixed) / 5;
+    assert_eq!(packed.messages as usize, 10_000usize.div_ceil(per_message));
+    assert_eq!(rib.len(), 10_000);
+    // Nothing changed: nothing to send.
+    assert_eq!(rib.sync(&desired, &enc(false)), Packed::default());
+}
+
+#[test]
+fn diff_sends_only_changes_and_withdraws_removed() {
+    let a = attrs(None, &[]);
+    let b = attrs(None, &[1]);
+    let mut desired = hosts(3, &a);
+    let mut rib = AdjRibOut::default();
+    rib.sync(&desired, &enc(false));
+    let first: IpNet = "10.0.0.0/32".parse().unwrap();
+    let second: IpNet = "10.0.0.1/32".parse().unwrap();
+    desired.remove(&first);
+    desired.insert(second, Arc::clone(&b));
+    desired.insert("2001:db8::1/128".parse().unwrap(), Arc::clone(&a));
+    let got = updates(&rib.sync(&desired, &enc(false)));
+    assert_eq!(got[0].withdrawn, vec![first]);
+    // Groups go out in attribute order: the plain IPv6 route first, then the changed one.
+    assert_eq!(got[2].nlri, vec![second]);
+    assert!(got[2].attributes.contains(&Attribute::Communities(vec![1])));
+    assert!(matches!(
+        &got[1].attributes[..],
+        [Attribute::Origin(0), Attribute::AsPath(p), Attribute::MpReach { afi: 2, nlri, .. }]
+            if p == &vec![64500] && nlri.len() == 1
+    ));
+    desired.clear();
+    let got = updates(&rib.sync(&desired, &enc(false)));
+    assert_eq!(got[0].withdrawn.len(), 2);
+    assert!(matches!(&got[1].attributes[..], [Attribute::MpUnreach { withdrawn, .. }] if withdrawn.len() == 1));
+    assert!(rib.is_empty());
+}
+
+#[test]
+fn local_pref_goes_to_ibgp_only_and_as_path_is_empty_there() {
+    let a = attrs(Some(250), &[]);
+    let desired = hosts(1, &a);
+    let ebgp = updates(&AdjRibOut::default().sync(&desired, &enc(false)));
+    assert!(!ebgp[0].attributes.iter().any(|x| matches!(x, Attribute::LocalPref(_))));
+    let ibgp = updates(&AdjRibOut::default().sync(&desired, &enc(true)));
+    assert!(ibgp[0].attributes.contains(&Attribute::LocalPref(250)));
+    assert!(ibgp[0].attributes.contains(&Attribute::AsPath(vec![])));
+}
+
+#[test]
+fn families_without_a_next_hop_stay_pending() {
+    let a = attrs(None, &[]);
+    let mut desired = hosts(1, &a);
+    desired.insert("2001:db8::1/128".parse().unwrap(), Arc::clone(&a));
+    let mut e = enc(false);
+    e.next_hop_v6 = None;
+    let mut rib = AdjRibOut::default();
+    rib.sync(&desired, &e);
+    assert_eq!(rib.len(), 1);
+}
+
+#[test]
+fn resend_repeats_the_whole_rib() {
+    let a = attrs(None, &[]);
+    let desired = hosts(5, &a);
+    let mut rib = AdjRibOut::default();
+    let first = rib.sync(&desired, &enc(false));
+    assert_eq!(rib.resend(&enc(false)), first);
+}
+
+#[test]
+fn end_of_rib_markers() {
+    let v4 = end_of_rib(AFI_IPV4, CTX);
+    assert_eq!(v4.len(), 23);
+    let (Message::Update(u), _) = decode(&end_of_rib(AFI_IPV6, CTX), CTX).unwrap().unwrap() else {
+        panic!()
+    };
+    assert_eq!(u.end_of_rib(), Some((AFI_IPV6, SAFI_UNICAST)));
+}

@@ -1,0 +1,721 @@
+//! One peer's BGP session as a sans-I/O state machine (RFC 4271 §8). The shell feeds it
+//! [`Input`]s with the current time and carries out the [`Action`]s it returns; every
+//! timer is a deadline the shell sleeps until ([`Session::next_deadline`]).
+//!
+//! A session may hold two TCP connections at once (ours and the peer's) until connection
+//! collision detection (§6.8) keeps one.
+
+use crate::packet::notification::{cease, code, fsm_sub, open as open_err};
+use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
+use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+use crate::packet::{Capability, Context, Message, Notification, Open};
+use crate::rib::{self, AdjRibOut, Encoding, Routes};
+use crate::settings::{PeerAsn, PeerSettings};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Identifies one TCP connection; assigned by the shell, unique per session.
+pub type ConnId = u64;
+
+/// RFC 4271 §8.2.2: hold timer while waiting for the peer's OPEN ("large value").
+const OPEN_HOLD: Duration = Duration::from_secs(240);
+/// RFC 4724 §3: how long the peer should keep our routes while we restart.
+pub const RESTART_TIME: u16 = 120;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::Connect => "Connect",
+            State::Active => "Active",
+            State::OpenSent => "OpenSent",
+            State::OpenConfirm => "OpenConfirm",
+            State::Established => "Established",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Cease / Administrative Shutdown with an RFC 8203 message; the session stays down.
+    Shutdown { message: String },
+    /// Like Shutdown, but when graceful restart was negotiated close the TCP connection
+    /// without a NOTIFICATION so the peer keeps our routes as stale (RFC 4724 §4.2).
+    Restart,
+    /// Cease / Administrative Reset (e.g. BFD went down); reconnects after backoff.
+    Reset { reason: String },
+    /// Cease / Peer De-configured (removed from the configuration).
+    Deconfigured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Start,
+    Stop(Stop),
+    Connected {
+        conn: ConnId,
+        outbound: bool,
+        local: SocketAddr,
+    },
+    ConnectFailed {
+        error: String,
+    },
+    Message {
+        conn: ConnId,
+        message: Message,
+    },
+    DecodeError {
+        conn: ConnId,
+        notification: Notification,
+    },
+    Closed {
+        conn: ConnId,
+        error: Option<String>,
+    },
+    Routes(Routes),
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start an outbound TCP connection attempt.
+    Connect,
+    Send { conn: ConnId, bytes: Vec<u8> },
+    /// Close after flushing what was sent before.
+    Close { conn: ConnId },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ConnState {
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    outbound: bool,
+    local: SocketAddr,
+    state: ConnState,
+    hold: Duration,
+    keepalive: Duration,
+    hold_deadline: Option<Instant>,
+    keepalive_deadline: Option<Instant>,
+    peer_open: Option<Open>,
+}
+
+/// What the shell reports upward (metrics, logs, `status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub updates_sent: u64,
+    pub established_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    settings: PeerSettings,
+    conns: Vec<Conn>,
+    connecting: bool,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    desired: Routes,
+    rib: AdjRibOut,
+    encoding: Option<Encoding>,
+    stopped: bool,
+    started: bool,
+    /// Our first OPEN after start carries the Restart State bit (RFC 4724 §3).
+    restarting: bool,
+    pub counters: Counters,
+    pub last_error: Option<String>,
+}
+
+impl Session {
+    pub fn new(settings: PeerSettings) -> Session {
+        Session {
+            restarting: settings.graceful_restart,
+            settings,
+            conns: Vec::new(),
+            connecting: false,
+            retry_at: None,
+            backoff: FIRST_RETRY,
+            desired: Routes::new(),
+            rib: AdjRibOut::default(),
+            encoding: None,
+            stopped: false,
+            started: false,
+            counters: Counters::default(),
+            last_error: None,
+        }
+    }
+
+    pub fn settings(&self) -> &PeerSettings {
+        &self.settings
+    }
+
+    pub fn state(&self) -> State {
+        let best = self.conns.iter().map(|c| c.state).max();
+        match best {
+            Some(ConnState::Established) => State::Established,
+            Some(ConnState::OpenConfirm) => State::OpenConfirm,
+            Some(ConnState::OpenSent) => State::OpenSent,
+            None if self.connecting => State::Connect,
+            None if self.started && !self.stopped => State::Active,
+            None => State::Idle,
+        }
+    }
+
+    pub fn prefixes_announced(&self) -> usize {
+        self.rib.len()
+    }
+
+    pub fn prefixes_pending(&self) -> usize {
+        self.desired.len().saturating_sub(self.rib.len())
+    }
+
+    /// The earliest moment [`Input::Tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timers = self
+            .conns
+            .iter()
+            .flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
+        let retry = if self.conns.is_empty() && !self.connecting && !self.stopped {
+            self.retry_at
+        } else {
+            None
+        };
+        timers.chain([retry]).flatten().min()
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start => {
+                self.started = true;
+                self.stopped = false;
+                if self.conns.is_empty() && !self.connecting {
+                    self.connecting = true;
+                    out.push(Action::Connect);
+                }
+            }
+            Input::Stop(stop) => self.stop(now, stop, &mut out),
+            Input::Connected {
+                conn,
+                outbound,
+                local,
+            } => self.connected(now, conn, outbound, local, &mut out),
+            Input::ConnectFailed { error } => {
+                self.connecting = false;
+                if self.conns.is_empty() {
+                    self.last_error = Some(format!(
+                        "could not connect to {}: {error}{}",
+                        self.peer(),
+                        if self.settings.password.is_some() {
+                            " (a TCP MD5 password is set: a wrong or missing password on \
+                             the peer makes it drop our packets silently)"
+                        } else {
+                            ""
+                        }
+                    ));
+                    self.schedule_retry(now);
+                }
+            }
+            Input::Message { conn, message } => self.message(now, conn, message, &mut out),
+            Input::DecodeError { conn, notification } => {
+                let reason = format!(
+                    "we closed the session with {}: its message was malformed ({notification})",
+                    self.peer()
+                );
+                self.fail(now, conn, Some(notification), reason, &mut out);
+            }
+            Input::Closed { conn, error } => {
+                if self.conns.iter().any(|c| c.id == conn) {
+                    let reason = match error {
+                        Some(e) => format!("connection to {} failed: {e}", self.peer()),
+                        None => format!("peer {} closed the TCP connection", self.peer()),
+                    };
+                    self.conn_down(now, conn, reason);
+                }
+            }
+            Input::Routes(routes) => {
+                self.desired = routes;
+                self.sync(&mut out);
+            }
+            Input::Tick => self.tick(now, &mut out),
+        }
+        out
+    }
+
+    fn peer(&self) -> IpAddr {
+        self.settings.peer_address
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        self.retry_at = Some(now + self.backoff);
+        // Exponential backoff capped by connectTime (RFC 4271 §8.1.3 leaves the policy open).
+        let cap = self.settings.connect_retry_time.max(FIRST_RETRY);
+        self.backoff = (self.backoff * 2).min(cap);
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Some(at) = self.retry_at
+            && at <= now
+            && self.conns.is_empty()
+            && !self.connecting
+            && !self.stopped
+            && self.started
+        {
+            self.retry_at = None;
+            self.connecting = true;
+            out.push(Action::Connect);
+        }
+        let expired: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.hold_deadline.is_some_and(|d| d <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            // RFC 4271 §6.5 / §8.2.2 event 10: hold timer expired.
+            let hold = self.conns.iter().find(|c| c.id == id).map(|c| c.hold);
+            let reason = format!(
+                "hold timer expired: no message from {} in {} s",
+                self.peer(),
+                hold.unwrap_or(OPEN_HOLD).as_secs()
+            );
+            let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
+            self.fail(now, id, Some(n), reason, out);
+        }
+        let ctx = self.context();
+        for c in &mut self.conns {
+            if let Some(at) = c.keepalive_deadline
+                && at <= now
+            {
+                out.push(Action::Send {
+                    conn: c.id,
+                    bytes: Message::Keepalive.to_bytes(ctx),
+                });
+                c.keepalive_deadline = Some(now + c.keepalive);
+            }
+        }
+    }
+
+    fn context(&self) -> Context {
+        Context {
+            four_octet_as: self.encoding.as_ref().is_some_and(|e| e.ctx.four_octet_as),
+        }
+    }
+
+    fn connected(&mut self, now: Instant, id: ConnId, outbound: bool, local: SocketAddr, out: &mut Vec<Action>) {
+        if outbound {
+            self.connecting = false;
+        }
+        if self.stopped || !self.started || self.conns.len() >= 2 {
+            out.push(Action::Close { conn: id });
+            return;
+        }
+        let open = self.our_open();
+        out.push(Action::Send {
+            conn: id,
+            bytes: Message::Open(open).to_bytes(Context {
+                four_octet_as: false,
+            }),
+        });
+        self.conns.push(Conn {
+            id,
+            outbound,
+            local,
+            state: ConnState::OpenSent,
+            hold: OPEN_HOLD,
+            keepalive: Duration::ZERO,
+            hold_deadline: Some(now + OPEN_HOLD),
+            keepalive_deadline: None,
+            peer_open: None,
+        });
+    }
+
+    fn our_open(&self) -> Open {
+        let s = &self.settings;
+        let mut capabilities = Vec::new();
+        if s.ipv4 {
+            capabilities.push(Capability::Multiprotocol {
+                afi: AFI_IPV4,
+                safi: SAFI_UNICAST,
+            });
+        }
+        if s.ipv6 {
+            capabilities.push(Capability::Multiprotocol {
+                afi: AFI_IPV6,
+                safi: SAFI_UNICAST,
+            });
+        }
+        capabilities.push(Capability::RouteRefresh);
+        capabilities.push(Capability::FourOctetAs(s.local_asn));
+        if s.graceful_restart {
+            let families = [(s.ipv4, AFI_IPV4), (s.ipv6, AFI_IPV6)]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, afi)| GracefulRestartFamily {
+                    afi,
+                    safi: SAFI_UNICAST,
+                    // The data plane (kube-proxy) forwards while we restart.
+                    forwarding_preserved: true,
+                })
+                .collect();
+            capabilities.push(Capability::GracefulRestart {
+                restarting: self.restarting,
+                restart_time: RESTART_TIME,
+                families,
+            });
+        }
+        Open {
+            version: 4,
+            my_as: u16::try_from(s.local_asn).unwrap_or(AS_TRANS),
+            hold_time: u16::try_from(s.hold_time.as_secs()).unwrap_or(u16::MAX),
+            bgp_id: s.router_id,
+            capabilities,
+        }
+    }
+
+    fn message(&mut self, now: Instant, id: ConnId, message: Message, out: &mut Vec<Action>) {
+        let Some(conn) = self.conns.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        if conn.state != ConnState::OpenSent && conn.hold > Duration::ZERO {
+            conn.hold_deadline = Some(now + conn.hold);
+        }
+        let state = conn.state;
+        match (state, message) {
+            (_, Message::Notification(n)) => {
+                let reason = format!("peer {} closed the session: {}", self.peer(), self.explain(&n));
+                self.conn_down(now, id, reason);
+                out.push(Action::Close { conn: id });
+            }
+            (ConnState::OpenSent, Message::Open(open)) => self.open_received(now, id, open, out),
+            (ConnState::OpenConfirm, Message::Keepalive) => self.established(now, id, out),
+            (ConnState::Established, Message::Keepalive) => {}
+            (ConnState::Established, Message::Update(_)) => {
+                // Received routes are validated by the decoder and otherwise ignored.
+            }
+            (ConnState::Established, Message::RouteRefresh { afi, .. }) => {
+                // RFC 2918 §4: answer by re-advertising the Adj-RIB-Out of that family.
+                if let Some(enc) = &self.encoding {
+                    let mut enc = enc.clone();
+                    if afi != AFI_IPV4 {
+                        enc.next_hop_v4 = None;
+                    }
+                    if afi != AFI_IPV6 {
+                        enc.next_hop_v6 = None;
+                    }
+                    let packed = self.rib.resend(&enc);
+                    self.counters.updates_sent += packed.messages;
+                    if !packed.bytes.is_empty() {
+                        out.push(Action::Send {
+                            conn: id,
+                            bytes: packed.bytes,
+                        });
+                    }
+                }
+            }
+            (state, message) => {
+                // RFC 6608: FSM error subcode says in which state the surprise came.
+                let sub = match state {
+                    ConnState::OpenSent => fsm_sub::UNEXPECTED_IN_OPEN_SENT,
+                    ConnState::OpenConfirm => fsm_sub::UNEXPECTED_IN_OPEN_CONFIRM,
+                    ConnState::Established => fsm_sub::UNEXPECTED_IN_ESTABLISHED,
+                };
+                let reason = format!(
+                    "we closed the session with {}: unexpected {} in state {:?}",
+                    self.peer(),
+                    message.kind(),
+                    state
+                );
+                self.fail(now, id, Some(Notification::new(code::FSM, sub, vec![])), reason, out);
+            }
+        }
+    }
+
+    fn explain(&self, n: &Notification) -> String {
+        if n.code == code::OPEN_MESSAGE && n.subcode == open_err::BAD_PEER_AS {
+            // The peer does not say what it expected; say what we sent so the
+            // operator can compare with the router's neighbor statement.
+            return format!("{n} (it expected a different AS, we sent {})", self.settings.local_asn);
+        }
+        n.to_string()
+    }
+
+    fn open_received(&mut self, now: Instant, id: ConnId, open: Open, out: &mut Vec<Action>) {
+        let peer_asn = open.asn();
+        let s = self.settings.clone();
+        let bad_as = match s.peer_asn {
+            PeerAsn::Fixed(asn) => peer_asn != asn,
+            PeerAsn::DynamicInternal => peer_asn != s.local_asn,
+            PeerAsn::DynamicExternal => peer_asn == s.local_asn,
+        };
+        if bad_as {
+            let expected = match s.peer_asn {
+                PeerAsn::Fixed(asn) => asn.to_string(),
+                PeerAsn::DynamicInternal => format!("{} (iBGP)", s.local_asn),
+                PeerAsn::DynamicExternal => format!("anything but {} (eBGP)", s.local_asn),
+            };
+            let reason = format!(
+                "we closed the session with {}: OPEN error / Bad Peer AS (we expected {expected}, it sent {peer_asn})",
+                self.peer()
+            );
+            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_PEER_AS, vec![]);
+            return self.fail(now, id, Some(n), reason, out);
+        }
+        // RFC 6286 §2.2: inside one AS the identifiers must differ.
+        if peer_asn == s.local_asn && open.bgp_id == s.router_id {
+            let reason = format!(
+                "we closed the session with {}: it uses our router ID {}",
+                self.peer(),
+                s.router_id
+            );
+            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_BGP_IDENTIFIER, open.bgp_id.octets().to_vec());
+            return self.fail(now, id, Some(n), reason, out);
+        }
+        if !self.resolve_collision(now, id, &open, out) {
+            return;
+        }
+        // RFC 4271 §4.2: the smaller hold time wins; keepalive a third of it at most.
+        let ours = s.hold_time.as_secs().min(u64::from(u16::MAX));
+        let hold = Duration::from_secs(ours.min(u64::from(open.hold_time)));
+        let keepalive = if hold.is_zero() {
+            Duration::ZERO
+        } else {
+            let k = s.keepalive_time.min(hold / 3);
+            if k.is_zero() { hold / 3 } else { k }
+        };
+        let Some(conn) = self.conns.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        conn.state = ConnState::OpenConfirm;
+        conn.hold = hold;
+        conn.keepalive = keepalive;
+        conn.hold_deadline = (!hold.is_zero()).then(|| now + hold);
+        conn.keepalive_deadline = (!keepalive.is_zero()).then(|| now + keepalive);
+        conn.peer_open = Some(open);
+        out.push(Action::Send {
+            conn: id,
+            bytes: Message::Keepalive.to_bytes(Context {
+                four_octet_as: false,
+            }),
+        });
+    }
+
+    /// RFC 4271 §6.8. Returns whether connection `id` survives.
+    fn resolve_collision(&mut self, now: Instant, id: ConnId, open: &Open, out: &mut Vec<Action>) -> bool {
+        let Some(this_outbound) = self.conns.iter().find(|c| c.id == id).map(|c| c.outbound) else {
+            return false;
+        };
+        let Some(other) = self.conns.iter().find(|c| c.id != id) else {
+            return true;
+        };
+        let (other_id, other_state) = (other.id, other.state);
+        let collision = || Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
+        if other_state == ConnState::Established {
+            // RFC 4724 §4.2: a new connection from a graceful-restart peer replaces the
+            // old one (the peer restarted); otherwise the established one stays.
+            let peer_restarting = open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+            if peer_restarting {
+                let reason = format!("peer {} restarted (graceful restart)", self.peer());
+                self.conn_down(now, other_id, reason);
+                out.push(Action::Close { conn: other_id });
+                return true;
+            }
+            let reason = "connection collision: kept the established session".to_string();
+            self.fail_quiet(id, collision(), reason, out);
+            return false;
+        }
+        // The connection opened by the speaker with the higher BGP identifier survives.
+        let ours_higher = u32::from(self.settings.router_id) > u32::from(open.bgp_id);
+        let close_this = this_outbound != ours_higher;
+        let (loser, survives) = if close_this { (id, false) } else { (other_id, true) };
+        self.fail_quiet(loser, collision(), "connection collision resolved".into(), out);
+        survives
+    }
+
+    /// Closes one of two colliding connections without touching the session's state.
+    fn fail_quiet(&mut self, id: ConnId, n: Notification, _why: String, out: &mut Vec<Action>) {
+        let ctx = self.context();
+        out.push(Action::Send {
+            conn: id,
+            bytes: Message::Notification(n).to_bytes(ctx),
+        });
+        out.push(Action::Close { conn: id });
+        self.conns.retain(|c| c.id != id);
+    }
+
+    fn established(&mut self, now: Instant, id: ConnId, out: &mut Vec<Action>) {
+        let Some(conn) = self.conns.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        conn.state = ConnState::Established;
+        let local = conn.local.ip();
+        let Some(peer_open) = conn.peer_open.clone() else {
+            return;
+        };
+        let s = self.settings.clone();
+        let peer_mp: Vec<u16> = peer_open
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::Multiprotocol { afi, safi: SAFI_UNICAST } => Some(*afi),
+                _ => None,
+            })
+            .collect();
+        // RFC 4760 §8: no MP capability at all means IPv4 unicast only.
+        let peer_has = |afi| peer_mp.contains(&afi) || (peer_mp.is_empty() && afi == AFI_IPV4);
+        let v4 = s.ipv4 && peer_has(AFI_IPV4);
+        let v6 = s.ipv6 && peer_has(AFI_IPV6);
+        let peer_gr = peer_open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+        let enc = Encoding {
+            local_asn: s.local_asn,
+            ibgp: peer_open.asn() == s.local_asn,
+            ctx: Context {
+                four_octet_as: peer_open.has(|c| matches!(c, Capability::FourOctetAs(_))),
+            },
+            next_hop_v4: match local {
+                IpAddr::V4(a) if v4 => Some(a),
+                _ => None,
+            },
+            next_hop_v6: v6.then(|| rib::next_hop_v6(local)),
+        };
+        // Only one connection may be Established; any leftover is closed.
+        let others: Vec<ConnId> = self.conns.iter().filter(|c| c.id != id).map(|c| c.id).collect();
+        for other in others {
+            let n = Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
+            self.fail_quiet(other, n, String::new(), out);
+        }
+        self.restarting = false;
+        self.backoff = FIRST_RETRY;
+        self.counters.established_at = Some(now);
+        self.last_error = None;
+        self.rib.clear();
+        let ctx = enc.ctx;
+        let families = [(enc.next_hop_v4.is_some(), AFI_IPV4), (v6, AFI_IPV6)];
+        self.encoding = Some(enc);
+        self.sync(out);
+        // RFC 4724 §2: End-of-RIB after the initial update, for every family.
+        if s.graceful_restart || peer_gr {
+            for (_, afi) in families.iter().filter(|(on, _)| *on) {
+                out.push(Action::Send {
+                    conn: id,
+                    bytes: rib::end_of_rib(*afi, ctx),
+                });
+                self.counters.updates_sent += 1;
+            }
+        }
+    }
+
+    fn established_conn(&self) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|c| c.state == ConnState::Established)
+            .map(|c| c.id)
+    }
+
+    fn sync(&mut self, out: &mut Vec<Action>) {
+        let (Some(conn), Some(enc)) = (self.established_conn(), self.encoding.as_ref()) else {
+            return;
+        };
+        let packed = self.rib.sync(&self.desired, enc);
+        self.counters.updates_sent += packed.messages;
+        if !packed.bytes.is_empty() {
+            out.push(Action::Send {
+                conn,
+                bytes: packed.bytes,
+            });
+        }
+    }
+
+    /// Sends `notification` (if any) and closes connection `id`; the session goes down.
+    fn fail(&mut self, now: Instant, id: ConnId, n: Option<Notification>, reason: String, out: &mut Vec<Action>) {
+        if let Some(n) = n {
+            out.push(Action::Send {
+                conn: id,
+                bytes: Message::Notification(n).to_bytes(self.context()),
+            });
+        }
+        out.push(Action::Close { conn: id });
+        self.conn_down(now, id, reason);
+    }
+
+    fn conn_down(&mut self, now: Instant, id: ConnId, reason: String) {
+        let Some(index) = self.conns.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let conn = self.conns.remove(index);
+        if conn.state == ConnState::Established {
+            self.rib.clear();
+            self.encoding = None;
+            self.counters.established_at = None;
+        }
+        self.last_error = Some(reason);
+        if self.conns.is_empty() && !self.connecting {
+            self.schedule_retry(now);
+        }
+    }
+
+    fn stop(&mut self, now: Instant, stop: Stop, out: &mut Vec<Action>) {
+        let (notification, stays_down) = match &stop {
+            Stop::Shutdown { message } => (
+                Some(Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, message)),
+                true,
+            ),
+            Stop::Restart => {
+                let gr = self.settings.graceful_restart
+                    && self.conns.iter().any(|c| {
+                        c.state == ConnState::Established
+                            && c.peer_open.as_ref().is_some_and(|o| {
+                                o.has(|c| matches!(c, Capability::GracefulRestart { .. }))
+                            })
+                    });
+                let n = (!gr).then(|| {
+                    Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "oxlb restarting")
+                });
+                (n, true)
+            }
+            Stop::Reset { reason } => (
+                Some(Notification::cease_with_message(cease::ADMINISTRATIVE_RESET, reason)),
+                false,
+            ),
+            Stop::Deconfigured => (
+                Some(Notification::new(code::CEASE, cease::PEER_DECONFIGURED, vec![])),
+                true,
+            ),
+        };
+        if stays_down {
+            self.stopped = true;
+            self.connecting = false;
+            self.retry_at = None;
+        }
+        let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in ids {
+            let reason = match &stop {
+                Stop::Reset { reason } => format!("session with {} reset: {reason}", self.peer()),
+                _ => format!("session with {} stopped by us", self.peer()),
+            };
+            self.fail(now, id, notification.clone(), reason, out);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,116 @@
+//! The two socket options std and tokio do not expose: TCP_MD5SIG (RFC 2385 TCP MD5
+//! signatures, Linux `struct tcp_md5sig`) and the IP TTL / IPv6 hop limit set before the
+//! SYN leaves (RFC 4271 eBGP single-hop uses TTL 1, multihop 255).
+#![allow(unsafe_code)] // setsockopt has no safe wrapper for these; each call is one line.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+/// TCP_MD5SIG_MAXKEYLEN in linux/tcp.h.
+const MAX_KEY: usize = 80;
+
+/// Linux `struct tcp_md5sig`.
+#[repr(C)]
+struct TcpMd5Sig {
+    addr: libc::sockaddr_storage,
+    flags: u8,
+    prefix_len: u8,
+    key_len: u16,
+    ifindex: libc::c_int,
+    key: [u8; MAX_KEY],
+}
+
+/// Installs (or with an empty key removes) the MD5 key for `peer` on socket `fd`. On an
+/// IPv6 socket an IPv4 peer is written in its IPv4-mapped form, as the kernel sees it.
+pub fn set_md5(fd: RawFd, socket_v6: bool, peer: IpAddr, key: &[u8]) -> io::Result<()> {
+    if key.len() > MAX_KEY {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TCP MD5 password longer than 80 octets",
+        ));
+    }
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut sig = TcpMd5Sig {
+        addr: unsafe { std::mem::zeroed() },
+        flags: 0,
+        prefix_len: 0,
+        key_len: key.len() as u16,
+        ifindex: 0,
+        key: [0; MAX_KEY],
+    };
+    sig.key[..key.len()].copy_from_slice(key);
+    let storage = &mut sig.addr as *mut libc::sockaddr_storage;
+    match (socket_v6, peer) {
+        (false, IpAddr::V4(a)) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { storage.cast::<libc::sockaddr_in>().write(sin) };
+        }
+        (true, peer) => {
+            let v6 = match peer {
+                IpAddr::V6(a) => a,
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+            };
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { storage.cast::<libc::sockaddr_in6>().write(sin6) };
+        }
+        (false, IpAddr::V6(_)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "IPv6 peer on an IPv4 socket",
+            ));
+        }
+    }
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &sig)
+}
+
+/// TTL (IPv4) or unicast hop limit (IPv6) of packets sent on `fd`.
+pub fn set_ttl(fd: RawFd, socket_v6: bool, ttl: u8) -> io::Result<()> {
+    let value = libc::c_int::from(ttl);
+    if socket_v6 {
+        setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &value)?;
+    }
+    // A dual-stack IPv6 socket may carry IPv4: set both where it applies.
+    match setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &value) {
+        Err(e) if socket_v6 => {
+            let _ = e;
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` points to a live, initialised T of the size we pass.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast::<libc::c_void>(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

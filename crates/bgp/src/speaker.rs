@@ -1,0 +1,252 @@
+//! [`Speaker`]: the handle the rest of oxlb uses. Declarative: give it the full desired
+//! set of peers and their routes; it starts, keeps, restarts or stops sessions and sends
+//! each peer only the difference.
+
+use crate::peer_task::{self, PeerCommand};
+use crate::rib::Routes;
+use crate::session::{State, Stop};
+use crate::settings::{PeerName, PeerSettings, RouteAttributes};
+use crate::sockopt;
+use ipnet::IpNet;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// Called with (peer name, human message) when a session comes up, goes down or fails.
+pub type EventSink = Option<Arc<dyn Fn(&str, &str) + Send + Sync>>;
+
+pub type Desired = BTreeMap<PeerName, (PeerSettings, BTreeMap<IpNet, RouteAttributes>)>;
+
+#[derive(Clone, Default)]
+pub struct SpeakerOptions {
+    /// Where to accept the peers' connections (normally `[::]:179`); None: active only.
+    pub listen: Option<SocketAddr>,
+    pub on_event: EventSink,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub name: PeerName,
+    pub address: IpAddr,
+    pub state: State,
+    pub established_since: Option<SystemTime>,
+    pub prefixes_announced: usize,
+    pub prefixes_pending: usize,
+    pub updates_sent: u64,
+    pub last_error: Option<String>,
+}
+
+/// How [`Speaker::shutdown`] leaves the peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// Cease / Administrative Shutdown with this RFC 8203 message: routers withdraw now.
+    Withdraw { message: String },
+    /// Where graceful restart was negotiated, close without NOTIFICATION so routers keep
+    /// our routes as stale until we are back (RFC 4724); others get the Cease.
+    GracefulRestart,
+}
+
+struct Peer {
+    settings: PeerSettings,
+    commands: mpsc::UnboundedSender<PeerCommand>,
+    status: Arc<Mutex<PeerStatus>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Registry = Arc<Mutex<HashMap<IpAddr, mpsc::UnboundedSender<PeerCommand>>>>;
+
+pub struct Speaker {
+    peers: BTreeMap<PeerName, Peer>,
+    by_address: Registry,
+    listener: Option<(Arc<TcpListener>, tokio::task::JoinHandle<()>)>,
+    options: SpeakerOptions,
+}
+
+impl Speaker {
+    /// Must be called inside a tokio runtime.
+    pub async fn start(options: SpeakerOptions) -> io::Result<Speaker> {
+        let by_address: Registry = Arc::default();
+        let listener = match options.listen {
+            Some(address) => {
+                let listener = Arc::new(TcpListener::bind(address).await?);
+                let task = tokio::spawn(accept_loop(Arc::clone(&listener), Arc::clone(&by_address)));
+                Some((listener, task))
+            }
+            None => None,
+        };
+        Ok(Speaker {
+            peers: BTreeMap::new(),
+            by_address,
+            listener,
+            options,
+        })
+    }
+
+    /// The port the listener got (useful with port 0 in tests).
+    pub fn local_port(&self) -> Option<u16> {
+        self.listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
+    /// New peers connect, removed ones get Cease / Peer De-configured, peers whose
+    /// settings changed restart, unchanged peers keep their session and get only the
+    /// route difference.
+    pub fn set_desired(&mut self, desired: Desired) {
+        let gone: Vec<PeerName> = self
+            .peers
+            .iter()
+            .filter(|(name, peer)| desired.get(*name).is_none_or(|(s, _)| *s != peer.settings))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some(peer) = self.peers.remove(&name) {
+                let stop = if desired.contains_key(&name) {
+                    Stop::Shutdown {
+                        message: "peer settings changed".into(),
+                    }
+                } else {
+                    Stop::Deconfigured
+                };
+                let (ack, _) = oneshot::channel();
+                let _ = peer.commands.send(PeerCommand::Stop(stop, ack));
+                self.forget_address(&peer.settings);
+            }
+        }
+        // One Arc per distinct attribute set: 10,000 routes with the same attributes
+        // cost one allocation, not 10,000.
+        let mut interned: BTreeMap<RouteAttributes, Arc<RouteAttributes>> = BTreeMap::new();
+        for (name, (settings, routes)) in desired {
+            let routes: Routes = routes
+                .into_iter()
+                .map(|(prefix, attrs)| {
+                    let shared = interned
+                        .entry(attrs)
+                        .or_insert_with_key(|a| Arc::new(a.clone()));
+                    (prefix.trunc(), Arc::clone(shared))
+                })
+                .collect();
+            let peer = match self.peers.get(&name) {
+                Some(peer) => peer,
+                None => {
+                    let peer = self.spawn(settings);
+                    self.peers.entry(name).or_insert(peer)
+                }
+            };
+            let _ = peer.commands.send(PeerCommand::Routes(routes));
+        }
+    }
+
+    fn spawn(&self, settings: PeerSettings) -> Peer {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let status = Arc::new(Mutex::new(PeerStatus {
+            name: settings.name.clone(),
+            address: settings.peer_address,
+            state: State::Idle,
+            established_since: None,
+            prefixes_announced: 0,
+            prefixes_pending: 0,
+            updates_sent: 0,
+            last_error: None,
+        }));
+        if let Some((listener, _)) = &self.listener
+            && let Some(password) = &settings.password
+        {
+            let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
+            if let Err(e) = sockopt::set_md5(listener.as_raw_fd(), v6, settings.peer_address, password.as_bytes())
+                && let Some(sink) = &self.options.on_event
+            {
+                sink(&settings.name, &format!("cannot set TCP MD5 password on the listener: {e}"));
+            }
+        }
+        if let Ok(mut registry) = self.by_address.lock() {
+            registry.insert(settings.peer_address, commands.clone());
+        }
+        let task = tokio::spawn(peer_task::run(
+            settings.clone(),
+            rx,
+            Arc::clone(&status),
+            self.options.on_event.clone(),
+        ));
+        Peer {
+            settings,
+            commands,
+            status,
+            task,
+        }
+    }
+
+    fn forget_address(&self, settings: &PeerSettings) {
+        if let Ok(mut registry) = self.by_address.lock() {
+            registry.remove(&settings.peer_address);
+        }
+        if let Some((listener, _)) = &self.listener
+            && settings.password.is_some()
+        {
+            let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
+            let _ = sockopt::set_md5(listener.as_raw_fd(), v6, settings.peer_address, &[]);
+        }
+    }
+
+    pub fn status(&self) -> Vec<PeerStatus> {
+        self.peers
+            .values()
+            .filter_map(|p| p.status.lock().ok().map(|s| s.clone()))
+            .collect()
+    }
+
+    /// Cease / Administrative Reset and reconnect (BFD calls this when its session drops).
+    pub fn reset_peer(&self, name: &str, reason: &str) {
+        if let Some(peer) = self.peers.get(name) {
+            let _ = peer.commands.send(PeerCommand::Reset(reason.to_string()));
+        }
+    }
+
+    /// Stops every session as `mode` says and waits (a few seconds at most) until the
+    /// NOTIFICATIONs are on the wire.
+    pub async fn shutdown(mut self, mode: ShutdownMode) {
+        if let Some((_, task)) = self.listener.take() {
+            task.abort();
+        }
+        let mut acks = Vec::new();
+        for (_, peer) in std::mem::take(&mut self.peers) {
+            let stop = match &mode {
+                ShutdownMode::Withdraw { message } => Stop::Shutdown {
+                    message: message.clone(),
+                },
+                ShutdownMode::GracefulRestart => Stop::Restart,
+            };
+            let (ack, done) = oneshot::channel();
+            if peer.commands.send(PeerCommand::Stop(stop, ack)).is_ok() {
+                acks.push((done, peer.task));
+            }
+        }
+        for (done, task) in acks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(listener: Arc<TcpListener>, registry: Registry) {
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let ip = peer_task::unmap(remote.ip());
+        let peer = registry.lock().ok().and_then(|r| r.get(&ip).cloned());
+        match peer {
+            Some(commands) => {
+                let _ = commands.send(PeerCommand::Inbound(stream));
+            }
+            None => drop(stream), // not a configured peer (RFC 4271 §8: refuse)
+        }
+    }
+}

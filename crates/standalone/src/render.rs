@@ -1,0 +1,357 @@
+//! Text for people: `oxlb status` tables and `oxlb explain` answers, from a status
+//! report (fetched from a running instance, or computed offline from files).
+
+use std::fmt::Write;
+
+use crate::status::{ServiceStatus, StatusReport};
+
+/// Column-aligned rows; the first row is the header.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |cell| cell.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let width = widths.get(c).copied().unwrap_or(0);
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn duration(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+pub fn status(report: &StatusReport) -> String {
+    let mut out = String::new();
+    let config = &report.config;
+    let state = match (config.loaded, config.stale) {
+        (false, _) => "NOT LOADED",
+        (true, true) => "STALE (last change rejected; previous configuration in force)",
+        (true, false) => "ok",
+    };
+    let _ = writeln!(out, "node {}   configuration: {state}", report.node);
+    for error in &config.errors {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    for warning in &config.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+
+    out.push_str("\nBGP sessions\n");
+    if report.bgp_sessions.is_empty() {
+        out.push_str("  (none for this node)\n");
+    } else {
+        let mut rows = vec![
+            [
+                "PEER",
+                "ADDRESS",
+                "STATE",
+                "UP FOR",
+                "PREFIXES",
+                "UPDATES",
+                "LAST ERROR",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for s in &report.bgp_sessions {
+            rows.push(vec![
+                s.peer.clone(),
+                s.address.clone(),
+                s.state.clone(),
+                s.established_seconds
+                    .map(duration)
+                    .unwrap_or_else(|| "-".into()),
+                s.prefixes_announced.to_string(),
+                s.updates_sent.to_string(),
+                s.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        out.push_str(&indent(&table(&rows)));
+    }
+
+    out.push_str("\nAnnounced BGP prefixes\n");
+    if report.bgp_routes.is_empty() {
+        out.push_str("  (none)\n");
+    } else {
+        let mut rows = vec![
+            ["PEER", "PREFIX", "LOCAL_PREF", "COMMUNITIES"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for r in &report.bgp_routes {
+            rows.push(vec![
+                r.peer.clone(),
+                r.prefix.to_string(),
+                r.local_pref.map_or_else(|| "-".into(), |l| l.to_string()),
+                if r.communities.is_empty() {
+                    "-".into()
+                } else {
+                    r.communities.join(" ")
+                },
+            ]);
+        }
+        out.push_str(&indent(&table(&rows)));
+    }
+
+    out.push_str("\nLayer 2 (IPs this node answers ARP/NDP for)\n");
+    if report.l2.is_empty() {
+        out.push_str("  (none)\n");
+    } else {
+        let mut rows = vec![
+            [
+                "IP",
+                "INTERFACES",
+                "SERVICES",
+                "REQUESTS",
+                "REPLIES",
+                "GRATUITOUS",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for l in &report.l2 {
+            rows.push(vec![
+                l.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                if l.interfaces.is_empty() {
+                    "all".into()
+                } else {
+                    l.interfaces.join(",")
+                },
+                l.services.join(","),
+                l.requests_received.to_string(),
+                l.responses_sent.to_string(),
+                l.gratuitous_sent.to_string(),
+            ]);
+        }
+        out.push_str(&indent(&table(&rows)));
+    }
+
+    out.push_str("\nServices\n");
+    if report.services.is_empty() {
+        out.push_str("  (no LoadBalancer services)\n");
+    } else {
+        let mut rows = vec![
+            ["SERVICE", "IPS", "POOL", "ANNOUNCED HERE"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for s in &report.services {
+            rows.push(vec![
+                s.service.clone(),
+                if s.ips.is_empty() {
+                    "<pending>".into()
+                } else {
+                    s.ips
+                        .iter()
+                        .map(|ip| ip.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+                s.pool.clone().unwrap_or_else(|| "-".into()),
+                announced_summary(s),
+            ]);
+        }
+        out.push_str(&indent(&table(&rows)));
+    }
+
+    out.push_str("\nPools\n");
+    let mut rows = vec![
+        ["POOL", "ADDRESSES", "IPV4 IN USE", "IPV6 IN USE"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for p in &report.pools {
+        rows.push(vec![
+            p.name.clone(),
+            p.addresses.join(","),
+            format!("{}/{}", p.ipv4_in_use, p.ipv4_total),
+            format!("{}/{}", p.ipv6_in_use, p.ipv6_total),
+        ]);
+    }
+    out.push_str(&indent(&table(&rows)));
+    out
+}
+
+fn announced_summary(service: &ServiceStatus) -> String {
+    if service.announced.is_empty() {
+        return match service.not_announced.first() {
+            Some(n) => format!("no ({})", n.reason),
+            None if service.ips.is_empty() => "-".into(),
+            None => "no".into(),
+        };
+    }
+    service
+        .announced
+        .iter()
+        .map(|a| format!("{} {}", a.protocol, a.ip))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Why `service` (`namespace/name`) has the IP it has, or none, and whether and how
+/// this node announces it. `None` when the report has no such LoadBalancer service.
+pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
+    let s = report.services.iter().find(|s| s.service == service)?;
+    let mut out = String::new();
+    if s.ips.is_empty() {
+        let _ = writeln!(out, "{service} has no IP.");
+    } else {
+        let ips: Vec<String> = s.ips.iter().map(|ip| ip.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "{service} has {} from pool {}.",
+            ips.join(" and "),
+            s.pool.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(reason) = &s.allocation_reason {
+        let _ = writeln!(out, "  {reason}");
+    }
+    if let Some(error) = &s.allocation_error {
+        let _ = writeln!(out, "  The last allocation attempt failed: {error}");
+        if error.contains("not allowed in config") || error.contains("no available IPs") {
+            let pools: Vec<String> = report
+                .pools
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {} ({} of {} in use)",
+                        p.name,
+                        p.addresses.join(","),
+                        p.ipv4_in_use + p.ipv6_in_use,
+                        p.ipv4_total + p.ipv6_total
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  Pools are: {}", pools.join("; "));
+        }
+        if !s.ips.is_empty() {
+            let _ = writeln!(out, "  It keeps the IP it had until a request can be met.");
+        }
+    }
+    if !s.ips.is_empty() {
+        let _ = writeln!(out, "On node {}:", report.node);
+        for a in &s.announced {
+            let via = if a.via.is_empty() {
+                if a.protocol == "layer2" {
+                    "every eligible interface".to_string()
+                } else {
+                    "-".into()
+                }
+            } else {
+                a.via.join(", ")
+            };
+            let what = if a.protocol == "bgp" {
+                "announced by BGP to"
+            } else {
+                "answered for by Layer 2 on"
+            };
+            let _ = writeln!(out, "  {} is {what} {via}.", a.ip);
+        }
+        for n in &s.not_announced {
+            let protocol = n
+                .protocol
+                .as_deref()
+                .map(|p| format!(" by {p}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} is not announced{protocol}: {}.", n.ip, n.detail);
+        }
+        if s.announced.is_empty() && s.not_announced.is_empty() {
+            let _ = writeln!(out, "  nothing is announced from this node.");
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::*;
+
+    fn report() -> StatusReport {
+        StatusReport {
+            node: "node1".into(),
+            config: ConfigStatus { loaded: true, ..Default::default() },
+            pools: vec![PoolStatus {
+                name: "metallb-pool".into(),
+                addresses: vec!["192.168.32.0/24".into()],
+                ipv4_total: 256,
+                ipv4_in_use: 1,
+                ..Default::default()
+            }],
+            services: vec![ServiceStatus {
+                service: "default/web".into(),
+                ips: vec!["192.168.32.1".parse().unwrap()],
+                pool: Some("metallb-pool".into()),
+                allocation_error: Some(
+                    "Failed to allocate IP for \"default/web\": \"192.168.3.2\" is not allowed in config".into(),
+                ),
+                announced: vec![AnnouncedIp {
+                    ip: "192.168.32.1".parse().unwrap(),
+                    protocol: "bgp".into(),
+                    via: vec!["router".into()],
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn explain_names_the_pools_when_a_request_is_outside_them() {
+        let text = explain(&report(), "default/web").unwrap();
+        assert!(
+            text.contains("has 192.168.32.1 from pool metallb-pool"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"192.168.3.2\" is not allowed in config"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Pools are: metallb-pool 192.168.32.0/24 (1 of 256 in use)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("192.168.32.1 is announced by BGP to router."),
+            "{text}"
+        );
+        assert!(explain(&report(), "default/none").is_none());
+    }
+
+    #[test]
+    fn status_shows_every_section() {
+        let text = status(&report());
+        for part in [
+            "BGP sessions",
+            "Layer 2",
+            "default/web",
+            "metallb-pool",
+            "1/256",
+        ] {
+            assert!(text.contains(part), "{part} missing in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Kubernetes objects (as read from files, or later from the API) to the views the pure
+//! announce core decides on.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use oxlb_announce::{Endpoint, Endpoints, NodeView, ServiceKey, TrafficPolicy};
+
+/// The label an EndpointSlice carries to say which Service it belongs to.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+pub fn node_view(node: &Node) -> NodeView {
+    let network_unavailable = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True")
+        });
+    NodeView {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        labels: node.metadata.labels.clone().unwrap_or_default(),
+        network_unavailable,
+    }
+}
+
+/// A node named in `oxlb run --node` without a Node object in the files: no labels.
+pub fn bare_node(name: &str) -> NodeView {
+    NodeView {
+        name: name.to_string(),
+        labels: BTreeMap::new(),
+        network_unavailable: false,
+    }
+}
+
+pub fn service_key(service: &Service) -> ServiceKey {
+    ServiceKey {
+        namespace: service
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        name: service.metadata.name.clone().unwrap_or_default(),
+    }
+}
+
+pub fn traffic_policy(service: &Service) -> TrafficPolicy {
+    match service
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+    {
+        Some("Local") => TrafficPolicy::Local,
+        _ => TrafficPolicy::Cluster,
+    }
+}
+
+/// The endpoints of `service` from every EndpointSlice labelled with its name in its
+/// namespace; no such slice at all means the endpoints are unknown (standalone: served
+/// on every node).
+pub fn endpoints_of(key: &ServiceKey, slices: &[EndpointSlice]) -> Endpoints {
+    let mine: Vec<&EndpointSlice> = slices
+        .iter()
+        .filter(|slice| {
+            slice.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
+                && slice
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    .is_some_and(|name| *name == key.name)
+        })
+        .collect();
+    if mine.is_empty() {
+        return Endpoints::Unknown;
+    }
+    Endpoints::Known(
+        mine.iter()
+            .flat_map(|slice| slice.endpoints.iter())
+            .map(|endpoint| {
+                let conditions = endpoint.conditions.as_ref();
+                // Kubernetes: an unset `ready` means ready; an unset `serving` means
+                // the same as `ready`.
+                let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+                let serving = conditions.and_then(|c| c.serving).unwrap_or(ready);
+                Endpoint {
+                    node: endpoint.node_name.clone(),
+                    ready,
+                    serving,
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
+    use k8s_openapi::api::discovery::v1::{Endpoint as K8sEndpoint, EndpointConditions};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn slice(namespace: &str, service: &str, endpoints: Vec<K8sEndpoint>) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some(namespace.into()),
+                labels: Some([(SERVICE_NAME_LABEL.to_string(), service.to_string())].into()),
+                ..Default::default()
+            },
+            endpoints,
+            address_type: "IPv4".into(),
+            ports: None,
+        }
+    }
+
+    fn endpoint(node: &str, ready: Option<bool>, serving: Option<bool>) -> K8sEndpoint {
+        K8sEndpoint {
+            node_name: Some(node.into()),
+            conditions: Some(EndpointConditions {
+                ready,
+                serving,
+                terminating: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn endpoints_come_from_the_services_slices_with_kubernetes_defaults() {
+        let key = ServiceKey {
+            namespace: "web".into(),
+            name: "front".into(),
+        };
+        let slices = vec![
+            slice(
+                "web",
+                "front",
+                vec![
+                    endpoint("n1", None, None),
+                    endpoint("n2", Some(false), Some(true)),
+                ],
+            ),
+            slice("web", "other", vec![endpoint("n3", Some(true), None)]),
+            slice("default", "front", vec![endpoint("n4", Some(true), None)]),
+        ];
+        let Endpoints::Known(endpoints) = endpoints_of(&key, &slices) else {
+            panic!("expected known endpoints");
+        };
+        assert_eq!(
+            endpoints,
+            vec![
+                Endpoint {
+                    node: Some("n1".into()),
+                    ready: true,
+                    serving: true
+                },
+                Endpoint {
+                    node: Some("n2".into()),
+                    ready: false,
+                    serving: true
+                },
+            ]
+        );
+        let lonely = ServiceKey {
+            namespace: "x".into(),
+            name: "y".into(),
+        };
+        assert_eq!(endpoints_of(&lonely, &slices), Endpoints::Unknown);
+    }
+
+    #[test]
+    fn network_unavailable_nodes_are_marked() {
+        let node = Node {
+            metadata: ObjectMeta {
+                name: Some("n1".into()),
+                ..Default::default()
+            },
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "NetworkUnavailable".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let view = node_view(&node);
+        assert!(view.network_unavailable && view.is_excluded());
+    }
+}
