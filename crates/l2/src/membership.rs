@@ -1,0 +1,472 @@
+//! Membership and failure detection between speakers: SWIM (foca's sans-I/O core)
+//! over UDP, default port 7946, every packet authenticated with the `memberlist`
+//! secret ([`crate::auth`]). This module is the shell: socket, timers, seeds, leave.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use foca::{
+    AccumulatingRuntime, Config, Foca, Identity, OwnedNotification, PeriodicParams, PostcardCodec,
+    Timer,
+};
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::auth::{AuthError, Sealer};
+
+/// The memberlist port MetalLB speakers use.
+pub const DEFAULT_PORT: u16 = 7946;
+
+/// A speaker as the cluster knows it: its node name, where it listens, and a
+/// generation that lets a restarted (or wrongly declared dead) speaker rejoin at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub addr: SocketAddr,
+    generation: u64,
+}
+
+impl Identity for Node {
+    type Addr = SocketAddr;
+
+    /// After being declared down (a partition, a long pause), rejoin with a newer
+    /// generation instead of staying out.
+    fn renew(&self) -> Option<Node> {
+        Some(Node {
+            generation: self.generation.wrapping_add(1),
+            ..self.clone()
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn win_addr_conflict(&self, adversary: &Node) -> bool {
+        self.generation > adversary.generation
+    }
+}
+
+/// Failure-detection timing. The defaults detect a killed speaker in well under a
+/// second on a LAN: it is probed within about one period, declared suspect when
+/// neither the direct nor the indirect probes answer within the period, and down
+/// after `suspect_to_down` unless it refutes.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub probe_period: Duration,
+    pub probe_rtt: Duration,
+    pub suspect_to_down: Duration,
+    /// How often seeds that are not (or no longer) members are announced to: how
+    /// members find each other at start and after a partition heals.
+    pub announce_every: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            probe_period: Duration::from_millis(200),
+            probe_rtt: Duration::from_millis(80),
+            suspect_to_down: Duration::from_millis(300),
+            announce_every: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Tuning {
+    fn foca_config(&self) -> Config {
+        let mut config = Config::simple();
+        config.probe_period = self.probe_period;
+        config.probe_rtt = self.probe_rtt;
+        config.num_indirect_probes = NonZeroUsize::MIN.saturating_add(2);
+        config.max_transmissions = NonZeroU8::MIN.saturating_add(7);
+        config.suspect_to_down_after = self.suspect_to_down;
+        // Forget dead identities after a while; a renewed one replaces them anyway.
+        config.remove_down_after = Some(Duration::from_secs(120));
+        // Tell a member we consider down, so it renews its identity and rejoins.
+        config.notify_down_members = true;
+        config.periodic_announce = Some(PeriodicParams {
+            frequency: Duration::from_secs(5),
+            num_members: NonZeroUsize::MIN,
+        });
+        config.periodic_announce_to_down_members = Some(PeriodicParams {
+            frequency: Duration::from_secs(1),
+            num_members: NonZeroUsize::MIN.saturating_add(1),
+        });
+        config.periodic_gossip = Some(PeriodicParams {
+            frequency: Duration::from_millis(100),
+            num_members: NonZeroUsize::MIN.saturating_add(2),
+        });
+        config
+    }
+}
+
+/// Why membership cannot start.
+#[derive(Debug)]
+pub enum MembershipError {
+    /// No `memberlist` secret: speakers refuse to gossip unauthenticated.
+    NoSecret,
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for MembershipError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MembershipError::NoSecret => f.write_str(
+                "no memberlist secret: speakers authenticate every membership packet and refuse \
+                 to gossip without one. Create a Secret named \"memberlist\" with key \
+                 \"secretkey\" in oxlb's namespace (standalone: a file with the same content), e.g. \
+                 kubectl create secret generic memberlist -n metallb-system \
+                 --from-literal=secretkey=\"$(openssl rand -base64 128)\" \
+                 (or `oxlb memberlist-secret`)",
+            ),
+            MembershipError::Io(e) => write!(f, "membership socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MembershipError {}
+
+/// Packet counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MembershipStats {
+    pub received: u64,
+    pub sent: u64,
+    /// Dropped: wrong or missing authentication tag.
+    pub dropped_unauthenticated: u64,
+    /// Dropped: too short, unknown version, or not decodable by SWIM.
+    pub dropped_malformed: u64,
+}
+
+/// A running membership. Dropping it stops it without a leave; call
+/// [`Membership::leave`] for a clean stop.
+#[derive(Debug)]
+pub struct Membership {
+    live: watch::Receiver<BTreeSet<String>>,
+    stats: Arc<Mutex<MembershipStats>>,
+    leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Membership {
+    /// Binds `bind` (the address other speakers reach this one at) and joins the
+    /// cluster through `seeds` (other speakers' addresses; this one's own is
+    /// ignored). Must be called inside a tokio runtime.
+    pub async fn start(
+        node_name: &str,
+        bind: SocketAddr,
+        seeds: Vec<SocketAddr>,
+        secret: Option<&[u8]>,
+        tuning: Tuning,
+    ) -> Result<Membership, MembershipError> {
+        let sealer = secret
+            .and_then(Sealer::new)
+            .ok_or(MembershipError::NoSecret)?;
+        let socket = UdpSocket::bind(bind).await.map_err(MembershipError::Io)?;
+        let generation = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let me = Node {
+            name: node_name.to_string(),
+            addr: socket.local_addr().map_err(MembershipError::Io)?,
+            generation,
+        };
+        let seeds: Vec<SocketAddr> = seeds.into_iter().filter(|s| *s != me.addr).collect();
+        let (live_tx, live) = watch::channel(BTreeSet::from([me.name.clone()]));
+        let stats = Arc::new(Mutex::new(MembershipStats::default()));
+        let (leave_tx, leave_rx) = oneshot::channel();
+        let rng: StdRng = rand::make_rng();
+        let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
+        let now = Instant::now();
+        let seeds = seeds
+            .into_iter()
+            .map(|addr| Seed {
+                addr,
+                due: now,
+                interval: tuning.announce_every,
+            })
+            .collect();
+        let shell = Shell {
+            foca,
+            me,
+            socket,
+            sealer,
+            seeds,
+            live: live_tx,
+            stats: stats.clone(),
+            runtime: AccumulatingRuntime::new(),
+        };
+        let task = tokio::spawn(shell.run(tuning, leave_rx));
+        Ok(Membership {
+            live,
+            stats,
+            leave: Some(leave_tx),
+            task,
+        })
+    }
+
+    /// The names of the live speakers, this one included.
+    pub fn live_members(&self) -> BTreeSet<String> {
+        self.live.borrow().clone()
+    }
+
+    /// Changes whenever the live set changes.
+    pub fn watch(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.live.clone()
+    }
+
+    pub fn stats(&self) -> MembershipStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Clean stop: tells the other members this one leaves, so they hand over at
+    /// once instead of waiting for failure detection.
+    pub async fn leave(mut self) {
+        if let Some(leave) = self.leave.take() {
+            let (done_tx, done_rx) = oneshot::channel();
+            if leave.send(done_tx).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), done_rx).await;
+            }
+        }
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The longest wait between announces to a seed that is not a member.
+const MAX_ANNOUNCE_BACKOFF: Duration = Duration::from_secs(4);
+
+/// A configured member address and when to announce to it next.
+struct Seed {
+    addr: SocketAddr,
+    due: Instant,
+    interval: Duration,
+}
+
+type Swim = Foca<Node, PostcardCodec, StdRng, foca::NoCustomBroadcast>;
+
+struct Shell {
+    foca: Swim,
+    me: Node,
+    socket: UdpSocket,
+    sealer: Sealer,
+    seeds: Vec<Seed>,
+    live: watch::Sender<BTreeSet<String>>,
+    stats: Arc<Mutex<MembershipStats>>,
+    runtime: AccumulatingRuntime<Node>,
+}
+
+impl Shell {
+    async fn run(mut self, tuning: Tuning, mut leave: oneshot::Receiver<oneshot::Sender<()>>) {
+        let (timer_tx, mut timers) = mpsc::unbounded_channel::<Timer<Node>>();
+        let mut announce = tokio::time::interval(tuning.announce_every);
+        announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Large enough for any datagram; foca rejects bodies over its max packet size.
+        let mut buf = vec![0u8; 65536];
+        loop {
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, _from)) = received {
+                        self.receive(buf.get(..n).unwrap_or_default());
+                    }
+                }
+                Some(timer) = timers.recv() => {
+                    let _ = self.foca.handle_timer(timer, &mut self.runtime);
+                }
+                _ = announce.tick() => self.announce_to_missing_seeds(tuning.announce_every),
+                done = &mut leave => {
+                    let _ = self.foca.leave_cluster(&mut self.runtime);
+                    self.flush(&timer_tx).await;
+                    if let Ok(done) = done {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+            }
+            self.flush(&timer_tx).await;
+        }
+    }
+
+    fn receive(&mut self, packet: &[u8]) {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.received += 1;
+        let body = match self.sealer.open(packet) {
+            Ok(body) => body,
+            Err(AuthError::Unauthenticated) => {
+                stats.dropped_unauthenticated += 1;
+                return;
+            }
+            Err(AuthError::Malformed) => {
+                stats.dropped_malformed += 1;
+                return;
+            }
+        };
+        drop(stats);
+        if let Err(error) = self.foca.handle_data(body, &mut self.runtime) {
+            // Our own packets and stale identities also land here; only decode
+            // failures are malformed input.
+            if matches!(
+                error,
+                foca::Error::Decode(_) | foca::Error::MalformedPacket | foca::Error::DataTooBig
+            ) {
+                self.stats
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .dropped_malformed += 1;
+            }
+        }
+    }
+
+    /// Seeds that are not active members get an announce: the first join, a member
+    /// restarted with a new generation, and both sides of a healed partition. A seed
+    /// that stays away (a node without a speaker) is asked less and less often, down
+    /// to once every [`MAX_ANNOUNCE_BACKOFF`].
+    fn announce_to_missing_seeds(&mut self, base: Duration) {
+        let active: BTreeSet<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        let now = Instant::now();
+        for seed in &mut self.seeds {
+            if active.contains(&seed.addr) {
+                seed.interval = base;
+                seed.due = now;
+                continue;
+            }
+            if now >= seed.due {
+                seed.due = now + seed.interval;
+                seed.interval = (seed.interval * 2).min(MAX_ANNOUNCE_BACKOFF);
+                let seed = seed.addr;
+                let placeholder = Node {
+                    name: String::new(),
+                    addr: seed,
+                    generation: 0,
+                };
+                let _ = self.foca.announce(placeholder, &mut self.runtime);
+            }
+        }
+    }
+
+    async fn flush(&mut self, timer_tx: &mpsc::UnboundedSender<Timer<Node>>) {
+        while let Some((to, data)) = self.runtime.to_send() {
+            let packet = self.sealer.seal(&data);
+            // A peer that is gone or unreachable is what failure detection is for.
+            if self.socket.send_to(&packet, to.addr).await.is_ok() {
+                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            }
+        }
+        while let Some((after, timer)) = self.runtime.to_schedule() {
+            let tx = timer_tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(timer);
+            });
+        }
+        let mut changed = false;
+        while let Some(notification) = self.runtime.to_notify() {
+            if let OwnedNotification::Rejoin(node) = &notification {
+                self.me = node.clone();
+            }
+            changed = true;
+        }
+        if changed {
+            let mut live: BTreeSet<String> = self
+                .foca
+                .iter_members()
+                .map(|m| m.id().name.clone())
+                .collect();
+            live.insert(self.me.name.clone());
+            self.live.send_if_modified(|current| {
+                let differs = *current != live;
+                *current = live;
+                differs
+            });
+        }
+    }
+}
+
+/// Feeds one received datagram through everything a member does with it: the
+/// authentication check, then SWIM decoding and state update (the body is also fed
+/// unauthenticated, as a member holding the secret could send anything). For the
+/// `l2_gossip` fuzz target; never panics by contract.
+#[doc(hidden)]
+pub fn fuzz_receive(packet: &[u8]) {
+    let me = Node {
+        name: "fuzz".into(),
+        addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+        generation: 1,
+    };
+    let rng: StdRng = rand::make_rng();
+    let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
+    let mut runtime = AccumulatingRuntime::new();
+    if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
+        let _ = foca.handle_data(body, &mut runtime);
+    }
+    let _ = foca.handle_data(packet, &mut runtime);
+    while runtime.to_send().is_some() {}
+}
+
+/// A sealed announce from another member, as `fuzz_receive` accepts it: the seed of
+/// the `l2_gossip` fuzz corpus.
+#[doc(hidden)]
+pub fn fuzz_seed() -> Vec<u8> {
+    let other = Node {
+        name: "seed".into(),
+        addr: SocketAddr::from(([127, 0, 0, 2], DEFAULT_PORT)),
+        generation: 1,
+    };
+    let target = Node {
+        name: String::new(),
+        addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+        generation: 0,
+    };
+    let rng: StdRng = rand::make_rng();
+    let mut foca: Swim = Foca::new(other, Tuning::default().foca_config(), rng, PostcardCodec);
+    let mut runtime = AccumulatingRuntime::new();
+    let _ = foca.announce(target, &mut runtime);
+    let body = runtime
+        .to_send()
+        .map(|(_, data)| data.to_vec())
+        .unwrap_or_default();
+    Sealer::new(b"fuzz")
+        .map(|s| s.seal(&body))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_announce_is_accepted_and_answered() {
+        let packet = fuzz_seed();
+        assert!(packet.len() > 33);
+        let me = Node {
+            name: "fuzz".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            generation: 1,
+        };
+        let rng: StdRng = rand::make_rng();
+        let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
+        let mut runtime = AccumulatingRuntime::new();
+        let body = Sealer::new(b"fuzz").unwrap().open(&packet).unwrap();
+        foca.handle_data(body, &mut runtime).unwrap();
+        assert_eq!(foca.num_members(), 1);
+        assert!(
+            runtime.to_send().is_some(),
+            "the announce is answered with a feed"
+        );
+        // Written out as the fuzz seed when asked.
+        if let Some(path) = std::env::var_os("OXLB_WRITE_GOSSIP_SEED") {
+            std::fs::write(path, &packet).unwrap();
+        }
+        fuzz_receive(&packet);
+        fuzz_receive(&packet[..20]);
+    }
+}

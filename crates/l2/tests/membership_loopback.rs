@@ -1,0 +1,140 @@
+//! Membership on 127.0.0.1 (no namespaces needed): members find each other from the
+//! seed list, a clean leave is seen at once, a killed member is declared dead, a
+//! restarted one comes back, and unauthenticated packets are dropped and counted.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use oxlb_l2::membership::{Membership, MembershipError, Tuning};
+
+const SECRET: &[u8] = b"c2VjcmV0LWZvci10ZXN0cw==";
+
+fn free_ports(n: usize) -> Vec<SocketAddr> {
+    // Bind and release: ports are then free for the members (a small race we accept
+    // in tests; the kernel does not hand the same ephemeral port out again at once).
+    let sockets: Vec<_> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+}
+
+fn names(n: usize) -> BTreeSet<String> {
+    (1..=n).map(|i| format!("node{i}")).collect()
+}
+
+async fn wait_for(m: &Membership, want: &BTreeSet<String>) -> bool {
+    let mut watch = m.watch();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while *watch.borrow_and_update() != *want {
+            if watch.changed().await.is_err() {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false)
+}
+
+async fn start(i: usize, addrs: &[SocketAddr]) -> Membership {
+    Membership::start(
+        &format!("node{}", i + 1),
+        addrs[i],
+        addrs.to_vec(),
+        Some(SECRET),
+        Tuning::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_join_leave_die_and_return() {
+    let addrs = free_ports(3);
+    let mut members = Vec::new();
+    for i in 0..3 {
+        members.push(Some(start(i, &addrs).await));
+    }
+    for m in members.iter().flatten() {
+        assert!(
+            wait_for(m, &names(3)).await,
+            "converge on 3: {:?}",
+            m.live_members()
+        );
+    }
+
+    // Clean stop: the others drop node3 without waiting for failure detection.
+    members[2].take().unwrap().leave().await;
+    let two = names(2);
+    for m in members.iter().flatten() {
+        assert!(
+            wait_for(m, &two).await,
+            "node3 left: {:?}",
+            m.live_members()
+        );
+    }
+
+    // Restart node3, then kill node2 without a leave (dropping aborts the task: it
+    // just falls silent, like a SIGKILLed process).
+    members[2] = Some(start(2, &addrs).await);
+    for m in members.iter().flatten() {
+        assert!(
+            wait_for(m, &names(3)).await,
+            "node3 back: {:?}",
+            m.live_members()
+        );
+    }
+    members[1] = None;
+    let without_2: BTreeSet<String> = ["node1", "node3"].map(String::from).into();
+    for m in members.iter().flatten() {
+        assert!(
+            wait_for(m, &without_2).await,
+            "node2 dead: {:?}",
+            m.live_members()
+        );
+    }
+}
+
+#[tokio::test]
+async fn unauthenticated_packets_are_dropped_and_counted() {
+    let addrs = free_ports(2);
+    let m = start(0, &addrs).await;
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    stranger.send_to(b"not a packet", addrs[0]).await.unwrap();
+    let forged = oxlb_l2::auth::Sealer::new(b"another secret")
+        .unwrap()
+        .seal(b"hello");
+    stranger.send_to(&forged, addrs[0]).await.unwrap();
+    let counted = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let s = m.stats();
+            if s.dropped_malformed >= 1 && s.dropped_unauthenticated >= 1 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(counted.dropped_unauthenticated, 1);
+    assert_eq!(m.live_members(), names(1));
+}
+
+#[tokio::test]
+async fn refuses_to_start_without_a_secret() {
+    let addrs = free_ports(1);
+    for secret in [None, Some(&b""[..])] {
+        let error = Membership::start("node1", addrs[0], vec![], secret, Tuning::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, MembershipError::NoSecret));
+        let text = error.to_string();
+        assert!(
+            text.contains("memberlist")
+                && text.contains("secretkey")
+                && text.contains("openssl rand")
+        );
+    }
+}
