@@ -1,1 +1,2 @@
 pub mod packet;
+pub mod session;
