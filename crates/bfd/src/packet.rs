@@ -238,7 +238,8 @@ impl ControlPacket {
         if length > datagram.len() {
             return Err(DropReason::Truncated);
         }
-        let word = |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let word =
+            |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
         let packet = ControlPacket {
             diag: Diag::from_bits(header[0]),
             state: State::from_bits(flags >> 6),
@@ -264,7 +265,8 @@ impl ControlPacket {
         if packet.my_discriminator == 0 {
             return Err(DropReason::ZeroMyDiscriminator);
         }
-        if packet.your_discriminator == 0 && !matches!(packet.state, State::Down | State::AdminDown) {
+        if packet.your_discriminator == 0 && !matches!(packet.state, State::Down | State::AdminDown)
+        {
             return Err(DropReason::ZeroYourDiscriminator);
         }
         // No oxlb session uses authentication, so an A bit always fails the §6.8.6
@@ -348,8 +350,8 @@ mod tests {
         // Down, diag 1 (detection time expired), F, your disc 0 (allowed when Down),
         // mult 5, 1 s / 1 s, echo 50 ms.
         let bytes = [
-            0x21, 0x50, 0x05, 0x18, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x0F, 0x42,
-            0x40, 0x00, 0x0F, 0x42, 0x40, 0x00, 0x00, 0xC3, 0x50,
+            0x21, 0x50, 0x05, 0x18, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x0F, 0x42, 0x40,
+            0x00, 0x0F, 0x42, 0x40, 0x00, 0x00, 0xC3, 0x50,
         ];
         let packet = ControlPacket::decode(&bytes).unwrap();
         assert_eq!(packet.state, State::Down);
@@ -391,14 +393,32 @@ mod tests {
         let cases: Vec<(Vec<u8>, DropReason)> = vec![
             (vec![], DropReason::Truncated),
             (UP_POLL[..23].to_vec(), DropReason::Truncated),
-            (with(UP_POLL, |b| b[0] = 0x40).to_vec(), DropReason::BadVersion),
-            (with(UP_POLL, |b| b[0] = 0x00).to_vec(), DropReason::BadVersion),
+            (
+                with(UP_POLL, |b| b[0] = 0x40).to_vec(),
+                DropReason::BadVersion,
+            ),
+            (
+                with(UP_POLL, |b| b[0] = 0x00).to_vec(),
+                DropReason::BadVersion,
+            ),
             (with(UP_POLL, |b| b[3] = 23).to_vec(), DropReason::BadLength),
             (with(UP_POLL, |b| b[3] = 25).to_vec(), DropReason::Truncated),
-            (with(UP_POLL, |b| b[2] = 0).to_vec(), DropReason::ZeroDetectMult),
-            (with(UP_POLL, |b| b[1] |= FLAG_MULTIPOINT).to_vec(), DropReason::Multipoint),
-            (with(UP_POLL, |b| b[4..8].fill(0)).to_vec(), DropReason::ZeroMyDiscriminator),
-            (with(UP_POLL, |b| b[8..12].fill(0)).to_vec(), DropReason::ZeroYourDiscriminator),
+            (
+                with(UP_POLL, |b| b[2] = 0).to_vec(),
+                DropReason::ZeroDetectMult,
+            ),
+            (
+                with(UP_POLL, |b| b[1] |= FLAG_MULTIPOINT).to_vec(),
+                DropReason::Multipoint,
+            ),
+            (
+                with(UP_POLL, |b| b[4..8].fill(0)).to_vec(),
+                DropReason::ZeroMyDiscriminator,
+            ),
+            (
+                with(UP_POLL, |b| b[8..12].fill(0)).to_vec(),
+                DropReason::ZeroYourDiscriminator,
+            ),
             (
                 with(UP_POLL, |b| {
                     b[1] = (State::Init as u8) << 6;
@@ -408,7 +428,10 @@ mod tests {
                 DropReason::ZeroYourDiscriminator,
             ),
             // A bit with a Length too short for an authentication section.
-            (with(UP_POLL, |b| b[1] |= FLAG_AUTH).to_vec(), DropReason::BadLength),
+            (
+                with(UP_POLL, |b| b[1] |= FLAG_AUTH).to_vec(),
+                DropReason::BadLength,
+            ),
         ];
         for (bytes, reason) in cases {
             assert_eq!(ControlPacket::decode(&bytes), Err(reason), "{bytes:02x?}");

@@ -164,7 +164,12 @@ impl Session {
             Event::Received(packet) => self.on_packet(now, &packet, &mut actions),
             Event::AdminDown => {
                 if self.state != State::AdminDown {
-                    self.set_state(State::AdminDown, Diag::AdministrativelyDown, now, &mut actions);
+                    self.set_state(
+                        State::AdminDown,
+                        Diag::AdministrativelyDown,
+                        now,
+                        &mut actions,
+                    );
                     self.detect_deadline = None;
                 }
             }
@@ -232,7 +237,9 @@ impl Session {
             }
         } else {
             match (self.state, packet.state) {
-                (State::Down, State::Down) => self.set_state(State::Init, self.local_diag, now, actions),
+                (State::Down, State::Down) => {
+                    self.set_state(State::Init, self.local_diag, now, actions)
+                }
                 (State::Down, State::Init) | (State::Init, State::Init | State::Up) => {
                     self.set_state(State::Up, self.local_diag, now, actions)
                 }
@@ -352,7 +359,11 @@ impl Session {
     /// 1) so that peers do not synchronise.
     fn jittered_interval(&mut self) -> Duration {
         let base = self.transmit_interval();
-        let (min_pct, span) = if self.config.detect_mult == 1 { (75, 15) } else { (75, 25) };
+        let (min_pct, span) = if self.config.detect_mult == 1 {
+            (75, 15)
+        } else {
+            (75, 25)
+        };
         let pct = min_pct + (self.next_random() % (span + 1));
         base * u32::try_from(pct).unwrap_or(100) / 100
     }

@@ -108,7 +108,11 @@ impl Pair {
                 continue;
             }
             for packet in sends(&actions) {
-                let (target, name) = if who == 'a' { (&mut self.b, 'b') } else { (&mut self.a, 'a') };
+                let (target, name) = if who == 'a' {
+                    (&mut self.b, 'b')
+                } else {
+                    (&mut self.a, 'a')
+                };
                 let reply = target.handle(self.now, Event::Received(packet));
                 queue.push((name, reply));
             }
@@ -122,10 +126,23 @@ fn three_way_handshake_brings_both_up() {
     pair.run_for(5 * MS);
     assert_eq!(pair.a.state(), State::Up);
     assert_eq!(pair.b.state(), State::Up);
-    let a_path: Vec<_> = pair.log.iter().filter(|e| e.1 == 'a').map(|e| (e.2, e.3)).collect();
-    let b_path: Vec<_> = pair.log.iter().filter(|e| e.1 == 'b').map(|e| (e.2, e.3)).collect();
+    let a_path: Vec<_> = pair
+        .log
+        .iter()
+        .filter(|e| e.1 == 'a')
+        .map(|e| (e.2, e.3))
+        .collect();
+    let b_path: Vec<_> = pair
+        .log
+        .iter()
+        .filter(|e| e.1 == 'b')
+        .map(|e| (e.2, e.3))
+        .collect();
     // a spoke first: b saw Down first (Down->Init), a saw Init (Down->Up).
-    assert_eq!(b_path, vec![(State::Down, State::Init), (State::Init, State::Up)]);
+    assert_eq!(
+        b_path,
+        vec![(State::Down, State::Init), (State::Init, State::Up)]
+    );
     assert_eq!(a_path, vec![(State::Down, State::Up)]);
     assert_eq!(pair.a.remote_discriminator(), 2);
     assert_eq!(pair.b.remote_discriminator(), 1);
@@ -165,7 +182,11 @@ fn reception_state_table() {
             AdminDown => unreachable!(),
         }
         assert_eq!(s.state(), before);
-        let your = if matches!(received, Down | AdminDown) { 0 } else { 5 };
+        let your = if matches!(received, Down | AdminDown) {
+            0
+        } else {
+            5
+        };
         s.handle(now, Event::Received(peer_packet(received, your)));
         assert_eq!(s.state(), after, "{before:?} + {received:?}");
         assert_eq!(s.local_diag(), diag, "{before:?} + {received:?}");
@@ -198,7 +219,10 @@ fn an_up_transition_starts_a_poll_and_a_final_ends_it() {
     let actions = s.handle(now, Event::Received(peer_packet(State::Init, 5)));
     assert_eq!(s.state(), State::Up);
     let sent = sends(&actions);
-    assert!(sent.iter().any(|p| p.poll && p.desired_min_tx_us == 100_000 && p.state == State::Up));
+    assert!(
+        sent.iter()
+            .any(|p| p.poll && p.desired_min_tx_us == 100_000 && p.state == State::Up)
+    );
     assert!(s.polling());
     // Periodic packets keep P set until the Final.
     let later = now + 150 * MS;
@@ -232,8 +256,16 @@ fn larger_tx_interval_waits_for_the_final() {
     pair.link_up = false;
     let now = pair.now;
     let actions = pair.a.handle(now, Event::Configure(config(300, 100, 3)));
-    assert!(sends(&actions).iter().any(|p| p.poll && p.desired_min_tx_us == 300_000));
-    assert_eq!(pair.a.transmit_interval(), 100 * MS, "old interval until the Final");
+    assert!(
+        sends(&actions)
+            .iter()
+            .any(|p| p.poll && p.desired_min_tx_us == 300_000)
+    );
+    assert_eq!(
+        pair.a.transmit_interval(),
+        100 * MS,
+        "old interval until the Final"
+    );
     let mut fin = peer_packet(State::Up, 1);
     fin.final_ = true;
     pair.a.handle(now, Event::Received(fin));
@@ -273,7 +305,11 @@ fn detection_time_expiry_takes_the_session_down() {
     assert_eq!(pair.a.state(), State::Down);
     assert_eq!(pair.b.state(), State::Down);
     assert_eq!(pair.a.local_diag(), Diag::ControlDetectionTimeExpired);
-    assert_eq!(pair.a.remote_discriminator(), 0, "§6.8.1: RemoteDiscr zeroed");
+    assert_eq!(
+        pair.a.remote_discriminator(),
+        0,
+        "§6.8.1: RemoteDiscr zeroed"
+    );
     // Back on: up again (slow start, so within a few seconds).
     pair.link_up = true;
     pair.run_for(Duration::from_secs(3));
@@ -311,7 +347,10 @@ fn transmit_jitter_is_0_to_25_percent() {
     let mut one = Session::new(9, config(100, 100, 1), now, 3);
     for _ in 0..200 {
         let d = one.jittered_interval();
-        assert!(d >= Duration::from_millis(750) && d <= Duration::from_millis(900), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(750) && d <= Duration::from_millis(900),
+            "{d:?}"
+        );
     }
 }
 
@@ -325,7 +364,11 @@ fn passive_session_waits_for_the_peer() {
     assert!(sends(&s.handle(now + Duration::from_secs(10), Event::Timer)).is_empty());
     let reply = s.handle(now, Event::Received(peer_packet(State::Down, 0)));
     assert_eq!(s.state(), State::Init);
-    assert!(sends(&reply).iter().any(|p| p.your_discriminator == 77 && p.state == State::Init));
+    assert!(
+        sends(&reply)
+            .iter()
+            .any(|p| p.your_discriminator == 77 && p.state == State::Init)
+    );
 }
 
 #[test]
@@ -357,11 +400,16 @@ fn admin_down_is_signalled_and_drops_input() {
     pair.run_for(5 * MS);
     let now = pair.now;
     let actions = pair.a.handle(now, Event::AdminDown);
-    assert_eq!(changes(&actions), vec![(State::Up, State::AdminDown, Diag::AdministrativelyDown)]);
+    assert_eq!(
+        changes(&actions),
+        vec![(State::Up, State::AdminDown, Diag::AdministrativelyDown)]
+    );
     pair.deliver('a', actions);
     assert_eq!(pair.b.state(), State::Down);
     assert_eq!(pair.b.local_diag(), Diag::NeighborSignaledSessionDown);
-    let dropped = pair.a.handle(now, Event::Received(peer_packet(State::Down, 1)));
+    let dropped = pair
+        .a
+        .handle(now, Event::Received(peer_packet(State::Down, 1)));
     assert_eq!(dropped, vec![Action::Dropped(DropReason::AdminDown)]);
     let actions = pair.a.handle(now, Event::AdminUp);
     pair.deliver('a', actions);

@@ -1,1 +1,107 @@
-fn main(){}
+//! Runs one BFD session and prints every state change as a line, for interop tests and
+//! the detection benchmark:
+//!
+//! ```text
+//! oxlb-bfd-probe --peer 10.0.0.1 --local 10.0.0.2 [--multihop] [--rx MS] [--tx MS]
+//!                [--mult N] [--min-ttl N] [--passive] [--echo]
+//! ```
+//!
+//! Output: `ready <local discriminator>` once the session exists, then
+//! `state <Up|Down|Init|AdminDown> <ms since start>` per change; errors go to stderr
+//! with exit status 1.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use oxlb_bfd::{Bfd, PeerKey, Profile};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("oxlb-bfd-probe: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Args {
+    key: PeerKey,
+    profile: Profile,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut peer: Option<IpAddr> = None;
+    let mut local: Option<IpAddr> = None;
+    let mut multihop = false;
+    let mut profile = Profile::with_defaults("probe");
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        let ms = |v: String| -> Result<Duration, String> {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| format!("{flag}: {e}"))
+        };
+        match flag.as_str() {
+            "--peer" => peer = Some(value()?.parse().map_err(|e| format!("--peer: {e}"))?),
+            "--local" => local = Some(value()?.parse().map_err(|e| format!("--local: {e}"))?),
+            "--multihop" => multihop = true,
+            "--rx" => profile.receive_interval = ms(value()?)?,
+            "--tx" => profile.transmit_interval = ms(value()?)?,
+            "--mult" => {
+                profile.detect_multiplier = value()?.parse().map_err(|e| format!("--mult: {e}"))?
+            }
+            "--min-ttl" => {
+                profile.minimum_ttl = value()?.parse().map_err(|e| format!("--min-ttl: {e}"))?
+            }
+            "--passive" => profile.passive = true,
+            "--echo" => profile.echo = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let peer = peer.ok_or("--peer is required")?;
+    let local = local.ok_or("--local is required")?;
+    Ok(Args {
+        key: PeerKey {
+            peer,
+            local,
+            multihop,
+        },
+        profile,
+    })
+}
+
+fn run() -> Result<(), String> {
+    let args = parse()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio: {e}"))?;
+    runtime.block_on(async move {
+        let start = Instant::now();
+        let bfd = Bfd::start();
+        let mut state = bfd
+            .add_peer(args.key, args.profile)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = bfd.status().await.map_err(|e| e.to_string())?;
+        let discriminator = status.sessions.first().map_or(0, |s| s.local_discriminator);
+        say(&format!("ready {discriminator}"));
+        loop {
+            if state.changed().await.is_err() {
+                return Err("the BFD task stopped".to_string());
+            }
+            let now = *state.borrow_and_update();
+            say(&format!("state {now} {}", start.elapsed().as_millis()));
+        }
+    })
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
