@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Output: `ready <local discriminator>` once the session exists, then
-//! `state <Up|Down|Init|AdminDown> <ms since start>` per change; errors go to stderr
+//! `state <Up|Down|Init|AdminDown> <ms since start> <ms since the Unix epoch>` per
+//! change (the benchmark compares the last with the time it cut the link); errors go to stderr
 //! with exit status 1.
 
 use std::io::Write;
@@ -95,7 +96,13 @@ fn run() -> Result<(), String> {
                 return Err("the BFD task stopped".to_string());
             }
             let now = *state.borrow_and_update();
-            say(&format!("state {now} {}", start.elapsed().as_millis()));
+            let epoch_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            say(&format!(
+                "state {now} {} {epoch_ms}",
+                start.elapsed().as_millis()
+            ));
         }
     })
 }

@@ -95,15 +95,15 @@ impl Lab {
     /// Drops every packet in and out of the router namespace (nftables), leaving the
     /// link up so neither side learns anything from an interface event.
     pub fn cut(&self) {
-        self.router
-            .exec(&["nft", "add", "table", "inet", "oxlbcut"])
-            .unwrap();
-        for (chain, hook) in [("in", "input"), ("out", "output")] {
-            let spec = format!("{{ type filter hook {hook} priority 0; policy drop; }}");
-            self.router
-                .exec(&["nft", "add", "chain", "inet", "oxlbcut", chain, &spec])
-                .unwrap();
-        }
+        // One nft transaction, so the drop starts at one instant.
+        let rules = "table inet oxlbcut {\n\
+                     chain in { type filter hook input priority 0; policy drop; }\n\
+                     chain out { type filter hook output priority 0; policy drop; }\n}\n";
+        let path = std::env::temp_dir().join(format!("{}.nft", self.router.name()));
+        std::fs::write(&path, rules).unwrap();
+        let result = self.router.exec(&["nft", "-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        result.unwrap();
     }
 
     pub fn restore(&self) {
