@@ -10,6 +10,7 @@
 //! Not implemented: the Echo function (a profile with `echo: true` is refused),
 //! Demand mode, authentication (authenticated packets are dropped and counted).
 
+mod demux;
 pub mod net;
 pub mod packet;
 pub mod profile;

@@ -12,8 +12,9 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::demux::Demux;
 use crate::net::{self, Datagram};
-use crate::packet::{ControlPacket, DropReason, State};
+use crate::packet::{DropReason, State};
 use crate::profile::{Profile, ProfileError};
 use crate::session::{Action, Event, Session};
 
@@ -113,6 +114,7 @@ enum Command {
         oneshot::Sender<Result<watch::Receiver<State>, BfdError>>,
     ),
     Remove(PeerKey, oneshot::Sender<bool>),
+    Update(PeerKey, Profile, oneshot::Sender<bool>),
     Status(oneshot::Sender<Status>),
 }
 
@@ -133,6 +135,17 @@ impl BfdHandle {
             .send(Command::Add(key, profile, reply))
             .map_err(|_| BfdError::Stopped)?;
         answer.await.map_err(|_| BfdError::Stopped)?
+    }
+
+    /// Applies a changed profile to a running session (a Poll Sequence tells the peer,
+    /// RFC 5880 §6.8.3). Returns `Ok(false)` if there is no such session.
+    pub async fn update_peer(&self, key: PeerKey, profile: Profile) -> Result<bool, BfdError> {
+        profile.validate().map_err(BfdError::Profile)?;
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Update(key, profile, reply))
+            .map_err(|_| BfdError::Stopped)?;
+        answer.await.map_err(|_| BfdError::Stopped)
     }
 
     /// Stops a session (the peer sees it go AdminDown). Returns whether it existed.
@@ -165,7 +178,7 @@ struct Entry {
 
 struct Runtime {
     by_discriminator: HashMap<u32, Entry>,
-    by_key: HashMap<PeerKey, u32>,
+    demux: Demux,
     /// Receive sockets by (ipv6, multihop), bound when the first session needs them.
     receivers: HashMap<(bool, bool), tokio::task::JoinHandle<()>>,
     datagrams: mpsc::Sender<Datagram>,
@@ -177,7 +190,7 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>) {
     let (datagrams, mut incoming) = mpsc::channel(1024);
     let mut runtime = Runtime {
         by_discriminator: HashMap::new(),
-        by_key: HashMap::new(),
+        demux: Demux::default(),
         receivers: HashMap::new(),
         datagrams,
         dropped: BTreeMap::new(),
@@ -205,7 +218,7 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>) {
         }
     }
     // The handle is gone: tell every peer we are going away (§6.8.16 AdminDown).
-    for key in runtime.by_key.keys().copied().collect::<Vec<_>>() {
+    for key in runtime.demux.keys().copied().collect::<Vec<_>>() {
         runtime.remove(key);
     }
     for task in runtime.receivers.values() {
@@ -222,6 +235,9 @@ impl Runtime {
             Command::Remove(key, reply) => {
                 let _ = reply.send(self.remove(key));
             }
+            Command::Update(key, profile, reply) => {
+                let _ = reply.send(self.update(key, profile));
+            }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
@@ -229,7 +245,7 @@ impl Runtime {
     }
 
     fn add(&mut self, key: PeerKey, profile: Profile) -> Result<watch::Receiver<State>, BfdError> {
-        if self.by_key.contains_key(&key) {
+        if self.demux.discriminator(&key).is_some() {
             return Err(BfdError::AlreadyExists(key));
         }
         self.ensure_receiver(key)?;
@@ -244,6 +260,7 @@ impl Runtime {
             u64::from(discriminator) ^ u64::from(seed_u32()) << 32,
         );
         let (state_tx, state_rx) = watch::channel(State::Down);
+        let entry_minimum_ttl = profile.minimum_ttl;
         self.by_discriminator.insert(
             discriminator,
             Entry {
@@ -256,14 +273,27 @@ impl Runtime {
                 down_events: 0,
             },
         );
-        self.by_key.insert(key, discriminator);
+        self.demux.insert(key, discriminator, entry_minimum_ttl);
         // An active session sends its first packet at once.
         self.drive(discriminator, Event::Timer);
         Ok(state_rx)
     }
 
+    fn update(&mut self, key: PeerKey, profile: Profile) -> bool {
+        let Some(discriminator) = self.demux.discriminator(&key) else {
+            return false;
+        };
+        let config = profile.session_config();
+        self.demux.insert(key, discriminator, profile.minimum_ttl);
+        if let Some(entry) = self.by_discriminator.get_mut(&discriminator) {
+            entry.profile = profile;
+        }
+        self.drive(discriminator, Event::Configure(config));
+        true
+    }
+
     fn remove(&mut self, key: PeerKey) -> bool {
-        let Some(discriminator) = self.by_key.remove(&key) else {
+        let Some(discriminator) = self.demux.remove(&key) else {
             return false;
         };
         // Say AdminDown once so the peer goes Down at once instead of timing out.
@@ -330,46 +360,10 @@ impl Runtime {
     }
 
     fn receive(&mut self, datagram: &Datagram) {
-        match self.demultiplex(datagram) {
+        match self.demux.select(datagram.into()) {
             Ok((discriminator, packet)) => self.drive(discriminator, Event::Received(packet)),
             Err(reason) => self.count_drop(reason),
         }
-    }
-
-    /// RFC 5880 §6.8.6 session selection, RFC 5881 §5 / RFC 5883 §5 TTL checks.
-    fn demultiplex(&self, datagram: &Datagram) -> Result<(u32, ControlPacket), DropReason> {
-        let packet = ControlPacket::decode(datagram.payload())?;
-        let discriminator = if packet.your_discriminator != 0 {
-            packet.your_discriminator
-        } else {
-            let key = self
-                .by_key
-                .keys()
-                .find(|k| {
-                    k.peer == datagram.source
-                        && k.multihop == datagram.multihop
-                        && datagram.destination.is_none_or(|d| d == k.local)
-                })
-                .ok_or(DropReason::NoSession)?;
-            *self.by_key.get(key).ok_or(DropReason::NoSession)?
-        };
-        let entry = self
-            .by_discriminator
-            .get(&discriminator)
-            .ok_or(DropReason::NoSession)?;
-        // A discriminator is only trusted from the address it belongs to.
-        if entry.key.peer != datagram.source || entry.key.multihop != datagram.multihop {
-            return Err(DropReason::NoSession);
-        }
-        if entry.key.multihop {
-            if datagram.ttl < entry.profile.minimum_ttl {
-                return Err(DropReason::BelowMinimumTtl);
-            }
-        } else if datagram.ttl != 255 {
-            // RFC 5881 §5: single-hop packets must arrive with TTL / hop limit 255.
-            return Err(DropReason::BadTtl);
-        }
-        Ok((discriminator, packet))
     }
 
     fn timers(&mut self) {
