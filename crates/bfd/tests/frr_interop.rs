@@ -29,6 +29,7 @@ fn scenario(name: &str, ipv6: bool, multihop: bool) {
     assert_eq!(peer["remote-detect-multiplier"], 4, "{peer}");
     assert_eq!(peer["multihop"], multihop, "{peer}");
     log.wait_for_count("state Up", 1);
+    assert_source_port_in_range(&lab);
 
     lab.cut();
     let peer = Lab::wait_frr_status(&frr, "down");
@@ -41,6 +42,21 @@ fn scenario(name: &str, ipv6: bool, multihop: bool) {
     lab.restore();
     Lab::wait_frr_status(&frr, "up");
     log.wait_for_count("state Up", 2);
+}
+
+/// RFC 5881 §4: our sending socket is bound to a source port in 49152..=65535.
+fn assert_source_port_in_range(lab: &Lab) {
+    let sockets = lab.node.exec_stdout(&["ss", "-uanH"]).unwrap();
+    let ports: Vec<u16> = sockets
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3))
+        .filter(|local| local.contains(lab.node_ip))
+        .filter_map(|local| local.rsplit(':').next()?.parse().ok())
+        .collect();
+    assert!(
+        !ports.is_empty() && ports.iter().all(|p| *p >= 49152),
+        "sending ports {ports:?} in:\n{sockets}"
+    );
 }
 
 #[test]
@@ -61,6 +77,87 @@ fn frr_multihop_ipv4() {
 #[test]
 fn frr_multihop_ipv6() {
     scenario("frr_multihop_ipv6", true, true);
+}
+
+#[test]
+fn frr_follows_a_poll_sequence_when_our_timers_change() {
+    if !oxlb_netlab::netns_tests_enabled("frr_poll").unwrap() {
+        return;
+    }
+    let lab = Lab::new(false);
+    let frr = lab.start_frr(false, 100, 100, 3);
+    let log = ProbeLog::new("frr_poll");
+    let _probe = lab.start_probe(
+        &log,
+        false,
+        &[
+            "--rx",
+            "200",
+            "--tx",
+            "150",
+            "--mult",
+            "4",
+            "--retime",
+            "300:250:5",
+        ],
+    );
+    Lab::wait_frr_status(&frr, "up");
+    log.wait_for_count("retimed", 1);
+    let peer = oxlb_netlab::wait_until(common::WAIT, std::time::Duration::from_millis(100), || {
+        Lab::frr_peer(&frr).filter(|p| p["remote-transmit-interval"] == 300)
+    })
+    .expect("FRR never saw the new transmit interval");
+    assert_eq!(peer["remote-receive-interval"], 250, "{peer}");
+    assert_eq!(peer["remote-detect-multiplier"], 5, "{peer}");
+    assert_eq!(peer["status"], "up", "{peer}");
+    assert_eq!(
+        log.count("state Down"),
+        0,
+        "the change must not flap the session"
+    );
+}
+
+#[test]
+fn frr_brings_up_a_passive_probe() {
+    if !oxlb_netlab::netns_tests_enabled("frr_passive").unwrap() {
+        return;
+    }
+    let lab = Lab::new(true);
+    let frr = lab.start_frr(false, 100, 100, 3);
+    let log = ProbeLog::new("frr_passive");
+    let _probe = lab.start_probe(&log, false, &["--passive", "--rx", "100", "--tx", "100"]);
+    Lab::wait_frr_status(&frr, "up");
+    log.wait_for_count("state Up", 1);
+}
+
+/// Packets a single-hop session must refuse (RFC 5881 §5 TTL, RFC 5880 §6.8.6 A bit)
+/// are dropped and counted by reason, and the session carries on.
+#[test]
+fn bad_ttl_and_authenticated_packets_are_dropped_and_counted() {
+    if !oxlb_netlab::netns_tests_enabled("bfd_drops").unwrap() {
+        return;
+    }
+    let lab = Lab::new(false);
+    let log = ProbeLog::new("bfd_drops");
+    let _probe = lab.start_probe(&log, false, &[]);
+    // Down, my discriminator 4242, your 0, 1 s / 1 s, mult 3.
+    let script = format!(
+        "import socket\n\
+         down = bytes([0x20,0x40,3,24, 0,0,0x10,0x92, 0,0,0,0, 0,0x0f,0x42,0x40, 0,0x0f,0x42,0x40, 0,0,0,0])\n\
+         auth = bytes([0x20,0x44,3,31]) + down[4:] + bytes([1,7,1]) + b'abcd'\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('{r}', 49999))\n\
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)\n\
+         s.sendto(down, ('{n}', 3784))\n\
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)\n\
+         s.sendto(auth, ('{n}', 3784))\n",
+        r = lab.router_ip,
+        n = lab.node_ip,
+    );
+    lab.router.exec(&["python3", "-c", &script]).unwrap();
+    log.wait_for_count("dropped bad_ttl 1", 1);
+    log.wait_for_count("dropped authentication_unsupported 1", 1);
+    assert_eq!(log.count("state"), 0, "nothing got through to the session");
 }
 
 #[test]

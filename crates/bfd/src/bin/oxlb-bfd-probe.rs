@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! oxlb-bfd-probe --peer 10.0.0.1 --local 10.0.0.2 [--multihop] [--rx MS] [--tx MS]
-//!                [--mult N] [--min-ttl N] [--passive] [--echo]
+//!                [--mult N] [--min-ttl N] [--passive] [--echo] [--retime TX:RX:MULT]
 //! ```
+//!
+//! `--retime` changes the session's timers one second after it first comes Up (to
+//! exercise the Poll Sequence against a real peer) and prints `retimed`. Drop counters
+//! are printed as `dropped <reason> <count>` whenever they change.
 //!
 //! Output: `ready <local discriminator>` once the session exists, then
 //! `state <Up|Down|Init|AdminDown> <ms since start> <ms since the Unix epoch>` per
@@ -16,7 +20,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use oxlb_bfd::{Bfd, PeerKey, Profile};
+use oxlb_bfd::{Bfd, PeerKey, Profile, SessionState};
 
 fn main() -> ExitCode {
     match run() {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
 struct Args {
     key: PeerKey,
     profile: Profile,
+    retime: Option<Profile>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -38,6 +43,7 @@ fn parse() -> Result<Args, String> {
     let mut local: Option<IpAddr> = None;
     let mut multihop = false;
     let mut profile = Profile::with_defaults("probe");
+    let mut retime = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -60,11 +66,28 @@ fn parse() -> Result<Args, String> {
             }
             "--passive" => profile.passive = true,
             "--echo" => profile.echo = true,
+            "--retime" => retime = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     let peer = peer.ok_or("--peer is required")?;
     let local = local.ok_or("--local is required")?;
+    let retime = match retime {
+        None => None,
+        Some(spec) => {
+            let parts: Vec<&str> = spec.split(':').collect();
+            let [tx, rx, mult] = parts.as_slice() else {
+                return Err(format!("--retime wants TX:RX:MULT, not {spec}"));
+            };
+            let number = |v: &str| v.parse::<u64>().map_err(|e| format!("--retime: {e}"));
+            let mut new = profile.clone();
+            new.transmit_interval = Duration::from_millis(number(tx)?);
+            new.receive_interval = Duration::from_millis(number(rx)?);
+            new.detect_multiplier =
+                u8::try_from(number(mult)?).map_err(|e| format!("--retime: {e}"))?;
+            Some(new)
+        }
+    };
     Ok(Args {
         key: PeerKey {
             peer,
@@ -72,6 +95,7 @@ fn parse() -> Result<Args, String> {
             multihop,
         },
         profile,
+        retime,
     })
 }
 
@@ -91,18 +115,48 @@ fn run() -> Result<(), String> {
         let status = bfd.status().await.map_err(|e| e.to_string())?;
         let discriminator = status.sessions.first().map_or(0, |s| s.local_discriminator);
         say(&format!("ready {discriminator}"));
+        let mut retime = args.retime;
+        let mut retime_at: Option<tokio::time::Instant> = None;
+        let mut dropped = std::collections::BTreeMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
-            if state.changed().await.is_err() {
-                return Err("the BFD task stopped".to_string());
+            let retime_due = async {
+                match retime_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = state.changed() => {
+                    if changed.is_err() {
+                        return Err("the BFD task stopped".to_string());
+                    }
+                    let now = *state.borrow_and_update();
+                    let epoch_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    say(&format!("state {now} {} {epoch_ms}", start.elapsed().as_millis()));
+                    if now == SessionState::Up && retime.is_some() && retime_at.is_none() {
+                        retime_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                    }
+                }
+                () = retime_due => {
+                    retime_at = None;
+                    if let Some(profile) = retime.take() {
+                        bfd.update_peer(args.key, profile).await.map_err(|e| e.to_string())?;
+                        say("retimed");
+                    }
+                }
+                _ = tick.tick() => {
+                    let status = bfd.status().await.map_err(|e| e.to_string())?;
+                    if status.dropped != dropped {
+                        for (reason, count) in &status.dropped {
+                            say(&format!("dropped {reason} {count}"));
+                        }
+                        dropped = status.dropped;
+                    }
+                }
             }
-            let now = *state.borrow_and_update();
-            let epoch_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis());
-            say(&format!(
-                "state {now} {} {epoch_ms}",
-                start.elapsed().as_millis()
-            ));
         }
     })
 }
