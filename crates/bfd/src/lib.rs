@@ -8,7 +8,34 @@
 //!   down now".
 //!
 //! Not implemented: the Echo function (a profile with `echo: true` is refused),
-//! Demand mode, authentication (authenticated packets are dropped and counted).
+//! Demand mode, authentication (authenticated packets are dropped and counted),
+//! IPv6 link-local peers (no scope / interface binding yet: use global addresses).
+//!
+//! # Wiring it to the BGP speaker
+//!
+//! ```text
+//! let bfd = Bfd::start();                                   // once, inside tokio
+//! profile.validate()?;                                      // config layer: the
+//!     // error text is what the user sees, e.g. "echo mode is not supported;
+//!     // remove echoMode from BFDProfile fast"
+//! let key = PeerKey { peer, local, multihop: peer_cfg.ebgp_multihop };
+//! let mut state = bfd.add_peer(key, profile).await?;        // once per BGPPeer with
+//!                                                           // a bfdProfile
+//! // in the BGP session task:
+//! //   state.changed() -> if it was Up and is now Down: send NOTIFICATION Cease,
+//! //   subcode 10 "BFD Down" (RFC 9384), close, and reconnect as usual.
+//! //   A BFD session that never came Up does not hold BGP back (RFC 5882 §4.3).
+//! bfd.update_peer(key, new_profile).await?;                 // profile edited
+//! bfd.remove_peer(key).await;                               // peer or bfdProfile gone
+//! bfd.status().await?                                       // metrics:
+//! //   sessions[i].state == Up      -> metallb_bfd_session_up{peer}
+//! //   up_events / down_events      -> metallb_bfd_session_{up,down}_events{peer}
+//! //   control_packets_in / _out    -> metallb_bfd_control_packet_{input,output}{peer}
+//! //   dropped[reason]              -> drop counter by DropReason::as_str()
+//! ```
+//!
+//! `local` is the BGP session's local address (or the peer's `sourceAddress`); the
+//! transmit socket binds to it, so it must be configured on the host.
 
 mod demux;
 pub mod net;

@@ -80,6 +80,10 @@ pub struct SessionStatus {
     /// Transitions into Up / out of Up since the session was added.
     pub up_events: u64,
     pub down_events: u64,
+    /// Control packets accepted for this session / sent by it
+    /// (`metallb_bfd_control_packet_input` / `_output`).
+    pub control_packets_in: u64,
+    pub control_packets_out: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -174,6 +178,8 @@ struct Entry {
     state_tx: watch::Sender<State>,
     up_events: u64,
     down_events: u64,
+    packets_in: u64,
+    packets_out: u64,
 }
 
 struct Runtime {
@@ -271,6 +277,8 @@ impl Runtime {
                 state_tx,
                 up_events: 0,
                 down_events: 0,
+                packets_in: 0,
+                packets_out: 0,
             },
         );
         self.demux.insert(key, discriminator, entry_minimum_ttl);
@@ -315,6 +323,8 @@ impl Runtime {
                 diag: e.session.local_diag(),
                 up_events: e.up_events,
                 down_events: e.down_events,
+                control_packets_in: e.packets_in,
+                control_packets_out: e.packets_out,
             })
             .collect();
         sessions.sort_by_key(|s| s.key);
@@ -383,6 +393,9 @@ impl Runtime {
         let Some(entry) = self.by_discriminator.get_mut(&discriminator) else {
             return;
         };
+        if matches!(event, Event::Received(_)) {
+            entry.packets_in += 1;
+        }
         let actions = entry.session.handle(Instant::now(), event);
         let mut dropped = Vec::new();
         for action in actions {
@@ -396,9 +409,13 @@ impl Runtime {
                     // UDP sends do not block in practice; a full buffer or an
                     // unreachable peer is what BFD exists to detect, so it is not
                     // an error here.
-                    let _ = entry
+                    if entry
                         .socket
-                        .try_send_to(&packet.encode(), (entry.key.peer, port).into());
+                        .try_send_to(&packet.encode(), (entry.key.peer, port).into())
+                        .is_ok()
+                    {
+                        entry.packets_out += 1;
+                    }
                 }
                 Action::StateChanged { from, to, .. } => {
                     if to == State::Up {
