@@ -49,6 +49,8 @@ pub enum BfdError {
     Socket(PeerKey, io::Error),
     /// The BFD task has stopped.
     Stopped,
+    /// `Bfd::start` was called outside a tokio runtime.
+    NoRuntime,
 }
 
 impl fmt::Display for BfdError {
@@ -61,6 +63,7 @@ impl fmt::Display for BfdError {
             BfdError::AlreadyExists(key) => write!(f, "BFD peer {key} already exists"),
             BfdError::Socket(key, error) => write!(f, "BFD peer {key}: socket: {error}"),
             BfdError::Stopped => f.write_str("the BFD task has stopped"),
+            BfdError::NoRuntime => f.write_str("BFD must be started inside a tokio runtime"),
         }
     }
 }
@@ -97,12 +100,14 @@ pub struct Status {
 pub struct Bfd;
 
 impl Bfd {
-    pub fn start() -> BfdHandle {
+    /// Spawns the BFD task; fails (instead of panicking) outside a tokio runtime.
+    pub fn start() -> Result<BfdHandle, BfdError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BfdError::NoRuntime)?;
         let (commands, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(receiver));
-        BfdHandle {
+        runtime.spawn(run(receiver));
+        Ok(BfdHandle {
             commands: Arc::new(commands),
-        }
+        })
     }
 }
 

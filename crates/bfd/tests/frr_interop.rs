@@ -160,6 +160,37 @@ fn bad_ttl_and_authenticated_packets_are_dropped_and_counted() {
     assert_eq!(log.count("state"), 0, "nothing got through to the session");
 }
 
+/// Removing a session tells the peer AdminDown (RFC 5880 §6.8.16): FRR goes down at
+/// once with the peer's diagnostic "administratively down", no detection timeout.
+#[test]
+fn removing_a_session_signals_admin_down_to_frr() {
+    if !oxlb_netlab::netns_tests_enabled("frr_admin_down").unwrap() {
+        return;
+    }
+    let lab = Lab::new(false);
+    // Long detection time on FRR's side, so only our AdminDown can bring it down soon.
+    let frr = lab.start_frr(false, 100, 100, 3);
+    let log = ProbeLog::new("frr_admin_down");
+    let _probe = lab.start_probe(
+        &log,
+        false,
+        &[
+            "--tx",
+            "100",
+            "--rx",
+            "100",
+            "--mult",
+            "50",
+            "--remove-after-up",
+            "1",
+        ],
+    );
+    Lab::wait_frr_status(&frr, "up");
+    log.wait_for_count("removed", 1);
+    let peer = Lab::wait_frr_status(&frr, "down");
+    assert_eq!(peer["remote-diagnostic"], "administratively down", "{peer}");
+}
+
 #[test]
 fn echo_mode_is_refused_by_the_probe() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_oxlb-bfd-probe"))

@@ -6,6 +6,8 @@
 //!                [--mult N] [--min-ttl N] [--passive] [--echo] [--retime TX:RX:MULT]
 //! ```
 //!
+//! `--remove-after-up SECS` removes the session that long after it first comes Up
+//! (the peer is told AdminDown) and prints `removed`.
 //! `--retime` changes the session's timers one second after it first comes Up (to
 //! exercise the Poll Sequence against a real peer) and prints `retimed`. Drop counters
 //! are printed as `dropped <reason> <count>` whenever they change.
@@ -36,6 +38,7 @@ struct Args {
     key: PeerKey,
     profile: Profile,
     retime: Option<Profile>,
+    remove_after_up: Option<Duration>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -44,6 +47,7 @@ fn parse() -> Result<Args, String> {
     let mut multihop = false;
     let mut profile = Profile::with_defaults("probe");
     let mut retime = None;
+    let mut remove_after_up = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -67,6 +71,12 @@ fn parse() -> Result<Args, String> {
             "--passive" => profile.passive = true,
             "--echo" => profile.echo = true,
             "--retime" => retime = Some(value()?),
+            "--remove-after-up" => {
+                let secs: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--remove-after-up: {e}"))?;
+                remove_after_up = Some(Duration::from_secs(secs));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -96,6 +106,7 @@ fn parse() -> Result<Args, String> {
         },
         profile,
         retime,
+        remove_after_up,
     })
 }
 
@@ -107,7 +118,7 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("tokio: {e}"))?;
     runtime.block_on(async move {
         let start = Instant::now();
-        let bfd = Bfd::start();
+        let bfd = Bfd::start().map_err(|e| e.to_string())?;
         let mut state = bfd
             .add_peer(args.key, args.profile)
             .await
@@ -117,11 +128,19 @@ fn run() -> Result<(), String> {
         say(&format!("ready {discriminator}"));
         let mut retime = args.retime;
         let mut retime_at: Option<tokio::time::Instant> = None;
+        let mut remove_at: Option<tokio::time::Instant> = None;
+        let mut removed = false;
         let mut dropped = std::collections::BTreeMap::new();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             let retime_due = async {
                 match retime_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let remove_due = async {
+                match remove_at {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
@@ -139,6 +158,15 @@ fn run() -> Result<(), String> {
                     if now == SessionState::Up && retime.is_some() && retime_at.is_none() {
                         retime_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
                     }
+                    if let Some(after) = args.remove_after_up.filter(|_| now == SessionState::Up && !removed && remove_at.is_none()) {
+                        remove_at = Some(tokio::time::Instant::now() + after);
+                    }
+                }
+                () = remove_due => {
+                    remove_at = None;
+                    removed = true;
+                    bfd.remove_peer(args.key).await;
+                    say("removed");
                 }
                 () = retime_due => {
                     retime_at = None;
