@@ -27,6 +27,7 @@ pub struct Arrival<'a> {
     pub source: IpAddr,
     pub destination: Option<IpAddr>,
     pub ttl: u8,
+    pub interface: Option<u32>,
     pub multihop: bool,
 }
 
@@ -37,6 +38,7 @@ impl<'a> From<&'a Datagram> for Arrival<'a> {
             source: d.source,
             destination: d.destination,
             ttl: d.ttl,
+            interface: d.interface,
             multihop: d.multihop,
         }
     }
@@ -75,6 +77,7 @@ impl Demux {
                     k.peer == arrival.source
                         && k.multihop == arrival.multihop
                         && arrival.destination.is_none_or(|d| d == k.local)
+                        && same_interface(k, &arrival)
                 })
                 .map(|(_, d)| *d)
                 .ok_or(DropReason::NoSession)?
@@ -85,7 +88,10 @@ impl Demux {
             .ok_or(DropReason::NoSession)?;
         // A discriminator is only trusted from the address and encapsulation it
         // belongs to, so a third party cannot steer another peer's session.
-        if key.peer != arrival.source || key.multihop != arrival.multihop {
+        if key.peer != arrival.source
+            || key.multihop != arrival.multihop
+            || !same_interface(key, &arrival)
+        {
             return Err(DropReason::NoSession);
         }
         if key.multihop {
@@ -99,6 +105,12 @@ impl Demux {
     }
 }
 
+/// A session tied to an interface only takes packets that came in on it.
+fn same_interface(key: &PeerKey, arrival: &Arrival<'_>) -> bool {
+    key.interface
+        .is_none_or(|index| arrival.interface.is_none_or(|got| got == index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +121,7 @@ mod tests {
             peer: peer.parse().unwrap(),
             local: local.parse().unwrap(),
             multihop,
+            interface: None,
         }
     }
 
@@ -138,6 +151,7 @@ mod tests {
             source: source.parse().unwrap(),
             destination: None,
             ttl,
+            interface: None,
             multihop,
         }
     }
@@ -222,6 +236,36 @@ mod tests {
         a.destination = Some("10.0.0.2".parse().unwrap());
         assert_eq!(d.select(a).unwrap().0, 1);
         assert_eq!(d.remove(&key("10.0.0.1", "10.0.0.2", false)), Some(1));
+        assert_eq!(d.select(a).map(|(d, _)| d), Err(DropReason::NoSession));
+    }
+
+    #[test]
+    fn link_local_sessions_are_told_apart_by_interface() {
+        let mut d = Demux::default();
+        let mut on_3 = key("fe80::1", "fe80::2", false);
+        on_3.interface = Some(3);
+        let mut on_4 = on_3;
+        on_4.interface = Some(4);
+        d.insert(on_3, 30, 254);
+        d.insert(on_4, 40, 254);
+        let down = bytes(0, State::Down);
+        let mut a = arrival(&down, "fe80::1", 255, false);
+        a.interface = Some(4);
+        assert_eq!(d.select(a).unwrap().0, 40);
+        a.interface = Some(3);
+        assert_eq!(d.select(a).unwrap().0, 30);
+        // Session 40's discriminator arriving on interface 3 is not trusted.
+        let up40 = bytes(40, State::Up);
+        let a = Arrival {
+            payload: &up40,
+            ..a
+        };
+        assert_eq!(d.select(a).map(|(d, _)| d), Err(DropReason::NoSession));
+        assert_eq!(d.remove(&on_3), Some(30));
+        let a = Arrival {
+            payload: &down,
+            ..a
+        };
         assert_eq!(d.select(a).map(|(d, _)| d), Err(DropReason::NoSession));
     }
 }

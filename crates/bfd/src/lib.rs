@@ -8,17 +8,18 @@
 //!   down now".
 //!
 //! Not implemented: the Echo function (a profile with `echo: true` is refused),
-//! Demand mode, authentication (authenticated packets are dropped and counted),
-//! IPv6 link-local peers (no scope / interface binding yet: use global addresses).
+//! Demand mode, authentication (authenticated packets are dropped and counted).
+//! IPv6 link-local peers work when `PeerKey::interface` names the link.
 //!
 //! # Wiring it to the BGP speaker
 //!
 //! ```text
-//! let bfd = Bfd::start();                                   // once, inside tokio
+//! let bfd = Bfd::start()?;                                  // once, inside tokio
 //! profile.validate()?;                                      // config layer: the
 //!     // error text is what the user sees, e.g. "echo mode is not supported;
 //!     // remove echoMode from BFDProfile fast"
-//! let key = PeerKey { peer, local, multihop: peer_cfg.ebgp_multihop };
+//! let key = PeerKey { peer, local, multihop: peer_cfg.ebgp_multihop,
+//!                     interface: None /* Some(ifindex) for link-local peers */ };
 //! let mut state = bfd.add_peer(key, profile).await?;        // once per BGPPeer with
 //!                                                           // a bfdProfile
 //! // in the BGP session task:

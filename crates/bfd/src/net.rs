@@ -6,7 +6,8 @@
 //! RFC 5881 §4 (single hop, UDP 3784) and RFC 5883 §5 (multihop, UDP 4784).
 
 use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
@@ -33,6 +34,8 @@ pub struct Datagram {
     pub destination: Option<IpAddr>,
     /// Received TTL / hop limit (IP_RECVTTL / IPV6_RECVHOPLIMIT); 0 if not reported.
     pub ttl: u8,
+    /// Interface the packet came in on (from the same PKTINFO), if reported.
+    pub interface: Option<u32>,
     pub multihop: bool,
 }
 
@@ -101,6 +104,7 @@ fn receive_now(socket: &UdpSocket, multihop: bool) -> io::Result<Datagram> {
         .ok_or_else(|| io::Error::other("datagram without a source address"))?;
     let mut ttl = 0u8;
     let mut destination = None;
+    let mut interface = None;
     for control in message.cmsgs().map_err(io::Error::from)? {
         match control {
             ControlMessageOwned::Ipv4Ttl(value) | ControlMessageOwned::Ipv6HopLimit(value) => {
@@ -113,6 +117,7 @@ fn receive_now(socket: &UdpSocket, multihop: bool) -> io::Result<Datagram> {
             }
             ControlMessageOwned::Ipv6PacketInfo(info) => {
                 destination = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                interface = Some(info.ipi6_ifindex);
             }
             _ => {}
         }
@@ -123,6 +128,7 @@ fn receive_now(socket: &UdpSocket, multihop: bool) -> io::Result<Datagram> {
         source: unmap(source),
         destination: destination.map(unmap),
         ttl,
+        interface,
         multihop,
     })
 }
@@ -141,9 +147,25 @@ fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The index of a network interface by name (for [`crate::PeerKey::interface`]).
+pub fn interface_index(name: &str) -> io::Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
+}
+
+/// Where to send: the peer's port, with the interface as scope for IPv6 link-local.
+pub fn destination(peer: IpAddr, port: u16, interface: Option<u32>) -> SocketAddr {
+    match peer {
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+            SocketAddr::V6(SocketAddrV6::new(v6, port, 0, interface.unwrap_or(0)))
+        }
+        other => SocketAddr::new(other, port),
+    }
+}
+
 /// A session's transmit socket: bound to `local` and a free port in 49152..=65535
-/// (the same port for the life of the session, RFC 5881 §4), TTL 255.
-pub fn bind_sender(local: IpAddr, first_try: u16) -> io::Result<UdpSocket> {
+/// (the same port for the life of the session, RFC 5881 §4), TTL 255, and to the
+/// interface when one is given (single hop: the packets must leave on that link).
+pub fn bind_sender(local: IpAddr, interface: Option<u32>, first_try: u16) -> io::Result<UdpSocket> {
     let domain = if local.is_ipv6() {
         Domain::IPV6
     } else {
@@ -157,14 +179,21 @@ pub fn bind_sender(local: IpAddr, first_try: u16) -> io::Result<UdpSocket> {
         let port = u16::try_from((offset + step) % span + u32::from(*SOURCE_PORTS.start()))
             .unwrap_or(*SOURCE_PORTS.start());
         let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        let index = interface.and_then(NonZeroU32::new);
         if local.is_ipv6() {
             socket.set_only_v6(true)?;
             socket.set_unicast_hops_v6(SEND_TTL)?;
+            if index.is_some() {
+                socket.bind_device_by_index_v6(index)?;
+            }
         } else {
             socket.set_ttl_v4(SEND_TTL)?;
+            if index.is_some() {
+                socket.bind_device_by_index_v4(index)?;
+            }
         }
         socket.set_nonblocking(true)?;
-        match socket.bind(&SocketAddr::new(local, port).into()) {
+        match socket.bind(&destination(local, port, interface).into()) {
             Ok(()) => return UdpSocket::from_std(socket.into()),
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => last_error = error,
             Err(error) => return Err(error),

@@ -18,13 +18,17 @@ use crate::packet::{DropReason, State};
 use crate::profile::{Profile, ProfileError};
 use crate::session::{Action, Event, Session};
 
-/// Identifies a BFD session: the peer, our address towards it, and the encapsulation
-/// (single hop RFC 5881 on UDP 3784, or multihop RFC 5883 on UDP 4784).
+/// Identifies a BFD session: the peer, our address towards it, the encapsulation
+/// (single hop RFC 5881 on UDP 3784, or multihop RFC 5883 on UDP 4784) and, for
+/// single-hop sessions that need it, the interface (required for IPv6 link-local
+/// peers, e.g. BGP unnumbered; [`crate::net::interface_index`] resolves a name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey {
     pub peer: IpAddr,
     pub local: IpAddr,
     pub multihop: bool,
+    /// Interface index; `None` = any interface.
+    pub interface: Option<u32>,
 }
 
 impl fmt::Display for PeerKey {
@@ -34,7 +38,11 @@ impl fmt::Display for PeerKey {
         } else {
             "single-hop"
         };
-        write!(f, "{} (local {}, {hop})", self.peer, self.local)
+        write!(f, "{} (local {}, {hop}", self.peer, self.local)?;
+        if let Some(index) = self.interface {
+            write!(f, ", interface #{index}")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -261,7 +269,7 @@ impl Runtime {
         }
         self.ensure_receiver(key)?;
         let discriminator = self.allocate_discriminator();
-        let socket = net::bind_sender(key.local, (discriminator % 16384) as u16)
+        let socket = net::bind_sender(key.local, key.interface, (discriminator % 16384) as u16)
             .map_err(|e| BfdError::Socket(key, e))?;
         let now = Instant::now();
         let session = Session::new(
@@ -414,9 +422,10 @@ impl Runtime {
                     // UDP sends do not block in practice; a full buffer or an
                     // unreachable peer is what BFD exists to detect, so it is not
                     // an error here.
+                    let destination = net::destination(entry.key.peer, port, entry.key.interface);
                     if entry
                         .socket
-                        .try_send_to(&packet.encode(), (entry.key.peer, port).into())
+                        .try_send_to(&packet.encode(), destination)
                         .is_ok()
                     {
                         entry.packets_out += 1;

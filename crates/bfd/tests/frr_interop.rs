@@ -79,6 +79,45 @@ fn frr_multihop_ipv6() {
     scenario("frr_multihop_ipv6", true, true);
 }
 
+/// IPv6 link-local single hop (as under BGP unnumbered): the session is tied to the
+/// interface on both ends.
+#[test]
+fn frr_single_hop_ipv6_link_local() {
+    if !oxlb_netlab::netns_tests_enabled("frr_link_local").unwrap() {
+        return;
+    }
+    let lab = Lab::new(true);
+    lab.router.add_address("r0", "fe80::1/64").unwrap();
+    lab.node.add_address("n0", "fe80::2/64").unwrap();
+    let config = "frr defaults traditional\nbfd\n peer fe80::2 interface r0 local-address fe80::1\n  \
+                  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n";
+    let frr = oxlb_netlab::Frr::start(&lab.router, config, &["zebra", "bfdd"]).unwrap();
+    let log = ProbeLog::new("frr_link_local");
+    let argv = [
+        env!("CARGO_BIN_EXE_oxlb-bfd-probe"),
+        "--peer",
+        "fe80::1",
+        "--local",
+        "fe80::2",
+        "--interface",
+        "n0",
+        "--rx",
+        "200",
+        "--tx",
+        "150",
+    ];
+    let _probe = lab.node.spawn(&argv, Some(&log.path)).unwrap();
+    let peer = Lab::wait_frr_status(&frr, "up");
+    assert_eq!(peer["remote-receive-interval"], 200, "{peer}");
+    log.wait_for_count("state Up", 1);
+    lab.cut();
+    Lab::wait_frr_status(&frr, "down");
+    log.wait_for_count("state Down", 1);
+    lab.restore();
+    Lab::wait_frr_status(&frr, "up");
+    log.wait_for_count("state Up", 2);
+}
+
 #[test]
 fn frr_follows_a_poll_sequence_when_our_timers_change() {
     if !oxlb_netlab::netns_tests_enabled("frr_poll").unwrap() {

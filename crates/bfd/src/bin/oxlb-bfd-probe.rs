@@ -2,7 +2,8 @@
 //! the detection benchmark:
 //!
 //! ```text
-//! oxlb-bfd-probe --peer 10.0.0.1 --local 10.0.0.2 [--multihop] [--rx MS] [--tx MS]
+//! oxlb-bfd-probe --peer 10.0.0.1 --local 10.0.0.2 [--multihop] [--interface IF]
+//!                [--rx MS] [--tx MS]
 //!                [--mult N] [--min-ttl N] [--passive] [--echo] [--retime TX:RX:MULT]
 //! ```
 //!
@@ -47,6 +48,7 @@ fn parse() -> Result<Args, String> {
     let mut multihop = false;
     let mut profile = Profile::with_defaults("probe");
     let mut retime = None;
+    let mut interface = None;
     let mut remove_after_up = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -60,6 +62,13 @@ fn parse() -> Result<Args, String> {
             "--peer" => peer = Some(value()?.parse().map_err(|e| format!("--peer: {e}"))?),
             "--local" => local = Some(value()?.parse().map_err(|e| format!("--local: {e}"))?),
             "--multihop" => multihop = true,
+            "--interface" => {
+                let name = value()?;
+                interface = Some(
+                    oxlb_bfd::net::interface_index(&name)
+                        .map_err(|e| format!("--interface {name}: {e}"))?,
+                );
+            }
             "--rx" => profile.receive_interval = ms(value()?)?,
             "--tx" => profile.transmit_interval = ms(value()?)?,
             "--mult" => {
@@ -103,6 +112,7 @@ fn parse() -> Result<Args, String> {
             peer,
             local,
             multihop,
+            interface,
         },
         profile,
         retime,
