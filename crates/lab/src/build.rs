@@ -241,6 +241,14 @@ fn wire(
         .add_address(LAN_IF, &format!("{ROUTER_LAN_V6}/64"))
         .map_err(io)?;
     router.enable_forwarding().map_err(io)?;
+    // ECMP by addresses *and ports*: successive curls from the one workstation then
+    // spread over the nodes instead of all hashing to one path.
+    router
+        .exec(&["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"])
+        .map_err(io)?;
+    router
+        .exec(&["sysctl", "-qw", "net.ipv6.fib_multipath_hash_policy=1"])
+        .map_err(io)?;
     ws.exec(&[
         "ip",
         "route",
