@@ -194,6 +194,10 @@ fn render_peer(o: &mut Out, plan: &Plan, peer: &RouterPeer) {
     if peer.keepalive_s > 0 {
         o.line(format!("\tkeepalive time {};", peer.keepalive_s));
     }
+    o.line(format!(
+        "\tconnect retry time {};\t# seconds between connection attempts",
+        peer.connect_retry_s
+    ));
     if let Some(password) = &peer.password {
         o.line(format!(
             "\tpassword \"{password}\";\t# TCP MD5 (RFC 2385), same on both ends"

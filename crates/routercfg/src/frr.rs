@@ -255,6 +255,14 @@ fn render_peer(o: &mut Out, peer: &RouterPeer) {
         " neighbor {group} timers {} {}",
         peer.keepalive_s, peer.hold_time_s
     ));
+    o.comment(
+        " !",
+        "Seconds between attempts to (re)connect, as the BGPPeer's connectTime.",
+    );
+    o.line(format!(
+        " neighbor {group} timers connect {}",
+        peer.connect_retry_s
+    ));
     if let Some(bfd) = &peer.bfd {
         o.comment(" !", "Tie the sessions to BFD with the profile above.");
         o.line(format!(

@@ -70,6 +70,8 @@ pub struct RouterPeer {
     pub prefixes_v6: Vec<IpNet>,
     pub hold_time_s: u64,
     pub keepalive_s: u64,
+    /// Seconds between connection attempts (the BGPPeer's connectTime).
+    pub connect_retry_s: u64,
     pub graceful_restart: bool,
     pub port: u16,
 }
@@ -227,6 +229,7 @@ pub fn plan(
                 .collect(),
             hold_time_s: peer.hold_time.as_secs(),
             keepalive_s: peer.keepalive_time.as_secs(),
+            connect_retry_s: peer.connect_time.as_secs().max(1),
             graceful_restart: peer.graceful_restart,
             port: peer.port,
         });

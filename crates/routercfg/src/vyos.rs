@@ -202,6 +202,7 @@ fn render_peer(o: &mut Out, peer: &RouterPeer) {
         }
         o.line(format!("{n} timers holdtime '{}'", peer.hold_time_s));
         o.line(format!("{n} timers keepalive '{}'", peer.keepalive_s));
+        o.line(format!("{n} timers connect '{}'", peer.connect_retry_s));
         if let Some(bfd) = &peer.bfd {
             o.line(format!("{n} bfd profile '{}'", ident(&bfd.name)));
         }
