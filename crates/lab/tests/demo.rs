@@ -29,6 +29,8 @@ protocol bgp oxlb_router {
   neighbor 172.31.0.1 as 64501;
   hold time 9;
   keepalive time 3;
+  connect retry time 2;
+  error wait time 1, 5;
   ipv4 { import none; export where proto = "oxlb_services"; };
 }
 EOF

@@ -237,6 +237,8 @@ protocol bgp oxlb_router {{
 	neighbor {} as 64501;
 	hold time 9;
 	keepalive time 3;
+	connect retry time 2;
+	error wait time 1, 5;
 	ipv4 {{ import none; export where proto = \"oxlb_services\"; }};
 }}
 ",
