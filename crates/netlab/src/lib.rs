@@ -7,11 +7,13 @@
 //! Names carry the creating process id so [`sweep_stale`] can remove leftovers of a run
 //! that was killed.
 
+mod bird;
 mod frr;
 mod netns;
 mod process;
 mod wait;
 
+pub use bird::Bird;
 pub use frr::Frr;
 pub use netns::{Netns, sweep_stale, veth};
 pub use process::Guarded;
