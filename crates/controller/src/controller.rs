@@ -1,0 +1,604 @@
+//! The reconcile core: a stateful but pure `Controller` fed snapshots or changes.
+//!
+//! Each reconcile runs in phases so that held addresses always win over new requests:
+//! 1. *settle*: every Service whose input changed (all of them after a config or
+//!    namespace change, or on a fresh controller) re-claims what it holds, or, the first
+//!    time it is seen, what its status says it holds. What the config no longer allows
+//!    is cleared (`ClearAssignment`).
+//! 2. *allocate*: every Service still without addresses, in key order.
+//! 3. *complete*: PreferDualStack Services holding one family try to add the other;
+//!    phases 2 and 3 repeat while 3 changes anything.
+//!
+//! Services are always visited in `namespace/name` order, so the same snapshot gives
+//! the same result whatever order it arrived in, and a restart (a fresh controller fed
+//! the Services with their statuses) re-claims every held address before allocating.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use oxlb_allocator::{AllocError, Allocator, PoolCounters, QuotedList, Scope};
+use oxlb_config::Config;
+
+use crate::events::Event;
+use crate::outcome::{Desired, Outcome, ServiceOutcome};
+use crate::service::{
+    DEPRECATED_POOL_ANNOTATION, FamilyPolicy, RequestError, ServiceFamily, ServiceView,
+    family_of_addresses, same_families,
+};
+
+type Labels = BTreeMap<String, String>;
+
+/// One input change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    UpsertService(Box<Service>),
+    DeleteService { namespace: String, name: String },
+    UpsertNamespace(Box<Namespace>),
+    DeleteNamespace(String),
+    SetConfig(Box<Config>),
+}
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    view: ServiceView,
+    /// Last `AllocationFailed` message, so a retry that fails the same way is quiet.
+    failure: Option<String>,
+    /// Last `AdditionalAssignFailed` message, same purpose.
+    additional_failure: Option<String>,
+    /// Last `LoadBalancerFailed` / `not enough clusterips` message, same purpose.
+    warning: Option<String>,
+}
+
+/// Why a Service got no address; `Display` is the MetalLB reason text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    Request(RequestError),
+    Alloc(AllocError),
+    FamilyMismatch(Vec<IpAddr>),
+    PoolMismatch(Vec<IpAddr>, String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Request(e) => e.fmt(f),
+            Failure::Alloc(e) => e.fmt(f),
+            Failure::FamilyMismatch(ips) => write!(
+                f,
+                "requested loadBalancer IP(s) {} does not match the ipFamily of the service",
+                QuotedList(ips)
+            ),
+            Failure::PoolMismatch(ips, pool) => write!(
+                f,
+                "requested loadBalancer IP(s) {} is not compatible with requested address pool {pool}",
+                QuotedList(ips)
+            ),
+        }
+    }
+}
+
+/// The controller's state: the config, the Services and Namespaces it was told about,
+/// and who holds what.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    config: Config,
+    lb_class: Option<String>,
+    allocator: Allocator,
+    services: BTreeMap<String, Tracked>,
+    namespaces: BTreeMap<String, Labels>,
+    /// Handled Services without addresses.
+    pending: BTreeSet<String>,
+    /// PreferDualStack dual-family Services holding one address.
+    incomplete: BTreeSet<String>,
+}
+
+/// Per-reconcile scratch: events and which Services to report.
+#[derive(Default)]
+struct Run {
+    /// Services to settle (any input changed).
+    dirty: BTreeSet<String>,
+    /// Services whose input changed other than by a status write-back.
+    changed: BTreeSet<String>,
+    touched: BTreeSet<String>,
+    events: BTreeMap<String, Vec<Event>>,
+}
+
+impl Run {
+    fn emit(&mut self, key: &str, event: Event) {
+        self.touched.insert(key.to_string());
+        self.events.entry(key.to_string()).or_default().push(event);
+    }
+}
+
+impl Controller {
+    /// A controller with `config` and no Services. `lb_class`: handle only Services of
+    /// this `loadBalancerClass` (`None`: only those without one).
+    pub fn new(config: Config, lb_class: Option<String>) -> Controller {
+        Controller {
+            allocator: Allocator::new(&config.pools),
+            config,
+            lb_class,
+            services: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            incomplete: BTreeSet::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
+    /// Replaces the whole picture: Services and Namespaces not listed are forgotten.
+    pub fn sync(&mut self, services: &[Service], namespaces: &[Namespace]) -> Outcome {
+        let listed: BTreeSet<String> = services.iter().map(key_of).collect();
+        let listed_ns: BTreeSet<&str> = namespaces
+            .iter()
+            .filter_map(|n| n.metadata.name.as_deref())
+            .collect();
+        let mut changes: Vec<Change> = self
+            .services
+            .keys()
+            .filter(|k| !listed.contains(*k))
+            .map(|k| {
+                let (namespace, name) = k.split_once('/').unwrap_or((k, ""));
+                Change::DeleteService {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                }
+            })
+            .collect();
+        changes.extend(
+            self.namespaces
+                .keys()
+                .filter(|n| !listed_ns.contains(n.as_str()))
+                .map(|n| Change::DeleteNamespace(n.clone())),
+        );
+        changes.extend(
+            namespaces
+                .iter()
+                .map(|n| Change::UpsertNamespace(Box::new(n.clone()))),
+        );
+        changes.extend(
+            services
+                .iter()
+                .map(|s| Change::UpsertService(Box::new(s.clone()))),
+        );
+        self.apply(changes)
+    }
+
+    /// Applies `changes` and reconciles.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> Outcome {
+        let mut run = Run::default();
+        let mut first_sight = BTreeSet::new();
+        let mut carried: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        let mut everything = false;
+        for change in changes {
+            match change {
+                Change::UpsertService(service) => {
+                    let view = ServiceView::from_service(&service);
+                    let key = view.key.clone();
+                    match self.services.get_mut(&key) {
+                        Some(tracked) if tracked.view == view => {}
+                        Some(tracked) => {
+                            // A status write-back is not news: only a changed spec,
+                            // labels or annotations repeat a failure event.
+                            if !tracked.view.same_input(&view) {
+                                run.changed.insert(key.clone());
+                            }
+                            tracked.view = view;
+                            run.dirty.insert(key);
+                        }
+                        None => {
+                            self.services.insert(
+                                key.clone(),
+                                Tracked {
+                                    view,
+                                    failure: None,
+                                    additional_failure: None,
+                                    warning: None,
+                                },
+                            );
+                            first_sight.insert(key.clone());
+                            run.changed.insert(key.clone());
+                            run.dirty.insert(key);
+                        }
+                    }
+                }
+                Change::DeleteService { namespace, name } => {
+                    let key = format!("{namespace}/{name}");
+                    self.services.remove(&key);
+                    self.allocator.unassign(&key);
+                    carried.remove(&key);
+                    self.pending.remove(&key);
+                    self.incomplete.remove(&key);
+                    run.dirty.remove(&key);
+                    run.changed.remove(&key);
+                    first_sight.remove(&key);
+                }
+                Change::UpsertNamespace(namespace) => {
+                    let name = namespace.metadata.name.clone().unwrap_or_default();
+                    let labels = namespace.metadata.labels.clone().unwrap_or_default();
+                    if self.namespaces.get(&name) != Some(&labels) {
+                        self.namespaces.insert(name, labels);
+                        everything = true;
+                    }
+                }
+                Change::DeleteNamespace(name) => {
+                    everything |= self.namespaces.remove(&name).is_some();
+                }
+                Change::SetConfig(config) => {
+                    if *config != self.config {
+                        // Addresses held under the old config are re-claimed (or
+                        // cleared) under the new one in phase 1.
+                        for (key, held) in self.allocator.services() {
+                            carried
+                                .entry(key.to_string())
+                                .or_insert_with(|| held.ips.clone());
+                        }
+                        self.allocator = Allocator::new(&config.pools);
+                        self.config = *config;
+                        everything = true;
+                    }
+                }
+            }
+        }
+        if everything {
+            run.dirty = self.services.keys().cloned().collect();
+            run.changed = run.dirty.clone();
+        }
+        let dirty: Vec<String> = run.dirty.iter().cloned().collect();
+        for key in &dirty {
+            let hint = match carried.remove(key) {
+                Some(ips) => ips,
+                None if first_sight.contains(key) => self
+                    .services
+                    .get(key)
+                    .map(|t| t.view.status_ips.clone())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            self.settle(key, hint, &mut run);
+        }
+        // Allocate until nothing moves: an address taken or shared in one pass can
+        // change why an earlier Service failed, and the state must be a fixpoint so a
+        // restart finds nothing left to do. Only each Service's final reason is
+        // reported. Each Service progresses at most twice (an address, then the second
+        // family), so this ends.
+        let mut failures: BTreeMap<String, Event> = BTreeMap::new();
+        let mut additional_failures: BTreeMap<String, Event> = BTreeMap::new();
+        loop {
+            let mut progress = false;
+            let pending: Vec<String> = self.pending.iter().cloned().collect();
+            for key in pending {
+                match self.allocate(&key, &mut run) {
+                    Ok(()) => {
+                        failures.remove(&key);
+                        progress = true;
+                    }
+                    Err(event) => {
+                        failures.insert(key, event);
+                    }
+                }
+            }
+            let incomplete: Vec<String> = self.incomplete.iter().cloned().collect();
+            for key in incomplete {
+                match self.complete(&key, &mut run) {
+                    Ok(()) => {
+                        additional_failures.remove(&key);
+                        progress = true;
+                    }
+                    Err(event) => {
+                        additional_failures.insert(key, event);
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        for (key, event) in failures {
+            let changed = run.changed.contains(&key);
+            if let Some(tracked) = self.services.get_mut(&key)
+                && (changed || tracked.failure.as_deref() != Some(&event.message))
+            {
+                tracked.failure = Some(event.message.clone());
+                run.emit(&key, event);
+            }
+        }
+        for (key, event) in additional_failures {
+            if let Some(tracked) = self.services.get_mut(&key)
+                && tracked.additional_failure.as_deref() != Some(&event.message)
+            {
+                tracked.additional_failure = Some(event.message.clone());
+                run.emit(&key, event);
+            }
+        }
+        self.outcome(run)
+    }
+
+    /// Counters of every pool.
+    pub fn pool_counters(&self) -> BTreeMap<String, PoolCounters> {
+        self.config
+            .pools
+            .keys()
+            .filter_map(|name| Some((name.clone(), self.allocator.counters(name)?)))
+            .collect()
+    }
+
+    /// The desired managed fields of one Service (`namespace/name`).
+    pub fn desired(&self, key: &str) -> Option<Desired> {
+        let tracked = self.services.get(key)?;
+        Some(self.desired_for(&tracked.view))
+    }
+
+    /// The desired fields of every known Service.
+    pub fn all_desired(&self) -> BTreeMap<String, Desired> {
+        self.services
+            .iter()
+            .map(|(k, t)| (k.clone(), self.desired_for(&t.view)))
+            .collect()
+    }
+
+    fn is_ours(&self, view: &ServiceView) -> bool {
+        view.class == self.lb_class
+    }
+
+    fn handled(&self, view: &ServiceView) -> bool {
+        self.is_ours(view) && view.is_load_balancer && !self.config.pools.is_empty()
+    }
+
+    /// Phase 1 for one Service: keep what it holds (or `hint`) if still allowed.
+    fn settle(&mut self, key: &str, hint: Vec<IpAddr>, run: &mut Run) {
+        run.touched.insert(key.to_string());
+        self.pending.remove(key);
+        self.incomplete.remove(key);
+        let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
+            return;
+        };
+        // Not a LoadBalancer (any more), another class, or no pools: release, and do
+        // not re-allocate.
+        if !self.handled(&view) {
+            self.allocator.unassign(key);
+            return;
+        }
+        if view.policy == FamilyPolicy::RequireDualStack && view.families.len() < 2 {
+            self.warn_once(key, Event::not_enough_cluster_ips(&view.cluster_ips), run);
+            self.allocator.unassign(key);
+            return;
+        }
+        let mut current = match self.allocator.held(key) {
+            Some(held) => held.ips.clone(),
+            None => hint,
+        };
+        if !current.is_empty() {
+            let family_changed = match family_of_addresses(&current) {
+                None => true,
+                Some(held) => {
+                    !same_families(held, view.family())
+                        && !(matches!(view.family(), ServiceFamily::Dual { .. })
+                            && view.policy == FamilyPolicy::PreferDualStack)
+                }
+            };
+            if family_changed {
+                self.allocator.unassign(key);
+                current.clear();
+            }
+        }
+        if !current.is_empty() {
+            let scope = scope(&self.namespaces, &view);
+            let assigned = self.allocator.assign(key, &current, &view.usage, &scope);
+            match assigned {
+                Err(e) => {
+                    run.emit(key, Event::clear_assignment(key, &e));
+                    self.allocator.unassign(key);
+                    current.clear();
+                }
+                Ok(pool) => {
+                    if view.pool.as_ref().is_some_and(|wanted| *wanted != pool) {
+                        self.allocator.unassign(key);
+                        current.clear();
+                    }
+                }
+            }
+            match &view.requested {
+                Err(e) if !current.is_empty() => {
+                    self.warn_once(key, Event::load_balancer_failed(e), run);
+                    self.classify(key, &view, current.len());
+                    return;
+                }
+                Ok(requested) if !requested.is_empty() && !same_set(requested, &current) => {
+                    self.allocator.unassign(key);
+                    current.clear();
+                }
+                _ => {}
+            }
+        }
+        if let Some(tracked) = self.services.get_mut(key) {
+            tracked.warning = None;
+        }
+        self.classify(key, &view, current.len());
+    }
+
+    /// Emits a warning unless the last one for this Service said the same.
+    fn warn_once(&mut self, key: &str, event: Event, run: &mut Run) {
+        if let Some(tracked) = self.services.get_mut(key)
+            && tracked.warning.as_deref() != Some(&event.message)
+        {
+            tracked.warning = Some(event.message.clone());
+            run.emit(key, event);
+        }
+    }
+
+    /// Files a handled Service holding `held` addresses under pending / incomplete.
+    fn classify(&mut self, key: &str, view: &ServiceView, held: usize) {
+        if held == 0 {
+            self.pending.insert(key.to_string());
+        } else if held == 1
+            // Requested addresses pin the set: never add to them.
+            && view.requested.as_ref().is_ok_and(Vec::is_empty)
+            && view.policy == FamilyPolicy::PreferDualStack
+            && matches!(view.family(), ServiceFamily::Dual { .. })
+        {
+            self.incomplete.insert(key.to_string());
+        }
+    }
+
+    /// Phase 2 for one Service: MetalLB's `allocateIPs`.
+    /// Phase 2 for one Service: MetalLB's `allocateIPs`. The error is the
+    /// `AllocationFailed` event to report if this stays the final reason.
+    fn allocate(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
+        let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
+            self.pending.remove(key);
+            return Ok(());
+        };
+        let ips = self
+            .try_allocate(key, &view)
+            .map_err(|failure| Event::allocation_failed(key, &failure))?;
+        self.pending.remove(key);
+        run.emit(key, Event::ip_allocated(&ips));
+        if let Some(tracked) = self.services.get_mut(key) {
+            tracked.failure = None;
+        }
+        self.classify(key, &view, ips.len());
+        Ok(())
+    }
+
+    fn try_allocate(&mut self, key: &str, view: &ServiceView) -> Result<Vec<IpAddr>, Failure> {
+        let requested = view.requested.clone().map_err(Failure::Request)?;
+        let want = view.want();
+        let scope = scope(&self.namespaces, view);
+        if requested.is_empty() {
+            let allocated = match &view.pool {
+                Some(pool) => {
+                    self.allocator
+                        .allocate_from_pool(key, pool, want, &view.usage, &scope)
+                }
+                None => self.allocator.allocate(key, want, &view.usage, &scope),
+            };
+            return allocated.map_err(Failure::Alloc);
+        }
+        let matches_service = family_of_addresses(&requested)
+            .is_some_and(|f| same_families(f, view.family()))
+            && !(requested.len() == 1 && matches!(view.family(), ServiceFamily::Dual { .. }));
+        if !matches_service {
+            return Err(Failure::FamilyMismatch(requested));
+        }
+        let pool = self
+            .allocator
+            .assign(key, &requested, &view.usage, &scope)
+            .map_err(Failure::Alloc)?;
+        if let Some(wanted) = &view.pool
+            && *wanted != pool
+        {
+            self.allocator.unassign(key);
+            return Err(Failure::PoolMismatch(requested, wanted.clone()));
+        }
+        Ok(requested)
+    }
+
+    /// Phase 3 for one Service: PreferDualStack adds the missing family. The error is
+    /// the `AdditionalAssignFailed` event to report if this stays the final reason.
+    fn complete(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
+        let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
+            self.incomplete.remove(key);
+            return Ok(());
+        };
+        let scope = scope(&self.namespaces, &view);
+        let ip = self
+            .allocator
+            .add_missing_family(key, &view.usage, &scope)
+            .map_err(|e| Event::additional_assign_failed(&e))?;
+        self.incomplete.remove(key);
+        run.emit(key, Event::additional_ip_allocated(ip));
+        if let Some(tracked) = self.services.get_mut(key) {
+            tracked.additional_failure = None;
+        }
+        Ok(())
+    }
+
+    fn desired_for(&self, view: &ServiceView) -> Desired {
+        if !self.is_ours(view) {
+            return Desired::Unmanaged;
+        }
+        match self.allocator.held(&view.key) {
+            Some(held) if self.handled(view) => Desired::Status {
+                ingress: held.ips.clone(),
+                pool: Some(held.pool.clone()),
+            },
+            _ => Desired::Status {
+                ingress: Vec::new(),
+                pool: None,
+            },
+        }
+    }
+
+    fn outcome(&self, mut run: Run) -> Outcome {
+        let mut services = BTreeMap::new();
+        for key in &run.touched {
+            let Some(tracked) = self.services.get(key) else {
+                continue;
+            };
+            let view = &tracked.view;
+            let desired = self.desired_for(view);
+            let needs_update = match &desired {
+                Desired::Unmanaged => false,
+                Desired::Status { ingress, pool } => {
+                    *ingress != view.status_ips
+                        || *pool != view.status_pool
+                        || view.annotations.contains_key(DEPRECATED_POOL_ANNOTATION)
+                }
+            };
+            let mut events = run.events.remove(key).unwrap_or_default();
+            // Like MetalLB, warn about deprecated annotations only when there is
+            // something to write, not on every reconcile.
+            if needs_update {
+                events.extend(
+                    view.deprecated_annotations()
+                        .map(Event::deprecated_annotation),
+                );
+            }
+            services.insert(
+                key.clone(),
+                ServiceOutcome {
+                    desired,
+                    needs_update,
+                    events,
+                },
+            );
+        }
+        Outcome {
+            services,
+            pools: self.pool_counters(),
+        }
+    }
+}
+
+fn scope<'a>(namespaces: &'a BTreeMap<String, Labels>, view: &'a ServiceView) -> Scope<'a> {
+    static NONE: Labels = BTreeMap::new();
+    Scope {
+        namespace: &view.namespace,
+        service_labels: &view.labels,
+        namespace_labels: namespaces.get(&view.namespace).unwrap_or(&NONE),
+    }
+}
+
+fn key_of(service: &Service) -> String {
+    format!(
+        "{}/{}",
+        service.metadata.namespace.as_deref().unwrap_or_default(),
+        service.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    let a: BTreeSet<&IpAddr> = a.iter().collect();
+    let b: BTreeSet<&IpAddr> = b.iter().collect();
+    a == b
+}

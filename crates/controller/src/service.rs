@@ -1,0 +1,322 @@
+//! What the controller reads from a Service, parsed once: annotations under both
+//! prefixes, requested addresses, families, ports and sharing keys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Service;
+use oxlb_allocator::{Family, Port, QuotedList, ShareKey, Usage, Want};
+
+pub const PREFIX: &str = "metallb.io/";
+pub const DEPRECATED_PREFIX: &str = "metallb.universe.tf/";
+/// Written by MetalLB <= 0.12; the controller always removes it (superseded by
+/// `metallb.io/ip-allocated-from-pool`).
+pub const DEPRECATED_POOL_ANNOTATION: &str = "metallb.universe.tf/ip-allocated-from-pool";
+pub const POOL_ANNOTATION: &str = "metallb.io/ip-allocated-from-pool";
+const LOAD_BALANCER_IPS: &str = "loadBalancerIPs";
+const ADDRESS_POOL: &str = "address-pool";
+const ALLOW_SHARED_IP: &str = "allow-shared-ip";
+
+/// `spec.ipFamilyPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyPolicy {
+    SingleStack,
+    PreferDualStack,
+    RequireDualStack,
+}
+
+/// A bad address request; `Display` is MetalLB's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    Both,
+    InvalidAnnotation(String),
+    InvalidSpec(String),
+    SameFamily(Vec<String>),
+    TooMany(Vec<String>),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Both => write!(
+                f,
+                "service can not have both {PREFIX}{LOAD_BALANCER_IPS} and svc.Spec.LoadBalancerIP"
+            ),
+            RequestError::InvalidAnnotation(value) => {
+                write!(f, "invalid {PREFIX}{LOAD_BALANCER_IPS}: \"{value}\"")
+            }
+            RequestError::InvalidSpec(value) => {
+                write!(f, "invalid spec.loadBalancerIP \"{value}\"")
+            }
+            RequestError::SameFamily(ips) => write!(
+                f,
+                "IPFamilyForAddresses: same address family {}",
+                QuotedList(ips)
+            ),
+            RequestError::TooMany(ips) => write!(
+                f,
+                "IPFamilyForAddresses: invalid ips length {} {}",
+                ips.len(),
+                QuotedList(ips)
+            ),
+        }
+    }
+}
+
+/// The families a service is in: one, or both with a primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceFamily {
+    Single(Family),
+    Dual { primary: Family },
+}
+
+/// A Service as the controller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// `namespace/name`, the key in events and in the allocator.
+    pub key: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub is_load_balancer: bool,
+    pub class: Option<String>,
+    pub policy: FamilyPolicy,
+    /// Families from `ipFamilies`, else the cluster IPs, else the requested addresses,
+    /// else both for a dual-stack policy, else IPv4 (services in files may lack them).
+    pub families: Vec<Family>,
+    /// For the "not enough clusterips" message.
+    pub cluster_ips: Vec<String>,
+    pub requested: Result<Vec<IpAddr>, RequestError>,
+    /// The `address-pool` annotation, if set and non-empty.
+    pub pool: Option<String>,
+    pub usage: Usage,
+    /// `status.loadBalancer.ingress[].ip` as currently written.
+    pub status_ips: Vec<IpAddr>,
+    /// `metallb.io/ip-allocated-from-pool` as currently written.
+    pub status_pool: Option<String>,
+}
+
+/// `metallb.io/X` if present, else `metallb.universe.tf/X` (MetalLB's precedence).
+fn annotation<'a>(annotations: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    annotations
+        .get(&format!("{PREFIX}{name}"))
+        .or_else(|| annotations.get(&format!("{DEPRECATED_PREFIX}{name}")))
+        .map(String::as_str)
+}
+
+fn parse_family(text: &str) -> Option<Family> {
+    match text {
+        "IPv4" => Some(Family::V4),
+        "IPv6" => Some(Family::V6),
+        _ => None,
+    }
+}
+
+fn parse_requested(
+    annotation_value: Option<&str>,
+    spec_ip: Option<&str>,
+) -> Result<Vec<IpAddr>, RequestError> {
+    let annotation_value = annotation_value.filter(|v| !v.is_empty());
+    let spec_ip = spec_ip.filter(|v| !v.is_empty());
+    match (annotation_value, spec_ip) {
+        (None, None) => Ok(Vec::new()),
+        (Some(_), Some(_)) => Err(RequestError::Both),
+        (Some(value), None) => {
+            let ips = value
+                .split(',')
+                .map(|part| part.trim().parse::<IpAddr>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| RequestError::InvalidAnnotation(value.to_string()))?;
+            let texts = || ips.iter().map(ToString::to_string).collect();
+            match ips.as_slice() {
+                [_] => Ok(ips),
+                [a, b] if Family::of(a) != Family::of(b) => Ok(ips),
+                [_, _] => Err(RequestError::SameFamily(texts())),
+                _ => Err(RequestError::TooMany(texts())),
+            }
+        }
+        (None, Some(value)) => value
+            .parse::<IpAddr>()
+            .map(|ip| vec![ip])
+            .map_err(|_| RequestError::InvalidSpec(value.to_string())),
+    }
+}
+
+impl ServiceView {
+    pub fn from_service(service: &Service) -> ServiceView {
+        let meta = &service.metadata;
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        let spec = service.spec.clone().unwrap_or_default();
+        let requested = parse_requested(
+            annotation(&annotations, LOAD_BALANCER_IPS),
+            spec.load_balancer_ip.as_deref(),
+        );
+        let explicit_policy = match spec.ip_family_policy.as_deref() {
+            Some("PreferDualStack") => Some(FamilyPolicy::PreferDualStack),
+            Some("RequireDualStack") => Some(FamilyPolicy::RequireDualStack),
+            Some(_) => Some(FamilyPolicy::SingleStack),
+            None => None,
+        };
+        let mut cluster_ips: Vec<String> = spec.cluster_ips.clone().unwrap_or_default();
+        if cluster_ips.is_empty()
+            && let Some(ip) = &spec.cluster_ip
+        {
+            cluster_ips.push(ip.clone());
+        }
+        let mut families: Vec<Family> = spec
+            .ip_families
+            .iter()
+            .flatten()
+            .filter_map(|f| parse_family(f))
+            .collect();
+        if families.is_empty() {
+            families = cluster_ips
+                .iter()
+                .filter_map(|ip| ip.parse::<IpAddr>().ok())
+                .map(|ip| Family::of(&ip))
+                .collect();
+        }
+        if families.is_empty()
+            && let Ok(ips) = &requested
+        {
+            families = ips.iter().map(Family::of).collect();
+        }
+        if families.is_empty() {
+            families = match explicit_policy {
+                Some(FamilyPolicy::PreferDualStack | FamilyPolicy::RequireDualStack) => {
+                    vec![Family::V4, Family::V6]
+                }
+                _ => vec![Family::V4],
+            };
+        }
+        families.dedup();
+        families.truncate(2);
+        // No policy written (a file): two families mean both are required.
+        let policy = explicit_policy.unwrap_or(if families.len() == 2 {
+            FamilyPolicy::RequireDualStack
+        } else {
+            FamilyPolicy::SingleStack
+        });
+        if policy == FamilyPolicy::SingleStack {
+            families.truncate(1);
+        }
+        let ports = spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| Port {
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                port: p.port,
+            })
+            .collect();
+        // Local services share only with an identical selector (MetalLB's backend key:
+        // the selector as `k=v,k2=v2`, sorted).
+        let backend = if spec.external_traffic_policy.as_deref() == Some("Local") {
+            spec.selector
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            String::new()
+        };
+        let sharing = annotation(&annotations, ALLOW_SHARED_IP)
+            .unwrap_or_default()
+            .to_string();
+        let status_ips = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|ingress| ingress.ip.as_deref()?.parse::<IpAddr>().ok())
+            .collect();
+        ServiceView {
+            key: format!("{namespace}/{name}"),
+            labels: meta.labels.clone().unwrap_or_default(),
+            is_load_balancer: spec.type_.as_deref() == Some("LoadBalancer"),
+            class: spec.load_balancer_class.clone(),
+            policy,
+            families,
+            cluster_ips,
+            requested,
+            pool: annotation(&annotations, ADDRESS_POOL)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+            usage: Usage {
+                ports,
+                key: ShareKey { sharing, backend },
+            },
+            status_ips,
+            status_pool: annotations.get(POOL_ANNOTATION).cloned(),
+            namespace,
+            annotations,
+        }
+    }
+
+    pub fn family(&self) -> ServiceFamily {
+        match self.families.as_slice() {
+            [first, _, ..] => ServiceFamily::Dual { primary: *first },
+            [only] => ServiceFamily::Single(*only),
+            [] => ServiceFamily::Single(Family::V4),
+        }
+    }
+
+    /// What to ask the allocator for.
+    pub fn want(&self) -> Want {
+        match (self.family(), self.policy) {
+            (ServiceFamily::Single(family), _) => Want::Single(family),
+            (ServiceFamily::Dual { primary }, FamilyPolicy::PreferDualStack) => {
+                Want::PreferDual { primary }
+            }
+            (ServiceFamily::Dual { .. }, _) => Want::RequireDual,
+        }
+    }
+
+    /// Equal apart from what the controller itself writes (status, pool annotation).
+    pub fn same_input(&self, other: &ServiceView) -> bool {
+        let strip = |v: &ServiceView| {
+            let mut v = v.clone();
+            v.status_ips.clear();
+            v.status_pool = None;
+            v.annotations.remove(POOL_ANNOTATION);
+            v.annotations.remove(DEPRECATED_POOL_ANNOTATION);
+            v
+        };
+        strip(self) == strip(other)
+    }
+
+    /// Annotations under the deprecated prefix, in key order.
+    pub fn deprecated_annotations(&self) -> impl Iterator<Item = &str> {
+        self.annotations
+            .keys()
+            .filter(|k| k.starts_with(DEPRECATED_PREFIX))
+            .map(String::as_str)
+    }
+}
+
+/// MetalLB's `ipfamily.ForAddresses` on a set of addresses: one family, both, or none
+/// (`None` for zero, more than two, or two of one family).
+pub fn family_of_addresses(ips: &[IpAddr]) -> Option<ServiceFamily> {
+    match ips {
+        [one] => Some(ServiceFamily::Single(Family::of(one))),
+        [a, b] if Family::of(a) != Family::of(b) => Some(ServiceFamily::Dual {
+            primary: Family::of(a),
+        }),
+        _ => None,
+    }
+}
+
+/// Same family set, ignoring which one is primary.
+pub fn same_families(a: ServiceFamily, b: ServiceFamily) -> bool {
+    match (a, b) {
+        (ServiceFamily::Single(x), ServiceFamily::Single(y)) => x == y,
+        (ServiceFamily::Dual { .. }, ServiceFamily::Dual { .. }) => true,
+        _ => false,
+    }
+}
