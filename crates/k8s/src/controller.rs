@@ -11,6 +11,7 @@ use oxlb_standalone::status::StatusReport;
 use tokio::sync::{Notify, watch};
 
 use crate::lease::{self, LeaseConfig};
+use crate::memberlist;
 use crate::reconciler::Reconciler;
 use crate::stores::Stores;
 
@@ -121,6 +122,9 @@ pub async fn run_controller_with_client(
         ))
     });
 
+    if let Err(e) = memberlist::ensure_secret(&client, &options.namespace, &stores).await {
+        tracing::warn!(error = %e, "cannot create the memberlist Secret; speakers run without encryption");
+    }
     let mut reconciler = Reconciler::new(
         client,
         &options.namespace,
@@ -156,4 +160,28 @@ pub async fn run_controller_with_client(
         let _ = server.await;
     }
     Ok(())
+}
+
+/// Resolves on SIGTERM (what the kubelet sends) or Ctrl-C: give it to
+/// [`run_controller`] as `shutdown`.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod lease;
+pub mod memberlist;
 pub mod rbac;
 pub mod reconciler;
 pub mod stores;

@@ -58,7 +58,13 @@ pub const CONTROLLER: &[Permission] = &[
         "events",
         &["create", "patch"],
     ),
-    p(Scope::OwnNamespace, "", "secrets", WATCH),
+    // Reads BGPPeer passwords; creates the memberlist Secret once.
+    p(
+        Scope::OwnNamespace,
+        "",
+        "secrets",
+        &["list", "watch", "create"],
+    ),
     p(Scope::OwnNamespace, "", "configmaps", WATCH),
     p(Scope::OwnNamespace, "metallb.io", "ipaddresspools", WATCH),
     p(
@@ -95,6 +101,69 @@ pub const CONTROLLER: &[Permission] = &[
         "coordination.k8s.io",
         "leases",
         &["get", "create", "update"],
+    ),
+];
+
+/// The speaker's API calls (`oxlb speaker`, the DaemonSet): it reads what decides
+/// announcements and writes the per-node status objects and `nodeAssigned` events.
+pub const SPEAKER: &[Permission] = &[
+    p(Scope::Cluster, "", "services", WATCH),
+    p(Scope::Cluster, "", "nodes", WATCH),
+    p(Scope::Cluster, "discovery.k8s.io", "endpointslices", WATCH),
+    p(
+        Scope::Cluster,
+        "events.k8s.io",
+        "events",
+        &["create", "patch"],
+    ),
+    p(Scope::OwnNamespace, "", "secrets", WATCH),
+    p(Scope::OwnNamespace, "", "configmaps", WATCH),
+    p(Scope::OwnNamespace, "metallb.io", "ipaddresspools", WATCH),
+    p(Scope::OwnNamespace, "metallb.io", "l2advertisements", WATCH),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "bgpadvertisements",
+        WATCH,
+    ),
+    p(Scope::OwnNamespace, "metallb.io", "bgppeers", WATCH),
+    p(Scope::OwnNamespace, "metallb.io", "bfdprofiles", WATCH),
+    p(Scope::OwnNamespace, "metallb.io", "communities", WATCH),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "servicel2statuses",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "servicel2statuses/status",
+        &["patch"],
+    ),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "servicebgpstatuses",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "servicebgpstatuses/status",
+        &["patch"],
+    ),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "configurationstates",
+        &["get", "create", "patch"],
+    ),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "configurationstates/status",
+        &["patch"],
     ),
 ];
 

@@ -172,6 +172,9 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     );
     assert_eq!(state[1].body["status"], json!({"result": "Valid"}));
 
+    let memberlist = api.get("/api/v1/secrets", NS, "memberlist").unwrap();
+    assert!(memberlist["data"]["secretkey"].as_str().unwrap().len() >= 128);
+
     // The write-backs come back through the watch: nothing more to write.
     settle().await;
     assert_eq!(service_writes(&api).len(), 2);
@@ -516,4 +519,89 @@ async fn legacy_configmap_is_read() {
     })
     .await;
     controller.stop().await;
+}
+
+const LEASE: &str = "/apis/coordination.k8s.io/v1/leases";
+
+fn holder(api: &FakeApi) -> Option<String> {
+    api.get(LEASE, NS, "oxlb-controller")
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn leader_change_hands_over_on_shutdown_and_moves_nothing() {
+    let api = FakeApi::new();
+    cluster(&api);
+    api.put(service("default", "web"));
+    let a = start(&api, "a", true);
+    wait_for("a leads", || holder(&api).as_deref() == Some("a")).await;
+    wait_for("assigned by a", || {
+        ingress(&api, "default", "web") == ["192.168.10.0"]
+    })
+    .await;
+    let create = api
+        .writes()
+        .into_iter()
+        .find(|r| r.path.contains("/leases"))
+        .unwrap();
+    assert_eq!(create.method, "POST");
+    assert_eq!(
+        create.path,
+        "/apis/coordination.k8s.io/v1/namespaces/metallb-system/leases"
+    );
+    assert_eq!(create.body["spec"]["holderIdentity"], "a");
+    assert_eq!(create.body["spec"]["leaseDurationSeconds"], 15);
+
+    let b = start(&api, "b", true);
+    // b follows: it reads the Lease but neither takes it nor writes Services.
+    wait_for("b reads the lease", || {
+        api.log()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/leases/oxlb-controller"))
+            .count()
+            >= 2
+    })
+    .await;
+    settle().await;
+    assert_eq!(holder(&api).as_deref(), Some("a"));
+    let writes_before = service_writes(&api).len();
+
+    // SIGTERM on a: the Lease is released at once (no holder), not left to expire.
+    a.stop().await;
+    let release = api
+        .writes()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with("/leases/oxlb-controller"))
+        .unwrap();
+    assert_eq!(release.method, "PUT");
+    assert!(
+        release.body["spec"]["holderIdentity"].is_null(),
+        "{:#}",
+        release.body
+    );
+    assert_eq!(release.body["spec"]["leaseDurationSeconds"], 1);
+
+    // b's first attempt loses a race (409) and succeeds on the next round.
+    api.fail("PUT", "/leases/oxlb-controller", 409, 1);
+    wait_for("b leads", || holder(&api).as_deref() == Some("b")).await;
+    let lease = api.get(LEASE, NS, "oxlb-controller").unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    settle().await;
+    assert_eq!(
+        service_writes(&api).len(),
+        writes_before,
+        "the new leader moved nothing"
+    );
+    assert_eq!(ingress(&api, "default", "web"), ["192.168.10.0"]);
+
+    api.put(service("default", "next"));
+    wait_for("b assigns", || {
+        ingress(&api, "default", "next") == ["192.168.10.1"]
+    })
+    .await;
+    let last_event = events(&api).pop().unwrap();
+    assert_eq!(last_event["reportingInstance"], "b");
+    assert_rbac_covers(&api);
+    b.stop().await;
 }
