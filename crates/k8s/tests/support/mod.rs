@@ -3,6 +3,8 @@
 //! with every request recorded and failures that tests script (409, 503, watch 410).
 #![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+pub mod helm;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
