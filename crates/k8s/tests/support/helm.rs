@@ -163,10 +163,9 @@ fn eval(context: &Value, pipeline: &str) -> Result<Value, String> {
             ("toYaml", [v]) => Value::String(to_yaml(v)),
             ("quote", [v]) => Value::String(format!("{:?}", to_text(v))),
             ("nindent", [n, v]) | ("indent", [n, v]) => {
-                let n: usize = to_text(n).parse().or_else(|_| {
-                    // The count is a bare number, not an operand.
-                    Err::<usize, String>("bad indent".into())
-                })?;
+                let n: usize = to_text(n)
+                    .parse()
+                    .map_err(|_| format!("bad indent {n}"))?;
                 let body = indent(&to_text(v), n);
                 Value::String(if *name == "nindent" { format!("\n{body}") } else { body })
             }
