@@ -605,3 +605,73 @@ async fn leader_change_hands_over_on_shutdown_and_moves_nothing() {
     assert_rbac_covers(&api);
     b.stop().await;
 }
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
+#[tokio::test]
+async fn metrics_health_and_readiness_use_metallb_names() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = FakeApi::new();
+    cluster(&api);
+    api.put(service("default", "web"));
+    let client = api.client();
+    let options = ControllerOptions {
+        namespace: NS.into(),
+        lb_class: None,
+        metrics_address: Some(([127, 0, 0, 1], port).into()),
+        identity: "c1".into(),
+        leader_election: false,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_controller_with_client(client, options, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = http_get(port, "/metrics").await;
+        if metrics.contains("metallb_allocator_addresses_in_use_total{pool=\"pool1\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for line in [
+        "metallb_allocator_addresses_in_use_total{pool=\"pool1\"} 1",
+        "metallb_allocator_addresses_total{pool=\"pool1\"} 4",
+        "metallb_allocator_ipv4_addresses_in_use_total{pool=\"pool1\"} 1",
+        "metallb_k8s_client_config_loaded_bool 1",
+        "metallb_k8s_client_config_stale_bool 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+    assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"));
+    assert!(http_get(port, "/healthz").await.contains(r#""status":"ok""#));
+
+    api.put(pool("overlapping", &["192.168.10.0/24"]));
+    let mut stale = false;
+    for _ in 0..500 {
+        if http_get(port, "/metrics").await.contains("metallb_k8s_client_config_stale_bool 1") {
+            stale = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stale, "stale metric after an invalid change");
+    assert!(http_get(port, "/healthz").await.contains(r#""status":"stale""#));
+    assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"), "the last valid config is still in force");
+    let _ = tx.send(());
+    task.await.unwrap();
+}
