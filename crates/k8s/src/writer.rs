@@ -137,13 +137,27 @@ pub async fn publish_events(recorder: &Recorder, service: &Service, events: &[Ev
             },
             reason: event.reason.as_str().to_string(),
             note: Some(event.message.clone()),
-            action: event.reason.as_str().to_string(),
+            // kube's Recorder folds events with the same (reason, action, object) into
+            // one series and keeps the first note: a distinct action per message keeps
+            // a new failure reason from being hidden under an old one.
+            action: action_for(event),
             secondary: None,
         };
         if let Err(e) = recorder.publish(&kube_event, &reference).await {
             tracing::warn!(error = %e, reason = event.reason.as_str(), "recording event failed");
         }
     }
+}
+
+fn action_for(event: &Event) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    event.message.hash(&mut hasher);
+    format!(
+        "{}-{:08x}",
+        event.reason.as_str(),
+        hasher.finish() & 0xffff_ffff
+    )
 }
 
 pub fn recorder(client: &Client, identity: &str) -> Recorder {

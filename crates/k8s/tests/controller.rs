@@ -620,7 +620,11 @@ async fn http_get(port: u16, path: &str) -> String {
 
 #[tokio::test]
 async fn metrics_health_and_readiness_use_metallb_names() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let api = FakeApi::new();
     cluster(&api);
     api.put(service("default", "web"));
@@ -658,20 +662,34 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
     assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"));
-    assert!(http_get(port, "/healthz").await.contains(r#""status":"ok""#));
+    assert!(
+        http_get(port, "/healthz")
+            .await
+            .contains(r#""status":"ok""#)
+    );
 
     api.put(pool("overlapping", &["192.168.10.0/24"]));
     let mut stale = false;
     for _ in 0..500 {
-        if http_get(port, "/metrics").await.contains("metallb_k8s_client_config_stale_bool 1") {
+        if http_get(port, "/metrics")
+            .await
+            .contains("metallb_k8s_client_config_stale_bool 1")
+        {
             stale = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(stale, "stale metric after an invalid change");
-    assert!(http_get(port, "/healthz").await.contains(r#""status":"stale""#));
-    assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"), "the last valid config is still in force");
+    assert!(
+        http_get(port, "/healthz")
+            .await
+            .contains(r#""status":"stale""#)
+    );
+    assert!(
+        http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"),
+        "the last valid config is still in force"
+    );
     let _ = tx.send(());
     task.await.unwrap();
 }

@@ -55,7 +55,8 @@ fn check_generated(path: &str, expected: &str) {
 
 fn role_objects(component: &str, permissions: &[Permission]) -> Vec<Value> {
     let name = format!("oxlb-{component}");
-    let labels = json!({"app.kubernetes.io/name": "oxlb", "app.kubernetes.io/component": component});
+    let labels =
+        json!({"app.kubernetes.io/name": "oxlb", "app.kubernetes.io/component": component});
     let subject = json!([{"kind": "ServiceAccount", "name": name, "namespace": NS_PLACEHOLDER}]);
     vec![
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -101,8 +102,8 @@ fn render_chart(values: &Value) -> String {
     let mut out = String::new();
     for template in TEMPLATES {
         let text = read(&format!("charts/oxlb/templates/{template}"));
-        let rendered = helm::render(&text, values, namespace)
-            .unwrap_or_else(|e| panic!("{template}: {e}"));
+        let rendered =
+            helm::render(&text, values, namespace).unwrap_or_else(|e| panic!("{template}: {e}"));
         if rendered.trim().is_empty() {
             continue;
         }
@@ -148,10 +149,13 @@ fn deploy_manifest_is_the_chart_rendered_with_default_values() {
 /// Parses into the typed object and back: a misspelt or misplaced field (which the
 /// typed struct drops) makes the round trip differ.
 fn round_trip<T: DeserializeOwned + Serialize>(object: &Value) {
-    let typed: T = serde_json::from_value(object.clone())
-        .unwrap_or_else(|e| panic!("{e}: {object:#}"));
+    let typed: T =
+        serde_json::from_value(object.clone()).unwrap_or_else(|e| panic!("{e}: {object:#}"));
     let back = serde_json::to_value(&typed).unwrap();
-    assert_eq!(&back, object, "round trip through k8s-openapi changed the object");
+    assert_eq!(
+        &back, object,
+        "round trip through k8s-openapi changed the object"
+    );
 }
 
 fn objects() -> Vec<Value> {
@@ -178,7 +182,10 @@ fn every_object_is_valid_for_its_k8s_openapi_type() {
             other => panic!("unexpected kind {other} in deploy/oxlb.yaml"),
         }
         if object["kind"] != "Namespace" && object["kind"] != "CustomResourceDefinition" {
-            let namespaced = !matches!(object["kind"].as_str(), Some("ClusterRole" | "ClusterRoleBinding"));
+            let namespaced = !matches!(
+                object["kind"].as_str(),
+                Some("ClusterRole" | "ClusterRoleBinding")
+            );
             assert_eq!(
                 object["metadata"]["namespace"].as_str(),
                 namespaced.then_some("metallb-system"),
@@ -215,7 +222,10 @@ fn rbac_in_the_manifest_is_exactly_what_the_code_uses() {
             let text = rule.to_string();
             assert!(!text.contains("\"*\""), "wildcard in {rule}");
             if object["kind"] == "ClusterRole" {
-                assert!(!text.contains("secrets"), "cluster-wide Secret access in {rule}");
+                assert!(
+                    !text.contains("secrets"),
+                    "cluster-wide Secret access in {rule}"
+                );
             }
         }
     }
@@ -230,21 +240,39 @@ fn workloads_run_with_least_privilege() {
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     let container = &pod["containers"][0];
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
-    assert_eq!(container["securityContext"]["capabilities"], json!({"drop": ["ALL"]}));
-    assert_eq!(container["ports"][0], json!({"name": "monitoring", "containerPort": 7472, "protocol": "TCP"}));
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"]})
+    );
+    assert_eq!(
+        container["ports"][0],
+        json!({"name": "monitoring", "containerPort": 7472, "protocol": "TCP"})
+    );
     assert_eq!(pod["serviceAccountName"], "oxlb-controller");
 
     let speaker = find(&objects, "DaemonSet", "oxlb-speaker");
     let pod = &speaker["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
     let container = &pod["containers"][0];
-    assert_eq!(container["securityContext"]["capabilities"], json!({"drop": ["ALL"], "add": ["NET_RAW"]}));
+    assert_eq!(
+        container["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"], "add": ["NET_RAW"]})
+    );
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     // PodMonitor-friendly: both components carry the same selector label and port name.
     for workload in [controller, speaker] {
-        assert_eq!(workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"], "oxlb");
-        assert_eq!(workload["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"], "monitoring");
+        assert_eq!(
+            workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"],
+            "oxlb"
+        );
+        assert_eq!(
+            workload["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"],
+            "monitoring"
+        );
     }
 }
 
@@ -261,8 +289,16 @@ fn chart_values_change_what_they_should() {
     let controller = find(&docs, "Deployment", "oxlb-controller");
     assert_eq!(controller["metadata"]["namespace"], "lb");
     let args = &controller["spec"]["template"]["spec"]["containers"][0]["args"];
-    assert!(args.as_array().unwrap().contains(&json!("--lb-class=oxlb.io/lb")), "{args}");
-    assert_eq!(controller["spec"]["template"]["spec"]["tolerations"], json!([{"key": "a", "operator": "Exists"}]));
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&json!("--lb-class=oxlb.io/lb")),
+        "{args}"
+    );
+    assert_eq!(
+        controller["spec"]["template"]["spec"]["tolerations"],
+        json!([{"key": "a", "operator": "Exists"}])
+    );
     assert!(docs.iter().all(|d| d["kind"] != "DaemonSet"));
     let rules = find(&docs, "PrometheusRule", "oxlb");
     let alerts: Vec<&str> = rules["spec"]["groups"][0]["rules"]
@@ -283,9 +319,17 @@ fn chart_values_change_what_they_should() {
             "MetalLBBGPSessionDown",
         ]
     );
-    let summary = rules["spec"]["groups"][0]["rules"][2]["annotations"]["summary"].as_str().unwrap();
+    let summary = rules["spec"]["groups"][0]["rules"][2]["annotations"]["summary"]
+        .as_str()
+        .unwrap();
     assert_eq!(summary, "IPAddressPool {{ $labels.pool }} is exhausted.");
     let monitor = find(&docs, "PodMonitor", "oxlb");
-    assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["port"], "monitoring");
-    assert_eq!(find(&docs, "RoleBinding", "oxlb-controller")["subjects"][0]["namespace"], "lb");
+    assert_eq!(
+        monitor["spec"]["podMetricsEndpoints"][0]["port"],
+        "monitoring"
+    );
+    assert_eq!(
+        find(&docs, "RoleBinding", "oxlb-controller")["subjects"][0]["namespace"],
+        "lb"
+    );
 }

@@ -62,7 +62,10 @@ fn lex(template: &str) -> Result<Vec<(bool, String)>, String> {
     Ok(out)
 }
 
-fn parse(tokens: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
+fn parse(
+    tokens: &[(bool, String)],
+    pos: &mut usize,
+) -> Result<(Vec<Node>, Option<String>), String> {
     let mut nodes = Vec::new();
     while *pos < tokens.len() {
         let (is_action, text) = &tokens[*pos];
@@ -155,7 +158,10 @@ fn eval(context: &Value, pipeline: &str) -> Result<Value, String> {
             command.split_whitespace().collect()
         };
         let (name, args) = words.split_first().ok_or("empty command")?;
-        let mut args: Vec<Value> = args.iter().map(|a| operand(context, a)).collect::<Result<_, _>>()?;
+        let mut args: Vec<Value> = args
+            .iter()
+            .map(|a| operand(context, a))
+            .collect::<Result<_, _>>()?;
         if let Some(v) = value.take() {
             args.push(v);
         }
@@ -163,11 +169,13 @@ fn eval(context: &Value, pipeline: &str) -> Result<Value, String> {
             ("toYaml", [v]) => Value::String(to_yaml(v)),
             ("quote", [v]) => Value::String(format!("{:?}", to_text(v))),
             ("nindent", [n, v]) | ("indent", [n, v]) => {
-                let n: usize = to_text(n)
-                    .parse()
-                    .map_err(|_| format!("bad indent {n}"))?;
+                let n: usize = to_text(n).parse().map_err(|_| format!("bad indent {n}"))?;
                 let body = indent(&to_text(v), n);
-                Value::String(if *name == "nindent" { format!("\n{body}") } else { body })
+                Value::String(if *name == "nindent" {
+                    format!("\n{body}")
+                } else {
+                    body
+                })
             }
             (word, []) => operand(context, word)?,
             (other, _) => return Err(format!("unsupported function {other:?}")),
@@ -193,7 +201,11 @@ fn render_nodes(context: &Value, nodes: &[Node], out: &mut String) -> Result<(),
             Node::Text(t) => out.push_str(t),
             Node::Expr(e) => out.push_str(&to_text(&eval(context, &fix_numbers(e))?)),
             Node::If(cond, then, otherwise) => {
-                let branch = if truthy(&eval(context, cond)?) { then } else { otherwise };
+                let branch = if truthy(&eval(context, cond)?) {
+                    then
+                } else {
+                    otherwise
+                };
                 render_nodes(context, branch, out)?;
             }
         }
@@ -239,7 +251,8 @@ pub fn documents(text: &str) -> Vec<Value> {
     let mut current = String::new();
     let mut flush = |current: &mut String| {
         if !current.trim().is_empty() {
-            let v: Value = serde_saphyr::from_str(current).unwrap_or_else(|e| panic!("{e}\n{current}"));
+            let v: Value =
+                serde_saphyr::from_str(current).unwrap_or_else(|e| panic!("{e}\n{current}"));
             if !v.is_null() {
                 docs.push(v);
             }
