@@ -25,10 +25,19 @@ impl Running {
 }
 
 fn start(api: &FakeApi, identity: &str, leader_election: bool) -> Running {
+    start_with_class(api, identity, leader_election, None)
+}
+
+fn start_with_class(
+    api: &FakeApi,
+    identity: &str,
+    leader_election: bool,
+    lb_class: Option<&str>,
+) -> Running {
     let client = api.client();
     let options = ControllerOptions {
         namespace: NS.into(),
-        lb_class: None,
+        lb_class: lb_class.map(str::to_string),
         metrics_address: None,
         identity: identity.into(),
         leader_election,
@@ -692,4 +701,32 @@ async fn metrics_health_and_readiness_use_metallb_names() {
     );
     let _ = tx.send(());
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn lb_class_selects_the_services_handled() {
+    let api = FakeApi::new();
+    cluster(&api);
+    let mut ours = service("default", "ours");
+    ours["spec"]["loadBalancerClass"] = json!("oxlb.io/lb");
+    api.put(ours);
+    // Another implementation's Service (no class) with a status it wrote itself.
+    api.put(with_status(
+        service("default", "theirs"),
+        "203.0.113.7",
+        "elsewhere",
+    ));
+    let controller = start_with_class(&api, "c1", false, Some("oxlb.io/lb"));
+    wait_for("ours assigned", || {
+        ingress(&api, "default", "ours") == ["192.168.10.0"]
+    })
+    .await;
+    settle().await;
+    assert!(
+        service_writes(&api)
+            .iter()
+            .all(|w| !w.path.contains("/services/theirs"))
+    );
+    assert_eq!(ingress(&api, "default", "theirs"), ["203.0.113.7"]);
+    controller.stop().await;
 }
