@@ -10,9 +10,11 @@ pub mod lease;
 pub mod memberlist;
 pub mod rbac;
 pub mod reconciler;
+pub mod speaker;
 pub mod stores;
 pub mod writer;
 
 pub use controller::{
     ControllerError, ControllerOptions, run_controller, run_controller_with_client,
 };
+pub use speaker::{SpeakerOptions, run_speaker};

@@ -108,6 +108,8 @@ pub const CONTROLLER: &[Permission] = &[
 /// announcements and writes the per-node status objects and `nodeAssigned` events.
 pub const SPEAKER: &[Permission] = &[
     p(Scope::Cluster, "", "services", WATCH),
+    // The shared caches watch Namespaces too (the controller's selectors need them).
+    p(Scope::Cluster, "", "namespaces", WATCH),
     p(Scope::Cluster, "", "nodes", WATCH),
     p(Scope::Cluster, "discovery.k8s.io", "endpointslices", WATCH),
     p(

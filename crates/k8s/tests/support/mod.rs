@@ -109,6 +109,10 @@ fn kind_of(collection: &str) -> (&'static str, &'static str) {
         "communities" => ("metallb.io/v1beta1", "Community"),
         "configurationstates" => ("metallb.io/v1beta1", "ConfigurationState"),
         "leases" => ("coordination.k8s.io/v1", "Lease"),
+        "nodes" => ("v1", "Node"),
+        "endpointslices" => ("discovery.k8s.io/v1", "EndpointSlice"),
+        "servicel2statuses" => ("metallb.io/v1beta1", "ServiceL2Status"),
+        "servicebgpstatuses" => ("metallb.io/v1beta1", "ServiceBGPStatus"),
         "events" => ("events.k8s.io/v1", "Event"),
         _ => ("v1", "Unknown"),
     }
@@ -130,6 +134,8 @@ pub fn collection_of(object: &Value) -> String {
         "BFDProfile" => "bfdprofiles",
         "Community" => "communities",
         "Lease" => "leases",
+        "Node" => "nodes",
+        "EndpointSlice" => "endpointslices",
         other => panic!("unknown kind {other}"),
     };
     if api_version.contains('/') {
@@ -515,6 +521,21 @@ impl FakeApi {
                     &object,
                 );
                 ok(&object)
+            }
+            ("DELETE", Some(name)) => {
+                let removed = state
+                    .objects
+                    .get_mut(&collection)
+                    .and_then(|m| m.remove(&key(&name)));
+                match removed {
+                    Some(mut object) => {
+                        let version = Self::bump(&mut state);
+                        object["metadata"]["resourceVersion"] = json!(version.to_string());
+                        Self::notify(&mut state, &collection, "DELETED", &object);
+                        ok(&object)
+                    }
+                    None => status_response(404, "NotFound", "not found"),
+                }
             }
             _ => status_response(405, "MethodNotAllowed", "not supported by the fake"),
         }
