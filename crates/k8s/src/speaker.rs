@@ -22,6 +22,7 @@ use kube::{Client, Resource};
 use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, build_config};
+use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
 use oxlb_standalone::views;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -40,6 +41,9 @@ pub struct SpeakerOptions {
     /// This node (downward API `spec.nodeName`).
     pub node_name: String,
     pub lb_class: Option<String>,
+    /// `/metrics` (`metallb_speaker_announced`, config loaded / stale), `/healthz`,
+    /// `/readyz`; MetalLB's port 7472 on the node. `None`: not served.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// What this node announces per Service: the protocols and, for the status objects,
@@ -229,6 +233,30 @@ pub async fn run_speaker(
     mut apply: impl FnMut(&Config, &Announcements) + Send,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    let (report_tx, report_rx) = tokio::sync::watch::channel(StatusReport {
+        node: options.node_name.clone(),
+        ..StatusReport::default()
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = match options.metrics_address {
+        Some(address) => match oxlb_standalone::http::bind(address).await {
+            Ok(listener) => {
+                let mut stop = stop_rx.clone();
+                Some(oxlb_standalone::http::serve(
+                    listener,
+                    report_rx,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "metrics endpoint not served");
+                None
+            }
+        },
+        None => None,
+    };
     let notify = Arc::new(Notify::new());
     let (stores, _reflectors) = Stores::start(&client, &options.namespace, &notify);
     let all = watcher::Config::default;
@@ -255,6 +283,7 @@ pub async fn run_speaker(
         } => {}
         _ = &mut shutdown => {
             for t in &tasks { t.abort(); }
+            let _ = stop_tx.send(true);
             return;
         }
     }
@@ -263,11 +292,22 @@ pub async fn run_speaker(
     let mut last: Option<Announcements> = None;
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut config_status = ConfigStatus::default();
     loop {
-        if let Ok(snapshot) = stores.config_snapshot(&options.namespace)
-            && let Ok(built) = build_config(&snapshot).config
+        match stores
+            .config_snapshot(&options.namespace)
+            .map(|s| build_config(&s).config)
         {
-            config = Some(built);
+            Ok(Ok(built)) => {
+                config = Some(built);
+                config_status.loaded = true;
+                config_status.stale = false;
+                config_status.errors.clear();
+            }
+            Ok(Err(errors)) | Err(errors) => {
+                config_status.stale = config_status.loaded;
+                config_status.errors = errors.iter().map(ToString::to_string).collect();
+            }
         }
         if let Some(config) = &config {
             let node_views: BTreeMap<String, NodeView> = nodes
@@ -314,6 +354,7 @@ pub async fn run_speaker(
                     }
                 }
                 announced = now;
+                report_tx.send_modify(|r| r.services = report_services(&announcements, &services));
                 last = Some(announcements);
             }
             write_statuses(
@@ -326,6 +367,7 @@ pub async fn run_speaker(
             )
             .await;
         }
+        report_tx.send_modify(|r| r.config = config_status.clone());
         tokio::select! {
             _ = &mut shutdown => break,
             _ = notify.notified() => {}
@@ -334,6 +376,53 @@ pub async fn run_speaker(
     for t in &tasks {
         t.abort();
     }
+    let _ = stop_tx.send(true);
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+}
+
+/// Per Service, what this node announces, for `metallb_speaker_announced`.
+fn report_services(announcements: &Announcements, services: &[ServiceView]) -> Vec<ServiceStatus> {
+    services
+        .iter()
+        .filter_map(|service| {
+            let mut announced = Vec::new();
+            for ip in &service.ips {
+                if announcements
+                    .l2
+                    .get(ip)
+                    .is_some_and(|l2| l2.services.contains(&service.key))
+                {
+                    announced.push(AnnouncedIp {
+                        ip: *ip,
+                        protocol: "layer2".to_string(),
+                        via: Vec::new(),
+                    });
+                }
+                let peers: Vec<String> = announcements
+                    .bgp
+                    .iter()
+                    .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
+                    .map(|(peer, _)| peer.clone())
+                    .collect();
+                if !peers.is_empty() {
+                    announced.push(AnnouncedIp {
+                        ip: *ip,
+                        protocol: "bgp".to_string(),
+                        via: peers,
+                    });
+                }
+            }
+            (!announced.is_empty()).then(|| ServiceStatus {
+                service: service.key.to_string(),
+                ips: service.ips.clone(),
+                pool: Some(service.pool.clone()),
+                announced,
+                ..ServiceStatus::default()
+            })
+        })
+        .collect()
 }
 
 async fn publish_node_assigned(

@@ -49,6 +49,11 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         "pool1",
     ));
     api.put(slice(true));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
     let sink = Arc::clone(&seen);
     let client = api.client();
@@ -60,6 +65,7 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
                 namespace: NS.into(),
                 node_name: "n1".into(),
                 lb_class: None,
+                metrics_address: Some(([127, 0, 0, 1], port).into()),
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -90,6 +96,22 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "interfaces": []})
     );
     assert_eq!(status["metadata"]["labels"]["metallb.io/node"], "n1");
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = http_get(port, "/metrics").await;
+        if metrics.contains("metallb_speaker_announced{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        metrics.contains(
+            "metallb_speaker_announced{ip=\"192.168.10.0\",node=\"n1\",protocol=\"layer2\",service=\"default/web\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("metallb_k8s_client_config_loaded_bool 1"));
+    assert!(http_get(port, "/healthz").await.starts_with("HTTP/1.1 200"));
     let events: Vec<Value> = api
         .writes()
         .into_iter()
@@ -150,4 +172,16 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
     }
     let _ = tx.send(());
     task.await.unwrap();
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
 }
