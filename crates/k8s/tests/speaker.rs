@@ -185,3 +185,84 @@ async fn http_get(port: u16, path: &str) -> String {
     let _ = stream.read_to_string(&mut response).await;
     response
 }
+
+#[tokio::test]
+async fn bgp_announcement_writes_service_bgp_status() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+        "metadata": {"name": "router", "namespace": NS},
+        "spec": {"myASN": 64500, "peerASN": 64501, "peerAddress": "10.0.0.1"}}),
+    );
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
+        "metadata": {"name": "bgp", "namespace": NS}, "spec": {}}),
+    );
+    api.put(node("n1"));
+    api.put(with_status(
+        service("default", "web"),
+        "192.168.10.1",
+        "pool1",
+    ));
+    api.put(slice(true));
+    let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let client = api.client();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_speaker(
+            client,
+            SpeakerOptions {
+                namespace: NS.into(),
+                node_name: "n1".into(),
+                lb_class: None,
+                metrics_address: None,
+            },
+            move |_config, announcements: &Announcements| {
+                sink.lock().unwrap().push(announcements.clone())
+            },
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await;
+    });
+    wait_for("bgp route", || {
+        seen.lock().unwrap().last().is_some_and(|a| {
+            a.bgp
+                .get("router")
+                .is_some_and(|r| r.contains_key(&"192.168.10.1/32".parse().unwrap()))
+        })
+    })
+    .await;
+    wait_for("bgp status", || {
+        api.log()
+            .iter()
+            .any(|r| r.path.ends_with("/status") && r.path.contains("servicebgpstatuses"))
+    })
+    .await;
+    let status = api
+        .writes()
+        .into_iter()
+        .find(|r| r.path.ends_with("/status") && r.path.contains("servicebgpstatuses"))
+        .unwrap();
+    assert_eq!(
+        status.body["status"],
+        json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "peers": ["router"]})
+    );
+    let events: Vec<Value> = api
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.contains("/events"))
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["note"],
+        "announcing from node \"n1\" with protocol \"bgp\""
+    );
+    let _ = tx.send(());
+    task.await.unwrap();
+}
