@@ -137,7 +137,12 @@ where
 {
     let (reader, writer) = reflector::store();
     let notify = notify.clone();
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, config)
+            .default_backoff()
+            .modify(crate::stores::slim::<K>),
+    );
     let task = tokio::spawn(async move {
         stream
             .for_each(|e| {

@@ -59,7 +59,10 @@ where
     let (reader, writer) = reflector::store();
     let notify = notify.clone();
     let kind = K::kind(&K::DynamicType::default()).to_string();
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, config).default_backoff().modify(slim::<K>),
+    );
     tasks.push(tokio::spawn(async move {
         stream
             .for_each(|event| {
@@ -72,6 +75,16 @@ where
             .await;
     }));
     reader
+}
+
+/// What no decision reads but can dominate a cache's memory: managedFields and
+/// kubectl's copy of the whole object in an annotation.
+pub fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 impl Stores {
