@@ -120,6 +120,8 @@ pub const SPEAKER: &[Permission] = &[
     ),
     p(Scope::OwnNamespace, "", "secrets", WATCH),
     p(Scope::OwnNamespace, "", "configmaps", WATCH),
+    // Which speakers are alive (Layer 2 election).
+    p(Scope::OwnNamespace, "", "pods", WATCH),
     p(Scope::OwnNamespace, "metallb.io", "ipaddresspools", WATCH),
     p(Scope::OwnNamespace, "metallb.io", "l2advertisements", WATCH),
     p(

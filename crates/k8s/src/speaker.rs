@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
@@ -158,6 +158,37 @@ where
     (reader, task)
 }
 
+/// The speaker pods (the DaemonSet's labels).
+pub const SPEAKER_POD_SELECTOR: &str =
+    "app.kubernetes.io/name=oxlb,app.kubernetes.io/component=speaker";
+
+/// The nodes whose speaker is alive, as every speaker sees them from the API (so they
+/// all agree on the Layer 2 owners): nodes with a Ready, not terminating speaker pod,
+/// and always this node. With no speaker pods visible at all (not run as the
+/// DaemonSet), every Ready node counts.
+pub fn live_speakers(pods: &[Arc<Pod>], nodes: &[Arc<Node>], me: &str) -> BTreeSet<String> {
+    let mut live: BTreeSet<String> = if pods.is_empty() {
+        nodes
+            .iter()
+            .filter(|n| is_ready(n))
+            .filter_map(|n| n.metadata.name.clone())
+            .collect()
+    } else {
+        pods.iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+            .collect()
+    };
+    live.insert(me.to_string());
+    live
+}
+
 fn is_ready(node: &Node) -> bool {
     node.status
         .as_ref()
@@ -278,12 +309,17 @@ pub async fn run_speaker(
         all().labels(&mine),
         &notify,
     );
-    let tasks = [t1, t2, t3, t4];
+    let (pods, t5) = spawn::<Pod>(
+        Api::namespaced(client.clone(), &options.namespace),
+        all().labels(SPEAKER_POD_SELECTOR),
+        &notify,
+    );
+    let tasks = [t1, t2, t3, t4, t5];
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::select! {
         _ = async {
             stores.wait_ready().await;
-            let _ = futures::join!(nodes.wait_until_ready(), slices.wait_until_ready(),
+            let _ = futures::join!(nodes.wait_until_ready(), slices.wait_until_ready(), pods.wait_until_ready(),
                 l2_statuses.wait_until_ready(), bgp_statuses.wait_until_ready());
         } => {}
         _ = &mut shutdown => {
@@ -325,12 +361,7 @@ pub async fn run_speaker(
                     )
                 })
                 .collect();
-            let live: BTreeSet<String> = nodes
-                .state()
-                .iter()
-                .filter(|n| is_ready(n))
-                .filter_map(|n| n.metadata.name.clone())
-                .collect();
+            let live = live_speakers(&pods.state(), &nodes.state(), &options.node_name);
             let services = service_views(
                 &stores.services.state(),
                 &slices.state(),
@@ -572,4 +603,76 @@ async fn write_statuses(
     written.retain(|name, _| {
         want_l2.contains(name) || want_bgp.contains(name) || cached.contains(name)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(node: &str, ready: bool, terminating: bool) -> Arc<Pod> {
+        let mut p: Pod = serde_json::from_value(json!({
+            "metadata": {"name": format!("speaker-{node}")},
+            "spec": {"nodeName": node, "containers": []},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        }))
+        .unwrap_or_default();
+        if terminating {
+            p.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ));
+        }
+        Arc::new(p)
+    }
+
+    fn node(name: &str, ready: bool) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name},
+                "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}))
+            .unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn live_speakers_are_ready_speaker_pods_and_me() {
+        let nodes = [node("a", true), node("b", true), node("c", false)];
+        let pods = [
+            pod("a", true, false),
+            pod("b", false, false),
+            pod("d", true, true),
+        ];
+        let live = live_speakers(&pods, &nodes, "me");
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["a", "me"]);
+        let live = live_speakers(&[], &nodes, "a");
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn node_assigned_only_when_a_protocol_starts() {
+        let key = ServiceKey {
+            namespace: "ns".into(),
+            name: "s".into(),
+        };
+        let l2 = Announced {
+            l2_interfaces: Some(vec![]),
+            bgp_peers: None,
+        };
+        let both = Announced {
+            l2_interfaces: Some(vec!["eth0".into()]),
+            bgp_peers: Some(vec!["r".into()]),
+        };
+        let none = BTreeMap::new();
+        let with_l2 = BTreeMap::from([(key.clone(), l2)]);
+        let with_both = BTreeMap::from([(key.clone(), both)]);
+        assert_eq!(node_assigned_events("n", &none, &with_l2).len(), 1);
+        assert!(node_assigned_events("n", &with_l2, &with_l2).is_empty());
+        let events = node_assigned_events("n", &with_l2, &with_both);
+        assert_eq!(
+            events,
+            [(
+                key,
+                "announcing from node \"n\" with protocol \"bgp\"".to_string()
+            )]
+        );
+    }
 }
