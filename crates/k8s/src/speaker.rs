@@ -333,6 +333,7 @@ pub async fn run_speaker(
     let mut last: Option<Announcements> = None;
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut last_applied_config: Option<Config> = None;
     let mut config_status = ConfigStatus::default();
     loop {
         match stores
@@ -378,8 +379,15 @@ pub async fn run_speaker(
                 live_speakers: &live,
                 services: &services,
             });
-            if last.as_ref() != Some(&announcements) {
+            // A changed config alone (a rotated peer password, new timers) matters to
+            // the BGP sessions even when the routes stay the same.
+            let config_changed = last_applied_config.as_ref() != Some(config);
+            let announcements_changed = last.as_ref() != Some(&announcements);
+            if config_changed || announcements_changed {
                 apply(config, &announcements);
+                last_applied_config = Some(config.clone());
+            }
+            if announcements_changed {
                 let now = per_service(&announcements, &services);
                 for (key, message) in node_assigned_events(&options.node_name, &announced, &now) {
                     if let Some(service) = stores

@@ -266,3 +266,51 @@ async fn bgp_announcement_writes_service_bgp_status() {
     let _ = tx.send(());
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_config_change_alone_reaches_the_protocols() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(l2("l2"));
+    api.put(node("n1"));
+    let configs: Arc<Mutex<Vec<oxlb_config::Config>>> = Arc::default();
+    let sink = Arc::clone(&configs);
+    let client = api.client();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_speaker(
+            client,
+            SpeakerOptions {
+                namespace: NS.into(),
+                node_name: "n1".into(),
+                lb_class: None,
+                metrics_address: None,
+            },
+            move |config: &oxlb_config::Config, _: &Announcements| {
+                sink.lock().unwrap().push(config.clone())
+            },
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await;
+    });
+    wait_for("first config", || configs.lock().unwrap().len() == 1).await;
+    // A new peer announces nothing yet (no BGPAdvertisement) but its session must start.
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+        "metadata": {"name": "router", "namespace": NS},
+        "spec": {"myASN": 64500, "peerASN": 64501, "peerAddress": "10.0.0.1"}}),
+    );
+    wait_for("config with the peer", || {
+        configs
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|c| !c.peers.is_empty())
+    })
+    .await;
+    let _ = tx.send(());
+    task.await.unwrap();
+}
