@@ -1,0 +1,20 @@
+//! oxlb in a Kubernetes cluster: the thin shells of `oxlb controller` (and later
+//! `oxlb speaker`) around the pure cores. Reflectors feed caches; one reconcile loop
+//! builds the config, runs the controller core and writes what it decided; a Lease
+//! makes exactly one replica the writer.
+//!
+//! Entry point: [`run_controller`] with [`ControllerOptions`].
+
+pub mod controller;
+pub mod lease;
+pub mod memberlist;
+pub mod rbac;
+pub mod reconciler;
+pub mod speaker;
+pub mod stores;
+pub mod writer;
+
+pub use controller::{
+    ControllerError, ControllerOptions, run_controller, run_controller_with_client,
+};
+pub use speaker::{SpeakerOptions, run_speaker};

@@ -1,0 +1,415 @@
+//! One reconcile round over the caches: build the config, feed what changed to the
+//! pure controller core, write what it decided. Only the leader keeps a core and writes;
+//! a replica that becomes leader starts from a fresh core fed every Service at once,
+//! so every held address is re-claimed before any pending Service gets one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::ObjectRef;
+use oxlb_config::{Config, build_config};
+use oxlb_controller::{Change, Controller, Outcome, PoolStatus};
+use oxlb_standalone::status::{ConfigStatus, PoolStatus as ReportPool, StatusReport};
+
+use crate::stores::Stores;
+use crate::writer::{self, ConfigState};
+
+/// How many times a write that hit a 409 is retried at once with a fresh read.
+const CONFLICT_RETRIES: usize = 3;
+
+pub struct Reconciler {
+    client: Client,
+    namespace: String,
+    lb_class: Option<String>,
+    identity: String,
+    recorder: Recorder,
+    core: Option<Controller>,
+    /// resourceVersion of every Service / Namespace as last fed to the core.
+    seen_services: HashMap<String, String>,
+    seen_namespaces: HashMap<String, String>,
+    /// Per Service, the resourceVersions our own writes replaced: when the watch
+    /// delivers one of them late, it is ignored rather than written over again.
+    superseded: HashMap<String, Vec<String>>,
+    /// Services whose write failed (API unavailable...): retried on a timer.
+    pub retry: BTreeSet<String>,
+    written_pools: BTreeMap<String, PoolStatus>,
+    written_state: Option<ConfigState>,
+    state_object_exists: bool,
+    pub config_status: ConfigStatus,
+}
+
+fn key_of_service(s: &Service) -> String {
+    format!(
+        "{}/{}",
+        s.metadata.namespace.as_deref().unwrap_or_default(),
+        s.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn rv(meta: &kube::api::ObjectMeta) -> String {
+    meta.resource_version.clone().unwrap_or_default()
+}
+
+impl Reconciler {
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        lb_class: Option<String>,
+        identity: &str,
+    ) -> Reconciler {
+        Reconciler {
+            recorder: writer::recorder(&client, identity),
+            client,
+            namespace: namespace.to_string(),
+            lb_class,
+            identity: identity.to_string(),
+            core: None,
+            seen_services: HashMap::new(),
+            seen_namespaces: HashMap::new(),
+            superseded: HashMap::new(),
+            retry: BTreeSet::new(),
+            written_pools: BTreeMap::new(),
+            written_state: None,
+            state_object_exists: false,
+            config_status: ConfigStatus::default(),
+        }
+    }
+
+    /// The core, for tests and measurements.
+    pub fn core(&self) -> Option<&Controller> {
+        self.core.as_ref()
+    }
+
+    /// Builds the configuration and records loaded / stale / errors.
+    fn build(&mut self, stores: &Stores) -> Option<Config> {
+        let built = match stores.config_snapshot(&self.namespace) {
+            Ok(snapshot) => build_config(&snapshot),
+            Err(errors) => oxlb_config::Built {
+                config: Err(errors),
+                warnings: Vec::new(),
+            },
+        };
+        self.config_status.warnings = built.warnings.iter().map(ToString::to_string).collect();
+        match built.config {
+            Ok(config) => {
+                if !self.config_status.loaded || self.config_status.stale {
+                    tracing::info!("configuration loaded");
+                }
+                self.config_status.loaded = true;
+                self.config_status.stale = false;
+                self.config_status.errors.clear();
+                Some(config)
+            }
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                if errors != self.config_status.errors {
+                    for e in &errors {
+                        tracing::error!(error = %e, "configuration rejected; the last valid one stays in force");
+                    }
+                }
+                // Stale only if a valid config is in force; before that, not loaded.
+                self.config_status.stale = self.config_status.loaded;
+                self.config_status.errors = errors;
+                None
+            }
+        }
+    }
+
+    /// One round. `leader`: whether this replica may write.
+    pub async fn reconcile(&mut self, stores: &Stores, leader: bool) {
+        let config = self.build(stores);
+        if !leader {
+            // A follower keeps its caches warm but no core: when it becomes leader it
+            // starts from what the previous leader wrote.
+            self.core = None;
+            self.written_pools.clear();
+            self.written_state = None;
+            self.retry.clear();
+            return;
+        }
+        let outcome = match (&mut self.core, config) {
+            (None, None) => None,
+            (None, Some(config)) => {
+                let services: Vec<Service> = stores
+                    .services
+                    .state()
+                    .iter()
+                    .map(|s| (**s).clone())
+                    .collect();
+                let namespaces: Vec<Namespace> = stores
+                    .namespaces
+                    .state()
+                    .iter()
+                    .map(|n| (**n).clone())
+                    .collect();
+                self.seen_services = services
+                    .iter()
+                    .map(|s| (key_of_service(s), rv(&s.metadata)))
+                    .collect();
+                self.seen_namespaces = namespaces
+                    .iter()
+                    .map(|n| (n.metadata.name.clone().unwrap_or_default(), rv(&n.metadata)))
+                    .collect();
+                let mut core = Controller::new(config, self.lb_class.clone());
+                let outcome = core.sync(&services, &namespaces);
+                self.core = Some(core);
+                Some(outcome)
+            }
+            (Some(core), config) => {
+                let mut changes = diff_services(
+                    &mut self.seen_services,
+                    &mut self.superseded,
+                    &stores.services.state(),
+                );
+                changes.extend(diff_namespaces(
+                    &mut self.seen_namespaces,
+                    &stores.namespaces.state(),
+                ));
+                if let Some(config) = config
+                    && &config != core.config()
+                {
+                    changes.push(Change::SetConfig(Box::new(config)));
+                }
+                (!changes.is_empty()).then(|| core.apply(changes))
+            }
+        };
+        if let Some(outcome) = outcome {
+            self.write_outcome(stores, outcome).await;
+        }
+        self.retry_failed(stores).await;
+        self.write_pools(stores).await;
+        self.write_state().await;
+    }
+
+    async fn write_outcome(&mut self, stores: &Stores, outcome: Outcome) {
+        for (key, service_outcome) in outcome.services {
+            let Some(service) = stored_service(stores, &key) else {
+                continue;
+            };
+            writer::publish_events(&self.recorder, &service, &service_outcome.events).await;
+            if service_outcome.needs_update {
+                self.write_with_retries(key, (*service).clone()).await;
+            }
+        }
+    }
+
+    /// Writes one Service; on 409 re-reads it, lets the core reconsider it, and tries
+    /// again with the fresh resourceVersion.
+    async fn write_with_retries(&mut self, key: String, mut service: Service) {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(desired) = self.core.as_ref().and_then(|c| c.desired(&key)) else {
+                return;
+            };
+            if !writer::differences(&service, &desired).any() {
+                self.retry.remove(&key);
+                return;
+            }
+            match writer::write_service(&self.client, &service, &desired).await {
+                Ok(versions) => {
+                    self.superseded
+                        .entry(key.clone())
+                        .or_default()
+                        .extend(versions);
+                    self.retry.remove(&key);
+                    return;
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    tracing::debug!(service = %key, "conflict writing status; re-reading");
+                    let Some(fresh) = self.reread(&service).await else {
+                        self.retry.insert(key);
+                        return;
+                    };
+                    self.seen_services.insert(key.clone(), rv(&fresh.metadata));
+                    if let Some(core) = self.core.as_mut() {
+                        let outcome = core.apply([Change::UpsertService(Box::new(fresh.clone()))]);
+                        if let Some(o) = outcome.services.get(&key) {
+                            writer::publish_events(&self.recorder, &fresh, &o.events).await;
+                        }
+                    }
+                    service = fresh;
+                }
+                Err(e) => {
+                    tracing::warn!(service = %key, error = %e, "writing service failed; will retry");
+                    self.retry.insert(key);
+                    return;
+                }
+            }
+        }
+        self.retry.insert(key);
+    }
+
+    async fn reread(&self, service: &Service) -> Option<Service> {
+        let api: kube::Api<Service> = kube::Api::namespaced(
+            self.client.clone(),
+            service.metadata.namespace.as_deref().unwrap_or("default"),
+        );
+        api.get_opt(service.metadata.name.as_deref().unwrap_or_default())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn retry_failed(&mut self, stores: &Stores) {
+        let keys: Vec<String> = self.retry.iter().cloned().collect();
+        for key in keys {
+            match stored_service(stores, &key) {
+                Some(service) => self.write_with_retries(key, (*service).clone()).await,
+                None => {
+                    self.retry.remove(&key);
+                }
+            }
+        }
+    }
+
+    async fn write_pools(&mut self, stores: &Stores) {
+        let Some(core) = &self.core else {
+            return;
+        };
+        let counters = core.pool_counters();
+        for pool in stores.pools.state() {
+            let name = pool.metadata.name.clone().unwrap_or_default();
+            let Some(c) = counters.get(&name) else {
+                continue;
+            };
+            let status = PoolStatus::from(*c);
+            let stored = pool.status.as_ref().map(|s| PoolStatus {
+                assigned_ipv4: s.assigned_ipv4,
+                assigned_ipv6: s.assigned_ipv6,
+                available_ipv4: s.available_ipv4,
+                available_ipv6: s.available_ipv6,
+            });
+            if stored == Some(status) || self.written_pools.get(&name) == Some(&status) {
+                continue;
+            }
+            match writer::write_pool_status(&self.client, &self.namespace, &name, &status).await {
+                Ok(()) => {
+                    self.written_pools.insert(name, status);
+                }
+                Err(e) => tracing::warn!(pool = %name, error = %e, "writing pool status failed"),
+            }
+        }
+    }
+
+    async fn write_state(&mut self) {
+        if !self.config_status.loaded && self.config_status.errors.is_empty() {
+            return;
+        }
+        let state = ConfigState {
+            valid: self.config_status.errors.is_empty(),
+            errors: self.config_status.errors.clone(),
+        };
+        if self.written_state.as_ref() == Some(&state) {
+            return;
+        }
+        match writer::write_configuration_state(
+            &self.client,
+            &self.namespace,
+            &state,
+            !self.state_object_exists,
+        )
+        .await
+        {
+            Ok(()) => {
+                self.state_object_exists = true;
+                self.written_state = Some(state);
+            }
+            Err(e) => tracing::warn!(error = %e, "writing ConfigurationState failed"),
+        }
+    }
+
+    /// The report behind /metrics, /healthz and /readyz.
+    pub fn report(&self) -> StatusReport {
+        let pools = self
+            .core
+            .as_ref()
+            .map(|core| {
+                core.pool_counters()
+                    .into_iter()
+                    .map(|(name, c)| ReportPool {
+                        auto_assign: core
+                            .config()
+                            .pools
+                            .get(&name)
+                            .is_some_and(|p| p.auto_assign),
+                        name,
+                        addresses: Vec::new(),
+                        ipv4_total: c.total_ipv4(),
+                        ipv4_in_use: c.assigned_ipv4,
+                        ipv6_total: c.total_ipv6(),
+                        ipv6_in_use: c.assigned_ipv6,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        StatusReport {
+            node: self.identity.clone(),
+            config: self.config_status.clone(),
+            pools,
+            ..StatusReport::default()
+        }
+    }
+}
+
+fn stored_service(stores: &Stores, key: &str) -> Option<Arc<Service>> {
+    let (namespace, name) = key.split_once('/')?;
+    stores.services.get(&ObjectRef::new(name).within(namespace))
+}
+
+/// The Services that changed since last fed to the core (by resourceVersion, so a
+/// re-list after a watch restart that brings nothing new is no change at all).
+fn diff_services(
+    seen: &mut HashMap<String, String>,
+    superseded: &mut HashMap<String, Vec<String>>,
+    state: &[Arc<Service>],
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut next = HashMap::with_capacity(state.len());
+    for service in state {
+        let key = key_of_service(service);
+        let mut version = rv(&service.metadata);
+        if let Some(old) = superseded.get(&key) {
+            if old.contains(&version) {
+                // Our own write already replaced this version; the newer one is on
+                // its way through the watch. Keep what the core knows.
+                version = seen.get(&key).cloned().unwrap_or_default();
+            } else {
+                superseded.remove(&key);
+            }
+        }
+        if seen.get(&key) != Some(&version) {
+            changes.push(Change::UpsertService(Box::new((**service).clone())));
+        }
+        next.insert(key, version);
+    }
+    for key in seen.keys().filter(|k| !next.contains_key(*k)) {
+        let (namespace, name) = key.split_once('/').unwrap_or((key, ""));
+        changes.push(Change::DeleteService {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        });
+    }
+    superseded.retain(|k, _| next.contains_key(k));
+    *seen = next;
+    changes
+}
+
+fn diff_namespaces(seen: &mut HashMap<String, String>, state: &[Arc<Namespace>]) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut next = HashMap::with_capacity(state.len());
+    for namespace in state {
+        let name = namespace.metadata.name.clone().unwrap_or_default();
+        let version = rv(&namespace.metadata);
+        if seen.get(&name) != Some(&version) {
+            changes.push(Change::UpsertNamespace(Box::new((**namespace).clone())));
+        }
+        next.insert(name, version);
+    }
+    for name in seen.keys().filter(|k| !next.contains_key(*k)) {
+        changes.push(Change::DeleteNamespace(name.clone()));
+    }
+    *seen = next;
+    changes
+}

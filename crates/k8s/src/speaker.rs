@@ -1,0 +1,686 @@
+//! `oxlb speaker` (one per node): caches of what decides announcements, this node's
+//! announcements computed by the pure core (`oxlb_announce`), handed to the protocol
+//! shells through a callback, and what the cluster should see of them: one
+//! ServiceL2Status / ServiceBGPStatus per announced Service and node, and a
+//! `nodeAssigned` event when (and only when) a Service starts being announced here.
+//!
+//! The protocol I/O (BGP sessions, the ARP/NDP responder) is the caller's: it receives
+//! the valid Config and the Announcements on every change and drives
+//! `oxlb_bgp::Speaker` and the Layer 2 responder.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
+use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
+use oxlb_config::{Config, build_config};
+use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
+use oxlb_standalone::views;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::stores::Stores;
+
+/// Label of the per-node status objects (MetalLB's).
+pub const NODE_LABEL: &str = "metallb.io/node";
+pub const SERVICE_NAME_LABEL: &str = "metallb.io/service-name";
+pub const SERVICE_NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
+const FIELD_MANAGER: &str = "oxlb-speaker";
+
+#[derive(Debug, Clone)]
+pub struct SpeakerOptions {
+    pub namespace: String,
+    /// This node (downward API `spec.nodeName`).
+    pub node_name: String,
+    pub lb_class: Option<String>,
+    /// `/metrics` (`metallb_speaker_announced`, config loaded / stale), `/healthz`,
+    /// `/readyz`; MetalLB's port 7472 on the node. `None`: not served.
+    pub metrics_address: Option<std::net::SocketAddr>,
+}
+
+/// What this node announces per Service: the protocols and, for the status objects,
+/// the interfaces (Layer 2) or peers (BGP).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Announced {
+    pub l2_interfaces: Option<Vec<String>>,
+    pub bgp_peers: Option<Vec<String>>,
+}
+
+/// Per Service, what this node announces, from the core's Announcements.
+pub fn per_service(
+    announcements: &Announcements,
+    services: &[ServiceView],
+) -> BTreeMap<ServiceKey, Announced> {
+    let mut out: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    for l2 in announcements.l2.values() {
+        let interfaces = match &l2.interfaces {
+            oxlb_announce::Interfaces::All => Vec::new(),
+            oxlb_announce::Interfaces::Only(set) => set.iter().cloned().collect(),
+        };
+        for key in &l2.services {
+            let entry = out.entry(key.clone()).or_default();
+            let list = entry.l2_interfaces.get_or_insert_with(Vec::new);
+            list.extend(interfaces.iter().cloned());
+            list.sort();
+            list.dedup();
+        }
+    }
+    for (peer, routes) in &announcements.bgp {
+        for service in services {
+            let covered = service
+                .ips
+                .iter()
+                .any(|ip| routes.keys().any(|prefix| prefix.contains(ip)));
+            if covered {
+                let entry = out.entry(service.key.clone()).or_default();
+                let peers = entry.bgp_peers.get_or_insert_with(Vec::new);
+                if !peers.contains(peer) {
+                    peers.push(peer.clone());
+                    peers.sort();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `nodeAssigned` events for what started being announced here (MetalLB's text).
+pub fn node_assigned_events(
+    node: &str,
+    before: &BTreeMap<ServiceKey, Announced>,
+    now: &BTreeMap<ServiceKey, Announced>,
+) -> Vec<(ServiceKey, String)> {
+    let mut events = Vec::new();
+    for (key, announced) in now {
+        let old = before.get(key);
+        if announced.l2_interfaces.is_some() && old.is_none_or(|o| o.l2_interfaces.is_none()) {
+            events.push((
+                key.clone(),
+                format!("announcing from node \"{node}\" with protocol \"layer2\""),
+            ));
+        }
+        if announced.bgp_peers.is_some() && old.is_none_or(|o| o.bgp_peers.is_none()) {
+            events.push((
+                key.clone(),
+                format!("announcing from node \"{node}\" with protocol \"bgp\""),
+            ));
+        }
+    }
+    events
+}
+
+/// A stable status object name per (node, service): a Kubernetes name of at most 63
+/// characters whatever the lengths involved.
+pub fn status_name(prefix: &str, node: &str, key: &ServiceKey) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (node, &key.namespace, &key.name).hash(&mut h);
+    format!("{prefix}-{:016x}", h.finish())
+}
+
+fn spawn<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    notify: &Arc<Notify>,
+) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let notify = notify.clone();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, config)
+            .default_backoff()
+            .modify(crate::stores::slim::<K>),
+    );
+    let task = tokio::spawn(async move {
+        stream
+            .for_each(|e| {
+                if let Err(e) = e {
+                    tracing::warn!(error = %e, "watch failed; retrying");
+                } else {
+                    notify.notify_one();
+                }
+                futures::future::ready(())
+            })
+            .await;
+    });
+    (reader, task)
+}
+
+/// The speaker pods (the DaemonSet's labels).
+pub const SPEAKER_POD_SELECTOR: &str =
+    "app.kubernetes.io/name=oxlb,app.kubernetes.io/component=speaker";
+
+/// The nodes whose speaker is alive, as every speaker sees them from the API (so they
+/// all agree on the Layer 2 owners): nodes with a Ready, not terminating speaker pod,
+/// and always this node. With no speaker pods visible at all (not run as the
+/// DaemonSet), every Ready node counts.
+pub fn live_speakers(pods: &[Arc<Pod>], nodes: &[Arc<Node>], me: &str) -> BTreeSet<String> {
+    let mut live: BTreeSet<String> = if pods.is_empty() {
+        nodes
+            .iter()
+            .filter(|n| is_ready(n))
+            .filter_map(|n| n.metadata.name.clone())
+            .collect()
+    } else {
+        pods.iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+            .collect()
+    };
+    live.insert(me.to_string());
+    live
+}
+
+fn is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The Services holding addresses that this speaker handles, as the core sees them.
+pub fn service_views(
+    services: &[Arc<Service>],
+    slices: &[Arc<EndpointSlice>],
+    lb_class: Option<&str>,
+) -> Vec<ServiceView> {
+    let mut by_service: BTreeMap<(String, String), Vec<EndpointSlice>> = BTreeMap::new();
+    for slice in slices {
+        if let Some(name) = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/service-name"))
+        {
+            let ns = slice.metadata.namespace.clone().unwrap_or_default();
+            by_service
+                .entry((ns, name.clone()))
+                .or_default()
+                .push((**slice).clone());
+        }
+    }
+    services
+        .iter()
+        .filter(|s| {
+            let spec = s.spec.as_ref();
+            spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+                && spec.and_then(|s| s.load_balancer_class.as_deref()) == lb_class
+        })
+        .filter_map(|s| {
+            let ips: Vec<std::net::IpAddr> = s
+                .status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.ip.as_deref()?.parse().ok())
+                .collect();
+            if ips.is_empty() {
+                return None;
+            }
+            let key = views::service_key(s);
+            let slices = by_service.get(&(key.namespace.clone(), key.name.clone()));
+            // In a cluster a Service without any EndpointSlice has no endpoints.
+            let endpoints = match slices {
+                Some(slices) => views::endpoints_of(&key, slices),
+                None => Endpoints::Known(Vec::new()),
+            };
+            Some(ServiceView {
+                pool: s
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(oxlb_controller::POOL_ANNOTATION))
+                    .cloned()
+                    .unwrap_or_default(),
+                traffic_policy: views::traffic_policy(s),
+                endpoints,
+                ips,
+                key,
+            })
+        })
+        .collect()
+}
+
+/// Runs the speaker's Kubernetes side until `shutdown`. `apply` gets the config in force
+/// and this node's announcements whenever they change.
+pub async fn run_speaker(
+    client: Client,
+    options: SpeakerOptions,
+    mut apply: impl FnMut(&Config, &Announcements) + Send,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let (report_tx, report_rx) = tokio::sync::watch::channel(StatusReport {
+        node: options.node_name.clone(),
+        ..StatusReport::default()
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = match options.metrics_address {
+        Some(address) => match oxlb_standalone::http::bind(address).await {
+            Ok(listener) => {
+                let mut stop = stop_rx.clone();
+                Some(oxlb_standalone::http::serve(
+                    listener,
+                    report_rx,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "metrics endpoint not served");
+                None
+            }
+        },
+        None => None,
+    };
+    let notify = Arc::new(Notify::new());
+    let (stores, _reflectors) = Stores::start(&client, &options.namespace, &notify);
+    let all = watcher::Config::default;
+    let (nodes, t1) = spawn::<Node>(Api::all(client.clone()), all(), &notify);
+    let (slices, t2) = spawn::<EndpointSlice>(Api::all(client.clone()), all(), &notify);
+    let mine = format!("{NODE_LABEL}={}", options.node_name);
+    let (l2_statuses, t3) = spawn::<ServiceL2Status>(
+        Api::namespaced(client.clone(), &options.namespace),
+        all().labels(&mine),
+        &notify,
+    );
+    let (bgp_statuses, t4) = spawn::<ServiceBGPStatus>(
+        Api::namespaced(client.clone(), &options.namespace),
+        all().labels(&mine),
+        &notify,
+    );
+    let (pods, t5) = spawn::<Pod>(
+        Api::namespaced(client.clone(), &options.namespace),
+        all().labels(SPEAKER_POD_SELECTOR),
+        &notify,
+    );
+    let tasks = [t1, t2, t3, t4, t5];
+    let mut shutdown = std::pin::pin!(shutdown);
+    tokio::select! {
+        _ = async {
+            stores.wait_ready().await;
+            let _ = futures::join!(nodes.wait_until_ready(), slices.wait_until_ready(), pods.wait_until_ready(),
+                l2_statuses.wait_until_ready(), bgp_statuses.wait_until_ready());
+        } => {}
+        _ = &mut shutdown => {
+            for t in &tasks { t.abort(); }
+            let _ = stop_tx.send(true);
+            return;
+        }
+    }
+    let recorder = crate::writer::recorder(&client, &options.node_name);
+    let mut config: Option<Config> = None;
+    let mut last: Option<Announcements> = None;
+    let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut last_applied_config: Option<Config> = None;
+    let mut config_status = ConfigStatus::default();
+    loop {
+        match stores
+            .config_snapshot(&options.namespace)
+            .map(|s| build_config(&s).config)
+        {
+            Ok(Ok(built)) => {
+                config = Some(built);
+                config_status.loaded = true;
+                config_status.stale = false;
+                config_status.errors.clear();
+            }
+            Ok(Err(errors)) | Err(errors) => {
+                config_status.stale = config_status.loaded;
+                config_status.errors = errors.iter().map(ToString::to_string).collect();
+            }
+        }
+        if let Some(config) = &config {
+            let node_views: BTreeMap<String, NodeView> = nodes
+                .state()
+                .iter()
+                .map(|n| {
+                    (
+                        n.metadata.name.clone().unwrap_or_default(),
+                        views::node_view(n),
+                    )
+                })
+                .collect();
+            let live = live_speakers(&pods.state(), &nodes.state(), &options.node_name);
+            let services = service_views(
+                &stores.services.state(),
+                &slices.state(),
+                options.lb_class.as_deref(),
+            );
+            let node = node_views
+                .get(&options.node_name)
+                .cloned()
+                .unwrap_or_else(|| views::bare_node(&options.node_name));
+            let announcements = oxlb_announce::announce(Input {
+                config,
+                node: &node,
+                nodes: &node_views,
+                live_speakers: &live,
+                services: &services,
+            });
+            // A changed config alone (a rotated peer password, new timers) matters to
+            // the BGP sessions even when the routes stay the same.
+            let config_changed = last_applied_config.as_ref() != Some(config);
+            let announcements_changed = last.as_ref() != Some(&announcements);
+            if config_changed || announcements_changed {
+                apply(config, &announcements);
+                last_applied_config = Some(config.clone());
+            }
+            if announcements_changed {
+                let now = per_service(&announcements, &services);
+                for (key, message) in node_assigned_events(&options.node_name, &announced, &now) {
+                    if let Some(service) = stores
+                        .services
+                        .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                    {
+                        publish_node_assigned(&recorder, &service, message).await;
+                    }
+                }
+                announced = now;
+                report_tx.send_modify(|r| r.services = report_services(&announcements, &services));
+                last = Some(announcements);
+            }
+            write_statuses(
+                &client,
+                &options,
+                &announced,
+                &l2_statuses,
+                &bgp_statuses,
+                &mut written,
+            )
+            .await;
+        }
+        report_tx.send_modify(|r| r.config = config_status.clone());
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = notify.notified() => {}
+        }
+    }
+    for t in &tasks {
+        t.abort();
+    }
+    let _ = stop_tx.send(true);
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+}
+
+/// Per Service, what this node announces, for `metallb_speaker_announced`.
+fn report_services(announcements: &Announcements, services: &[ServiceView]) -> Vec<ServiceStatus> {
+    services
+        .iter()
+        .filter_map(|service| {
+            let mut announced = Vec::new();
+            for ip in &service.ips {
+                if announcements
+                    .l2
+                    .get(ip)
+                    .is_some_and(|l2| l2.services.contains(&service.key))
+                {
+                    announced.push(AnnouncedIp {
+                        ip: *ip,
+                        protocol: "layer2".to_string(),
+                        via: Vec::new(),
+                    });
+                }
+                let peers: Vec<String> = announcements
+                    .bgp
+                    .iter()
+                    .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
+                    .map(|(peer, _)| peer.clone())
+                    .collect();
+                if !peers.is_empty() {
+                    announced.push(AnnouncedIp {
+                        ip: *ip,
+                        protocol: "bgp".to_string(),
+                        via: peers,
+                    });
+                }
+            }
+            (!announced.is_empty()).then(|| ServiceStatus {
+                service: service.key.to_string(),
+                ips: service.ips.clone(),
+                pool: Some(service.pool.clone()),
+                announced,
+                ..ServiceStatus::default()
+            })
+        })
+        .collect()
+}
+
+async fn publish_node_assigned(
+    recorder: &kube::runtime::events::Recorder,
+    service: &Service,
+    message: String,
+) {
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Normal,
+        reason: "nodeAssigned".to_string(),
+        note: Some(message.clone()),
+        action: format!(
+            "nodeAssigned-{}",
+            if message.ends_with("\"bgp\"") {
+                "bgp"
+            } else {
+                "layer2"
+            }
+        ),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
+        tracing::warn!(error = %e, "recording nodeAssigned failed");
+    }
+}
+
+/// Makes this node's ServiceL2Status / ServiceBGPStatus objects match what it announces.
+async fn write_statuses(
+    client: &Client,
+    options: &SpeakerOptions,
+    announced: &BTreeMap<ServiceKey, Announced>,
+    l2_store: &Store<ServiceL2Status>,
+    bgp_store: &Store<ServiceBGPStatus>,
+    written: &mut BTreeMap<String, serde_json::Value>,
+) {
+    let node = &options.node_name;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let l2_api: Api<ServiceL2Status> = Api::namespaced(client.clone(), &options.namespace);
+    let bgp_api: Api<ServiceBGPStatus> = Api::namespaced(client.clone(), &options.namespace);
+    let mut want_l2 = BTreeSet::new();
+    let mut want_bgp = BTreeSet::new();
+    for (key, a) in announced {
+        let labels = json!({NODE_LABEL: node, SERVICE_NAME_LABEL: key.name, SERVICE_NAMESPACE_LABEL: key.namespace});
+        if let Some(interfaces) = &a.l2_interfaces {
+            let name = status_name("l2", node, key);
+            let status = json!({"node": node, "serviceName": key.name, "serviceNamespace": key.namespace,
+                "interfaces": interfaces.iter().map(|i| json!({"name": i})).collect::<Vec<_>>()});
+            let current = l2_store
+                .get(&reflector::ObjectRef::new(&name).within(&options.namespace))
+                .and_then(|o| serde_json::to_value(&o.status).ok());
+            // What we wrote last counts too: the cache may not have caught up yet.
+            if current.as_ref() != Some(&status) && written.get(&name) != Some(&status) {
+                written.insert(name.clone(), status.clone());
+                let head = json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
+                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels}});
+                let mut object = head.clone();
+                object["spec"] = json!({});
+                let mut with_status = head;
+                with_status["status"] = status;
+                if let Err(e) = async {
+                    l2_api.patch(&name, &params, &Patch::Apply(&object)).await?;
+                    l2_api
+                        .patch_status(&name, &params, &Patch::Apply(&with_status))
+                        .await
+                }
+                .await
+                {
+                    written.remove(&name);
+                    tracing::warn!(error = %e, service = %key, "writing ServiceL2Status failed");
+                }
+            }
+            want_l2.insert(name);
+        }
+        if let Some(peers) = &a.bgp_peers {
+            let name = status_name("bgp", node, key);
+            let status = json!({"node": node, "serviceName": key.name, "serviceNamespace": key.namespace, "peers": peers});
+            let current = bgp_store
+                .get(&reflector::ObjectRef::new(&name).within(&options.namespace))
+                .and_then(|o| serde_json::to_value(&o.status).ok());
+            // What we wrote last counts too: the cache may not have caught up yet.
+            if current.as_ref() != Some(&status) && written.get(&name) != Some(&status) {
+                written.insert(name.clone(), status.clone());
+                let head = json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceBGPStatus",
+                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels}});
+                let mut object = head.clone();
+                object["spec"] = json!({});
+                let mut with_status = head;
+                with_status["status"] = status;
+                if let Err(e) = async {
+                    bgp_api
+                        .patch(&name, &params, &Patch::Apply(&object))
+                        .await?;
+                    bgp_api
+                        .patch_status(&name, &params, &Patch::Apply(&with_status))
+                        .await
+                }
+                .await
+                {
+                    written.remove(&name);
+                    tracing::warn!(error = %e, service = %key, "writing ServiceBGPStatus failed");
+                }
+            }
+            want_bgp.insert(name);
+        }
+    }
+    // Null in `written`: deletion already asked for (the cache has not caught up).
+    let gone = serde_json::Value::Null;
+    for stale in l2_store.state() {
+        let name = stale.metadata.name.clone().unwrap_or_default();
+        if want_l2.contains(&name) || written.get(&name) == Some(&gone) {
+            continue;
+        }
+        written.insert(name.clone(), gone.clone());
+        if let Err(e) = l2_api.delete(&name, &DeleteParams::default()).await {
+            written.remove(&name);
+            tracing::warn!(error = %e, status = %name, "deleting ServiceL2Status failed");
+        }
+    }
+    for stale in bgp_store.state() {
+        let name = stale.metadata.name.clone().unwrap_or_default();
+        if want_bgp.contains(&name) || written.get(&name) == Some(&gone) {
+            continue;
+        }
+        written.insert(name.clone(), gone.clone());
+        if let Err(e) = bgp_api.delete(&name, &DeleteParams::default()).await {
+            written.remove(&name);
+            tracing::warn!(error = %e, status = %name, "deleting ServiceBGPStatus failed");
+        }
+    }
+    // Forget names that are neither wanted nor cached any more.
+    let cached: BTreeSet<String> = l2_store
+        .state()
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .chain(
+            bgp_store
+                .state()
+                .iter()
+                .filter_map(|o| o.metadata.name.clone()),
+        )
+        .collect();
+    written.retain(|name, _| {
+        want_l2.contains(name) || want_bgp.contains(name) || cached.contains(name)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(node: &str, ready: bool, terminating: bool) -> Arc<Pod> {
+        let mut p: Pod = serde_json::from_value(json!({
+            "metadata": {"name": format!("speaker-{node}")},
+            "spec": {"nodeName": node, "containers": []},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        }))
+        .unwrap_or_default();
+        if terminating {
+            p.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ));
+        }
+        Arc::new(p)
+    }
+
+    fn node(name: &str, ready: bool) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name},
+                "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}))
+            .unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn live_speakers_are_ready_speaker_pods_and_me() {
+        let nodes = [node("a", true), node("b", true), node("c", false)];
+        let pods = [
+            pod("a", true, false),
+            pod("b", false, false),
+            pod("d", true, true),
+        ];
+        let live = live_speakers(&pods, &nodes, "me");
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["a", "me"]);
+        let live = live_speakers(&[], &nodes, "a");
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn node_assigned_only_when_a_protocol_starts() {
+        let key = ServiceKey {
+            namespace: "ns".into(),
+            name: "s".into(),
+        };
+        let l2 = Announced {
+            l2_interfaces: Some(vec![]),
+            bgp_peers: None,
+        };
+        let both = Announced {
+            l2_interfaces: Some(vec!["eth0".into()]),
+            bgp_peers: Some(vec!["r".into()]),
+        };
+        let none = BTreeMap::new();
+        let with_l2 = BTreeMap::from([(key.clone(), l2)]);
+        let with_both = BTreeMap::from([(key.clone(), both)]);
+        assert_eq!(node_assigned_events("n", &none, &with_l2).len(), 1);
+        assert!(node_assigned_events("n", &with_l2, &with_l2).is_empty());
+        let events = node_assigned_events("n", &with_l2, &with_both);
+        assert_eq!(
+            events,
+            [(
+                key,
+                "announcing from node \"n\" with protocol \"bgp\"".to_string()
+            )]
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! The controller's caches: one reflector (list + watch, re-listing after a 410 Gone)
+//! per kind it reads, each waking the reconcile loop when anything changes.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use oxlb_api::{BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
+use oxlb_config::{Diagnostic, Origin, Snapshot, Sourced};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// The legacy MetalLB ConfigMap's name.
+pub const LEGACY_CONFIGMAP: &str = "config";
+
+/// Read-only views of every cache.
+#[derive(Clone)]
+pub struct Stores {
+    pub services: Store<Service>,
+    pub namespaces: Store<Namespace>,
+    pub secrets: Store<Secret>,
+    pub config_maps: Store<ConfigMap>,
+    pub pools: Store<IPAddressPool>,
+    pub l2_advertisements: Store<L2Advertisement>,
+    pub bgp_advertisements: Store<BGPAdvertisement>,
+    pub bgp_peers: Store<BGPPeer>,
+    pub bfd_profiles: Store<BFDProfile>,
+    pub communities: Store<Community>,
+}
+
+/// The reflector tasks; aborted when dropped.
+pub struct Reflectors(Vec<JoinHandle<()>>);
+
+impl Drop for Reflectors {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+fn spawn<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    notify: &Arc<Notify>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let notify = notify.clone();
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, config).default_backoff().modify(slim::<K>),
+    );
+    tasks.push(tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                match event {
+                    Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed; retrying"),
+                    Ok(_) => notify.notify_one(),
+                }
+                futures::future::ready(())
+            })
+            .await;
+    }));
+    reader
+}
+
+/// What no decision reads but can dominate a cache's memory: managedFields and
+/// kubectl's copy of the whole object in an annotation.
+pub fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+impl Stores {
+    /// Starts every reflector. Services and Namespaces are watched cluster-wide; the
+    /// metallb.io objects, Secrets and the legacy ConfigMap only in `namespace`.
+    pub fn start(client: &Client, namespace: &str, notify: &Arc<Notify>) -> (Stores, Reflectors) {
+        let mut tasks = Vec::new();
+        let all = watcher::Config::default;
+        let ns = |c: &Client| c.clone();
+        let stores = Stores {
+            services: spawn(Api::all(ns(client)), all(), notify, &mut tasks),
+            namespaces: spawn(Api::all(ns(client)), all(), notify, &mut tasks),
+            secrets: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+            config_maps: spawn(
+                Api::namespaced(ns(client), namespace),
+                all().fields(&format!("metadata.name={LEGACY_CONFIGMAP}")),
+                notify,
+                &mut tasks,
+            ),
+            pools: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+            l2_advertisements: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+            bgp_advertisements: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+            bgp_peers: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+            bfd_profiles: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+            communities: spawn(
+                Api::namespaced(ns(client), namespace),
+                all(),
+                notify,
+                &mut tasks,
+            ),
+        };
+        (stores, Reflectors(tasks))
+    }
+
+    /// Resolves once every cache has been listed.
+    pub async fn wait_ready(&self) {
+        let _ = futures::join!(
+            self.services.wait_until_ready(),
+            self.namespaces.wait_until_ready(),
+            self.secrets.wait_until_ready(),
+            self.config_maps.wait_until_ready(),
+            self.pools.wait_until_ready(),
+            self.l2_advertisements.wait_until_ready(),
+            self.bgp_advertisements.wait_until_ready(),
+            self.bgp_peers.wait_until_ready(),
+            self.bfd_profiles.wait_until_ready(),
+            self.communities.wait_until_ready(),
+        );
+    }
+
+    /// The configuration objects as a Snapshot for `build_config` (no Services or
+    /// Namespaces: the controller core takes those directly).
+    pub fn config_snapshot(&self, namespace: &str) -> Result<Snapshot, Vec<Diagnostic>> {
+        config_snapshot(
+            namespace,
+            &self.pools.state(),
+            &self.l2_advertisements.state(),
+            &self.bgp_advertisements.state(),
+            &self.bgp_peers.state(),
+            &self.bfd_profiles.state(),
+            &self.communities.state(),
+            &self.secrets.state(),
+            &self.config_maps.state(),
+        )
+    }
+}
+
+fn sourced<T: Clone>(objects: &[Arc<T>]) -> Vec<Sourced<T>> {
+    let mut out: Vec<Sourced<T>> = objects
+        .iter()
+        .map(|o| Sourced::new((**o).clone(), Origin::default()))
+        .collect();
+    out.shrink_to_fit();
+    out
+}
+
+/// Builds the Snapshot from cached objects. The legacy ConfigMap is converted by the
+/// config crate's own loader (the same code `oxlb run` and `oxlb convert` use), fed
+/// the object as JSON; its errors make the whole configuration invalid.
+#[allow(clippy::too_many_arguments)]
+pub fn config_snapshot(
+    namespace: &str,
+    pools: &[Arc<IPAddressPool>],
+    l2: &[Arc<L2Advertisement>],
+    bgp: &[Arc<BGPAdvertisement>],
+    peers: &[Arc<BGPPeer>],
+    bfd: &[Arc<BFDProfile>],
+    communities: &[Arc<Community>],
+    secrets: &[Arc<Secret>],
+    config_maps: &[Arc<ConfigMap>],
+) -> Result<Snapshot, Vec<Diagnostic>> {
+    let mut snapshot = Snapshot::new(namespace);
+    snapshot.ip_address_pools = sourced(pools);
+    snapshot.l2_advertisements = sourced(l2);
+    snapshot.bgp_advertisements = sourced(bgp);
+    snapshot.bgp_peers = sourced(peers);
+    snapshot.bfd_profiles = sourced(bfd);
+    snapshot.communities = sourced(communities);
+    snapshot.secrets = sourced(secrets);
+    for map in config_maps {
+        if map.metadata.name.as_deref() != Some(LEGACY_CONFIGMAP) {
+            continue;
+        }
+        let mut map = (**map).clone();
+        // Managed fields and the like are noise to the loader (unknown-field warnings).
+        map.metadata = kube::api::ObjectMeta {
+            name: map.metadata.name.clone(),
+            namespace: map.metadata.namespace.clone(),
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&map).map_err(|e| {
+            vec![Diagnostic::error(
+                oxlb_config::Code::Yaml,
+                format!("cannot encode ConfigMap {LEGACY_CONFIGMAP}: {e}"),
+            )]
+        })?;
+        let legacy = oxlb_config::load_str(&json, None, namespace)?;
+        snapshot.ip_address_pools.extend(legacy.ip_address_pools);
+        snapshot.l2_advertisements.extend(legacy.l2_advertisements);
+        snapshot
+            .bgp_advertisements
+            .extend(legacy.bgp_advertisements);
+        snapshot.bgp_peers.extend(legacy.bgp_peers);
+        snapshot.bfd_profiles.extend(legacy.bfd_profiles);
+        snapshot.communities.extend(legacy.communities);
+        snapshot.warnings.extend(legacy.warnings);
+        snapshot.config_maps.extend(legacy.config_maps);
+    }
+    Ok(snapshot)
+}

@@ -1,0 +1,232 @@
+//! Start-up with 10,000 Services, in-process against filled caches (no API server):
+//! the time to build the config and reconcile every Service (fresh cluster, then a
+//! restart that re-claims every address), and the memory it takes. Printed as figures
+//! and as a ratio against decoding the same Services from JSON (what one LIST costs
+//! the client anyway), measured in the same run.
+//!
+//! `cargo test -p oxlb-k8s --release --test scale -- --ignored --nocapture`
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use oxlb_config::build_config;
+use oxlb_controller::{Controller, Desired};
+use serde_json::json;
+
+const SERVICES: usize = 10_000;
+
+fn filled<K>(objects: Vec<K>) -> Store<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (reader, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for o in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(o));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    // Keep the writer alive so the store stays ready.
+    std::mem::forget(writer);
+    reader
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn service_json(i: usize, status: Option<&str>) -> serde_json::Value {
+    let mut s = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": format!("svc-{i}"), "namespace": format!("ns-{}", i % 100),
+                     "resourceVersion": i.to_string(), "uid": format!("uid-{i}"),
+                     "labels": {"app": format!("app-{i}")}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 443, "protocol": "TCP", "targetPort": 8443}],
+                 "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"], "ipFamilies": ["IPv4"],
+                 "ipFamilyPolicy": "SingleStack", "selector": {"app": format!("app-{i}")}},
+    });
+    if let Some(ip) = status {
+        s["metadata"]["annotations"] = json!({"metallb.io/ip-allocated-from-pool": "big"});
+        s["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
+    }
+    s
+}
+
+#[test]
+#[ignore = "measurement; run with --release --ignored --nocapture"]
+fn startup_with_10k_services() {
+    let rss_start = rss_kib();
+    let text: String = serde_json::to_string(
+        &(0..SERVICES)
+            .map(|i| service_json(i, None))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let decoded: Vec<Service> = serde_json::from_str(&text).unwrap();
+    let decode = t.elapsed();
+    drop(text);
+
+    let namespaces: Vec<Namespace> = (0..100)
+        .map(|i| {
+            serde_json::from_value(
+                json!({"metadata": {"name": format!("ns-{i}"), "resourceVersion": "1"}}),
+            )
+            .unwrap()
+        })
+        .collect();
+    let pool: oxlb_api::IPAddressPool = serde_json::from_value(json!({
+        "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+        "metadata": {"name": "big", "namespace": "metallb-system"},
+        "spec": {"addresses": ["10.100.0.0/16"]}}))
+    .unwrap();
+    let services = filled(decoded);
+    let namespace_store = filled(namespaces);
+    let pools = filled(vec![pool]);
+    let rss_filled = rss_kib();
+
+    // Fresh cluster: every Service pending.
+    let t = Instant::now();
+    let snapshot = oxlb_k8s::stores::config_snapshot(
+        "metallb-system",
+        &pools.state(),
+        &[],
+        &[],
+        &[],
+        &[],
+        &[],
+        &[],
+        &[],
+    )
+    .unwrap();
+    let config = build_config(&snapshot).config.unwrap();
+    let all: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
+    let ns: Vec<Namespace> = namespace_store
+        .state()
+        .iter()
+        .map(|n| (**n).clone())
+        .collect();
+    let mut core = Controller::new(config.clone(), None);
+    let outcome = core.sync(&all, &ns);
+    let fresh = t.elapsed();
+    assert_eq!(
+        outcome.services.values().filter(|o| o.needs_update).count(),
+        SERVICES
+    );
+    let rss_core = rss_kib();
+
+    // Restart: the same Services carrying what the first run wrote; nothing to write.
+    let with_status: Vec<Arc<Service>> = all
+        .iter()
+        .map(|s| {
+            let key = format!(
+                "{}/{}",
+                s.metadata.namespace.as_deref().unwrap(),
+                s.metadata.name.as_deref().unwrap()
+            );
+            let Some(Desired::Status { ingress, .. }) = core.desired(&key) else {
+                panic!()
+            };
+            let i: usize = s.metadata.name.as_deref().unwrap()[4..].parse().unwrap();
+            Arc::new(
+                serde_json::from_value(service_json(i, Some(&ingress[0].to_string()))).unwrap(),
+            )
+        })
+        .collect();
+    drop(core);
+    let t = Instant::now();
+    let all: Vec<Service> = with_status.iter().map(|s| (**s).clone()).collect();
+    let mut core = Controller::new(config, None);
+    let outcome = core.sync(&all, &ns);
+    let restart = t.elapsed();
+    assert_eq!(
+        outcome.services.values().filter(|o| o.needs_update).count(),
+        0,
+        "a restart writes nothing"
+    );
+
+    println!("10,000 Services, in-process against filled caches:");
+    println!("  decode 10k Services from JSON (one LIST, reference): {decode:?}");
+    println!(
+        "  fresh cluster (build config + allocate all): {fresh:?} = {:.1}x the decode",
+        fresh.as_secs_f64() / decode.as_secs_f64()
+    );
+    println!(
+        "  restart (re-claim all, nothing to write):   {restart:?} = {:.1}x the decode",
+        restart.as_secs_f64() / decode.as_secs_f64()
+    );
+    println!(
+        "  RSS: test start {rss_start} KiB, caches filled {rss_filled} KiB, with core {rss_core} KiB (core adds {} KiB)",
+        rss_core.saturating_sub(rss_filled)
+    );
+}
+
+/// The whole controller against the mock API server: from start to every one of the
+/// 10,000 Services carrying its address (list + watch, 10,000 events, 20,000 patches,
+/// all through the in-memory server). The fake server's own cost is included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run with --release --ignored --nocapture"]
+async fn startup_with_10k_services_against_the_mock_api_server() {
+    use support::FakeApi;
+    let api = FakeApi::new();
+    api.put(support::namespace("metallb-system"));
+    for i in 0..100 {
+        api.put(support::namespace(&format!("ns-{i}")));
+    }
+    api.put(support::pool("big", &["10.100.0.0/16"]));
+    api.put(support::l2("l2"));
+    for i in 0..SERVICES {
+        let mut s = service_json(i, None);
+        s["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        api.put(s);
+    }
+    let client = api.client();
+    let options = oxlb_k8s::ControllerOptions {
+        namespace: "metallb-system".into(),
+        lb_class: None,
+        metrics_address: None,
+        identity: "c1".into(),
+        leader_election: false,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let t = Instant::now();
+    let task = tokio::spawn(async move {
+        oxlb_k8s::run_controller_with_client(client, options, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    loop {
+        let done = api
+            .writes()
+            .iter()
+            .filter(|w| w.path.ends_with("/status") && w.path.contains("/services/"))
+            .count();
+        if done >= SERVICES {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let elapsed = t.elapsed();
+    println!(
+        "10,000 Services against the mock API server: every status written after {elapsed:?} (RSS of the test process {} KiB)",
+        rss_kib()
+    );
+    let _ = tx.send(());
+    task.await.unwrap();
+}

@@ -1,0 +1,316 @@
+//! `oxlb speaker`'s Kubernetes side against the mock API server: announcements from
+//! the pure core, ServiceL2Status objects, `nodeAssigned` events only on change.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oxlb_announce::Announcements;
+use oxlb_k8s::{SpeakerOptions, rbac, run_speaker};
+use serde_json::{Value, json};
+use support::*;
+
+const NS: &str = "metallb-system";
+
+fn node(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+           "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+}
+
+fn slice(ready: bool) -> Value {
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "web-abc", "namespace": "default",
+                        "labels": {"kubernetes.io/service-name": "web"}},
+           "addressType": "IPv4",
+           "endpoints": [{"addresses": ["10.244.0.5"], "nodeName": "n1",
+                          "conditions": {"ready": ready, "serving": ready}}]})
+}
+
+fn statuses(api: &FakeApi) -> Vec<Value> {
+    api.writes()
+        .into_iter()
+        .filter(|r| r.path.contains("servicel2statuses"))
+        .map(|r| r.body)
+        .collect()
+}
+
+#[tokio::test]
+async fn announces_writes_l2_status_and_node_assigned_once() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(l2("l2"));
+    api.put(node("n1"));
+    api.put(with_status(
+        service("default", "web"),
+        "192.168.10.0",
+        "pool1",
+    ));
+    api.put(slice(true));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let client = api.client();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_speaker(
+            client,
+            SpeakerOptions {
+                namespace: NS.into(),
+                node_name: "n1".into(),
+                lb_class: None,
+                metrics_address: Some(([127, 0, 0, 1], port).into()),
+            },
+            move |_config, announcements: &Announcements| {
+                sink.lock().unwrap().push(announcements.clone())
+            },
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await;
+    });
+    wait_for("announced", || {
+        seen.lock()
+            .unwrap()
+            .last()
+            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
+    })
+    .await;
+    wait_for("status object", || {
+        api.log()
+            .iter()
+            .any(|r| r.path.ends_with("/status") && r.path.contains("servicel2statuses"))
+    })
+    .await;
+    let written = statuses(&api);
+    let status = written.iter().find(|b| !b["status"].is_null()).unwrap();
+    assert_eq!(
+        status["status"],
+        json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "interfaces": []})
+    );
+    assert_eq!(status["metadata"]["labels"]["metallb.io/node"], "n1");
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = http_get(port, "/metrics").await;
+        if metrics.contains("metallb_speaker_announced{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        metrics.contains(
+            "metallb_speaker_announced{ip=\"192.168.10.0\",node=\"n1\",protocol=\"layer2\",service=\"default/web\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("metallb_k8s_client_config_loaded_bool 1"));
+    assert!(http_get(port, "/healthz").await.starts_with("HTTP/1.1 200"));
+    let events: Vec<Value> = api
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.contains("/events"))
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["reason"], "nodeAssigned");
+    assert_eq!(
+        events[0]["note"],
+        "announcing from node \"n1\" with protocol \"layer2\""
+    );
+
+    // Unrelated changes: no new event, no rewrite. (n2 is not Ready: a live n2 could
+    // win the Layer 2 election and take the address over.)
+    api.put(namespace("other"));
+    let mut n2 = node("n2");
+    n2["status"]["conditions"][0]["status"] = json!("False");
+    api.put(n2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        api.writes()
+            .iter()
+            .filter(|r| r.path.contains("/events"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        statuses(&api).len(),
+        written.len(),
+        "{:#?}",
+        api.writes()
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone(), r.body.clone()))
+            .collect::<Vec<_>>()
+    );
+
+    // The endpoint stops serving: nothing to announce, the status object goes.
+    api.put(slice(false));
+    wait_for("withdrawn", || {
+        seen.lock().unwrap().last().is_some_and(|a| a.l2.is_empty())
+    })
+    .await;
+    wait_for("status deleted", || {
+        api.log()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("servicel2statuses"))
+    })
+    .await;
+    for r in api.log() {
+        assert!(
+            rbac::allows(rbac::SPEAKER, NS, &r.method, &r.path, &r.query),
+            "speaker request not covered by RBAC: {} {}?{}",
+            r.method,
+            r.path,
+            r.query
+        );
+    }
+    let _ = tx.send(());
+    task.await.unwrap();
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
+#[tokio::test]
+async fn bgp_announcement_writes_service_bgp_status() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+        "metadata": {"name": "router", "namespace": NS},
+        "spec": {"myASN": 64500, "peerASN": 64501, "peerAddress": "10.0.0.1"}}),
+    );
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
+        "metadata": {"name": "bgp", "namespace": NS}, "spec": {}}),
+    );
+    api.put(node("n1"));
+    api.put(with_status(
+        service("default", "web"),
+        "192.168.10.1",
+        "pool1",
+    ));
+    api.put(slice(true));
+    let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let client = api.client();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_speaker(
+            client,
+            SpeakerOptions {
+                namespace: NS.into(),
+                node_name: "n1".into(),
+                lb_class: None,
+                metrics_address: None,
+            },
+            move |_config, announcements: &Announcements| {
+                sink.lock().unwrap().push(announcements.clone())
+            },
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await;
+    });
+    wait_for("bgp route", || {
+        seen.lock().unwrap().last().is_some_and(|a| {
+            a.bgp
+                .get("router")
+                .is_some_and(|r| r.contains_key(&"192.168.10.1/32".parse().unwrap()))
+        })
+    })
+    .await;
+    wait_for("bgp status", || {
+        api.log()
+            .iter()
+            .any(|r| r.path.ends_with("/status") && r.path.contains("servicebgpstatuses"))
+    })
+    .await;
+    let status = api
+        .writes()
+        .into_iter()
+        .find(|r| r.path.ends_with("/status") && r.path.contains("servicebgpstatuses"))
+        .unwrap();
+    assert_eq!(
+        status.body["status"],
+        json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "peers": ["router"]})
+    );
+    let events: Vec<Value> = api
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.contains("/events"))
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["note"],
+        "announcing from node \"n1\" with protocol \"bgp\""
+    );
+    let _ = tx.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_config_change_alone_reaches_the_protocols() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(l2("l2"));
+    api.put(node("n1"));
+    let configs: Arc<Mutex<Vec<oxlb_config::Config>>> = Arc::default();
+    let sink = Arc::clone(&configs);
+    let client = api.client();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_speaker(
+            client,
+            SpeakerOptions {
+                namespace: NS.into(),
+                node_name: "n1".into(),
+                lb_class: None,
+                metrics_address: None,
+            },
+            move |config: &oxlb_config::Config, _: &Announcements| {
+                sink.lock().unwrap().push(config.clone())
+            },
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await;
+    });
+    wait_for("first config", || configs.lock().unwrap().len() == 1).await;
+    // A new peer announces nothing yet (no BGPAdvertisement) but its session must start.
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+        "metadata": {"name": "router", "namespace": NS},
+        "spec": {"myASN": 64500, "peerASN": 64501, "peerAddress": "10.0.0.1"}}),
+    );
+    wait_for("config with the peer", || {
+        configs
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|c| !c.peers.is_empty())
+    })
+    .await;
+    let _ = tx.send(());
+    task.await.unwrap();
+}
