@@ -87,6 +87,7 @@ pub enum Code {
     InvalidCommunity,
     // BFD.
     BfdRange,
+    BfdEchoUnsupported,
     // Selectors.
     InvalidSelector,
     InvalidPriority,

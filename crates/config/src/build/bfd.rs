@@ -45,6 +45,24 @@ pub(super) fn build(
         let echo = bounded("echoInterval", spec.echo_interval, 10, 60_000, 50);
         let multiplier = bounded("detectMultiplier", spec.detect_multiplier, 2, 255, 3);
         let ttl = bounded("minimumTtl", spec.minimum_ttl, 1, 254, 254);
+        // oxlb's BFD has no Echo function (RFC 5880 §6.4); silently running without it
+        // would give slower detection than the profile promises.
+        if spec.echo_mode == Some(true) {
+            cx.errors.push(
+                subject
+                    .error(
+                        Code::BfdEchoUnsupported,
+                        "spec.echoMode",
+                        format!(
+                            "echo mode is not supported; remove echoMode from BFDProfile {}",
+                            subject.name
+                        ),
+                    )
+                    .value(true)
+                    .expected("false, or leave it out (asynchronous mode detects as configured by the intervals)"),
+            );
+            ok = false;
+        }
         if ok {
             profiles.insert(
                 subject.name.to_string(),

@@ -1,0 +1,409 @@
+//! The shell of `oxlb run`: loads the files, runs the pure planner, and applies the
+//! plan — persisted assignments, BGP sessions, local service IPs — then keeps the status
+//! report current for `/metrics`, `/api/v1/status` and `oxlb status`.
+//!
+//! A configuration change applies as a diff: the speaker keeps sessions whose settings
+//! did not change and sends only the route difference. An invalid change is rejected
+//! with every error logged; the last valid configuration stays in force and the report
+//! says stale.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use oxlb_config::Config;
+use oxlb_config::snapshot::Snapshot;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::bgp_glue;
+use crate::plan::{Plan, Planner};
+use crate::state::{Assignments, StateStore};
+use crate::status::{BgpSessionStatus, StatusReport};
+use crate::vips::LocalVips;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub node: String,
+    pub paths: Vec<PathBuf>,
+    pub namespace: String,
+    pub state_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Handle only Services of this `loadBalancerClass`.
+    pub lb_class: Option<String>,
+    /// Accept BGP connections here too (normally `[::]:179`); `None`: connect only.
+    pub bgp_listen: Option<SocketAddr>,
+    /// The interface that carries the announced service IPs; `None`: leave them off the
+    /// host (something else, such as kube-proxy, makes them local).
+    pub local_ip_interface: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    State(crate::state::StateError),
+    Io(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::State(e) => write!(f, "state: {e}"),
+            RunError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// What stays in force between reloads.
+struct Current {
+    snapshot: Snapshot,
+    config: Config,
+}
+
+struct Engine {
+    options: RunOptions,
+    store: StateStore,
+    held: Assignments,
+    planner: Planner,
+    current: Option<Current>,
+    speaker: oxlb_bgp::Speaker,
+    vips: Option<LocalVips>,
+    report: watch::Sender<StatusReport>,
+    last_plan: Option<Plan>,
+}
+
+/// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
+/// restart where negotiated) and returns.
+pub async fn run(
+    options: RunOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    let store = StateStore::open(&options.state_dir).map_err(RunError::State)?;
+    let held = store.load().map_err(RunError::State)?;
+    info!(
+        node = %options.node,
+        held = held.services.len(),
+        state = %store.path().display(),
+        "starting; assignments held before are re-claimed first"
+    );
+    let (report_tx, report_rx) = watch::channel(StatusReport {
+        node: options.node.clone(),
+        ..Default::default()
+    });
+    let listener = crate::http::bind(options.listen)
+        .await
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = crate::http::serve(listener, report_rx, async {
+        let _ = stop_http_rx.await;
+    });
+    let (_watcher, mut reloads) = crate::watch::watch(&options.paths)
+        .map_err(|e| RunError::Io(format!("cannot watch the configuration files: {e}")))?;
+    let speaker = oxlb_bgp::Speaker::start(oxlb_bgp::speaker::SpeakerOptions {
+        listen: options.bgp_listen,
+        on_event: Some(std::sync::Arc::new(|peer: &str, message: &str| {
+            info!(peer, "{message}");
+        })),
+    })
+    .await
+    .map_err(|e| RunError::Io(format!("cannot start the BGP speaker: {e}")))?;
+    let vips = match &options.local_ip_interface {
+        Some(interface) => {
+            let vips = LocalVips::new(interface, None);
+            vips.ensure_interface()
+                .await
+                .map_err(|e| RunError::Io(format!("interface {interface}: {e}")))?;
+            Some(vips)
+        }
+        None => None,
+    };
+    let mut engine = Engine {
+        planner: Planner::new(&options.node, options.lb_class.clone()),
+        options,
+        store,
+        held,
+        current: None,
+        speaker,
+        vips,
+        report: report_tx,
+        last_plan: None,
+    };
+    engine.reload("start").await;
+
+    tokio::pin!(shutdown);
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            cause = reloads.recv() => match cause {
+                Some(cause) => engine.reload(&format!("{cause:?}")).await,
+                None => break,
+            },
+            _ = refresh.tick() => engine.refresh_sessions(),
+            () = &mut shutdown => break,
+        }
+    }
+    engine.stop().await;
+    let _ = stop_http_tx.send(());
+    let _ = http.await;
+    Ok(())
+}
+
+impl Engine {
+    async fn reload(&mut self, cause: &str) {
+        let loaded = oxlb_config::load_paths(&self.options.paths, &self.options.namespace);
+        let snapshot = match loaded {
+            Ok(snapshot) => snapshot,
+            Err(errors) => {
+                self.reject(cause, errors.iter().map(|e| e.to_string()).collect());
+                return;
+            }
+        };
+        let built = oxlb_config::build_config(&snapshot);
+        let warnings: Vec<String> = built.warnings.iter().map(|w| w.to_string()).collect();
+        for warning in &warnings {
+            warn!("{warning}");
+        }
+        match built.config {
+            Ok(config) => {
+                self.report.send_modify(|r| {
+                    r.config.loaded = true;
+                    r.config.stale = false;
+                    r.config.errors.clear();
+                    r.config.warnings = warnings;
+                    r.config.loaded_at = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs());
+                });
+                info!(
+                    cause,
+                    pools = config.pools.len(),
+                    peers = config.peers.len(),
+                    services = snapshot.services.len(),
+                    "configuration loaded"
+                );
+                self.current = Some(Current { snapshot, config });
+                self.apply().await;
+            }
+            Err(errors) => self.reject(cause, errors.iter().map(|e| e.to_string()).collect()),
+        }
+    }
+
+    /// An invalid change: everything stays as it is, and the report says stale.
+    fn reject(&mut self, cause: &str, errors: Vec<String>) {
+        for e in &errors {
+            error!("{e}");
+        }
+        let in_force = self.current.is_some();
+        error!(
+            cause,
+            errors = errors.len(),
+            "configuration rejected; {}",
+            if in_force {
+                "the previous valid configuration stays in force"
+            } else {
+                "nothing is announced until a valid configuration is given"
+            }
+        );
+        self.report.send_modify(|r| {
+            r.config.stale = in_force;
+            r.config.errors = errors;
+        });
+    }
+
+    async fn apply(&mut self) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        let plan = self
+            .planner
+            .plan(&current.snapshot, &current.config, &self.held, None);
+        for (service, reason, message) in &plan.events {
+            info!(service, reason = reason.as_str(), "{message}");
+        }
+        if plan.held != self.held {
+            match self.store.save(&plan.held) {
+                Ok(()) => self.held = plan.held.clone(),
+                Err(e) => error!("cannot persist assignments (a restart could move IPs): {e}"),
+            }
+        }
+        let node_labels = current
+            .snapshot
+            .nodes
+            .iter()
+            .find(|n| n.object.metadata.name.as_deref() == Some(self.options.node.as_str()))
+            .and_then(|n| n.object.metadata.labels.clone())
+            .unwrap_or_default();
+        let node_ipv4 = node_internal_ipv4(&current.snapshot, &self.options.node);
+        let (sessions, skipped) = bgp_glue::desired_sessions(
+            &current.config,
+            &node_labels,
+            &plan.announcements,
+            |peer| node_ipv4.or_else(|| local_ipv4_toward(peer)),
+        );
+        for skip in &skipped {
+            warn!("{skip}");
+        }
+        self.speaker.set_desired(sessions);
+        if let Some(vips) = &self.vips {
+            match vips.apply(&plan.local_ips).await {
+                Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
+                Ok(change) => info!(
+                    interface = vips.interface(),
+                    added = ?change.added,
+                    removed = ?change.removed,
+                    "service IPs on this host changed"
+                ),
+                Err(e) => error!("cannot update the service IPs on this host: {e}"),
+            }
+        }
+        self.report.send_modify(|r| {
+            r.services = plan.services.clone();
+            r.pools = plan.pools.clone();
+            r.bgp_routes = plan.bgp_routes.clone();
+            r.l2 = plan
+                .announcements
+                .l2
+                .iter()
+                .map(|(ip, l2)| crate::status::L2Status {
+                    ip: Some(*ip),
+                    interfaces: match &l2.interfaces {
+                        oxlb_announce::Interfaces::All => vec![],
+                        oxlb_announce::Interfaces::Only(names) => names.iter().cloned().collect(),
+                    },
+                    services: l2.services.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
+                })
+                .collect();
+        });
+        self.last_plan = Some(plan);
+        self.refresh_sessions();
+    }
+
+    fn refresh_sessions(&self) {
+        let now = SystemTime::now();
+        let sessions: Vec<BgpSessionStatus> = self
+            .speaker
+            .status()
+            .into_iter()
+            .map(|s| BgpSessionStatus {
+                peer: s.name.clone(),
+                address: SocketAddr::new(s.address, self.peer_port(&s.name)).to_string(),
+                state: format!("{:?}", s.state),
+                established_seconds: s
+                    .established_since
+                    .and_then(|since| now.duration_since(since).ok())
+                    .map(|d| d.as_secs()),
+                prefixes_announced: s.prefixes_announced as u64,
+                prefixes_pending: s.prefixes_pending as u64,
+                updates_sent: s.updates_sent,
+                last_error: s.last_error.clone(),
+            })
+            .collect();
+        self.report.send_if_modified(|r| {
+            if r.bgp_sessions == sessions {
+                false
+            } else {
+                r.bgp_sessions = sessions;
+                true
+            }
+        });
+    }
+
+    fn peer_port(&self, name: &str) -> u16 {
+        self.current
+            .as_ref()
+            .and_then(|c| c.config.peers.get(name))
+            .map_or(179, |p| p.port)
+    }
+
+    async fn stop(self) {
+        let graceful = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.config.peers.values().any(|p| p.graceful_restart));
+        let mode = if graceful {
+            info!("stopping: graceful restart, routers keep our routes until we are back");
+            oxlb_bgp::speaker::ShutdownMode::GracefulRestart
+        } else {
+            info!("stopping: withdrawing every route");
+            oxlb_bgp::speaker::ShutdownMode::Withdraw {
+                message: format!("oxlb on {} is stopping", self.options.node),
+            }
+        };
+        self.speaker.shutdown(mode).await;
+        // With graceful restart the routers keep sending traffic here while we are
+        // away: keep the service IPs so it is still accepted.
+        if let Some(vips) = &self.vips
+            && !graceful
+            && let Err(e) = vips.remove_interface().await
+        {
+            warn!("cannot remove {}: {e}", vips.interface());
+        }
+    }
+}
+
+/// The node's InternalIP (IPv4) from its Node object, MetalLB's default router ID.
+fn node_internal_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
+    let node = snapshot
+        .nodes
+        .iter()
+        .find(|n| n.object.metadata.name.as_deref() == Some(node))?;
+    node.object
+        .status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
+}
+
+/// The IPv4 address this host would send from to reach `peer`: a route lookup by
+/// connecting a UDP socket, which sends nothing.
+fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
+    if !peer.is_ipv4() {
+        return None;
+    }
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect(SocketAddr::new(*peer, 179)).ok()?;
+    match socket.local_addr().ok()?.ip() {
+        IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+        _ => None,
+    }
+}
+
+/// The report `oxlb explain -f` prints without a running instance: the same planning
+/// on the files, with the state directory's assignments if given. Nothing is applied.
+pub fn offline_report(
+    node: &str,
+    paths: &[PathBuf],
+    namespace: &str,
+    state_dir: Option<&std::path::Path>,
+    lb_class: Option<String>,
+) -> Result<StatusReport, Vec<String>> {
+    let snapshot = oxlb_config::load_paths(paths, namespace)
+        .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let built = oxlb_config::build_config(&snapshot);
+    let config = built
+        .config
+        .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let held = match state_dir {
+        Some(dir) => StateStore::open(dir)
+            .and_then(|s| s.load())
+            .map_err(|e| vec![e.to_string()])?,
+        None => Assignments::default(),
+    };
+    let plan = Planner::new(node, lb_class).plan(&snapshot, &config, &held, None);
+    let mut report = StatusReport {
+        node: node.to_string(),
+        services: plan.services,
+        pools: plan.pools,
+        bgp_routes: plan.bgp_routes,
+        ..Default::default()
+    };
+    report.config.loaded = true;
+    report.config.warnings = built.warnings.iter().map(|w| w.to_string()).collect();
+    Ok(report)
+}
