@@ -29,6 +29,196 @@ pub enum Command {
     /// Print the CustomResourceDefinitions of every metallb.io kind, to apply with
     /// `kubectl apply -f -`.
     Crds,
+    /// Run oxlb on this host without Kubernetes: allocate IPs to the Services in the
+    /// files and announce this node's share by BGP and/or Layer 2. Watches the files and
+    /// applies changes (also on SIGHUP); SIGTERM/SIGINT stop it cleanly.
+    ///
+    /// Example: oxlb run --node node1 -f /etc/oxlb/
+    Run(RunArgs),
+    /// Show a running `oxlb run`: BGP sessions, announced prefixes, Layer 2 IPs,
+    /// service assignments and pools.
+    Status(StatusArgs),
+    /// Explain why a Service has the IP it has (or none), and why this node announces
+    /// it or not. Asks a running `oxlb run`, or works offline on files with -f.
+    ///
+    /// Example: oxlb explain default/web
+    Explain(ExplainArgs),
+    /// Generate the router's side of the BGP configuration (FRR — also what pfSense,
+    /// OPNsense and VyOS build on —, BIRD, VyOS or MikroTik RouterOS), with comments.
+    ///
+    /// Example: oxlb router-config --flavor frr -f config.yaml --node node1=192.168.1.11
+    RouterConfig(RouterConfigArgs),
+    /// Rehearse a setup on this machine: a router, a LAN and N nodes in network
+    /// namespaces, each node running `oxlb run`. Needs root and FRR (or BIRD).
+    Lab(LabArgs),
+    /// (internal) The lab's HTTP backend: answers every request with the node's name.
+    #[command(hide = true)]
+    LabBackend { node: String },
+    /// Run the controller in a Kubernetes cluster (Deployment): allocates IPs and writes
+    /// Service statuses. Reads the metallb.io resources of its namespace.
+    Controller(ControllerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log verbosity: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, default_value = "info", global = true)]
+    pub log_level: String,
+    /// Log format: text for people, json for log collectors.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// This host's node name: matched against nodeSelectors (through a Node object of
+    /// that name in the files, if any) and used in the Layer 2 election.
+    #[arg(long)]
+    pub node: String,
+    /// YAML files or directories with the configuration and the Services.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Only resources in this namespace count as configuration.
+    #[arg(short = 'n', long, default_value = "metallb-system")]
+    pub namespace: String,
+    /// Where assignments are kept so a restart never moves an IP.
+    #[arg(long, default_value = "/var/lib/oxlb")]
+    pub state_dir: PathBuf,
+    /// Address of /metrics, /healthz, /readyz and the status API.
+    #[arg(long, default_value = "127.0.0.1:7472")]
+    pub listen: std::net::SocketAddr,
+    /// Handle only Services with this spec.loadBalancerClass.
+    #[arg(long)]
+    pub lb_class: Option<String>,
+    /// Also accept BGP connections from the routers here (e.g. 0.0.0.0:179).
+    #[arg(long)]
+    pub bgp_listen: Option<std::net::SocketAddr>,
+    /// Interface that carries the announced service IPs on this host.
+    #[arg(long, default_value = "oxlb0")]
+    pub ip_interface: String,
+    /// Do not put the service IPs on this host (something else makes them local).
+    #[arg(long)]
+    pub no_local_ips: bool,
+    /// Layer 2: the other speakers' membership addresses (host:port, comma separated).
+    /// Default: the InternalIP of every other Node in the files, port 7946.
+    #[arg(long, value_delimiter = ',')]
+    pub members: Vec<std::net::SocketAddr>,
+    /// Layer 2: where this speaker's membership listens.
+    #[arg(long, default_value = "0.0.0.0:7946")]
+    pub memberlist_bind: std::net::SocketAddr,
+    /// Layer 2: interface name patterns (regular expressions) never answered on,
+    /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
+    #[arg(long, value_delimiter = ',')]
+    pub l2_exclude: Option<Vec<String>>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Address of the running `oxlb run` (its --listen).
+    #[arg(long, default_value = "127.0.0.1:7472")]
+    pub addr: std::net::SocketAddr,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The Service, as namespace/name (a bare name means the default namespace).
+    pub service: String,
+    /// Address of the running `oxlb run`.
+    #[arg(long, default_value = "127.0.0.1:7472")]
+    pub addr: std::net::SocketAddr,
+    /// Work offline on these files instead of asking a running instance.
+    #[arg(short = 'f', long = "file", value_name = "PATH", num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Offline: the node to decide for.
+    #[arg(long, default_value = "localhost")]
+    pub node: String,
+    /// Offline: the state directory with the assignments made so far.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    #[arg(short = 'n', long, default_value = "metallb-system")]
+    pub namespace: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RouterConfigArgs {
+    /// frr, bird, vyos or mikrotik.
+    #[arg(long, default_value = "frr")]
+    pub flavor: String,
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// A node and its address as the router sees it: NAME=ADDRESS (repeat per node).
+    #[arg(long = "node", value_name = "NAME=ADDRESS", required = true)]
+    pub nodes: Vec<String>,
+    /// Which BGPPeer address is this router (when the config has several routers).
+    #[arg(long)]
+    pub router_address: Option<std::net::IpAddr>,
+    /// The router's AS, needed when the BGPPeer uses dynamicASN: external.
+    #[arg(long)]
+    pub router_asn: Option<u32>,
+    #[arg(short = 'n', long, default_value = "metallb-system")]
+    pub namespace: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Build the lab and start oxlb on every node.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// frr or bird.
+        #[arg(long, default_value = "frr")]
+        router: String,
+        /// Your own configuration (the built-in demo config when not given).
+        #[arg(short = 'f', long = "file")]
+        config: Option<PathBuf>,
+    },
+    /// The router's BGP summary and routes, the workstation's neighbours, each node's status.
+    Status,
+    /// An HTTP GET from the workstation to IP.
+    Curl { ip: std::net::IpAddr },
+    /// Cut a node's LAN link (watch BGP withdraw or Layer 2 fail over).
+    Fail { node: String },
+    /// Restore a node's LAN link.
+    Heal { node: String },
+    /// Remove everything the lab created (also after a crash).
+    Down,
+    /// The whole tour: up with the built-in config, status, curl every service IP, fail a
+    /// node and show traffic still flowing, down. Exit 0 only if every check passed.
+    Demo {
+        #[arg(long, default_value = "frr")]
+        router: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    #[arg(long, default_value = "metallb-system")]
+    pub namespace: String,
+    #[arg(long)]
+    pub lb_class: Option<String>,
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    pub metrics_address: std::net::SocketAddr,
+    /// Run without leader election (a single replica only).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Args, Debug)]

@@ -2,9 +2,15 @@
 
 mod check;
 mod cli;
+mod controller;
 mod convert;
 mod crds;
+mod lab;
+mod logging;
+mod router_config;
+mod run;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,5 +21,28 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Convert(args) => convert::run(&args),
         cli::Command::Crds => crds::run(),
+        cli::Command::Run(args) => run::run(&args),
+        cli::Command::Status(args) => run::status(&args),
+        cli::Command::Explain(args) => run::explain(&args),
+        cli::Command::RouterConfig(args) => router_config::run(&args),
+        cli::Command::Lab(args) => lab::run(&args),
+        cli::Command::LabBackend { node } => lab::backend(&node),
+        cli::Command::Controller(args) => controller::run(&args),
     }
+}
+
+/// Loads and validates a configuration, every error in one message.
+pub(crate) fn load_config(
+    paths: &[PathBuf],
+    namespace: &str,
+) -> Result<oxlb_config::Config, String> {
+    let join = |errors: Vec<oxlb_config::Diagnostic>| {
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    };
+    let snapshot = oxlb_config::load_paths(paths, namespace).map_err(join)?;
+    oxlb_config::build_config(&snapshot).config.map_err(join)
 }

@@ -7,16 +7,19 @@
 //! with every error logged; the last valid configuration stays in force and the report
 //! says stale.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use oxlb_config::Config;
 use oxlb_config::snapshot::Snapshot;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
+use crate::bfd_glue::{self, BfdSessions};
 use crate::bgp_glue;
+use crate::l2_glue::Layer2;
 use crate::plan::{Plan, Planner};
 use crate::state::{Assignments, StateStore};
 use crate::status::{BgpSessionStatus, StatusReport};
@@ -36,6 +39,7 @@ pub struct RunOptions {
     /// The interface that carries the announced service IPs; `None`: leave them off the
     /// host (something else, such as kube-proxy, makes them local).
     pub local_ip_interface: Option<String>,
+    pub layer2: crate::l2_glue::Layer2Options,
 }
 
 #[derive(Debug)]
@@ -71,6 +75,10 @@ struct Engine {
     vips: Option<LocalVips>,
     report: watch::Sender<StatusReport>,
     last_plan: Option<Plan>,
+    layer2: Option<Layer2>,
+    live: Option<watch::Receiver<BTreeSet<String>>>,
+    bfd: Option<BfdSessions>,
+    bfd_down: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -128,6 +136,10 @@ pub async fn run(
         vips,
         report: report_tx,
         last_plan: None,
+        layer2: None,
+        live: None,
+        bfd: None,
+        bfd_down: None,
     };
     engine.reload("start").await;
 
@@ -139,7 +151,15 @@ pub async fn run(
                 Some(cause) => engine.reload(&format!("{cause:?}")).await,
                 None => break,
             },
-            _ = refresh.tick() => engine.refresh_sessions(),
+            _ = refresh.tick() => engine.refresh_counters().await,
+            Some(()) = changed(&mut engine.live) => {
+                info!("layer2: live speakers changed");
+                engine.apply().await;
+            }
+            Some(peer) = recv(&mut engine.bfd_down) => {
+                warn!(peer, "BFD session went Down: closing the BGP session at once");
+                engine.speaker.reset_peer(&peer, "BFD session went Down");
+            }
             () = &mut shutdown => break,
         }
     }
@@ -213,12 +233,22 @@ impl Engine {
     }
 
     async fn apply(&mut self) {
+        self.start_layer2_if_needed().await;
         let Some(current) = &self.current else {
             return;
         };
-        let plan = self
-            .planner
-            .plan(&current.snapshot, &current.config, &self.held, None);
+        let live = self.layer2.as_ref().and_then(Layer2::live);
+        let plan = self.planner.plan(
+            &current.snapshot,
+            &current.config,
+            &self.held,
+            live.as_ref(),
+        );
+        if let Some(layer2) = &self.layer2 {
+            layer2
+                .responder
+                .set_owned(oxlb_l2::owned_from(&plan.announcements));
+        }
         for (service, reason, message) in &plan.events {
             info!(service, reason = reason.as_str(), "{message}");
         }
@@ -245,7 +275,26 @@ impl Engine {
         for skip in &skipped {
             warn!("{skip}");
         }
+        let bfd_wanted = bfd_glue::desired(
+            &current.config,
+            sessions
+                .iter()
+                .map(|(name, (s, _))| (name.clone(), s.peer_address, s.source_address)),
+            local_address_toward,
+        );
         self.speaker.set_desired(sessions);
+        if !bfd_wanted.is_empty() && self.bfd.is_none() {
+            match BfdSessions::start() {
+                Ok((bfd, down)) => {
+                    self.bfd = Some(bfd);
+                    self.bfd_down = Some(down);
+                }
+                Err(e) => error!("cannot start BFD: {e}"),
+            }
+        }
+        if let Some(bfd) = &mut self.bfd {
+            bfd.apply(bfd_wanted).await;
+        }
         if let Some(vips) = &self.vips {
             match vips.apply(&plan.local_ips).await {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
@@ -279,6 +328,69 @@ impl Engine {
         });
         self.last_plan = Some(plan);
         self.refresh_sessions();
+    }
+
+    async fn start_layer2_if_needed(&mut self) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        if self.layer2.is_some() || current.config.l2_advertisements.is_empty() {
+            return;
+        }
+        match Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await {
+            Ok(layer2) => {
+                self.live = layer2.watch_live();
+                self.layer2 = Some(layer2);
+            }
+            Err(e) => error!("cannot start the Layer 2 responder (needs root / CAP_NET_RAW): {e}"),
+        }
+    }
+
+    /// Counters that change without a reload: sessions, Layer 2 and BFD.
+    async fn refresh_counters(&self) {
+        self.refresh_sessions();
+        if let Some(layer2) = &self.layer2 {
+            let stats = layer2.responder.stats();
+            self.report.send_if_modified(|r| {
+                let mut changed = false;
+                for entry in &mut r.l2 {
+                    let Some(counters) = entry.ip.and_then(|ip| stats.per_ip.get(&ip)) else {
+                        continue;
+                    };
+                    let new = (
+                        counters.requests_received,
+                        counters.responses_sent,
+                        counters.gratuitous_sent,
+                    );
+                    if new
+                        != (
+                            entry.requests_received,
+                            entry.responses_sent,
+                            entry.gratuitous_sent,
+                        )
+                    {
+                        (
+                            entry.requests_received,
+                            entry.responses_sent,
+                            entry.gratuitous_sent,
+                        ) = new;
+                        changed = true;
+                    }
+                }
+                changed
+            });
+        }
+        if let Some(bfd) = &self.bfd {
+            let sessions = bfd.status().await;
+            self.report.send_if_modified(|r| {
+                if r.bfd_sessions == sessions {
+                    false
+                } else {
+                    r.bfd_sessions = sessions;
+                    true
+                }
+            });
+        }
     }
 
     fn refresh_sessions(&self) {
@@ -332,6 +444,9 @@ impl Engine {
                 message: format!("oxlb on {} is stopping", self.options.node),
             }
         };
+        if let Some(layer2) = self.layer2 {
+            layer2.stop().await;
+        }
         self.speaker.shutdown(mode).await;
         // With graceful restart the routers keep sending traffic here while we are
         // away: keep the service IPs so it is still accepted.
@@ -360,17 +475,39 @@ fn node_internal_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
         .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
 }
 
-/// The IPv4 address this host would send from to reach `peer`: a route lookup by
-/// connecting a UDP socket, which sends nothing.
-fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
-    if !peer.is_ipv4() {
-        return None;
+/// Resolves when the watched value changes; never when there is nothing to watch.
+async fn changed(receiver: &mut Option<watch::Receiver<BTreeSet<String>>>) -> Option<()> {
+    match receiver {
+        Some(r) => r.changed().await.ok(),
+        None => std::future::pending().await,
     }
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect(SocketAddr::new(*peer, 179)).ok()?;
-    match socket.local_addr().ok()?.ip() {
-        IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
-        _ => None,
+}
+
+async fn recv(receiver: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    match receiver {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The address this host would send from to reach `peer` (either family): a route
+/// lookup by connecting a UDP socket, which sends nothing.
+fn local_address_toward(peer: &IpAddr) -> Option<IpAddr> {
+    let bind = if peer.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(SocketAddr::new(*peer, 3784)).ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
+}
+
+/// The IPv4 address this host would send from to reach an IPv4 `peer`.
+fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
+    match local_address_toward(peer)? {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
     }
 }
 

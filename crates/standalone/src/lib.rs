@@ -4,10 +4,12 @@
 //! applies their decisions: BGP sessions, Layer 2 answers, the service IPs on a local
 //! interface, and the persisted assignments that make a restart keep every IP.
 
+pub mod bfd_glue;
 pub mod bgp_glue;
 pub mod client;
 pub mod engine;
 pub mod http;
+pub mod l2_glue;
 pub mod metrics;
 pub mod plan;
 pub mod render;

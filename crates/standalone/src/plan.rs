@@ -159,7 +159,7 @@ impl Planner {
                 })
             })
             .collect();
-        let nodes: BTreeMap<String, NodeView> = snapshot
+        let mut nodes: BTreeMap<String, NodeView> = snapshot
             .nodes
             .iter()
             .map(|n| views::node_view(&n.object))
@@ -175,6 +175,13 @@ impl Planner {
             .chain(std::iter::once(self.node.clone()))
             .collect();
         let live = live.unwrap_or(&everyone);
+        // A live speaker without a Node object in the files is still a candidate (with
+        // no labels): otherwise every speaker would think it alone may own an IP.
+        for name in live {
+            nodes
+                .entry(name.clone())
+                .or_insert_with(|| views::bare_node(name));
+        }
         plan.announcements = oxlb_announce::announce(Input {
             config,
             node: &this_node,

@@ -1,0 +1,34 @@
+//! `oxlb controller`: the Kubernetes controller (crates/k8s).
+
+use std::process::ExitCode;
+
+use crate::cli::ControllerArgs;
+use crate::logging;
+
+pub fn run(args: &ControllerArgs) -> ExitCode {
+    logging::init(&args.log);
+    let mut options = oxlb_k8s::ControllerOptions {
+        namespace: args.namespace.clone(),
+        lb_class: args.lb_class.clone(),
+        metrics_address: Some(args.metrics_address),
+        ..Default::default()
+    };
+    options.leader_election = !args.no_leader_election;
+    let runtime = match logging::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("oxlb controller: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(oxlb_k8s::run_controller(
+        options,
+        logging::shutdown_signal(),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxlb controller: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
