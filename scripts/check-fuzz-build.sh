@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f fuzz/Cargo.toml ]; then
-  cargo check --manifest-path fuzz/Cargo.toml --bins --locked
+  # Share the workspace target dir: its lockfile pins the same versions, so the
+  # dependencies clippy just built are reused instead of built again.
+  CARGO_TARGET_DIR="$PWD/target" cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 fi
