@@ -54,6 +54,15 @@ pub enum Command {
     /// (internal) The lab's HTTP backend: answers every request with the node's name.
     #[command(hide = true)]
     LabBackend { node: String },
+    /// Print a new `memberlist` Secret (128 random bytes under key `secretkey`): the
+    /// shared key that authenticates the Layer 2 speakers' gossip. Apply it in the
+    /// cluster, or give the same file to every `oxlb run` host.
+    ///
+    /// Example: oxlb memberlist-secret > memberlist.yaml
+    MemberlistSecret {
+        #[arg(short = 'n', long, default_value = "metallb-system")]
+        namespace: String,
+    },
     /// Run the controller in a Kubernetes cluster (Deployment): allocates IPs and writes
     /// Service statuses. Reads the metallb.io resources of its namespace.
     Controller(ControllerArgs),

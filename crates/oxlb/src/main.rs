@@ -7,6 +7,7 @@ mod convert;
 mod crds;
 mod lab;
 mod logging;
+mod memberlist;
 mod router_config;
 mod run;
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::LabBackend { node } => lab::backend(&node),
         cli::Command::Controller(args) => controller::run(&args),
+        cli::Command::MemberlistSecret { namespace } => memberlist::run(&namespace),
     }
 }
 
