@@ -9,6 +9,7 @@ mod lab;
 mod logging;
 mod router_config;
 mod run;
+mod speaker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::LabBackend { node } => lab::backend(&node),
         cli::Command::Controller(args) => controller::run(&args),
+        cli::Command::Speaker(args) => speaker::run(&args),
     }
 }
 
