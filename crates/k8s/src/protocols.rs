@@ -16,7 +16,7 @@ use oxlb_announce::Announcements;
 use oxlb_config::Config;
 use oxlb_standalone::bfd_glue::{self, BfdSessions};
 use oxlb_standalone::bgp_glue;
-use oxlb_standalone::status::{BfdSessionStatus, BgpSessionStatus};
+use oxlb_standalone::status::{BfdSessionStatus, BgpSessionStatus, L2Status};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -51,6 +51,8 @@ impl NodeInfo {
 pub struct ProtocolStatus {
     pub bgp_sessions: Vec<BgpSessionStatus>,
     pub bfd_sessions: Vec<BfdSessionStatus>,
+    /// Per owned IP, the Layer 2 counters (`metallb_layer2_requests_received`...).
+    pub l2: Vec<L2Status>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +115,7 @@ impl Protocols {
             bfd_down: None,
             graceful: false,
             ports: BTreeMap::new(),
+            l2: BTreeMap::new(),
             status: status_tx,
         };
         let task = tokio::spawn(shells.run(desired_rx, stop_rx));
@@ -170,6 +173,8 @@ struct Shells {
     graceful: bool,
     /// Per BGPPeer name, its port (the metrics' `peer` label is `ip:port`).
     ports: BTreeMap<String, u16>,
+    /// The Layer 2 announcements in force (for the per-IP counters).
+    l2: BTreeMap<IpAddr, oxlb_announce::L2Announcement>,
     status: watch::Sender<ProtocolStatus>,
 }
 
@@ -219,6 +224,7 @@ impl Shells {
         if let Some(responder) = &self.layer2 {
             responder.set_owned(oxlb_l2::owned_from(&desired.announcements));
         }
+        self.l2 = desired.announcements.l2.clone();
         let node_ipv4 = desired.node.internal_ipv4;
         let (sessions, skipped) = bgp_glue::desired_sessions(
             config,
@@ -284,9 +290,35 @@ impl Shells {
             Some(bfd) => bfd.status().await,
             None => Vec::new(),
         };
+        let l2 = match &self.layer2 {
+            Some(responder) => {
+                let stats = responder.stats();
+                self.l2
+                    .iter()
+                    .map(|(ip, l2)| {
+                        let counters = stats.per_ip.get(ip);
+                        L2Status {
+                            ip: Some(*ip),
+                            interfaces: match &l2.interfaces {
+                                oxlb_announce::Interfaces::All => Vec::new(),
+                                oxlb_announce::Interfaces::Only(names) => {
+                                    names.iter().cloned().collect()
+                                }
+                            },
+                            services: l2.services.iter().map(ToString::to_string).collect(),
+                            requests_received: counters.map_or(0, |c| c.requests_received),
+                            responses_sent: counters.map_or(0, |c| c.responses_sent),
+                            gratuitous_sent: counters.map_or(0, |c| c.gratuitous_sent),
+                        }
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let new = ProtocolStatus {
             bgp_sessions,
             bfd_sessions,
+            l2,
         };
         self.status.send_if_modified(|current| {
             if *current == new {

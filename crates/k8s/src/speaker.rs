@@ -485,6 +485,7 @@ async fn run_speaker_inner(
                         report_tx.send_modify(|r| {
                             r.bgp_sessions = status.bgp_sessions;
                             r.bfd_sessions = status.bfd_sessions;
+                            r.l2 = status.l2;
                         });
                     }
                 }
