@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use oxlb_announce::{Announcements, RouteAttributes};
-use oxlb_bgp::packet::{self, Capability, Context, Message, Notification, Open};
+use oxlb_bgp::packet::{
+    self, Capability, Context, GracefulRestartFamily, Message, Notification, Open,
+};
 use oxlb_k8s::{NodeInfo, ProtocolOptions, Protocols, SpeakerOptions, run_speaker_with_protocols};
 use serde_json::json;
 use support::{FakeApi, namespace, pool, service, with_status};
@@ -35,6 +37,11 @@ struct Received {
 /// Accepts one session, answers OPEN with OPEN + KEEPALIVE and each KEEPALIVE with one,
 /// and applies every UPDATE to the set of prefixes it holds.
 async fn router(listener: TcpListener, received: Arc<Mutex<Received>>) {
+    router_with(listener, received, false).await;
+}
+
+/// `graceful`: also offer graceful restart (RFC 4724) for IPv4 unicast.
+async fn router_with(listener: TcpListener, received: Arc<Mutex<Received>>, graceful: bool) {
     let ctx = Context {
         four_octet_as: true,
     };
@@ -58,10 +65,21 @@ async fn router(listener: TcpListener, received: Arc<Mutex<Received>>) {
                         my_as: u16::try_from(ROUTER_ASN).unwrap(),
                         hold_time: 90,
                         bgp_id: Ipv4Addr::new(127, 0, 0, 9),
-                        capabilities: vec![
+                        capabilities: [
                             Capability::Multiprotocol { afi: 1, safi: 1 },
                             Capability::FourOctetAs(ROUTER_ASN),
-                        ],
+                        ]
+                        .into_iter()
+                        .chain(graceful.then(|| Capability::GracefulRestart {
+                            restarting: false,
+                            restart_time: 120,
+                            families: vec![GracefulRestartFamily {
+                                afi: 1,
+                                safi: 1,
+                                forwarding_preserved: false,
+                            }],
+                        }))
+                        .collect(),
                     })
                     .encode(ctx, &mut reply);
                     Message::Keepalive.encode(ctx, &mut reply);
@@ -101,6 +119,11 @@ async fn bind_router() -> TcpListener {
 }
 
 fn config(port: u16) -> oxlb_config::Config {
+    config_with(port, "")
+}
+
+/// `extra`: more BGPPeer spec lines (indented two spaces).
+fn config_with(port: u16, extra: &str) -> oxlb_config::Config {
     let yaml = format!(
         "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -118,6 +141,7 @@ spec:
   peerPort: {port}
   nodeSelectors:
   - matchLabels: {{rack: a}}
+{extra}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
@@ -340,4 +364,52 @@ async fn speaker_in_a_cluster_announces_service_ip_by_bgp() {
 
     let _ = tx.send(());
     speaker.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restart_peer_keeps_routes_on_shutdown() {
+    let listener = bind_router().await;
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let router_task = tokio::spawn(router_with(listener, received.clone(), true));
+    let protocols = Protocols::start(ProtocolOptions::new("node-a"))
+        .await
+        .unwrap();
+    let node = NodeInfo {
+        labels: BTreeMap::from([("rack".to_string(), "a".to_string())]),
+        internal_ipv4: Some(Ipv4Addr::new(127, 0, 0, 77)),
+    };
+    protocols.apply(
+        &config_with(port, "  enableGracefulRestart: true"),
+        &announcing("192.0.2.10/32"),
+        &node,
+    );
+    let first: IpNet = "192.0.2.10/32".parse().unwrap();
+    wait_for("the router to receive 192.0.2.10/32", || {
+        received.lock().unwrap().prefixes.contains(&first)
+    })
+    .await;
+    let status = protocols.status();
+    wait_for("Established", || {
+        status
+            .borrow()
+            .bgp_sessions
+            .iter()
+            .any(|s| s.state == "Established")
+    })
+    .await;
+    // Graceful restart negotiated: the session closes without a NOTIFICATION, so the
+    // router keeps the route as stale until the speaker is back (RFC 4724 §4.2).
+    protocols.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(30), router_task)
+        .await
+        .unwrap()
+        .unwrap();
+    let received = received.lock().unwrap();
+    assert!(
+        received.notification.is_none(),
+        "{:?}",
+        received.notification
+    );
+    assert!(received.prefixes.contains(&first));
 }
