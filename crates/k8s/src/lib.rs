@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod lease;
 pub mod memberlist;
+pub mod protocols;
 pub mod rbac;
 pub mod reconciler;
 pub mod speaker;
@@ -17,4 +18,7 @@ pub mod writer;
 pub use controller::{
     ControllerError, ControllerOptions, run_controller, run_controller_with_client,
 };
-pub use speaker::{SpeakerOptions, run_speaker};
+pub use protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
+pub use speaker::{
+    SpeakerOptions, run_speaker, run_speaker_in_cluster, run_speaker_with_protocols,
+};

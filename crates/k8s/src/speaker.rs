@@ -27,6 +27,7 @@ use oxlb_standalone::views;
 use serde_json::json;
 use tokio::sync::Notify;
 
+use crate::protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
 use crate::stores::Stores;
 
 /// Label of the per-node status objects (MetalLB's).
@@ -269,6 +270,60 @@ pub async fn run_speaker(
     mut apply: impl FnMut(&Config, &Announcements) + Send,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    run_speaker_inner(
+        client,
+        options,
+        None,
+        move |config, announcements, _| apply(config, announcements),
+        shutdown,
+    )
+    .await;
+}
+
+/// `oxlb speaker`: the Kubernetes side driving the protocols (BGP, Layer 2, BFD) of
+/// [`Protocols`], with their session state in `/metrics`. Stops them cleanly (Cease, or
+/// graceful restart where configured) after `shutdown`.
+pub async fn run_speaker_with_protocols(
+    client: Client,
+    options: SpeakerOptions,
+    protocols: ProtocolOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let protocols = Protocols::start(protocols).await?;
+    let status = protocols.status();
+    run_speaker_inner(
+        client,
+        options,
+        Some(status),
+        |config, announcements, node| protocols.apply(config, announcements, node),
+        shutdown,
+    )
+    .await;
+    protocols.shutdown().await;
+    Ok(())
+}
+
+/// [`run_speaker_with_protocols`] with the in-cluster (or kubeconfig) client.
+pub async fn run_speaker_in_cluster(
+    options: SpeakerOptions,
+    protocols: ProtocolOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), String> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes client (in-cluster or kubeconfig): {e}"))?;
+    run_speaker_with_protocols(client, options, protocols, shutdown)
+        .await
+        .map_err(|e| format!("cannot start the BGP speaker: {e}"))
+}
+
+async fn run_speaker_inner(
+    client: Client,
+    options: SpeakerOptions,
+    mut protocol_status: Option<tokio::sync::watch::Receiver<ProtocolStatus>>,
+    mut apply: impl FnMut(&Config, &Announcements, &NodeInfo) + Send,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let (report_tx, report_rx) = tokio::sync::watch::channel(StatusReport {
         node: options.node_name.clone(),
         ..StatusReport::default()
@@ -334,8 +389,9 @@ pub async fn run_speaker(
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut last_applied_config: Option<Config> = None;
+    let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
-    loop {
+    'outer: loop {
         match stores
             .config_snapshot(&options.namespace)
             .map(|s| build_config(&s).config)
@@ -383,9 +439,16 @@ pub async fn run_speaker(
             // the BGP sessions even when the routes stay the same.
             let config_changed = last_applied_config.as_ref() != Some(config);
             let announcements_changed = last.as_ref() != Some(&announcements);
-            if config_changed || announcements_changed {
-                apply(config, &announcements);
+            // Node labels pick the BGPPeers; its InternalIP is the default router ID.
+            let node_info = nodes
+                .get(&reflector::ObjectRef::new(&options.node_name))
+                .map(|n| NodeInfo::from_node(&n))
+                .unwrap_or_default();
+            let node_changed = last_node_info.as_ref() != Some(&node_info);
+            if config_changed || announcements_changed || node_changed {
+                apply(config, &announcements, &node_info);
                 last_applied_config = Some(config.clone());
+                last_node_info = Some(node_info);
             }
             if announcements_changed {
                 let now = per_service(&announcements, &services);
@@ -412,9 +475,21 @@ pub async fn run_speaker(
             .await;
         }
         report_tx.send_modify(|r| r.config = config_status.clone());
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = notify.notified() => {}
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break 'outer,
+                _ = notify.notified() => break,
+                Some(()) = protocol_changed(&mut protocol_status) => {
+                    if let Some(status) = &protocol_status {
+                        let status = status.borrow().clone();
+                        report_tx.send_modify(|r| {
+                            r.bgp_sessions = status.bgp_sessions;
+                            r.bfd_sessions = status.bfd_sessions;
+                            r.l2 = status.l2;
+                        });
+                    }
+                }
+            }
         }
     }
     for t in &tasks {
@@ -423,6 +498,20 @@ pub async fn run_speaker(
     let _ = stop_tx.send(true);
     if let Some(server) = server {
         let _ = server.await;
+    }
+}
+
+/// Resolves when the protocols' status changed; never without protocols (or once
+/// they are gone).
+async fn protocol_changed(
+    receiver: &mut Option<tokio::sync::watch::Receiver<ProtocolStatus>>,
+) -> Option<()> {
+    match receiver {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

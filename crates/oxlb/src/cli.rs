@@ -66,6 +66,10 @@ pub enum Command {
     /// Run the controller in a Kubernetes cluster (Deployment): allocates IPs and writes
     /// Service statuses. Reads the metallb.io resources of its namespace.
     Controller(ControllerArgs),
+    /// Run the speaker in a Kubernetes cluster (DaemonSet, hostNetwork): announces this
+    /// node's share of the Service IPs by BGP and Layer 2 (ARP/NDP), with BFD, and
+    /// writes ServiceL2Status / ServiceBGPStatus. SIGTERM stops it cleanly.
+    Speaker(SpeakerArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -226,6 +230,32 @@ pub struct ControllerArgs {
     /// Run without leader election (a single replica only).
     #[arg(long)]
     pub no_leader_election: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SpeakerArgs {
+    /// The namespace of the metallb.io resources (and of the speaker pods).
+    #[arg(long, default_value = "metallb-system")]
+    pub namespace: String,
+    /// This node's name (the DaemonSet passes spec.nodeName through NODE_NAME).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    /// Handle only Services with this spec.loadBalancerClass.
+    #[arg(long)]
+    pub lb_class: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    pub metrics_address: std::net::SocketAddr,
+    /// Also accept BGP connections from the routers here (e.g. 0.0.0.0:179; needs
+    /// CAP_NET_BIND_SERVICE). Default: connect only, as MetalLB's speaker.
+    #[arg(long)]
+    pub bgp_listen: Option<std::net::SocketAddr>,
+    /// Layer 2: interface name patterns (regular expressions) never answered on,
+    /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
+    #[arg(long, value_delimiter = ',')]
+    pub l2_exclude: Option<Vec<String>>,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -10,6 +10,7 @@ mod logging;
 mod memberlist;
 mod router_config;
 mod run;
+mod speaker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::LabBackend { node } => lab::backend(&node),
         cli::Command::Controller(args) => controller::run(&args),
         cli::Command::MemberlistSecret { namespace } => memberlist::run(&namespace),
+        cli::Command::Speaker(args) => speaker::run(&args),
     }
 }
 

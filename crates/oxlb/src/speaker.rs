@@ -1,0 +1,41 @@
+//! `oxlb speaker`: the per-node speaker in a Kubernetes cluster (crates/k8s).
+
+use std::process::ExitCode;
+
+use crate::cli::SpeakerArgs;
+use crate::logging;
+
+pub fn run(args: &SpeakerArgs) -> ExitCode {
+    logging::init(&args.log);
+    if args.node_name.trim().is_empty() {
+        eprintln!("oxlb speaker: --node-name (or NODE_NAME) is empty");
+        return ExitCode::FAILURE;
+    }
+    let options = oxlb_k8s::SpeakerOptions {
+        namespace: args.namespace.clone(),
+        node_name: args.node_name.clone(),
+        lb_class: args.lb_class.clone(),
+        metrics_address: Some(args.metrics_address),
+    };
+    let mut protocols = oxlb_k8s::ProtocolOptions::new(&args.node_name);
+    protocols.bgp_listen = args.bgp_listen;
+    protocols.l2_exclude = args.l2_exclude.clone();
+    let runtime = match logging::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("oxlb speaker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(oxlb_k8s::run_speaker_in_cluster(
+        options,
+        protocols,
+        logging::shutdown_signal(),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxlb speaker: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

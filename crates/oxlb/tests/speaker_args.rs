@@ -1,0 +1,80 @@
+//! `oxlb speaker` accepts exactly what the DaemonSet in deploy/oxlb.yaml passes (args
+//! and the NODE_NAME environment variable). Without a cluster the binary gets past
+//! argument parsing (exit 2 would be a usage error) and stops at the missing client.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The speaker container's `args:` list, with the downward-API variables expanded as
+/// the kubelet does.
+fn daemonset_args() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("deploy/oxlb.yaml")).unwrap();
+    let daemonset = text
+        .split("\n---")
+        .find(|doc| doc.contains("\nkind: DaemonSet"))
+        .expect("a DaemonSet in deploy/oxlb.yaml");
+    let mut lines = daemonset.lines().skip_while(|l| l.trim() != "args:");
+    lines.next().expect("args: in the speaker container");
+    lines
+        .map_while(|l| l.trim().strip_prefix("- "))
+        .map(|a| {
+            a.replace("$(POD_NAMESPACE)", "metallb-system")
+                .replace("$(NODE_NAME)", "node-1")
+        })
+        .collect()
+}
+
+fn run(args: &[String], node_name: Option<&str>) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oxlb"));
+    command
+        .args(args)
+        // No cluster: no in-cluster variables, no kubeconfig anywhere.
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("HOME", "/nonexistent")
+        // Not the default 0.0.0.0:7472 of a real node.
+        .arg("--metrics-address=127.0.0.1:0");
+    command.env_remove("NODE_NAME");
+    if let Some(node) = node_name {
+        command.env("NODE_NAME", node);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn daemonset_args_parse() {
+    let args = daemonset_args();
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("speaker"),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a.starts_with("--node-name=")),
+        "{args:?}"
+    );
+    let (code, err) = run(&args, None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no Kubernetes client"), "{err}");
+}
+
+#[test]
+fn node_name_defaults_to_the_environment() {
+    let args = vec!["speaker".to_string()];
+    let (code, err) = run(&args, Some("node-1"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no Kubernetes client"), "{err}");
+    let (code, err) = run(&args, None);
+    assert_eq!(code, 2, "a usage error without a node name: {err}");
+    assert!(err.contains("--node-name"), "{err}");
+}
