@@ -59,6 +59,11 @@ fn bfd_up(status: &serde_json::Value) -> Option<bool> {
         .as_bool()
 }
 
+/// Waits for `NAME{peer="<router>"} VALUE` on /metrics.
+fn wait_bfd_metric(lab: &Lab, name: &str, value: u64) {
+    wait_metric(lab, &format!("{name}{{peer=\"{ROUTER_IP}\"}} {value}"));
+}
+
 fn wait_metric(lab: &Lab, line: &str) {
     let seen = wait_until(WAIT, Duration::from_millis(200), || {
         lab.metrics()
@@ -96,10 +101,7 @@ fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
         format!("{ROUTER_IP}:179"),
         "{status}"
     );
-    wait_metric(
-        &lab,
-        &format!("metallb_bfd_session_up{{peer=\"{ROUTER_IP}\"}} 1"),
-    );
+    wait_bfd_metric(&lab, "metallb_bfd_session_up", 1);
 
     // Cut: every packet dropped at the router, the link stays up.
     lab.cut();
@@ -119,10 +121,8 @@ fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
     });
     let state = lab.frr_bgp_state();
     assert_ne!(state.as_deref(), Some("Established"), "FRR: {state:?}");
-    wait_metric(
-        &lab,
-        &format!("metallb_bfd_session_up{{peer=\"{ROUTER_IP}\"}} 0"),
-    );
+    wait_bfd_metric(&lab, "metallb_bfd_session_up", 0);
+    wait_bfd_metric(&lab, "metallb_bfd_session_down_events", 1);
     eprintln!("after the cut: {}", bgp_session(&status));
 
     // Restore: BFD Up, BGP back, the route back.
@@ -132,8 +132,6 @@ fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
         bgp_session(s)["state"] == "Established" && bfd_up(s) == Some(true)
     });
     lab.wait_route(true);
-    wait_metric(
-        &lab,
-        &format!("metallb_bfd_session_up{{peer=\"{ROUTER_IP}\"}} 1"),
-    );
+    wait_bfd_metric(&lab, "metallb_bfd_session_up", 1);
+    wait_bfd_metric(&lab, "metallb_bfd_session_up_events", 2);
 }
