@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::status::{BgpSessionStatus, L2Status, PoolStatus, StatusReport};
+use crate::status::{BfdSessionStatus, BgpSessionStatus, L2Status, PoolStatus, StatusReport};
 
 struct Family<'a> {
     out: &'a mut String,
@@ -216,6 +216,26 @@ pub fn render(report: &StatusReport) -> String {
             bool_value(session.up),
         );
     }
+    // MetalLB's FRR-mode speaker exports these two counters with the same names.
+    type BfdCounter = (&'static str, &'static str, fn(&BfdSessionStatus) -> u64);
+    let bfd_events: [BfdCounter; 2] = [
+        (
+            "metallb_bfd_session_down_events",
+            "Number of BFD session down events",
+            |s| s.down_transitions,
+        ),
+        (
+            "metallb_bfd_session_up_events",
+            "Number of BFD session up events",
+            |s| s.up_transitions,
+        ),
+    ];
+    for (name, help, value) in bfd_events {
+        let mut family = Family::start(&mut out, name, "counter", help);
+        for session in &report.bfd_sessions {
+            family.sample(name, &[("peer", &session.peer)], value(session));
+        }
+    }
     out
 }
 
@@ -262,6 +282,12 @@ mod tests {
                 requests_received: 3,
                 ..Default::default()
             }],
+            bfd_sessions: vec![BfdSessionStatus {
+                peer: "10.0.0.1".into(),
+                up: true,
+                up_transitions: 2,
+                down_transitions: 1,
+            }],
             ..Default::default()
         };
         let text = render(&report);
@@ -276,6 +302,10 @@ mod tests {
             "metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1",
             "metallb_bgp_updates_total{peer=\"10.0.0.1:179\"} 7",
             "# TYPE metallb_bgp_updates_total counter",
+            "metallb_bfd_session_up{peer=\"10.0.0.1\"} 1",
+            "metallb_bfd_session_up_events{peer=\"10.0.0.1\"} 2",
+            "metallb_bfd_session_down_events{peer=\"10.0.0.1\"} 1",
+            "# TYPE metallb_bfd_session_down_events counter",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

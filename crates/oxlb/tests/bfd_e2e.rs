@@ -1,0 +1,137 @@
+//! BFD in `oxlb run`, end to end against FRR (zebra, bgpd, bfdd) in network namespaces:
+//! a BGPPeer naming a BFDProfile gets a BFD session that FRR sees Up with our timers;
+//! dropping every packet at the router (nftables, link stays up) brings BFD Down, which
+//! tears the BGP session down on both sides and FRR withdraws the service route, with a
+//! 90 s hold time that cannot be what did it within the test's waits; lifting the drop
+//! brings BFD, BGP and the route back. Generous waits, no timed assertions.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod bfd_lab;
+
+use std::time::Duration;
+
+use bfd_lab::{Detection, Lab, NODE_IP, ROUTER_IP, WAIT};
+use oxlb_netlab::wait_until;
+
+fn wait_frr_bfd(lab: &Lab, status: &str) -> serde_json::Value {
+    wait_until(WAIT, Duration::from_millis(100), || {
+        lab.frr_bfd_peer().filter(|p| p["status"] == status)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "FRR's BFD peer never became {status}: {}\noxlb log:\n{}",
+            lab.frr.vtysh("show bfd peers json").unwrap_or_default(),
+            lab.oxlb_log()
+        )
+    })
+}
+
+/// Waits until `oxlb status -o json` satisfies `check`; returns that report.
+fn wait_status(
+    lab: &Lab,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    wait_until(WAIT, Duration::from_millis(200), || {
+        lab.status().filter(|s| check(s))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "oxlb status never showed {what}: {:?}\noxlb log:\n{}",
+            lab.status(),
+            lab.oxlb_log()
+        )
+    })
+}
+
+fn bgp_session(status: &serde_json::Value) -> serde_json::Value {
+    status["bgp_sessions"]
+        .as_array()
+        .and_then(|s| s.first().cloned())
+        .unwrap_or_default()
+}
+
+fn bfd_up(status: &serde_json::Value) -> Option<bool> {
+    status["bfd_sessions"]
+        .as_array()?
+        .iter()
+        .find(|s| s["peer"] == ROUTER_IP)?["up"]
+        .as_bool()
+}
+
+/// Waits for `NAME{peer="<router>"} VALUE` on /metrics.
+fn wait_bfd_metric(lab: &Lab, name: &str, value: u64) {
+    wait_metric(lab, &format!("{name}{{peer=\"{ROUTER_IP}\"}} {value}"));
+}
+
+fn wait_metric(lab: &Lab, line: &str) {
+    let seen = wait_until(WAIT, Duration::from_millis(200), || {
+        lab.metrics()
+            .filter(|m| m.lines().any(|l| l.trim() == line))
+    });
+    assert!(
+        seen.is_some(),
+        "/metrics never had {line:?}:\n{}",
+        lab.metrics().unwrap_or_default()
+    );
+}
+
+#[test]
+fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
+    if !oxlb_netlab::netns_tests_enabled("bfd_e2e").unwrap() {
+        return;
+    }
+    let lab = Lab::new(Detection::Bfd { hold_s: 90 });
+
+    // Up: FRR's bfdd sees the session with the profile's timers from our side.
+    let peer = wait_frr_bfd(&lab, "up");
+    assert_eq!(peer["peer"], NODE_IP, "{peer}");
+    assert_eq!(peer["remote-receive-interval"], 100, "{peer}");
+    assert_eq!(peer["remote-transmit-interval"], 100, "{peer}");
+    assert_eq!(peer["remote-detect-multiplier"], 3, "{peer}");
+    assert_eq!(peer["receive-interval"], 100, "{peer}");
+    assert_eq!(peer["transmit-interval"], 100, "{peer}");
+    lab.wait_route(true);
+    let status = wait_status(&lab, "BGP Established and BFD up", |s| {
+        bgp_session(s)["state"] == "Established" && bfd_up(s) == Some(true)
+    });
+    // The BGP label is host:port as in MetalLB's native speaker.
+    assert_eq!(
+        bgp_session(&status)["address"],
+        format!("{ROUTER_IP}:179"),
+        "{status}"
+    );
+    wait_bfd_metric(&lab, "metallb_bfd_session_up", 1);
+
+    // Cut: every packet dropped at the router, the link stays up.
+    lab.cut();
+    let peer = wait_frr_bfd(&lab, "down");
+    assert_eq!(
+        peer["diagnostic"], "control detection time expired",
+        "{peer}"
+    );
+    lab.wait_route(false);
+    let status = wait_status(&lab, "BGP torn down by BFD", |s| {
+        let session = bgp_session(s);
+        session["state"] != "Established"
+            && session["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("BFD"))
+            && bfd_up(s) == Some(false)
+    });
+    let state = lab.frr_bgp_state();
+    assert_ne!(state.as_deref(), Some("Established"), "FRR: {state:?}");
+    wait_bfd_metric(&lab, "metallb_bfd_session_up", 0);
+    wait_bfd_metric(&lab, "metallb_bfd_session_down_events", 1);
+    eprintln!("after the cut: {}", bgp_session(&status));
+
+    // Restore: BFD Up, BGP back, the route back.
+    lab.restore();
+    wait_frr_bfd(&lab, "up");
+    wait_status(&lab, "BGP Established again with BFD up", |s| {
+        bgp_session(s)["state"] == "Established" && bfd_up(s) == Some(true)
+    });
+    lab.wait_route(true);
+    wait_bfd_metric(&lab, "metallb_bfd_session_up", 1);
+    wait_bfd_metric(&lab, "metallb_bfd_session_up_events", 2);
+}

@@ -1,0 +1,286 @@
+//! A two-namespace lab shared by the BFD end-to-end test and the detection benchmark:
+//! `router` runs FRR (zebra, bgpd and, with BFD, bfdd) and `node` runs `oxlb run` with
+//! one BGPPeer toward the router and one LoadBalancer Service announced by BGP.
+#![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use oxlb_netlab::{Frr, Guarded, Netns, veth, wait_until};
+
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const ROUTER_IP: &str = "10.97.0.1";
+pub const NODE_IP: &str = "10.97.0.2";
+pub const SERVICE_IP: &str = "10.200.0.10";
+pub const STATUS_ADDR: &str = "127.0.0.1:7472";
+
+/// How the BGP session is watched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detection {
+    /// BFDProfile `fast` (100 ms x 3) on both sides; BGP hold time `hold_s`.
+    Bfd { hold_s: u32 },
+    /// No BFD: only the BGP hold timer (`hold_s`) notices a dead path.
+    HoldTimer { hold_s: u32 },
+}
+
+pub struct Lab {
+    // Field order is drop order: processes first, then the namespaces.
+    pub oxlb: Guarded,
+    pub frr: Frr,
+    pub node: Netns,
+    pub router: Netns,
+    pub dir: TempDir,
+}
+
+impl Lab {
+    pub fn new(detection: Detection) -> Lab {
+        let router = Netns::new("bfdbgpr").unwrap();
+        let node = Netns::new("bfdbgpn").unwrap();
+        veth(&router, "r0", &node, "n0").unwrap();
+        router
+            .add_address("r0", &format!("{ROUTER_IP}/24"))
+            .unwrap();
+        node.add_address("n0", &format!("{NODE_IP}/24")).unwrap();
+        let reachable = wait_until(WAIT, Duration::from_millis(200), || {
+            node.exec(&["ping", "-c1", "-W1", ROUTER_IP])
+                .ok()
+                .filter(|o| o.status.success())
+        });
+        assert!(reachable.is_some(), "{ROUTER_IP} unreachable from the node");
+
+        let dir = TempDir::new(node.name());
+        let config_dir = dir.path.join("config");
+        let state_dir = dir.path.join("state");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(&state_dir).unwrap();
+        std::fs::write(config_dir.join("oxlb.yaml"), oxlb_config(detection)).unwrap();
+
+        let (daemons, bfd_lines): (&[&str], &str) = match detection {
+            Detection::Bfd { .. } => (
+                &["zebra", "bgpd", "bfdd"],
+                " neighbor 10.97.0.2 bfd\n neighbor 10.97.0.2 bfd profile fast\n",
+            ),
+            Detection::HoldTimer { .. } => (&["zebra", "bgpd"], ""),
+        };
+        let frr_config = format!(
+            "frr defaults traditional\n\
+             bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  \
+             detect-multiplier 3\n !\n!\n\
+             router bgp 64501\n bgp router-id {ROUTER_IP}\n no bgp ebgp-requires-policy\n \
+             neighbor {NODE_IP} remote-as 64500\n{bfd_lines}!\n"
+        );
+        let frr = Frr::start(&router, &frr_config, daemons).unwrap();
+
+        let log = dir.path.join("oxlb.log");
+        let config_arg = config_dir.to_string_lossy().into_owned();
+        let state_arg = state_dir.to_string_lossy().into_owned();
+        let oxlb = node
+            .spawn(
+                &[
+                    env!("CARGO_BIN_EXE_oxlb"),
+                    "run",
+                    "--node",
+                    "node1",
+                    "-f",
+                    &config_arg,
+                    "--state-dir",
+                    &state_arg,
+                    "--listen",
+                    STATUS_ADDR,
+                    "--no-local-ips",
+                ],
+                Some(&log),
+            )
+            .unwrap();
+        Lab {
+            oxlb,
+            frr,
+            node,
+            router,
+            dir,
+        }
+    }
+
+    pub fn oxlb_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path.join("oxlb.log")).unwrap_or_default()
+    }
+
+    /// `oxlb status -o json` run in the node namespace.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let out = self
+            .node
+            .exec(&[
+                env!("CARGO_BIN_EXE_oxlb"),
+                "status",
+                "-o",
+                "json",
+                "--addr",
+                STATUS_ADDR,
+            ])
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    pub fn metrics(&self) -> Option<String> {
+        let url = format!("http://{STATUS_ADDR}/metrics");
+        let out = self.node.exec(&["curl", "-sf", "-m", "5", &url]).ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// FRR's single BFD peer (`show bfd peers json`).
+    pub fn frr_bfd_peer(&self) -> Option<serde_json::Value> {
+        let text = self.frr.vtysh("show bfd peers json").ok()?;
+        let peers: serde_json::Value = serde_json::from_str(&text).ok()?;
+        peers.as_array()?.first().cloned()
+    }
+
+    /// FRR's BGP neighbor state (`Established`, `Active`, ...).
+    pub fn frr_bgp_state(&self) -> Option<String> {
+        let text = self
+            .frr
+            .vtysh(&format!("show bgp neighbors {NODE_IP} json"))
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v[NODE_IP]["bgpState"].as_str().map(str::to_string)
+    }
+
+    /// Whether the router's kernel has the service route (installed by zebra).
+    pub fn has_route(&self) -> bool {
+        self.router
+            .exec_stdout(&["ip", "-4", "route", "show", &format!("{SERVICE_IP}/32")])
+            .map(|s| s.contains(NODE_IP))
+            .unwrap_or(false)
+    }
+
+    pub fn wait_route(&self, present: bool) -> Duration {
+        let start = Instant::now();
+        let seen = wait_until(WAIT, Duration::from_millis(5), || {
+            (self.has_route() == present).then_some(())
+        });
+        if seen.is_none() {
+            panic!(
+                "the route to {SERVICE_IP} never became {}: {}\nFRR BGP: {:?}\noxlb log:\n{}",
+                if present { "present" } else { "absent" },
+                self.frr.vtysh("show bgp ipv4 unicast").unwrap_or_default(),
+                self.frr_bgp_state(),
+                self.oxlb_log()
+            );
+        }
+        start.elapsed()
+    }
+
+    /// Drops every packet in and out of the router namespace (nftables), leaving the
+    /// link up so neither side learns anything from an interface event.
+    pub fn cut(&self) {
+        // One nft transaction, so the drop starts at one instant.
+        let rules = "table inet oxlbcut {\n\
+                     chain in { type filter hook input priority 0; policy drop; }\n\
+                     chain out { type filter hook output priority 0; policy drop; }\n}\n";
+        let path = self.dir.path.join("cut.nft");
+        std::fs::write(&path, rules).unwrap();
+        let out = self
+            .router
+            .exec(&["nft", "-f", &path.to_string_lossy()])
+            .unwrap();
+        assert!(out.status.success(), "nft: {out:?}");
+    }
+
+    pub fn restore(&self) {
+        let out = self
+            .router
+            .exec(&["nft", "delete", "table", "inet", "oxlbcut"])
+            .unwrap();
+        assert!(out.status.success(), "nft: {out:?}");
+    }
+}
+
+fn oxlb_config(detection: Detection) -> String {
+    let (hold_s, profile) = match detection {
+        Detection::Bfd { hold_s } => (hold_s, "  bfdProfile: fast\n"),
+        Detection::HoldTimer { hold_s } => (hold_s, ""),
+    };
+    // The keepalive is a third of the hold time (RFC 4271 §10 suggests so).
+    let keepalive_s = (hold_s / 3).max(1);
+    format!(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: bgp
+  namespace: metallb-system
+spec:
+  addresses:
+    - 10.200.0.0/24
+---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata:
+  name: fast
+  namespace: metallb-system
+spec:
+  receiveInterval: 100
+  transmitInterval: 100
+  detectMultiplier: 3
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: router
+  namespace: metallb-system
+spec:
+  myASN: 64500
+  peerASN: 64501
+  peerAddress: {ROUTER_IP}
+  holdTime: {hold_s}s
+  keepaliveTime: {keepalive_s}s
+{profile}---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata:
+  name: bgp
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+    - bgp
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    metallb.io/loadBalancerIPs: {SERVICE_IP}
+spec:
+  type: LoadBalancer
+  ports:
+    - name: http
+      port: 80
+      protocol: TCP
+      targetPort: 80
+"
+    )
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("oxlb-bfd-e2e-{tag}"));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
