@@ -88,10 +88,15 @@ pub struct Controller {
     allocator: Allocator,
     services: BTreeMap<String, Tracked>,
     namespaces: BTreeMap<String, Labels>,
-    /// Handled Services without addresses.
+    /// Handled Services without addresses (or, with `keep_on_unmet_request`, holding
+    /// one while asking for another).
     pending: BTreeSet<String>,
     /// PreferDualStack dual-family Services holding one address.
     incomplete: BTreeSet<String>,
+    /// A Service asking for addresses other than those it holds keeps them until the
+    /// request can be met (`oxlb run`); MetalLB (the default) releases them first, so
+    /// a request that cannot be met leaves the Service without an IP.
+    keep_on_unmet_request: bool,
 }
 
 /// Per-reconcile scratch: events and which Services to report.
@@ -124,7 +129,17 @@ impl Controller {
             namespaces: BTreeMap::new(),
             pending: BTreeSet::new(),
             incomplete: BTreeSet::new(),
+            keep_on_unmet_request: false,
         }
+    }
+
+    /// A Service whose requested addresses change to ones that cannot be given (outside
+    /// every pool, taken, ...) keeps what it holds, with an `AllocationFailed` event,
+    /// instead of losing it as under MetalLB. The request is retried on every
+    /// reconcile and replaces the held addresses once it can be met.
+    pub fn keep_held_on_unmet_request(mut self) -> Controller {
+        self.keep_on_unmet_request = true;
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -394,6 +409,7 @@ impl Controller {
                 current.clear();
             }
         }
+        let mut retarget = false;
         if !current.is_empty() {
             let scope = scope(&self.namespaces, &view);
             let assigned = self.allocator.assign(key, &current, &view.usage, &scope);
@@ -417,8 +433,13 @@ impl Controller {
                     return;
                 }
                 Ok(requested) if !requested.is_empty() && !same_set(requested, &current) => {
-                    self.allocator.unassign(key);
-                    current.clear();
+                    if self.keep_on_unmet_request {
+                        // Phase 2 tries the request and keeps `current` if it fails.
+                        retarget = true;
+                    } else {
+                        self.allocator.unassign(key);
+                        current.clear();
+                    }
                 }
                 _ => {}
             }
@@ -427,6 +448,9 @@ impl Controller {
             tracked.warning = None;
         }
         self.classify(key, &view, current.len());
+        if retarget {
+            self.pending.insert(key.to_string());
+        }
     }
 
     /// Emits a warning unless the last one for this Service said the same.
@@ -461,9 +485,21 @@ impl Controller {
             self.pending.remove(key);
             return Ok(());
         };
-        let ips = self
-            .try_allocate(key, &view)
-            .map_err(|failure| Event::allocation_failed(key, &failure))?;
+        let before = self.allocator.held(key).map(|h| h.ips.clone());
+        let ips = match self.try_allocate(key, &view) {
+            Ok(ips) => ips,
+            Err(failure) => {
+                // Keep mode: what the Service held stays (a pool mismatch found after
+                // the assignment released it: give it back).
+                if let Some(before) = before
+                    && self.allocator.held(key).is_none()
+                {
+                    let scope = scope(&self.namespaces, &view);
+                    let _ = self.allocator.assign(key, &before, &view.usage, &scope);
+                }
+                return Err(Event::allocation_failed(key, &failure));
+            }
+        };
         self.pending.remove(key);
         run.emit(key, Event::ip_allocated(&ips));
         if let Some(tracked) = self.services.get_mut(key) {

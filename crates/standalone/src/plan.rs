@@ -87,9 +87,11 @@ impl Planner {
                 }
                 controller
             }
-            None => self
-                .controller
-                .insert(Controller::new(config.clone(), self.lb_class.clone())),
+            None => self.controller.insert(
+                // A request that cannot be met must not withdraw a working IP
+                // (issue 5): `explain` says why the request failed.
+                Controller::new(config.clone(), self.lb_class.clone()).keep_held_on_unmet_request(),
+            ),
         };
         let outcome = controller.sync(&services, &namespaces);
 

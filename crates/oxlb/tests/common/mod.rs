@@ -1,0 +1,433 @@
+//! Shared by the `oxlb run` end-to-end test and the convergence bench: a throw-away
+//! network (workstation — FRR router — LAN bridge — node namespaces), the files `oxlb run`
+//! reads, and small probes of FRR and of the running instances.
+//!
+//! Address plan (all inside namespaces created here, RFC 1918 ranges):
+//! WAN 10.78.0.0/24 (workstation .2, router .1); LAN 10.77.0.0/24 (router .1, nodeN
+//! .(10+N), an optional BIRD speaker .20); BGP pool 10.79.0.0/24. Nodes AS 64500, router
+//! AS 64501.
+#![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use oxlb_netlab::{Frr, Guarded, Netns, veth, wait_until};
+use serde_json::Value;
+
+pub const OXLB: &str = env!("CARGO_BIN_EXE_oxlb");
+pub const ROUTER_LAN: &str = "10.77.0.1";
+pub const BIRD_LAN: &str = "10.77.0.20";
+pub const LISTEN: &str = "127.0.0.1:7472";
+/// Generous: a wait for a condition, never a timed assertion.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+pub fn node_ip(index: usize) -> String {
+    format!("10.77.0.{}", 10 + index)
+}
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "oxlb-{tag}-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One node: its namespace, its `oxlb run` (if running) and HTTP backend.
+pub struct Node {
+    pub name: String,
+    pub ip: String,
+    pub run: Option<Guarded>,
+    pub backend: Option<Guarded>,
+    pub state_dir: PathBuf,
+    pub log: PathBuf,
+    pub ns: Netns,
+}
+
+/// Fields drop in order: processes, FRR, then the namespaces (which kill the rest).
+pub struct Topo {
+    pub nodes: Vec<Node>,
+    pub frr: Frr,
+    pub bird_ns: Option<Netns>,
+    pub ws: Netns,
+    pub router: Netns,
+    pub lan: Netns,
+    /// Holds `config/` (what `oxlb run -f` watches), the state dirs and the logs.
+    pub dir: Scratch,
+}
+
+impl Topo {
+    /// Builds the network and starts FRR; no `oxlb run` yet. `bird`: also a namespace on
+    /// the LAN at [`BIRD_LAN`] that FRR accepts as a neighbour.
+    pub fn build(nodes: usize, bird: bool) -> Topo {
+        let dir = Scratch::new("e2e");
+        std::fs::create_dir_all(dir.0.join("config")).unwrap();
+        let ws = Netns::new("e2ews").unwrap();
+        let router = Netns::new("e2ertr").unwrap();
+        let lan = Netns::new("e2elan").unwrap();
+        veth(&ws, "wan0", &router, "wan0").unwrap();
+        veth(&router, "lan0", &lan, "router").unwrap();
+        lan.add_bridge("br0").unwrap();
+        lan.attach_to_bridge("router", "br0").unwrap();
+        ws.add_address("wan0", "10.78.0.2/24").unwrap();
+        router.add_address("wan0", "10.78.0.1/24").unwrap();
+        router
+            .add_address("lan0", &format!("{ROUTER_LAN}/24"))
+            .unwrap();
+        router.enable_forwarding().unwrap();
+        // Spread flows over the ECMP paths by ports too, so curls reach several nodes.
+        router
+            .exec(&["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"])
+            .unwrap();
+        ws.exec(&["ip", "route", "add", "default", "via", "10.78.0.1"])
+            .unwrap();
+
+        let mut neighbours = Vec::new();
+        let mut out = Vec::new();
+        for index in 1..=nodes {
+            let ns = Netns::new(&format!("e2enode{index}")).unwrap();
+            attach(&lan, &ns, &format!("n{index}"), &node_ip(index));
+            neighbours.push(node_ip(index));
+            let state_dir = dir.0.join(format!("state-node{index}"));
+            out.push(Node {
+                name: format!("node{index}"),
+                ip: node_ip(index),
+                run: None,
+                backend: None,
+                log: dir.0.join(format!("node{index}-oxlb.log")),
+                state_dir,
+                ns,
+            });
+        }
+        let bird_ns = bird.then(|| {
+            let ns = Netns::new("e2ebird").unwrap();
+            attach(&lan, &ns, "bird", BIRD_LAN);
+            neighbours.push(BIRD_LAN.to_string());
+            ns
+        });
+        let frr = Frr::start(&router, &frr_config(&neighbours), &["zebra", "bgpd"]).unwrap();
+        Topo {
+            nodes: out,
+            frr,
+            bird_ns,
+            ws,
+            router,
+            lan,
+            dir,
+        }
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.0.join("config")
+    }
+
+    /// Replaces `config/NAME` atomically (written beside, renamed in), as an editor does.
+    pub fn write_config(&self, name: &str, text: &str) {
+        let staging = self.dir.0.join(format!(".{name}.new"));
+        std::fs::write(&staging, text).unwrap();
+        std::fs::rename(&staging, self.config_dir().join(name)).unwrap();
+    }
+
+    /// Starts `oxlb run` on node `i` (0-based) with its state dir.
+    pub fn start_run(&mut self, i: usize) {
+        let config = self.config_dir();
+        let node = &mut self.nodes[i];
+        let run = node
+            .ns
+            .spawn(
+                &[
+                    OXLB,
+                    "run",
+                    "--node",
+                    &node.name,
+                    "-f",
+                    config.to_str().unwrap(),
+                    "--state-dir",
+                    node.state_dir.to_str().unwrap(),
+                    "--listen",
+                    LISTEN,
+                    "--log-level",
+                    "debug",
+                ],
+                Some(&node.log),
+            )
+            .unwrap();
+        node.run = Some(run);
+    }
+
+    /// SIGTERM to node `i`'s `oxlb run`; waits for it to exit and returns whether it
+    /// exited with status 0.
+    pub fn stop_run(&mut self, i: usize) -> bool {
+        let mut run = self.nodes[i].run.take().expect("oxlb run is running");
+        run.signal("TERM").unwrap();
+        let status = wait_until(CONVERGE, Duration::from_millis(50), || {
+            run.child_mut().try_wait().ok().flatten()
+        })
+        .unwrap_or_else(|| panic!("oxlb run on node {} ignored SIGTERM", i + 1));
+        status.success()
+    }
+
+    pub fn start_backend(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = self.dir.0.join(format!("{}-backend.log", node.name));
+        node.backend = Some(
+            node.ns
+                .spawn(&[OXLB, "lab-backend", &node.name], Some(&log))
+                .unwrap(),
+        );
+    }
+
+    /// The next hops FRR has for `prefix` (one per path), each with its communities.
+    pub fn paths(&self, prefix: &str) -> BTreeMap<String, String> {
+        let text = self
+            .frr
+            .vtysh(&format!("show bgp ipv4 unicast {prefix} json"))
+            .unwrap_or_default();
+        paths_of(&text)
+    }
+
+    /// Waits until FRR has exactly `hops` as next hops of `prefix`; panics with FRR's
+    /// view and the logs if that does not happen.
+    pub fn wait_paths(&self, prefix: &str, hops: &[String]) -> BTreeMap<String, String> {
+        let found = wait_until(CONVERGE, Duration::from_millis(100), || {
+            let paths = self.paths(prefix);
+            paths.keys().eq(hops.iter()).then_some(paths)
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "FRR never had {prefix} via exactly {hops:?}; it has {:?}\n{}",
+                self.paths(prefix),
+                self.logs()
+            )
+        })
+    }
+
+    /// FRR's count of established connections per neighbour (it grows on every reset).
+    pub fn sessions(&self) -> BTreeMap<String, (u64, u64)> {
+        let text = self
+            .frr
+            .vtysh("show bgp neighbors json")
+            .unwrap_or_default();
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut out = BTreeMap::new();
+        if let Some(map) = json.as_object() {
+            for (peer, n) in map {
+                let est = n["connectionsEstablished"].as_u64().unwrap_or(0);
+                let dropped = n["connectionsDropped"].as_u64().unwrap_or(0);
+                out.insert(peer.clone(), (est, dropped));
+            }
+        }
+        out
+    }
+
+    /// `oxlb ARGS` inside node `i`'s namespace; stdout, or the error with stderr.
+    pub fn oxlb(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let output = self.nodes[i]
+            .ns
+            .command(OXLB)
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "oxlb {args:?} failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    /// `oxlb status -o json` of node `i`.
+    pub fn status(&self, i: usize) -> Option<Value> {
+        let text = self
+            .oxlb(i, &["status", "-o", "json", "--addr", LISTEN])
+            .ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// service ("ns/name") → its IPs, as node `i` reports them.
+    pub fn assignments(&self, i: usize) -> Option<BTreeMap<String, Vec<String>>> {
+        let status = self.status(i)?;
+        let mut out = BTreeMap::new();
+        for s in status["services"].as_array()? {
+            let ips = s["ips"]
+                .as_array()?
+                .iter()
+                .filter_map(|ip| ip.as_str().map(str::to_string))
+                .collect();
+            out.insert(s["service"].as_str()?.to_string(), ips);
+        }
+        Some(out)
+    }
+
+    /// The body of `/healthz` on node `i`.
+    pub fn healthz(&self, i: usize) -> String {
+        self.nodes[i]
+            .ns
+            .exec_stdout(&[
+                "curl",
+                "-s",
+                "--max-time",
+                "3",
+                &format!("http://{LISTEN}/healthz"),
+            ])
+            .unwrap_or_default()
+    }
+
+    /// GET http://IP/ from the workstation, through the router.
+    pub fn curl_from_ws(&self, ip: &str) -> Result<String, String> {
+        self.ws
+            .exec_stdout(&["curl", "-s", "--max-time", "3", &format!("http://{ip}/")])
+            .map_err(|e| e.to_string())
+    }
+
+    /// The tail of every node's `oxlb run` log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(25)..];
+            out.push_str(&format!(
+                "--- {} ({}) ---\n{}\n",
+                node.name,
+                node.log.display(),
+                tail.join("\n")
+            ));
+        }
+        out
+    }
+}
+
+/// Joins `ns` to the LAN bridge with address `ip`, default route via the router.
+fn attach(lan: &Netns, ns: &Netns, port: &str, ip: &str) {
+    veth(ns, "lan0", lan, port).unwrap();
+    lan.attach_to_bridge(port, "br0").unwrap();
+    ns.add_address("lan0", &format!("{ip}/24")).unwrap();
+    ns.exec(&["ip", "route", "add", "default", "via", ROUTER_LAN])
+        .unwrap();
+}
+
+/// eBGP from the router (AS 64501) to every speaker (AS 64500). Passive: the speakers
+/// connect. `maximum-paths 3`: one ECMP path per node.
+fn frr_config(neighbours: &[String]) -> String {
+    let mut c = String::from(
+        "frr defaults traditional\nhostname router\n\
+         router bgp 64501\n bgp router-id 10.77.0.1\n no bgp ebgp-requires-policy\n\
+         \x20neighbor nodes peer-group\n neighbor nodes remote-as 64500\n neighbor nodes passive\n",
+    );
+    for n in neighbours {
+        c.push_str(&format!(" neighbor {n} peer-group nodes\n"));
+    }
+    c.push_str(" address-family ipv4 unicast\n  maximum-paths 3\n exit-address-family\n");
+    c
+}
+
+/// next hop → communities text, from `show bgp ipv4 unicast PREFIX json`.
+pub fn paths_of(text: &str) -> BTreeMap<String, String> {
+    let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let mut out = BTreeMap::new();
+    for path in json["paths"].as_array().into_iter().flatten() {
+        let hop = path["nexthops"][0]["ip"]
+            .as_str()
+            .or_else(|| path["peer"]["peerId"].as_str())
+            .unwrap_or("?")
+            .to_string();
+        let communities = path["community"]["string"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        out.insert(hop, communities);
+    }
+    out
+}
+
+/// The metallb.io objects: a BGP pool, the router as peer, an advertisement with a
+/// plain and a well-known community (65535:65282 = no-advertise).
+pub fn metallb_yaml(pool: &str) -> String {
+    format!(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: e2e-bgp
+  namespace: metallb-system
+spec:
+  addresses:
+    - {pool}
+  avoidBuggyIPs: true
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: router
+  namespace: metallb-system
+spec:
+  myASN: 64500
+  peerASN: 64501
+  peerAddress: {ROUTER_LAN}
+  holdTime: 9s
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata:
+  name: e2e-bgp
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+    - e2e-bgp
+  communities:
+    - \"64500:100\"
+    - \"65535:65282\"
+"
+    )
+}
+
+/// A LoadBalancer Service; `requested`: the `metallb.io/loadBalancerIPs` annotation.
+pub fn service_yaml(name: &str, requested: Option<&str>) -> String {
+    let annotations = requested
+        .map(|ip| format!("  annotations:\n    metallb.io/loadBalancerIPs: {ip}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: default
+{annotations}spec:
+  type: LoadBalancer
+  ports:
+    - name: http
+      port: 80
+      protocol: TCP
+      targetPort: 80
+"
+    )
+}
+
+pub fn services_yaml(services: &[(&str, Option<&str>)]) -> String {
+    services
+        .iter()
+        .map(|(name, ip)| service_yaml(name, *ip))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
