@@ -16,6 +16,7 @@ use oxlb_announce::Announcements;
 use oxlb_config::Config;
 use oxlb_standalone::bfd_glue::{self, BfdSessions};
 use oxlb_standalone::bgp_glue;
+use oxlb_standalone::bgp_glue::{local_address_toward, local_ipv4_toward};
 use oxlb_standalone::status::{BfdSessionStatus, BgpSessionStatus, L2Status};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -350,25 +351,5 @@ async fn recv(receiver: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<
     match receiver {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// The address this host would send from to reach `peer`: a route lookup by
-/// connecting a UDP socket, which sends nothing.
-fn local_address_toward(peer: &IpAddr) -> Option<IpAddr> {
-    let bind = if peer.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let socket = std::net::UdpSocket::bind(bind).ok()?;
-    socket.connect(SocketAddr::new(*peer, 3784)).ok()?;
-    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
-}
-
-fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
-    match local_address_toward(peer)? {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(_) => None,
     }
 }

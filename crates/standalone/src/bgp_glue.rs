@@ -133,3 +133,27 @@ fn route_attributes(attributes: &oxlb_announce::RouteAttributes) -> oxlb_bgp::Ro
     }
     out
 }
+
+/// The address this host would send from to reach `peer` (either family): a route
+/// lookup by connecting a UDP socket, which sends nothing. Used for the router ID
+/// fallback and as the local end of BFD sessions.
+pub fn local_address_toward(peer: &IpAddr) -> Option<IpAddr> {
+    let bind = if peer.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket
+        .connect(std::net::SocketAddr::new(*peer, 3784))
+        .ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
+}
+
+/// The IPv4 address this host would send from to reach an IPv4 `peer`.
+pub fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
+    match local_address_toward(peer)? {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    }
+}

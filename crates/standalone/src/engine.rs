@@ -8,7 +8,7 @@
 //! says stale.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::bfd_glue::{self, BfdSessions};
-use crate::bgp_glue;
+use crate::bgp_glue::{self, local_address_toward, local_ipv4_toward};
 use crate::l2_glue::Layer2;
 use crate::plan::{Plan, Planner};
 use crate::state::{Assignments, StateStore};
@@ -487,27 +487,6 @@ async fn recv(receiver: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<
     match receiver {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// The address this host would send from to reach `peer` (either family): a route
-/// lookup by connecting a UDP socket, which sends nothing.
-fn local_address_toward(peer: &IpAddr) -> Option<IpAddr> {
-    let bind = if peer.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let socket = std::net::UdpSocket::bind(bind).ok()?;
-    socket.connect(SocketAddr::new(*peer, 3784)).ok()?;
-    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
-}
-
-/// The IPv4 address this host would send from to reach an IPv4 `peer`.
-fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
-    match local_address_toward(peer)? {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(_) => None,
     }
 }
 
