@@ -249,18 +249,7 @@ impl Shells {
             .map(|(name, (s, _))| (name.clone(), s.peer_port))
             .collect();
         self.speaker.set_desired(sessions);
-        if !bfd_wanted.is_empty() && self.bfd.is_none() {
-            match BfdSessions::start() {
-                Ok((bfd, down)) => {
-                    self.bfd = Some(bfd);
-                    self.bfd_down = Some(down);
-                }
-                Err(e) => error!("cannot start BFD: {e}"),
-            }
-        }
-        if let Some(bfd) = &mut self.bfd {
-            bfd.apply(bfd_wanted).await;
-        }
+        bfd_glue::start_and_apply(&mut self.bfd, &mut self.bfd_down, bfd_wanted).await;
     }
 
     async fn refresh(&self) {

@@ -42,17 +42,7 @@ pub fn check(router: RouterKind, oxlb_bin: &Path, backend_bin: &Path) -> Result<
     Ok(())
 }
 
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("Uid:"))
-                .and_then(|line| line.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
+pub use oxlb_netlab::is_root;
 
 fn require_program(name: &str, message: &str) -> Result<(), Error> {
     let found = std::env::var_os("PATH")

@@ -35,7 +35,8 @@ pub fn netns_tests_enabled(test: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-fn is_root() -> bool {
+/// Whether this process runs with effective user id 0.
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

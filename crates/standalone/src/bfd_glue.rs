@@ -64,6 +64,28 @@ pub fn desired(
     out
 }
 
+/// Starts BFD the first time a session is wanted (nothing runs for configs without
+/// BFD), then applies `wanted`. `down` receives the BGPPeer names whose BFD session went
+/// Down.
+pub async fn start_and_apply(
+    bfd: &mut Option<BfdSessions>,
+    down: &mut Option<mpsc::UnboundedReceiver<String>>,
+    wanted: BTreeMap<String, (PeerKey, Profile)>,
+) {
+    if !wanted.is_empty() && bfd.is_none() {
+        match BfdSessions::start() {
+            Ok((sessions, receiver)) => {
+                *bfd = Some(sessions);
+                *down = Some(receiver);
+            }
+            Err(e) => error!("cannot start BFD: {e}"),
+        }
+    }
+    if let Some(sessions) = bfd {
+        sessions.apply(wanted).await;
+    }
+}
+
 impl BfdSessions {
     /// Starts BFD; the receiver yields the BGPPeer names whose BFD session went Down.
     pub fn start() -> Result<(BfdSessions, mpsc::UnboundedReceiver<String>), String> {

@@ -283,18 +283,7 @@ impl Engine {
             local_address_toward,
         );
         self.speaker.set_desired(sessions);
-        if !bfd_wanted.is_empty() && self.bfd.is_none() {
-            match BfdSessions::start() {
-                Ok((bfd, down)) => {
-                    self.bfd = Some(bfd);
-                    self.bfd_down = Some(down);
-                }
-                Err(e) => error!("cannot start BFD: {e}"),
-            }
-        }
-        if let Some(bfd) = &mut self.bfd {
-            bfd.apply(bfd_wanted).await;
-        }
+        bfd_glue::start_and_apply(&mut self.bfd, &mut self.bfd_down, bfd_wanted).await;
         if let Some(vips) = &self.vips {
             match vips.apply(&plan.local_ips).await {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
