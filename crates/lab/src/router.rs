@@ -23,7 +23,8 @@ pub fn start(kind: RouterKind, ns: &str, text: &str, dir: &Path) -> Result<(), E
             // The guard types below own cleanup on drop; the lab must outlive this
             // process, so both are forgotten and `lab down` cleans up by name.
             let netns = Netns::adopt(ns);
-            let started = Frr::start(&netns, text, &daemons);
+            // Through vtysh: router-config output has FRR 8 `exit` lines (see Frr).
+            let started = Frr::start_via_vtysh(&netns, text, &daemons);
             netns.keep();
             let frr = started.map_err(|e| Error::Setup(format!("FRR did not start: {e}")))?;
             std::mem::forget(frr);

@@ -19,6 +19,20 @@ impl Frr {
     /// `ns` with `config` (an frr.conf text). zebra, when listed, is started first so
     /// bgpd can install routes in the namespace's kernel table.
     pub fn start(ns: &Netns, config: &str, daemons: &[&str]) -> io::Result<Frr> {
+        Frr::start_inner(ns, config, daemons, false)
+    }
+
+    /// Like [`Frr::start`], but the daemons start on an empty configuration and
+    /// `config` is then loaded through vtysh, as FRR's init script applies an
+    /// integrated frr.conf (`vtysh -b`). Needed for configurations in the form FRR 8
+    /// writes and `oxlb router-config` generates: a daemon reading the whole file
+    /// itself (`-f`) stops at the `exit` closing a block it does not own (bgpd at
+    /// bfdd's `bfd` block) and never reads `router bgp` after it.
+    pub fn start_via_vtysh(ns: &Netns, config: &str, daemons: &[&str]) -> io::Result<Frr> {
+        Frr::start_inner(ns, config, daemons, true)
+    }
+
+    fn start_inner(ns: &Netns, config: &str, daemons: &[&str], via_vtysh: bool) -> io::Result<Frr> {
         let instance = ns.name().to_string();
         let frr = Frr {
             instance: instance.clone(),
@@ -33,10 +47,18 @@ impl Frr {
         let config_path = frr.config_dir().join("frr.conf");
         std::fs::write(&config_path, config)?;
         chown_frr(&config_path)?;
+        let daemon_config = if via_vtysh {
+            let empty = frr.config_dir().join("empty.conf");
+            std::fs::write(&empty, "")?;
+            chown_frr(&empty)?;
+            empty
+        } else {
+            config_path.clone()
+        };
         for daemon in daemons {
             let pid_file = frr.run_dir().join(format!("{daemon}.pid"));
             let binary = format!("/usr/lib/frr/{daemon}");
-            let config_arg = config_path.to_string_lossy().into_owned();
+            let config_arg = daemon_config.to_string_lossy().into_owned();
             let pid_arg = pid_file.to_string_lossy().into_owned();
             let mut argv = vec![
                 binary.as_str(),
@@ -65,7 +87,37 @@ impl Frr {
                 frr.instance
             )));
         }
+        if via_vtysh {
+            frr.load(&config_path)?;
+        }
         Ok(frr)
+    }
+
+    /// Applies a configuration file through vtysh (`vtysh -f`).
+    fn load(&self, path: &std::path::Path) -> io::Result<()> {
+        let output = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.namespace,
+                "vtysh",
+                "-N",
+                &self.instance,
+                "-f",
+            ])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "vtysh -f {} failed: {}{}",
+                path.display(),
+                String::from_utf8_lossy(&output.stdout).trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
     }
 
     /// Runs one vtysh command against this instance and returns its output.

@@ -78,6 +78,32 @@ impl Topo {
     /// Builds the network and starts FRR; no `oxlb run` yet. `bird`: also a namespace on
     /// the LAN at [`BIRD_LAN`] that FRR accepts as a neighbour.
     pub fn build(nodes: usize, bird: bool) -> Topo {
+        let mut neighbours: Vec<String> = (1..=nodes).map(node_ip).collect();
+        if bird {
+            neighbours.push(BIRD_LAN.to_string());
+        }
+        Topo::build_inner(
+            nodes,
+            bird,
+            &frr_config(&neighbours),
+            &["zebra", "bgpd"],
+            false,
+        )
+    }
+
+    /// Like [`Topo::build`], with the router's frr.conf and daemons given (e.g. from
+    /// `oxlb router-config`, with `bfdd`), loaded through vtysh as FRR's init does.
+    pub fn build_with_frr(nodes: usize, frr_conf: &str, daemons: &[&str]) -> Topo {
+        Topo::build_inner(nodes, false, frr_conf, daemons, true)
+    }
+
+    fn build_inner(
+        nodes: usize,
+        bird: bool,
+        frr_conf: &str,
+        daemons: &[&str],
+        via_vtysh: bool,
+    ) -> Topo {
         let dir = Scratch::new("e2e");
         std::fs::create_dir_all(dir.0.join("config")).unwrap();
         let ws = Netns::new("e2ews").unwrap();
@@ -100,12 +126,10 @@ impl Topo {
         ws.exec(&["ip", "route", "add", "default", "via", "10.78.0.1"])
             .unwrap();
 
-        let mut neighbours = Vec::new();
         let mut out = Vec::new();
         for index in 1..=nodes {
             let ns = Netns::new(&format!("e2enode{index}")).unwrap();
             attach(&lan, &ns, &format!("n{index}"), &node_ip(index));
-            neighbours.push(node_ip(index));
             let state_dir = dir.0.join(format!("state-node{index}"));
             out.push(Node {
                 name: format!("node{index}"),
@@ -120,10 +144,13 @@ impl Topo {
         let bird_ns = bird.then(|| {
             let ns = Netns::new("e2ebird").unwrap();
             attach(&lan, &ns, "bird", BIRD_LAN);
-            neighbours.push(BIRD_LAN.to_string());
             ns
         });
-        let frr = Frr::start(&router, &frr_config(&neighbours), &["zebra", "bgpd"]).unwrap();
+        let frr = if via_vtysh {
+            Frr::start_via_vtysh(&router, frr_conf, daemons).unwrap()
+        } else {
+            Frr::start(&router, frr_conf, daemons).unwrap()
+        };
         Topo {
             nodes: out,
             frr,
@@ -319,8 +346,9 @@ impl Topo {
     }
 }
 
-/// Joins `ns` to the LAN bridge with address `ip`, default route via the router.
-fn attach(lan: &Netns, ns: &Netns, port: &str, ip: &str) {
+/// Joins `ns` to the LAN bridge with address `ip`, default route via the router; the
+/// bridge port in the LAN namespace is named `port`.
+pub fn attach(lan: &Netns, ns: &Netns, port: &str, ip: &str) {
     veth(ns, "lan0", lan, port).unwrap();
     lan.attach_to_bridge(port, "br0").unwrap();
     ns.add_address("lan0", &format!("{ip}/24")).unwrap();

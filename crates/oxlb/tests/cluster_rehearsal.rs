@@ -1,0 +1,404 @@
+//! Cluster rehearsal: the real `oxlb controller` (two replicas) and `oxlb speaker` (one
+//! per node) binaries, each in a node's network namespace, against an in-memory API
+//! server (oxlb-fakeapi) served over HTTP on the cluster LAN, with FRR as the upstream
+//! router configured by `oxlb router-config`. The API server is a fake: it stores and
+//! watches objects faithfully enough for kube-rs, but no kubelet, scheduler or
+//! controller-manager runs; the test seeds Nodes, Pods and EndpointSlices itself.
+//!
+//! One scenario, in order (see tests/cluster/mod.rs for the wiring):
+//!
+//! a. Migration from MetalLB: the fake holds what a MetalLB install leaves behind (CRs
+//!    as MetalLB's docs write them, Services with the IPs and pool annotations MetalLB's
+//!    controller wrote, not the lowest free ones, and its `memberlist` Secret) plus one
+//!    pending Service. oxlb starts: no IP moves, the pending Service gets the lowest
+//!    free IP, FRR has every IP via all three nodes with the advertisement's
+//!    communities, and a curl from the workstation reaches a backend.
+//! b. Controller hand-over: SIGTERM to the Lease holder; the other replica takes the
+//!    released Lease and allocates a Service created afterwards; no IP moved.
+//! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
+//!    session and the node's paths with it, far within the 90 s hold time.
+//!
+//! Measured and printed (not asserted): start → every route in FRR, hand-over time,
+//! BFD detection time.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod cluster;
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use cluster::*;
+use common::{CONVERGE, OXLB, node_ip};
+use serde_json::{Value, json};
+
+/// The metallb.io objects of a MetalLB install, as its documentation writes them: a BGP
+/// pool, a Layer 2 pool, a BFD profile on the router peer, a community alias used by
+/// the BGP advertisement, and a Layer 2 advertisement.
+const METALLB_CRS: &str = r#"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: production
+  namespace: metallb-system
+spec:
+  addresses:
+    - 10.79.0.0/24
+  avoidBuggyIPs: true
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: lan
+  namespace: metallb-system
+spec:
+  addresses:
+    - 10.77.0.200-10.77.0.210
+  autoAssign: false
+---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata:
+  name: fast
+  namespace: metallb-system
+spec:
+  receiveInterval: 100
+  transmitInterval: 100
+  detectMultiplier: 3
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: router
+  namespace: metallb-system
+spec:
+  myASN: 64500
+  peerASN: 64501
+  peerAddress: 10.77.0.1
+  bfdProfile: fast
+---
+apiVersion: metallb.io/v1beta1
+kind: Community
+metadata:
+  name: communities
+  namespace: metallb-system
+spec:
+  communities:
+    - name: NO_ADVERTISE
+      value: "65535:65282"
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata:
+  name: external
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+    - production
+  communities:
+    - "64500:100"
+    - NO_ADVERTISE
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: lan
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+    - lan
+"#;
+
+/// Services MetalLB allocated (deliberately not the lowest free addresses).
+const MIGRATED: [(&str, &str); 2] = [("web", "10.79.0.42"), ("db", "10.79.0.17")];
+/// The pending Service's expected IP: the lowest free (.0 avoided).
+const PENDING_IP: &str = "10.79.0.1";
+/// The Service created after the hand-over.
+const AFTER_IP: &str = "10.79.0.2";
+
+const NODES: usize = 3;
+
+fn hops() -> Vec<String> {
+    (1..=NODES).map(node_ip).collect()
+}
+
+/// The router's configuration from the same CRs, as a user would generate it.
+fn router_config(dir: &std::path::Path) -> String {
+    let file = dir.join("metallb.yaml");
+    std::fs::write(&file, METALLB_CRS).unwrap();
+    let mut args = vec![
+        "router-config".to_string(),
+        "--flavor".into(),
+        "frr".into(),
+        "-f".into(),
+        file.to_str().unwrap().into(),
+    ];
+    for i in 1..=NODES {
+        args.push("--node".into());
+        args.push(format!("node{i}={}", node_ip(i)));
+    }
+    let output = std::process::Command::new(OXLB)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "oxlb router-config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// MetalLB's memberlist Secret: name `memberlist`, key `secretkey`, as MetalLB's install
+/// docs (`kubectl create secret generic -n metallb-system memberlist
+/// --from-literal=secretkey=...`) and its controller create it.
+fn memberlist_secret() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "memberlist", "namespace": NS},
+        "data": {"secretkey": "bWV0YWxsYi1oZWxtLWdlbmVyYXRlZC1rZXktMTIzNDU2Nzg5MGFiY2RlZg=="},
+    })
+}
+
+/// Waits for FRR to have `prefix` via exactly `hops`; panics with the logs if not.
+fn wait_paths(c: &Cluster, prefix: &str, hops: &[String]) -> BTreeMap<String, String> {
+    wait(CONVERGE, || {
+        let paths = c.topo.paths(prefix);
+        paths.keys().eq(hops.iter()).then_some(paths)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "FRR never had {prefix} via exactly {hops:?}; it has {:?}\n{}",
+            c.topo.paths(prefix),
+            c.logs()
+        )
+    })
+}
+
+fn wait_ip(c: &Cluster, service: &str) -> String {
+    wait(CONVERGE, || {
+        oxlb_fakeapi::ingress(c.api(), "default", service)
+            .first()
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("{service} never got an IP\n{}", c.logs()))
+}
+
+/// Writes to a Service that set an ingress IP other than `ip`.
+fn moving_writes(c: &Cluster, name: &str, ip: &str) -> Vec<String> {
+    c.api()
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.contains(&format!("/services/{name}")))
+        .filter(|r| {
+            r.body["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .is_some_and(|list| list.iter().any(|i| i["ip"] != ip))
+                || r.body["status"]["loadBalancer"]["ingress"].is_null()
+                    && r.body["status"]["loadBalancer"].is_object()
+        })
+        .map(|r| format!("{} {} {}", r.method, r.path, r.body))
+        .collect()
+}
+
+fn bfd_peer(c: &Cluster, ip: &str) -> Option<Value> {
+    let text = c.topo.frr.vtysh("show bfd peers json").ok()?;
+    let peers: Value = serde_json::from_str(&text).ok()?;
+    peers.as_array()?.iter().find(|p| p["peer"] == ip).cloned()
+}
+
+#[test]
+fn cluster_rehearsal() {
+    if !oxlb_netlab::netns_tests_enabled("cluster_rehearsal").unwrap() {
+        return;
+    }
+    oxlb_netlab::sweep_stale();
+    let scratch = common::Scratch::new("rehearsal-cfg");
+    let frr_conf = router_config(&scratch.0);
+    let mut c = Cluster::build(NODES, &frr_conf, &["zebra", "bgpd", "bfdd"]);
+
+    // What MetalLB left behind, and one new Service.
+    c.seed_cluster();
+    c.apply_yaml(METALLB_CRS);
+    c.api().put(memberlist_secret());
+    for (name, ip) in MIGRATED {
+        c.api().put(service(name, Some((ip, "production"))));
+        c.api().put(endpoint_slice(name, NODES));
+    }
+    c.api().put(service("pending", None));
+    c.api().put(endpoint_slice("pending", NODES));
+    let before = c.service_ips();
+    let secret_before = c.api().get("/api/v1/secrets", NS, "memberlist").unwrap();
+
+    // a. Migration: start oxlb (speakers first, as a DaemonSet rolls out beside the
+    // controller Deployment).
+    let start = Instant::now();
+    for i in 0..NODES {
+        c.start_speaker(i);
+    }
+    c.start_controller("oxlb-controller-a", 0);
+    c.start_controller("oxlb-controller-b", 1);
+    let pending_ip = wait_ip(&c, "pending");
+    let mut prefixes: Vec<String> = MIGRATED.iter().map(|(_, ip)| format!("{ip}/32")).collect();
+    prefixes.push(format!("{pending_ip}/32"));
+    for prefix in &prefixes {
+        let paths = wait_paths(&c, prefix, &hops());
+        for (hop, communities) in &paths {
+            assert!(
+                communities.contains("64500:100") && communities.contains("no-advertise"),
+                "{prefix} via {hop} lacks the advertisement's communities: {communities:?}"
+            );
+        }
+    }
+    let converged = start.elapsed();
+    eprintln!(
+        "MEASURED migration: oxlb start -> all {} service routes in FRR with {NODES} ECMP paths: {} ms",
+        prefixes.len(),
+        converged.as_millis()
+    );
+    assert_eq!(
+        pending_ip, PENDING_IP,
+        "the lowest free address, .0 avoided"
+    );
+    for (name, ip) in MIGRATED {
+        assert_eq!(
+            oxlb_fakeapi::ingress(c.api(), "default", name),
+            [ip],
+            "{name} moved"
+        );
+        let moved = moving_writes(&c, name, ip);
+        assert!(moved.is_empty(), "writes moving {name}: {moved:?}");
+        let stored = c.api().get("/api/v1/services", "default", name).unwrap();
+        assert_eq!(
+            stored["metadata"]["annotations"]["metallb.io/ip-allocated-from-pool"],
+            "production"
+        );
+    }
+    let after_start = c.service_ips();
+    for (service, ip) in &before {
+        assert_eq!(after_start.get(service), Some(ip), "{service} moved");
+    }
+    // MetalLB's memberlist Secret is kept as it is.
+    let secret_writes: Vec<String> = c
+        .api()
+        .writes()
+        .into_iter()
+        .filter(|r| r.path.contains("/secrets"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(secret_writes.is_empty(), "{secret_writes:?}");
+    assert_eq!(
+        c.api().get("/api/v1/secrets", NS, "memberlist").unwrap()["data"],
+        secret_before["data"]
+    );
+    // The kernel route on the router has the three next hops too.
+    let route = c
+        .topo
+        .frr
+        .vtysh(&format!("show ip route {}", prefixes[0]))
+        .unwrap_or_default();
+    for hop in hops() {
+        assert!(route.contains(&hop), "kernel route lacks {hop}: {route}");
+    }
+    // Traffic from the workstation through the router reaches a node's backend.
+    let names: Vec<String> = (1..=NODES).map(|i| format!("node{i}\n")).collect();
+    for ip in [MIGRATED[0].1, pending_ip.as_str()] {
+        let body = wait(CONVERGE, || {
+            c.topo.curl_from_ws(ip).ok().filter(|b| names.contains(b))
+        });
+        assert!(
+            body.is_some(),
+            "curl http://{ip}/ from the workstation: {:?}",
+            c.topo.curl_from_ws(ip)
+        );
+    }
+
+    // b. Controller hand-over.
+    let leader = wait(CONVERGE, || c.lease_holder())
+        .unwrap_or_else(|| panic!("no controller took the Lease\n{}", c.logs()));
+    let other = if leader == "oxlb-controller-a" {
+        "oxlb-controller-b"
+    } else {
+        "oxlb-controller-a"
+    };
+    let ips_before_handover = c.service_ips();
+    let signalled = Instant::now();
+    c.controller(&leader)
+        .as_ref()
+        .unwrap()
+        .signal("TERM")
+        .unwrap();
+    let took = wait(CONVERGE, || {
+        (c.lease_holder().as_deref() == Some(other)).then_some(())
+    });
+    assert!(
+        took.is_some(),
+        "{other} never took the Lease (holder {:?})\n{}",
+        c.lease_holder(),
+        c.logs()
+    );
+    let handover = signalled.elapsed();
+    eprintln!(
+        "MEASURED controller hand-over: SIGTERM to {leader} -> {other} holds the Lease: {} ms",
+        handover.as_millis()
+    );
+    let mut old = c.controller(&leader).take().unwrap();
+    let status = wait(CONVERGE, || old.child_mut().try_wait().ok().flatten())
+        .unwrap_or_else(|| panic!("{leader} ignored SIGTERM"));
+    assert!(status.success(), "{leader} exited with {status}");
+    c.api().put(service("after", None));
+    c.api().put(endpoint_slice("after", NODES));
+    let after_ip = wait_ip(&c, "after");
+    assert_eq!(after_ip, AFTER_IP);
+    wait_paths(&c, &format!("{after_ip}/32"), &hops());
+    let now = c.service_ips();
+    for (service, ip) in &ips_before_handover {
+        assert_eq!(
+            now.get(service),
+            Some(ip),
+            "{service} moved in the hand-over"
+        );
+    }
+
+    // c. BFD: cut node3's LAN link (as `oxlb lab fail node3` does).
+    for i in 1..=NODES {
+        let peer = wait(CONVERGE, || {
+            bfd_peer(&c, &node_ip(i)).filter(|p| p["status"] == "up")
+        });
+        assert!(
+            peer.is_some(),
+            "FRR's BFD session to node{i} never came up: {:?}\n{}",
+            c.topo.frr.vtysh("show bfd peers json"),
+            c.logs()
+        );
+    }
+    let web = format!("{}/32", MIGRATED[0].1);
+    let cut = Instant::now();
+    c.topo.lan.link_down(&format!("n{NODES}")).unwrap();
+    let survivors: Vec<String> = (1..NODES).map(node_ip).collect();
+    wait_paths(&c, &web, &survivors);
+    let detection = cut.elapsed();
+    eprintln!(
+        "MEASURED BFD: node{NODES}'s link cut -> FRR dropped its path: {} ms (BGP hold time 90 s)",
+        detection.as_millis()
+    );
+    let peer = bfd_peer(&c, &node_ip(NODES)).unwrap();
+    assert_eq!(peer["status"], "down", "{peer}");
+    let neighbor: Value = serde_json::from_str(
+        &c.topo
+            .frr
+            .vtysh(&format!("show bgp neighbors {} json", node_ip(NODES)))
+            .unwrap(),
+    )
+    .unwrap();
+    let n = &neighbor[node_ip(NODES)];
+    assert_ne!(n["bgpState"], "Established", "{n}");
+    // RFC 9384: FRR tears the session down with Cease / "BFD Down" (subcode 10).
+    let reason = n["lastNotificationReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("BFD Down") && n["peerBfdInfo"]["status"] == "Down",
+        "FRR's BGP session to node{NODES} went down for {reason:?}, not by BFD: {n}"
+    );
+    if std::env::var_os("OXLB_REHEARSAL_LOGS").is_some() {
+        eprintln!("{}", c.logs());
+    }
+}
