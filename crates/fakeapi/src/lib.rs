@@ -51,6 +51,8 @@ pub struct Recorded {
     pub query: String,
     pub content_type: String,
     pub body: Value,
+    /// The HTTP status answered (for a watch: 200 when it opened).
+    pub status: u16,
 }
 
 impl Recorded {
@@ -498,7 +500,24 @@ impl FakeApi {
             query: query.clone(),
             content_type: content_type.clone(),
             body: body_json.clone(),
+            status: 0,
         });
+        let entry = state.log.len() - 1;
+        let response = Self::answer(&mut state, &method, &path, &query, &content_type, body_json);
+        if let Some(recorded) = state.log.get_mut(entry) {
+            recorded.status = response.status().as_u16();
+        }
+        response
+    }
+
+    fn answer(
+        state: &mut State,
+        method: &str,
+        path: &str,
+        query: &str,
+        content_type: &str,
+        body_json: Value,
+    ) -> Response<Body> {
         if state.unavailable {
             return status_response(
                 503,
@@ -521,17 +540,10 @@ impl FakeApi {
             };
             return status_response(code, reason, "injected failure", json!({}));
         }
-        let Some(route) = Route::parse(&path) else {
-            return non_resource(&method, &path);
+        let Some(route) = Route::parse(path) else {
+            return non_resource(method, path);
         };
-        Self::resource_request(
-            &mut state,
-            &method,
-            &route,
-            &query,
-            &content_type,
-            body_json,
-        )
+        Self::resource_request(state, method, &route, query, content_type, body_json)
     }
 
     fn resource_request(

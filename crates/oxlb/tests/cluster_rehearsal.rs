@@ -229,6 +229,19 @@ fn cluster_rehearsal() {
     let before = c.service_ips();
     let secret_before = c.api().get("/api/v1/secrets", NS, "memberlist").unwrap();
 
+    // The router was running before the migration: wait until FRR has tried each
+    // neighbour once (state Active), else the start-up of FRR itself (it resets
+    // connections from neighbours it has not started yet) would count as oxlb's.
+    let ready = wait(CONVERGE, || {
+        let text = c.topo.frr.vtysh("show bgp neighbors json").ok()?;
+        let json: Value = serde_json::from_str(&text).ok()?;
+        hops()
+            .iter()
+            .all(|h| json[h]["bgpState"] == "Active")
+            .then_some(())
+    });
+    assert!(ready.is_some(), "FRR never became Active toward every node");
+
     // a. Migration: start oxlb (speakers first, as a DaemonSet rolls out beside the
     // controller Deployment).
     let start = Instant::now();
@@ -298,6 +311,12 @@ fn cluster_rehearsal() {
         .unwrap_or_default();
     for hop in hops() {
         assert!(route.contains(&hop), "kernel route lacks {hop}: {route}");
+    }
+    // The fake answered everything the binaries asked at start-up.
+    let errors = unexpected_errors(c.api());
+    assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
+    if std::env::var_os("OXLB_REHEARSAL_LOGS").is_some() {
+        eprintln!("requests at start-up: {:#?}", request_summary(c.api()));
     }
     // Traffic from the workstation through the router reaches a node's backend.
     let names: Vec<String> = (1..=NODES).map(|i| format!("node{i}\n")).collect();
@@ -398,6 +417,8 @@ fn cluster_rehearsal() {
         reason.contains("BFD Down") && n["peerBfdInfo"]["status"] == "Down",
         "FRR's BGP session to node{NODES} went down for {reason:?}, not by BFD: {n}"
     );
+    let errors = unexpected_errors(c.api());
+    assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
     if std::env::var_os("OXLB_REHEARSAL_LOGS").is_some() {
         eprintln!("{}", c.logs());
     }

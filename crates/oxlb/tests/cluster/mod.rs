@@ -376,3 +376,36 @@ pub fn endpoint_slice(service: &str, nodes: usize) -> Value {
 pub fn wait<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
     oxlb_netlab::wait_until(limit, Duration::from_millis(50), f)
 }
+
+/// Every distinct request the binaries made ("METHOD path [watch] -> status"), counted.
+pub fn request_summary(api: &FakeApi) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in api.log() {
+        let watch = if r.query.contains("watch=true") {
+            " (watch)"
+        } else {
+            ""
+        };
+        *out.entry(format!("{} {}{watch} -> {}", r.method, r.path, r.status))
+            .or_insert(0) += 1;
+    }
+    out
+}
+
+/// Requests answered with an error other than the expected ones: 404 to a GET (an
+/// optional read of something absent, e.g. the Lease before it exists) and 409 to a
+/// Lease write (two replicas racing).
+pub fn unexpected_errors(api: &FakeApi) -> Vec<String> {
+    api.log()
+        .into_iter()
+        .filter(|r| r.status >= 300)
+        .filter(|r| !(r.status == 404 && r.method == "GET"))
+        .filter(|r| !(r.status == 409 && r.path.contains("/leases/")))
+        .map(|r| {
+            format!(
+                "{} {}?{} -> {} {}",
+                r.method, r.path, r.query, r.status, r.body
+            )
+        })
+        .collect()
+}
