@@ -15,6 +15,9 @@
 //!    communities, and a curl from the workstation reaches a backend.
 //! b. Controller hand-over: SIGTERM to the Lease holder; the other replica takes the
 //!    released Lease and allocates a Service created afterwards; no IP moved.
+//! e. API server outage: every request fails and every watch ends for a while; the
+//!    speakers keep announcing without a session reset, and a Service created meanwhile
+//!    is allocated once the API is back.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -376,6 +379,70 @@ fn cluster_rehearsal() {
             Some(ip),
             "{service} moved in the hand-over"
         );
+    }
+
+    // e. API server outage (a control-plane upgrade): every request fails with 503 and
+    // every watch ends. The speakers keep announcing, no BGP session resets; a Service
+    // created meanwhile is allocated once the API is back.
+    let sessions = c.topo.sessions();
+    let refused = |c: &Cluster| c.api().log().iter().filter(|r| r.status == 503).count();
+    let outage = Instant::now();
+    c.api().set_unavailable(true);
+    c.api().put(service("during", None));
+    c.api().put(endpoint_slice("during", NODES));
+    // Down for 3 s: longer than the watchers' first backoff (kube's 800 ms), and until
+    // every watched collection has been refused, so each reflector has retried.
+    let watched: std::collections::BTreeSet<String> = c
+        .api()
+        .log()
+        .into_iter()
+        .filter(|r| r.query.contains("watch=true") && r.status == 200)
+        .map(|r| r.path)
+        .collect();
+    let retried = wait(CONVERGE, || {
+        let refused_paths: std::collections::BTreeSet<String> = c
+            .api()
+            .log()
+            .into_iter()
+            .filter(|r| r.status == 503)
+            .map(|r| r.path)
+            .collect();
+        (outage.elapsed() >= std::time::Duration::from_secs(3) && watched.is_subset(&refused_paths))
+            .then_some(())
+    });
+    assert!(
+        retried.is_some(),
+        "the binaries never retried against the unavailable API"
+    );
+    for prefix in &prefixes {
+        assert_eq!(
+            c.topo.paths(prefix).len(),
+            NODES,
+            "{prefix} lost paths while the API was down\n{}",
+            c.logs()
+        );
+    }
+    if std::env::var_os("OXLB_REHEARSAL_LOGS").is_some() {
+        let summary = request_summary(c.api());
+        let refused: Vec<_> = summary.iter().filter(|(k, _)| k.ends_with("503")).collect();
+        eprintln!("refused during the outage: {refused:#?}");
+    }
+    c.api().set_unavailable(false);
+    eprintln!(
+        "API outage: {} ms, {} requests refused, every route kept",
+        outage.elapsed().as_millis(),
+        refused(&c)
+    );
+    let during_ip = wait_ip(&c, "during");
+    wait_paths(&c, &format!("{during_ip}/32"), &hops());
+    assert_eq!(
+        c.topo.sessions(),
+        sessions,
+        "a BGP session was reset by the outage"
+    );
+    let now = c.service_ips();
+    for (service, ip) in &ips_before_handover {
+        assert_eq!(now.get(service), Some(ip), "{service} moved in the outage");
     }
 
     // c. BFD: cut node3's LAN link (as `oxlb lab fail node3` does).
