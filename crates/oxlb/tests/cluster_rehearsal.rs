@@ -315,6 +315,53 @@ fn cluster_rehearsal() {
     for hop in hops() {
         assert!(route.contains(&hop), "kernel route lacks {hop}: {route}");
     }
+    // What the cluster sees: the pool's status counts the three Services (254 usable
+    // addresses with .0 and .255 avoided), the configuration is Valid, and every node
+    // reports each Service it announces in its own ServiceBGPStatus.
+    let pool_status = wait(CONVERGE, || {
+        let pool = c
+            .api()
+            .get("/apis/metallb.io/v1beta1/ipaddresspools", NS, "production")?;
+        (pool["status"]["assignedIPv4"] == 3).then_some(pool["status"].clone())
+    })
+    .unwrap_or_else(|| panic!("the pool status never counted 3 Services\n{}", c.logs()));
+    assert_eq!(pool_status["availableIPv4"], 254 - 3, "{pool_status}");
+    let state = c
+        .api()
+        .get(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "controller",
+        )
+        .unwrap_or_default();
+    assert_eq!(state["status"]["result"], "Valid", "{state}");
+    let statuses = wait(CONVERGE, || {
+        let mut per_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in c.api().list("/apis/metallb.io/v1beta1/servicebgpstatuses") {
+            per_node
+                .entry(s["status"]["node"].as_str().unwrap_or("?").to_string())
+                .or_default()
+                .push(
+                    s["status"]["serviceName"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_string(),
+                );
+        }
+        for list in per_node.values_mut() {
+            list.sort();
+        }
+        (per_node.len() == NODES && per_node.values().all(|l| l.len() == 3)).then_some(per_node)
+    });
+    let statuses = statuses.unwrap_or_else(|| {
+        panic!(
+            "ServiceBGPStatus objects: {:#?}",
+            c.api().list("/apis/metallb.io/v1beta1/servicebgpstatuses")
+        )
+    });
+    for (node, services) in &statuses {
+        assert_eq!(services, &["db", "pending", "web"], "{node}");
+    }
     // The fake answered everything the binaries asked at start-up.
     let errors = unexpected_errors(c.api());
     assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
