@@ -18,6 +18,8 @@
 //! e. API server outage: every request fails and every watch ends for a while; the
 //!    speakers keep announcing without a session reset, and a Service created meanwhile
 //!    is allocated once the API is back.
+//! f. Rolling update of one speaker: SIGTERM withdraws its paths at once (Cease), the
+//!    new speaker brings them back, no IP moves.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -492,6 +494,32 @@ fn cluster_rehearsal() {
         assert_eq!(now.get(service), Some(ip), "{service} moved in the outage");
     }
 
+    // f. Rolling update of the speaker DaemonSet, one node: SIGTERM makes the speaker
+    // close its session (Cease) so FRR withdraws that node's path at once, not after
+    // the hold time; the new speaker brings it back; no IP moves.
+    let web = format!("{}/32", MIGRATED[0].1);
+    let mut old_speaker = c.topo.nodes[1].run.take().unwrap();
+    let stopped = Instant::now();
+    old_speaker.signal("TERM").unwrap();
+    let others: Vec<String> = [1, 3].iter().map(|i| node_ip(*i)).collect();
+    wait_paths(&c, &web, &others);
+    let withdrawn = stopped.elapsed();
+    let status = wait(CONVERGE, || {
+        old_speaker.child_mut().try_wait().ok().flatten()
+    })
+    .unwrap_or_else(|| panic!("the speaker ignored SIGTERM"));
+    assert!(status.success(), "the speaker exited with {status}");
+    drop(old_speaker);
+    let restarted = Instant::now();
+    c.start_speaker(1);
+    wait_paths(&c, &web, &hops());
+    eprintln!(
+        "speaker rolling restart: SIGTERM -> path withdrawn {} ms; new speaker -> path back {} ms",
+        withdrawn.as_millis(),
+        restarted.elapsed().as_millis()
+    );
+    assert_eq!(c.service_ips(), now, "an IP moved in the speaker restart");
+
     // c. BFD: cut node3's LAN link (as `oxlb lab fail node3` does).
     for i in 1..=NODES {
         let peer = wait(CONVERGE, || {
@@ -504,7 +532,6 @@ fn cluster_rehearsal() {
             c.logs()
         );
     }
-    let web = format!("{}/32", MIGRATED[0].1);
     let cut = Instant::now();
     c.topo.lan.link_down(&format!("n{NODES}")).unwrap();
     let survivors: Vec<String> = (1..NODES).map(node_ip).collect();
