@@ -20,6 +20,8 @@
 //!    is allocated once the API is back.
 //! f. Rolling update of one speaker: SIGTERM withdraws its paths at once (Cease), the
 //!    new speaker brings them back, no IP moves.
+//! g. A deleted Service: route withdrawn, every node's ServiceBGPStatus for it deleted,
+//!    the pool status counts one address fewer.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -519,6 +521,38 @@ fn cluster_rehearsal() {
         restarted.elapsed().as_millis()
     );
     assert_eq!(c.service_ips(), now, "an IP moved in the speaker restart");
+
+    // g. `kubectl delete service db`: its route is withdrawn, every node deletes its
+    // ServiceBGPStatus for it, and the pool counts one address fewer.
+    let db = format!("{}/32", MIGRATED[1].1);
+    let assigned = |c: &Cluster| {
+        c.api()
+            .get("/apis/metallb.io/v1beta1/ipaddresspools", NS, "production")
+            .map(|p| p["status"]["assignedIPv4"].clone())
+    };
+    let before_delete = assigned(&c).and_then(|v| v.as_u64()).unwrap();
+    c.api().delete("/api/v1/services", "default", "db");
+    c.api().delete(
+        "/apis/discovery.k8s.io/v1/endpointslices",
+        "default",
+        "db-x7k2p",
+    );
+    wait_paths(&c, &db, &[]);
+    let cleaned = wait(CONVERGE, || {
+        let left = c
+            .api()
+            .list("/apis/metallb.io/v1beta1/servicebgpstatuses")
+            .into_iter()
+            .filter(|s| s["status"]["serviceName"] == "db")
+            .count();
+        (left == 0 && assigned(&c) == Some(json!(before_delete - 1))).then_some(())
+    });
+    assert!(
+        cleaned.is_some(),
+        "after deleting db: statuses {:#?}, pool assigned {:?}",
+        c.api().list("/apis/metallb.io/v1beta1/servicebgpstatuses"),
+        assigned(&c)
+    );
 
     // c. BFD: cut node3's LAN link (as `oxlb lab fail node3` does).
     for i in 1..=NODES {
