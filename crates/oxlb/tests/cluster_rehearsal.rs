@@ -366,6 +366,28 @@ fn cluster_rehearsal() {
     for (node, services) in &statuses {
         assert_eq!(services, &["db", "pending", "web"], "{node}");
     }
+    // Events: the pending Service's allocation is recorded; the migrated ones get none
+    // (an IPAllocated on them would mean they were allocated again).
+    let allocated_events: Vec<(String, String)> = c
+        .api()
+        .list("/apis/events.k8s.io/v1/events")
+        .into_iter()
+        .filter(|e| e["reason"] == "IPAllocated")
+        .map(|e| {
+            (
+                e["regarding"]["name"].as_str().unwrap_or("?").to_string(),
+                e["note"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        allocated_events,
+        [(
+            "pending".to_string(),
+            format!("Assigned IP [\"{PENDING_IP}\"]")
+        )],
+        "IPAllocated events"
+    );
     // The fake answered everything the binaries asked at start-up.
     let errors = unexpected_errors(c.api());
     assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
