@@ -22,6 +22,8 @@
 //!    new speaker brings them back, no IP moves.
 //! g. A deleted Service: route withdrawn, every node's ServiceBGPStatus for it deleted,
 //!    the pool status counts one address fewer.
+//! h. Live configuration edits: a new community reaches FRR without a session reset;
+//!    an invalid edit (overlapping pools) is reported Invalid and changes nothing.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -574,6 +576,69 @@ fn cluster_rehearsal() {
         "after deleting db: statuses {:#?}, pool assigned {:?}",
         c.api().list("/apis/metallb.io/v1beta1/servicebgpstatuses"),
         assigned(&c)
+    );
+
+    // h. Live configuration edits. A new community on the advertisement reaches FRR
+    // without a session reset; an invalid edit (a pool overlapping another) is refused
+    // as a whole: ConfigurationState Invalid, every route kept; undoing it is Valid again.
+    let sessions = c.topo.sessions();
+    let mut advertisement = c
+        .api()
+        .get("/apis/metallb.io/v1beta1/bgpadvertisements", NS, "external")
+        .unwrap();
+    advertisement["spec"]["communities"] = json!(["64500:200", "NO_ADVERTISE"]);
+    c.api().put(advertisement);
+    let updated = wait(CONVERGE, || {
+        let paths = c.topo.paths(&web);
+        (paths.len() == NODES && paths.values().all(|p| p.contains("64500:200"))).then_some(())
+    });
+    assert!(
+        updated.is_some(),
+        "FRR never saw the new community: {:?}",
+        c.topo.paths(&web)
+    );
+    assert_eq!(
+        c.topo.sessions(),
+        sessions,
+        "a session was reset by the edit"
+    );
+    c.api().put(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+        "metadata": {"name": "overlapping", "namespace": NS},
+        "spec": {"addresses": ["10.79.0.128/25"]}}),
+    );
+    let state = |c: &Cluster| {
+        c.api()
+            .get(
+                "/apis/metallb.io/v1beta1/configurationstates",
+                NS,
+                "controller",
+            )
+            .map(|s| s["status"].clone())
+            .unwrap_or_default()
+    };
+    let invalid = wait(CONVERGE, || {
+        let s = state(&c);
+        (s["result"] == "Invalid").then_some(s)
+    })
+    .unwrap_or_else(|| panic!("the overlap was not reported: {}", state(&c)));
+    assert!(
+        invalid["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("overlaps") && e.contains("\"overlapping\"")),
+        "{invalid}"
+    );
+    for prefix in [&web, &format!("{pending_ip}/32")] {
+        assert_eq!(c.topo.paths(prefix).len(), NODES, "{prefix} lost paths");
+    }
+    c.api()
+        .delete("/apis/metallb.io/v1beta1/ipaddresspools", NS, "overlapping");
+    let valid = wait(CONVERGE, || (state(&c)["result"] == "Valid").then_some(()));
+    assert!(valid.is_some(), "still {}", state(&c));
+    assert_eq!(
+        c.topo.sessions(),
+        sessions,
+        "a session was reset by the edits"
     );
 
     // c. BFD: cut node3's LAN link (as `oxlb lab fail node3` does).
