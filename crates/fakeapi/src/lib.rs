@@ -15,6 +15,7 @@
 //! Not modelled: admission, validation, defaulting, managed fields, pagination.
 
 mod fixtures;
+mod route;
 mod select;
 mod serve;
 
@@ -31,6 +32,8 @@ use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
 
 pub use fixtures::{ingress, l2, namespace, pool, service, wait_for, with_status};
+pub use route::collection_of;
+use route::{Route, kind_of};
 pub use select::Filter;
 pub use serve::kubeconfig;
 
@@ -102,113 +105,6 @@ struct State {
 #[derive(Clone, Default)]
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
-}
-
-/// Where a request goes: `/api/v1/namespaces/ns/services/name/status` is collection
-/// `/api/v1/services`, namespace `ns`, name `name`, subresource `status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Route {
-    collection: String,
-    namespace: Option<String>,
-    name: Option<String>,
-    sub: Option<String>,
-}
-
-impl Route {
-    /// `None` for anything that is not a resource path (`/version`, `/api`, `/apis/g`).
-    fn parse(path: &str) -> Option<Route> {
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let prefix_len = match parts.first() {
-            Some(&"api") => 2,
-            Some(&"apis") => 3,
-            _ => return None,
-        };
-        let prefix = parts.get(..prefix_len)?.join("/");
-        let rest = parts.get(prefix_len..)?;
-        let (namespace, rest) = match rest {
-            ["namespaces", ns, more @ ..] if !more.is_empty() => (Some(ns.to_string()), more),
-            _ => (None, rest),
-        };
-        let resource = rest.first().filter(|r| !r.is_empty())?;
-        if rest.len() > 3 {
-            return None;
-        }
-        Some(Route {
-            collection: format!("/{prefix}/{resource}"),
-            namespace,
-            name: rest.get(1).map(|s| s.to_string()),
-            sub: rest.get(2).map(|s| s.to_string()),
-        })
-    }
-
-    fn key(&self, name: &str) -> (String, String) {
-        (self.namespace.clone().unwrap_or_default(), name.to_string())
-    }
-
-    /// `services`, or `leases.coordination.k8s.io`: how the API server names the
-    /// resource in its messages.
-    fn resource(&self) -> String {
-        let parts: Vec<&str> = self.collection.trim_matches('/').split('/').collect();
-        match parts.as_slice() {
-            ["apis", group, _, plural] => format!("{plural}.{group}"),
-            [.., plural] => plural.to_string(),
-            [] => String::new(),
-        }
-    }
-}
-
-fn kind_of(collection: &str) -> (&'static str, &'static str) {
-    match collection.rsplit('/').next().unwrap_or("") {
-        "services" => ("v1", "Service"),
-        "namespaces" => ("v1", "Namespace"),
-        "secrets" => ("v1", "Secret"),
-        "configmaps" => ("v1", "ConfigMap"),
-        "pods" => ("v1", "Pod"),
-        "nodes" => ("v1", "Node"),
-        "ipaddresspools" => ("metallb.io/v1beta1", "IPAddressPool"),
-        "l2advertisements" => ("metallb.io/v1beta1", "L2Advertisement"),
-        "bgpadvertisements" => ("metallb.io/v1beta1", "BGPAdvertisement"),
-        "bgppeers" => ("metallb.io/v1beta2", "BGPPeer"),
-        "bfdprofiles" => ("metallb.io/v1beta1", "BFDProfile"),
-        "communities" => ("metallb.io/v1beta1", "Community"),
-        "configurationstates" => ("metallb.io/v1beta1", "ConfigurationState"),
-        "servicel2statuses" => ("metallb.io/v1beta1", "ServiceL2Status"),
-        "servicebgpstatuses" => ("metallb.io/v1beta1", "ServiceBGPStatus"),
-        "leases" => ("coordination.k8s.io/v1", "Lease"),
-        "endpointslices" => ("discovery.k8s.io/v1", "EndpointSlice"),
-        "events" => ("events.k8s.io/v1", "Event"),
-        _ => ("v1", "Unknown"),
-    }
-}
-
-/// The collection path of an object given as JSON. Panics on a kind the fake does not
-/// know: a mistake in the test that seeds it, not input from the system under test.
-#[allow(clippy::panic)]
-pub fn collection_of(object: &Value) -> String {
-    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
-    let kind = object["kind"].as_str().unwrap_or("");
-    let plural = match kind {
-        "Service" => "services",
-        "Namespace" => "namespaces",
-        "Secret" => "secrets",
-        "ConfigMap" => "configmaps",
-        "Pod" => "pods",
-        "Node" => "nodes",
-        "IPAddressPool" => "ipaddresspools",
-        "L2Advertisement" => "l2advertisements",
-        "BGPAdvertisement" => "bgpadvertisements",
-        "BGPPeer" => "bgppeers",
-        "BFDProfile" => "bfdprofiles",
-        "Community" => "communities",
-        "Lease" => "leases",
-        "EndpointSlice" => "endpointslices",
-        other => panic!("unknown kind {other}"),
-    };
-    if api_version.contains('/') {
-        format!("/apis/{api_version}/{plural}")
-    } else {
-        format!("/api/{api_version}/{plural}")
-    }
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
@@ -789,30 +685,5 @@ fn non_resource(method: &str, path: &str) -> Response<Body> {
             "the server could not find the requested resource",
             json!({}),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes() {
-        let r = Route::parse("/api/v1/namespaces/ns/services/name/status").unwrap();
-        assert_eq!(r.collection, "/api/v1/services");
-        assert_eq!(r.namespace.as_deref(), Some("ns"));
-        assert_eq!(r.name.as_deref(), Some("name"));
-        assert_eq!(r.sub.as_deref(), Some("status"));
-        let r = Route::parse("/api/v1/namespaces/ns").unwrap();
-        assert_eq!(
-            (r.collection.as_str(), r.name.as_deref()),
-            ("/api/v1/namespaces", Some("ns"))
-        );
-        let r = Route::parse("/apis/coordination.k8s.io/v1/namespaces/m/leases").unwrap();
-        assert_eq!(r.resource(), "leases.coordination.k8s.io");
-        assert_eq!(r.namespace.as_deref(), Some("m"));
-        for bad in ["/version", "/api", "/apis", "/apis/g/v1", "/", "/x/y/z"] {
-            assert_eq!(Route::parse(bad), None, "{bad}");
-        }
     }
 }

@@ -126,6 +126,11 @@ const AFTER_IP: &str = "10.79.0.2";
 
 const NODES: usize = 3;
 
+/// The first migrated Service's route.
+fn web() -> String {
+    format!("{}/32", MIGRATED[0].1)
+}
+
 fn hops() -> Vec<String> {
     (1..=NODES).map(node_ip).collect()
 }
@@ -235,8 +240,6 @@ fn cluster_rehearsal() {
     }
     c.api().put(service("pending", None));
     c.api().put(endpoint_slice("pending", NODES));
-    let before = c.service_ips();
-    let secret_before = c.api().get("/api/v1/secrets", NS, "memberlist").unwrap();
 
     // The router was running before the migration: wait until FRR has tried each
     // neighbour once (state Active), else the start-up of FRR itself (it resets
@@ -251,6 +254,23 @@ fn cluster_rehearsal() {
     });
     assert!(ready.is_some(), "FRR never became Active toward every node");
 
+    let prefixes = migration(&mut c);
+    controller_handover(&mut c);
+    api_outage(&c, &prefixes);
+    speaker_rolling_restart(&mut c);
+    delete_service(&c);
+    live_config_edits(&c, &prefixes);
+    bfd_detection(&c);
+    let errors = unexpected_errors(c.api());
+    assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
+    if std::env::var_os("OXLB_REHEARSAL_LOGS").is_some() {
+        eprintln!("{}", c.logs());
+    }
+}
+
+fn migration(c: &mut Cluster) -> Vec<String> {
+    let before = c.service_ips();
+    let secret_before = c.api().get("/api/v1/secrets", NS, "memberlist").unwrap();
     // a. Migration: start oxlb (speakers first, as a DaemonSet rolls out beside the
     // controller Deployment).
     let start = Instant::now();
@@ -259,11 +279,11 @@ fn cluster_rehearsal() {
     }
     c.start_controller("oxlb-controller-a", 0);
     c.start_controller("oxlb-controller-b", 1);
-    let pending_ip = wait_ip(&c, "pending");
+    let pending_ip = wait_ip(c, "pending");
     let mut prefixes: Vec<String> = MIGRATED.iter().map(|(_, ip)| format!("{ip}/32")).collect();
     prefixes.push(format!("{pending_ip}/32"));
     for prefix in &prefixes {
-        let paths = wait_paths(&c, prefix, &hops());
+        let paths = wait_paths(c, prefix, &hops());
         for (hop, communities) in &paths {
             assert!(
                 communities.contains("64500:100") && communities.contains("no-advertise"),
@@ -287,7 +307,7 @@ fn cluster_rehearsal() {
             [ip],
             "{name} moved"
         );
-        let moved = moving_writes(&c, name, ip);
+        let moved = moving_writes(c, name, ip);
         assert!(moved.is_empty(), "writes moving {name}: {moved:?}");
         let stored = c.api().get("/api/v1/services", "default", name).unwrap();
         assert_eq!(
@@ -408,7 +428,10 @@ fn cluster_rehearsal() {
             c.topo.curl_from_ws(ip)
         );
     }
+    prefixes
+}
 
+fn controller_handover(c: &mut Cluster) {
     // b. Controller hand-over.
     let leader = wait(CONVERGE, || c.lease_holder())
         .unwrap_or_else(|| panic!("no controller took the Lease\n{}", c.logs()));
@@ -444,9 +467,9 @@ fn cluster_rehearsal() {
     assert!(status.success(), "{leader} exited with {status}");
     c.api().put(service("after", None));
     c.api().put(endpoint_slice("after", NODES));
-    let after_ip = wait_ip(&c, "after");
+    let after_ip = wait_ip(c, "after");
     assert_eq!(after_ip, AFTER_IP);
-    wait_paths(&c, &format!("{after_ip}/32"), &hops());
+    wait_paths(c, &format!("{after_ip}/32"), &hops());
     let now = c.service_ips();
     for (service, ip) in &ips_before_handover {
         assert_eq!(
@@ -455,7 +478,10 @@ fn cluster_rehearsal() {
             "{service} moved in the hand-over"
         );
     }
+}
 
+fn api_outage(c: &Cluster, prefixes: &[String]) {
+    let ips_before = c.service_ips();
     // e. API server outage (a control-plane upgrade): every request fails with 503 and
     // every watch ends. The speakers keep announcing, no BGP session resets; a Service
     // created meanwhile is allocated once the API is back.
@@ -489,7 +515,7 @@ fn cluster_rehearsal() {
         retried.is_some(),
         "the binaries never retried against the unavailable API"
     );
-    for prefix in &prefixes {
+    for prefix in prefixes {
         assert_eq!(
             c.topo.paths(prefix).len(),
             NODES,
@@ -506,20 +532,23 @@ fn cluster_rehearsal() {
     eprintln!(
         "API outage: {} ms, {} requests refused, every route kept",
         outage.elapsed().as_millis(),
-        refused(&c)
+        refused(c)
     );
-    let during_ip = wait_ip(&c, "during");
-    wait_paths(&c, &format!("{during_ip}/32"), &hops());
+    let during_ip = wait_ip(c, "during");
+    wait_paths(c, &format!("{during_ip}/32"), &hops());
     assert_eq!(
         c.topo.sessions(),
         sessions,
         "a BGP session was reset by the outage"
     );
     let now = c.service_ips();
-    for (service, ip) in &ips_before_handover {
+    for (service, ip) in &ips_before {
         assert_eq!(now.get(service), Some(ip), "{service} moved in the outage");
     }
+}
 
+fn speaker_rolling_restart(c: &mut Cluster) {
+    let ips_before = c.service_ips();
     // f. Rolling update of the speaker DaemonSet, one node: SIGTERM makes the speaker
     // close its session (Cease) so FRR withdraws that node's path at once, not after
     // the hold time; the new speaker brings it back; no IP moves.
@@ -528,7 +557,7 @@ fn cluster_rehearsal() {
     let stopped = Instant::now();
     old_speaker.signal("TERM").unwrap();
     let others: Vec<String> = [1, 3].iter().map(|i| node_ip(*i)).collect();
-    wait_paths(&c, &web, &others);
+    wait_paths(c, &web, &others);
     let withdrawn = stopped.elapsed();
     let status = wait(CONVERGE, || {
         old_speaker.child_mut().try_wait().ok().flatten()
@@ -538,14 +567,20 @@ fn cluster_rehearsal() {
     drop(old_speaker);
     let restarted = Instant::now();
     c.start_speaker(1);
-    wait_paths(&c, &web, &hops());
+    wait_paths(c, &web, &hops());
     eprintln!(
         "speaker rolling restart: SIGTERM -> path withdrawn {} ms; new speaker -> path back {} ms",
         withdrawn.as_millis(),
         restarted.elapsed().as_millis()
     );
-    assert_eq!(c.service_ips(), now, "an IP moved in the speaker restart");
+    assert_eq!(
+        c.service_ips(),
+        ips_before,
+        "an IP moved in the speaker restart"
+    );
+}
 
+fn delete_service(c: &Cluster) {
     // g. `kubectl delete service db`: its route is withdrawn, every node deletes its
     // ServiceBGPStatus for it, and the pool counts one address fewer.
     let db = format!("{}/32", MIGRATED[1].1);
@@ -554,14 +589,14 @@ fn cluster_rehearsal() {
             .get("/apis/metallb.io/v1beta1/ipaddresspools", NS, "production")
             .map(|p| p["status"]["assignedIPv4"].clone())
     };
-    let before_delete = assigned(&c).and_then(|v| v.as_u64()).unwrap();
+    let before_delete = assigned(c).and_then(|v| v.as_u64()).unwrap();
     c.api().delete("/api/v1/services", "default", "db");
     c.api().delete(
         "/apis/discovery.k8s.io/v1/endpointslices",
         "default",
         "db-x7k2p",
     );
-    wait_paths(&c, &db, &[]);
+    wait_paths(c, &db, &[]);
     let cleaned = wait(CONVERGE, || {
         let left = c
             .api()
@@ -569,15 +604,18 @@ fn cluster_rehearsal() {
             .into_iter()
             .filter(|s| s["status"]["serviceName"] == "db")
             .count();
-        (left == 0 && assigned(&c) == Some(json!(before_delete - 1))).then_some(())
+        (left == 0 && assigned(c) == Some(json!(before_delete - 1))).then_some(())
     });
     assert!(
         cleaned.is_some(),
         "after deleting db: statuses {:#?}, pool assigned {:?}",
         c.api().list("/apis/metallb.io/v1beta1/servicebgpstatuses"),
-        assigned(&c)
+        assigned(c)
     );
+}
 
+fn live_config_edits(c: &Cluster, prefixes: &[String]) {
+    let web = web();
     // h. Live configuration edits. A new community on the advertisement reaches FRR
     // without a session reset; an invalid edit (a pool overlapping another) is refused
     // as a whole: ConfigurationState Invalid, every route kept; undoing it is Valid again.
@@ -618,33 +656,37 @@ fn cluster_rehearsal() {
             .unwrap_or_default()
     };
     let invalid = wait(CONVERGE, || {
-        let s = state(&c);
+        let s = state(c);
         (s["result"] == "Invalid").then_some(s)
     })
-    .unwrap_or_else(|| panic!("the overlap was not reported: {}", state(&c)));
+    .unwrap_or_else(|| panic!("the overlap was not reported: {}", state(c)));
     assert!(
         invalid["lastError"]
             .as_str()
             .is_some_and(|e| e.contains("overlaps") && e.contains("\"overlapping\"")),
         "{invalid}"
     );
-    for prefix in [&web, &format!("{pending_ip}/32")] {
+    // (db was deleted above; web and pending are announced)
+    for prefix in [&web, &prefixes[2]] {
         assert_eq!(c.topo.paths(prefix).len(), NODES, "{prefix} lost paths");
     }
     c.api()
         .delete("/apis/metallb.io/v1beta1/ipaddresspools", NS, "overlapping");
-    let valid = wait(CONVERGE, || (state(&c)["result"] == "Valid").then_some(()));
-    assert!(valid.is_some(), "still {}", state(&c));
+    let valid = wait(CONVERGE, || (state(c)["result"] == "Valid").then_some(()));
+    assert!(valid.is_some(), "still {}", state(c));
     assert_eq!(
         c.topo.sessions(),
         sessions,
         "a session was reset by the edits"
     );
+}
 
+fn bfd_detection(c: &Cluster) {
+    let web = web();
     // c. BFD: cut node3's LAN link (as `oxlb lab fail node3` does).
     for i in 1..=NODES {
         let peer = wait(CONVERGE, || {
-            bfd_peer(&c, &node_ip(i)).filter(|p| p["status"] == "up")
+            bfd_peer(c, &node_ip(i)).filter(|p| p["status"] == "up")
         });
         assert!(
             peer.is_some(),
@@ -656,13 +698,13 @@ fn cluster_rehearsal() {
     let cut = Instant::now();
     c.topo.lan.link_down(&format!("n{NODES}")).unwrap();
     let survivors: Vec<String> = (1..NODES).map(node_ip).collect();
-    wait_paths(&c, &web, &survivors);
+    wait_paths(c, &web, &survivors);
     let detection = cut.elapsed();
     eprintln!(
         "MEASURED BFD: node{NODES}'s link cut -> FRR dropped its path: {} ms (BGP hold time 90 s)",
         detection.as_millis()
     );
-    let peer = bfd_peer(&c, &node_ip(NODES)).unwrap();
+    let peer = bfd_peer(c, &node_ip(NODES)).unwrap();
     assert_eq!(peer["status"], "down", "{peer}");
     let neighbor: Value = serde_json::from_str(
         &c.topo
@@ -679,9 +721,4 @@ fn cluster_rehearsal() {
         reason.contains("BFD Down") && n["peerBfdInfo"]["status"] == "Down",
         "FRR's BGP session to node{NODES} went down for {reason:?}, not by BFD: {n}"
     );
-    let errors = unexpected_errors(c.api());
-    assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
-    if std::env::var_os("OXLB_REHEARSAL_LOGS").is_some() {
-        eprintln!("{}", c.logs());
-    }
 }
