@@ -24,6 +24,8 @@
 //!    the pool status counts one address fewer.
 //! h. Live configuration edits: a new community reaches FRR without a session reset;
 //!    an invalid edit (overlapping pools) is reported Invalid and changes nothing.
+//! i. Node maintenance: the exclude-from-external-load-balancers label withdraws a
+//!    node's routes and removing it brings them back, without a session reset.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -260,6 +262,7 @@ fn cluster_rehearsal() {
     speaker_rolling_restart(&mut c);
     delete_service(&c);
     live_config_edits(&c, &prefixes);
+    node_maintenance(&c);
     bfd_detection(&c);
     let errors = unexpected_errors(c.api());
     assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
@@ -678,6 +681,30 @@ fn live_config_edits(c: &Cluster, prefixes: &[String]) {
         c.topo.sessions(),
         sessions,
         "a session was reset by the edits"
+    );
+}
+
+/// i. Node maintenance: the label `node.kubernetes.io/exclude-from-external-load-balancers`
+/// on node1 makes its speaker withdraw every route (the session stays up); removing the
+/// label brings them back.
+fn node_maintenance(c: &Cluster) {
+    let web = web();
+    let sessions = c.topo.sessions();
+    let mut node = c.api().get("/api/v1/nodes", "", "node1").unwrap();
+    node["metadata"]["labels"]["node.kubernetes.io/exclude-from-external-load-balancers"] =
+        json!("true");
+    c.api().put(node.clone());
+    let others: Vec<String> = [2, 3].iter().map(|i| node_ip(*i)).collect();
+    wait_paths(c, &web, &others);
+    if let Some(labels) = node["metadata"]["labels"].as_object_mut() {
+        labels.remove("node.kubernetes.io/exclude-from-external-load-balancers");
+    }
+    c.api().put(node);
+    wait_paths(c, &web, &hops());
+    assert_eq!(
+        c.topo.sessions(),
+        sessions,
+        "a session was reset by the label"
     );
 }
 
