@@ -26,6 +26,8 @@
 //!    an invalid edit (overlapping pools) is reported Invalid and changes nothing.
 //! i. Node maintenance: the exclude-from-external-load-balancers label withdraws a
 //!    node's routes and removing it brings them back, without a session reset.
+//! j. Leader crash (SIGKILL, no release): the restarted standby takes the Lease when it
+//!    expires and allocates a new Service; no IP moves.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -263,6 +265,7 @@ fn cluster_rehearsal() {
     delete_service(&c);
     live_config_edits(&c, &prefixes);
     node_maintenance(&c);
+    controller_crash(&mut c);
     bfd_detection(&c);
     let errors = unexpected_errors(c.api());
     assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
@@ -706,6 +709,48 @@ fn node_maintenance(c: &Cluster) {
         sessions,
         "a session was reset by the label"
     );
+}
+
+/// j. The leader crashes (SIGKILL: no release, as when its node dies). The replica
+/// stopped in (b) is back (the Deployment recreated it) and takes the Lease once it
+/// expires (15 s), then allocates a new Service; no IP moves.
+fn controller_crash(c: &mut Cluster) {
+    let leader = c.lease_holder().expect("a leader");
+    let (standby, node) = c
+        .controllers
+        .iter()
+        .find(|(id, _, _)| *id != leader)
+        .map(|(id, node, _)| (id.clone(), *node))
+        .expect("the other replica");
+    c.start_controller(&standby, node);
+    let ips_before = c.service_ips();
+    let killed = Instant::now();
+    c.controller(&leader)
+        .as_ref()
+        .unwrap()
+        .signal("KILL")
+        .unwrap();
+    let took = wait(CONVERGE, || {
+        (c.lease_holder().as_deref() == Some(standby.as_str())).then_some(())
+    });
+    assert!(
+        took.is_some(),
+        "{standby} never took the expired Lease (holder {:?})\n{}",
+        c.lease_holder(),
+        c.logs()
+    );
+    eprintln!(
+        "MEASURED controller crash: SIGKILL to {leader} -> {standby} holds the Lease: {} ms (Lease 15 s)",
+        killed.elapsed().as_millis()
+    );
+    c.api().put(service("after-crash", None));
+    c.api().put(endpoint_slice("after-crash", NODES));
+    let ip = wait_ip(c, "after-crash");
+    wait_paths(c, &format!("{ip}/32"), &hops());
+    let now = c.service_ips();
+    for (service, ip) in &ips_before {
+        assert_eq!(now.get(service), Some(ip), "{service} moved in the crash");
+    }
 }
 
 fn bfd_detection(c: &Cluster) {

@@ -228,8 +228,15 @@ impl Cluster {
         self.topo.nodes[i].run = Some(speaker);
     }
 
-    /// An `oxlb controller` replica named `identity` (its pod name) in node `i`.
+    /// An `oxlb controller` replica named `identity` (its pod name) in node `i`; the
+    /// same identity again is that replica restarted (logged to `<identity>-restarted`).
     pub fn start_controller(&mut self, identity: &str, i: usize) {
+        let known = self.controllers.iter().any(|(id, _, _)| id == identity);
+        let log = if known {
+            format!("{identity}-restarted")
+        } else {
+            identity.to_string()
+        };
         let controller = self.spawn(
             i,
             &[
@@ -240,10 +247,18 @@ impl Cluster {
                 "info",
             ],
             &[("POD_NAME", identity)],
-            identity,
+            &log,
         );
-        self.controllers
-            .push((identity.to_string(), i, Some(controller)));
+        match self
+            .controllers
+            .iter_mut()
+            .find(|(id, _, _)| id == identity)
+        {
+            Some(entry) => *entry = (identity.to_string(), i, Some(controller)),
+            None => self
+                .controllers
+                .push((identity.to_string(), i, Some(controller))),
+        }
     }
 
     pub fn controller(&mut self, identity: &str) -> &mut Option<Guarded> {
