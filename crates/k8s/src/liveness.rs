@@ -213,6 +213,9 @@ pub struct SpeakerMembership {
     /// The last problem logged, so each is logged once and not at every pass.
     problem: Option<String>,
     file_unreadable: bool,
+    /// The last start failed (not for want of a key or an address): retried at every
+    /// [`SpeakerMembership::recheck`].
+    start_failed: bool,
 }
 
 impl SpeakerMembership {
@@ -224,6 +227,7 @@ impl SpeakerMembership {
             decided: false,
             problem: None,
             file_unreadable: false,
+            start_failed: false,
         }
     }
 
@@ -265,6 +269,7 @@ impl SpeakerMembership {
             KeyChoice::Key { key, .. } => key,
             KeyChoice::Missing => {
                 self.stop().await;
+                self.start_failed = false;
                 self.report(format!(
                     "layer2 liveness: {}. Until then a node counts as alive while its speaker \
                      pod is Ready, so a dead node's IPs move only after the kubelet reports it \
@@ -280,6 +285,7 @@ impl SpeakerMembership {
             .or_else(|| own_pod_ip(pods, &self.node))
         else {
             self.stop().await;
+            self.start_failed = false;
             self.report(
                 "layer2 liveness: no membership address: give --ml-bindaddr (the pod IP) or \
                  run as the DaemonSet (this node's speaker pod IP); until then pod readiness decides"
@@ -309,6 +315,7 @@ impl SpeakerMembership {
             Ok(membership) => {
                 info!(%bind, seeds = ?seeds, "layer2 liveness: membership started");
                 self.problem = None;
+                self.start_failed = false;
                 self.running = Some(Running {
                     live: membership.watch(),
                     membership,
@@ -317,9 +324,13 @@ impl SpeakerMembership {
                     started: Instant::now(),
                 });
             }
-            Err(e) => self.report(format!(
-                "layer2 liveness: membership on {bind} did not start ({e}); pod readiness decides"
-            )),
+            Err(e) => {
+                self.start_failed = true;
+                self.report(format!(
+                    "layer2 liveness: membership on {bind} did not start ({e}); pod readiness \
+                     decides until it does (retried every second)"
+                ));
+            }
         }
     }
 
@@ -359,18 +370,28 @@ impl SpeakerMembership {
         }
     }
 
-    /// For a periodic check: whether something not signalled by an event changed: the
-    /// warm-up ended, or the key file now holds another key (a rotated, mounted
-    /// Secret).
-    pub fn recheck(&self) -> bool {
-        if self.membership_decides(Instant::now()) != self.decided {
+    /// For a periodic check: whether something no event signals changed: the warm-up
+    /// ended, the key file now holds another key (a rotated, mounted Secret) or a key
+    /// at all, or a start failed (e.g. the port was still taken) and is worth retrying.
+    pub fn recheck(&mut self) -> bool {
+        let decides = self.membership_decides(Instant::now());
+        if decides != self.decided {
+            self.decided = decides;
             return true;
         }
-        match (&self.running, &self.options.secret_key_path) {
-            (Some(running), Some(path)) => {
-                read_key_file(path).is_ok_and(|key| !key.is_empty() && key != running.key)
-            }
-            _ => false,
+        if !self.options.enabled {
+            return false;
+        }
+        let file_key = || {
+            self.options
+                .secret_key_path
+                .as_deref()
+                .and_then(|path| read_key_file(path).ok())
+                .filter(|key| !key.is_empty())
+        };
+        match &self.running {
+            Some(running) => file_key().is_some_and(|key| key != running.key),
+            None => self.start_failed || file_key().is_some(),
         }
     }
 

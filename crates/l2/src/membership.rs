@@ -234,6 +234,8 @@ impl Membership {
 
     /// Clean stop: tells the other members this one leaves, so they hand over at
     /// once instead of waiting for failure detection.
+    /// Returns once the socket is closed, so the same address can be bound again
+    /// at once (a restart with a new key).
     pub async fn leave(mut self) {
         if let Some(leave) = self.leave.take() {
             let (done_tx, done_rx) = oneshot::channel();
@@ -241,6 +243,8 @@ impl Membership {
                 let _ = tokio::time::timeout(Duration::from_secs(1), done_rx).await;
             }
         }
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 }
 
