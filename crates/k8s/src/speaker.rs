@@ -184,9 +184,9 @@ pub const SPEAKER_POD_SELECTOR: &str =
 
 /// The nodes whose speaker is alive by pod readiness, as every speaker sees them from
 /// the API (so they all agree on the Layer 2 owners): nodes with a Ready, not
-/// terminating speaker pod, and always this node. Only the fallback: the membership
-/// decides when it runs ([`crate::liveness`]). With no speaker pods visible at all (not run as the
-/// DaemonSet), every Ready node counts.
+/// terminating speaker pod, and always this node. With no speaker pods visible at all
+/// (not run as the DaemonSet), every Ready node counts. Only the fallback: the
+/// membership decides when it runs ([`crate::liveness`]).
 pub fn live_speakers(pods: &[Arc<Pod>], nodes: &[Arc<Node>], me: &str) -> BTreeSet<String> {
     let mut live: BTreeSet<String> = if pods.is_empty() {
         nodes
