@@ -357,3 +357,33 @@ async fn a_rotated_secret_rejoins_with_the_new_key() {
     wait_for_members(&m2, &["n2"]).await;
     m2.stop().await;
 }
+
+/// A speaker alone after a start: pod readiness decides during the warm-up (it does
+/// not claim every IP before the others answered), the membership after it, and the
+/// periodic recheck is what notices the end of the warm-up.
+#[tokio::test]
+async fn pod_readiness_decides_during_the_warm_up_only() {
+    let port = free_port();
+    let pods = [typed_pod("n1", address(0)), typed_pod("n2", address(1))];
+    // The default warm-up (3 s): ample for the two calls below to fall within it.
+    let mut m1 = SpeakerMembership::new(
+        "n1",
+        MembershipOptions {
+            bind_port: port,
+            ..MembershipOptions::default()
+        },
+    );
+    m1.reconcile(Some(&typed_secret("key")), &pods).await;
+    let names = |s: std::collections::BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
+    // n2's pod is Ready but its speaker never answers.
+    assert_eq!(names(m1.candidates(&pods, &[])), ["n1", "n2"]);
+    let mut ended = false;
+    wait_for("the end of the warm-up", || {
+        ended = ended || m1.recheck();
+        ended
+    })
+    .await;
+    assert_eq!(names(m1.candidates(&pods, &[])), ["n1"]);
+    assert!(!m1.recheck());
+    m1.stop().await;
+}
