@@ -233,8 +233,7 @@ impl Membership {
     }
 
     /// Clean stop: tells the other members this one leaves, so they hand over at
-    /// once instead of waiting for failure detection.
-    /// Returns once the socket is closed, so the same address can be bound again
+    /// once instead of waiting for failure detection. Returns once the socket is closed, so the same address can be bound again
     /// at once (a restart with a new key).
     pub async fn leave(mut self) {
         if let Some(leave) = self.leave.take() {
