@@ -110,6 +110,7 @@ fn kind_of(collection: &str) -> (&'static str, &'static str) {
         "configurationstates" => ("metallb.io/v1beta1", "ConfigurationState"),
         "leases" => ("coordination.k8s.io/v1", "Lease"),
         "nodes" => ("v1", "Node"),
+        "pods" => ("v1", "Pod"),
         "endpointslices" => ("discovery.k8s.io/v1", "EndpointSlice"),
         "servicel2statuses" => ("metallb.io/v1beta1", "ServiceL2Status"),
         "servicebgpstatuses" => ("metallb.io/v1beta1", "ServiceBGPStatus"),
@@ -135,6 +136,7 @@ pub fn collection_of(object: &Value) -> String {
         "Community" => "communities",
         "Lease" => "leases",
         "Node" => "nodes",
+        "Pod" => "pods",
         "EndpointSlice" => "endpointslices",
         other => panic!("unknown kind {other}"),
     };
