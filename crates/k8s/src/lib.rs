@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod lease;
+pub mod liveness;
 pub mod memberlist;
 pub mod protocols;
 pub mod rbac;
@@ -18,6 +19,7 @@ pub mod writer;
 pub use controller::{
     ControllerError, ControllerOptions, run_controller, run_controller_with_client,
 };
+pub use liveness::MembershipOptions;
 pub use protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
 pub use speaker::{
     SpeakerOptions, run_speaker, run_speaker_in_cluster, run_speaker_with_protocols,

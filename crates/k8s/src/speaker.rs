@@ -27,6 +27,7 @@ use oxlb_standalone::views;
 use serde_json::json;
 use tokio::sync::Notify;
 
+use crate::liveness::{MembershipOptions, SpeakerMembership};
 use crate::protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
 use crate::stores::Stores;
 
@@ -45,6 +46,24 @@ pub struct SpeakerOptions {
     /// `/metrics` (`metallb_speaker_announced`, config loaded / stale), `/healthz`,
     /// `/readyz`; MetalLB's port 7472 on the node. `None`: not served.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// The membership deciding which speakers are alive for the Layer 2 election
+    /// (MetalLB's memberlist): bind address and port, key file.
+    pub membership: MembershipOptions,
+}
+
+impl SpeakerOptions {
+    /// Options with the defaults: no load balancer class, no metrics endpoint, the
+    /// membership on port 7946 at this node's speaker pod IP, keyed by the `memberlist`
+    /// Secret.
+    pub fn new(namespace: &str, node_name: &str) -> SpeakerOptions {
+        SpeakerOptions {
+            namespace: namespace.to_string(),
+            node_name: node_name.to_string(),
+            lb_class: None,
+            metrics_address: None,
+            membership: MembershipOptions::default(),
+        }
+    }
 }
 
 /// What this node announces per Service: the protocols and, for the status objects,
@@ -163,10 +182,11 @@ where
 pub const SPEAKER_POD_SELECTOR: &str =
     "app.kubernetes.io/name=oxlb,app.kubernetes.io/component=speaker";
 
-/// The nodes whose speaker is alive, as every speaker sees them from the API (so they
-/// all agree on the Layer 2 owners): nodes with a Ready, not terminating speaker pod,
-/// and always this node. With no speaker pods visible at all (not run as the
-/// DaemonSet), every Ready node counts.
+/// The nodes whose speaker is alive by pod readiness, as every speaker sees them from
+/// the API (so they all agree on the Layer 2 owners): nodes with a Ready, not
+/// terminating speaker pod, and always this node. With no speaker pods visible at all
+/// (not run as the DaemonSet), every Ready node counts. Only the fallback: the
+/// membership decides when it runs ([`crate::liveness`]).
 pub fn live_speakers(pods: &[Arc<Pod>], nodes: &[Arc<Node>], me: &str) -> BTreeSet<String> {
     let mut live: BTreeSet<String> = if pods.is_empty() {
         nodes
@@ -281,8 +301,10 @@ pub async fn run_speaker(
 }
 
 /// `oxlb speaker`: the Kubernetes side driving the protocols (BGP, Layer 2, BFD) of
-/// [`Protocols`], with their session state in `/metrics`. Stops them cleanly (Cease, or
-/// graceful restart where configured) after `shutdown`.
+/// [`Protocols`], with their session state in `/metrics`. After `shutdown` it leaves
+/// the membership first (the other speakers take this node's Layer 2 IPs over at
+/// once), then stops the protocols cleanly (Cease, or graceful restart where
+/// configured).
 pub async fn run_speaker_with_protocols(
     client: Client,
     options: SpeakerOptions,
@@ -384,6 +406,11 @@ async fn run_speaker_inner(
         }
     }
     let recorder = crate::writer::recorder(&client, &options.node_name);
+    let mut membership = SpeakerMembership::new(&options.node_name, options.membership.clone());
+    // Catches what no event signals: the end of the membership's warm-up, a rotated key
+    // in the mounted file.
+    let mut recheck = tokio::time::interval(std::time::Duration::from_secs(1));
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut config: Option<Config> = None;
     let mut last: Option<Announcements> = None;
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
@@ -392,6 +419,10 @@ async fn run_speaker_inner(
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
     'outer: loop {
+        let secret = stores.secrets.get(
+            &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
+        );
+        membership.reconcile(secret.as_deref(), &pods.state()).await;
         match stores
             .config_snapshot(&options.namespace)
             .map(|s| build_config(&s).config)
@@ -418,7 +449,7 @@ async fn run_speaker_inner(
                     )
                 })
                 .collect();
-            let live = live_speakers(&pods.state(), &nodes.state(), &options.node_name);
+            let live = membership.candidates(&pods.state(), &nodes.state());
             let services = service_views(
                 &stores.services.state(),
                 &slices.state(),
@@ -479,6 +510,8 @@ async fn run_speaker_inner(
             tokio::select! {
                 _ = &mut shutdown => break 'outer,
                 _ = notify.notified() => break,
+                _ = membership.changed() => break,
+                _ = recheck.tick() => if membership.recheck() { break },
                 Some(()) = protocol_changed(&mut protocol_status) => {
                     if let Some(status) = &protocol_status {
                         let status = status.borrow().clone();
@@ -492,6 +525,9 @@ async fn run_speaker_inner(
             }
         }
     }
+    // Leave first: the others take the Layer 2 IPs over at once, before this node's
+    // protocols stop answering.
+    membership.stop().await;
     for t in &tasks {
         t.abort();
     }

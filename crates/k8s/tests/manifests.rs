@@ -333,3 +333,56 @@ fn chart_values_change_what_they_should() {
         "lb"
     );
 }
+
+/// The speaker's membership: the key mounted where the environment says, the pod IP as
+/// the bind address, the port from the values in both the environment and the ports.
+#[test]
+fn speaker_memberlist_is_wired() {
+    let mut values = default_values();
+    values["speaker"]["memberlist"]["port"] = json!(7950);
+    let docs = helm::documents(&render_chart(&values));
+    let speaker = &find(&docs, "DaemonSet", "oxlb-speaker")["spec"]["template"]["spec"];
+    let container = &speaker["containers"][0];
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(
+        env("OXLB_MEMBERLIST_BIND_ADDR")["valueFrom"]["fieldRef"]["fieldPath"],
+        "status.podIP"
+    );
+    assert_eq!(env("OXLB_MEMBERLIST_BIND_PORT")["value"], "7950");
+    assert!(
+        container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["containerPort"] == 7950 && p["protocol"] == "UDP"),
+        "{container}"
+    );
+    let key_path = env("OXLB_MEMBERLIST_KEY_PATH")["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| key_path.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("{key_path} is not under a mount: {container}"));
+    let volume = speaker["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"], "memberlist");
+    assert_eq!(volume["secret"]["optional"], true);
+    // The file the speaker reads is the Secret's key.
+    assert!(key_path.ends_with("/secretkey") || key_path == mount["mountPath"]);
+}

@@ -66,6 +66,7 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: Some(([127, 0, 0, 1], port).into()),
+                membership: Default::default(),
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -219,6 +220,7 @@ async fn bgp_announcement_writes_service_bgp_status() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: None,
+                membership: Default::default(),
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -286,6 +288,7 @@ async fn a_config_change_alone_reaches_the_protocols() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: None,
+                membership: Default::default(),
             },
             move |config: &oxlb_config::Config, _: &Announcements| {
                 sink.lock().unwrap().push(config.clone())

@@ -149,6 +149,7 @@ pub struct Membership {
     live: watch::Receiver<BTreeSet<String>>,
     stats: Arc<Mutex<MembershipStats>>,
     leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    seeds: watch::Sender<Vec<SocketAddr>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -176,38 +177,45 @@ impl Membership {
             addr: socket.local_addr().map_err(MembershipError::Io)?,
             generation,
         };
-        let seeds: Vec<SocketAddr> = seeds.into_iter().filter(|s| *s != me.addr).collect();
+        let (seeds_tx, seeds_rx) = watch::channel(seeds.clone());
         let (live_tx, live) = watch::channel(BTreeSet::from([me.name.clone()]));
         let stats = Arc::new(Mutex::new(MembershipStats::default()));
         let (leave_tx, leave_rx) = oneshot::channel();
         let rng: StdRng = rand::make_rng();
         let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
-        let now = Instant::now();
-        let seeds = seeds
-            .into_iter()
-            .map(|addr| Seed {
-                addr,
-                due: now,
-                interval: tuning.announce_every,
-            })
-            .collect();
-        let shell = Shell {
+        let mut shell = Shell {
             foca,
             me,
             socket,
             sealer,
-            seeds,
+            seeds: Vec::new(),
             live: live_tx,
             stats: stats.clone(),
             runtime: AccumulatingRuntime::new(),
         };
-        let task = tokio::spawn(shell.run(tuning, leave_rx));
+        shell.replace_seeds(seeds, tuning.announce_every);
+        let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx));
         Ok(Membership {
             live,
             stats,
             leave: Some(leave_tx),
+            seeds: seeds_tx,
             task,
         })
+    }
+
+    /// Replaces the seed list of the running membership (speakers learned later, e.g.
+    /// from the Kubernetes API). New seeds are announced to at once; seeds that stay
+    /// keep their announce backoff; dropped seeds are no longer announced to (a member
+    /// already joined through one stays a member until it leaves or is found dead).
+    pub fn set_seeds(&self, seeds: Vec<SocketAddr>) {
+        self.seeds.send_if_modified(|current| {
+            let differs = *current != seeds;
+            if differs {
+                *current = seeds;
+            }
+            differs
+        });
     }
 
     /// The names of the live speakers, this one included.
@@ -225,7 +233,8 @@ impl Membership {
     }
 
     /// Clean stop: tells the other members this one leaves, so they hand over at
-    /// once instead of waiting for failure detection.
+    /// once instead of waiting for failure detection. Returns once the socket is closed, so the same address can be bound again
+    /// at once (a restart with a new key).
     pub async fn leave(mut self) {
         if let Some(leave) = self.leave.take() {
             let (done_tx, done_rx) = oneshot::channel();
@@ -233,6 +242,8 @@ impl Membership {
                 let _ = tokio::time::timeout(Duration::from_secs(1), done_rx).await;
             }
         }
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 }
 
@@ -266,7 +277,12 @@ struct Shell {
 }
 
 impl Shell {
-    async fn run(mut self, tuning: Tuning, mut leave: oneshot::Receiver<oneshot::Sender<()>>) {
+    async fn run(
+        mut self,
+        tuning: Tuning,
+        mut leave: oneshot::Receiver<oneshot::Sender<()>>,
+        mut seeds: watch::Receiver<Vec<SocketAddr>>,
+    ) {
         let (timer_tx, mut timers) = mpsc::unbounded_channel::<Timer<Node>>();
         let mut announce = tokio::time::interval(tuning.announce_every);
         announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -283,6 +299,11 @@ impl Shell {
                     let _ = self.foca.handle_timer(timer, &mut self.runtime);
                 }
                 _ = announce.tick() => self.announce_to_missing_seeds(tuning.announce_every),
+                Ok(()) = seeds.changed() => {
+                    let new = seeds.borrow_and_update().clone();
+                    self.replace_seeds(new, tuning.announce_every);
+                    self.announce_to_missing_seeds(tuning.announce_every);
+                }
                 done = &mut leave => {
                     let _ = self.foca.leave_cluster(&mut self.runtime);
                     self.flush(&timer_tx).await;
@@ -293,6 +314,28 @@ impl Shell {
                 }
             }
             self.flush(&timer_tx).await;
+        }
+    }
+
+    /// The new seed list, without this member's own address or duplicates; a seed
+    /// already known keeps its announce schedule, a new one is due at once.
+    fn replace_seeds(&mut self, seeds: Vec<SocketAddr>, base: Duration) {
+        let now = Instant::now();
+        let mut old: Vec<Seed> = std::mem::take(&mut self.seeds);
+        let mut seen = BTreeSet::new();
+        for addr in seeds {
+            if addr == self.me.addr || !seen.insert(addr) {
+                continue;
+            }
+            let seed = match old.iter().position(|s| s.addr == addr) {
+                Some(i) => old.swap_remove(i),
+                None => Seed {
+                    addr,
+                    due: now,
+                    interval: base,
+                },
+            };
+            self.seeds.push(seed);
         }
     }
 

@@ -138,3 +138,45 @@ async fn refuses_to_start_without_a_secret() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_learned_later_are_announced_to() {
+    let addrs = free_ports(3);
+    let start_with = |i: usize, seeds: Vec<SocketAddr>| {
+        let bind = addrs[i];
+        async move {
+            Membership::start(
+                &format!("node{}", i + 1),
+                bind,
+                seeds,
+                Some(SECRET),
+                Tuning::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // node1 and node2 know each other; nobody knows node3 and node3 knows nobody.
+    let m1 = start_with(0, vec![addrs[1]]).await;
+    let m2 = start_with(1, vec![addrs[0]]).await;
+    let m3 = start_with(2, vec![]).await;
+    assert!(wait_for(&m1, &names(2)).await, "{:?}", m1.live_members());
+    assert!(wait_for(&m2, &names(2)).await, "{:?}", m2.live_members());
+    assert_eq!(m3.live_members(), ["node3".to_string()].into());
+
+    // The same seeds again change nothing; then node1 learns of node3 (its own
+    // address in the list is ignored, duplicates too).
+    m1.set_seeds(vec![addrs[1]]);
+    m1.set_seeds(vec![addrs[0], addrs[1], addrs[2], addrs[2]]);
+    for m in [&m1, &m2, &m3] {
+        assert!(
+            wait_for(m, &names(3)).await,
+            "node3 joined: {:?}",
+            m.live_members()
+        );
+    }
+    // Emptying the seeds does not drop live members.
+    m1.set_seeds(vec![]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(m1.live_members(), names(3));
+}

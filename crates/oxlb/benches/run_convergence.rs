@@ -12,8 +12,9 @@
 //! FRR is passive toward both, so neither waits on the router. BIRD's `connect delay
 //! time` is set to 1 s (default 5 s): its start figure is dominated by that delay, so
 //! the start ratio says "oxlb connects at once", not "oxlb's code is 20x faster". The
-//! edit figure of oxlb includes the file watch's 150 ms quiet period (which folds an
-//! editor's burst of events into one reload); BIRD's includes running `birdc`.
+//! edit is a rename into place (what editors and `kubectl`-style tools do), after which
+//! the file watch waits only its short settled period (15 ms) before reloading; BIRD's
+//! figure includes running `birdc`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]

@@ -256,6 +256,38 @@ pub struct SpeakerArgs {
     /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
     #[arg(long, value_delimiter = ',')]
     pub l2_exclude: Option<Vec<String>>,
+    /// Layer 2 liveness (MetalLB's memberlist): the address this speaker's membership
+    /// binds and the other speakers reach it at, normally the pod IP from the downward
+    /// API (status.podIP; with hostNetwork the node's address). Default: this node's
+    /// speaker pod IP as the API reports it.
+    #[arg(
+        long = "ml-bindaddr",
+        visible_alias = "ml-bind-addr",
+        env = "OXLB_MEMBERLIST_BIND_ADDR",
+        value_name = "IP"
+    )]
+    pub ml_bind_addr: Option<std::net::IpAddr>,
+    /// Layer 2 liveness: the UDP port of every speaker's membership (the other
+    /// speakers are reached at their pod IP and this port).
+    #[arg(
+        long = "ml-bindport",
+        visible_alias = "ml-bind-port",
+        env = "OXLB_MEMBERLIST_BIND_PORT",
+        default_value_t = 7946,
+        value_name = "PORT"
+    )]
+    pub ml_bind_port: u16,
+    /// Layer 2 liveness: the key that authenticates every membership packet, as a file
+    /// or as the directory where the `memberlist` Secret is mounted (its `secretkey`).
+    /// When absent or unreadable, the `memberlist` Secret (key `secretkey`) is read
+    /// from the API. Without any key, a node counts as alive while its speaker pod is
+    /// Ready (its IPs move only after the kubelet notices, tens of seconds).
+    #[arg(
+        long = "ml-secret-key-path",
+        env = "OXLB_MEMBERLIST_KEY_PATH",
+        value_name = "PATH"
+    )]
+    pub ml_secret_key_path: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
 }

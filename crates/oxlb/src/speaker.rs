@@ -16,6 +16,12 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
         node_name: args.node_name.clone(),
         lb_class: args.lb_class.clone(),
         metrics_address: Some(args.metrics_address),
+        membership: oxlb_k8s::MembershipOptions {
+            bind_addr: args.ml_bind_addr,
+            bind_port: args.ml_bind_port,
+            secret_key_path: args.ml_secret_key_path.clone(),
+            ..oxlb_k8s::MembershipOptions::default()
+        },
     };
     let mut protocols = oxlb_k8s::ProtocolOptions::new(&args.node_name);
     protocols.bgp_listen = args.bgp_listen;

@@ -78,3 +78,57 @@ fn node_name_defaults_to_the_environment() {
     assert_eq!(code, 2, "a usage error without a node name: {err}");
     assert!(err.contains("--node-name"), "{err}");
 }
+
+/// The environment the DaemonSet gives the speaker (`OXLB_*` names) is what the
+/// flags read, and each such flag says so in `--help`.
+#[test]
+fn daemonset_environment_is_read_by_the_flags() {
+    let text = std::fs::read_to_string(root().join("deploy/oxlb.yaml")).unwrap();
+    let daemonset = text
+        .split("\n---")
+        .find(|doc| doc.contains("\nkind: DaemonSet"))
+        .unwrap();
+    let names: Vec<&str> = daemonset
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- name: OXLB_"))
+        .collect();
+    assert!(
+        names.contains(&"MEMBERLIST_BIND_ADDR") && names.contains(&"MEMBERLIST_KEY_PATH"),
+        "{names:?}"
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_oxlb"))
+        .args(["speaker", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for name in &names {
+        assert!(
+            help.contains(&format!("[env: OXLB_{name}")),
+            "OXLB_{name}: {help}"
+        );
+    }
+    for flag in ["--ml-bindaddr", "--ml-bindport", "--ml-secret-key-path"] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+    // Values as the kubelet fills them in parse; a bad address is a usage error.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oxlb"));
+    command
+        .args([
+            "speaker",
+            "--node-name=node-1",
+            "--metrics-address=127.0.0.1:0",
+        ])
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("HOME", "/nonexistent")
+        .env("OXLB_MEMBERLIST_BIND_ADDR", "10.0.0.7")
+        .env("OXLB_MEMBERLIST_BIND_PORT", "7946")
+        .env("OXLB_MEMBERLIST_KEY_PATH", "/etc/oxlb/memberlist/secretkey");
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = command
+        .env("OXLB_MEMBERLIST_BIND_ADDR", "not-an-ip")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

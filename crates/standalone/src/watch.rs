@@ -4,6 +4,12 @@
 //! inotify watch on the file itself; so the parent directory of every file is watched
 //! and events are filtered to the paths that matter. Bursts of events (an editor
 //! writes, renames, chmods) are folded into one reload after a short quiet period.
+//!
+//! How long to wait depends on what the last event says about the file. A rename into
+//! place, a close after writing, or a removal means the writer is done: reload almost
+//! at once. A bare write or create may be the first of several (a file written in
+//! pieces), and reading it now could apply a truncated but valid file, withdrawing the
+//! Services it no longer lists: wait until the writes stop.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,9 +24,45 @@ pub enum ReloadCause {
     Sighup,
 }
 
-/// How long events must stop before a reload: long enough to fold an editor's burst,
-/// short enough that an edit applies at once.
+/// How long events must stop before a reload while a file may still be half-written.
 const QUIET: Duration = Duration::from_millis(150);
+
+/// How long to wait after an event that says the writer is done: only long enough to
+/// fold the rest of the same burst (several files copied at once, a chmod after).
+const SETTLED_QUIET: Duration = Duration::from_millis(15);
+
+/// What an event says about the file's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// Complete: renamed into place, closed after writing, or removed.
+    Settled,
+    /// Possibly half-written: created, or written to and not yet closed.
+    InFlux,
+    /// Says nothing about the content (permissions, timestamps).
+    Unchanged,
+}
+
+/// `None`: the event is not a change at all (a read, an open).
+fn content_of(kind: &notify::EventKind) -> Option<Content> {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Content::Settled),
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => Some(Content::Settled),
+        EventKind::Modify(ModifyKind::Metadata(_)) => Some(Content::Unchanged),
+        _ => Some(Content::InFlux),
+    }
+}
+
+/// The quiet period after the events so far: short once the last event that said
+/// anything about the content says it is complete.
+fn quiet_after(last: Content) -> Duration {
+    match last {
+        Content::Settled => SETTLED_QUIET,
+        Content::InFlux | Content::Unchanged => QUIET,
+    }
+}
 
 /// Keeps the watcher alive; dropping it stops watching.
 pub struct ConfigWatcher {
@@ -30,7 +72,7 @@ pub struct ConfigWatcher {
 /// Starts watching `paths` (files or directories). Returns the watcher guard and a
 /// channel that yields one cause per reload needed.
 pub fn watch(paths: &[PathBuf]) -> notify::Result<(ConfigWatcher, mpsc::Receiver<ReloadCause>)> {
-    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<PathBuf>();
+    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<(PathBuf, Content)>();
     let (tx, rx) = mpsc::channel(16);
     let watched: Vec<PathBuf> = paths
         .iter()
@@ -39,12 +81,12 @@ pub fn watch(paths: &[PathBuf]) -> notify::Result<(ConfigWatcher, mpsc::Receiver
     let relevant = watched.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        if matches!(event.kind, notify::EventKind::Access(_)) {
+        let Some(content) = content_of(&event.kind) else {
             return;
-        }
+        };
         for path in event.paths {
             if relevant.iter().any(|r| is_relevant(r, &path)) {
-                let _ = raw_tx.send(path);
+                let _ = raw_tx.send((path, content));
             }
         }
     })?;
@@ -71,9 +113,16 @@ pub fn watch(paths: &[PathBuf]) -> notify::Result<(ConfigWatcher, mpsc::Receiver
         }
     });
     tokio::spawn(async move {
-        while let Some(first) = raw_rx.recv().await {
-            // Fold the burst: wait until QUIET passes without another event.
-            while let Ok(Some(_)) = tokio::time::timeout(QUIET, raw_rx.recv()).await {}
+        while let Some((first, content)) = raw_rx.recv().await {
+            // Fold the burst: wait until the quiet period passes without another event.
+            let mut last = content;
+            while let Ok(Some((_, content))) =
+                tokio::time::timeout(quiet_after(last), raw_rx.recv()).await
+            {
+                if content != Content::Unchanged {
+                    last = content;
+                }
+            }
             if tx.send(ReloadCause::FileChanged(first)).await.is_err() {
                 return;
             }
@@ -122,6 +171,73 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(600), reloads.recv())
                 .await
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn only_a_finished_write_shortens_the_wait() {
+        use notify::EventKind;
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+            RenameMode,
+        };
+        let settled = [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Remove(RemoveKind::File),
+        ];
+        for kind in settled {
+            assert_eq!(content_of(&kind), Some(Content::Settled), "{kind:?}");
+        }
+        let in_flux = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+            EventKind::Modify(ModifyKind::Any),
+        ];
+        for kind in in_flux {
+            assert_eq!(content_of(&kind), Some(Content::InFlux), "{kind:?}");
+        }
+        assert_eq!(
+            content_of(&EventKind::Modify(ModifyKind::Metadata(
+                MetadataKind::Permissions
+            ))),
+            Some(Content::Unchanged)
+        );
+        assert_eq!(content_of(&EventKind::Access(AccessKind::Read)), None);
+        assert!(quiet_after(Content::Settled) < quiet_after(Content::InFlux));
+    }
+
+    #[tokio::test]
+    async fn a_file_written_in_pieces_is_read_once_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, "").unwrap();
+        let (_guard, mut reloads) = watch(std::slice::from_ref(&file)).unwrap();
+        // Written in place in two pieces with a pause shorter than QUIET between them,
+        // the file closed only at the end: one reload, after the whole file is there.
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file)
+            .unwrap();
+        std::io::Write::write_all(&mut writer, b"a: 1\n").unwrap();
+        std::thread::sleep(QUIET / 5);
+        assert!(
+            reloads.try_recv().is_err(),
+            "a bare write must not trigger a reload before the writes stop"
+        );
+        std::io::Write::write_all(&mut writer, b"b: 2\n").unwrap();
+        drop(writer);
+        tokio::time::timeout(Duration::from_secs(10), reloads.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(600), reloads.recv())
+                .await
+                .is_err(),
+            "one reload for one write"
         );
     }
 
