@@ -28,6 +28,9 @@
 //!    node's routes and removing it brings them back, without a session reset.
 //! j. Leader crash (SIGKILL, no release): the restarted standby takes the Lease when it
 //!    expires and allocates a new Service; no IP moves.
+//! d. Layer 2: one node answers ARP for an L2 Service (the one its ServiceL2Status
+//!    names) and serves it; `kill -9` of that speaker (its Pod stays Ready) moves the IP
+//!    to another node, which answers ARP and serves.
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
@@ -125,6 +128,8 @@ spec:
 const MIGRATED: [(&str, &str); 2] = [("web", "10.79.0.42"), ("db", "10.79.0.17")];
 /// The pending Service's expected IP: the lowest free (.0 avoided).
 const PENDING_IP: &str = "10.79.0.1";
+/// The Layer 2 Service's IP: the first of the `lan` pool.
+const L2_IP: &str = "10.77.0.200";
 /// The Service created after the hand-over.
 const AFTER_IP: &str = "10.79.0.2";
 
@@ -266,6 +271,7 @@ fn cluster_rehearsal() {
     live_config_edits(&c, &prefixes);
     node_maintenance(&c);
     controller_crash(&mut c);
+    layer2_failover(&mut c);
     bfd_detection(&c);
     let errors = unexpected_errors(c.api());
     assert!(errors.is_empty(), "requests the fake refused: {errors:#?}");
@@ -751,6 +757,114 @@ fn controller_crash(c: &mut Cluster) {
     for (service, ip) in &ips_before {
         assert_eq!(now.get(service), Some(ip), "{service} moved in the crash");
     }
+}
+
+/// The nodes whose ServiceL2Status says they announce `service`.
+fn l2_announcers(c: &Cluster, service: &str) -> Vec<String> {
+    let mut nodes: Vec<String> = c
+        .api()
+        .list("/apis/metallb.io/v1beta1/servicel2statuses")
+        .into_iter()
+        .filter(|s| s["status"]["serviceName"] == service)
+        .filter_map(|s| s["status"]["node"].as_str().map(str::to_string))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+/// d. Layer 2: a Service from the `lan` pool (asked for by annotation: the pool is not
+/// auto-assigned). Exactly one node answers ARP for it, with its own MAC, and it is the
+/// node whose ServiceL2Status says so; traffic through the router reaches that node.
+/// `kill -9` of that speaker (its Pod stays Ready in the fake: only the speakers'
+/// memberlist can tell) moves the IP to another node, which answers ARP and serves.
+fn layer2_failover(c: &mut Cluster) {
+    let mut l2 = service("l2web", None);
+    l2["metadata"]["annotations"] = json!({"metallb.io/address-pool": "lan"});
+    c.api().put(l2);
+    c.api().put(endpoint_slice("l2web", NODES));
+    let ip = wait_ip(c, "l2web");
+    assert_eq!(ip, L2_IP, "the lan pool's first address");
+    let macs: BTreeMap<String, String> = c
+        .topo
+        .nodes
+        .iter()
+        .map(|n| (mac_of(&n.ns, "lan0"), n.name.clone()))
+        .collect();
+    let owner = wait(CONVERGE, || {
+        let announcers = l2_announcers(c, "l2web");
+        let answers = arping(&c.topo.router, "lan0", &ip);
+        match (announcers.as_slice(), answers.as_slice()) {
+            ([node], [mac]) if macs.get(mac) == Some(node) => Some(node.clone()),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no single owner: statuses {:?}, ARP answers {:?}\n{}",
+            l2_announcers(c, "l2web"),
+            arping(&c.topo.router, "lan0", &ip),
+            c.logs()
+        )
+    });
+    let body = wait(CONVERGE, || {
+        c.topo.curl_from_ws(&ip).ok().filter(|b| !b.is_empty())
+    });
+    assert_eq!(
+        body,
+        Some(format!("{owner}\n")),
+        "curl http://{ip}/ via the router"
+    );
+
+    let index = c.topo.nodes.iter().position(|n| n.name == owner).unwrap();
+    let killed = Instant::now();
+    c.topo.nodes[index]
+        .run
+        .as_ref()
+        .unwrap()
+        .signal("KILL")
+        .unwrap();
+    let (new_owner, new_mac) = wait(CONVERGE, || {
+        let answers = arping(&c.topo.router, "lan0", &ip);
+        match answers.as_slice() {
+            [mac] => macs
+                .get(mac)
+                .filter(|node| **node != owner)
+                .map(|node| (node.clone(), mac.clone())),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no other node took {ip} over: ARP answers {:?}\n{}",
+            arping(&c.topo.router, "lan0", &ip),
+            c.logs()
+        )
+    });
+    eprintln!(
+        "MEASURED Layer 2 fail-over: kill -9 of {owner}'s speaker -> {new_owner} ({new_mac}) answers ARP: {} ms",
+        killed.elapsed().as_millis()
+    );
+    // The router's neighbour entry follows (gratuitous ARP): traffic reaches the new owner.
+    let body = wait(CONVERGE, || {
+        c.topo
+            .curl_from_ws(&ip)
+            .ok()
+            .filter(|b| *b == format!("{new_owner}\n"))
+    });
+    assert!(
+        body.is_some(),
+        "curl http://{ip}/ after the fail-over: {:?}",
+        c.topo.curl_from_ws(&ip)
+    );
+    let announcers = wait(CONVERGE, || {
+        Some(l2_announcers(c, "l2web")).filter(|a| a.contains(&new_owner))
+    });
+    assert!(announcers.is_some(), "{new_owner} wrote no ServiceL2Status");
+
+    // The DaemonSet restarts the speaker; its BGP paths come back.
+    drop(c.topo.nodes[index].run.take());
+    c.start_speaker(index);
+    wait_paths(c, &web(), &hops());
 }
 
 fn bfd_detection(c: &Cluster) {

@@ -134,18 +134,13 @@ impl Cluster {
         for i in 0..nodes {
             let ns = &topo.nodes[i].ns;
             // kube-proxy's part: the node accepts traffic for every service IP.
-            ns.exec(&[
-                "ip",
-                "route",
-                "add",
-                "local",
-                "10.79.0.0/24",
-                "dev",
-                "lo",
-                "table",
-                "local",
-            ])
-            .unwrap();
+            // (10.77.0.192/27 holds the Layer 2 pool, on the LAN.)
+            for pool in ["10.79.0.0/24", "10.77.0.192/27"] {
+                ns.exec(&[
+                    "ip", "route", "add", "local", pool, "dev", "lo", "table", "local",
+                ])
+                .unwrap();
+            }
             ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
                 .unwrap();
             ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"])
@@ -424,4 +419,30 @@ pub fn unexpected_errors(api: &FakeApi) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The MAC address of `interface` in `ns`.
+pub fn mac_of(ns: &Netns, interface: &str) -> String {
+    let text = ns
+        .exec_stdout(&["ip", "-j", "link", "show", interface])
+        .unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    json[0]["address"].as_str().unwrap().to_lowercase()
+}
+
+/// The distinct MACs answering ARP for `ip` on `ns`'s `interface` (arping, two tries).
+pub fn arping(ns: &Netns, interface: &str, ip: &str) -> Vec<String> {
+    let output = ns
+        .command("arping")
+        .args(["-r", "-c", "2", "-w", "1", "-i", interface, ip])
+        .output()
+        .unwrap();
+    let mut macs: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
 }
