@@ -5,7 +5,8 @@
 //! watches objects faithfully enough for kube-rs, but no kubelet, scheduler or
 //! controller-manager runs; the test seeds Nodes, Pods and EndpointSlices itself.
 //!
-//! One scenario, in order (see tests/cluster/mod.rs for the wiring):
+//! One scenario, in the order below (letters a-d as first planned; see
+//! tests/cluster/mod.rs for the wiring):
 //!
 //! a. Migration from MetalLB: the fake holds what a MetalLB install leaves behind (CRs
 //!    as MetalLB's docs write them, Services with the IPs and pool annotations MetalLB's
@@ -34,8 +35,9 @@
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
-//! Measured and printed (not asserted): start → every route in FRR, hand-over time,
-//! BFD detection time.
+//! Measured and printed (not asserted): start → every route in FRR, hand-over time
+//! (SIGTERM and SIGKILL), speaker restart, Layer 2 fail-over, BFD detection time.
+//! `OXLB_REHEARSAL_LOGS=1` also prints every request the binaries made and their logs.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod cluster;
