@@ -86,10 +86,14 @@ pub struct BGPPeerSpec {
     #[schemars(range(min = 0, max = 16384))]
     pub peer_port: Option<u16>,
 
-    /// Requested hold time (RFC 4271 §4.2), a duration such as `90s`: 0 or at least 3s.
+    /// Requested hold time (RFC 4271 §4.2), a duration such as `90s`: 0 or 3s..65535s.
     /// When only keepaliveTime is given, hold = 3 × keepalive. Default 90s.
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("duration(self) == duration('0s') || duration(self) >= duration('3s')").message("holdTime must be 0 or at least 3s"))]
+    #[x_kube(
+        validation = Rule::new("duration(self) == duration('0s') || duration(self) >= duration('3s')").message("holdTime must be 0 or at least 3s"),
+        // The OPEN message carries the hold time in 16 bits of seconds.
+        validation = Rule::new("duration(self) <= duration('65535s')").message("holdTime must be at most 65535s")
+    )]
     pub hold_time: Option<String>,
 
     /// Requested keepalive interval, at most holdTime. When only holdTime is given,
@@ -99,6 +103,9 @@ pub struct BGPPeerSpec {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    // Without this, a keepaliveTime that is no duration at all passes the API server
+    // whenever holdTime is unset (the rule comparing the two is not evaluated then).
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')").message("keepaliveTime must be a duration of 0s or more"))]
     pub keepalive_time: Option<String>,
 
     /// How long to wait between connection attempts, whole seconds in 1s..65535s.

@@ -23,6 +23,8 @@ use support::{Refusal, admit, fixture_objects, rule_sites, schema_for, version_s
 
 const PEER_V2: &str = "metallb.io/v1beta2";
 const HOLD: &str = "holdTime must be 0 or at least 3s";
+const HOLD_MAX: &str = "holdTime must be at most 65535s";
+const KEEPALIVE_DURATION: &str = "keepaliveTime must be a duration of 0s or more";
 const KEEPALIVE: &str = "keepaliveTime must not be greater than holdTime";
 const ASN: &str = "exactly one of peerASN and dynamicASN must be set";
 const ADDRESS: &str = "exactly one of peerAddress and interface must be set";
@@ -99,6 +101,27 @@ fn cases() -> Vec<Case> {
         case(HOLD, Accepted, peer(json!({"holdTime": "3000ms"}))),
         case(HOLD, Accepted, peer(json!({"holdTime": "0s"}))),
         case(HOLD, Accepted, peer(json!({"holdTime": "0"}))),
+        // holdTime fits the OPEN message's 16 bits of seconds (RFC 4271 §4.2).
+        case(HOLD_MAX, Refused, peer(json!({"holdTime": "65536s"}))),
+        case(HOLD_MAX, Refused, peer(json!({"holdTime": "20h"}))),
+        case(HOLD_MAX, Accepted, peer(json!({"holdTime": "65535s"}))),
+        case(HOLD_MAX, Accepted, peer(json!({"holdTime": "18h12m15s"}))),
+        // keepaliveTime alone is a duration, not negative.
+        case(
+            KEEPALIVE_DURATION,
+            Refused,
+            peer(json!({"keepaliveTime": "-1s"})),
+        ),
+        case(
+            KEEPALIVE_DURATION,
+            Accepted,
+            peer(json!({"keepaliveTime": "0s"})),
+        ),
+        case(
+            KEEPALIVE_DURATION,
+            Accepted,
+            peer(json!({"keepaliveTime": "1ms"})),
+        ),
         // keepaliveTime <= holdTime, compared as durations, not strings.
         case(
             KEEPALIVE,
@@ -287,7 +310,7 @@ fn every_rule_compiles_and_has_a_message() {
         );
     }
     // Guards the walker itself: these rules exist today (a removed rule shows here).
-    assert_eq!(sites.len(), 9, "rule count changed: update the cases");
+    assert_eq!(sites.len(), 11, "rule count changed: update the cases");
     assert!(
         sites
             .iter()
@@ -467,4 +490,51 @@ fn objects_without_spec_are_stored_with_an_empty_spec() {
     let schema = &schema_for(&schemas, &object).unwrap().schema;
     let refusals = admit(schema, &object, None);
     assert!(matches!(refusals.as_slice(), [Refusal::Schema { path, .. }] if path == ".spec"));
+}
+
+/// The invalid fixtures of oxlb-config that the API server already refuses (every other
+/// one needs other objects, or a rule only oxlb-config has: the controller reports it).
+const REFUSED_INVALID_FIXTURES: &[&str] = &[
+    "address-both.yaml",
+    "address-neither.yaml",
+    "aggregation-out-of-bounds.yaml",
+    "asn-both.yaml",
+    "asn-neither.yaml",
+    "bfd-out-of-bounds.yaml",
+    "connect-time.yaml",
+    "duration-garbage.yaml",
+    "duration-no-unit.yaml",
+    "dynamic-asn-bad-value.yaml",
+    "hold-too-long.yaml",
+    "hold-too-short.yaml",
+    "keepalive-greater-than-hold.yaml",
+    "multihop-dynamic-internal.yaml",
+    "multihop-ibgp.yaml",
+    "my-asn-missing.yaml",
+    "password-both.yaml",
+    "pool-typo-adresses.yaml",
+    "port-out-of-range.yaml",
+    "wrong-type.yaml",
+];
+
+#[test]
+fn the_api_server_refuses_the_single_object_mistakes() {
+    // Each refused fixture must also be invalid for oxlb-config (it is: they are its
+    // invalid fixtures); the list pins which mistakes kubectl already stops.
+    let schemas = version_schemas();
+    let mut refused = std::collections::BTreeSet::new();
+    for (file, object) in support::fixtures_in("invalid") {
+        let Some(schema) = schema_for(&schemas, &object) else {
+            continue;
+        };
+        if !admit(&schema.schema, &object, None).is_empty() {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            refused.insert(name);
+        }
+    }
+    let expected: std::collections::BTreeSet<String> = REFUSED_INVALID_FIXTURES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(refused, expected);
 }
