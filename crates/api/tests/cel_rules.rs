@@ -120,7 +120,7 @@ fn cases() -> Vec<Case> {
         case(
             KEEPALIVE_DURATION,
             Accepted,
-            peer(json!({"keepaliveTime": "1ms"})),
+            peer(json!({"keepaliveTime": "1s"})),
         ),
         // keepaliveTime <= holdTime, compared as durations, not strings.
         case(
