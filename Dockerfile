@@ -3,7 +3,9 @@
 #   docker build -t ghcr.io/oxlb/oxlb:0.1.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ... .
 
-# Build: statically linked against musl (rustls + ring: no OpenSSL, no glibc).
+# Build: statically linked against musl (rustls + ring: no OpenSSL, no glibc), by
+# scripts/build-static.sh, the same script scripts/check-static-build.sh runs and checks
+# (static, and working as uid 65532 in an empty root) on a machine without Docker.
 FROM docker.io/library/rust:1.89-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
@@ -13,9 +15,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p oxlb --target "$(uname -m)-unknown-linux-musl" \
- && cp "target/$(uname -m)-unknown-linux-musl/release/oxlb" /oxlb \
- && strip /oxlb
+    scripts/build-static.sh /oxlb
 
 # Run: no shell, no package manager; non-root by default (the speaker's DaemonSet
 # runs it as root with only NET_RAW).

@@ -34,7 +34,9 @@ use crate::LabelSelector;
     validation = Rule::new("has(self.peerAddress) != has(self.interface)").message("exactly one of peerAddress and interface must be set"),
     validation = Rule::new("!has(self.holdTime) || !has(self.keepaliveTime) || duration(self.keepaliveTime) <= duration(self.holdTime)").message("keepaliveTime must not be greater than holdTime"),
     validation = Rule::new("!has(self.password) || !has(self.passwordSecret) || !has(self.passwordSecret.name)").message("password and passwordSecret are mutually exclusive"),
-    validation = Rule::new("!has(self.ebgpMultiHop) || !self.ebgpMultiHop || (has(self.peerASN) ? self.peerASN != self.myASN : self.dynamicASN != 'internal')").message("ebgpMultiHop is only for eBGP sessions (peerASN different from myASN)")
+    // `!has(self.dynamicASN) ||`: with neither ASN set only the rule above refuses the
+    // object; reading the absent field would add an evaluation error ("no such key").
+    validation = Rule::new("!has(self.ebgpMultiHop) || !self.ebgpMultiHop || (has(self.peerASN) ? self.peerASN != self.myASN : !has(self.dynamicASN) || self.dynamicASN != 'internal')").message("ebgpMultiHop is only for eBGP sessions (peerASN different from myASN)")
 )]
 pub struct BGPPeerSpec {
     /// AS number of the local end of the session.
@@ -75,19 +77,23 @@ pub struct BGPPeerSpec {
     )]
     pub source_address: Option<String>,
 
-    /// TCP port to dial. Default 179.
+    /// TCP port to dial. Default 179; 0 also means 179 (MetalLB's schema allows 0..16384).
     #[serde(
         rename = "peerPort",
         default = "default_port",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schemars(range(min = 1, max = 16384))]
+    #[schemars(range(min = 0, max = 16384))]
     pub peer_port: Option<u16>,
 
-    /// Requested hold time (RFC 4271 §4.2), a duration such as `90s`: 0 or at least 3s.
+    /// Requested hold time (RFC 4271 §4.2), a duration such as `90s`: 0 or 3s..65535s.
     /// When only keepaliveTime is given, hold = 3 × keepalive. Default 90s.
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("duration(self) == duration('0s') || duration(self) >= duration('3s')").message("holdTime must be 0 or at least 3s"))]
+    #[x_kube(
+        validation = Rule::new("duration(self) == duration('0s') || duration(self) >= duration('3s')").message("holdTime must be 0 or at least 3s"),
+        // The OPEN message carries the hold time in 16 bits of seconds.
+        validation = Rule::new("duration(self) <= duration('65535s')").message("holdTime must be at most 65535s")
+    )]
     pub hold_time: Option<String>,
 
     /// Requested keepalive interval, at most holdTime. When only holdTime is given,
@@ -97,6 +103,9 @@ pub struct BGPPeerSpec {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    // Without this, a keepaliveTime that is no duration at all passes the API server
+    // whenever holdTime is unset (the rule comparing the two is not evaluated then).
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')").message("keepaliveTime must be a duration of 0s or more"))]
     pub keepalive_time: Option<String>,
 
     /// How long to wait between connection attempts, whole seconds in 1s..65535s.
