@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod lease;
+pub mod lenient;
 pub mod liveness;
 pub mod memberlist;
 pub mod protocols;

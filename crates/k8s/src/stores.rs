@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -56,13 +56,47 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
+    spawn_stream(watcher(api, config).default_backoff(), notify, tasks)
+}
+
+/// A metallb.io kind in `namespace`, decoded object by object ([`crate::lenient`]): an
+/// object stored without `spec`, or one that does not decode, cannot stop the kind.
+fn spawn_lenient<K>(
+    client: &Client,
+    namespace: &str,
+    notify: &Arc<Notify>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Default
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    spawn_stream(
+        crate::lenient::watch_namespaced(client.clone(), namespace, watcher::Config::default()),
+        notify,
+        tasks,
+    )
+}
+
+fn spawn_stream<K>(
+    events: impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+    notify: &Arc<Notify>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
     let (reader, writer) = reflector::store();
     let notify = notify.clone();
     let kind = K::kind(&K::DynamicType::default()).to_string();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, config).default_backoff().modify(slim::<K>),
-    );
+    let stream = reflector::reflector(writer, events.modify(slim::<K>));
     tasks.push(tokio::spawn(async move {
         stream
             .for_each(|event| {
@@ -109,42 +143,12 @@ impl Stores {
                 notify,
                 &mut tasks,
             ),
-            pools: spawn(
-                Api::namespaced(ns(client), namespace),
-                all(),
-                notify,
-                &mut tasks,
-            ),
-            l2_advertisements: spawn(
-                Api::namespaced(ns(client), namespace),
-                all(),
-                notify,
-                &mut tasks,
-            ),
-            bgp_advertisements: spawn(
-                Api::namespaced(ns(client), namespace),
-                all(),
-                notify,
-                &mut tasks,
-            ),
-            bgp_peers: spawn(
-                Api::namespaced(ns(client), namespace),
-                all(),
-                notify,
-                &mut tasks,
-            ),
-            bfd_profiles: spawn(
-                Api::namespaced(ns(client), namespace),
-                all(),
-                notify,
-                &mut tasks,
-            ),
-            communities: spawn(
-                Api::namespaced(ns(client), namespace),
-                all(),
-                notify,
-                &mut tasks,
-            ),
+            pools: spawn_lenient(client, namespace, notify, &mut tasks),
+            l2_advertisements: spawn_lenient(client, namespace, notify, &mut tasks),
+            bgp_advertisements: spawn_lenient(client, namespace, notify, &mut tasks),
+            bgp_peers: spawn_lenient(client, namespace, notify, &mut tasks),
+            bfd_profiles: spawn_lenient(client, namespace, notify, &mut tasks),
+            communities: spawn_lenient(client, namespace, notify, &mut tasks),
         };
         (stores, Reflectors(tasks))
     }

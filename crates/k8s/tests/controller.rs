@@ -530,6 +530,29 @@ async fn legacy_configmap_is_read() {
     controller.stop().await;
 }
 
+/// What MetalLB's CRDs store for its documented L2Advertisement (no `spec` at all), next
+/// to an object that cannot be decoded: neither may stop the kind's watch, so the pool
+/// is advertised and the Service gets its IP.
+#[tokio::test]
+async fn objects_stored_without_spec_or_undecodable_do_not_stop_the_config() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(namespace(NS));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+        "metadata": {"name": "example", "namespace": NS}}));
+    api.put(json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+        "metadata": {"name": "garbled", "namespace": NS},
+        "spec": {"interfaces": "eth0"}}));
+    api.put(service("default", "web"));
+    let controller = start(&api, "c1", false);
+    wait_for("assigned although one L2Advertisement has no spec", || {
+        ingress(&api, "default", "web") == ["192.168.10.0"]
+    })
+    .await;
+    controller.stop().await;
+}
+
 const LEASE: &str = "/apis/coordination.k8s.io/v1/leases";
 
 fn holder(api: &FakeApi) -> Option<String> {
