@@ -9,11 +9,14 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
 /// What to do with the Lease as it was read.
@@ -115,6 +118,16 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    // A follower also watches the Lease: when the leader releases it (SIGTERM), the
+    // follower tries at once instead of at its next poll.
+    let mut changes: BoxStream<'static, ()> = watcher(
+        api.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={}", config.name)),
+    )
+    .default_backoff()
+    .touched_objects()
+    .map(|_| ())
+    .boxed();
     // When we last renewed successfully: a leader that cannot renew steps down before
     // its Lease can expire and another replica takes over.
     let mut renewed_at: Option<Timestamp> = None;
@@ -141,9 +154,20 @@ pub async fn run(
         } else {
             config.renew_every.min(Duration::from_secs(2))
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = shutdown.changed() => break,
+                change = changes.next() => match change {
+                    // The leader's own renewals change the Lease too: only a follower
+                    // acts on a change. The stream is polled either way, so the watch
+                    // never backs up.
+                    Some(()) if !still_valid => break,
+                    Some(()) => {}
+                    None => changes = futures::stream::pending().boxed(),
+                },
+            }
         }
     }
     let was_leader = *leader.borrow();

@@ -100,7 +100,7 @@ pub const CONTROLLER: &[Permission] = &[
         Scope::OwnNamespace,
         "coordination.k8s.io",
         "leases",
-        &["get", "create", "update"],
+        &["get", "list", "watch", "create", "update"],
     ),
 ];
 

@@ -530,6 +530,36 @@ async fn legacy_configmap_is_read() {
     controller.stop().await;
 }
 
+/// Two replicas race for a free Lease: the loser's write gets 409 and it simply tries
+/// again on its next round, taking the Lease once it is free.
+#[tokio::test]
+async fn a_lost_race_for_the_lease_is_retried() {
+    let api = FakeApi::new();
+    cluster(&api);
+    api.put(
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "oxlb-controller", "namespace": NS},
+        "spec": {"leaseDurationSeconds": 1, "leaseTransitions": 3}}),
+    );
+    api.fail("PUT", "/leases/oxlb-controller", 409, 1);
+    let b = start(&api, "b", true);
+    wait_for("b leads after its first write lost", || {
+        holder(&api).as_deref() == Some("b")
+    })
+    .await;
+    let puts: Vec<u16> = api
+        .log()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/leases/oxlb-controller"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(puts.first(), Some(&409), "{puts:?}");
+    let lease = api.get(LEASE, NS, "oxlb-controller").unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 4);
+    assert_rbac_covers(&api);
+    b.stop().await;
+}
+
 /// What MetalLB's CRDs store for its documented L2Advertisement (no `spec` at all), next
 /// to an object that cannot be decoded: neither may stop the kind's watch, so the pool
 /// is advertised and the Service gets its IP.
@@ -539,11 +569,15 @@ async fn objects_stored_without_spec_or_undecodable_do_not_stop_the_config() {
     api.put(namespace("default"));
     api.put(namespace(NS));
     api.put(pool("pool1", &["192.168.10.0/30"]));
-    api.put(json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
-        "metadata": {"name": "example", "namespace": NS}}));
-    api.put(json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+        "metadata": {"name": "example", "namespace": NS}}),
+    );
+    api.put(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
         "metadata": {"name": "garbled", "namespace": NS},
-        "spec": {"interfaces": "eth0"}}));
+        "spec": {"interfaces": "eth0"}}),
+    );
     api.put(service("default", "web"));
     let controller = start(&api, "c1", false);
     wait_for("assigned although one L2Advertisement has no spec", || {
@@ -603,20 +637,22 @@ async fn leader_change_hands_over_on_shutdown_and_moves_nothing() {
     let release = api
         .writes()
         .into_iter()
-        .rev()
-        .find(|r| r.path.ends_with("/leases/oxlb-controller"))
-        .unwrap();
+        .find(|r| {
+            r.path.ends_with("/leases/oxlb-controller")
+                && r.body["spec"]["holderIdentity"].is_null()
+        })
+        .expect("a released the Lease");
     assert_eq!(release.method, "PUT");
-    assert!(
-        release.body["spec"]["holderIdentity"].is_null(),
-        "{:#}",
-        release.body
-    );
     assert_eq!(release.body["spec"]["leaseDurationSeconds"], 1);
 
-    // b's first attempt loses a race (409) and succeeds on the next round.
-    api.fail("PUT", "/leases/oxlb-controller", 409, 1);
+    // b watches the Lease, so it takes it as soon as it is released.
     wait_for("b leads", || holder(&api).as_deref() == Some("b")).await;
+    assert!(
+        api.log()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/leases") && r.query.contains("watch")),
+        "the follower watches the Lease"
+    );
     let lease = api.get(LEASE, NS, "oxlb-controller").unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
     settle().await;
