@@ -245,6 +245,7 @@ impl Engine {
             live.as_ref(),
         );
         if let Some(layer2) = &self.layer2 {
+            layer2.update_seeds(&current.snapshot);
             layer2
                 .responder
                 .set_owned(oxlb_l2::owned_from(&plan.announcements));
