@@ -45,65 +45,7 @@ impl Layer2 {
             settings.exclude = exclude.clone();
         }
         let responder = oxlb_l2::Responder::start(settings)?;
-        let seeds = seeds(options, snapshot, node);
-        let membership = match memberlist_secret(snapshot) {
-            None if seeds.is_empty() => {
-                info!(
-                    "layer2: no other speaker known (no --members, no other Node); this node decides alone"
-                );
-                None
-            }
-            None => {
-                error!(
-                    "layer2: the speakers cannot check each other's liveness: no Secret \
-                     {MEMBERLIST_SECRET:?} with key {MEMBERLIST_KEY:?} in the files. Create one, \
-                     e.g. `kubectl create secret generic {MEMBERLIST_SECRET} -n metallb-system \
-                     --from-literal={MEMBERLIST_KEY}=\"$(openssl rand -base64 128)\" --dry-run=client -o yaml`, \
-                     and give the same file to every node. Until then every known node counts \
-                     as alive and a dead owner is not replaced."
-                );
-                None
-            }
-            Some(secret) => {
-                let own = own_address(snapshot, node);
-                match membership_address(options.bind, own, &seeds, local_address_toward) {
-                    None if seeds.is_empty() => {
-                        info!(
-                            "layer2: no other speaker known and no address of this node's own \
-                             (no Node object); this node decides alone"
-                        );
-                        None
-                    }
-                    None => {
-                        error!(
-                            bind = %options.bind,
-                            "layer2: membership not started: the other speakers could not reach \
-                             this one at an unspecified address, and this node has no Node \
-                             InternalIP nor a route to a seed; give --memberlist-bind ADDRESS:PORT"
-                        );
-                        None
-                    }
-                    Some(bind) => match oxlb_l2::membership::Membership::start(
-                        node,
-                        bind,
-                        seeds.clone(),
-                        Some(&secret),
-                        oxlb_l2::membership::Tuning::default(),
-                    )
-                    .await
-                    {
-                        Ok(membership) => {
-                            info!(%bind, seeds = ?seeds, "layer2: membership started");
-                            Some(membership)
-                        }
-                        Err(e) => {
-                            error!(%bind, "layer2: membership did not start: {e}");
-                            None
-                        }
-                    },
-                }
-            }
-        };
+        let membership = start_membership(node, options, snapshot).await;
         Ok(Layer2 {
             responder,
             membership,
@@ -116,7 +58,7 @@ impl Layer2 {
     /// later is announced to, a removed one no longer). `--members` stays as given.
     pub fn update_seeds(&self, snapshot: &Snapshot) {
         if let Some(membership) = &self.membership {
-            membership.set_seeds(seeds(&self.options, snapshot, &self.node));
+            update_seeds(membership, &self.options, snapshot, &self.node);
         }
     }
 
@@ -166,6 +108,78 @@ fn memberlist_secret(snapshot: &Snapshot) -> Option<Vec<u8>> {
                 .map(|s| s.as_bytes().to_vec())
         })
         .filter(|bytes| !bytes.is_empty())
+}
+
+/// Starts the membership when the files hold its Secret. Also with no other speaker
+/// known yet: Nodes added to the files later are announced to ([`update_seeds`]).
+pub async fn start_membership(
+    node: &str,
+    options: &Layer2Options,
+    snapshot: &Snapshot,
+) -> Option<oxlb_l2::membership::Membership> {
+    let seeds = seeds(options, snapshot, node);
+    let Some(secret) = memberlist_secret(snapshot) else {
+        if seeds.is_empty() {
+            info!(
+                "layer2: no other speaker known (no --members, no other Node); this node decides alone"
+            );
+        } else {
+            error!(
+                "layer2: the speakers cannot check each other's liveness: no Secret \
+                 {MEMBERLIST_SECRET:?} with key {MEMBERLIST_KEY:?} in the files. Create one, \
+                 e.g. `kubectl create secret generic {MEMBERLIST_SECRET} -n metallb-system \
+                 --from-literal={MEMBERLIST_KEY}=\"$(openssl rand -base64 128)\" --dry-run=client -o yaml`, \
+                 and give the same file to every node. Until then every known node counts \
+                 as alive and a dead owner is not replaced."
+            );
+        }
+        return None;
+    };
+    let own = own_address(snapshot, node);
+    let Some(bind) = membership_address(options.bind, own, &seeds, local_address_toward) else {
+        if seeds.is_empty() {
+            info!(
+                "layer2: no other speaker known and no address of this node's own (no Node \
+                 object); this node decides alone"
+            );
+        } else {
+            error!(
+                bind = %options.bind,
+                "layer2: membership not started: the other speakers could not reach this one \
+                 at an unspecified address, and this node has no Node InternalIP nor a route \
+                 to a seed; give --memberlist-bind ADDRESS:PORT"
+            );
+        }
+        return None;
+    };
+    match oxlb_l2::membership::Membership::start(
+        node,
+        bind,
+        seeds.clone(),
+        Some(&secret),
+        oxlb_l2::membership::Tuning::default(),
+    )
+    .await
+    {
+        Ok(membership) => {
+            info!(%bind, seeds = ?seeds, "layer2: membership started");
+            Some(membership)
+        }
+        Err(e) => {
+            error!(%bind, "layer2: membership did not start: {e}");
+            None
+        }
+    }
+}
+
+/// Gives the running membership the seeds the files name now.
+pub fn update_seeds(
+    membership: &oxlb_l2::membership::Membership,
+    options: &Layer2Options,
+    snapshot: &Snapshot,
+    node: &str,
+) {
+    membership.set_seeds(seeds(options, snapshot, node));
 }
 
 /// The membership's seeds: `--members` if given, else the other Nodes in the files.
@@ -224,4 +238,105 @@ fn peer_addresses(snapshot: &Snapshot, node: &str, port: u16) -> Vec<SocketAddr>
         .filter_map(|n| first_internal_ip(&n.object))
         .map(|ip| SocketAddr::new(ip, port))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_given_bind_address_is_kept() {
+        let bind = addr("10.0.0.5:7946");
+        let own = Some("10.0.0.9".parse().unwrap());
+        assert_eq!(membership_address(bind, own, &[], |_| None), Some(bind));
+    }
+
+    #[test]
+    fn an_unspecified_bind_becomes_the_nodes_own_address() {
+        let own = Some("fd00::9".parse().unwrap());
+        let seeds = [addr("10.0.0.2:7000")];
+        assert_eq!(
+            membership_address(addr("0.0.0.0:7000"), own, &seeds, |_| None),
+            Some(addr("[fd00::9]:7000"))
+        );
+        // No Node object of its own: the address toward the first seed.
+        let toward = |_: &IpAddr| Some("10.0.0.7".parse().unwrap());
+        assert_eq!(
+            membership_address(addr("[::]:7000"), None, &seeds, toward),
+            Some(addr("10.0.0.7:7000"))
+        );
+        // Nothing to go by: no membership rather than one nobody can reach.
+        assert_eq!(
+            membership_address(addr("0.0.0.0:7000"), None, &[], toward),
+            None
+        );
+    }
+
+    fn snapshot(nodes: &[(&str, &str)]) -> Snapshot {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: memberlist\n  namespace: metallb-system\n\
+             stringData:\n  secretkey: test-key\n",
+        );
+        for (name, ip) in nodes {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n\
+                 \x20   - type: InternalIP\n      address: {ip}\n"
+            ));
+        }
+        oxlb_config::load_str(&text, None, "metallb-system").unwrap()
+    }
+
+    /// Two speakers that each started knowing only themselves meet once a reload names
+    /// the other: the running membership announces to Nodes added later. Loopback only
+    /// (127.0.0.1 and 127.0.0.2, one port).
+    #[tokio::test]
+    async fn a_node_added_later_is_announced_to() {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options = Layer2Options {
+            bind: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port),
+            members: vec![],
+            exclude: None,
+        };
+        let a = start_membership("a", &options, &snapshot(&[("a", "127.0.0.1")]))
+            .await
+            .expect("a starts alone, with its own address");
+        let b = start_membership("b", &options, &snapshot(&[("b", "127.0.0.2")]))
+            .await
+            .expect("b starts alone, with its own address");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(a.live_members(), BTreeSet::from(["a".to_string()]));
+
+        let both = snapshot(&[("a", "127.0.0.1"), ("b", "127.0.0.2")]);
+        update_seeds(&a, &options, &both, "a");
+        let want = BTreeSet::from(["a".to_string(), "b".to_string()]);
+        let met = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut watch_a = a.watch();
+            let mut watch_b = b.watch();
+            while *watch_a.borrow() != want || *watch_b.borrow() != want {
+                tokio::select! {
+                    _ = watch_a.changed() => {}
+                    _ = watch_b.changed() => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            met.is_ok(),
+            "a sees {:?}, b sees {:?}",
+            a.live_members(),
+            b.live_members()
+        );
+        a.leave().await;
+        b.leave().await;
+    }
 }
