@@ -192,6 +192,29 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
     let macs: Vec<String> = topo.nodes.iter().map(|n| lan_mac(&n.ns)).collect();
     // Once the speakers see each other (membership), only the elected one announces.
     wait_l2_announcers(&topo, &l2_ip, owner_index, None);
+    // The owner's LAN port accepts the solicited-node group's frames (RFC 4861 §7.2.1);
+    // the others' do not.
+    let group = solicited_node_mac(&l2);
+    let joined = |i: usize| {
+        topo.nodes[i]
+            .ns
+            .exec_stdout(&["ip", "maddress", "show", "dev", "lan0"])
+            .unwrap_or_default()
+            .contains(&group)
+    };
+    assert!(
+        wait_until(CONVERGE, Duration::from_millis(200), || joined(owner_index)
+            .then_some(()))
+        .is_some(),
+        "{owner} did not join {group} on lan0"
+    );
+    for i in (0..3).filter(|i| *i != owner_index) {
+        assert!(
+            !joined(i),
+            "{} joined {group} without owning it",
+            node_names[i]
+        );
+    }
     let client = topo.client.as_ref().unwrap();
     let answered = wait_until(CONVERGE, Duration::from_millis(300), || {
         ndisc_mac(client, &l2_ip).filter(|m| *m == macs[owner_index])
@@ -233,6 +256,7 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
         topo.logs()
     );
     assert_eq!(ndisc_mac(client, &l2_ip), Some(macs[next_index].clone()));
+    assert!(joined(next_index), "{next} did not join {group} on lan0");
     let ping = client
         .exec(&["ping", "-6", "-c", "1", "-W", "2", &l2_ip])
         .unwrap();
@@ -264,6 +288,16 @@ fn wait_l2_announcers(topo: &Topo, ip: &str, expected: usize, ignore: Option<usi
         announcers(),
         topo.logs()
     );
+}
+
+/// The Ethernet multicast address of `ip`'s solicited-node group (33:33:ff + the low 24
+/// bits, RFC 2464 §7 and RFC 4291 §2.7.1), as `ip maddress` prints it.
+fn solicited_node_mac(ip: &IpAddr) -> String {
+    let IpAddr::V6(v6) = ip else {
+        panic!("{ip} is not IPv6")
+    };
+    let o = v6.octets();
+    format!("33:33:ff:{:02x}:{:02x}:{:02x}", o[13], o[14], o[15])
 }
 
 /// `ip -6 route show PREFIX` in the router namespace (ECMP: one `nexthop via` per path).
