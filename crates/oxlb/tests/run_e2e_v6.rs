@@ -61,9 +61,10 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
     let v6_ip = v6_ip[0].clone();
     let dual = assignments["default/svc-dual"].clone();
     // MetalLB: one address of each family from the same pool, IPv4 first as ipFamilies.
+    // avoidBuggyIPs skips the IPv4 .0 only; it means nothing for IPv6.
     assert_eq!(
         dual,
-        vec!["10.79.1.0".to_string(), "fd00:79:2::".to_string()],
+        vec!["10.79.1.1".to_string(), "fd00:79:2::".to_string()],
         "dual-stack Service"
     );
     let l2_ip = assignments["default/svc-l2"][0].clone();
@@ -374,6 +375,7 @@ spec:
     - {DUAL_POOL_V4}
     - {DUAL_POOL_V6}
   autoAssign: false
+  avoidBuggyIPs: true
 ---
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
