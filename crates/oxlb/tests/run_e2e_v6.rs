@@ -78,9 +78,25 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
             "path via {hop} lacks the community: {communities:?}"
         );
     }
+    // RFC 2545 §3: on the shared LAN each path's next hop carries the node's link-local
+    // address too, and FRR installs the route through it.
+    let link_locals: Vec<String> = topo.nodes.iter().map(|n| link_local(&n.ns)).collect();
+    let found = wait_until(CONVERGE, Duration::from_millis(200), || {
+        let found = link_local_hops(&topo, &format!("{v6_ip}/128"));
+        (found.len() == 3).then_some(found)
+    });
+    let mut found = found.unwrap_or_default();
+    found.sort();
+    let mut want = link_locals.clone();
+    want.sort();
+    assert_eq!(found, want, "link-local next hops in FRR");
     let kernel = wait_until(CONVERGE, Duration::from_millis(200), || {
         let route = kernel_route(&topo, &format!("{v6_ip}/128"));
-        (hops6.iter().all(|h| route.contains(&format!("via {h} ")))).then_some(route)
+        (route.matches("nexthop via").count() == 3
+            && link_locals
+                .iter()
+                .all(|h| route.contains(&format!("via {h} "))))
+        .then_some(route)
     })
     .unwrap_or_else(|| {
         panic!(
@@ -299,6 +315,42 @@ fn solicited_node_mac(ip: &IpAddr) -> String {
     };
     let o = v6.octets();
     format!("33:33:ff:{:02x}:{:02x}:{:02x}", o[13], o[14], o[15])
+}
+
+/// The link-local address of `ns`'s LAN interface.
+fn link_local(ns: &oxlb_netlab::Netns) -> String {
+    let text = ns
+        .exec_stdout(&[
+            "ip", "-6", "-o", "address", "show", "dev", "lan0", "scope", "link",
+        ])
+        .unwrap();
+    let word = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link-local address: {text}"));
+    word.split('/').next().unwrap().to_string()
+}
+
+/// The link-local next hops FRR holds for `prefix`, one per path that has one.
+fn link_local_hops(topo: &Topo, prefix: &str) -> Vec<String> {
+    let text = topo
+        .frr
+        .vtysh(&format!("show bgp ipv6 unicast {prefix} json"))
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    json["paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|path| {
+            path["nexthops"].as_array()?.iter().find_map(|hop| {
+                (hop["scope"] == "link-local")
+                    .then(|| hop["ip"].as_str().map(str::to_string))
+                    .flatten()
+            })
+        })
+        .collect()
 }
 
 /// `ip -6 route show PREFIX` in the router namespace (ECMP: one `nexthop via` per path).

@@ -107,6 +107,11 @@ impl Topo {
         let ws = Netns::new("e2ews").unwrap();
         let router = Netns::new("e2ertr").unwrap();
         let lan = Netns::new("e2elan").unwrap();
+        if v6 {
+            for ns in [&ws, &router, &lan] {
+                no_dad(ns);
+            }
+        }
         veth(&ws, "wan0", &router, "wan0").unwrap();
         veth(&router, "lan0", &lan, "router").unwrap();
         lan.add_bridge("br0").unwrap();
@@ -140,6 +145,9 @@ impl Topo {
         let mut out = Vec::new();
         for index in 1..=nodes {
             let ns = Netns::new(&format!("e2enode{index}")).unwrap();
+            if v6 {
+                no_dad(&ns);
+            }
             attach(&lan, &ns, &format!("n{index}"), &node_ip(index));
             neighbours.push(node_ip(index));
             if v6 {
@@ -166,6 +174,7 @@ impl Topo {
         });
         let client = v6.then(|| {
             let ns = Netns::new("e2ecli").unwrap();
+            no_dad(&ns);
             attach(&lan, &ns, "client", CLIENT_LAN);
             attach6(&ns, CLIENT_LAN6);
             ns
@@ -380,6 +389,18 @@ fn attach(lan: &Netns, ns: &Netns, port: &str, ip: &str) {
     ns.add_address("lan0", &format!("{ip}/24")).unwrap();
     ns.exec(&["ip", "route", "add", "default", "via", ROUTER_LAN])
         .unwrap();
+}
+
+/// Turns IPv6 duplicate address detection off for every interface made later in `ns`,
+/// link-local addresses included, so they are usable at once.
+fn no_dad(ns: &Netns) {
+    ns.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+    ])
+    .unwrap();
 }
 
 /// The IPv6 LAN address of a namespace already on the LAN, default route via the router.
