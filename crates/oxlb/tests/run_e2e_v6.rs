@@ -209,25 +209,33 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
     let macs: Vec<String> = topo.nodes.iter().map(|n| lan_mac(&n.ns)).collect();
     // Once the speakers see each other (membership), only the elected one announces.
     wait_l2_announcers(&topo, &l2_ip, owner_index, None);
-    // The owner's LAN port accepts the solicited-node group's frames (RFC 4861 §7.2.1);
-    // the others' do not.
-    let group = solicited_node_mac(&l2);
-    let joined = |i: usize| {
-        topo.nodes[i]
+    // The owner's LAN port is in the solicited-node group (RFC 4861 §7.2.1): its filter
+    // takes the group's frames, and it is a member at the IP level, so the kernel sends
+    // MLD reports and a snooping switch forwards the solicitations. The others are not.
+    let (group, group_mac) = solicited_node(&l2);
+    // (link-layer member, IP-level member) of node i's LAN port.
+    let memberships = |i: usize| {
+        let text = topo.nodes[i]
             .ns
             .exec_stdout(&["ip", "maddress", "show", "dev", "lan0"])
-            .unwrap_or_default()
-            .contains(&group)
+            .unwrap_or_default();
+        (
+            text.contains(&group_mac),
+            text.contains(&format!("inet6 {group}")),
+        )
     };
+    let joined = |i: usize| memberships(i) == (true, true);
     assert!(
         wait_until(CONVERGE, Duration::from_millis(200), || joined(owner_index)
             .then_some(()))
         .is_some(),
-        "{owner} did not join {group} on lan0"
+        "{owner} did not join {group} on lan0: {:?}",
+        memberships(owner_index)
     );
     for i in (0..3).filter(|i| *i != owner_index) {
-        assert!(
-            !joined(i),
+        assert_eq!(
+            memberships(i),
+            (false, false),
             "{} joined {group} without owning it",
             node_names[i]
         );
@@ -307,14 +315,26 @@ fn wait_l2_announcers(topo: &Topo, ip: &str, expected: usize, ignore: Option<usi
     );
 }
 
-/// The Ethernet multicast address of `ip`'s solicited-node group (33:33:ff + the low 24
-/// bits, RFC 2464 §7 and RFC 4291 §2.7.1), as `ip maddress` prints it.
-fn solicited_node_mac(ip: &IpAddr) -> String {
+/// `ip`'s solicited-node group (ff02::1:ff + the low 24 bits, RFC 4291 §2.7.1) and its
+/// Ethernet address (33:33 + the group's low 32 bits, RFC 2464 §7), as `ip maddress`
+/// prints them.
+fn solicited_node(ip: &IpAddr) -> (String, String) {
     let IpAddr::V6(v6) = ip else {
         panic!("{ip} is not IPv6")
     };
     let o = v6.octets();
-    format!("33:33:ff:{:02x}:{:02x}:{:02x}", o[13], o[14], o[15])
+    let group = std::net::Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    );
+    let mac = format!("33:33:ff:{:02x}:{:02x}:{:02x}", o[13], o[14], o[15]);
+    (group.to_string(), mac)
 }
 
 /// The link-local address of `ns`'s LAN interface.
