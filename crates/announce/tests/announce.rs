@@ -46,6 +46,19 @@ fn election_key_is_metallbs_sha256_of_node_hash_ip() {
 }
 
 #[test]
+fn election_key_of_an_ipv6_address_is_its_canonical_text() {
+    // MetalLB hashes Go's net.IP.String(): RFC 5952 text (lower case, longest zero run
+    // as "::"), whatever spelling the YAML used. sha256("node1#fd00:77::1:0"), computed
+    // independently (sha256sum).
+    let rank = l2_rank("node1", &"FD00:0077:0:0:0:0:0001:0000".parse().unwrap());
+    let hex: String = rank.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "8571fbfecb9f86a4ecb8a2f7479023c096d7e2e595391dbc56df508e13c0601d"
+    );
+}
+
+#[test]
 fn exactly_one_node_owns_each_l2_ip_and_it_is_the_lowest_hash() {
     let mut world = World::new(l2_config(), three_nodes());
     for i in 1..50 {

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod link_local;
 pub mod packet;
 mod peer_task;
 pub mod rib;

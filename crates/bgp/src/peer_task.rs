@@ -64,6 +64,8 @@ pub(crate) async fn run(
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut next_id: ConnId = 1;
     let mut stop_ack: Option<oneshot::Sender<()>> = None;
+    // Found when a connection attaches, handed to the session once it knows the conn.
+    let mut link_local: Option<(ConnId, Option<std::net::Ipv6Addr>)> = None;
     let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
@@ -118,6 +120,7 @@ pub(crate) async fn run(
                     match attach(id, stream, &settings, &event_tx) {
                         Some((conn, local)) => {
                             conns.insert(id, conn);
+                            link_local = Some((id, link_local_toward(local.ip(), &settings)));
                             Input::Connected { conn: id, outbound: false, local }
                         }
                         None => Input::Tick,
@@ -140,6 +143,7 @@ pub(crate) async fn run(
                     match attach(id, stream, &settings, &event_tx) {
                         Some((conn, local)) => {
                             conns.insert(id, conn);
+                            link_local = Some((id, link_local_toward(local.ip(), &settings)));
                             Input::Connected { conn: id, outbound: true, local }
                         }
                         None => Input::ConnectFailed { error: "socket closed at once".into() },
@@ -157,6 +161,9 @@ pub(crate) async fn run(
             _ = sleep => Input::Tick,
         };
         actions = session.handle(Instant::now(), now_input);
+        if let Some((id, address)) = link_local.take() {
+            session.set_link_local(id, address);
+        }
     }
 }
 
@@ -251,6 +258,15 @@ fn attach(
         },
         local,
     ))
+}
+
+/// Our link-local address toward the peer when the session runs over IPv6 on a shared
+/// subnet (RFC 2545 §3); `None` otherwise.
+fn link_local_toward(local: IpAddr, settings: &PeerSettings) -> Option<std::net::Ipv6Addr> {
+    match (local, settings.peer_address) {
+        (IpAddr::V6(local), IpAddr::V6(peer)) => crate::link_local::lookup(local, peer),
+        _ => None,
+    }
 }
 
 pub(crate) fn unmap(ip: IpAddr) -> IpAddr {

@@ -25,6 +25,9 @@ pub struct Encoding {
     /// IPv6 NLRI possible: family negotiated and an IPv6 next hop known (on an IPv4
     /// session the IPv4-mapped form of the local address).
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// Sent after `next_hop_v6` (Next Hop length 32) when the peer shares a subnet
+    /// with us (RFC 2545 §3).
+    pub next_hop_v6_link_local: Option<Ipv6Addr>,
 }
 
 impl Encoding {
@@ -305,8 +308,17 @@ fn pack_announcements(
             ]);
             m.bytes.extend_from_slice(&AFI_IPV6.to_be_bytes());
             m.bytes.push(SAFI_UNICAST);
-            m.bytes.push(16);
-            m.bytes.extend_from_slice(&next_hop.octets());
+            match enc.next_hop_v6_link_local {
+                Some(link_local) => {
+                    m.bytes.push(32);
+                    m.bytes.extend_from_slice(&next_hop.octets());
+                    m.bytes.extend_from_slice(&link_local.octets());
+                }
+                None => {
+                    m.bytes.push(16);
+                    m.bytes.extend_from_slice(&next_hop.octets());
+                }
+            }
             m.bytes.push(0);
             let mut taken = 0;
             for p in rest {

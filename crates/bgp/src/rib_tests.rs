@@ -13,6 +13,7 @@ fn enc(ibgp: bool) -> Encoding {
         ctx: CTX,
         next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
         next_hop_v6: Some("fd00::2".parse().unwrap()),
+        next_hop_v6_link_local: None,
     }
 }
 
@@ -128,6 +129,38 @@ fn families_without_a_next_hop_stay_pending() {
     let mut rib = AdjRibOut::default();
     rib.sync(&desired, &e);
     assert_eq!(rib.len(), 1);
+}
+
+/// RFC 2545 §3: on a shared subnet the IPv6 Next Hop is 32 octets, global then
+/// link-local; without a link-local address it stays 16.
+fn v6_next_hops(e: &Encoding) -> Vec<IpAddr> {
+    let a = attrs(None, &[]);
+    let desired: Routes = [("fd00:79::1/128".parse().unwrap(), a)].into();
+    let packed = AdjRibOut::default().sync(&desired, e);
+    let updates = updates(&packed);
+    let [update] = updates.as_slice() else {
+        panic!("{updates:?}")
+    };
+    update
+        .attributes
+        .iter()
+        .find_map(|attribute| match attribute {
+            Attribute::MpReach { next_hops, .. } => Some(next_hops.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn ipv6_next_hop_carries_the_link_local_address_when_known() {
+    let mut e = enc(false);
+    assert_eq!(v6_next_hops(&e), vec![ip("fd00::2")]);
+    e.next_hop_v6_link_local = Some("fe80::2".parse().unwrap());
+    assert_eq!(v6_next_hops(&e), vec![ip("fd00::2"), ip("fe80::2")]);
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
 use crate::rib::{self, AdjRibOut, Encoding, Routes};
 use crate::settings::{PeerAsn, PeerSettings};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Identifies one TCP connection; assigned by the shell, unique per session.
@@ -115,6 +115,8 @@ struct Conn {
     id: ConnId,
     outbound: bool,
     local: SocketAddr,
+    /// Our link-local address on the link to the peer, when we share a subnet.
+    link_local: Option<Ipv6Addr>,
     state: ConnState,
     hold: Duration,
     keepalive: Duration,
@@ -207,6 +209,15 @@ impl Session {
             None
         };
         timers.chain([retry]).flatten().min()
+    }
+
+    /// The shell found our link-local address on the link to the peer of connection
+    /// `conn` (RFC 2545 §3); used in the IPv6 next hop once that connection is
+    /// Established.
+    pub fn set_link_local(&mut self, conn: ConnId, link_local: Option<Ipv6Addr>) {
+        if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+            c.link_local = link_local;
+        }
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
@@ -360,6 +371,7 @@ impl Session {
             id,
             outbound,
             local,
+            link_local: None,
             state: ConnState::OpenSent,
             hold: OPEN_HOLD,
             keepalive: Duration::ZERO,
@@ -575,6 +587,7 @@ impl Session {
         };
         conn.state = ConnState::Established;
         let local = conn.local.ip();
+        let link_local = conn.link_local;
         let Some(peer_open) = conn.peer_open.clone() else {
             return;
         };
@@ -609,6 +622,8 @@ impl Session {
                 (IpAddr::V4(_), Some(explicit)) => explicit,
                 _ => rib::next_hop_v6(local),
             }),
+            // RFC 2545 §3: only beside our own global address on a shared subnet.
+            next_hop_v6_link_local: link_local.filter(|_| v6 && local.is_ipv6()),
         };
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self

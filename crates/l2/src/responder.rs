@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -95,6 +95,11 @@ struct Port {
     arp: AsyncFd<Socket>,
     ipv6: AsyncFd<Socket>,
     groups: Mutex<BTreeSet<Mac>>,
+    /// An IPv6 datagram socket that holds the solicited-node group memberships at the
+    /// IP level, so the kernel sends MLD reports (RFC 3810) and switches that snoop
+    /// MLD forward the solicitations to this port. `None` where IPv6 is off.
+    mld: Option<Socket>,
+    ip_groups: Mutex<BTreeSet<Ipv6Addr>>,
 }
 
 /// A listener task and the port it serves.
@@ -327,6 +332,8 @@ fn open_port(link: &Link) -> io::Result<Port> {
         arp: sys::async_fd(arp)?,
         ipv6: sys::async_fd(ipv6)?,
         groups: Mutex::new(BTreeSet::new()),
+        mld: Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).ok(),
+        ip_groups: Mutex::new(BTreeSet::new()),
     })
 }
 
@@ -351,6 +358,44 @@ fn update_groups(port: &Port, owned: &OwnedSet) {
         let _ = sys::packet_membership(port.ipv6.get_ref(), port.index, *mac, false);
     }
     *groups = wanted;
+    drop(groups);
+    update_ip_groups(port, owned);
+}
+
+/// The same groups joined at the IP level: the link-layer membership above only opens
+/// the interface's filter, it sends no MLD report, and a switch snooping MLD would not
+/// forward a solicitation to a port that never reported its group.
+fn update_ip_groups(port: &Port, owned: &OwnedSet) {
+    let Some(socket) = &port.mld else {
+        return;
+    };
+    let wanted: BTreeSet<Ipv6Addr> = owned
+        .iter()
+        .filter(|(_, o)| o.interfaces.is_empty() || o.interfaces.contains(&port.interface.name))
+        .filter_map(|(ip, _)| match ip {
+            IpAddr::V6(v6) => Some(ndp::solicited_node(*v6)),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    let mut groups = lock(&port.ip_groups);
+    for group in groups.difference(&wanted) {
+        let _ = socket.leave_multicast_v6(group, port.index);
+    }
+    groups.retain(|g| wanted.contains(g));
+    for group in wanted {
+        if groups.contains(&group) {
+            continue;
+        }
+        match socket.join_multicast_v6(&group, port.index) {
+            // Only what was joined is recorded: a failed join is tried again next time.
+            Ok(()) => {
+                groups.insert(group);
+            }
+            Err(error) => {
+                tracing::debug!(interface = %port.interface.name, %group, %error, "l2: no MLD membership")
+            }
+        }
+    }
 }
 
 /// Answers requests arriving on one port until aborted.

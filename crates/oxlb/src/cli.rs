@@ -122,7 +122,9 @@ pub struct RunArgs {
     /// Default: the InternalIP of every other Node in the files, port 7946.
     #[arg(long, value_delimiter = ',')]
     pub members: Vec<std::net::SocketAddr>,
-    /// Layer 2: where this speaker's membership listens.
+    /// Layer 2: where this speaker's membership listens. The other speakers reach it
+    /// at this address, so an unspecified one (the default) stands for this node's
+    /// InternalIP from its Node object, else the address toward the first other speaker.
     #[arg(long, default_value = "0.0.0.0:7946")]
     pub memberlist_bind: std::net::SocketAddr,
     /// Layer 2: interface name patterns (regular expressions) never answered on,

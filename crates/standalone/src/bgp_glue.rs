@@ -38,8 +38,8 @@ impl std::fmt::Display for SessionSkip {
             ),
             SessionSkip::NoRouterId { peer } => write!(
                 f,
-                "BGPPeer {peer}: no routerID configured and this node has no IPv4 address to \
-                 use as one; set spec.routerID"
+                "BGPPeer {peer}: no routerID configured and none could be derived (no IPv4 \
+                 address, no route toward the peer); set spec.routerID"
             ),
         }
     }
@@ -150,10 +150,118 @@ pub fn local_address_toward(peer: &IpAddr) -> Option<IpAddr> {
     Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
 }
 
+/// Where a router ID that no BGPPeer gave comes from (logged, so the choice is visible).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterIdSource {
+    /// The node's IPv4 InternalIP: what MetalLB uses.
+    NodeInternalIp,
+    /// The IPv4 address this host sends from toward the peer, or toward another BGPPeer.
+    LocalIpv4,
+    /// The node has no IPv4 address at all: the low 32 bits of its IPv6 address toward
+    /// the peer. MetalLB refuses the session here; oxlb keeps IPv6-only nodes working.
+    Ipv6LowBits(std::net::Ipv6Addr),
+}
+
+/// The router ID of a session whose BGPPeer names none. The BGP Identifier is a 32-bit
+/// value that only has to be unique within the AS and non-zero (RFC 6286 §2.1), so an
+/// IPv6-only node still has one: in order, the Node's IPv4 InternalIP (MetalLB's
+/// choice), the IPv4 address this host sends from toward the peer or toward any other
+/// BGPPeer (`ipv4_peers`), then the low 32 bits of the IPv6 address it sends from
+/// toward the peer (distinct between nodes on one /64 with distinct interface IDs).
+/// `toward(ip)`: the local address routing picks to reach `ip`.
+pub fn fallback_router_id(
+    peer: &IpAddr,
+    node_ipv4: Option<Ipv4Addr>,
+    ipv4_peers: &[IpAddr],
+    toward: impl Fn(&IpAddr) -> Option<IpAddr>,
+) -> Option<(Ipv4Addr, RouterIdSource)> {
+    if let Some(ip) = node_ipv4 {
+        return Some((ip, RouterIdSource::NodeInternalIp));
+    }
+    let local_v4 = std::iter::once(peer)
+        .chain(ipv4_peers)
+        .filter(|p| p.is_ipv4())
+        .find_map(|p| match toward(p)? {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        });
+    if let Some(v4) = local_v4 {
+        return Some((v4, RouterIdSource::LocalIpv4));
+    }
+    match toward(peer)? {
+        IpAddr::V6(v6) => {
+            let low = u128::from(v6) as u32;
+            (low != 0).then(|| (Ipv4Addr::from(low), RouterIdSource::Ipv6LowBits(v6)))
+        }
+        IpAddr::V4(v4) => Some((v4, RouterIdSource::LocalIpv4)),
+    }
+}
+
 /// The IPv4 address this host would send from to reach an IPv4 `peer`.
 pub fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
     match local_address_toward(peer)? {
         IpAddr::V4(v4) => Some(v4),
         IpAddr::V6(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    /// A host with IPv4 10.0.0.5 and IPv6 fd00::a:b:c:5.
+    fn dual(peer: &IpAddr) -> Option<IpAddr> {
+        Some(if peer.is_ipv4() {
+            ip("10.0.0.5")
+        } else {
+            ip("fd00::a:b:c:5")
+        })
+    }
+
+    #[test]
+    fn the_nodes_ipv4_internal_ip_comes_first() {
+        let node = Some(Ipv4Addr::new(192, 168, 1, 9));
+        assert_eq!(
+            fallback_router_id(&ip("fd00::1"), node, &[], dual),
+            Some((
+                Ipv4Addr::new(192, 168, 1, 9),
+                RouterIdSource::NodeInternalIp
+            ))
+        );
+    }
+
+    #[test]
+    fn an_ipv6_peer_takes_the_hosts_ipv4_address_toward_another_peer() {
+        assert_eq!(
+            fallback_router_id(&ip("fd00::1"), None, &[ip("10.0.0.1")], dual),
+            Some((Ipv4Addr::new(10, 0, 0, 5), RouterIdSource::LocalIpv4))
+        );
+        assert_eq!(
+            fallback_router_id(&ip("10.0.0.1"), None, &[], dual),
+            Some((Ipv4Addr::new(10, 0, 0, 5), RouterIdSource::LocalIpv4))
+        );
+    }
+
+    #[test]
+    fn an_ipv6_only_node_still_gets_a_router_id() {
+        let v6_only = |peer: &IpAddr| peer.is_ipv6().then(|| ip("fd00::a:b:c:5"));
+        assert_eq!(
+            fallback_router_id(&ip("fd00::1"), None, &[], v6_only),
+            Some((
+                Ipv4Addr::new(0, 0xc, 0, 5),
+                RouterIdSource::Ipv6LowBits("fd00::a:b:c:5".parse().unwrap())
+            ))
+        );
+        // Nothing to derive from (no route at all): no session rather than a zero ID.
+        assert_eq!(
+            fallback_router_id(&ip("fd00::1"), None, &[], |_| None),
+            None
+        );
+        let zero = |_: &IpAddr| Some(ip("fd00:1::"));
+        assert_eq!(fallback_router_id(&ip("fd00::1"), None, &[], zero), None);
     }
 }

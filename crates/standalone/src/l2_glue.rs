@@ -9,6 +9,8 @@ use oxlb_config::snapshot::Snapshot;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::bgp_glue::local_address_toward;
+
 /// The Secret (and key) whose bytes authenticate every membership packet, as MetalLB's
 /// memberlist uses it.
 pub const MEMBERLIST_SECRET: &str = "memberlist";
@@ -17,11 +19,14 @@ pub const MEMBERLIST_KEY: &str = "secretkey";
 pub struct Layer2 {
     pub responder: oxlb_l2::Responder,
     pub membership: Option<oxlb_l2::membership::Membership>,
+    node: String,
+    options: Layer2Options,
 }
 
 #[derive(Debug, Clone)]
 pub struct Layer2Options {
-    /// Where this speaker's membership listens (default 0.0.0.0:7946).
+    /// Where this speaker's membership listens (default 0.0.0.0:7946). An unspecified
+    /// address is replaced by this node's own address (see [`membership_address`]).
     pub bind: SocketAddr,
     /// Other speakers' membership addresses; empty: Node InternalIPs from the files.
     pub members: Vec<SocketAddr>,
@@ -40,55 +45,21 @@ impl Layer2 {
             settings.exclude = exclude.clone();
         }
         let responder = oxlb_l2::Responder::start(settings)?;
-        let seeds = if options.members.is_empty() {
-            peer_addresses(snapshot, node, options.bind.port())
-        } else {
-            options.members.clone()
-        };
-        let membership = if seeds.is_empty() {
-            info!(
-                "layer2: no other speaker known (no --members, no other Node); this node decides alone"
-            );
-            None
-        } else {
-            match memberlist_secret(snapshot) {
-                None => {
-                    error!(
-                        "layer2: the speakers cannot check each other's liveness: no Secret \
-                         {MEMBERLIST_SECRET:?} with key {MEMBERLIST_KEY:?} in the files. Create one, \
-                         e.g. `kubectl create secret generic {MEMBERLIST_SECRET} -n metallb-system \
-                         --from-literal={MEMBERLIST_KEY}=\"$(openssl rand -base64 128)\" --dry-run=client -o yaml`, \
-                         and give the same file to every node. Until then every known node counts \
-                         as alive and a dead owner is not replaced."
-                    );
-                    None
-                }
-                Some(secret) => {
-                    match oxlb_l2::membership::Membership::start(
-                        node,
-                        options.bind,
-                        seeds.clone(),
-                        Some(&secret),
-                        oxlb_l2::membership::Tuning::default(),
-                    )
-                    .await
-                    {
-                        Ok(membership) => {
-                            info!(bind = %options.bind, seeds = ?seeds, "layer2: membership started");
-                            Some(membership)
-                        }
-                        Err(e) => {
-                            error!("layer2: membership did not start: {e}");
-                            None
-                        }
-                    }
-                }
-            }
-        };
+        let membership = start_membership(node, options, snapshot).await;
         Ok(Layer2 {
             responder,
             membership,
+            node: node.to_string(),
+            options: options.clone(),
         })
+    }
+
+    /// After a reload: the other speakers as the files now name them (a Node added
+    /// later is announced to, a removed one no longer). `--members` stays as given.
+    pub fn update_seeds(&self, snapshot: &Snapshot) {
+        if let Some(membership) = &self.membership {
+            update_seeds(membership, &self.options, snapshot, &self.node);
+        }
     }
 
     /// The live speakers, or `None` when there is no membership (all known count).
@@ -139,22 +110,233 @@ fn memberlist_secret(snapshot: &Snapshot) -> Option<Vec<u8>> {
         .filter(|bytes| !bytes.is_empty())
 }
 
+/// Starts the membership when the files hold its Secret. Also with no other speaker
+/// known yet: Nodes added to the files later are announced to ([`update_seeds`]).
+pub async fn start_membership(
+    node: &str,
+    options: &Layer2Options,
+    snapshot: &Snapshot,
+) -> Option<oxlb_l2::membership::Membership> {
+    let seeds = seeds(options, snapshot, node);
+    let Some(secret) = memberlist_secret(snapshot) else {
+        if seeds.is_empty() {
+            info!(
+                "layer2: no other speaker known (no --members, no other Node); this node decides alone"
+            );
+        } else {
+            error!(
+                "layer2: the speakers cannot check each other's liveness: no Secret \
+                 {MEMBERLIST_SECRET:?} with key {MEMBERLIST_KEY:?} in the files. Create one, \
+                 e.g. `kubectl create secret generic {MEMBERLIST_SECRET} -n metallb-system \
+                 --from-literal={MEMBERLIST_KEY}=\"$(openssl rand -base64 128)\" --dry-run=client -o yaml`, \
+                 and give the same file to every node. Until then every known node counts \
+                 as alive and a dead owner is not replaced."
+            );
+        }
+        return None;
+    };
+    let own = own_address(snapshot, node);
+    let Some(bind) = membership_address(options.bind, own, &seeds, local_address_toward) else {
+        if seeds.is_empty() {
+            info!(
+                "layer2: no other speaker known and no address of this node's own (no Node \
+                 object); this node decides alone"
+            );
+        } else {
+            error!(
+                bind = %options.bind,
+                "layer2: membership not started: the other speakers could not reach this one \
+                 at an unspecified address, and this node has no Node InternalIP nor a route \
+                 to a seed; give --memberlist-bind ADDRESS:PORT"
+            );
+        }
+        return None;
+    };
+    match oxlb_l2::membership::Membership::start(
+        node,
+        bind,
+        seeds.clone(),
+        Some(&secret),
+        oxlb_l2::membership::Tuning::default(),
+    )
+    .await
+    {
+        Ok(membership) => {
+            info!(%bind, seeds = ?seeds, "layer2: membership started");
+            Some(membership)
+        }
+        Err(e) => {
+            error!(%bind, "layer2: membership did not start: {e}");
+            None
+        }
+    }
+}
+
+/// Gives the running membership the seeds the files name now.
+pub fn update_seeds(
+    membership: &oxlb_l2::membership::Membership,
+    options: &Layer2Options,
+    snapshot: &Snapshot,
+    node: &str,
+) {
+    membership.set_seeds(seeds(options, snapshot, node));
+}
+
+/// The membership's seeds: `--members` if given, else the other Nodes in the files.
+fn seeds(options: &Layer2Options, snapshot: &Snapshot, node: &str) -> Vec<SocketAddr> {
+    if options.members.is_empty() {
+        peer_addresses(snapshot, node, options.bind.port())
+    } else {
+        options.members.clone()
+    }
+}
+
+/// The address the membership binds and is known by. The membership names every
+/// member by its address, and the others send their probes there: an unspecified bind
+/// (`0.0.0.0`, the default) would tell them to send to themselves. So an unspecified
+/// bind becomes this node's own InternalIP (the address the other speakers use as their
+/// seed for it), else the address this host sends from toward the first seed. `None`:
+/// no usable address.
+pub fn membership_address(
+    bind: SocketAddr,
+    own: Option<IpAddr>,
+    seeds: &[SocketAddr],
+    toward: impl Fn(&IpAddr) -> Option<IpAddr>,
+) -> Option<SocketAddr> {
+    if !bind.ip().is_unspecified() {
+        return Some(bind);
+    }
+    own.or_else(|| seeds.first().and_then(|seed| toward(&seed.ip())))
+        .map(|ip| SocketAddr::new(ip, bind.port()))
+}
+
+/// This node's first InternalIP from its Node object, as the others see it.
+fn own_address(snapshot: &Snapshot, node: &str) -> Option<IpAddr> {
+    snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.object.metadata.name.as_deref() == Some(node))
+        .find_map(|n| first_internal_ip(&n.object))
+}
+
+fn first_internal_ip(node: &k8s_openapi::api::core::v1::Node) -> Option<IpAddr> {
+    node.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse::<IpAddr>().ok())
+}
+
 /// Other nodes' InternalIP addresses from their Node objects, at the membership port.
 fn peer_addresses(snapshot: &Snapshot, node: &str, port: u16) -> Vec<SocketAddr> {
     snapshot
         .nodes
         .iter()
         .filter(|n| n.object.metadata.name.as_deref() != Some(node))
-        .filter_map(|n| {
-            n.object
-                .status
-                .as_ref()?
-                .addresses
-                .as_ref()?
-                .iter()
-                .filter(|a| a.type_ == "InternalIP")
-                .find_map(|a| a.address.parse::<IpAddr>().ok())
-        })
+        .filter_map(|n| first_internal_ip(&n.object))
         .map(|ip| SocketAddr::new(ip, port))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_given_bind_address_is_kept() {
+        let bind = addr("10.0.0.5:7946");
+        let own = Some("10.0.0.9".parse().unwrap());
+        assert_eq!(membership_address(bind, own, &[], |_| None), Some(bind));
+    }
+
+    #[test]
+    fn an_unspecified_bind_becomes_the_nodes_own_address() {
+        let own = Some("fd00::9".parse().unwrap());
+        let seeds = [addr("10.0.0.2:7000")];
+        assert_eq!(
+            membership_address(addr("0.0.0.0:7000"), own, &seeds, |_| None),
+            Some(addr("[fd00::9]:7000"))
+        );
+        // No Node object of its own: the address toward the first seed.
+        let toward = |_: &IpAddr| Some("10.0.0.7".parse().unwrap());
+        assert_eq!(
+            membership_address(addr("[::]:7000"), None, &seeds, toward),
+            Some(addr("10.0.0.7:7000"))
+        );
+        // Nothing to go by: no membership rather than one nobody can reach.
+        assert_eq!(
+            membership_address(addr("0.0.0.0:7000"), None, &[], toward),
+            None
+        );
+    }
+
+    fn snapshot(nodes: &[(&str, &str)]) -> Snapshot {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: memberlist\n  namespace: metallb-system\n\
+             stringData:\n  secretkey: test-key\n",
+        );
+        for (name, ip) in nodes {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n\
+                 \x20   - type: InternalIP\n      address: {ip}\n"
+            ));
+        }
+        oxlb_config::load_str(&text, None, "metallb-system").unwrap()
+    }
+
+    /// Two speakers that each started knowing only themselves meet once a reload names
+    /// the other: the running membership announces to Nodes added later. Loopback only
+    /// (127.0.0.1 and 127.0.0.2, one port).
+    #[tokio::test]
+    async fn a_node_added_later_is_announced_to() {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options = Layer2Options {
+            bind: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port),
+            members: vec![],
+            exclude: None,
+        };
+        let a = start_membership("a", &options, &snapshot(&[("a", "127.0.0.1")]))
+            .await
+            .expect("a starts alone, with its own address");
+        let b = start_membership("b", &options, &snapshot(&[("b", "127.0.0.2")]))
+            .await
+            .expect("b starts alone, with its own address");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(a.live_members(), BTreeSet::from(["a".to_string()]));
+
+        let both = snapshot(&[("a", "127.0.0.1"), ("b", "127.0.0.2")]);
+        update_seeds(&a, &options, &both, "a");
+        let want = BTreeSet::from(["a".to_string(), "b".to_string()]);
+        let met = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut watch_a = a.watch();
+            let mut watch_b = b.watch();
+            while *watch_a.borrow() != want || *watch_b.borrow() != want {
+                tokio::select! {
+                    _ = watch_a.changed() => {}
+                    _ = watch_b.changed() => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            met.is_ok(),
+            "a sees {:?}, b sees {:?}",
+            a.live_members(),
+            b.live_members()
+        );
+        a.leave().await;
+        b.leave().await;
+    }
 }

@@ -5,7 +5,9 @@
 //! Address plan (all inside namespaces created here, RFC 1918 ranges):
 //! WAN 10.78.0.0/24 (workstation .2, router .1); LAN 10.77.0.0/24 (router .1, nodeN
 //! .(10+N), an optional BIRD speaker .20); BGP pool 10.79.0.0/24. Nodes AS 64500, router
-//! AS 64501.
+//! AS 64501. With IPv6 ([`Topo::build_dual`]) the same plan in ULA space too: WAN
+//! fd00:78::/64 (workstation ::2, router ::1); LAN fd00:77::/64 (router ::1, nodeN
+//! ::(10+N), a LAN client ::50 beside 10.77.0.50).
 #![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -18,6 +20,9 @@ use serde_json::Value;
 
 pub const OXLB: &str = env!("CARGO_BIN_EXE_oxlb");
 pub const ROUTER_LAN: &str = "10.77.0.1";
+pub const ROUTER_LAN6: &str = "fd00:77::1";
+pub const CLIENT_LAN: &str = "10.77.0.50";
+pub const CLIENT_LAN6: &str = "fd00:77::50";
 pub const BIRD_LAN: &str = "10.77.0.20";
 pub const LISTEN: &str = "127.0.0.1:7472";
 /// Generous: a wait for a condition, never a timed assertion.
@@ -25,6 +30,10 @@ pub const CONVERGE: Duration = Duration::from_secs(60);
 
 pub fn node_ip(index: usize) -> String {
     format!("10.77.0.{}", 10 + index)
+}
+
+pub fn node_ip6(index: usize) -> String {
+    format!("fd00:77::{}", 10 + index)
 }
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
@@ -55,6 +64,8 @@ impl Drop for Scratch {
 pub struct Node {
     pub name: String,
     pub ip: String,
+    /// Its IPv6 LAN address when the network is dual-stack.
+    pub ip6: Option<String>,
     pub run: Option<Guarded>,
     pub backend: Option<Guarded>,
     pub state_dir: PathBuf,
@@ -67,6 +78,8 @@ pub struct Topo {
     pub nodes: Vec<Node>,
     pub frr: Frr,
     pub bird_ns: Option<Netns>,
+    /// A host on the LAN itself (dual-stack topologies): asks ARP/NDP for Layer 2 IPs.
+    pub client: Option<Netns>,
     pub ws: Netns,
     pub router: Netns,
     pub lan: Netns,
@@ -78,37 +91,42 @@ impl Topo {
     /// Builds the network and starts FRR; no `oxlb run` yet. `bird`: also a namespace on
     /// the LAN at [`BIRD_LAN`] that FRR accepts as a neighbour.
     pub fn build(nodes: usize, bird: bool) -> Topo {
-        let mut neighbours: Vec<String> = (1..=nodes).map(node_ip).collect();
-        if bird {
-            neighbours.push(BIRD_LAN.to_string());
-        }
-        Topo::build_inner(
-            nodes,
-            bird,
-            &frr_config(&neighbours),
-            &["zebra", "bgpd"],
-            false,
-        )
+        Topo::build_inner(nodes, bird, None, &["zebra", "bgpd"], false)
+    }
+
+    /// As [`Topo::build`] with IPv6 beside IPv4 on every link (duplicate address
+    /// detection off, so addresses work at once), IPv6 BGP sessions from FRR to every
+    /// node, and a LAN client namespace.
+    pub fn build_dual(nodes: usize) -> Topo {
+        Topo::build_inner(nodes, false, None, &["zebra", "bgpd"], true)
     }
 
     /// Like [`Topo::build`], with the router's frr.conf and daemons given (e.g. from
     /// `oxlb router-config`, with `bfdd`), loaded through vtysh as FRR's init does.
     pub fn build_with_frr(nodes: usize, frr_conf: &str, daemons: &[&str]) -> Topo {
-        Topo::build_inner(nodes, false, frr_conf, daemons, true)
+        Topo::build_inner(nodes, false, Some(frr_conf), daemons, false)
     }
 
+    /// `frr_conf`: `None` for the built-in one (a neighbour per node, and BIRD),
+    /// started by bgpd itself; given, it is loaded through vtysh.
     fn build_inner(
         nodes: usize,
         bird: bool,
-        frr_conf: &str,
+        frr_conf: Option<&str>,
         daemons: &[&str],
-        via_vtysh: bool,
+        v6: bool,
     ) -> Topo {
+        let mut neighbours = Vec::new();
         let dir = Scratch::new("e2e");
         std::fs::create_dir_all(dir.0.join("config")).unwrap();
         let ws = Netns::new("e2ews").unwrap();
         let router = Netns::new("e2ertr").unwrap();
         let lan = Netns::new("e2elan").unwrap();
+        if v6 {
+            for ns in [&ws, &router, &lan] {
+                no_dad(ns);
+            }
+        }
         veth(&ws, "wan0", &router, "wan0").unwrap();
         veth(&router, "lan0", &lan, "router").unwrap();
         lan.add_bridge("br0").unwrap();
@@ -125,15 +143,36 @@ impl Topo {
             .unwrap();
         ws.exec(&["ip", "route", "add", "default", "via", "10.78.0.1"])
             .unwrap();
+        if v6 {
+            ws.add_address("wan0", "fd00:78::2/64").unwrap();
+            router.add_address("wan0", "fd00:78::1/64").unwrap();
+            router
+                .add_address("lan0", &format!("{ROUTER_LAN6}/64"))
+                .unwrap();
+            router
+                .exec(&["sysctl", "-qw", "net.ipv6.fib_multipath_hash_policy=1"])
+                .unwrap();
+            ws.exec(&["ip", "-6", "route", "add", "default", "via", "fd00:78::1"])
+                .unwrap();
+        }
 
         let mut out = Vec::new();
         for index in 1..=nodes {
             let ns = Netns::new(&format!("e2enode{index}")).unwrap();
+            if v6 {
+                no_dad(&ns);
+            }
             attach(&lan, &ns, &format!("n{index}"), &node_ip(index));
+            neighbours.push(node_ip(index));
+            if v6 {
+                attach6(&ns, &node_ip6(index));
+                neighbours.push(node_ip6(index));
+            }
             let state_dir = dir.0.join(format!("state-node{index}"));
             out.push(Node {
                 name: format!("node{index}"),
                 ip: node_ip(index),
+                ip6: v6.then(|| node_ip6(index)),
                 run: None,
                 backend: None,
                 log: dir.0.join(format!("node{index}-oxlb.log")),
@@ -144,17 +183,25 @@ impl Topo {
         let bird_ns = bird.then(|| {
             let ns = Netns::new("e2ebird").unwrap();
             attach(&lan, &ns, "bird", BIRD_LAN);
+            neighbours.push(BIRD_LAN.to_string());
             ns
         });
-        let frr = if via_vtysh {
-            Frr::start_via_vtysh(&router, frr_conf, daemons).unwrap()
-        } else {
-            Frr::start(&router, frr_conf, daemons).unwrap()
+        let client = v6.then(|| {
+            let ns = Netns::new("e2ecli").unwrap();
+            no_dad(&ns);
+            attach(&lan, &ns, "client", CLIENT_LAN);
+            attach6(&ns, CLIENT_LAN6);
+            ns
+        });
+        let frr = match frr_conf {
+            Some(conf) => Frr::start_via_vtysh(&router, conf, daemons).unwrap(),
+            None => Frr::start(&router, &frr_config(&neighbours), daemons).unwrap(),
         };
         Topo {
             nodes: out,
             frr,
             bird_ns,
+            client,
             ws,
             router,
             lan,
@@ -224,9 +271,10 @@ impl Topo {
 
     /// The next hops FRR has for `prefix` (one per path), each with its communities.
     pub fn paths(&self, prefix: &str) -> BTreeMap<String, String> {
+        let family = if prefix.contains(':') { "ipv6" } else { "ipv4" };
         let text = self
             .frr
-            .vtysh(&format!("show bgp ipv4 unicast {prefix} json"))
+            .vtysh(&format!("show bgp {family} unicast {prefix} json"))
             .unwrap_or_default();
         paths_of(&text)
     }
@@ -328,13 +376,18 @@ impl Topo {
             .map_err(|e| e.to_string())
     }
 
-    /// The tail of every node's `oxlb run` log, for failure messages.
+    /// The tail of every node's `oxlb run` log, for failure messages (env
+    /// `OXLB_E2E_LOG_LINES`: how many lines, default 25).
     pub fn logs(&self) -> String {
+        let keep = std::env::var("OXLB_E2E_LOG_LINES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(25);
         let mut out = String::new();
         for node in &self.nodes {
             let text = std::fs::read_to_string(&node.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(25)..];
+            let tail = &lines[lines.len().saturating_sub(keep)..];
             out.push_str(&format!(
                 "--- {} ({}) ---\n{}\n",
                 node.name,
@@ -356,6 +409,25 @@ pub fn attach(lan: &Netns, ns: &Netns, port: &str, ip: &str) {
         .unwrap();
 }
 
+/// Turns IPv6 duplicate address detection off for every interface made later in `ns`,
+/// link-local addresses included, so they are usable at once.
+fn no_dad(ns: &Netns) {
+    ns.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+    ])
+    .unwrap();
+}
+
+/// The IPv6 LAN address of a namespace already on the LAN, default route via the router.
+fn attach6(ns: &Netns, ip: &str) {
+    ns.add_address("lan0", &format!("{ip}/64")).unwrap();
+    ns.exec(&["ip", "-6", "route", "add", "default", "via", ROUTER_LAN6])
+        .unwrap();
+}
+
 /// eBGP from the router (AS 64501) to every speaker (AS 64500). Passive: the speakers
 /// connect. `maximum-paths 3`: one ECMP path per node.
 fn frr_config(neighbours: &[String]) -> String {
@@ -364,10 +436,26 @@ fn frr_config(neighbours: &[String]) -> String {
          router bgp 64501\n bgp router-id 10.77.0.1\n no bgp ebgp-requires-policy\n\
          \x20neighbor nodes peer-group\n neighbor nodes remote-as 64500\n neighbor nodes passive\n",
     );
-    for n in neighbours {
+    let (v6, v4): (Vec<&String>, Vec<&String>) = neighbours.iter().partition(|n| n.contains(':'));
+    for n in v4 {
         c.push_str(&format!(" neighbor {n} peer-group nodes\n"));
     }
-    c.push_str(" address-family ipv4 unicast\n  maximum-paths 3\n exit-address-family\n");
+    if v6.is_empty() {
+        c.push_str(" address-family ipv4 unicast\n  maximum-paths 3\n exit-address-family\n");
+        return c;
+    }
+    // IPv6 sessions carry IPv6 unicast only (MP-BGP, RFC 4760), as the nodes' BGPPeers
+    // to an IPv6 address negotiate.
+    c.push_str(
+        " neighbor nodes6 peer-group\n neighbor nodes6 remote-as 64500\n neighbor nodes6 passive\n",
+    );
+    for n in v6 {
+        c.push_str(&format!(" neighbor {n} peer-group nodes6\n"));
+    }
+    c.push_str(
+        " address-family ipv4 unicast\n  maximum-paths 3\n  no neighbor nodes6 activate\n exit-address-family\n\
+         \x20address-family ipv6 unicast\n  maximum-paths 3\n  neighbor nodes6 activate\n exit-address-family\n",
+    );
     c
 }
 
