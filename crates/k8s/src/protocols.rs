@@ -16,7 +16,7 @@ use oxlb_announce::Announcements;
 use oxlb_config::Config;
 use oxlb_standalone::bfd_glue::{self, BfdSessions};
 use oxlb_standalone::bgp_glue;
-use oxlb_standalone::bgp_glue::{local_address_toward, local_ipv4_toward};
+use oxlb_standalone::bgp_glue::local_address_toward;
 use oxlb_standalone::status::{BfdSessionStatus, BgpSessionStatus, L2Status};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -118,6 +118,7 @@ impl Protocols {
             ports: BTreeMap::new(),
             l2: BTreeMap::new(),
             status: status_tx,
+            router_ids: bgp_glue::RouterIds::default(),
         };
         let task = tokio::spawn(shells.run(desired_rx, stop_rx));
         Ok(Protocols {
@@ -177,6 +178,8 @@ struct Shells {
     /// The Layer 2 announcements in force (for the per-IP counters).
     l2: BTreeMap<IpAddr, oxlb_announce::L2Announcement>,
     status: watch::Sender<ProtocolStatus>,
+    /// Router IDs derived for BGPPeers that give none (logged once each).
+    router_ids: bgp_glue::RouterIds,
 }
 
 impl Shells {
@@ -226,12 +229,12 @@ impl Shells {
             responder.set_owned(oxlb_l2::owned_from(&desired.announcements));
         }
         self.l2 = desired.announcements.l2.clone();
-        let node_ipv4 = desired.node.internal_ipv4;
-        let (sessions, skipped) = bgp_glue::desired_sessions(
+        let (sessions, skipped) = self.router_ids.desired_sessions(
             config,
             &desired.node.labels,
             &desired.announcements,
-            |peer| node_ipv4.or_else(|| local_ipv4_toward(peer)),
+            desired.node.internal_ipv4,
+            local_address_toward,
         );
         for skip in &skipped {
             warn!("{skip}");

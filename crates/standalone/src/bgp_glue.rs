@@ -2,7 +2,7 @@
 //! told: one entry per BGPPeer that applies to this node (a session is kept up even with
 //! nothing to announce, as MetalLB does), with the routes to send on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
@@ -197,6 +197,59 @@ pub fn fallback_router_id(
     }
 }
 
+/// The sessions of [`desired_sessions`] with the router IDs that no BGPPeer gave taken
+/// from [`fallback_router_id`], each derived ID logged once (info; a warning when it
+/// comes from an IPv6 address). One per shell (`oxlb run`, `oxlb speaker`), kept across
+/// applies so the log does not repeat.
+#[derive(Debug, Default)]
+pub struct RouterIds {
+    logged: BTreeSet<(IpAddr, Ipv4Addr)>,
+}
+
+impl RouterIds {
+    /// `node_ipv4`: the Node's IPv4 InternalIP, if known. `toward(ip)`: the local
+    /// address routing picks to reach `ip` ([`local_address_toward`] in the shells).
+    pub fn desired_sessions(
+        &mut self,
+        config: &Config,
+        node_labels: &BTreeMap<String, String>,
+        announcements: &Announcements,
+        node_ipv4: Option<Ipv4Addr>,
+        toward: impl Fn(&IpAddr) -> Option<IpAddr>,
+    ) -> (DesiredSessions, Vec<SessionSkip>) {
+        let ipv4_peers: Vec<IpAddr> = config
+            .peers
+            .values()
+            .filter_map(|p| match p.address {
+                PeerAddress::Ip(ip) if ip.is_ipv4() => Some(ip),
+                _ => None,
+            })
+            .collect();
+        let derived = std::cell::RefCell::new(Vec::new());
+        let result = desired_sessions(config, node_labels, announcements, |peer| {
+            let (id, source) = fallback_router_id(peer, node_ipv4, &ipv4_peers, &toward)?;
+            derived.borrow_mut().push((*peer, id, source));
+            Some(id)
+        });
+        for (peer, id, source) in derived.into_inner() {
+            if self.logged.insert((peer, id)) {
+                match source {
+                    RouterIdSource::Ipv6LowBits(v6) => tracing::warn!(
+                        %peer, router_id = %id,
+                        "no routerID in the BGPPeer and this node has no IPv4 address: router ID \
+                         {id} is the low 32 bits of {v6}; set spec.routerID to choose one"
+                    ),
+                    _ => tracing::info!(
+                        %peer, router_id = %id, ?source,
+                        "router ID (no routerID in the BGPPeer)"
+                    ),
+                }
+            }
+        }
+        result
+    }
+}
+
 /// The IPv4 address this host would send from to reach an IPv4 `peer`.
 pub fn local_ipv4_toward(peer: &IpAddr) -> Option<Ipv4Addr> {
     match local_address_toward(peer)? {
@@ -220,6 +273,47 @@ mod tests {
         } else {
             ip("fd00::a:b:c:5")
         })
+    }
+
+    /// What both shells call: a BGPPeer without routerID on an IPv6-only node (no IPv4
+    /// InternalIP, no IPv4 route) still gets its session, with the low 32 bits of the
+    /// node's IPv6 address toward the peer; one with a routerID keeps it.
+    #[test]
+    fn router_ids_give_an_ipv6_only_node_its_sessions() {
+        let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: r6, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 'fd00::1'}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: fixed, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 'fd00::2', routerID: 10.9.9.9}\n";
+        let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
+        let config = oxlb_config::build_config(&snapshot).config.unwrap();
+        let v6_only = |_: &IpAddr| Some(ip("fd00::a:b:c:5"));
+        let mut ids = RouterIds::default();
+        let (sessions, skipped) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            None,
+            v6_only,
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let id = |name: &str| sessions.get(name).map(|(s, _)| s.router_id);
+        assert_eq!(id("r6"), Some(Ipv4Addr::new(0, 12, 0, 5)));
+        assert_eq!(id("fixed"), Some(Ipv4Addr::new(10, 9, 9, 9)));
+        // Without any address toward the peer there is nothing to derive it from.
+        let (sessions, skipped) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            None,
+            |_| None,
+        );
+        assert_eq!(sessions.len(), 1);
+        assert!(matches!(
+            skipped.as_slice(),
+            [SessionSkip::NoRouterId { .. }]
+        ));
     }
 
     #[test]

@@ -8,12 +8,12 @@
 //! says stale.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use oxlb_config::Config;
 use oxlb_config::snapshot::Snapshot;
-use oxlb_config::{Config, PeerAddress};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -80,7 +80,7 @@ struct Engine {
     bfd: Option<BfdSessions>,
     bfd_down: Option<mpsc::UnboundedReceiver<String>>,
     /// Derived router IDs already logged (each is logged once, not on every apply).
-    router_ids_logged: BTreeSet<(IpAddr, Ipv4Addr)>,
+    router_ids: bgp_glue::RouterIds,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -142,7 +142,7 @@ pub async fn run(
         live: None,
         bfd: None,
         bfd_down: None,
-        router_ids_logged: BTreeSet::new(),
+        router_ids: bgp_glue::RouterIds::default(),
     };
     engine.reload("start").await;
 
@@ -270,45 +270,13 @@ impl Engine {
             .and_then(|n| n.object.metadata.labels.clone())
             .unwrap_or_default();
         let node_ipv4 = node_internal_ipv4(&current.snapshot, &self.options.node);
-        let ipv4_peers: Vec<IpAddr> = current
-            .config
-            .peers
-            .values()
-            .filter_map(|p| match p.address {
-                PeerAddress::Ip(ip) if ip.is_ipv4() => Some(ip),
-                _ => None,
-            })
-            .collect();
-        let derived = std::cell::RefCell::new(Vec::new());
-        let (sessions, skipped) = bgp_glue::desired_sessions(
+        let (sessions, skipped) = self.router_ids.desired_sessions(
             &current.config,
             &node_labels,
             &plan.announcements,
-            |peer| {
-                let (id, source) = bgp_glue::fallback_router_id(
-                    peer,
-                    node_ipv4,
-                    &ipv4_peers,
-                    local_address_toward,
-                )?;
-                derived.borrow_mut().push((*peer, id, source));
-                Some(id)
-            },
+            node_ipv4,
+            local_address_toward,
         );
-        for (peer, id, source) in derived.into_inner() {
-            if self.router_ids_logged.insert((peer, id)) {
-                match source {
-                    bgp_glue::RouterIdSource::Ipv6LowBits(v6) => warn!(
-                        %peer, router_id = %id,
-                        "no routerID in the BGPPeer and this node has no IPv4 address: router ID \
-                         {id} is the low 32 bits of {v6}; set spec.routerID to choose one"
-                    ),
-                    _ => {
-                        info!(%peer, router_id = %id, ?source, "router ID (no routerID in the BGPPeer)")
-                    }
-                }
-            }
-        }
         for skip in &skipped {
             warn!("{skip}");
         }
