@@ -34,6 +34,9 @@ impl Default for DemoOptions {
 pub fn demo(mut options: LabOptions, demo: DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
     let started = Instant::now();
     options.config = None;
+    if demo.check_layer2 {
+        crate::preflight::check_arping()?;
+    }
     let _ = writeln!(
         out,
         "[1/6] building the lab: workstation, {} router, LAN, {} nodes running oxlb",
@@ -263,7 +266,9 @@ impl Run<'_> {
         let mut polls = 0u32;
         let one = wait_until(CONVERGE, Duration::from_millis(50), || {
             polls += 1;
-            last = lab.arp_answerers(v4).unwrap_or_default();
+            last = lab
+                .arp_answerers(v4)
+                .unwrap_or_else(|e| BTreeSet::from([e.to_string()]));
             (last.len() == 1 && last.contains(&expected)).then_some(())
         });
         let took = start.elapsed().as_secs_f64();

@@ -25,7 +25,16 @@ pub fn arp_answerers(state: &State, ip: Ipv4Addr) -> Result<BTreeSet<String>, Er
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| Error::Setup(format!("cannot run arping: {e}")))?;
-    // Exit status 1 just means no reply; only the reply lines matter.
+    // Exit status 1 just means no reply; anything else (arping missing: `ip netns
+    // exec` says 255) is no measurement at all, not silence.
+    if !matches!(output.status.code(), Some(0 | 1)) {
+        return Err(Error::Setup(format!(
+            "arping in {} failed ({}): {}",
+            state.router_namespace,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
     let text = String::from_utf8_lossy(&output.stdout);
     Ok(reply_macs(&text)
         .into_iter()

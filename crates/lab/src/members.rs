@@ -164,7 +164,7 @@ mod tests {
         std::fs::write(dir.join("lab.yaml"), crate::DEFAULT_CONFIG_YAML).unwrap();
         let added = complete(&dir, 3, &dir, true).unwrap();
         assert_eq!(added.extra_path, None);
-        let snapshot = load_paths(&[dir.clone()], DEFAULT_NAMESPACE).unwrap();
+        let snapshot = load_paths(std::slice::from_ref(&dir), DEFAULT_NAMESPACE).unwrap();
         let names: Vec<_> = snapshot
             .nodes
             .iter()
@@ -203,7 +203,7 @@ mod tests {
         let added = complete(&user, 2, &extra, false).unwrap();
         assert_eq!(added.extra_path.as_deref(), Some(extra.as_path()));
         assert!(!extra.join("memberlist.yaml").exists());
-        let snapshot = load_paths(&[extra.clone()], DEFAULT_NAMESPACE).unwrap();
+        let snapshot = load_paths(std::slice::from_ref(&extra), DEFAULT_NAMESPACE).unwrap();
         let names: Vec<_> = snapshot
             .nodes
             .iter()
