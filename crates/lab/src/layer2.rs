@@ -97,6 +97,27 @@ pub fn claimed(state: &State) -> BTreeMap<IpAddr, BTreeSet<String>> {
     out
 }
 
+/// Nodes whose LAN bridge port is down (`lab fail`).
+fn cut_off(state: &State) -> BTreeSet<String> {
+    state
+        .nodes
+        .iter()
+        .filter(|node| {
+            let port = crate::plan::lan_node_port(node.index);
+            run_in(&state.lan_namespace, &["ip", "-o", "link", "show", &port])
+                .is_ok_and(|text| !link_is_up(&text))
+        })
+        .map(|node| node.name.clone())
+        .collect()
+}
+
+/// Whether `ip -o link show` says the link is administratively up (`<...,UP,...>`).
+fn link_is_up(text: &str) -> bool {
+    text.split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .is_some_and(|(flags, _)| flags.split(',').any(|f| f == "UP"))
+}
+
 /// The `l2[].ip` entries of a `/api/v1/status` JSON document.
 fn status_l2_ips(json: &str) -> Vec<IpAddr> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
@@ -127,12 +148,22 @@ pub fn report(state: &State) -> String {
     if claims.is_empty() {
         return "  (no node announces a Layer 2 IP)\n".to_string();
     }
+    let cut = cut_off(state);
     let mut out = String::new();
     for (ip, nodes) in &claims {
-        let owners: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        let owners: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                if cut.contains(n) {
+                    format!("{n} (link cut by `lab fail`: alone, it elects itself; the LAN does not hear it)")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
         let mut line = format!("  {ip:<16} owner: {}", owners.join(", "));
-        if owners.len() > 1 {
-            line.push_str(" (MORE THAN ONE NODE CLAIMS IT: their membership is split)");
+        if nodes.iter().filter(|n| !cut.contains(*n)).count() > 1 {
+            line.push_str(" (MORE THAN ONE CONNECTED NODE CLAIMS IT: their membership is split)");
         }
         if let IpAddr::V4(v4) = ip {
             match arp_answerers(state, *v4) {
@@ -170,6 +201,17 @@ mod tests {
         let macs: Vec<String> = reply_macs(text).into_iter().collect();
         assert_eq!(macs, ["02:aa:bb:cc:dd:01", "02:aa:bb:cc:dd:02"]);
         assert!(reply_macs("Timeout\nTimeout\n").is_empty());
+    }
+
+    #[test]
+    fn link_flags_tell_a_cut_port() {
+        assert!(link_is_up(
+            "5: node1@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP"
+        ));
+        assert!(!link_is_up(
+            "5: node1@if2: <BROADCAST,MULTICAST> mtu 1500 state DOWN"
+        ));
+        assert!(!link_is_up("garbage"));
     }
 
     #[test]
