@@ -12,6 +12,7 @@ pub mod build;
 pub mod diagnostic;
 pub mod legacy;
 pub mod load;
+pub mod memberlist;
 pub mod model;
 pub mod schema;
 pub mod selector;

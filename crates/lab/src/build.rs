@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::exec::{log_tail, namespaces, run_in, spawn_detached};
 use crate::plan::*;
 use crate::state::{NodeState, RouterKind, State, state_file};
-use crate::{LabOptions, down, preflight, router};
+use crate::{LabOptions, down, members, preflight, router};
 
 /// The built-in configuration written when `up` is given no `-f`.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("default-config.yaml");
@@ -50,18 +50,28 @@ pub fn up(options: LabOptions) -> Result<State, Error> {
 
 fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
     let state_dir = &options.state_dir;
-    let config_path = match &options.config {
-        Some(path) => std::path::absolute(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+    let (config_path, added_dir, own_dir) = match &options.config {
+        Some(path) => (
+            std::path::absolute(path)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+            state_dir.join("lab-objects"),
+            false,
+        ),
         None => {
             let dir = state_dir.join("config");
             std::fs::create_dir_all(&dir)?;
             std::fs::write(dir.join("lab.yaml"), DEFAULT_CONFIG_YAML)?;
-            dir
+            (dir.clone(), dir, true)
         }
     };
     let config = (options.load_config)(&config_path)
         .map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
+    // Layer 2 needs the speakers to know each other, as in a real cluster.
+    let added = if config.l2_advertisements.is_empty() {
+        members::Added::default()
+    } else {
+        members::complete(&config_path, options.nodes, &added_dir, own_dir)?
+    };
     let router_text = router_config(options, &config, &config_path)?;
 
     // Namespaces. Names are fixed (prefix-based) so a later `down` finds them.
@@ -98,22 +108,28 @@ fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
             &backend_log,
         )?;
         let run_log = logs.join(format!("{name}-oxlb.log"));
-        let run = spawn_detached(
-            ns,
-            &[
-                &path_arg(&options.oxlb_bin),
-                "run",
-                "--node",
-                &name,
-                "-f",
-                &path_arg(&config_path),
-                "--state-dir",
-                &path_arg(&node_dir),
-                "--listen",
-                "127.0.0.1:7472",
-            ],
-            &run_log,
-        )?;
+        let (oxlb, config_arg, node_dir_arg) = (
+            path_arg(&options.oxlb_bin),
+            path_arg(&config_path),
+            path_arg(&node_dir),
+        );
+        let mut argv = vec![
+            oxlb.as_str(),
+            "run",
+            "--node",
+            &name,
+            "-f",
+            &config_arg,
+            "--state-dir",
+            &node_dir_arg,
+            "--listen",
+            "127.0.0.1:7472",
+        ];
+        let extra = added.extra_path.as_deref().map(path_arg);
+        if let Some(extra) = &extra {
+            argv.extend(["-f", extra.as_str()]);
+        }
+        let run = spawn_detached(ns, &argv, &run_log)?;
         node_states.push(NodeState {
             name: name.clone(),
             index: *index,
@@ -146,6 +162,8 @@ fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
         lan_namespace: lan_name,
         nodes: node_states,
         config_path,
+        added_path: added.extra_path.clone(),
+        added: added.notes.clone(),
         oxlb_bin: options.oxlb_bin.clone(),
         bird_socket: (options.router == RouterKind::Bird).then(|| router_dir.join("bird.ctl")),
     };
@@ -343,9 +361,18 @@ pub fn describe(state: &State) -> String {
             node.name, node.namespace, node.ipv4, node.ipv6
         ));
     }
+    out.push_str(&format!("  config: {}\n", state.config_path.display()));
+    if let Some(path) = &state.added_path {
+        out.push_str(&format!(
+            "          {} (added by the lab)\n",
+            path.display()
+        ));
+    }
+    for note in &state.added {
+        out.push_str(&format!("  Layer 2 membership: {note}\n"));
+    }
     out.push_str(&format!(
-        "  config: {}\n  logs:   {}\n",
-        state.config_path.display(),
+        "  logs:   {}\n",
         PathBuf::from(&state.state_dir).join("logs").display()
     ));
     out

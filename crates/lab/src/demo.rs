@@ -34,6 +34,9 @@ impl Default for DemoOptions {
 pub fn demo(mut options: LabOptions, demo: DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
     let started = Instant::now();
     options.config = None;
+    if demo.check_layer2 {
+        crate::preflight::check_arping()?;
+    }
     let _ = writeln!(
         out,
         "[1/6] building the lab: workstation, {} router, LAN, {} nodes running oxlb",
@@ -107,7 +110,14 @@ impl Run<'_> {
                 t.elapsed().as_secs_f64()
             ),
         );
+        let all_nodes: Vec<String> = lab.state().nodes.iter().map(|n| n.name.clone()).collect();
+        let mut l2_owner = None;
         if demo.check_layer2 {
+            let _ = writeln!(
+                self.out,
+                "  Layer 2: ARP for {l2_ip} from the router; exactly one node may answer"
+            );
+            l2_owner = self.one_l2_owner(lab, l2_ip, &all_nodes, None, "");
             let t = Instant::now();
             let answered = wait_until(CONVERGE, Duration::from_millis(250), || {
                 lab.curl(l2_ip).ok()
@@ -115,7 +125,7 @@ impl Run<'_> {
             self.check(
                 answered.is_some(),
                 format!(
-                    "{l2_ip} answers on the LAN (Layer 2) ({:.1} s)",
+                    "{l2_ip} answers HTTP on the LAN (Layer 2) ({:.1} s)",
                     t.elapsed().as_secs_f64()
                 ),
             );
@@ -138,8 +148,20 @@ impl Run<'_> {
             .unwrap_or_default();
         if demo.check_layer2 {
             let served = self.curl_all(lab, l2_ip, 3, None);
+            let owner = l2_owner.clone().unwrap_or_default();
+            self.check(
+                served.len() == 1 && served.contains(&owner),
+                format!(
+                    "curl http://{l2_ip}/ reached the Layer 2 owner {owner} only (served by [{}])",
+                    served
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
             // Fail the Layer 2 owner, so the failover is visible.
-            if let Some(owner) = served.into_iter().next() {
+            if let Some(owner) = l2_owner.clone() {
                 victim = owner;
             }
         }
@@ -151,6 +173,21 @@ impl Run<'_> {
         if let Err(e) = lab.fail(&victim) {
             self.check(false, format!("lab fail {victim}: {e}"));
             return;
+        }
+        let failed_at = Instant::now();
+        let survivors: Vec<String> = all_nodes
+            .iter()
+            .filter(|n| **n != victim)
+            .cloned()
+            .collect();
+        if demo.check_layer2 && !survivors.is_empty() {
+            self.one_l2_owner(
+                lab,
+                l2_ip,
+                &survivors,
+                Some((&victim, failed_at)),
+                "after the failure: ",
+            );
         }
         let victim_ip = lab
             .node(&victim)
@@ -193,7 +230,84 @@ impl Run<'_> {
             self.check(false, format!("lab heal {victim}: {e}"));
         } else {
             let _ = writeln!(self.out, "  healed {victim}");
+            if demo.check_layer2 && nodes.len() > 1 {
+                // The healed node rejoins the membership; the election gives the IP back
+                // to it, and again only one node answers.
+                self.one_l2_owner(
+                    lab,
+                    l2_ip,
+                    &all_nodes,
+                    Some((&victim, Instant::now())),
+                    "after healing: ",
+                );
+            }
         }
+    }
+
+    /// Waits until exactly one node answers ARP for `ip` on the LAN and it is the node
+    /// the election picks among `candidates`, then checks that the candidates' own
+    /// status agrees (only that node claims the IP). `failed`: a node whose link was cut
+    /// at that instant (its time is the failover time; while cut off it cannot hear the
+    /// others and may still claim the IP, which the LAN never sees). Returns the owner.
+    fn one_l2_owner(
+        &mut self,
+        lab: &Lab,
+        ip: IpAddr,
+        candidates: &[String],
+        failed: Option<(&str, Instant)>,
+        when: &str,
+    ) -> Option<String> {
+        let IpAddr::V4(v4) = ip else {
+            return None;
+        };
+        let expected = lab.l2_elected(candidates.iter().map(String::as_str), ip)?;
+        let start = failed.map_or_else(Instant::now, |(_, at)| at);
+        let mut last = BTreeSet::new();
+        let mut polls = 0u32;
+        let one = wait_until(CONVERGE, Duration::from_millis(50), || {
+            polls += 1;
+            last = lab
+                .arp_answerers(v4)
+                .unwrap_or_else(|e| BTreeSet::from([e.to_string()]));
+            (last.len() == 1 && last.contains(&expected)).then_some(())
+        });
+        let took = start.elapsed().as_secs_f64();
+        let answered: Vec<&str> = last.iter().map(String::as_str).collect();
+        self.check(
+            one.is_some(),
+            format!(
+                "{when}exactly one node answers ARP for {ip}: [{}], the one the election \
+                 picks among [{}]: {expected} ({took:.1} s{})",
+                answered.join(", "),
+                candidates.join(", "),
+                match failed {
+                    Some((node, _)) if when.starts_with("after the failure") => format!(
+                        " after cutting {node}'s link = measured failover time, {polls} ARP polls"
+                    ),
+                    _ => String::new(),
+                }
+            ),
+        );
+        let claims = lab.l2_claims().remove(&ip).unwrap_or_default();
+        let claimed: BTreeSet<&String> = claims.iter().filter(|n| candidates.contains(n)).collect();
+        let cut_off = failed
+            .filter(|(node, _)| !candidates.iter().any(|c| c == node) && claims.contains(*node))
+            .map(|(node, _)| {
+                format!(" ({node}, cut off, still claims it: it cannot hear the others)")
+            })
+            .unwrap_or_default();
+        self.check(
+            claimed.len() == 1 && claimed.contains(&expected),
+            format!(
+                "{when}oxlb status: {ip} owned by [{}]{cut_off}",
+                claimed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        one.map(|()| expected)
     }
 
     /// `rounds` GETs of `ip`; every one must be answered by a node (not `avoid`).

@@ -22,12 +22,15 @@ mod demo;
 mod down;
 mod error;
 mod exec;
+mod layer2;
+mod members;
 pub mod plan;
 mod preflight;
 mod router;
 mod state;
 
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use oxlb_config::Config;
@@ -111,7 +114,8 @@ impl Lab {
     }
 
     /// The router's BGP sessions and routes (with ECMP paths), the router's and the
-    /// workstation's neighbour tables, and every node's `oxlb status`.
+    /// workstation's neighbour tables, which node owns each Layer 2 IP (and who really
+    /// answers ARP for it), and every node's `oxlb status`.
     pub fn status(&self) -> String {
         let mut out = format!("=== router ({}) ===\n", self.state.router.name());
         out.push_str(&router::status(&self.state));
@@ -120,6 +124,8 @@ impl Lab {
             Ok(text) => out.push_str(&text),
             Err(e) => out.push_str(&format!("(unavailable: {e})\n")),
         }
+        out.push_str("=== Layer 2 owners (each node's oxlb status; ARP from the router) ===\n");
+        out.push_str(&layer2::report(&self.state));
         let oxlb = self.state.oxlb_bin.to_string_lossy().into_owned();
         for node in &self.state.nodes {
             out.push_str(&format!("=== {} (oxlb status) ===\n", node.name));
@@ -145,6 +151,28 @@ impl Lab {
             &self.state,
             &["curl", "-sS", "--max-time", "5", "--noproxy", "*", &url],
         )
+    }
+
+    /// The nodes that answer ARP for `ip` on the LAN (requests sent from the router;
+    /// a reply from a MAC that is no node's appears as the MAC). A correct lab has
+    /// exactly one.
+    pub fn arp_answerers(&self, ip: Ipv4Addr) -> Result<BTreeSet<String>, Error> {
+        layer2::arp_answerers(&self.state, ip)
+    }
+
+    /// Each Layer 2 IP with the nodes whose `oxlb status` says they answer for it.
+    pub fn l2_claims(&self) -> BTreeMap<IpAddr, BTreeSet<String>> {
+        layer2::claimed(&self.state)
+    }
+
+    /// The node the Layer 2 election picks for `ip` among `candidates`, when every
+    /// candidate is eligible (the built-in configuration).
+    pub fn l2_elected<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str>,
+        ip: IpAddr,
+    ) -> Option<String> {
+        layer2::elected(candidates, ip)
     }
 
     /// Cuts a node's LAN link (its port on the LAN bridge goes down, so the node loses

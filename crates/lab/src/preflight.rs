@@ -42,6 +42,11 @@ pub fn check(router: RouterKind, oxlb_bin: &Path, backend_bin: &Path) -> Result<
     Ok(())
 }
 
+/// The demo's Layer 2 checks count who answers ARP on the LAN with arping.
+pub fn check_arping() -> Result<(), Error> {
+    require_program("arping", "arping is not installed: apt-get install arping")
+}
+
 pub use oxlb_netlab::is_root;
 
 fn require_program(name: &str, message: &str) -> Result<(), Error> {

@@ -58,6 +58,13 @@ pub struct State {
     pub nodes: Vec<NodeState>,
     /// The `-f` path every node's `oxlb run` reads.
     pub config_path: PathBuf,
+    /// A second `-f` path with the objects the lab added to a user's configuration
+    /// (Node objects, the `memberlist` Secret), when it lacked them.
+    #[serde(default)]
+    pub added_path: Option<PathBuf>,
+    /// What the lab added or kept for Layer 2 membership, in words.
+    #[serde(default)]
+    pub added: Vec<String>,
     pub oxlb_bin: PathBuf,
     /// BIRD's control socket (BIRD router only).
     pub bird_socket: Option<PathBuf>,

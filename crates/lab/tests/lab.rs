@@ -305,3 +305,45 @@ fn workstation_reaches_a_node_backend_through_bird() {
     }
     reaches_backend_through_router("b", RouterKind::Bird);
 }
+
+/// `lab up -f CONFIG` with a user's config that names node1 but has no memberlist
+/// Secret: the lab keeps node1's Node object, adds node2's and a Secret in its own
+/// directory (passed to every `oxlb run` as a second `-f`), and says so.
+#[test]
+fn a_users_config_gets_only_the_missing_membership_objects() {
+    if !netns_tests_enabled("lab up -f").unwrap() {
+        return;
+    }
+    let mut options = options("u", RouterKind::Frr, 2);
+    let _cleanup = cleanup(&options);
+    let user_dir = std::env::temp_dir().join(format!("oxlb-lab-user-{}", std::process::id()));
+    std::fs::create_dir_all(&user_dir).unwrap();
+    let user = user_dir.join("config.yaml");
+    std::fs::write(
+        &user,
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\nstatus:\n  addresses:\n    - type: InternalIP\n      address: 172.31.0.11\n",
+    )
+    .unwrap();
+    options.config = Some(user.clone());
+    let state_dir = options.state_dir.clone();
+    let lab = Lab::up(options).unwrap();
+    let added = state_dir.join("lab-objects");
+    assert_eq!(lab.state().config_path, user);
+    assert_eq!(lab.state().added_path.as_deref(), Some(added.as_path()));
+    let nodes = std::fs::read_to_string(added.join("lab-nodes.yaml")).unwrap();
+    assert!(
+        nodes.contains("name: node2") && !nodes.contains("name: node1"),
+        "{nodes}"
+    );
+    assert!(added.join("memberlist.yaml").exists());
+    let described = lab.describe();
+    assert!(
+        described.contains("node1 from your configuration kept"),
+        "{described}"
+    );
+    assert!(described.contains("added a Secret"), "{described}");
+    // The user's file is untouched.
+    assert!(!std::fs::read_to_string(&user).unwrap().contains("Secret"));
+    lab.down().unwrap();
+    let _ = std::fs::remove_dir_all(user_dir);
+}
