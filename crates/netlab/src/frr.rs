@@ -89,6 +89,20 @@ impl Frr {
         }
         if via_vtysh {
             frr.load(&config_path)?;
+            // A neighbour configured through vtysh stays Idle for a few seconds (FRR
+            // refuses its connections meanwhile, and the speaker backs off). A real
+            // router has long been up when nodes connect: wait until none is Idle.
+            if daemons.contains(&"bgpd") {
+                let _ = wait_until(
+                    std::time::Duration::from_secs(15),
+                    std::time::Duration::from_millis(100),
+                    || {
+                        frr.vtysh("show bgp neighbors json")
+                            .ok()
+                            .filter(|out| !out.contains("\"bgpState\":\"Idle\""))
+                    },
+                );
+            }
         }
         Ok(frr)
     }
