@@ -14,6 +14,38 @@ pub const SECRET_KEY: &str = "secretkey";
 /// MetalLB generates 128 random bytes for the same Secret.
 pub const KEY_BYTES: usize = 128;
 
+/// The Secret's key: `data.secretkey`, else `stringData.secretkey` (as written by hand
+/// before `kubectl apply` merges it); `None` when missing or empty.
+pub fn key_of(secret: &Secret) -> Option<Vec<u8>> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(SECRET_KEY))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(SECRET_KEY))
+                .map(|s| s.as_bytes().to_vec())
+        })
+        .filter(|key| !key.is_empty())
+}
+
+/// The key of the `memberlist` Secret in the snapshot's namespace (a Secret without a
+/// namespace counts as in it), as `oxlb run` reads it from its files.
+pub fn key_in(snapshot: &crate::Snapshot) -> Option<Vec<u8>> {
+    snapshot
+        .secrets
+        .iter()
+        .find(|s| {
+            let meta = &s.object.metadata;
+            meta.name.as_deref() == Some(SECRET_NAME)
+                && meta.namespace.as_deref().unwrap_or(&snapshot.namespace) == snapshot.namespace
+        })
+        .and_then(|s| key_of(&s.object))
+}
+
 /// A fresh random key from the kernel.
 pub fn random_key() -> std::io::Result<Vec<u8>> {
     let mut key = vec![0u8; KEY_BYTES];

@@ -90,30 +90,13 @@ pub fn choose_key(
             key: key.clone(),
         };
     }
-    match secret.and_then(secret_key) {
+    match secret.and_then(oxlb_config::memberlist::key_of) {
         Some(key) => KeyChoice::Key {
             source: KeySource::Secret,
             key,
         },
         None => KeyChoice::Missing,
     }
-}
-
-/// The Secret's `secretkey` (`data`, or `stringData` as written by hand), if non-empty.
-fn secret_key(secret: &Secret) -> Option<Vec<u8>> {
-    secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(SECRET_KEY))
-        .map(|b| b.0.clone())
-        .or_else(|| {
-            secret
-                .string_data
-                .as_ref()
-                .and_then(|d| d.get(SECRET_KEY))
-                .map(|s| s.as_bytes().to_vec())
-        })
-        .filter(|key| !key.is_empty())
 }
 
 /// Reads the key file; a directory means the Secret mounted there (its `secretkey`).

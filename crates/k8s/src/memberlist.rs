@@ -3,8 +3,6 @@
 //! functions; here the controller creates it once, if missing, so `kubectl apply` of
 //! one file is enough. An existing Secret (e.g. left by MetalLB) is kept as it is.
 
-use std::io::Read;
-
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -13,8 +11,7 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::stores::Stores;
 
-pub const SECRET_NAME: &str = "memberlist";
-pub const SECRET_KEY: &str = "secretkey";
+pub use oxlb_config::memberlist::{SECRET_KEY, SECRET_NAME};
 
 /// Creates the Secret with 128 random bytes unless the cache already holds it. A 409
 /// (another replica created it first) is success.
@@ -30,10 +27,8 @@ pub async fn ensure_secret(
     {
         return Ok(());
     }
-    let mut key = vec![0u8; 128];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .map_err(|e| format!("reading /dev/urandom: {e}"))?;
+    let key =
+        oxlb_config::memberlist::random_key().map_err(|e| format!("reading /dev/urandom: {e}"))?;
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(SECRET_NAME.to_string()),

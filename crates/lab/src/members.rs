@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use oxlb_config::memberlist::{SECRET_KEY, SECRET_NAME, random_key, secret_yaml};
+use oxlb_config::memberlist::{SECRET_NAME, key_in, random_key, secret_yaml};
 use oxlb_config::{DEFAULT_NAMESPACE, Snapshot, load_paths};
 
 use crate::error::Error;
@@ -103,22 +103,7 @@ pub fn complete(
 /// The Secret as `oxlb run` looks for it: its name in the configuration namespace, with
 /// a non-empty key.
 fn has_secret(snapshot: &Snapshot) -> bool {
-    snapshot.secrets.iter().any(|s| {
-        let meta = &s.object.metadata;
-        meta.name.as_deref() == Some(SECRET_NAME)
-            && meta.namespace.as_deref().unwrap_or(&snapshot.namespace) == snapshot.namespace
-            && (s
-                .object
-                .data
-                .as_ref()
-                .and_then(|d| d.get(SECRET_KEY))
-                .is_some_and(|b| !b.0.is_empty())
-                || s.object
-                    .string_data
-                    .as_ref()
-                    .and_then(|d| d.get(SECRET_KEY))
-                    .is_some_and(|v| !v.is_empty()))
-    })
+    key_in(snapshot).is_some()
 }
 
 /// A Node object as the kubelet would register node `index` (IPv4 InternalIP first:

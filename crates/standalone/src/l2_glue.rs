@@ -13,8 +13,7 @@ use crate::bgp_glue::local_address_toward;
 
 /// The Secret (and key) whose bytes authenticate every membership packet, as MetalLB's
 /// memberlist uses it.
-pub const MEMBERLIST_SECRET: &str = "memberlist";
-pub const MEMBERLIST_KEY: &str = "secretkey";
+pub use oxlb_config::memberlist::{SECRET_KEY as MEMBERLIST_KEY, SECRET_NAME as MEMBERLIST_SECRET};
 
 pub struct Layer2 {
     pub responder: oxlb_l2::Responder,
@@ -81,35 +80,6 @@ impl Layer2 {
     }
 }
 
-/// The memberlist Secret's key from the files (`data` is already decoded; `stringData`
-/// is accepted too, as `kubectl apply` would merge it).
-fn memberlist_secret(snapshot: &Snapshot) -> Option<Vec<u8>> {
-    let secret = snapshot.secrets.iter().find(|s| {
-        s.object.metadata.name.as_deref() == Some(MEMBERLIST_SECRET)
-            && s.object
-                .metadata
-                .namespace
-                .as_deref()
-                .unwrap_or(&snapshot.namespace)
-                == snapshot.namespace
-    })?;
-    secret
-        .object
-        .data
-        .as_ref()
-        .and_then(|d| d.get(MEMBERLIST_KEY))
-        .map(|b| b.0.clone())
-        .or_else(|| {
-            secret
-                .object
-                .string_data
-                .as_ref()
-                .and_then(|d| d.get(MEMBERLIST_KEY))
-                .map(|s| s.as_bytes().to_vec())
-        })
-        .filter(|bytes| !bytes.is_empty())
-}
-
 /// Starts the membership when the files hold its Secret. Also with no other speaker
 /// known yet: Nodes added to the files later are announced to ([`update_seeds`]).
 pub async fn start_membership(
@@ -118,7 +88,7 @@ pub async fn start_membership(
     snapshot: &Snapshot,
 ) -> Option<oxlb_l2::membership::Membership> {
     let seeds = seeds(options, snapshot, node);
-    let Some(secret) = memberlist_secret(snapshot) else {
+    let Some(secret) = oxlb_config::memberlist::key_in(snapshot) else {
         if seeds.is_empty() {
             info!(
                 "layer2: no other speaker known (no --members, no other Node); this node decides alone"
