@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real routers and network tools the test suite runs against (Debian), the
 # tools that build and check the container image without Docker (buildah, skopeo, jq,
-# musl-tools; scripts/check-image.sh) and the workflow linter (actionlint, and shellcheck for the
-# project's scripts; scripts/check-workflows.sh).
+# musl-tools; scripts/check-image.sh) and the linters of the workflows and scripts
+# (actionlint, shellcheck; scripts/check-workflows.sh).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 packages=(frr bird2 gobgpd exabgp arping ndisc6 iproute2 iputils-ping curl tcpdump nftables
