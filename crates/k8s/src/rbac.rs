@@ -43,13 +43,10 @@ const WATCH: &[&str] = &["list", "watch"];
 
 /// The controller's API calls.
 pub const CONTROLLER: &[Permission] = &[
-    // Reflectors.
-    p(
-        Scope::Cluster,
-        "",
-        "services",
-        &["get", "list", "watch", "patch"],
-    ),
+    // Reflectors; `get` re-reads a Service after a write conflict. No write to
+    // Services themselves: the pool annotation goes with the ingress through
+    // services/status (writer::write_service), as MetalLB's controller writes it.
+    p(Scope::Cluster, "", "services", &["get", "list", "watch"]),
     p(Scope::Cluster, "", "services/status", &["patch"]),
     p(Scope::Cluster, "", "namespaces", WATCH),
     p(

@@ -63,39 +63,44 @@ pub fn differences(service: &Service, desired: &Desired) -> Differences {
     }
 }
 
-/// The merge patch of the annotations (`null` removes).
-pub fn annotation_patch(resource_version: Option<&str>, pool: Option<&str>) -> Value {
-    json!({
-        "metadata": {
-            "resourceVersion": resource_version,
-            "annotations": {
-                POOL_ANNOTATION: pool,
-                DEPRECATED_POOL_ANNOTATION: Value::Null,
-            }
-        }
-    })
+/// The merge patch of what differs: the pool annotation (`null` removes) and/or
+/// `status.loadBalancer` (an empty list clears the ingress), with the resourceVersion
+/// it was decided from.
+pub fn service_patch(
+    resource_version: Option<&str>,
+    diff: Differences,
+    pool: Option<&str>,
+    ingress: &[IpAddr],
+) -> Value {
+    let mut patch = json!({ "metadata": { "resourceVersion": resource_version } });
+    if diff.annotation {
+        patch["metadata"]["annotations"] = json!({
+            POOL_ANNOTATION: pool,
+            DEPRECATED_POOL_ANNOTATION: Value::Null,
+        });
+    }
+    if diff.status {
+        let ingress: Value = if ingress.is_empty() {
+            Value::Null
+        } else {
+            ingress
+                .iter()
+                .map(|ip| json!({ "ip": ip.to_string() }))
+                .collect()
+        };
+        patch["status"] = json!({ "loadBalancer": { "ingress": ingress } });
+    }
+    patch
 }
 
-/// The merge patch of `status.loadBalancer` (an empty list clears the ingress).
-pub fn status_patch(resource_version: Option<&str>, ingress: &[IpAddr]) -> Value {
-    let ingress: Value = if ingress.is_empty() {
-        Value::Null
-    } else {
-        ingress
-            .iter()
-            .map(|ip| json!({ "ip": ip.to_string() }))
-            .collect()
-    };
-    json!({
-        "metadata": { "resourceVersion": resource_version },
-        "status": { "loadBalancer": { "ingress": ingress } }
-    })
-}
-
-/// Writes what differs on one Service: annotations first, then the status, each with
-/// the resourceVersion of the previous step. Returns the resourceVersions this write
-/// superseded (the one it was decided from and any intermediate one): versions the
-/// watch will still deliver but that are already outdated.
+/// Writes what differs on one Service in one request to the status subresource, which
+/// carries the annotation too: for Services the API server's status strategy resets
+/// only `spec` on a status write (kubernetes pkg/registry/core/service/strategy.go,
+/// serviceStatusStrategy), so metadata goes through, and the controller needs no
+/// write access to Services themselves (MetalLB's controller writes both the same way,
+/// with only `update services/status`). Returns the resourceVersion this write
+/// superseded (the one it was decided from): a version the watch will still deliver
+/// but that is already outdated.
 pub async fn write_service(
     client: &Client,
     service: &Service,
@@ -105,25 +110,14 @@ pub async fn write_service(
     let name = service.metadata.name.as_deref().unwrap_or_default();
     let api: Api<Service> = Api::namespaced(client.clone(), namespace);
     let diff = differences(service, desired);
-    let mut version = service.metadata.resource_version.clone();
-    let mut superseded = Vec::new();
-    let params = PatchParams::default();
-    if diff.annotation {
-        let patch = annotation_patch(version.as_deref(), desired.pool());
-        superseded.extend(version.take());
-        version = api
-            .patch(name, &params, &Patch::Merge(&patch))
-            .await?
-            .metadata
-            .resource_version;
+    if !diff.any() {
+        return Ok(Vec::new());
     }
-    if diff.status {
-        let patch = status_patch(version.as_deref(), desired.ingress());
-        superseded.extend(version.take());
-        api.patch_status(name, &params, &Patch::Merge(&patch))
-            .await?;
-    }
-    Ok(superseded)
+    let version = service.metadata.resource_version.clone();
+    let patch = service_patch(version.as_deref(), diff, desired.pool(), desired.ingress());
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(version.into_iter().collect())
 }
 
 /// Records the core's events on a Service.

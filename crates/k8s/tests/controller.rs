@@ -123,30 +123,27 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     })
     .await;
 
+    // One write, to the status subresource, carrying the annotation too (least
+    // privilege: no write access to Services themselves; see writer::write_service).
     let writes = service_writes(&api);
-    assert_eq!(writes.len(), 2, "{writes:#?}");
+    assert_eq!(writes.len(), 1, "{writes:#?}");
     assert_eq!(writes[0].method, "PATCH");
-    assert_eq!(writes[0].path, "/api/v1/namespaces/default/services/web");
+    assert_eq!(
+        writes[0].path,
+        "/api/v1/namespaces/default/services/web/status"
+    );
     assert_eq!(writes[0].content_type, "application/merge-patch+json");
     assert_eq!(
         writes[0].body,
         json!({"metadata": {"resourceVersion": rv, "annotations": {
             "metallb.io/ip-allocated-from-pool": "pool1",
-            "metallb.universe.tf/ip-allocated-from-pool": null}}})
+            "metallb.universe.tf/ip-allocated-from-pool": null}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.168.10.0"}]}}})
     );
-    assert_eq!(writes[1].method, "PATCH");
+    let stored = api.get("/api/v1/services", "default", "web").unwrap();
     assert_eq!(
-        writes[1].path,
-        "/api/v1/namespaces/default/services/web/status"
-    );
-    let rv2 = writes[1].body["metadata"]["resourceVersion"].clone();
-    assert_ne!(
-        rv2, rv,
-        "the status patch carries the version the annotation patch returned"
-    );
-    assert_eq!(
-        writes[1].body["status"],
-        json!({"loadBalancer": {"ingress": [{"ip": "192.168.10.0"}]}})
+        stored["metadata"]["annotations"]["metallb.io/ip-allocated-from-pool"],
+        "pool1"
     );
 
     let recorded = events(&api);
@@ -186,7 +183,7 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
 
     // The write-backs come back through the watch: nothing more to write.
     settle().await;
-    assert_eq!(service_writes(&api).len(), 2);
+    assert_eq!(service_writes(&api).len(), 1);
     assert_eq!(events(&api).len(), 1);
     assert_rbac_covers(&api);
     controller.stop().await;
@@ -230,8 +227,7 @@ async fn restart_with_metallb_written_status_moves_nothing() {
     assert_eq!(
         paths,
         [
-            "/api/v1/namespaces/default/services/c",
-            "/api/v1/namespaces/default/services/pending",
+            "/api/v1/namespaces/default/services/c/status",
             "/api/v1/namespaces/default/services/pending/status",
         ],
         "only the deprecated annotation and the pending service are written"
@@ -358,8 +354,8 @@ async fn watch_expiry_relists_without_losing_or_moving_assignments() {
     let writes = service_writes(&api);
     assert_eq!(
         writes.len(),
-        before + 2,
-        "only c's annotation and status: {:#?}",
+        before + 1,
+        "only c's annotation and status (one write): {:#?}",
         &writes[before..]
     );
     controller.stop().await;
@@ -509,7 +505,7 @@ async fn secret_rotation_keeps_assignments_and_a_missing_secret_is_reported() {
     })
     .await;
     settle().await;
-    assert_eq!(service_writes(&api).len(), 2, "rotation moved nothing");
+    assert_eq!(service_writes(&api).len(), 1, "rotation moved nothing");
     assert_eq!(ingress(&api, "default", "web"), ["192.168.10.0"]);
     controller.stop().await;
 }

@@ -238,6 +238,10 @@ fn workloads_run_with_least_privilege() {
     assert_eq!(controller["spec"]["replicas"], 2);
     let pod = &controller["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"})
+    );
     let container = &pod["containers"][0];
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(
@@ -257,6 +261,10 @@ fn workloads_run_with_least_privilege() {
     let speaker = find(&objects, "DaemonSet", "oxlb-speaker");
     let pod = &speaker["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"})
+    );
     let container = &pod["containers"][0];
     assert_eq!(
         container["securityContext"]["capabilities"],
