@@ -21,7 +21,10 @@ pub type ConnId = u64;
 const OPEN_HOLD: Duration = Duration::from_secs(240);
 /// RFC 4724 §3: how long the peer should keep our routes while we restart.
 pub const RESTART_TIME: u16 = 120;
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// A session that drops retries almost at once: a router that restarted (bgpd) has
+/// dropped our routes already, so every moment until we are back is an outage. The
+/// backoff doubles from here (a refused connection costs nothing), up to connectTime.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
@@ -203,7 +206,7 @@ impl Session {
             .conns
             .iter()
             .flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
-        let retry = if self.conns.is_empty() && !self.connecting && !self.stopped {
+        let retry = if self.wants_outbound() {
             self.retry_at
         } else {
             None
@@ -239,7 +242,7 @@ impl Session {
             } => self.connected(now, conn, outbound, local, &mut out),
             Input::ConnectFailed { error } => {
                 self.connecting = false;
-                if self.conns.is_empty() {
+                if self.wants_outbound() {
                     self.last_error = Some(format!(
                         "could not connect to {}: {error}{}",
                         self.peer(),
@@ -283,6 +286,19 @@ impl Session {
         self.settings.peer_address
     }
 
+    /// Whether an outbound attempt is due: none under way, and no connection that can
+    /// still become the session. An inbound connection whose peer never sent an OPEN
+    /// does not count: it may be a stray or half-dead socket from the peer's address
+    /// and must not keep us from reconnecting until its 240 s hold timer fires.
+    fn wants_outbound(&self) -> bool {
+        !self.connecting
+            && !self.stopped
+            && !self
+                .conns
+                .iter()
+                .any(|c| c.outbound || c.state != ConnState::OpenSent)
+    }
+
     fn schedule_retry(&mut self, now: Instant) {
         if self.stopped {
             return;
@@ -299,9 +315,7 @@ impl Session {
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         if let Some(at) = self.retry_at
             && at <= now
-            && self.conns.is_empty()
-            && !self.connecting
-            && !self.stopped
+            && self.wants_outbound()
             && self.started
         {
             self.retry_at = None;
@@ -356,7 +370,27 @@ impl Session {
         if outbound {
             self.connecting = false;
         }
-        if self.stopped || !self.started || self.conns.len() >= 2 {
+        if self.stopped || !self.started {
+            out.push(Action::Close { conn: id });
+            return;
+        }
+        if !outbound {
+            // A new connection from the peer supersedes an older inbound one on which
+            // it never sent an OPEN: the peer would not open a second connection while
+            // the first still worked, so the old one is dead or was never the peer.
+            let stale: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|c| !c.outbound && c.state == ConnState::OpenSent)
+                .map(|c| c.id)
+                .collect();
+            for old in stale {
+                let n =
+                    Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
+                self.fail_quiet(old, n, String::new(), out);
+            }
+        }
+        if self.conns.len() >= 2 {
             out.push(Action::Close { conn: id });
             return;
         }
@@ -708,7 +742,7 @@ impl Session {
             self.counters.established_at = None;
         }
         self.last_error = Some(reason);
-        if self.conns.is_empty() && !self.connecting {
+        if self.wants_outbound() {
             self.schedule_retry(now);
         }
     }
@@ -719,3 +753,10 @@ mod closing;
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+use tests as tests_support;
+
+#[cfg(test)]
+#[path = "session_reconnect_tests.rs"]
+mod reconnect_tests;

@@ -18,7 +18,14 @@ impl Session {
         let Some(this_outbound) = self.conns.iter().find(|c| c.id == id).map(|c| c.outbound) else {
             return false;
         };
-        let Some(other) = self.conns.iter().find(|c| c.id != id) else {
+        // Only a connection on which the peer's OPEN arrived takes part: before that
+        // its BGP Identifier is unknown and §6.8 cannot compare (a silent connection
+        // from the peer's address must not close the real one).
+        let Some(other) = self
+            .conns
+            .iter()
+            .find(|c| c.id != id && c.state != ConnState::OpenSent)
+        else {
             return true;
         };
         let (other_id, other_state) = (other.id, other.state);
