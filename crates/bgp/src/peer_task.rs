@@ -83,6 +83,11 @@ pub(crate) async fn run(
                         let _ = c.writer.send(Write::Bytes(bytes));
                     }
                 }
+                Action::Report(report) => {
+                    if let Some(sink) = &events {
+                        sink(&name, &report.to_string());
+                    }
+                }
                 Action::Close { conn } => {
                     if let Some(c) = conns.remove(&conn) {
                         c.reader.abort();

@@ -104,6 +104,38 @@ pub enum Action {
     Close {
         conn: ConnId,
     },
+    /// Something the operator should see in the log; the session goes on.
+    Report(Report),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// An UPDATE had malformed attributes handled by treat-as-withdraw or attribute
+    /// discard (RFC 7606 §2): the session stays up.
+    AttributeErrors {
+        peer: IpAddr,
+        errors: Vec<crate::packet::AttributeError>,
+    },
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Report::AttributeErrors { peer, errors } => {
+                write!(
+                    f,
+                    "UPDATE from {peer} had malformed attributes (RFC 7606): "
+                )?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -485,8 +517,15 @@ impl Session {
             (ConnState::OpenSent, Message::Open(open)) => self.open_received(now, id, open, out),
             (ConnState::OpenConfirm, Message::Keepalive) => self.established(now, id, out),
             (ConnState::Established, Message::Keepalive) => {}
-            (ConnState::Established, Message::Update(_)) => {
-                // Received routes are validated by the decoder and otherwise ignored.
+            (ConnState::Established, Message::Update(update)) => {
+                // Received routes are validated by the decoder and otherwise ignored;
+                // what RFC 7606 made us withdraw or discard is reported.
+                if !update.errors.is_empty() {
+                    out.push(Action::Report(Report::AttributeErrors {
+                        peer: self.peer(),
+                        errors: update.errors,
+                    }));
+                }
             }
             (ConnState::Established, Message::RouteRefresh { afi, .. }) => {
                 // RFC 2918 §4: answer by re-advertising the Adj-RIB-Out of that family.

@@ -5,6 +5,7 @@
 //! size-aware packing on encode, which are easier to own than to adapt; it also saves
 //! netgauze's dependency tree (nom, serde, strum, netgauze-iana...) in every build.
 
+pub mod attribute_error;
 pub mod notification;
 pub mod open;
 pub mod prefix;
@@ -13,6 +14,10 @@ pub mod update;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod rfc7606_tests;
+
+pub use attribute_error::{AttributeError, AttributeFault, ErrorAction};
 pub use notification::Notification;
 pub use open::{Capability, GracefulRestartFamily, Open};
 pub use update::{Attribute, Context, Update};

@@ -37,6 +37,13 @@ pub mod open {
 /// UPDATE message error subcodes (RFC 4271 §6.3).
 pub mod update {
     pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
+    pub const UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE: u8 = 2;
+    pub const MISSING_WELL_KNOWN_ATTRIBUTE: u8 = 3;
+    pub const ATTRIBUTE_FLAGS_ERROR: u8 = 4;
+    pub const ATTRIBUTE_LENGTH_ERROR: u8 = 5;
+    pub const INVALID_ORIGIN_ATTRIBUTE: u8 = 6;
+    pub const INVALID_NEXT_HOP_ATTRIBUTE: u8 = 8;
+    pub const OPTIONAL_ATTRIBUTE_ERROR: u8 = 9;
     pub const INVALID_NETWORK_FIELD: u8 = 10;
     pub const MALFORMED_AS_PATH: u8 = 11;
 }

@@ -184,7 +184,7 @@ fn ebgp_ipv4_update() -> Update {
             "10.1.0.1/32".parse().unwrap(),
             "10.2.0.0/16".parse().unwrap(),
         ],
-        treat_as_withdraw: None,
+        errors: vec![],
     }
 }
 
@@ -292,9 +292,17 @@ fn rfc7606_malformed_optional_attribute_is_treat_as_withdraw_not_reset() {
         panic!()
     };
     assert_eq!(
-        u.treat_as_withdraw.as_deref(),
-        Some("malformed COMMUNITIES")
+        u.errors,
+        vec![
+            AttributeError::new(
+                8,
+                AttributeFault::BadLength { len: 3 },
+                ErrorAction::TreatAsWithdraw
+            ),
+            AttributeError::new(1, AttributeFault::Repeated, ErrorAction::AttributeDiscard),
+        ]
     );
+    assert!(u.treat_as_withdraw());
     assert_eq!(u.attributes[0], Attribute::Origin(0));
 }
 
