@@ -25,6 +25,11 @@ pub const RESTART_TIME: u16 = 120;
 /// dropped our routes already, so every moment until we are back is an outage. The
 /// backoff doubles from here (a refused connection costs nothing), up to connectTime.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// For a minute after an Established session is lost the peer is most likely
+/// restarting (bgpd restart, router reload): retry at least this often meanwhile, since
+/// a refused connection costs one SYN and an RST, and every moment down is an outage.
+const QUICK_RETRY: Duration = Duration::from_millis(250);
+const QUICK_WINDOW: Duration = Duration::from_secs(60);
 /// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
@@ -174,6 +179,8 @@ pub struct Session {
     connecting: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// When the last Established connection went down (for [`QUICK_RETRY`]).
+    lost_at: Option<Instant>,
     desired: Routes,
     rib: AdjRibOut,
     encoding: Option<Encoding>,
@@ -198,6 +205,7 @@ impl Session {
             connecting: false,
             retry_at: None,
             backoff: FIRST_RETRY,
+            lost_at: None,
             desired: Routes::new(),
             rib: AdjRibOut::default(),
             encoding: None,
@@ -335,7 +343,15 @@ impl Session {
         if self.stopped {
             return;
         }
-        self.retry_at = Some(now + self.backoff);
+        let recently_up = self
+            .lost_at
+            .is_some_and(|at| now.saturating_duration_since(at) < QUICK_WINDOW);
+        let delay = if recently_up {
+            self.backoff.min(QUICK_RETRY)
+        } else {
+            self.backoff
+        };
+        self.retry_at = Some(now + delay);
         // Exponential backoff capped by connectTime (RFC 4271 §8.1.3 leaves the policy open).
         let cap = self
             .settings
@@ -776,6 +792,7 @@ impl Session {
         };
         let conn = self.conns.remove(index);
         if conn.state == ConnState::Established {
+            self.lost_at = Some(now);
             self.rib.clear();
             self.encoding = None;
             self.counters.established_at = None;

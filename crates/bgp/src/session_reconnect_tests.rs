@@ -138,7 +138,7 @@ fn a_new_inbound_connection_replaces_a_silent_one() {
 }
 
 #[test]
-fn a_dropped_session_retries_at_once_then_backs_off() {
+fn a_dropped_session_retries_at_once_then_often_for_a_minute_then_backs_off() {
     let (mut session, t, _) = established(settings(), false);
     session.handle(
         t,
@@ -149,9 +149,10 @@ fn a_dropped_session_retries_at_once_then_backs_off() {
     );
     let mut now = t;
     let mut gaps = Vec::new();
-    for _ in 0..4 {
+    // Two minutes of refused connections (a router whose bgpd does not come back).
+    while now < t + Duration::from_secs(120) {
         let next = session.next_deadline().unwrap();
-        gaps.push((next - now).as_millis());
+        gaps.push((now - t, next - now));
         assert_eq!(session.handle(next, Input::Tick), vec![Action::Connect]);
         session.handle(
             next,
@@ -161,6 +162,15 @@ fn a_dropped_session_retries_at_once_then_backs_off() {
         );
         now = next;
     }
-    assert!(gaps[0] < 200, "{gaps:?}");
-    assert!(gaps.windows(2).all(|w| w[1] > w[0]), "{gaps:?}");
+    assert!(gaps[0].1 < Duration::from_millis(200), "{gaps:?}");
+    // Within the first minute no gap exceeds QUICK_RETRY ...
+    assert!(
+        gaps.iter()
+            .filter(|(at, _)| *at < QUICK_WINDOW)
+            .all(|(_, gap)| *gap <= QUICK_RETRY),
+        "{gaps:?}"
+    );
+    // ... after it the backoff grows again, up to connectTime.
+    let last = gaps.last().unwrap().1;
+    assert!(last > QUICK_RETRY, "{gaps:?}");
 }
