@@ -79,15 +79,17 @@ pub enum Input {
         local: SocketAddr,
     },
     ConnectFailed {
-        error: String,
+        error: ConnectError,
     },
     Message {
         conn: ConnId,
         message: Message,
     },
+    /// The peer's bytes on `conn` could not be accepted; the session answers with the
+    /// error's NOTIFICATION and closes.
     DecodeError {
         conn: ConnId,
-        notification: Notification,
+        error: crate::packet::DecodeError,
     },
     Closed {
         conn: ConnId,
@@ -172,6 +174,19 @@ pub struct Counters {
     pub established_at: Option<Instant>,
 }
 
+/// What the caller asked of the session: together with its connections (each with its
+/// own [`ConnState`]) and whether an outbound attempt is under way, this gives the RFC
+/// 4271 §8 [`State`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Created, [`Input::Start`] not yet given.
+    NotStarted,
+    /// Connecting, accepting, or up; reconnects after failures.
+    Running,
+    /// Stopped for good (shutdown, restart, de-configured) until the next Start.
+    Stopped,
+}
+
 #[derive(Debug)]
 pub struct Session {
     settings: PeerSettings,
@@ -184,8 +199,7 @@ pub struct Session {
     desired: Routes,
     rib: AdjRibOut,
     encoding: Option<Encoding>,
-    stopped: bool,
-    started: bool,
+    lifecycle: Lifecycle,
     /// Our first OPEN after start carries the Restart State bit (RFC 4724 §3).
     restarting: bool,
     /// The role the peer announced (RFC 9234); we then announce the matching one, so a
@@ -209,8 +223,7 @@ impl Session {
             desired: Routes::new(),
             rib: AdjRibOut::default(),
             encoding: None,
-            stopped: false,
-            started: false,
+            lifecycle: Lifecycle::NotStarted,
             counters: Counters::default(),
             last_error: None,
         }
@@ -227,7 +240,7 @@ impl Session {
             Some(ConnState::OpenConfirm) => State::OpenConfirm,
             Some(ConnState::OpenSent) => State::OpenSent,
             None if self.connecting => State::Connect,
-            None if self.started && !self.stopped => State::Active,
+            None if self.lifecycle == Lifecycle::Running => State::Active,
             None => State::Idle,
         }
     }
@@ -267,8 +280,7 @@ impl Session {
         let mut out = Vec::new();
         match input {
             Input::Start => {
-                self.started = true;
-                self.stopped = false;
+                self.lifecycle = Lifecycle::Running;
                 if self.conns.is_empty() && !self.connecting {
                     self.connecting = true;
                     out.push(Action::Connect);
@@ -286,7 +298,7 @@ impl Session {
                     self.last_error = Some(format!(
                         "could not connect to {}: {error}{}",
                         self.peer(),
-                        if self.settings.password.is_some() {
+                        if self.settings.password.is_some() && error.could_be_md5() {
                             " (a TCP MD5 password is set: a wrong or missing password on \
                              the peer makes it drop our packets silently)"
                         } else {
@@ -297,12 +309,12 @@ impl Session {
                 }
             }
             Input::Message { conn, message } => self.message(now, conn, message, &mut out),
-            Input::DecodeError { conn, notification } => {
+            Input::DecodeError { conn, error } => {
                 let reason = format!(
-                    "we closed the session with {}: its message was malformed ({notification})",
+                    "we closed the session with {}: its message was malformed ({error})",
                     self.peer()
                 );
-                self.fail(now, conn, Some(notification), reason, &mut out);
+                self.fail(now, conn, Some(error.notification()), reason, &mut out);
             }
             Input::Closed { conn, error } => {
                 if self.conns.iter().any(|c| c.id == conn) {
@@ -332,7 +344,7 @@ impl Session {
     /// and must not keep us from reconnecting until its 240 s hold timer fires.
     fn wants_outbound(&self) -> bool {
         !self.connecting
-            && !self.stopped
+            && self.lifecycle == Lifecycle::Running
             && !self
                 .conns
                 .iter()
@@ -340,7 +352,7 @@ impl Session {
     }
 
     fn schedule_retry(&mut self, now: Instant) {
-        if self.stopped {
+        if self.lifecycle != Lifecycle::Running {
             return;
         }
         let recently_up = self
@@ -364,7 +376,6 @@ impl Session {
         if let Some(at) = self.retry_at
             && at <= now
             && self.wants_outbound()
-            && self.started
         {
             self.retry_at = None;
             self.connecting = true;
@@ -418,7 +429,7 @@ impl Session {
         if outbound {
             self.connecting = false;
         }
-        if self.stopped || !self.started {
+        if self.lifecycle != Lifecycle::Running {
             out.push(Action::Close { conn: id });
             return;
         }
@@ -805,6 +816,9 @@ impl Session {
 }
 
 mod closing;
+mod connect_error;
+
+pub use connect_error::{ConnectError, SetupStep};
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

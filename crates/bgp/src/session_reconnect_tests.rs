@@ -157,7 +157,7 @@ fn a_dropped_session_retries_at_once_then_often_for_a_minute_then_backs_off() {
         session.handle(
             next,
             Input::ConnectFailed {
-                error: "refused".into(),
+                error: ConnectError::Refused,
             },
         );
         now = next;

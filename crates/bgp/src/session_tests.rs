@@ -285,7 +285,7 @@ fn connect_retry_backs_off_up_to_connect_time() {
         session.handle(
             now,
             Input::ConnectFailed {
-                error: "refused".into(),
+                error: ConnectError::Refused,
             },
         );
         assert_eq!(session.state(), State::Active);

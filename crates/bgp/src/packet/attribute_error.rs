@@ -1,9 +1,10 @@
 //! Malformed path attributes and what RFC 7606 says to do about each (§2: session
 //! reset, treat-as-withdraw, attribute discard). The decoder records every error it
 //! handled this way on the [`Update`](super::Update) so the session can log it with the
-//! peer; only [`ErrorAction::SessionReset`] errors end decoding (as a NOTIFICATION).
+//! peer; only [`ErrorAction::SessionReset`] errors end decoding (as an
+//! [`UpdateError`](super::UpdateError), mapped to its NOTIFICATION in `error.rs`).
 
-use super::notification::{Notification, code, update as sub};
+use super::iana::AttributeType;
 use std::fmt;
 
 /// RFC 7606 §2 / §3: the approaches, from the heaviest.
@@ -51,7 +52,7 @@ pub enum AttributeFault {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttributeError {
-    pub type_code: u8,
+    pub attribute: AttributeType,
     pub fault: AttributeFault,
     pub action: ErrorAction,
 }
@@ -59,48 +60,10 @@ pub struct AttributeError {
 impl AttributeError {
     pub fn new(type_code: u8, fault: AttributeFault, action: ErrorAction) -> AttributeError {
         AttributeError {
-            type_code,
+            attribute: AttributeType::from_code(type_code),
             fault,
             action,
         }
-    }
-
-    /// The NOTIFICATION for a session reset (RFC 4271 §6.3 subcodes); None otherwise.
-    pub fn notification(&self) -> Option<Notification> {
-        if self.action != ErrorAction::SessionReset {
-            return None;
-        }
-        Some(match &self.fault {
-            AttributeFault::UnrecognizedWellKnown { attribute } => Notification::new(
-                code::UPDATE_MESSAGE,
-                sub::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
-                attribute.clone(),
-            ),
-            _ => Notification::new(code::UPDATE_MESSAGE, sub::MALFORMED_ATTRIBUTE_LIST, vec![]),
-        })
-    }
-}
-
-/// The attribute's name in the IANA registry, for logs.
-pub fn attribute_name(type_code: u8) -> &'static str {
-    match type_code {
-        1 => "ORIGIN",
-        2 => "AS_PATH",
-        3 => "NEXT_HOP",
-        4 => "MULTI_EXIT_DISC",
-        5 => "LOCAL_PREF",
-        6 => "ATOMIC_AGGREGATE",
-        7 => "AGGREGATOR",
-        8 => "COMMUNITIES",
-        9 => "ORIGINATOR_ID",
-        10 => "CLUSTER_LIST",
-        14 => "MP_REACH_NLRI",
-        15 => "MP_UNREACH_NLRI",
-        16 => "EXTENDED_COMMUNITIES",
-        17 => "AS4_PATH",
-        18 => "AS4_AGGREGATOR",
-        32 => "LARGE_COMMUNITY",
-        _ => "attribute",
     }
 }
 
@@ -109,8 +72,8 @@ impl fmt::Display for AttributeError {
         write!(
             f,
             "{} (type {}) ",
-            attribute_name(self.type_code),
-            self.type_code
+            self.attribute.label().unwrap_or("attribute"),
+            self.attribute.code()
         )?;
         match &self.fault {
             AttributeFault::FlagsConflict { flags } => {

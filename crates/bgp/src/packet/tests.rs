@@ -96,7 +96,7 @@ fn open_errors_map_to_rfc4271_section_6_2() {
     let mut body = vec![4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 2, 0];
     body[0] = 3;
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err(),
+        decode(&frame(1, &body), FOUR).unwrap_err().notification(),
         Notification::new(
             code::OPEN_MESSAGE,
             open_err::UNSUPPORTED_VERSION,
@@ -106,18 +106,27 @@ fn open_errors_map_to_rfc4271_section_6_2() {
     body[0] = 4;
     body[4] = 2;
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err().subcode,
+        decode(&frame(1, &body), FOUR)
+            .unwrap_err()
+            .notification()
+            .subcode,
         open_err::UNACCEPTABLE_HOLD_TIME
     );
     body[4] = 90;
     body[5..9].copy_from_slice(&[0, 0, 0, 0]);
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err().subcode,
+        decode(&frame(1, &body), FOUR)
+            .unwrap_err()
+            .notification()
+            .subcode,
         open_err::BAD_BGP_IDENTIFIER
     );
     let with_auth = [4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 2, 3, 1, 1, 0];
     assert_eq!(
-        decode(&frame(1, &with_auth), FOUR).unwrap_err().subcode,
+        decode(&frame(1, &with_auth), FOUR)
+            .unwrap_err()
+            .notification()
+            .subcode,
         open_err::UNSUPPORTED_OPTIONAL_PARAMETER
     );
 }
@@ -127,12 +136,12 @@ fn header_errors_map_to_rfc4271_section_6_1() {
     let mut wire = frame(4, &[]);
     wire[3] = 0;
     assert_eq!(
-        decode(&wire, FOUR).unwrap_err().subcode,
+        decode(&wire, FOUR).unwrap_err().notification().subcode,
         header::CONNECTION_NOT_SYNCHRONIZED
     );
     let wire = frame(4, &[0]);
     assert_eq!(
-        decode(&wire, FOUR).unwrap_err(),
+        decode(&wire, FOUR).unwrap_err().notification(),
         Notification::new(
             code::MESSAGE_HEADER,
             header::BAD_MESSAGE_LENGTH,
@@ -140,13 +149,13 @@ fn header_errors_map_to_rfc4271_section_6_1() {
         )
     );
     assert_eq!(
-        decode(&frame(9, &[]), FOUR).unwrap_err(),
+        decode(&frame(9, &[]), FOUR).unwrap_err().notification(),
         Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_TYPE, vec![9])
     );
     let mut huge = frame(2, &[0, 0, 0, 0]);
     huge[16..18].copy_from_slice(&4097u16.to_be_bytes());
     assert_eq!(
-        decode(&huge, FOUR).unwrap_err().subcode,
+        decode(&huge, FOUR).unwrap_err().notification().subcode,
         header::BAD_MESSAGE_LENGTH
     );
     // A partial frame is not an error: wait for more.
@@ -310,13 +319,17 @@ fn rfc7606_malformed_optional_attribute_is_treat_as_withdraw_not_reset() {
 fn rfc7606_unlocatable_nlri_resets_the_session() {
     // Withdrawn length beyond the message.
     assert_eq!(
-        decode(&frame(2, &[0, 9, 0, 0]), FOUR).unwrap_err().subcode,
+        decode(&frame(2, &[0, 9, 0, 0]), FOUR)
+            .unwrap_err()
+            .notification()
+            .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );
     // NLRI with a /33.
     assert_eq!(
         decode(&frame(2, &[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]), FOUR)
             .unwrap_err()
+            .notification()
             .subcode,
         upd_err::INVALID_NETWORK_FIELD
     );
@@ -324,6 +337,7 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
     assert_eq!(
         decode(&frame(2, &[0, 0, 0, 5, 0x90, 14, 0, 1, 0]), FOUR)
             .unwrap_err()
+            .notification()
             .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );

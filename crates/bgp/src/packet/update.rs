@@ -2,7 +2,7 @@
 //! RFC 4760, RFC 6793, RFC 1997, RFC 8092), with RFC 7606 error handling on decode.
 
 use super::attribute_error::{AttributeError, AttributeFault, ErrorAction};
-use super::notification::{Notification, code, update};
+use super::error::{NlriField, UpdateError};
 use super::prefix::{self, AFI_IPV4, AFI_IPV6, PrefixError, SAFI_UNICAST};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -15,22 +15,23 @@ pub mod flag {
 }
 
 pub mod type_code {
-    pub const ORIGIN: u8 = 1;
-    pub const AS_PATH: u8 = 2;
-    pub const NEXT_HOP: u8 = 3;
-    pub const MULTI_EXIT_DISC: u8 = 4;
-    pub const LOCAL_PREF: u8 = 5;
-    pub const ATOMIC_AGGREGATE: u8 = 6;
-    pub const COMMUNITIES: u8 = 8;
-    pub const MP_REACH_NLRI: u8 = 14;
-    pub const MP_UNREACH_NLRI: u8 = 15;
-    pub const AGGREGATOR: u8 = 7;
-    pub const ORIGINATOR_ID: u8 = 9;
-    pub const CLUSTER_LIST: u8 = 10;
-    pub const EXTENDED_COMMUNITIES: u8 = 16;
-    pub const AS4_PATH: u8 = 17;
-    pub const AS4_AGGREGATOR: u8 = 18;
-    pub const LARGE_COMMUNITIES: u8 = 32;
+    use super::super::iana::AttributeType as A;
+    pub const ORIGIN: u8 = A::Origin.code();
+    pub const AS_PATH: u8 = A::AsPath.code();
+    pub const NEXT_HOP: u8 = A::NextHop.code();
+    pub const MULTI_EXIT_DISC: u8 = A::MultiExitDisc.code();
+    pub const LOCAL_PREF: u8 = A::LocalPref.code();
+    pub const ATOMIC_AGGREGATE: u8 = A::AtomicAggregate.code();
+    pub const AGGREGATOR: u8 = A::Aggregator.code();
+    pub const COMMUNITIES: u8 = A::Communities.code();
+    pub const ORIGINATOR_ID: u8 = A::OriginatorId.code();
+    pub const CLUSTER_LIST: u8 = A::ClusterList.code();
+    pub const MP_REACH_NLRI: u8 = A::MpReachNlri.code();
+    pub const MP_UNREACH_NLRI: u8 = A::MpUnreachNlri.code();
+    pub const EXTENDED_COMMUNITIES: u8 = A::ExtendedCommunities.code();
+    pub const AS4_PATH: u8 = A::As4Path.code();
+    pub const AS4_AGGREGATOR: u8 = A::As4Aggregator.code();
+    pub const LARGE_COMMUNITIES: u8 = A::LargeCommunity.code();
 }
 
 pub const ORIGIN_IGP: u8 = 0;
@@ -134,32 +135,22 @@ impl Update {
     /// RFC 4271 §6.3 and RFC 7606: lengths that make the NLRI impossible to locate, or a
     /// broken NLRI / MP_(UN)REACH field, reset the session (Err); a malformed attribute
     /// only marks the UPDATE as treat-as-withdraw.
-    pub fn decode_body(body: &[u8], ctx: Context) -> Result<Update, Notification> {
-        let malformed_list = || {
-            Notification::new(
-                code::UPDATE_MESSAGE,
-                update::MALFORMED_ATTRIBUTE_LIST,
-                vec![],
-            )
-        };
-        let invalid_network =
-            || Notification::new(code::UPDATE_MESSAGE, update::INVALID_NETWORK_FIELD, vec![]);
-        let (withdrawn_len, rest) = split_u16(body).ok_or_else(malformed_list)?;
-        let withdrawn_field = rest.get(..withdrawn_len).ok_or_else(malformed_list)?;
+    pub fn decode_body(body: &[u8], ctx: Context) -> Result<Update, UpdateError> {
+        let lengths = UpdateError::FieldLengths;
+        let (withdrawn_len, rest) = split_u16(body).ok_or(lengths.clone())?;
+        let withdrawn_field = rest.get(..withdrawn_len).ok_or(lengths.clone())?;
         let rest = &rest[withdrawn_len..];
-        let (attrs_len, rest) = split_u16(rest).ok_or_else(malformed_list)?;
-        let attrs_field = rest.get(..attrs_len).ok_or_else(malformed_list)?;
+        let (attrs_len, rest) = split_u16(rest).ok_or(lengths.clone())?;
+        let attrs_field = rest.get(..attrs_len).ok_or(lengths)?;
         let nlri_field = &rest[attrs_len..];
+        let invalid = |field| move |_| UpdateError::InvalidNetwork { field };
         let mut update = Update {
             withdrawn: prefix::decode_all(AFI_IPV4, withdrawn_field)
-                .map_err(|_| invalid_network())?,
-            nlri: prefix::decode_all(AFI_IPV4, nlri_field).map_err(|_| invalid_network())?,
+                .map_err(invalid(NlriField::Withdrawn))?,
+            nlri: prefix::decode_all(AFI_IPV4, nlri_field).map_err(invalid(NlriField::Nlri))?,
             ..Update::default()
         };
-        decode_attributes(attrs_field, ctx, &mut update).map_err(|e| {
-            e.notification()
-                .unwrap_or_else(|| Notification::new(code::UPDATE_MESSAGE, 0, vec![]))
-        })?;
+        decode_attributes(attrs_field, ctx, &mut update)?;
         if !update.treat_as_withdraw() && !update.nlri.is_empty() {
             // RFC 7606 §3 (d): missing well-known mandatory attributes when NLRI is present.
             let has = |t: fn(&Attribute) -> bool| update.attributes.iter().any(t);

@@ -1,7 +1,7 @@
 //! Ending connections: connection collision resolution (RFC 4271 §6.8) and the ways
 //! the caller stops a session (Cease variants, graceful restart close).
 
-use super::{Action, ConnId, ConnState, Session, Stop};
+use super::{Action, ConnId, ConnState, Lifecycle, Session, Stop};
 use crate::packet::notification::{cease, code};
 use crate::packet::{Capability, Message, Notification, Open};
 use std::time::Instant;
@@ -121,7 +121,7 @@ impl Session {
             ),
         };
         if stays_down {
-            self.stopped = true;
+            self.lifecycle = Lifecycle::Stopped;
             self.connecting = false;
             self.retry_at = None;
         }

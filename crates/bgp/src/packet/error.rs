@@ -1,0 +1,203 @@
+//! Why a received message is refused, by message kind, and the one place that maps each
+//! reason to the NOTIFICATION (code, subcode, data) RFC 4271 §6 and RFC 7606 prescribe
+//! ([`DecodeError::notification`]), as rustls maps its errors to alerts in one function.
+//! The decoder decides *what* is wrong; only this file knows the wire codes for it.
+
+use super::attribute_error::{AttributeError, AttributeFault, ErrorAction};
+use super::iana::{
+    CapabilityCode, ErrorCode, HeaderSubcode, MessageType, OpenSubcode, UpdateSubcode,
+};
+use super::notification::Notification;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Header(HeaderError),
+    Open(OpenError),
+    Update(UpdateError),
+}
+
+/// RFC 4271 §6.1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    /// The marker is not all ones.
+    NotSynchronized,
+    /// Length below the kind's minimum, above 4096, or not the fixed size of a KEEPALIVE
+    /// or ROUTE-REFRESH.
+    BadLength {
+        length: u16,
+        kind: MessageType,
+    },
+    BadType {
+        kind: u8,
+    },
+}
+
+/// RFC 4271 §6.2 (the checks that need no configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    UnsupportedVersion {
+        version: u8,
+    },
+    /// 1 or 2 seconds (RFC 4271 §4.2: zero or at least three).
+    UnacceptableHoldTime {
+        hold_time: u16,
+    },
+    BadBgpIdentifier {
+        id: Ipv4Addr,
+    },
+    UnsupportedOptionalParameter {
+        parameter: u8,
+    },
+    Malformed(OpenMalformed),
+}
+
+/// What makes an OPEN unreadable; RFC 4271 has no finer subcode than "Unspecific".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMalformed {
+    TooShort,
+    ParametersLength,
+    ParameterOverrun,
+    CapabilityOverrun,
+    BadCapability { code: CapabilityCode },
+}
+
+/// RFC 4271 §6.3 and RFC 7606: only what resets the session; lighter attribute errors
+/// are recorded on the decoded [`Update`](super::Update) instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateError {
+    /// Withdrawn Routes Length or Total Path Attribute Length overrun the message: the
+    /// NLRI cannot be located (RFC 7606 §5.3 keeps session reset).
+    FieldLengths,
+    /// A prefix with an impossible length in the withdrawn routes or the NLRI.
+    InvalidNetwork {
+        field: NlriField,
+    },
+    Attribute(AttributeError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NlriField {
+    Withdrawn,
+    Nlri,
+}
+
+impl DecodeError {
+    /// The NOTIFICATION to send before closing.
+    pub fn notification(&self) -> Notification {
+        let header = |s: HeaderSubcode, data| {
+            Notification::new(ErrorCode::MessageHeader.code(), s.code(), data)
+        };
+        let open =
+            |s: OpenSubcode, data| Notification::new(ErrorCode::OpenMessage.code(), s.code(), data);
+        let update = |s: UpdateSubcode, data| {
+            Notification::new(ErrorCode::UpdateMessage.code(), s.code(), data)
+        };
+        match self {
+            DecodeError::Header(e) => match e {
+                HeaderError::NotSynchronized => {
+                    header(HeaderSubcode::ConnectionNotSynchronized, vec![])
+                }
+                // §6.1: the data is the erroneous Length field / Type field.
+                HeaderError::BadLength { length, .. } => header(
+                    HeaderSubcode::BadMessageLength,
+                    length.to_be_bytes().to_vec(),
+                ),
+                HeaderError::BadType { kind } => header(HeaderSubcode::BadMessageType, vec![*kind]),
+            },
+            DecodeError::Open(e) => match e {
+                // §6.2: the data is the largest version we support.
+                OpenError::UnsupportedVersion { .. } => {
+                    open(OpenSubcode::UnsupportedVersion, vec![0, 4])
+                }
+                OpenError::UnacceptableHoldTime { .. } => {
+                    open(OpenSubcode::UnacceptableHoldTime, vec![])
+                }
+                OpenError::BadBgpIdentifier { id } => {
+                    open(OpenSubcode::BadBgpIdentifier, id.octets().to_vec())
+                }
+                OpenError::UnsupportedOptionalParameter { .. } => {
+                    open(OpenSubcode::UnsupportedOptionalParameter, vec![])
+                }
+                OpenError::Malformed(_) => open(OpenSubcode::Unspecific, vec![]),
+            },
+            DecodeError::Update(e) => match e {
+                UpdateError::FieldLengths => update(UpdateSubcode::MalformedAttributeList, vec![]),
+                UpdateError::InvalidNetwork { .. } => {
+                    update(UpdateSubcode::InvalidNetworkField, vec![])
+                }
+                UpdateError::Attribute(a) => match &a.fault {
+                    // §6.3: the data is the unrecognised attribute itself.
+                    AttributeFault::UnrecognizedWellKnown { attribute } => update(
+                        UpdateSubcode::UnrecognizedWellKnownAttribute,
+                        attribute.clone(),
+                    ),
+                    // RFC 7606 §3 (g), §5.3: MP_(UN)REACH problems and repeats.
+                    _ => update(UpdateSubcode::MalformedAttributeList, vec![]),
+                },
+            },
+        }
+    }
+}
+
+impl From<HeaderError> for DecodeError {
+    fn from(e: HeaderError) -> DecodeError {
+        DecodeError::Header(e)
+    }
+}
+
+impl From<OpenError> for DecodeError {
+    fn from(e: OpenError) -> DecodeError {
+        DecodeError::Open(e)
+    }
+}
+
+impl From<UpdateError> for DecodeError {
+    fn from(e: UpdateError) -> DecodeError {
+        DecodeError::Update(e)
+    }
+}
+
+impl From<AttributeError> for UpdateError {
+    fn from(e: AttributeError) -> UpdateError {
+        debug_assert_eq!(e.action, ErrorAction::SessionReset);
+        UpdateError::Attribute(e)
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.notification())?;
+        match self {
+            DecodeError::Header(HeaderError::BadLength { length, kind }) => {
+                write!(f, ": {} of {length} octets", kind_name(*kind))
+            }
+            DecodeError::Header(HeaderError::BadType { kind }) => write!(f, ": type {kind}"),
+            DecodeError::Header(HeaderError::NotSynchronized) => Ok(()),
+            DecodeError::Open(OpenError::UnsupportedVersion { version }) => {
+                write!(f, ": version {version}")
+            }
+            DecodeError::Open(OpenError::UnacceptableHoldTime { hold_time }) => {
+                write!(f, ": {hold_time} s")
+            }
+            DecodeError::Open(OpenError::BadBgpIdentifier { id }) => write!(f, ": {id}"),
+            DecodeError::Open(OpenError::UnsupportedOptionalParameter { parameter }) => {
+                write!(f, ": parameter type {parameter}")
+            }
+            DecodeError::Open(OpenError::Malformed(m)) => write!(f, ": {m:?}"),
+            DecodeError::Update(UpdateError::FieldLengths) => {
+                f.write_str(": field lengths overrun the message")
+            }
+            DecodeError::Update(UpdateError::InvalidNetwork { field }) => {
+                write!(f, ": bad prefix in {field:?}")
+            }
+            DecodeError::Update(UpdateError::Attribute(a)) => write!(f, ": {a}"),
+        }
+    }
+}
+
+fn kind_name(kind: MessageType) -> String {
+    kind.label()
+        .map_or_else(|| format!("type {}", kind.code()), str::to_string)
+}
