@@ -65,7 +65,10 @@ fn hex(text: &str) -> Vec<u8> {
         .filter(|b| b.is_ascii_hexdigit())
         .map(|b| (b as char).to_digit(16).unwrap() as u8)
         .collect();
-    assert!(digits.len().is_multiple_of(2), "odd number of hex digits: {text}");
+    assert!(
+        digits.len().is_multiple_of(2),
+        "odd number of hex digits: {text}"
+    );
     digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
 }
 
@@ -82,7 +85,8 @@ fn hex(text: &str) -> Vec<u8> {
 ///   attribute bytes (`_` may separate them) and IPv4 NLRI, then as `wire`
 /// - `tick`: time passes to this moment
 ///
-/// `timers` (not an input): ticks at every deadline up to this moment, each echoed.
+/// Deadlines that fall before an input's moment fire first (echoed as `@<ms> tick`),
+/// as in the real shell. `timers` (not an input): ticks at every deadline up to this moment, each echoed.
 fn input(words: &[&str]) -> Input {
     let conn = |i: usize| -> u64 { words[i].parse().expect("connection number") };
     let rest = |i: usize| words[i..].join(" ");
@@ -312,6 +316,10 @@ fn run_case(dir: &Path) -> Result<(), String> {
             .unwrap_or_else(|| panic!("{}: line must start with @<ms>: {line}", dir.display()));
         let at = t0 + Duration::from_millis(ms);
         let words: Vec<&str> = rest.split_whitespace().collect();
+        // As the shell would: every deadline before this moment fires first.
+        while let Some(due) = replay.session.next_deadline().filter(|d| *d < at) {
+            replay.step(due, "tick", Input::Tick);
+        }
         if words == ["timers"] {
             while let Some(due) = replay.session.next_deadline().filter(|d| *d <= at) {
                 replay.step(due, "tick", Input::Tick);
