@@ -5,7 +5,8 @@
 //! A session may hold two TCP connections at once (ours and the peer's) until connection
 //! collision detection (§6.8) keeps one.
 
-use crate::packet::notification::{cease, code, fsm_sub, open as open_err};
+use crate::packet::error::{CloseReason, UnexpectedIn};
+use crate::packet::notification::{code, open as open_err};
 use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
 use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
@@ -314,7 +315,13 @@ impl Session {
                     "we closed the session with {}: its message was malformed ({error})",
                     self.peer()
                 );
-                self.fail(now, conn, Some(error.notification()), reason, &mut out);
+                self.fail(
+                    now,
+                    conn,
+                    Some(CloseReason::Malformed(error)),
+                    reason,
+                    &mut out,
+                );
             }
             Input::Closed { conn, error } => {
                 if self.conns.iter().any(|c| c.id == conn) {
@@ -395,8 +402,7 @@ impl Session {
                 self.peer(),
                 hold.unwrap_or(OPEN_HOLD).as_secs()
             );
-            let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
-            self.fail(now, id, Some(n), reason, out);
+            self.fail(now, id, Some(CloseReason::HoldTimerExpired), reason, out);
         }
         let ctx = self.context();
         for c in &mut self.conns {
@@ -444,9 +450,7 @@ impl Session {
                 .map(|c| c.id)
                 .collect();
             for old in stale {
-                let n =
-                    Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
-                self.fail_quiet(old, n, String::new(), out);
+                self.fail_quiet(old, CloseReason::ConnectionCollision, out);
             }
         }
         if self.conns.len() >= 2 {
@@ -577,9 +581,9 @@ impl Session {
             (state, message) => {
                 // RFC 6608: FSM error subcode says in which state the surprise came.
                 let sub = match state {
-                    ConnState::OpenSent => fsm_sub::UNEXPECTED_IN_OPEN_SENT,
-                    ConnState::OpenConfirm => fsm_sub::UNEXPECTED_IN_OPEN_CONFIRM,
-                    ConnState::Established => fsm_sub::UNEXPECTED_IN_ESTABLISHED,
+                    ConnState::OpenSent => UnexpectedIn::OpenSent,
+                    ConnState::OpenConfirm => UnexpectedIn::OpenConfirm,
+                    ConnState::Established => UnexpectedIn::Established,
                 };
                 let reason = format!(
                     "we closed the session with {}: unexpected {} in state {:?}",
@@ -590,7 +594,7 @@ impl Session {
                 self.fail(
                     now,
                     id,
-                    Some(Notification::new(code::FSM, sub, vec![])),
+                    Some(CloseReason::UnexpectedMessage { state: sub }),
                     reason,
                     out,
                 );
@@ -635,8 +639,7 @@ impl Session {
                 "we closed the session with {}: OPEN error / Bad Peer AS (we expected {expected}, it sent {peer_asn})",
                 self.peer()
             );
-            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_PEER_AS, vec![]);
-            return self.fail(now, id, Some(n), reason, out);
+            return self.fail(now, id, Some(CloseReason::BadPeerAs), reason, out);
         }
         // RFC 6286 §2.2: inside one AS the identifiers must differ.
         if peer_asn == s.local_asn && open.bgp_id == s.router_id {
@@ -645,11 +648,7 @@ impl Session {
                 self.peer(),
                 s.router_id
             );
-            let n = Notification::new(
-                code::OPEN_MESSAGE,
-                open_err::BAD_BGP_IDENTIFIER,
-                open.bgp_id.octets().to_vec(),
-            );
+            let n = CloseReason::BadBgpIdentifier { id: open.bgp_id };
             return self.fail(now, id, Some(n), reason, out);
         }
         if !self.resolve_collision(now, id, &open, out) {
@@ -733,8 +732,7 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for other in others {
-            let n = Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
-            self.fail_quiet(other, n, String::new(), out);
+            self.fail_quiet(other, CloseReason::ConnectionCollision, out);
         }
         self.restarting = false;
         self.backoff = FIRST_RETRY;
@@ -778,19 +776,20 @@ impl Session {
         }
     }
 
-    /// Sends `notification` (if any) and closes connection `id`; the session goes down.
+    /// Sends the NOTIFICATION for `n` (if any) and closes connection `id`; the
+    /// session goes down.
     fn fail(
         &mut self,
         now: Instant,
         id: ConnId,
-        n: Option<Notification>,
+        n: Option<CloseReason>,
         reason: String,
         out: &mut Vec<Action>,
     ) {
         if let Some(n) = n {
             out.push(Action::Send {
                 conn: id,
-                bytes: Message::Notification(n).to_bytes(self.context()),
+                bytes: Message::Notification(n.notification()).to_bytes(self.context()),
             });
         }
         out.push(Action::Close { conn: id });

@@ -201,3 +201,81 @@ fn kind_name(kind: MessageType) -> String {
     kind.label()
         .map_or_else(|| format!("type {}", kind.code()), str::to_string)
 }
+
+/// Every reason a session sends a NOTIFICATION and closes, so that this file stays the
+/// only one that knows the codes: a malformed message, or a decision of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    Malformed(DecodeError),
+    /// RFC 4271 §6.2: the OPEN's AS is not the configured one.
+    BadPeerAs,
+    /// RFC 6286 §2.2: inside one AS the peer uses our identifier.
+    BadBgpIdentifier {
+        id: Ipv4Addr,
+    },
+    /// RFC 6608: a message the state does not allow.
+    UnexpectedMessage {
+        state: UnexpectedIn,
+    },
+    /// RFC 4271 §6.5.
+    HoldTimerExpired,
+    /// RFC 4486 / RFC 8203 Cease subcodes.
+    AdministrativeShutdown {
+        message: String,
+    },
+    AdministrativeReset {
+        message: String,
+    },
+    PeerDeconfigured,
+    /// RFC 4271 §6.8.
+    ConnectionCollision,
+}
+
+/// RFC 6608 §3: the FSM error subcode names the state the surprise came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnexpectedIn {
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl CloseReason {
+    pub fn notification(&self) -> Notification {
+        use super::iana::{CeaseSubcode as C, FsmSubcode};
+        let cease = |s: C| Notification::new(ErrorCode::Cease.code(), s.code(), vec![]);
+        match self {
+            CloseReason::Malformed(e) => e.notification(),
+            CloseReason::BadPeerAs => Notification::new(
+                ErrorCode::OpenMessage.code(),
+                OpenSubcode::BadPeerAs.code(),
+                vec![],
+            ),
+            CloseReason::BadBgpIdentifier { id } => Notification::new(
+                ErrorCode::OpenMessage.code(),
+                OpenSubcode::BadBgpIdentifier.code(),
+                id.octets().to_vec(),
+            ),
+            CloseReason::UnexpectedMessage { state } => Notification::new(
+                ErrorCode::Fsm.code(),
+                match state {
+                    UnexpectedIn::OpenSent => FsmSubcode::UnexpectedInOpenSent,
+                    UnexpectedIn::OpenConfirm => FsmSubcode::UnexpectedInOpenConfirm,
+                    UnexpectedIn::Established => FsmSubcode::UnexpectedInEstablished,
+                }
+                .code(),
+                vec![],
+            ),
+            CloseReason::HoldTimerExpired => {
+                Notification::new(ErrorCode::HoldTimerExpired.code(), 0, vec![])
+            }
+            CloseReason::AdministrativeShutdown { message } => {
+                Notification::cease_with_message(C::AdministrativeShutdown.code(), message)
+            }
+            CloseReason::AdministrativeReset { message } => {
+                Notification::cease_with_message(C::AdministrativeReset.code(), message)
+            }
+            CloseReason::PeerDeconfigured => cease(C::PeerDeconfigured),
+            CloseReason::ConnectionCollision => cease(C::ConnectionCollisionResolution),
+        }
+    }
+}

@@ -2,8 +2,8 @@
 //! the caller stops a session (Cease variants, graceful restart close).
 
 use super::{Action, ConnId, ConnState, Lifecycle, Session, Stop};
-use crate::packet::notification::{cease, code};
-use crate::packet::{Capability, Message, Notification, Open};
+use crate::packet::error::CloseReason;
+use crate::packet::{Capability, Message, Open};
 use std::time::Instant;
 
 impl Session {
@@ -29,8 +29,6 @@ impl Session {
             return true;
         };
         let (other_id, other_state) = (other.id, other.state);
-        let collision =
-            || Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
         if other_state == ConnState::Established {
             // RFC 4724 §4.2: a new connection from a graceful-restart peer replaces the
             // old one (the peer restarted); otherwise the established one stays.
@@ -41,8 +39,7 @@ impl Session {
                 out.push(Action::Close { conn: other_id });
                 return true;
             }
-            let reason = "connection collision: kept the established session".to_string();
-            self.fail_quiet(id, collision(), reason, out);
+            self.fail_quiet(id, CloseReason::ConnectionCollision, out);
             return false;
         }
         // The connection opened by the speaker with the higher BGP identifier survives.
@@ -53,27 +50,16 @@ impl Session {
         } else {
             (other_id, true)
         };
-        self.fail_quiet(
-            loser,
-            collision(),
-            "connection collision resolved".into(),
-            out,
-        );
+        self.fail_quiet(loser, CloseReason::ConnectionCollision, out);
         survives
     }
 
     /// Closes one of two colliding connections without touching the session's state.
-    pub(super) fn fail_quiet(
-        &mut self,
-        id: ConnId,
-        n: Notification,
-        _why: String,
-        out: &mut Vec<Action>,
-    ) {
+    pub(super) fn fail_quiet(&mut self, id: ConnId, why: CloseReason, out: &mut Vec<Action>) {
         let ctx = self.context();
         out.push(Action::Send {
             conn: id,
-            bytes: Message::Notification(n).to_bytes(ctx),
+            bytes: Message::Notification(why.notification()).to_bytes(ctx),
         });
         out.push(Action::Close { conn: id });
         self.conns.retain(|c| c.id != id);
@@ -82,10 +68,9 @@ impl Session {
     pub(super) fn stop(&mut self, now: Instant, stop: Stop, out: &mut Vec<Action>) {
         let (notification, stays_down) = match &stop {
             Stop::Shutdown { message } => (
-                Some(Notification::cease_with_message(
-                    cease::ADMINISTRATIVE_SHUTDOWN,
-                    message,
-                )),
+                Some(CloseReason::AdministrativeShutdown {
+                    message: message.clone(),
+                }),
                 true,
             ),
             Stop::Restart => {
@@ -96,29 +81,18 @@ impl Session {
                                 o.has(|c| matches!(c, Capability::GracefulRestart { .. }))
                             })
                     });
-                let n = (!gr).then(|| {
-                    Notification::cease_with_message(
-                        cease::ADMINISTRATIVE_SHUTDOWN,
-                        "oxlb restarting",
-                    )
+                let n = (!gr).then(|| CloseReason::AdministrativeShutdown {
+                    message: "oxlb restarting".into(),
                 });
                 (n, true)
             }
             Stop::Reset { reason } => (
-                Some(Notification::cease_with_message(
-                    cease::ADMINISTRATIVE_RESET,
-                    reason,
-                )),
+                Some(CloseReason::AdministrativeReset {
+                    message: reason.clone(),
+                }),
                 false,
             ),
-            Stop::Deconfigured => (
-                Some(Notification::new(
-                    code::CEASE,
-                    cease::PEER_DECONFIGURED,
-                    vec![],
-                )),
-                true,
-            ),
+            Stop::Deconfigured => (Some(CloseReason::PeerDeconfigured), true),
         };
         if stays_down {
             self.lifecycle = Lifecycle::Stopped;
