@@ -52,14 +52,20 @@ pub enum Message {
 }
 
 impl Message {
-    pub fn kind(&self) -> &'static str {
+    pub fn message_type(&self) -> iana::MessageType {
+        use iana::MessageType as M;
         match self {
-            Message::Open(_) => "OPEN",
-            Message::Update(_) => "UPDATE",
-            Message::Notification(_) => "NOTIFICATION",
-            Message::Keepalive => "KEEPALIVE",
-            Message::RouteRefresh { .. } => "ROUTE-REFRESH",
+            Message::Open(_) => M::Open,
+            Message::Update(_) => M::Update,
+            Message::Notification(_) => M::Notification,
+            Message::Keepalive => M::Keepalive,
+            Message::RouteRefresh { .. } => M::RouteRefresh,
         }
+    }
+
+    /// The registry name ("OPEN", "UPDATE"...), for logs.
+    pub fn kind(&self) -> &'static str {
+        self.message_type().label().unwrap_or("message")
     }
 
     /// Appends the framed message to `out`.
