@@ -279,3 +279,139 @@ impl CloseReason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::attribute_error::{AttributeFault, ErrorAction};
+
+    /// One row per reason: the (code, subcode, data) RFC 4271 §6 / RFC 7606 / RFC 6608 /
+    /// RFC 4486 / RFC 8203 give it.
+    #[test]
+    fn every_reason_maps_to_its_rfc_notification() {
+        let id = Ipv4Addr::new(10, 0, 0, 1);
+        let malformed = |e: DecodeError| CloseReason::Malformed(e);
+        let rows: Vec<(CloseReason, (u8, u8, Vec<u8>))> = vec![
+            (
+                malformed(HeaderError::NotSynchronized.into()),
+                (1, 1, vec![]),
+            ),
+            (
+                malformed(
+                    HeaderError::BadLength {
+                        length: 20,
+                        kind: MessageType::Keepalive,
+                    }
+                    .into(),
+                ),
+                (1, 2, vec![0, 20]),
+            ),
+            (
+                malformed(HeaderError::BadType { kind: 9 }.into()),
+                (1, 3, vec![9]),
+            ),
+            (
+                malformed(OpenError::UnsupportedVersion { version: 3 }.into()),
+                (2, 1, vec![0, 4]),
+            ),
+            (CloseReason::BadPeerAs, (2, 2, vec![])),
+            (
+                malformed(OpenError::BadBgpIdentifier { id }.into()),
+                (2, 3, vec![10, 0, 0, 1]),
+            ),
+            (
+                CloseReason::BadBgpIdentifier { id },
+                (2, 3, vec![10, 0, 0, 1]),
+            ),
+            (
+                malformed(OpenError::UnsupportedOptionalParameter { parameter: 7 }.into()),
+                (2, 4, vec![]),
+            ),
+            (
+                malformed(OpenError::UnacceptableHoldTime { hold_time: 2 }.into()),
+                (2, 6, vec![]),
+            ),
+            (
+                malformed(OpenError::Malformed(OpenMalformed::TooShort).into()),
+                (2, 0, vec![]),
+            ),
+            (malformed(UpdateError::FieldLengths.into()), (3, 1, vec![])),
+            (
+                malformed(
+                    UpdateError::InvalidNetwork {
+                        field: NlriField::Nlri,
+                    }
+                    .into(),
+                ),
+                (3, 10, vec![]),
+            ),
+            (
+                malformed(
+                    UpdateError::Attribute(AttributeError::new(
+                        99,
+                        AttributeFault::UnrecognizedWellKnown {
+                            attribute: vec![0x40, 99, 0],
+                        },
+                        ErrorAction::SessionReset,
+                    ))
+                    .into(),
+                ),
+                (3, 2, vec![0x40, 99, 0]),
+            ),
+            (
+                malformed(
+                    UpdateError::Attribute(AttributeError::new(
+                        15,
+                        AttributeFault::Repeated,
+                        ErrorAction::SessionReset,
+                    ))
+                    .into(),
+                ),
+                (3, 1, vec![]),
+            ),
+            (CloseReason::HoldTimerExpired, (4, 0, vec![])),
+            (
+                CloseReason::UnexpectedMessage {
+                    state: UnexpectedIn::OpenSent,
+                },
+                (5, 1, vec![]),
+            ),
+            (
+                CloseReason::UnexpectedMessage {
+                    state: UnexpectedIn::Established,
+                },
+                (5, 3, vec![]),
+            ),
+            (
+                CloseReason::AdministrativeShutdown {
+                    message: "bye".into(),
+                },
+                (6, 2, b"\x03bye".to_vec()),
+            ),
+            (
+                CloseReason::AdministrativeReset {
+                    message: String::new(),
+                },
+                (6, 4, vec![]),
+            ),
+            (CloseReason::PeerDeconfigured, (6, 3, vec![])),
+            (CloseReason::ConnectionCollision, (6, 7, vec![])),
+        ];
+        for (reason, want) in rows {
+            let n = reason.notification();
+            assert_eq!((n.code, n.subcode, n.data), want, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn decode_errors_say_what_was_wrong_after_the_notification_name() {
+        let e = DecodeError::from(HeaderError::BadLength {
+            length: 20,
+            kind: MessageType::Keepalive,
+        });
+        assert_eq!(
+            e.to_string(),
+            "message header error / Bad Message Length: KEEPALIVE of 20 octets"
+        );
+    }
+}
