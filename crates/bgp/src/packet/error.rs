@@ -291,7 +291,8 @@ mod tests {
     fn every_reason_maps_to_its_rfc_notification() {
         let id = Ipv4Addr::new(10, 0, 0, 1);
         let malformed = |e: DecodeError| CloseReason::Malformed(e);
-        let rows: Vec<(CloseReason, (u8, u8, Vec<u8>))> = vec![
+        type Row = (CloseReason, (u8, u8, Vec<u8>));
+        let rows: Vec<Row> = vec![
             (
                 malformed(HeaderError::NotSynchronized.into()),
                 (1, 1, vec![]),
