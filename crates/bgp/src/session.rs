@@ -295,7 +295,12 @@ impl Session {
             } => self.connected(now, conn, outbound, local, &mut out),
             Input::ConnectFailed { error } => {
                 self.connecting = false;
-                if self.wants_outbound() {
+                // Right after losing the session a refused connection is expected (the
+                // router restarts): the reason the session went down stays the error.
+                let expected = error == ConnectError::Refused
+                    && self.last_error.is_some()
+                    && self.recently_up(now);
+                if self.wants_outbound() && !expected {
                     self.last_error = Some(format!(
                         "could not connect to {}: {error}{}",
                         self.peer(),
@@ -306,6 +311,8 @@ impl Session {
                             ""
                         }
                     ));
+                }
+                if self.wants_outbound() {
                     self.schedule_retry(now);
                 }
             }
@@ -358,14 +365,17 @@ impl Session {
                 .any(|c| c.outbound || c.state != ConnState::OpenSent)
     }
 
+    /// Within [`QUICK_WINDOW`] of losing an Established session.
+    fn recently_up(&self, now: Instant) -> bool {
+        self.lost_at
+            .is_some_and(|at| now.saturating_duration_since(at) < QUICK_WINDOW)
+    }
+
     fn schedule_retry(&mut self, now: Instant) {
         if self.lifecycle != Lifecycle::Running {
             return;
         }
-        let recently_up = self
-            .lost_at
-            .is_some_and(|at| now.saturating_duration_since(at) < QUICK_WINDOW);
-        let delay = if recently_up {
+        let delay = if self.recently_up(now) {
             self.backoff.min(QUICK_RETRY)
         } else {
             self.backoff

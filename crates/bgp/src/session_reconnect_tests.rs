@@ -174,3 +174,51 @@ fn a_dropped_session_retries_at_once_then_often_for_a_minute_then_backs_off() {
     let last = gaps.last().unwrap().1;
     assert!(last > QUICK_RETRY, "{gaps:?}");
 }
+
+#[test]
+fn refused_retries_right_after_a_drop_keep_the_reason_it_went_down() {
+    let (mut session, t, _) = established(settings(), false);
+    session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Notification(Notification::cease_with_message(2, "maintenance")),
+        },
+    );
+    let why = session.last_error.clone();
+    assert!(why.as_deref().unwrap().contains("maintenance"));
+    let at = session.next_deadline().unwrap();
+    session.handle(at, Input::Tick);
+    session.handle(
+        at,
+        Input::ConnectFailed {
+            error: ConnectError::Refused,
+        },
+    );
+    assert_eq!(session.last_error, why);
+    // Other failures, or refusals once the minute has passed, are reported.
+    let at = session.next_deadline().unwrap();
+    session.handle(at, Input::Tick);
+    session.handle(
+        at,
+        Input::ConnectFailed {
+            error: ConnectError::Timeout { secs: 30 },
+        },
+    );
+    assert_eq!(
+        session.last_error.as_deref(),
+        Some("could not connect to 10.0.0.1: no answer within 30 s")
+    );
+    let later = t + QUICK_WINDOW + Duration::from_secs(1);
+    session.handle(later, Input::Tick);
+    session.handle(
+        later,
+        Input::ConnectFailed {
+            error: ConnectError::Refused,
+        },
+    );
+    assert_eq!(
+        session.last_error.as_deref(),
+        Some("could not connect to 10.0.0.1: connection refused")
+    );
+}
