@@ -796,10 +796,10 @@ impl Session {
         reason: String,
         out: &mut Vec<Action>,
     ) {
-        if let Some(n) = n {
+        if let Some(n) = n.and_then(|reason| reason.notification()) {
             out.push(Action::Send {
                 conn: id,
-                bytes: Message::Notification(n.notification()).to_bytes(self.context()),
+                bytes: Message::Notification(n).to_bytes(self.context()),
             });
         }
         out.push(Action::Close { conn: id });

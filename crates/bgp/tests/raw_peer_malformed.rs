@@ -79,6 +79,8 @@ enum When {
 #[derive(Debug)]
 enum Expect {
     Notification(u8, u8),
+    /// The connection is closed with no NOTIFICATION (RFC 4271 §6.4).
+    ClosedSilently,
     /// No NOTIFICATION, session kept, and this logged (e.g. "treat-as-withdraw").
     Logged(&'static str),
 }
@@ -140,6 +142,13 @@ fn cases() -> Vec<(&'static str, When, Vec<u8>, Expect)> {
             InsteadOfOpen,
             frame(1, &open_body(4, 64501, 2, RAW, &CAPS)),
             Notification(2, 6),
+        ),
+        // RFC 4271 §6.4: an error in a NOTIFICATION is not answered with one.
+        (
+            "NOTIFICATION of 20 octets",
+            Established,
+            frame(3, &[6]),
+            ClosedSilently,
         ),
         // RFC 6608: an OPEN once Established is an FSM error.
         (
@@ -384,6 +393,23 @@ async fn malformed_messages_get_the_rfc_answer_and_leave_other_sessions_alone() 
                 let got = notification(&mut stream).await;
                 (got != Some((code, subcode)))
                     .then(|| format!("{name}: expected NOTIFICATION {code}/{subcode}, got {got:?}"))
+            }
+            Expect::ClosedSilently => {
+                // Everything up to the close; a NOTIFICATION among it is wrong.
+                match notification(&mut stream).await {
+                    Some(n) => Some(format!(
+                        "{name}: expected a silent close, got NOTIFICATION {n:?}"
+                    )),
+                    None => {
+                        // None also on a timeout: check that the socket is really at EOF.
+                        let mut byte = [0u8; 1];
+                        let eof =
+                            tokio::time::timeout(Duration::from_secs(1), stream.read(&mut byte))
+                                .await;
+                        (!matches!(eof, Ok(Ok(0)) | Ok(Err(_))))
+                            .then(|| format!("{name}: the connection was not closed"))
+                    }
+                }
             }
             Expect::Logged(text) => {
                 // A KEEPALIVE after the UPDATE: still answered by a live session.

@@ -16,6 +16,10 @@ pub enum DecodeError {
     Header(HeaderError),
     Open(OpenError),
     Update(UpdateError),
+    /// A NOTIFICATION whose length is wrong (RFC 4271 §6.4: never answered with one).
+    Notification {
+        length: u16,
+    },
 }
 
 /// RFC 4271 §6.1.
@@ -84,8 +88,9 @@ pub enum NlriField {
 }
 
 impl DecodeError {
-    /// The NOTIFICATION to send before closing.
-    pub fn notification(&self) -> Notification {
+    /// The NOTIFICATION to send before closing; None where RFC 4271 §6.4 forbids an
+    /// answer (an error in a NOTIFICATION).
+    pub fn notification(&self) -> Option<Notification> {
         let header = |s: HeaderSubcode, data| {
             Notification::new(ErrorCode::MessageHeader.code(), s.code(), data)
         };
@@ -94,7 +99,8 @@ impl DecodeError {
         let update = |s: UpdateSubcode, data| {
             Notification::new(ErrorCode::UpdateMessage.code(), s.code(), data)
         };
-        match self {
+        Some(match self {
+            DecodeError::Notification { .. } => return None,
             DecodeError::Header(e) => match e {
                 HeaderError::NotSynchronized => {
                     header(HeaderSubcode::ConnectionNotSynchronized, vec![])
@@ -137,7 +143,7 @@ impl DecodeError {
                     _ => update(UpdateSubcode::MalformedAttributeList, vec![]),
                 },
             },
-        }
+        })
     }
 }
 
@@ -168,8 +174,12 @@ impl From<AttributeError> for UpdateError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.notification())?;
+        match self.notification() {
+            Some(n) => write!(f, "{n}")?,
+            None => f.write_str("malformed NOTIFICATION, not answered (RFC 4271 §6.4)")?,
+        }
         match self {
+            DecodeError::Notification { length } => write!(f, ": {length} octets"),
             DecodeError::Header(HeaderError::BadLength { length, kind }) => {
                 write!(f, ": {} of {length} octets", kind_name(*kind))
             }
@@ -240,11 +250,12 @@ pub enum UnexpectedIn {
 }
 
 impl CloseReason {
-    pub fn notification(&self) -> Notification {
+    /// The NOTIFICATION to send before closing, if any may be sent.
+    pub fn notification(&self) -> Option<Notification> {
         use super::iana::{CeaseSubcode as C, FsmSubcode};
         let cease = |s: C| Notification::new(ErrorCode::Cease.code(), s.code(), vec![]);
-        match self {
-            CloseReason::Malformed(e) => e.notification(),
+        Some(match self {
+            CloseReason::Malformed(e) => return e.notification(),
             CloseReason::BadPeerAs => Notification::new(
                 ErrorCode::OpenMessage.code(),
                 OpenSubcode::BadPeerAs.code(),
@@ -276,7 +287,7 @@ impl CloseReason {
             }
             CloseReason::PeerDeconfigured => cease(C::PeerDeconfigured),
             CloseReason::ConnectionCollision => cease(C::ConnectionCollisionResolution),
-        }
+        })
     }
 }
 
@@ -399,9 +410,16 @@ mod tests {
             (CloseReason::ConnectionCollision, (6, 7, vec![])),
         ];
         for (reason, want) in rows {
-            let n = reason.notification();
+            let n = reason.notification().unwrap();
             assert_eq!((n.code, n.subcode, n.data), want, "{reason:?}");
         }
+    }
+
+    #[test]
+    fn a_malformed_notification_is_not_answered() {
+        let e = DecodeError::Notification { length: 20 };
+        assert_eq!(e.notification(), None);
+        assert_eq!(CloseReason::Malformed(e).notification(), None);
     }
 
     #[test]

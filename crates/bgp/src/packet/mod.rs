@@ -140,6 +140,9 @@ pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Deco
     };
     let exact = matches!(kind, M::Keepalive | M::RouteRefresh);
     if len < min_len || len > MAX_MESSAGE_LEN || (exact && len != min_len) {
+        if kind == M::Notification {
+            return Err(DecodeError::Notification { length });
+        }
         return Err(HeaderError::BadLength { length, kind }.into());
     }
     let Some(frame) = buf.get(..len) else {

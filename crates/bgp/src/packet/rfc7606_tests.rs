@@ -157,7 +157,7 @@ fn each_malformed_attribute_gets_the_rfc7606_approach() {
         let got = decode(&wire, FOUR);
         match expect {
             Expect::Reset(c, s, data) => {
-                let n = got.expect_err(name).notification();
+                let n = got.expect_err(name).notification().unwrap();
                 assert_eq!((n.code, n.subcode, n.data), (c, s, data), "{name}");
             }
             Expect::Handled(errors) => {

@@ -96,7 +96,10 @@ fn open_errors_map_to_rfc4271_section_6_2() {
     let mut body = vec![4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 2, 0];
     body[0] = 3;
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err().notification(),
+        decode(&frame(1, &body), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap(),
         Notification::new(
             code::OPEN_MESSAGE,
             open_err::UNSUPPORTED_VERSION,
@@ -109,6 +112,7 @@ fn open_errors_map_to_rfc4271_section_6_2() {
         decode(&frame(1, &body), FOUR)
             .unwrap_err()
             .notification()
+            .unwrap()
             .subcode,
         open_err::UNACCEPTABLE_HOLD_TIME
     );
@@ -118,6 +122,7 @@ fn open_errors_map_to_rfc4271_section_6_2() {
         decode(&frame(1, &body), FOUR)
             .unwrap_err()
             .notification()
+            .unwrap()
             .subcode,
         open_err::BAD_BGP_IDENTIFIER
     );
@@ -126,6 +131,7 @@ fn open_errors_map_to_rfc4271_section_6_2() {
         decode(&frame(1, &with_auth), FOUR)
             .unwrap_err()
             .notification()
+            .unwrap()
             .subcode,
         open_err::UNSUPPORTED_OPTIONAL_PARAMETER
     );
@@ -136,12 +142,16 @@ fn header_errors_map_to_rfc4271_section_6_1() {
     let mut wire = frame(4, &[]);
     wire[3] = 0;
     assert_eq!(
-        decode(&wire, FOUR).unwrap_err().notification().subcode,
+        decode(&wire, FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         header::CONNECTION_NOT_SYNCHRONIZED
     );
     let wire = frame(4, &[0]);
     assert_eq!(
-        decode(&wire, FOUR).unwrap_err().notification(),
+        decode(&wire, FOUR).unwrap_err().notification().unwrap(),
         Notification::new(
             code::MESSAGE_HEADER,
             header::BAD_MESSAGE_LENGTH,
@@ -149,13 +159,20 @@ fn header_errors_map_to_rfc4271_section_6_1() {
         )
     );
     assert_eq!(
-        decode(&frame(9, &[]), FOUR).unwrap_err().notification(),
+        decode(&frame(9, &[]), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap(),
         Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_TYPE, vec![9])
     );
     let mut huge = frame(2, &[0, 0, 0, 0]);
     huge[16..18].copy_from_slice(&4097u16.to_be_bytes());
     assert_eq!(
-        decode(&huge, FOUR).unwrap_err().notification().subcode,
+        decode(&huge, FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         header::BAD_MESSAGE_LENGTH
     );
     // A partial frame is not an error: wait for more.
@@ -322,6 +339,7 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
         decode(&frame(2, &[0, 9, 0, 0]), FOUR)
             .unwrap_err()
             .notification()
+            .unwrap()
             .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );
@@ -330,6 +348,7 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
         decode(&frame(2, &[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]), FOUR)
             .unwrap_err()
             .notification()
+            .unwrap()
             .subcode,
         upd_err::INVALID_NETWORK_FIELD
     );
@@ -338,6 +357,7 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
         decode(&frame(2, &[0, 0, 0, 5, 0x90, 14, 0, 1, 0]), FOUR)
             .unwrap_err()
             .notification()
+            .unwrap()
             .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );

@@ -57,10 +57,12 @@ impl Session {
     /// Closes one of two colliding connections without touching the session's state.
     pub(super) fn fail_quiet(&mut self, id: ConnId, why: CloseReason, out: &mut Vec<Action>) {
         let ctx = self.context();
-        out.push(Action::Send {
-            conn: id,
-            bytes: Message::Notification(why.notification()).to_bytes(ctx),
-        });
+        if let Some(n) = why.notification() {
+            out.push(Action::Send {
+                conn: id,
+                bytes: Message::Notification(n).to_bytes(ctx),
+            });
+        }
         out.push(Action::Close { conn: id });
         self.conns.retain(|c| c.id != id);
     }
