@@ -3,7 +3,7 @@
 
 use crate::packet::{self, Capability, Context, Message};
 use crate::rib::Routes;
-use crate::session::{Action, ConnId, Input, Session, State, Stop};
+use crate::session::{Action, ConnId, ConnectError, Input, Session, SetupStep, State, Stop};
 use crate::settings::{PeerAsn, PeerSettings};
 use crate::sockopt;
 use crate::speaker::{EventSink, PeerStatus};
@@ -25,9 +25,9 @@ pub(crate) enum PeerCommand {
 }
 
 enum Event {
-    Outbound(Result<TcpStream, String>),
+    Outbound(Result<TcpStream, ConnectError>),
     Message(ConnId, Message),
-    DecodeError(ConnId, packet::Notification),
+    DecodeError(ConnId, packet::DecodeError),
     Closed(ConnId, Option<String>),
 }
 
@@ -81,6 +81,11 @@ pub(crate) async fn run(
                 Action::Send { conn, bytes } => {
                     if let Some(c) = conns.get(&conn) {
                         let _ = c.writer.send(Write::Bytes(bytes));
+                    }
+                }
+                Action::Report(report) => {
+                    if let Some(sink) = &events {
+                        sink(&name, &report.to_string());
                     }
                 }
                 Action::Close { conn } => {
@@ -146,12 +151,12 @@ pub(crate) async fn run(
                             link_local = Some((id, link_local_toward(local.ip(), &settings)));
                             Input::Connected { conn: id, outbound: true, local }
                         }
-                        None => Input::ConnectFailed { error: "socket closed at once".into() },
+                        None => Input::ConnectFailed { error: ConnectError::ClosedAtOnce },
                     }
                 }
                 Some(Event::Outbound(Err(error))) => Input::ConnectFailed { error },
                 Some(Event::Message(conn, message)) => Input::Message { conn, message },
-                Some(Event::DecodeError(conn, notification)) => Input::DecodeError { conn, notification },
+                Some(Event::DecodeError(conn, error)) => Input::DecodeError { conn, error },
                 Some(Event::Closed(conn, error)) => {
                     conns.remove(&conn);
                     Input::Closed { conn, error }
@@ -207,31 +212,39 @@ fn publish(
     );
 }
 
-async fn connect(s: &PeerSettings) -> Result<TcpStream, String> {
+async fn connect(s: &PeerSettings) -> Result<TcpStream, ConnectError> {
+    let setup = |step| {
+        move |e: std::io::Error| ConnectError::Setup {
+            step,
+            error: e.to_string(),
+        }
+    };
     let remote = SocketAddr::new(s.peer_address, s.peer_port);
     let socket = match remote {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(setup(SetupStep::Socket))?;
     let v6 = remote.is_ipv6();
     if let Some(source) = s.source_address {
         socket
             .bind(SocketAddr::new(source, 0))
-            .map_err(|e| format!("cannot use source address {source}: {e}"))?;
+            .map_err(setup(SetupStep::SourceAddress(source)))?;
     }
     if let Some(password) = &s.password {
         sockopt::set_md5(socket.as_raw_fd(), v6, s.peer_address, password.as_bytes())
-            .map_err(|e| format!("cannot set TCP MD5 password: {e}"))?;
+            .map_err(setup(SetupStep::Md5))?;
     }
-    sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(|e| format!("cannot set TTL: {e}"))?;
+    sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(setup(SetupStep::Ttl))?;
     let limit = s
         .connect_retry_time
         .clamp(Duration::from_secs(1), Duration::from_secs(30));
     match tokio::time::timeout(limit, socket.connect(remote)).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", limit.as_secs())),
+        Ok(Err(e)) => Err(ConnectError::from_io(&e)),
+        Err(_) => Err(ConnectError::Timeout {
+            secs: limit.as_secs(),
+        }),
     }
 }
 
@@ -309,8 +322,8 @@ async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: mpsc::UnboundedS
                     }
                 }
                 Ok(None) => break,
-                Err(notification) => {
-                    let _ = events.send(Event::DecodeError(id, notification));
+                Err(error) => {
+                    let _ = events.send(Event::DecodeError(id, error));
                     return;
                 }
             }

@@ -46,7 +46,7 @@ fn updates(packed: &Packed) -> Vec<Update> {
         let Message::Update(u) = message else {
             panic!()
         };
-        assert!(u.treat_as_withdraw.is_none());
+        assert!(u.errors.is_empty());
         out.push(u);
         rest = &rest[used..];
     }

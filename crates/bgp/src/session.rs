@@ -5,7 +5,8 @@
 //! A session may hold two TCP connections at once (ours and the peer's) until connection
 //! collision detection (§6.8) keeps one.
 
-use crate::packet::notification::{cease, code, fsm_sub, open as open_err};
+use crate::packet::error::{CloseReason, UnexpectedIn};
+use crate::packet::notification::{code, open as open_err};
 use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
 use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
@@ -21,7 +22,15 @@ pub type ConnId = u64;
 const OPEN_HOLD: Duration = Duration::from_secs(240);
 /// RFC 4724 §3: how long the peer should keep our routes while we restart.
 pub const RESTART_TIME: u16 = 120;
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// A session that drops retries almost at once: a router that restarted (bgpd) has
+/// dropped our routes already, so every moment until we are back is an outage. The
+/// backoff doubles from here (a refused connection costs nothing), up to connectTime.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// For a minute after an Established session is lost the peer is most likely
+/// restarting (bgpd restart, router reload): retry at least this often meanwhile, since
+/// a refused connection costs one SYN and an RST, and every moment down is an outage.
+const QUICK_RETRY: Duration = Duration::from_millis(250);
+const QUICK_WINDOW: Duration = Duration::from_secs(60);
 /// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
@@ -71,15 +80,17 @@ pub enum Input {
         local: SocketAddr,
     },
     ConnectFailed {
-        error: String,
+        error: ConnectError,
     },
     Message {
         conn: ConnId,
         message: Message,
     },
+    /// The peer's bytes on `conn` could not be accepted; the session answers with the
+    /// error's NOTIFICATION and closes.
     DecodeError {
         conn: ConnId,
-        notification: Notification,
+        error: crate::packet::DecodeError,
     },
     Closed {
         conn: ConnId,
@@ -101,6 +112,38 @@ pub enum Action {
     Close {
         conn: ConnId,
     },
+    /// Something the operator should see in the log; the session goes on.
+    Report(Report),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// An UPDATE had malformed attributes handled by treat-as-withdraw or attribute
+    /// discard (RFC 7606 §2): the session stays up.
+    AttributeErrors {
+        peer: IpAddr,
+        errors: Vec<crate::packet::AttributeError>,
+    },
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Report::AttributeErrors { peer, errors } => {
+                write!(
+                    f,
+                    "UPDATE from {peer} had malformed attributes (RFC 7606): "
+                )?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,6 +175,19 @@ pub struct Counters {
     pub established_at: Option<Instant>,
 }
 
+/// What the caller asked of the session: together with its connections (each with its
+/// own [`ConnState`]) and whether an outbound attempt is under way, this gives the RFC
+/// 4271 §8 [`State`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Created, [`Input::Start`] not yet given.
+    NotStarted,
+    /// Connecting, accepting, or up; reconnects after failures.
+    Running,
+    /// Stopped for good (shutdown, restart, de-configured) until the next Start.
+    Stopped,
+}
+
 #[derive(Debug)]
 pub struct Session {
     settings: PeerSettings,
@@ -139,11 +195,12 @@ pub struct Session {
     connecting: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// When the last Established connection went down (for [`QUICK_RETRY`]).
+    lost_at: Option<Instant>,
     desired: Routes,
     rib: AdjRibOut,
     encoding: Option<Encoding>,
-    stopped: bool,
-    started: bool,
+    lifecycle: Lifecycle,
     /// Our first OPEN after start carries the Restart State bit (RFC 4724 §3).
     restarting: bool,
     /// The role the peer announced (RFC 9234); we then announce the matching one, so a
@@ -163,11 +220,11 @@ impl Session {
             connecting: false,
             retry_at: None,
             backoff: FIRST_RETRY,
+            lost_at: None,
             desired: Routes::new(),
             rib: AdjRibOut::default(),
             encoding: None,
-            stopped: false,
-            started: false,
+            lifecycle: Lifecycle::NotStarted,
             counters: Counters::default(),
             last_error: None,
         }
@@ -184,7 +241,7 @@ impl Session {
             Some(ConnState::OpenConfirm) => State::OpenConfirm,
             Some(ConnState::OpenSent) => State::OpenSent,
             None if self.connecting => State::Connect,
-            None if self.started && !self.stopped => State::Active,
+            None if self.lifecycle == Lifecycle::Running => State::Active,
             None => State::Idle,
         }
     }
@@ -203,7 +260,7 @@ impl Session {
             .conns
             .iter()
             .flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
-        let retry = if self.conns.is_empty() && !self.connecting && !self.stopped {
+        let retry = if self.wants_outbound() {
             self.retry_at
         } else {
             None
@@ -224,8 +281,7 @@ impl Session {
         let mut out = Vec::new();
         match input {
             Input::Start => {
-                self.started = true;
-                self.stopped = false;
+                self.lifecycle = Lifecycle::Running;
                 if self.conns.is_empty() && !self.connecting {
                     self.connecting = true;
                     out.push(Action::Connect);
@@ -239,27 +295,40 @@ impl Session {
             } => self.connected(now, conn, outbound, local, &mut out),
             Input::ConnectFailed { error } => {
                 self.connecting = false;
-                if self.conns.is_empty() {
+                // Right after losing the session a refused connection is expected (the
+                // router restarts): the reason the session went down stays the error.
+                let expected = error == ConnectError::Refused
+                    && self.last_error.is_some()
+                    && self.recently_up(now);
+                if self.wants_outbound() && !expected {
                     self.last_error = Some(format!(
                         "could not connect to {}: {error}{}",
                         self.peer(),
-                        if self.settings.password.is_some() {
+                        if self.settings.password.is_some() && error.could_be_md5() {
                             " (a TCP MD5 password is set: a wrong or missing password on \
                              the peer makes it drop our packets silently)"
                         } else {
                             ""
                         }
                     ));
+                }
+                if self.wants_outbound() {
                     self.schedule_retry(now);
                 }
             }
             Input::Message { conn, message } => self.message(now, conn, message, &mut out),
-            Input::DecodeError { conn, notification } => {
+            Input::DecodeError { conn, error } => {
                 let reason = format!(
-                    "we closed the session with {}: its message was malformed ({notification})",
+                    "we closed the session with {}: its message was malformed ({error})",
                     self.peer()
                 );
-                self.fail(now, conn, Some(notification), reason, &mut out);
+                self.fail(
+                    now,
+                    conn,
+                    Some(CloseReason::Malformed(error)),
+                    reason,
+                    &mut out,
+                );
             }
             Input::Closed { conn, error } => {
                 if self.conns.iter().any(|c| c.id == conn) {
@@ -283,11 +352,35 @@ impl Session {
         self.settings.peer_address
     }
 
+    /// Whether an outbound attempt is due: none under way, and no connection that can
+    /// still become the session. An inbound connection whose peer never sent an OPEN
+    /// does not count: it may be a stray or half-dead socket from the peer's address
+    /// and must not keep us from reconnecting until its 240 s hold timer fires.
+    fn wants_outbound(&self) -> bool {
+        !self.connecting
+            && self.lifecycle == Lifecycle::Running
+            && !self
+                .conns
+                .iter()
+                .any(|c| c.outbound || c.state != ConnState::OpenSent)
+    }
+
+    /// Within [`QUICK_WINDOW`] of losing an Established session.
+    fn recently_up(&self, now: Instant) -> bool {
+        self.lost_at
+            .is_some_and(|at| now.saturating_duration_since(at) < QUICK_WINDOW)
+    }
+
     fn schedule_retry(&mut self, now: Instant) {
-        if self.stopped {
+        if self.lifecycle != Lifecycle::Running {
             return;
         }
-        self.retry_at = Some(now + self.backoff);
+        let delay = if self.recently_up(now) {
+            self.backoff.min(QUICK_RETRY)
+        } else {
+            self.backoff
+        };
+        self.retry_at = Some(now + delay);
         // Exponential backoff capped by connectTime (RFC 4271 §8.1.3 leaves the policy open).
         let cap = self
             .settings
@@ -299,10 +392,7 @@ impl Session {
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         if let Some(at) = self.retry_at
             && at <= now
-            && self.conns.is_empty()
-            && !self.connecting
-            && !self.stopped
-            && self.started
+            && self.wants_outbound()
         {
             self.retry_at = None;
             self.connecting = true;
@@ -322,8 +412,7 @@ impl Session {
                 self.peer(),
                 hold.unwrap_or(OPEN_HOLD).as_secs()
             );
-            let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
-            self.fail(now, id, Some(n), reason, out);
+            self.fail(now, id, Some(CloseReason::HoldTimerExpired), reason, out);
         }
         let ctx = self.context();
         for c in &mut self.conns {
@@ -356,7 +445,25 @@ impl Session {
         if outbound {
             self.connecting = false;
         }
-        if self.stopped || !self.started || self.conns.len() >= 2 {
+        if self.lifecycle != Lifecycle::Running {
+            out.push(Action::Close { conn: id });
+            return;
+        }
+        if !outbound {
+            // A new connection from the peer supersedes an older inbound one on which
+            // it never sent an OPEN: the peer would not open a second connection while
+            // the first still worked, so the old one is dead or was never the peer.
+            let stale: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|c| !c.outbound && c.state == ConnState::OpenSent)
+                .map(|c| c.id)
+                .collect();
+            for old in stale {
+                self.fail_quiet(old, CloseReason::ConnectionCollision, out);
+            }
+        }
+        if self.conns.len() >= 2 {
             out.push(Action::Close { conn: id });
             return;
         }
@@ -451,8 +558,15 @@ impl Session {
             (ConnState::OpenSent, Message::Open(open)) => self.open_received(now, id, open, out),
             (ConnState::OpenConfirm, Message::Keepalive) => self.established(now, id, out),
             (ConnState::Established, Message::Keepalive) => {}
-            (ConnState::Established, Message::Update(_)) => {
-                // Received routes are validated by the decoder and otherwise ignored.
+            (ConnState::Established, Message::Update(update)) => {
+                // Received routes are validated by the decoder and otherwise ignored;
+                // what RFC 7606 made us withdraw or discard is reported.
+                if !update.errors.is_empty() {
+                    out.push(Action::Report(Report::AttributeErrors {
+                        peer: self.peer(),
+                        errors: update.errors,
+                    }));
+                }
             }
             (ConnState::Established, Message::RouteRefresh { afi, .. }) => {
                 // RFC 2918 §4: answer by re-advertising the Adj-RIB-Out of that family.
@@ -477,9 +591,9 @@ impl Session {
             (state, message) => {
                 // RFC 6608: FSM error subcode says in which state the surprise came.
                 let sub = match state {
-                    ConnState::OpenSent => fsm_sub::UNEXPECTED_IN_OPEN_SENT,
-                    ConnState::OpenConfirm => fsm_sub::UNEXPECTED_IN_OPEN_CONFIRM,
-                    ConnState::Established => fsm_sub::UNEXPECTED_IN_ESTABLISHED,
+                    ConnState::OpenSent => UnexpectedIn::OpenSent,
+                    ConnState::OpenConfirm => UnexpectedIn::OpenConfirm,
+                    ConnState::Established => UnexpectedIn::Established,
                 };
                 let reason = format!(
                     "we closed the session with {}: unexpected {} in state {:?}",
@@ -490,7 +604,7 @@ impl Session {
                 self.fail(
                     now,
                     id,
-                    Some(Notification::new(code::FSM, sub, vec![])),
+                    Some(CloseReason::UnexpectedMessage { state: sub }),
                     reason,
                     out,
                 );
@@ -535,8 +649,7 @@ impl Session {
                 "we closed the session with {}: OPEN error / Bad Peer AS (we expected {expected}, it sent {peer_asn})",
                 self.peer()
             );
-            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_PEER_AS, vec![]);
-            return self.fail(now, id, Some(n), reason, out);
+            return self.fail(now, id, Some(CloseReason::BadPeerAs), reason, out);
         }
         // RFC 6286 §2.2: inside one AS the identifiers must differ.
         if peer_asn == s.local_asn && open.bgp_id == s.router_id {
@@ -545,11 +658,7 @@ impl Session {
                 self.peer(),
                 s.router_id
             );
-            let n = Notification::new(
-                code::OPEN_MESSAGE,
-                open_err::BAD_BGP_IDENTIFIER,
-                open.bgp_id.octets().to_vec(),
-            );
+            let n = CloseReason::BadBgpIdentifier { id: open.bgp_id };
             return self.fail(now, id, Some(n), reason, out);
         }
         if !self.resolve_collision(now, id, &open, out) {
@@ -633,8 +742,7 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for other in others {
-            let n = Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
-            self.fail_quiet(other, n, String::new(), out);
+            self.fail_quiet(other, CloseReason::ConnectionCollision, out);
         }
         self.restarting = false;
         self.backoff = FIRST_RETRY;
@@ -678,16 +786,17 @@ impl Session {
         }
     }
 
-    /// Sends `notification` (if any) and closes connection `id`; the session goes down.
+    /// Sends the NOTIFICATION for `n` (if any) and closes connection `id`; the
+    /// session goes down.
     fn fail(
         &mut self,
         now: Instant,
         id: ConnId,
-        n: Option<Notification>,
+        n: Option<CloseReason>,
         reason: String,
         out: &mut Vec<Action>,
     ) {
-        if let Some(n) = n {
+        if let Some(n) = n.and_then(|reason| reason.notification()) {
             out.push(Action::Send {
                 conn: id,
                 bytes: Message::Notification(n).to_bytes(self.context()),
@@ -703,19 +812,30 @@ impl Session {
         };
         let conn = self.conns.remove(index);
         if conn.state == ConnState::Established {
+            self.lost_at = Some(now);
             self.rib.clear();
             self.encoding = None;
             self.counters.established_at = None;
         }
         self.last_error = Some(reason);
-        if self.conns.is_empty() && !self.connecting {
+        if self.wants_outbound() {
             self.schedule_retry(now);
         }
     }
 }
 
 mod closing;
+mod connect_error;
+
+pub use connect_error::{ConnectError, SetupStep};
 
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+use tests as tests_support;
+
+#[cfg(test)]
+#[path = "session_reconnect_tests.rs"]
+mod reconnect_tests;

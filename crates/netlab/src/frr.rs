@@ -190,6 +190,57 @@ impl Frr {
         }
     }
 
+    /// Restarts one daemon as an operator's `systemctl restart` would: SIGTERM, wait
+    /// until it has exited, start it again on the instance's frr.conf (so for
+    /// instances made by [`Frr::start`]). Returns once the new process has daemonised.
+    pub fn restart(&self, daemon: &str) -> io::Result<()> {
+        let pid = self.pid(daemon)?.to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let gone = wait_until(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(10),
+            || (!std::path::Path::new("/proc").join(&pid).exists()).then_some(()),
+        );
+        if gone.is_none() {
+            return Err(io::Error::other(format!(
+                "{daemon} ({pid}) ignored SIGTERM"
+            )));
+        }
+        let binary = format!("/usr/lib/frr/{daemon}");
+        let pid_file = self.run_dir().join(format!("{daemon}.pid"));
+        let config = self.config_dir().join("frr.conf");
+        let (pid_arg, config_arg) = (
+            pid_file.to_string_lossy().into_owned(),
+            config.to_string_lossy().into_owned(),
+        );
+        let mut argv = vec![
+            binary.as_str(),
+            "-N",
+            &self.instance,
+            "-d",
+            "-i",
+            &pid_arg,
+            "-f",
+            &config_arg,
+        ];
+        if daemon == "bgpd" && !self.daemons.iter().any(|d| d == "zebra") {
+            argv.push("-Z");
+        }
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.namespace])
+            .args(&argv)
+            .stdin(Stdio::null())
+            .output()?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "restarting {daemon} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
+    }
+
     /// The pid of one of this instance's daemons (to SIGSTOP it in a test, say).
     pub fn pid(&self, daemon: &str) -> io::Result<u32> {
         let text = std::fs::read_to_string(self.run_dir().join(format!("{daemon}.pid")))?;
