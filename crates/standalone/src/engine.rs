@@ -294,9 +294,10 @@ impl Engine {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
                 Ok(change) => info!(
                     interface = vips.interface(),
-                    added = ?change.added,
-                    removed = ?change.removed,
-                    "service IPs on this host changed"
+                    added = change.added.len(),
+                    removed = change.removed.len(),
+                    "service IPs on this host changed: {}",
+                    change.summary()
                 ),
                 Err(e) => error!("cannot update the service IPs on this host: {e}"),
             }
