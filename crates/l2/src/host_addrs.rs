@@ -85,25 +85,12 @@ impl HostAddrs {
     /// The addresses on the interface (IPv6 link-local ones included).
     pub fn list(&mut self) -> io::Result<BTreeSet<IpAddr>> {
         self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        self.socket.send(&netlink::dump_request(seq))?;
-        let mut found = BTreeSet::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = (&self.socket).read(&mut buf)?;
-            for answer in netlink::parse(buf.get(..n).unwrap_or_default()) {
-                match answer {
-                    Answer::Address { index, ip } if index == self.index => {
-                        found.insert(ip);
-                    }
-                    Answer::Done { seq: done } if done == seq => return Ok(found),
-                    Answer::Ack { seq: s, errno } if s == seq && errno != 0 => {
-                        return Err(io::Error::from_raw_os_error(-errno));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let index = self.index;
+        Ok(dump(&self.socket, self.seq)?
+            .into_iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, ip)| ip)
+            .collect())
     }
 
     /// Adds or removes every address in `ips` (as /32 or /128). Adding one that is
@@ -155,6 +142,31 @@ impl HostAddrs {
     }
 }
 
+/// Every address of this process's network namespace, with its interface index.
+pub fn all_addresses() -> io::Result<Vec<(u32, IpAddr)>> {
+    let socket = netlink_socket()?;
+    dump(&socket, 1)
+}
+
+fn dump(socket: &Socket, seq: u32) -> io::Result<Vec<(u32, IpAddr)>> {
+    socket.send(&netlink::dump_request(seq))?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = (&*socket).read(&mut buf)?;
+        for answer in netlink::parse(buf.get(..n).unwrap_or_default()) {
+            match answer {
+                Answer::Address { index, ip } => found.push((index, ip)),
+                Answer::Done { seq: done } if done == seq => return Ok(found),
+                Answer::Ack { seq: s, errno } if s == seq && errno != 0 => {
+                    return Err(io::Error::from_raw_os_error(-errno));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Slices of `ips` whose requests fit one send each.
 fn chunks(ips: &[IpAddr]) -> std::slice::Chunks<'_, IpAddr> {
     // The largest request (an IPv6 add) is 72 bytes.
@@ -162,6 +174,17 @@ fn chunks(ips: &[IpAddr]) -> std::slice::Chunks<'_, IpAddr> {
 }
 
 fn open_here(interface: &str) -> io::Result<(Socket, u32)> {
+    let socket = netlink_socket()?;
+    let index = nix::net::if_::if_nametoindex(interface).map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("no interface {interface:?}: {e}"),
+        )
+    })?;
+    Ok((socket, index))
+}
+
+fn netlink_socket() -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::from(libc::AF_NETLINK),
         Type::RAW.cloexec(),
@@ -171,11 +194,5 @@ fn open_here(interface: &str) -> io::Result<(Socket, u32)> {
     // is an error, not a hang.
     socket.set_recv_buffer_size(1 << 20)?;
     socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let index = nix::net::if_::if_nametoindex(interface).map_err(|e| {
-        io::Error::new(
-            io::Error::from(e).kind(),
-            format!("no interface {interface:?}: {e}"),
-        )
-    })?;
-    Ok((socket, index))
+    Ok(socket)
 }

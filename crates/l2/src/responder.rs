@@ -186,10 +186,9 @@ fn ensure_sysctls(settings: &Settings, selection: &Selection, shared: &Shared) {
     let mut stats = lock(&shared.stats);
     stats.kernel_arp.retain(|name, _| selected.contains(name));
     for name in selected {
-        if !stats.kernel_arp.contains_key(&name) {
-            let state = sysctl::ensure(&settings.sysctl_root, &name, settings.arp_sysctls);
-            stats.kernel_arp.insert(name, state);
-        }
+        stats.kernel_arp.entry(name).or_insert_with_key(|name| {
+            sysctl::ensure(&settings.sysctl_root, name, settings.arp_sysctls)
+        });
     }
 }
 

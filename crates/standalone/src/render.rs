@@ -112,6 +112,9 @@ pub fn status(report: &StatusReport) -> String {
     }
 
     out.push_str("\nLayer 2 (IPs this node answers ARP/NDP for)\n");
+    if let Some(note) = &report.host.kernel_note {
+        let _ = writeln!(out, "  WARNING: {note}");
+    }
     if report.l2.is_empty() {
         out.push_str("  (none)\n");
     } else {
@@ -280,6 +283,23 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         }
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
+        }
+        if let Some(note) = &report.host.kernel_note {
+            let _ = writeln!(out, "  Host warning: {note}");
+        } else if report.host.kernel_unowned_answers == Some(0)
+            && !report.host.arp_sysctls.is_empty()
+        {
+            let sysctls: Vec<String> = report
+                .host
+                .arp_sysctls
+                .iter()
+                .map(|(name, values)| format!("{name}: {values}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  This node's kernel answers ARP/NDP for no Layer 2 IP it does not own ({}).",
+                sysctls.join("; ")
+            );
         }
     }
     Some(out)
