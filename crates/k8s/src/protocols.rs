@@ -219,7 +219,12 @@ impl Shells {
     async fn apply(&mut self, desired: &Desired) {
         let config = &desired.config;
         if !config.l2_advertisements.is_empty() && self.layer2.is_none() {
-            let mut settings = oxlb_l2::responder::Settings::default();
+            let mut settings = oxlb_l2::responder::Settings {
+                // Set where the container may (privileged, writable /proc/sys); else
+                // the host check warns if it matters (see crate::host_warning).
+                arp_sysctls: oxlb_l2::sysctl::Policy::SetIfAllowed,
+                ..Default::default()
+            };
             if let Some(exclude) = &self.options.l2_exclude {
                 settings.exclude = exclude.clone();
             }

@@ -10,9 +10,14 @@ use crate::kernel_arp::{Knob, KnobState, needed};
 /// Whether the responder may change the sysctls or only checks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
-    /// Raise what is too low (the default).
+    /// Raise what is too low (the default); a failure is an error (`oxlb run`, whose
+    /// service IPs are local addresses: the kernel would answer for them).
     #[default]
     Set,
+    /// Raise what is too low where allowed; a failure is a warning, because whether
+    /// it matters depends on what else makes service IPs local (the speaker: only
+    /// kube-proxy in IPVS mode does; its host check says so when it does).
+    SetIfAllowed,
     /// Only read and report.
     Check,
 }
@@ -127,7 +132,15 @@ fn ensure_one(
                  privileged container)",
                 knob.name()
             );
-            tracing::error!(setting, "layer2: {error}");
+            if policy == Policy::Set {
+                tracing::error!(setting, "layer2: {error}");
+            } else {
+                tracing::warn!(
+                    setting,
+                    "layer2: {error}. It matters only where service IPs are local addresses \
+                     (kube-proxy in IPVS mode): the host check reports it then"
+                );
+            }
             KnobState::Unsafe {
                 effective: all.max(own),
                 error: Some(error),
