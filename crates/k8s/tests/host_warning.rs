@@ -30,6 +30,7 @@ async fn an_ipvs_host_without_strict_arp_gets_a_warning_event_on_its_node() {
             (ip("192.168.1.240"), "kube-ipvs0".to_string()),
             (ip("192.168.1.241"), "kube-ipvs0".to_string()),
         ]),
+        local_routes: vec![],
     };
     let layer2: BTreeSet<IpAddr> = [ip("192.168.1.240"), ip("192.168.1.241")].into();
     let owned: BTreeSet<IpAddr> = [ip("192.168.1.241")].into();

@@ -148,6 +148,28 @@ pub fn all_addresses() -> io::Result<Vec<(u32, IpAddr)>> {
     dump(&socket, 1)
 }
 
+/// Every local route of this process's network namespace (destination, prefix
+/// length): the kernel takes their destinations as its own, like addresses.
+pub fn local_routes() -> io::Result<Vec<(IpAddr, u8)>> {
+    let socket = netlink_socket()?;
+    socket.send(&netlink::route_dump_request(1))?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = (&socket).read(&mut buf)?;
+        for answer in netlink::parse(buf.get(..n).unwrap_or_default()) {
+            match answer {
+                Answer::LocalRoute { dst, prefix } => found.push((dst, prefix)),
+                Answer::Done { seq: 1 } => return Ok(found),
+                Answer::Ack { seq: 1, errno } if errno != 0 => {
+                    return Err(io::Error::from_raw_os_error(-errno));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 fn dump(socket: &Socket, seq: u32) -> io::Result<Vec<(u32, IpAddr)>> {
     socket.send(&netlink::dump_request(seq))?;
     let mut found = Vec::new();

@@ -128,6 +128,29 @@ pub struct HostView {
     pub served: BTreeMap<String, u32>,
     /// Local address -> the interface it is configured on.
     pub local: BTreeMap<IpAddr, String>,
+    /// Local routes (destination, prefix length): `ip route add local ...` makes a
+    /// whole prefix the host's own without addresses (AnyIP); the kernel answers ARP
+    /// for it as for an address on another interface.
+    pub local_routes: Vec<(IpAddr, u8)>,
+}
+
+/// Whether `ip` lies in `net`/`prefix` (same family).
+fn covers((net, prefix): (IpAddr, u8), ip: IpAddr) -> bool {
+    match (net, ip) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(ip)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
 }
 
 /// Why the kernel would answer for an IP this node does not own.
@@ -176,7 +199,14 @@ pub fn assess(
         .iter()
         .filter(|ip| !owned.contains(ip))
         .filter_map(|ip| {
-            let on = host.local.get(ip)?;
+            let route = || {
+                host.local_routes
+                    .iter()
+                    .any(|net| covers(*net, *ip))
+                    .then(|| "a local route".to_string())
+            };
+            let on = host.local.get(ip).cloned().or_else(route)?;
+            let on = &on;
             if host.served.contains_key(on) {
                 return Some(Ghost {
                     ip: *ip,
@@ -260,6 +290,7 @@ mod tests {
                 (ip("192.168.1.201"), "kube-ipvs0".to_string()),
                 (ip("fd00::200"), "kube-ipvs0".to_string()),
             ]),
+            local_routes: vec![],
         }
     }
 
@@ -296,6 +327,25 @@ mod tests {
         assert_eq!(ghosts[0].reason, GhostReason::OnServedInterface);
         // Owned here: the kernel and the responder answer with the same MAC.
         assert_eq!(assess(&host, &l2, &l2), vec![]);
+    }
+
+    #[test]
+    fn a_local_route_counts_as_local() {
+        // kube-proxy's part in a test cluster, or AnyIP: the pool local on lo.
+        let host = HostView {
+            served: BTreeMap::from([("eth0".to_string(), 0)]),
+            local: BTreeMap::new(),
+            local_routes: vec![(ip("10.77.0.192"), 27)],
+        };
+        let l2: BTreeSet<IpAddr> = [ip("10.77.0.200"), ip("10.77.0.100")].into();
+        let ghosts = assess(&host, &l2, &BTreeSet::new());
+        assert_eq!(ghosts.len(), 1);
+        assert_eq!(ghosts[0].ip, ip("10.77.0.200"));
+        assert_eq!(ghosts[0].on, "a local route");
+        assert!(covers((ip("0.0.0.0"), 0), ip("1.2.3.4")));
+        assert!(covers((ip("fd00::"), 64), ip("fd00::1:2")));
+        assert!(!covers((ip("fd00::"), 128), ip("fd00::1")));
+        assert!(!covers((ip("10.0.0.0"), 8), ip("fd00::1")));
     }
 
     #[test]

@@ -15,6 +15,11 @@ const NLMSG_DONE: u16 = 3;
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;
 pub const RTM_GETADDR: u16 = 22;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+/// rtmsg type of a local route (the host accepts the destination as its own).
+const RTN_LOCAL: u8 = 2;
+const RTA_DST: u16 = 1;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -125,6 +130,21 @@ pub fn dump_request(seq: u32) -> Vec<u8> {
     out
 }
 
+/// A request to dump every route of the namespace (all tables, all families).
+pub fn route_dump_request(seq: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + 12);
+    push_header(
+        &mut out,
+        NLMSG_HDRLEN + 12,
+        RTM_GETROUTE,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+    );
+    // struct rtmsg (12 bytes), all zero: every family, table, type.
+    out.extend_from_slice(&[0; 12]);
+    out
+}
+
 /// One message of the kernel's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -132,6 +152,9 @@ pub enum Answer {
     Ack { seq: u32, errno: i32 },
     /// One address of a dump: interface index and address.
     Address { index: u32, ip: IpAddr },
+    /// A local route of a dump (`ip route add local PREFIX ...`, and the one the
+    /// kernel makes per local address): its destination and prefix length.
+    LocalRoute { dst: IpAddr, prefix: u8 },
     /// The end of a dump.
     Done { seq: u32 },
     /// Anything else (skipped).
@@ -158,6 +181,7 @@ pub fn parse(buf: &[u8]) -> Vec<Answer> {
             },
             NLMSG_DONE => Answer::Done { seq },
             RTM_NEWADDR => parse_address(body).unwrap_or(Answer::Other),
+            RTM_NEWROUTE => parse_local_route(body).unwrap_or(Answer::Other),
             _ => Answer::Other,
         });
         rest = &rest[align4(len).min(rest.len())..];
@@ -171,6 +195,35 @@ fn u32_at(buf: &[u8], at: usize) -> u32 {
         word.copy_from_slice(bytes);
     }
     u32::from_ne_bytes(word)
+}
+
+/// struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+/// (u32); then attributes. Only local routes with a destination are of interest.
+fn parse_local_route(body: &[u8]) -> Option<Answer> {
+    let header = body.get(..12)?;
+    let (family, prefix, kind) = (header[0], header[1], header[7]);
+    if kind != RTN_LOCAL {
+        return None;
+    }
+    let mut attrs = body.get(12..)?;
+    while attrs.len() >= 4 {
+        let len = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
+        let attr = u16::from_ne_bytes([attrs[2], attrs[3]]);
+        if len < 4 || len > attrs.len() {
+            break;
+        }
+        let data = &attrs[4..len];
+        if attr == RTA_DST {
+            let dst = match (family, data.len()) {
+                (AF_INET, 4) => <[u8; 4]>::try_from(data).ok().map(IpAddr::from),
+                (AF_INET6, 16) => <[u8; 16]>::try_from(data).ok().map(IpAddr::from),
+                _ => None,
+            }?;
+            return Some(Answer::LocalRoute { dst, prefix });
+        }
+        attrs = &attrs[align4(len).min(attrs.len())..];
+    }
+    None
 }
 
 fn parse_address(body: &[u8]) -> Option<Answer> {
@@ -287,6 +340,16 @@ mod tests {
         );
         let len = (buf.len() - start) as u32;
         buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+        // A local route 10.77.0.192/27 (type 2) and a unicast one (type 1, skipped).
+        for kind in [RTN_LOCAL, 1] {
+            let start = buf.len();
+            push_header(&mut buf, 0, RTM_NEWROUTE, 2, 9);
+            buf.extend_from_slice(&[2, 27, 0, 0, 255, 4, 254, kind, 0, 0, 0, 0]);
+            push_attr(&mut buf, 15, &255u32.to_ne_bytes()); // RTA_TABLE, skipped
+            push_attr(&mut buf, RTA_DST, &[10, 77, 0, 192]);
+            let len = (buf.len() - start) as u32;
+            buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+        }
         push_header(&mut buf, 20, NLMSG_DONE, 2, 9);
         buf.extend_from_slice(&0i32.to_ne_bytes());
         // A truncated trailer is ignored.
@@ -303,6 +366,11 @@ mod tests {
                     index: 4,
                     ip: "fd00::9".parse().unwrap()
                 },
+                Answer::LocalRoute {
+                    dst: "10.77.0.192".parse().unwrap(),
+                    prefix: 27
+                },
+                Answer::Other,
                 Answer::Done { seq: 9 },
             ]
         );
@@ -316,5 +384,6 @@ mod tests {
             let _ = parse(&buf);
         }
         let _ = parse(&dump_request(1));
+        let _ = parse(&route_dump_request(1));
     }
 }

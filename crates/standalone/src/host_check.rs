@@ -62,7 +62,11 @@ pub fn read_host(served: BTreeMap<String, u32>) -> std::io::Result<HostView> {
         .into_iter()
         .filter_map(|(index, ip)| Some((ip, names.get(&index)?.clone())))
         .collect();
-    Ok(HostView { served, local })
+    Ok(HostView {
+        served,
+        local,
+        local_routes: oxlb_l2::host_addrs::local_routes()?,
+    })
 }
 
 /// The last verdict, so a log line (and the caller's event) comes only on a change.
