@@ -858,7 +858,7 @@ fn layer2_failover(c: &mut Cluster) {
     }
     assert_eq!(
         seen,
-        [new_mac.clone()],
+        std::slice::from_ref(&new_mac),
         "ARP answerers over 5 s after the take-over ({owner}'s speaker was killed)"
     );
     // The router's neighbour entry follows (gratuitous ARP): traffic reaches the new owner.
