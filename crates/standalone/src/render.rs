@@ -375,3 +375,49 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::status::*;
+
+    #[test]
+    fn explain_and_status_carry_the_host_check() {
+        let mut report = StatusReport {
+            node: "node1".into(),
+            services: vec![ServiceStatus {
+                service: "default/web".into(),
+                ips: vec!["10.0.0.5".parse().unwrap()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        report.host = HostStatus {
+            kernel_unowned_answers: Some(0),
+            kernel_note: None,
+            arp_sysctls: [(
+                "eth0".to_string(),
+                "arp_announce=2 arp_ignore=1".to_string(),
+            )]
+            .into(),
+        };
+        let text = explain(&report, "default/web").unwrap();
+        assert!(text.contains("answers ARP/NDP for no Layer 2 IP"), "{text}");
+        assert!(text.contains("eth0: arp_announce=2 arp_ignore=1"), "{text}");
+        report.host.kernel_unowned_answers = Some(1);
+        report.host.kernel_note = Some("this node's kernel would answer ... strictARP".into());
+        let text = explain(&report, "default/web").unwrap();
+        assert!(
+            text.contains("Host warning: this node's kernel would answer"),
+            "{text}"
+        );
+        assert!(status(&report).contains("WARNING: this node's kernel would answer"));
+        let metrics = crate::metrics::render(&report);
+        assert!(
+            metrics.contains("# TYPE oxlb_layer2_kernel_unowned_answers gauge\noxlb_layer2_kernel_unowned_answers 1\n"),
+            "{metrics}"
+        );
+        report.host = HostStatus::default();
+        assert!(!crate::metrics::render(&report).contains("oxlb_layer2_kernel"));
+    }
+}
