@@ -95,8 +95,12 @@ async fn batch_figures() {
         .map(|i| IpAddr::from([10, 101, (i >> 8) as u8, i as u8]))
         .collect();
     let mut rows = Vec::new();
+    let ipv6_only: BTreeSet<IpAddr> = (0..10_000u32)
+        .map(|i| IpAddr::from([0xfd00, 0x101, 0, 0, 0, 0, (i >> 16) as u16, i as u16]))
+        .collect();
     for (what, set) in [
         ("IPv4 only", ipv4_only),
+        ("IPv6 only", ipv6_only),
         ("half IPv4, half IPv6", many(10_000)),
     ] {
         let started = std::time::Instant::now();
