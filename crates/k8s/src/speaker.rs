@@ -418,6 +418,9 @@ async fn run_speaker_inner(
     let mut last_applied_config: Option<Config> = None;
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
+    let mut host_check = oxlb_standalone::host_check::HostCheck::default();
+    // The Layer 2 IPs of every Service and the ones this node owns, for the host check.
+    let mut host_inputs: Option<(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)> = None;
     'outer: loop {
         let secret = stores.secrets.get(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
@@ -466,6 +469,18 @@ async fn run_speaker_inner(
                 live_speakers: &live,
                 services: &services,
             });
+            let inputs = (
+                oxlb_standalone::host_check::layer2_ips(
+                    config,
+                    services.iter().map(|s| (s.pool.as_str(), s.ips.as_slice())),
+                ),
+                announcements.l2.keys().copied().collect(),
+            );
+            if host_inputs.as_ref() != Some(&inputs) {
+                host_inputs = Some(inputs);
+                // New IPs or owners: look at the host again now.
+                host_check.expire();
+            }
             // A changed config alone (a rotated peer password, new timers) matters to
             // the BGP sessions even when the routes stay the same.
             let config_changed = last_applied_config.as_ref() != Some(config);
@@ -506,12 +521,34 @@ async fn run_speaker_inner(
             .await;
         }
         report_tx.send_modify(|r| r.config = config_status.clone());
+        check_host(
+            &mut host_check,
+            protocol_status.as_ref(),
+            host_inputs.as_ref(),
+            &recorder,
+            nodes.get(&reflector::ObjectRef::new(&options.node_name)),
+            &report_tx,
+        )
+        .await;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break 'outer,
                 _ = notify.notified() => break,
                 _ = membership.changed() => break,
-                _ = recheck.tick() => if membership.recheck() { break },
+                _ = recheck.tick() => {
+                    if membership.recheck() {
+                        break;
+                    }
+                    check_host(
+                        &mut host_check,
+                        protocol_status.as_ref(),
+                        host_inputs.as_ref(),
+                        &recorder,
+                        nodes.get(&reflector::ObjectRef::new(&options.node_name)),
+                        &report_tx,
+                    )
+                    .await;
+                }
                 Some(()) = protocol_changed(&mut protocol_status) => {
                     if let Some(status) = &protocol_status {
                         let status = status.borrow().clone();
@@ -535,6 +572,56 @@ async fn run_speaker_inner(
     if let Some(server) = server {
         let _ = server.await;
     }
+}
+
+/// The Layer 2 host check, when due: would this node's kernel answer ARP/NDP for
+/// Layer 2 IPs it does not own? A log line on every change, a Warning event on the
+/// Node when it starts to, the gauge and `oxlb explain` from the report.
+async fn check_host(
+    check: &mut oxlb_standalone::host_check::HostCheck,
+    protocols: Option<&tokio::sync::watch::Receiver<ProtocolStatus>>,
+    inputs: Option<&(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)>,
+    recorder: &kube::runtime::events::Recorder,
+    node: Option<Arc<Node>>,
+    report: &tokio::sync::watch::Sender<StatusReport>,
+) {
+    let (Some(protocols), Some((layer2, owned))) = (protocols, inputs) else {
+        return;
+    };
+    let Some(kernel_arp) = protocols.borrow().kernel_arp.clone() else {
+        return;
+    };
+    let now = std::time::Instant::now();
+    if !check.due(now) {
+        return;
+    }
+    let (arp, layer2, owned) = (kernel_arp.clone(), layer2.clone(), owned.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        oxlb_standalone::host_check::check_now(&arp, &layer2, &owned)
+    })
+    .await;
+    let (ghosts, host) = match checked {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "layer2: cannot read this host's addresses");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "layer2: host check failed");
+            return;
+        }
+    };
+    if let oxlb_standalone::host_check::Verdict::Ghosts(note) = check.record(ghosts, &host, now)
+        && let Some(node) = node
+    {
+        crate::host_warning::publish(recorder, &node, &note).await;
+    }
+    let status = check.status(&kernel_arp);
+    report.send_if_modified(|r| {
+        let changed = r.host != status;
+        r.host = status;
+        changed
+    });
 }
 
 /// Resolves when the protocols' status changed; never without protocols (or once

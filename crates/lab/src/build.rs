@@ -331,12 +331,6 @@ fn wire(
             node.exec(&["ip", family, "route", "add", &ip.to_string(), "dev", LAN_IF])
                 .map_err(io)?;
         }
-        // Service IPs sit on a local dummy interface of every announcing node: only
-        // oxlb's Layer 2 responder may answer ARP for them, not the kernel.
-        node.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
-            .map_err(io)?;
-        node.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"])
-            .map_err(io)?;
     }
     Ok(())
 }

@@ -846,6 +846,21 @@ fn layer2_failover(c: &mut Cluster) {
         "MEASURED Layer 2 fail-over: kill -9 of {owner}'s speaker -> {new_owner} ({new_mac}) answers ARP: {} ms",
         killed.elapsed().as_millis()
     );
+    // The dead speaker's node still has the pool local (kube-proxy's part), at the
+    // kernel's defaults but for what the speaker set itself: for 5 s of sampling only
+    // the new owner answers, never the dead node's kernel (issue 14).
+    let sampling = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    while sampling.elapsed() < std::time::Duration::from_secs(5) {
+        seen.extend(arping(&c.topo.router, "lan0", &ip));
+        seen.sort();
+        seen.dedup();
+    }
+    assert_eq!(
+        seen,
+        std::slice::from_ref(&new_mac),
+        "ARP answerers over 5 s after the take-over ({owner}'s speaker was killed)"
+    );
     // The router's neighbour entry follows (gratuitous ARP): traffic reaches the new owner.
     let body = wait(CONVERGE, || {
         c.topo

@@ -81,6 +81,8 @@ struct Engine {
     bfd_down: Option<mpsc::UnboundedReceiver<String>>,
     /// Derived router IDs already logged (each is logged once, not on every apply).
     router_ids: bgp_glue::RouterIds,
+    /// Whether this host's kernel would answer for Layer 2 IPs it does not own.
+    host_check: crate::host_check::HostCheck,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -143,6 +145,7 @@ pub async fn run(
         bfd: None,
         bfd_down: None,
         router_ids: bgp_glue::RouterIds::default(),
+        host_check: crate::host_check::HostCheck::default(),
     };
     engine.reload("start").await;
 
@@ -294,9 +297,10 @@ impl Engine {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
                 Ok(change) => info!(
                     interface = vips.interface(),
-                    added = ?change.added,
-                    removed = ?change.removed,
-                    "service IPs on this host changed"
+                    added = change.added.len(),
+                    removed = change.removed.len(),
+                    "service IPs on this host changed: {}",
+                    change.summary()
                 ),
                 Err(e) => error!("cannot update the service IPs on this host: {e}"),
             }
@@ -321,6 +325,8 @@ impl Engine {
                 .collect();
         });
         self.last_plan = Some(plan);
+        // New IPs or owners: look at the host again at the next refresh.
+        self.host_check.expire();
         self.refresh_sessions();
     }
 
@@ -340,8 +346,49 @@ impl Engine {
         }
     }
 
+    /// Reads the host again (every [`crate::host_check::RECHECK`]) and reports whether
+    /// its kernel would answer for Layer 2 IPs this node does not own.
+    async fn check_host(&mut self) {
+        let (Some(layer2), Some(current), Some(plan)) =
+            (&self.layer2, &self.current, &self.last_plan)
+        else {
+            return;
+        };
+        if !self.host_check.due(std::time::Instant::now()) {
+            return;
+        }
+        let kernel_arp = layer2.responder.stats().kernel_arp;
+        let layer2_ips = crate::host_check::layer2_ips(
+            &current.config,
+            plan.services
+                .iter()
+                .filter_map(|s| Some((s.pool.as_deref()?, s.ips.as_slice()))),
+        );
+        let owned: BTreeSet<std::net::IpAddr> = plan.announcements.l2.keys().copied().collect();
+        let arp = kernel_arp.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::host_check::check_now(&arp, &layer2_ips, &owned)
+        })
+        .await;
+        match checked {
+            Ok(Ok((ghosts, host))) => {
+                self.host_check
+                    .record(ghosts, &host, std::time::Instant::now());
+                let status = self.host_check.status(&kernel_arp);
+                self.report.send_if_modified(|r| {
+                    let changed = r.host != status;
+                    r.host = status;
+                    changed
+                });
+            }
+            Ok(Err(e)) => warn!("layer2: cannot read this host's addresses: {e}"),
+            Err(e) => warn!("layer2: host check failed: {e}"),
+        }
+    }
+
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
-    async fn refresh_counters(&self) {
+    async fn refresh_counters(&mut self) {
+        self.check_host().await;
         self.refresh_sessions();
         if let Some(layer2) = &self.layer2 {
             let stats = layer2.responder.stats();

@@ -236,6 +236,18 @@ pub fn render(report: &StatusReport) -> String {
             family.sample(name, &[("peer", &session.peer)], value(session));
         }
     }
+    // oxlb's own (no MetalLB equivalent): 0 is the only healthy value.
+    if let Some(count) = report.host.kernel_unowned_answers {
+        let name = "oxlb_layer2_kernel_unowned_answers";
+        Family::start(
+            &mut out,
+            name,
+            "gauge",
+            "Layer 2 IPs this node does not own whose ARP/NDP its kernel would answer \
+             (a second MAC on the LAN); see oxlb explain",
+        )
+        .sample(name, &[], count);
+    }
     out
 }
 

@@ -16,6 +16,24 @@ pub struct StatusReport {
     pub bgp_routes: Vec<BgpRouteStatus>,
     pub l2: Vec<L2Status>,
     pub bfd_sessions: Vec<BfdSessionStatus>,
+    /// What the host's kernel would answer for (no ghost ARP/NDP answers).
+    #[serde(default)]
+    pub host: HostStatus,
+}
+
+/// The Layer 2 host check ([`crate::host_check`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStatus {
+    /// Layer 2 IPs this node does not own whose ARP/NDP its kernel would answer
+    /// (`oxlb_layer2_kernel_unowned_answers`); `None`: not checked (no Layer 2).
+    #[serde(default)]
+    pub kernel_unowned_answers: Option<u64>,
+    /// Which, why and the fix, in words; `None` when there are none.
+    #[serde(default)]
+    pub kernel_note: Option<String>,
+    /// Served interface -> its ARP sysctls as found or set.
+    #[serde(default)]
+    pub arp_sysctls: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

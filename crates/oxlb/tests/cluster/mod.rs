@@ -141,10 +141,6 @@ impl Cluster {
                 ])
                 .unwrap();
             }
-            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
-                .unwrap();
-            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"])
-                .unwrap();
             topo.start_backend(i);
         }
         Cluster {
