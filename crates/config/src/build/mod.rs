@@ -38,12 +38,19 @@ pub fn build_config(snapshot: &Snapshot) -> Built {
     let pools = pools::build(&mut cx, &snapshot.ip_address_pools);
     let peers = peers::build(&mut cx, snapshot);
     let l2 = advertisements::build_l2(&mut cx, &snapshot.l2_advertisements, &pools);
+    let node_labels: Vec<BTreeMap<String, String>> = snapshot
+        .nodes
+        .iter()
+        .map(|n| n.object.metadata.labels.clone().unwrap_or_default())
+        .collect();
     let bgp = advertisements::build_bgp(
         &mut cx,
         &snapshot.bgp_advertisements,
         &pools,
         &peers,
         &aliases,
+        &bfd_profiles,
+        &node_labels,
     );
     advertisements::warn_unannounced(&mut cx, &pools, &l2, &bgp, &peers);
     let config = Config {
@@ -170,4 +177,106 @@ pub(crate) fn unknown_reference<'a>(
         .error(code, field, format!("no {what} has this name"))
         .value(value)
         .expected(expected)
+}
+
+impl Context {
+    /// A list of label selectors (`nodeSelectors`, `ipAddressPoolSelectors`...): each
+    /// parsed, and, as MetalLB does, refused when one selector repeats another or an
+    /// expression repeats a value or another expression (values compared as sets).
+    pub fn selectors(
+        &mut self,
+        subject: &Subject<'_>,
+        field: &str,
+        list: Option<&Vec<oxlb_api::LabelSelector>>,
+    ) -> Vec<crate::selector::LabelSelector> {
+        let mut out: Vec<crate::selector::LabelSelector> = Vec::new();
+        let mut canonical: Vec<crate::selector::LabelSelector> = Vec::new();
+        for (i, s) in list.into_iter().flatten().enumerate() {
+            let path = format!("{field}[{i}]");
+            let parsed = match parse::parse_selector(s) {
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    self.errors.push(
+                        subject.error(Code::InvalidSelector, path, reason).expected(
+                            "a Kubernetes label selector (matchLabels / matchExpressions)",
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if let Err(reason) = parse::check_selector_repeats(&parsed) {
+                self.errors.push(
+                    subject
+                        .error(Code::DuplicateEntry, path, reason)
+                        .expected("each value and each expression once"),
+                );
+                continue;
+            }
+            let key = parse::canonical_selector(&parsed);
+            if let Some(first) = canonical.iter().position(|c| *c == key) {
+                self.errors.push(
+                    subject
+                        .error(
+                            Code::DuplicateEntry,
+                            path,
+                            format!("the same selector as {field}[{first}]"),
+                        )
+                        .expected("each selector once"),
+                );
+                continue;
+            }
+            canonical.push(key);
+            out.push(parsed);
+        }
+        out
+    }
+
+    /// MetalLB refuses a list naming the same thing twice (pools, peers, communities,
+    /// namespaces). True when the list has no repeat.
+    pub fn no_repeats<'s>(
+        &mut self,
+        subject: &Subject<'_>,
+        field: &str,
+        what: &str,
+        list: impl IntoIterator<Item = &'s String>,
+    ) -> bool {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ok = true;
+        for (i, item) in list.into_iter().enumerate() {
+            if let Some(first) = seen.get(item.as_str()) {
+                self.errors.push(
+                    subject
+                        .error(
+                            Code::DuplicateEntry,
+                            format!("{field}[{i}]"),
+                            format!("{what} already listed at {field}[{first}]"),
+                        )
+                        .value(item)
+                        .expected(format!("each {what} once")),
+                );
+                ok = false;
+            } else {
+                seen.insert(item, i);
+            }
+        }
+        ok
+    }
+
+    /// MetalLB (and FRR's configuration language) refuse a newline or carriage return
+    /// in values that end up in a routing daemon's configuration.
+    pub fn single_line(&mut self, subject: &Subject<'_>, field: &str, value: &str, secret: bool) {
+        if value.contains(['\n', '\r']) {
+            let mut d = subject
+                .error(
+                    Code::InvalidCharacters,
+                    field,
+                    "contains a newline or carriage return",
+                )
+                .expected("a value on one line");
+            if !secret {
+                d = d.value(value.escape_debug());
+            }
+            self.errors.push(d);
+        }
+    }
 }
