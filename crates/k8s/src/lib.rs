@@ -6,6 +6,7 @@
 //! Entry point: [`run_controller`] with [`ControllerOptions`].
 
 pub mod controller;
+pub mod last_valid;
 pub mod lease;
 pub mod lenient;
 pub mod liveness;

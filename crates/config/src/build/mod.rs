@@ -1,5 +1,5 @@
-//! The one pure function: [`build_config`], from a [`Snapshot`] to a validated
-//! [`Config`] or every error. No I/O, no clock: the controller, the speakers and
+//! One validation pass, from a [`Snapshot`] to the [`Config`] of its valid objects and
+//! every error; [`crate::build_config`] (quarantine) runs it. No I/O, no clock: the controller, the speakers and
 //! `oxlb check` all call it on the same objects and get the same answer.
 //!
 //! Each kind has its own module; they run in dependency order (communities and BFD
@@ -13,25 +13,31 @@ pub mod parse;
 mod peers;
 mod pools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{Code, Diagnostic, Origin};
 use crate::model::Config;
 use crate::schema::nearest;
 use crate::snapshot::{Snapshot, Sourced};
 
-/// The outcome: the config or every error, and the warnings either way.
+/// One pass over the objects as given: the config of the valid ones, every error (each
+/// naming the object it is about) and the warnings. [`crate::build_config`] runs it
+/// again after leaving out or rolling back the objects with errors.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Built {
-    pub config: Result<Config, Vec<Diagnostic>>,
+pub(crate) struct Pass {
+    pub config: Config,
+    pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Validates every object of the snapshot and fills MetalLB's defaults.
-pub fn build_config(snapshot: &Snapshot) -> Built {
+/// Validates every object of the snapshot and fills MetalLB's defaults. `left_out`:
+/// BFDProfile names left out by quarantine (a peer naming one keeps its session,
+/// without BFD, instead of falling with it).
+pub(crate) fn build_pass(snapshot: &Snapshot, left_out_bfd: &BTreeSet<String>) -> Pass {
     let mut cx = Context {
         errors: Vec::new(),
         warnings: snapshot.warnings.clone(),
+        left_out_bfd: left_out_bfd.clone(),
     };
     let aliases = communities::build(&mut cx, &snapshot.communities);
     let bfd_profiles = bfd::build(&mut cx, &snapshot.bfd_profiles);
@@ -64,12 +70,9 @@ pub fn build_config(snapshot: &Snapshot) -> Built {
         l2_advertisements: l2,
         bgp_advertisements: bgp,
     };
-    Built {
-        config: if cx.errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(cx.errors)
-        },
+    Pass {
+        config,
+        errors: cx.errors,
         warnings: cx.warnings,
     }
 }
@@ -78,6 +81,7 @@ pub fn build_config(snapshot: &Snapshot) -> Built {
 pub(crate) struct Context {
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
+    pub left_out_bfd: BTreeSet<String>,
 }
 
 /// Who a diagnostic is about: kind, name and origin of one object.

@@ -270,6 +270,18 @@ fn build_one(
         cx.single_line(subject, "spec.passwordSecret.name", secret, true);
     }
     if let Some(profile) = spec.bfd_profile.as_deref().filter(|p| !p.is_empty())
+        && cx.left_out_bfd.contains(profile)
+    {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::UnknownBfdProfile,
+                    "spec.bfdProfile",
+                    format!("BFDProfile {profile:?} is invalid and left out: this session runs without BFD until it is fixed"),
+                )
+                .value(profile),
+        );
+    } else if let Some(profile) = spec.bfd_profile.as_deref().filter(|p| !p.is_empty())
         && !bfd_names.contains(profile)
     {
         cx.errors.push(unknown_reference(

@@ -103,7 +103,11 @@ pub(super) fn build(cx: &mut Context, objects: &[Sourced<IPAddressPool>]) -> Poo
             },
         );
     }
-    check_overlaps(cx, &mut placed);
+    // The pool that comes later (objects arrive oldest first) loses an overlap and is
+    // left out; the older one keeps its addresses.
+    for loser in check_overlaps(cx, &mut placed) {
+        valid.remove(&loser);
+    }
     Pools {
         valid,
         names: seen.into_keys().collect(),
@@ -196,7 +200,8 @@ fn service_allocation(
 
 /// Sorts every range by start and sweeps once, keeping the range reaching furthest so
 /// far: any range starting at or before that end overlaps it.
-fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
+fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) -> BTreeSet<String> {
+    let mut losers = BTreeSet::new();
     placed.sort_by_key(|p| p.range);
     let mut furthest: Option<usize> = None;
     for i in 0..placed.len() {
@@ -206,6 +211,7 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
                 std::mem::swap(&mut earlier, &mut current);
             }
             if earlier.range.overlaps(&current.range) {
+                losers.insert(current.pool.to_string());
                 let subject = Subject {
                     kind: "IPAddressPool",
                     name: current.pool,
@@ -242,4 +248,5 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
             furthest = Some(i);
         }
     }
+    losers
 }
