@@ -1144,6 +1144,163 @@ fn rows() -> Vec<Row> {
                 "unknown-peer BGPAdvertisement/adv1 spec.peers[0]",
             ]),
         ),
+        // ---- TestServiceSelectors and the other main-branch fields ----
+        row(
+            "BGP advertisement with service selectors",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "serviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "L2 advertisement with service selectors",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "L2Advertisement",
+                    "adv1",
+                    "serviceSelectors:\n- matchLabels: {app: web}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "BGP advertisement with multiple service selectors (OR logic)",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "serviceSelectors:\n- matchLabels: {app: nginx}\n- matchLabels: {app: apache}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "BGP advertisement - serviceSelectors with non-default aggregationLength is mutually exclusive",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "aggregationLength: 24\nserviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Invalid(&["aggregation-length BGPAdvertisement/adv1 spec.aggregationLength"]),
+        ),
+        row(
+            "BGP advertisement - serviceSelectors with non-default aggregationLengthV6 is mutually exclusive",
+            cat(&[
+                pool("pool1", "[\"2001:db8::/64\"]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "aggregationLengthV6: 64\nserviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Invalid(&["aggregation-length BGPAdvertisement/adv1 spec.aggregationLengthV6"]),
+        ),
+        row(
+            "BGP advertisement - serviceSelectors with default aggregationLengthV4 is allowed",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "aggregationLength: 32\nserviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "BGP advertisement - serviceSelectors with default aggregationLengthV6 is allowed",
+            cat(&[
+                pool("pool1", "[\"1000::/64\"]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "aggregationLengthV6: 128\nserviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "BGP advertisement - serviceSelectors with both default aggregationLength and aggregationLengthV6 is allowed",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24, \"1000::/64\"]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "aggregationLength: 32\naggregationLengthV6: 128\nserviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "duplicate service selectors",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "BGPAdvertisement",
+                    "adv1",
+                    "serviceSelectors:\n- matchLabels: {app: nginx}\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Invalid(&["duplicate-entry BGPAdvertisement/adv1 spec.serviceSelectors[1]"]),
+        ),
+        row(
+            "local preference is not compared for advertisements with service selectors",
+            cat(&[
+                two_nodes(),
+                pool("pool1", "[10.20.30.40/24]"),
+                obj("BGPAdvertisement", "a1", "localPref: 100"),
+                obj(
+                    "BGPAdvertisement",
+                    "a2",
+                    "localPref: 200\nserviceSelectors:\n- matchLabels: {app: nginx}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "peer with localASN field",
+            peer(
+                "peer1",
+                "myASN: 100\npeerASN: 200\npeerAddress: 1.2.3.4\nlocalASN: 65410",
+            ),
+            Valid(&[]),
+        ),
+        row(
+            "preferred selector scores matching nodes",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "L2Advertisement",
+                    "prefer-edge",
+                    "preferredNodeSelectors:\n- weight: 100\n  preference:\n    matchLabels: {role: edge}",
+                ),
+            ]),
+            Valid(&[]),
+        ),
+        row(
+            "preferred node selector that is not a selector",
+            cat(&[
+                pool("pool1", "[1.2.3.0/24]"),
+                obj(
+                    "L2Advertisement",
+                    "prefer-edge",
+                    "preferredNodeSelectors:\n- weight: 100\n  preference:\n    matchExpressions:\n    - {key: role, operator: surrounds, values: [edge]}",
+                ),
+            ]),
+            Invalid(&[
+                "invalid-selector L2Advertisement/prefer-edge spec.preferredNodeSelectors[0].preference",
+            ]),
+        ),
         // ---- FRR-mode rules (validation.go) where oxlb's own speaker goes further ----
         Row {
             case: "FRR mode: BGPPeers to one address in one VRF (different nodeSelectors)",
@@ -1280,6 +1437,30 @@ fn oxlb_decides_as_metallb_case_by_case() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn main_branch_fields_reach_the_model() {
+    let text = [
+        pool("pool1", "[1.2.3.0/24]"),
+        peer("peer1", "myASN: 100\npeerASN: 65410\npeerAddress: 1.2.3.4\nlocalASN: 65410"),
+        obj("BGPAdvertisement", "adv1", "serviceSelectors:\n- matchLabels: {app: nginx}"),
+        obj("L2Advertisement", "l2", "serviceSelectors:\n- matchLabels: {app: web}\npreferredNodeSelectors:\n- weight: 40\n  preference:\n    matchLabels: {role: edge}"),
+    ]
+    .concat();
+    let config = build_config(&load_str(&text, None, "metallb-system").unwrap())
+        .config
+        .unwrap();
+    let peer = &config.peers["peer1"];
+    assert_eq!(peer.local_asn, Some(65410));
+    assert_eq!(peer.session_asn(), 65410);
+    // The session speaks as localASN, so a peer in that AS is internal.
+    assert!(peer.is_ibgp());
+    assert_eq!(config.bgp_advertisements["adv1"].service_selectors.len(), 1);
+    let l2 = &config.l2_advertisements["l2"];
+    assert_eq!(l2.service_selectors.len(), 1);
+    assert_eq!(l2.preferred_nodes.len(), 1);
+    assert_eq!(l2.preferred_nodes[0].weight, 40);
 }
 
 #[test]

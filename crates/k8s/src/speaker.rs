@@ -277,6 +277,7 @@ pub fn service_views(
                 endpoints,
                 ips,
                 key,
+                labels: s.metadata.labels.clone().unwrap_or_default(),
             })
         })
         .collect()

@@ -122,6 +122,29 @@ pub(super) fn build_l2(
                 );
             }
         }
+        let service_selectors = cx.selectors(
+            &subject,
+            "spec.serviceSelectors",
+            spec.service_selectors.as_ref(),
+        );
+        let mut preferred_nodes = Vec::new();
+        for (i, p) in spec.preferred_node_selectors.iter().flatten().enumerate() {
+            match parse::parse_selector(&p.preference) {
+                Ok(selector) => preferred_nodes.push(model::PreferredNode {
+                    weight: p.weight,
+                    selector,
+                }),
+                Err(reason) => cx.errors.push(
+                    subject
+                        .error(
+                            Code::InvalidSelector,
+                            format!("spec.preferredNodeSelectors[{i}].preference"),
+                            reason,
+                        )
+                        .expected("a Kubernetes label selector (matchLabels / matchExpressions)"),
+                ),
+            }
+        }
         if cx.errors.len() == before {
             out.insert(
                 subject.name.to_string(),
@@ -130,6 +153,8 @@ pub(super) fn build_l2(
                     pools: selected,
                     node_selectors,
                     interfaces,
+                    service_selectors,
+                    preferred_nodes,
                 },
             );
         }
@@ -235,6 +260,32 @@ pub(super) fn build_bgp(
         );
         let node_selectors =
             cx.selectors(&subject, "spec.nodeSelectors", spec.node_selectors.as_ref());
+        let service_selectors = cx.selectors(
+            &subject,
+            "spec.serviceSelectors",
+            spec.service_selectors.as_ref(),
+        );
+        // MetalLB: an advertisement for some Services announces their IPs, not an
+        // aggregate that would carry other Services' addresses too.
+        if !service_selectors.is_empty() {
+            for (field, written, default) in [
+                ("spec.aggregationLength", spec.aggregation_length, 32),
+                ("spec.aggregationLengthV6", spec.aggregation_length_v6, 128),
+            ] {
+                if written.is_some_and(|w| w != default) {
+                    cx.errors.push(
+                        subject
+                            .error(
+                                Code::AggregationLength,
+                                field,
+                                "serviceSelectors and a non-default aggregation length are mutually exclusive",
+                            )
+                            .value(written.unwrap_or(default))
+                            .expected(format!("{default} (or leave it out), or no serviceSelectors")),
+                    );
+                }
+            }
+        }
         if cx.errors.len() != before {
             continue;
         }
@@ -335,6 +386,7 @@ pub(super) fn build_bgp(
                 communities,
                 peers: peer_names,
                 node_selectors,
+                service_selectors,
             },
         );
     }
@@ -418,7 +470,12 @@ fn local_pref_conflicts(
             .iter()
             .filter_map(|k| advertisements.get(k))
             .find_map(|a| {
-                if a.local_pref == b.local_pref {
+                // MetalLB skips advertisements limited by serviceSelectors: which
+                // Services they carry is not known from the configuration.
+                if a.local_pref == b.local_pref
+                    || !a.service_selectors.is_empty()
+                    || !b.service_selectors.is_empty()
+                {
                     return None;
                 }
                 let common_peer =

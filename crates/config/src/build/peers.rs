@@ -311,6 +311,7 @@ fn build_one(
         ebgp_multihop: spec.ebgp_multi_hop.unwrap_or(false),
         vrf: spec.vrf.clone().filter(|v| !v.is_empty()),
         dual_stack_address_family: spec.dual_stack_address_family.unwrap_or(false),
+        local_asn: spec.local_asn.filter(|a| *a != 0),
     };
     // MetalLB refuses ebgpMultiHop when peerASN equals myASN; with dynamicASN: internal
     // it accepts it (the session is iBGP, which needs no multihop): a warning here.
