@@ -81,7 +81,8 @@ impl ObjectKind {
         }
     }
 
-    fn parse(kind: &str) -> Option<ObjectKind> {
+    /// The kind named `kind` (as in a diagnostic), if quarantine applies to it.
+    pub fn from_name(kind: &str) -> Option<ObjectKind> {
         ALL_KINDS.iter().copied().find(|k| k.as_str() == kind)
     }
 }
@@ -240,7 +241,7 @@ fn offenders(errors: &[Diagnostic]) -> BTreeSet<(ObjectKind, String, bool)> {
     errors
         .iter()
         .filter_map(|e| {
-            let kind = ObjectKind::parse(&e.kind)?;
+            let kind = ObjectKind::from_name(&e.kind)?;
             let duplicate = e.code == Code::DuplicateName && e.field == "metadata.name";
             Some((kind, e.name.clone(), duplicate))
         })

@@ -44,6 +44,8 @@ pub struct Reconciler {
     last_valid: LastValid,
     /// The last build, for recording last valid versions on the objects.
     last_built: Option<Built>,
+    /// Errors already recorded as events (each is recorded once while it lasts).
+    reported_errors: BTreeSet<String>,
 }
 
 fn key_of_service(s: &Service) -> String {
@@ -82,6 +84,7 @@ impl Reconciler {
             config_status: ConfigStatus::default(),
             last_valid: LastValid::default(),
             last_built: None,
+            reported_errors: BTreeSet::new(),
         }
     }
 
@@ -134,6 +137,15 @@ impl Reconciler {
         let config = self.build(stores);
         if leader && let Some(built) = &self.last_built {
             crate::last_valid::record(&self.client, &self.namespace, stores, built).await;
+            // Each error once, as a Warning event on the object it is about.
+            let fresh: Vec<oxlb_config::Diagnostic> = built
+                .errors
+                .iter()
+                .filter(|e| !self.reported_errors.contains(&e.to_string()))
+                .cloned()
+                .collect();
+            writer::publish_config_errors(&self.recorder, &self.namespace, &fresh).await;
+            self.reported_errors = built.errors.iter().map(ToString::to_string).collect();
         }
         if !leader {
             // A follower keeps its caches warm but no core: when it becomes leader it

@@ -474,6 +474,19 @@ async fn an_invalid_edit_keeps_the_last_valid_pool_across_a_restart() {
         ingress(&api, "default", "second") == ["192.168.10.1"]
     })
     .await;
+    // The error is also a Warning event on the pool itself.
+    wait_for("warning event on the pool", || {
+        events(&api).iter().any(|e| {
+            e["type"] == "Warning"
+                && e["reason"] == "InvalidConfiguration"
+                && e["regarding"]["kind"] == "IPAddressPool"
+                && e["regarding"]["name"] == "pool1"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("spec.addresses[0]"))
+        })
+    })
+    .await;
     assert_eq!(ingress(&api, "default", "web"), ["192.168.10.0"]);
     // The annotation still holds the valid version, not the typo.
     let annotation = api.get(POOLS, NS, "pool1").unwrap()["metadata"]["annotations"]
