@@ -25,7 +25,7 @@ pub use bgpadvertisement::{BGPAdvertisement, BGPAdvertisementSpec};
 pub use bgppeer::{BGPPeer, BGPPeerSpec, DynamicASNMode};
 pub use community::{Community, CommunityAlias, CommunitySpec};
 pub use ipaddresspool::{IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation};
-pub use l2advertisement::{L2Advertisement, L2AdvertisementSpec};
+pub use l2advertisement::{L2Advertisement, L2AdvertisementSpec, PreferredNodeSelector};
 pub use status::{
     ConfigurationState, ConfigurationStateResult, ConfigurationStateStatus, InterfaceInfo,
     ServiceBGPStatus, ServiceBGPStatusStatus, ServiceL2Status, ServiceL2StatusStatus,

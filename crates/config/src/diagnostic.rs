@@ -57,6 +57,10 @@ pub enum Code {
     // Names and references.
     InvalidName,
     DuplicateName,
+    /// The same entry twice in one list (a pool, peer, community, namespace or selector).
+    DuplicateEntry,
+    /// A newline or carriage return in a value that ends up in a routing daemon's config.
+    InvalidCharacters,
     UnknownPool,
     UnknownPeer,
     UnknownBfdProfile,
@@ -88,6 +92,8 @@ pub enum Code {
     // BFD.
     BfdRange,
     BfdEchoUnsupported,
+    /// BFD echo mode on a peer that gets IPv6 prefixes (MetalLB refuses the combination).
+    BfdEchoIpv6,
     // Selectors.
     InvalidSelector,
     InvalidPriority,

@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod host_warning;
+pub mod last_valid;
 pub mod lease;
 pub mod lenient;
 pub mod liveness;

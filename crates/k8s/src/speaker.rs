@@ -21,7 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
-use oxlb_config::{Config, build_config};
+use oxlb_config::{Config, LastValid, build_config_with};
 use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
 use oxlb_standalone::views;
 use serde_json::json;
@@ -277,6 +277,7 @@ pub fn service_views(
                 endpoints,
                 ips,
                 key,
+                labels: s.metadata.labels.clone().unwrap_or_default(),
             })
         })
         .collect()
@@ -412,6 +413,7 @@ async fn run_speaker_inner(
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(1));
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut config: Option<Config> = None;
+    let mut last_valid = LastValid::default();
     let mut last: Option<Announcements> = None;
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
@@ -426,17 +428,18 @@ async fn run_speaker_inner(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
         );
         membership.reconcile(secret.as_deref(), &pods.state()).await;
-        match stores
-            .config_snapshot(&options.namespace)
-            .map(|s| build_config(&s).config)
-        {
-            Ok(Ok(built)) => {
-                config = Some(built);
+        // The controller's quarantine, computed here from the same objects (and their
+        // last-valid annotations): the speaker announces what the controller allocates.
+        match stores.config_snapshot(&options.namespace) {
+            Ok(snapshot) => {
+                let built = build_config_with(&snapshot, &last_valid);
                 config_status.loaded = true;
-                config_status.stale = false;
-                config_status.errors.clear();
+                config_status.stale = !built.errors.is_empty();
+                config_status.errors = built.errors.iter().map(ToString::to_string).collect();
+                last_valid = built.in_force;
+                config = Some(built.applied);
             }
-            Ok(Err(errors)) | Err(errors) => {
+            Err(errors) => {
                 config_status.stale = config_status.loaded;
                 config_status.errors = errors.iter().map(ToString::to_string).collect();
             }

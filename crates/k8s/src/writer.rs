@@ -143,6 +143,63 @@ pub async fn publish_events(recorder: &Recorder, service: &Service, events: &[Ev
     }
 }
 
+/// Reason of the Warning event recorded on a metallb.io object that is invalid (left out,
+/// or held at its last valid version).
+pub const INVALID_OBJECT_REASON: &str = "InvalidConfiguration";
+
+/// Records each error on the object it is about (a Warning event naming the field and
+/// what would be valid), so `kubectl describe` on the object shows why it is not in
+/// force as written.
+pub async fn publish_config_errors(
+    recorder: &Recorder,
+    namespace: &str,
+    errors: &[oxlb_config::Diagnostic],
+) {
+    for error in errors {
+        let Some(kind) = oxlb_config::ObjectKind::from_name(&error.kind) else {
+            continue;
+        };
+        let version = if kind == oxlb_config::ObjectKind::BGPPeer {
+            "metallb.io/v1beta2"
+        } else {
+            "metallb.io/v1beta1"
+        };
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(version.to_string()),
+            kind: Some(error.kind.clone()),
+            name: Some(error.name.clone()),
+            namespace: Some(namespace.to_string()),
+            ..Default::default()
+        };
+        let mut note = error.to_string();
+        // The API server limits an event's note to 1 kB.
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = KubeEvent {
+            type_: KubeEventType::Warning,
+            reason: INVALID_OBJECT_REASON.to_string(),
+            action: format!("{INVALID_OBJECT_REASON}-{}", short_hash(&note)),
+            note: Some(note),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, kind = %error.kind, name = %error.name, "recording event failed");
+        }
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:08x}", hasher.finish() & 0xffff_ffff)
+}
+
 fn action_for(event: &Event) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

@@ -427,6 +427,74 @@ async fn config_change_orphaning_an_ip_reassigns_and_invalid_config_keeps_the_la
     controller.stop().await;
 }
 
+#[tokio::test]
+async fn an_invalid_edit_keeps_the_last_valid_pool_across_a_restart() {
+    const POOLS: &str = "/apis/metallb.io/v1beta1/ipaddresspools";
+    let api = FakeApi::new();
+    cluster(&api);
+    api.put(service("default", "web"));
+    let controller = start(&api, "c1", false);
+    wait_for("assigned", || {
+        ingress(&api, "default", "web") == ["192.168.10.0"]
+    })
+    .await;
+    // The controller records the version in force on the object itself.
+    wait_for("last valid version recorded", || {
+        api.get(POOLS, NS, "pool1").is_some_and(|p| {
+            p["metadata"]["annotations"][oxlb_config::LAST_VALID_ANNOTATION]
+                .as_str()
+                .is_some_and(|a| a.contains("192.168.10.0/30"))
+        })
+    })
+    .await;
+    assert_rbac_covers(&api);
+    controller.stop().await;
+
+    // While no controller runs, a typo (an edit keeps the annotation), and a new
+    // Service; then a new controller with no memory of its own.
+    let mut edited = api.get(POOLS, NS, "pool1").unwrap();
+    edited["spec"]["addresses"] = json!(["192.168.10.300/30"]);
+    api.put(edited);
+    api.put(service("default", "second"));
+    let controller = start(&api, "c2", false);
+    wait_for("the typo is reported", || {
+        api.get(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "controller",
+        )
+        .is_some_and(|s| s["status"]["result"] == "Invalid")
+    })
+    .await;
+    wait_for("allocation from the last valid version", || {
+        ingress(&api, "default", "second") == ["192.168.10.1"]
+    })
+    .await;
+    // The error is also a Warning event on the pool itself.
+    wait_for("warning event on the pool", || {
+        events(&api).iter().any(|e| {
+            e["type"] == "Warning"
+                && e["reason"] == "InvalidConfiguration"
+                && e["regarding"]["kind"] == "IPAddressPool"
+                && e["regarding"]["name"] == "pool1"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("spec.addresses[0]"))
+        })
+    })
+    .await;
+    assert_eq!(ingress(&api, "default", "web"), ["192.168.10.0"]);
+    // The annotation still holds the valid version, not the typo.
+    let annotation = api.get(POOLS, NS, "pool1").unwrap()["metadata"]["annotations"]
+        [oxlb_config::LAST_VALID_ANNOTATION]
+        .clone();
+    assert!(
+        !annotation.as_str().unwrap().contains("300"),
+        "{annotation}"
+    );
+    controller.stop().await;
+}
+
 fn peer_with_secret() -> Value {
     json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
            "metadata": {"name": "router", "namespace": NS},

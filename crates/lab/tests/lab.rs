@@ -70,6 +70,7 @@ fn default_config() -> Config {
             ebgp_multihop: false,
             vrf: None,
             dual_stack_address_family: false,
+            local_asn: None,
         },
     );
     config.bgp_advertisements.insert(
@@ -83,6 +84,7 @@ fn default_config() -> Config {
             communities: BTreeSet::from([Community::Standard((64500 << 16) | 100)]),
             peers: BTreeSet::new(),
             node_selectors: vec![],
+            service_selectors: vec![],
         },
     );
     config.l2_advertisements.insert(
@@ -92,6 +94,8 @@ fn default_config() -> Config {
             pools: BTreeSet::from(["lab-l2".to_string()]),
             node_selectors: vec![],
             interfaces: vec![],
+            service_selectors: vec![],
+            preferred_nodes: vec![],
         },
     );
     config

@@ -209,12 +209,12 @@ pub fn plan(
         peers.push(RouterPeer {
             name: peer.name.clone(),
             ident: ident(&peer.name),
-            node_asn: peer.my_asn,
-            ibgp: peer.my_asn == router_asn,
+            node_asn: peer.session_asn(),
+            ibgp: peer.session_asn() == router_asn,
             router_address: *address,
             neighbors,
             password: peer.password.clone(),
-            multihop: peer.ebgp_multihop && peer.my_asn != router_asn,
+            multihop: peer.ebgp_multihop && peer.session_asn() != router_asn,
             bfd,
             families,
             prefixes_v4: prefixes
@@ -263,7 +263,7 @@ fn resolve_router_asn(chosen: &[(&Peer, IpAddr)], explicit: Option<u32>) -> Resu
     for (peer, _) in chosen {
         let asn = match peer.peer_asn {
             PeerAsn::Fixed(asn) => asn,
-            PeerAsn::DynamicInternal => peer.my_asn,
+            PeerAsn::DynamicInternal => peer.session_asn(),
             PeerAsn::DynamicExternal => match explicit {
                 Some(asn) if asn != peer.my_asn => continue,
                 _ => {

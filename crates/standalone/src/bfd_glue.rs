@@ -57,7 +57,9 @@ pub fn desired(
             detect_multiplier: profile.detect_multiplier,
             minimum_ttl: profile.minimum_ttl,
             passive: profile.passive_mode,
-            echo: profile.echo_mode,
+            // oxlb implements no Echo function (RFC 5880 §6.4); a profile with echoMode
+            // (accepted, as MetalLB accepts it, with a warning) runs asynchronous mode.
+            echo: false,
         };
         out.insert(name, (key, profile));
     }

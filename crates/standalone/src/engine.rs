@@ -83,6 +83,9 @@ struct Engine {
     router_ids: bgp_glue::RouterIds,
     /// Whether this host's kernel would answer for Layer 2 IPs it does not own.
     host_check: crate::host_check::HostCheck,
+    /// The objects in force after the last build: an object whose edit is invalid stays
+    /// at this version (quarantine).
+    last_valid: oxlb_config::LastValid,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -143,6 +146,7 @@ pub async fn run(
         layer2: None,
         live: None,
         bfd: None,
+        last_valid: oxlb_config::LastValid::default(),
         bfd_down: None,
         router_ids: bgp_glue::RouterIds::default(),
         host_check: crate::host_check::HostCheck::default(),
@@ -185,38 +189,49 @@ impl Engine {
                 return;
             }
         };
-        let built = oxlb_config::build_config(&snapshot);
+        // Quarantine: invalid objects are left out (or held at their last valid
+        // version) and reported; everything else applies.
+        let built = oxlb_config::build_config_with(&snapshot, &self.last_valid);
         let warnings: Vec<String> = built.warnings.iter().map(|w| w.to_string()).collect();
         for warning in &warnings {
             warn!("{warning}");
         }
-        match built.config {
-            Ok(config) => {
-                self.report.send_modify(|r| {
-                    r.config.loaded = true;
-                    r.config.stale = false;
-                    r.config.errors.clear();
-                    r.config.warnings = warnings;
-                    r.config.loaded_at = SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .ok()
-                        .map(|d| d.as_secs());
-                });
-                info!(
-                    cause,
-                    pools = config.pools.len(),
-                    peers = config.peers.len(),
-                    services = snapshot.services.len(),
-                    "configuration loaded"
-                );
-                self.current = Some(Current { snapshot, config });
-                self.apply().await;
-            }
-            Err(errors) => self.reject(cause, errors.iter().map(|e| e.to_string()).collect()),
+        let errors: Vec<String> = built.errors.iter().map(|e| e.to_string()).collect();
+        for e in &errors {
+            error!("{e}");
         }
+        for q in &built.quarantined {
+            warn!(
+                kind = q.kind.as_str(),
+                name = %q.name,
+                decision = ?q.decision,
+                "object not in force as written"
+            );
+        }
+        let config = built.applied;
+        self.last_valid = built.in_force;
+        self.report.send_modify(|r| {
+            r.config.loaded = true;
+            r.config.stale = !errors.is_empty();
+            r.config.errors = errors;
+            r.config.warnings = warnings;
+            r.config.loaded_at = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs());
+        });
+        info!(
+            cause,
+            pools = config.pools.len(),
+            peers = config.peers.len(),
+            services = snapshot.services.len(),
+            left_out = built.quarantined.len(),
+            "configuration loaded"
+        );
+        self.current = Some(Current { snapshot, config });
+        self.apply().await;
     }
 
-    /// An invalid change: everything stays as it is, and the report says stale.
     fn reject(&mut self, cause: &str, errors: Vec<String>) {
         for e in &errors {
             error!("{e}");
@@ -543,9 +558,7 @@ pub fn offline_report(
     let snapshot = oxlb_config::load_paths(paths, namespace)
         .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let built = oxlb_config::build_config(&snapshot);
-    let config = built
-        .config
-        .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let config = built.applied;
     let held = match state_dir {
         Some(dir) => StateStore::open(dir)
             .and_then(|s| s.load())
@@ -561,6 +574,8 @@ pub fn offline_report(
         ..Default::default()
     };
     report.config.loaded = true;
+    report.config.stale = !built.errors.is_empty();
+    report.config.errors = built.errors.iter().map(|e| e.to_string()).collect();
     report.config.warnings = built.warnings.iter().map(|w| w.to_string()).collect();
     Ok(report)
 }
