@@ -9,7 +9,7 @@ use crate::packet::{HEADER_LEN, MAX_MESSAGE_LEN, Update, message_type};
 use crate::settings::RouteAttributes;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 pub type Routes = BTreeMap<IpNet, Arc<RouteAttributes>>;
@@ -334,15 +334,6 @@ fn pack_announcements(
             m.finish(out);
             rest = &rest[taken.max(1).min(rest.len())..];
         }
-    }
-}
-
-/// The IPv6 next hop for a session whose local address is `local` (RFC 4760 §3; an IPv4
-/// session carries IPv6 routes with the IPv4-mapped address, as FRR and GoBGP do).
-pub fn next_hop_v6(local: IpAddr) -> Ipv6Addr {
-    match local {
-        IpAddr::V6(a) => a,
-        IpAddr::V4(a) => a.to_ipv6_mapped(),
     }
 }
 

@@ -1,6 +1,7 @@
 use super::*;
 use crate::packet::{Message, decode};
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 const CTX: Context = Context {
     four_octet_as: true,

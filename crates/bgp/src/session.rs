@@ -5,6 +5,7 @@
 //! A session may hold two TCP connections at once (ours and the peer's) until connection
 //! collision detection (§6.8) keeps one.
 
+use crate::link_addresses::LinkAddresses;
 use crate::packet::error::{CloseReason, UnexpectedIn};
 use crate::packet::notification::{code, open as open_err};
 use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
@@ -12,7 +13,7 @@ use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
 use crate::rib::{self, AdjRibOut, Encoding, Routes};
 use crate::settings::{PeerAsn, PeerSettings};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Identifies one TCP connection; assigned by the shell, unique per session.
@@ -118,6 +119,12 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
+    /// A family both sides negotiated is not announced on this session, and why.
+    Withheld {
+        peer: IpAddr,
+        local: IpAddr,
+        why: Withheld,
+    },
     /// An UPDATE had malformed attributes handled by treat-as-withdraw or attribute
     /// discard (RFC 7606 §2): the session stays up.
     AttributeErrors {
@@ -129,6 +136,9 @@ pub enum Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Report::Withheld { peer, local, why } => {
+                write!(f, "not announcing to {peer} from {local}: {why}")
+            }
             Report::AttributeErrors { peer, errors } => {
                 write!(
                     f,
@@ -146,6 +156,26 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// Why a negotiated address family is not announced on an Established session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// IPv6 routes over an IPv4 session, but the node has no usable global IPv6
+    /// address on the interface toward the peer: no valid next hop to send.
+    Ipv6NoAddressOnLink,
+}
+
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Withheld::Ipv6NoAddressOnLink => f.write_str(
+                "IPv6 prefixes withheld: no global IPv6 address on the interface toward this \
+                 IPv4 peer to use as next hop (an IPv4-mapped one cannot be installed); \
+                 add one to that interface or peer over IPv6",
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum ConnState {
     OpenSent,
@@ -159,7 +189,7 @@ struct Conn {
     outbound: bool,
     local: SocketAddr,
     /// Our link-local address on the link to the peer, when we share a subnet.
-    link_local: Option<Ipv6Addr>,
+    link: LinkAddresses,
     state: ConnState,
     hold: Duration,
     keepalive: Duration,
@@ -208,6 +238,8 @@ pub struct Session {
     peer_role: Option<u8>,
     pub counters: Counters,
     pub last_error: Option<String>,
+    /// A family negotiated on the last Established session but not announced.
+    pub withheld: Option<Withheld>,
 }
 
 impl Session {
@@ -227,6 +259,7 @@ impl Session {
             lifecycle: Lifecycle::NotStarted,
             counters: Counters::default(),
             last_error: None,
+            withheld: None,
         }
     }
 
@@ -268,12 +301,12 @@ impl Session {
         timers.chain([retry]).flatten().min()
     }
 
-    /// The shell found our link-local address on the link to the peer of connection
-    /// `conn` (RFC 2545 §3); used in the IPv6 next hop once that connection is
-    /// Established.
-    pub fn set_link_local(&mut self, conn: ConnId, link_local: Option<Ipv6Addr>) {
+    /// The shell found our addresses on the link to the peer of connection `conn`: the
+    /// link-local one (RFC 2545 §3) and, for an IPv4 session, the global IPv6 one; used
+    /// in the IPv6 next hop once that connection is Established.
+    pub fn set_link_addresses(&mut self, conn: ConnId, link: LinkAddresses) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
-            c.link_local = link_local;
+            c.link = link;
         }
     }
 
@@ -478,7 +511,7 @@ impl Session {
             id,
             outbound,
             local,
-            link_local: None,
+            link: LinkAddresses::default(),
             state: ConnState::OpenSent,
             hold: OPEN_HOLD,
             keepalive: Duration::ZERO,
@@ -696,7 +729,7 @@ impl Session {
         };
         conn.state = ConnState::Established;
         let local = conn.local.ip();
-        let link_local = conn.link_local;
+        let link = conn.link;
         let Some(peer_open) = conn.peer_open.clone() else {
             return;
         };
@@ -717,6 +750,14 @@ impl Session {
         let v4 = s.ipv4 && peer_has(AFI_IPV4);
         let v6 = s.ipv6 && peer_has(AFI_IPV6);
         let peer_gr = peer_open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+        // IPv6 routes over an IPv4 session need an IPv6 next hop of ours on that link
+        // (RFC 4760 §3); an IPv4-mapped one cannot be installed by the router. The
+        // explicit setting wins and then goes alone, without a link-local address.
+        let (v6_next_hop, link) = match (local, s.ipv6_next_hop) {
+            (IpAddr::V6(own), _) => (Some(own), link),
+            (IpAddr::V4(_), Some(explicit)) => (Some(explicit), LinkAddresses::default()),
+            (IpAddr::V4(_), None) => (link.global, link),
+        };
         let enc = Encoding {
             local_asn: s.local_asn,
             ibgp: peer_open.asn() == s.local_asn,
@@ -727,13 +768,18 @@ impl Session {
                 IpAddr::V4(a) if v4 => Some(a),
                 _ => None,
             },
-            next_hop_v6: v6.then(|| match (local, s.ipv6_next_hop) {
-                (IpAddr::V4(_), Some(explicit)) => explicit,
-                _ => rib::next_hop_v6(local),
-            }),
+            next_hop_v6: if v6 { v6_next_hop } else { None },
             // RFC 2545 §3: only beside our own global address on a shared subnet.
-            next_hop_v6_link_local: link_local.filter(|_| v6 && local.is_ipv6()),
+            next_hop_v6_link_local: link.link_local.filter(|_| v6 && v6_next_hop.is_some()),
         };
+        self.withheld = (v6 && v6_next_hop.is_none()).then_some(Withheld::Ipv6NoAddressOnLink);
+        if let Some(why) = self.withheld {
+            out.push(Action::Report(Report::Withheld {
+                peer: s.peer_address,
+                local,
+                why,
+            }));
+        }
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self
             .conns
@@ -750,6 +796,8 @@ impl Session {
         self.last_error = None;
         self.rib.clear();
         let ctx = enc.ctx;
+        // A withheld family still gets its End-of-RIB: what we announce there (nothing)
+        // is complete.
         let families = [(enc.next_hop_v4.is_some(), AFI_IPV4), (v6, AFI_IPV6)];
         self.encoding = Some(enc);
         self.sync(out);
@@ -839,3 +887,7 @@ use tests as tests_support;
 #[cfg(test)]
 #[path = "session_reconnect_tests.rs"]
 mod reconnect_tests;
+
+#[cfg(test)]
+#[path = "session_family_tests.rs"]
+mod family_tests;
