@@ -8,13 +8,20 @@
 use crate::link_addresses::LinkAddresses;
 use crate::packet::error::{CloseReason, UnexpectedIn};
 use crate::packet::notification::{code, open as open_err};
-use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
+use crate::packet::open::{AS_TRANS, ExtendedNextHopFamily, GracefulRestartFamily};
 use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
 use crate::rib::{self, AdjRibOut, Encoding, Routes};
 use crate::settings::{PeerAsn, PeerSettings};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// IPv4 unicast NLRI with an IPv6 next hop (RFC 8950 §3).
+const IPV4_OVER_IPV6: ExtendedNextHopFamily = ExtendedNextHopFamily {
+    nlri_afi: AFI_IPV4,
+    nlri_safi: SAFI_UNICAST as u16,
+    next_hop_afi: AFI_IPV6,
+};
 
 /// Identifies one TCP connection; assigned by the shell, unique per session.
 pub type ConnId = u64;
@@ -240,6 +247,8 @@ pub struct Session {
     pub last_error: Option<String>,
     /// A family negotiated on the last Established session but not announced.
     pub withheld: Option<Withheld>,
+    /// IPv6 was negotiated on the Established session but we have no IPv6 next hop.
+    no_ipv6_next_hop: bool,
 }
 
 impl Session {
@@ -260,6 +269,7 @@ impl Session {
             counters: Counters::default(),
             last_error: None,
             withheld: None,
+            no_ipv6_next_hop: false,
         }
     }
 
@@ -536,6 +546,10 @@ impl Session {
                 safi: SAFI_UNICAST,
             });
         }
+        if s.ipv4 && s.peer_address.is_ipv6() {
+            // IPv4 routes over an IPv6 session with an IPv6 next hop (RFC 8950 §3).
+            capabilities.push(Capability::ExtendedNextHop(vec![IPV4_OVER_IPV6]));
+        }
         capabilities.push(Capability::RouteRefresh);
         if let Some(role) = self
             .peer_role
@@ -607,6 +621,7 @@ impl Session {
                     let mut enc = enc.clone();
                     if afi != AFI_IPV4 {
                         enc.next_hop_v4 = None;
+                        enc.next_hop_v4_extended = None;
                     }
                     if afi != AFI_IPV6 {
                         enc.next_hop_v6 = None;
@@ -750,6 +765,10 @@ impl Session {
         let v4 = s.ipv4 && peer_has(AFI_IPV4);
         let v6 = s.ipv6 && peer_has(AFI_IPV6);
         let peer_gr = peer_open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+        // RFC 8950 §4: IPv4 NLRI with an IPv6 next hop only when both sides sent the
+        // capability for that tuple (we send it on IPv6 sessions carrying IPv4).
+        let peer_ext_nh = peer_open
+            .has(|c| matches!(c, Capability::ExtendedNextHop(f) if f.contains(&IPV4_OVER_IPV6)));
         // IPv6 routes over an IPv4 session need an IPv6 next hop of ours on that link
         // (RFC 4760 §3); an IPv4-mapped one cannot be installed by the router. The
         // explicit setting wins and then goes alone, without a link-local address.
@@ -771,15 +790,14 @@ impl Session {
             next_hop_v6: if v6 { v6_next_hop } else { None },
             // RFC 2545 §3: only beside our own global address on a shared subnet.
             next_hop_v6_link_local: link.link_local.filter(|_| v6 && v6_next_hop.is_some()),
+            next_hop_v4_extended: match local {
+                IpAddr::V6(own) if v4 && peer_ext_nh => Some((own, link.link_local)),
+                _ => None,
+            },
         };
-        self.withheld = (v6 && v6_next_hop.is_none()).then_some(Withheld::Ipv6NoAddressOnLink);
-        if let Some(why) = self.withheld {
-            out.push(Action::Report(Report::Withheld {
-                peer: s.peer_address,
-                local,
-                why,
-            }));
-        }
+        // Reported by `sync` once IPv6 prefixes are actually held back.
+        self.no_ipv6_next_hop = v6 && v6_next_hop.is_none();
+        self.withheld = None;
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self
             .conns
@@ -798,7 +816,13 @@ impl Session {
         let ctx = enc.ctx;
         // A withheld family still gets its End-of-RIB: what we announce there (nothing)
         // is complete.
-        let families = [(enc.next_hop_v4.is_some(), AFI_IPV4), (v6, AFI_IPV6)];
+        let families = [
+            (
+                enc.next_hop_v4.is_some() || enc.next_hop_v4_extended.is_some(),
+                AFI_IPV4,
+            ),
+            (v6, AFI_IPV6),
+        ];
         self.encoding = Some(enc);
         self.sync(out);
         // RFC 4724 §2: End-of-RIB after the initial update, for every family.
@@ -824,6 +848,18 @@ impl Session {
         let (Some(conn), Some(enc)) = (self.established_conn(), self.encoding.as_ref()) else {
             return;
         };
+        let held = self.no_ipv6_next_hop && self.desired.keys().any(|p| p.addr().is_ipv6());
+        let withheld = held.then_some(Withheld::Ipv6NoAddressOnLink);
+        if let (Some(why), Some(conn)) = (withheld, self.conns.iter().find(|c| c.id == conn))
+            && self.withheld != withheld
+        {
+            out.push(Action::Report(Report::Withheld {
+                peer: self.settings.peer_address,
+                local: conn.local.ip(),
+                why,
+            }));
+        }
+        self.withheld = withheld;
         let packed = self.rib.sync(&self.desired, enc);
         self.counters.updates_sent += packed.messages;
         if !packed.bytes.is_empty() {
