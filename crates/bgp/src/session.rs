@@ -169,6 +169,9 @@ pub enum Withheld {
     /// IPv6 routes over an IPv4 session, but the node has no usable global IPv6
     /// address on the interface toward the peer: no valid next hop to send.
     Ipv6NoAddressOnLink,
+    /// IPv4 routes over an IPv6 session, but the peer did not offer the Extended Next
+    /// Hop capability for them (RFC 8950 §4): an IPv6 next hop may not be sent.
+    Ipv4NoExtendedNextHop,
 }
 
 impl std::fmt::Display for Withheld {
@@ -178,6 +181,11 @@ impl std::fmt::Display for Withheld {
                 "IPv6 prefixes withheld: no global IPv6 address on the interface toward this \
                  IPv4 peer to use as next hop (an IPv4-mapped one cannot be installed); \
                  add one to that interface or peer over IPv6",
+            ),
+            Withheld::Ipv4NoExtendedNextHop => f.write_str(
+                "IPv4 prefixes withheld: the router did not offer the extended next hop \
+                 capability (RFC 8950) on this IPv6 session; configure it there (FRR: \
+                 neighbor ADDRESS capability extended-nexthop) or peer over IPv4",
             ),
         }
     }
@@ -249,6 +257,8 @@ pub struct Session {
     pub withheld: Option<Withheld>,
     /// IPv6 was negotiated on the Established session but we have no IPv6 next hop.
     no_ipv6_next_hop: bool,
+    /// IPv4 was negotiated on an IPv6 session without the extended next hop.
+    no_ipv4_next_hop: bool,
 }
 
 impl Session {
@@ -270,6 +280,7 @@ impl Session {
             last_error: None,
             withheld: None,
             no_ipv6_next_hop: false,
+            no_ipv4_next_hop: false,
         }
     }
 
@@ -797,6 +808,8 @@ impl Session {
         };
         // Reported by `sync` once IPv6 prefixes are actually held back.
         self.no_ipv6_next_hop = v6 && v6_next_hop.is_none();
+        self.no_ipv4_next_hop =
+            v4 && enc.next_hop_v4.is_none() && enc.next_hop_v4_extended.is_none();
         self.withheld = None;
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self
@@ -848,8 +861,14 @@ impl Session {
         let (Some(conn), Some(enc)) = (self.established_conn(), self.encoding.as_ref()) else {
             return;
         };
-        let held = self.no_ipv6_next_hop && self.desired.keys().any(|p| p.addr().is_ipv6());
-        let withheld = held.then_some(Withheld::Ipv6NoAddressOnLink);
+        let wants = |v6: bool| self.desired.keys().any(|p| p.addr().is_ipv6() == v6);
+        let withheld = if self.no_ipv6_next_hop && wants(true) {
+            Some(Withheld::Ipv6NoAddressOnLink)
+        } else if self.no_ipv4_next_hop && wants(false) {
+            Some(Withheld::Ipv4NoExtendedNextHop)
+        } else {
+            None
+        };
         if let (Some(why), Some(conn)) = (withheld, self.conns.iter().find(|c| c.id == conn))
             && self.withheld != withheld
         {

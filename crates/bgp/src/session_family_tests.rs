@@ -225,6 +225,7 @@ fn ipv4_routes_over_ipv6_use_the_extended_next_hop_when_both_sides_offer_it() {
     let hops = vec![IpAddr::V6(ip6("fd00::2")), IpAddr::V6(ip6("fe80::2"))];
     assert_eq!(reach, vec![(AFI_IPV4, hops.clone()), (AFI_IPV6, hops)]);
     assert_eq!(session.prefixes_announced(), 2);
+    assert_eq!(session.withheld, None);
 }
 
 #[test]
@@ -245,4 +246,15 @@ fn without_the_peers_capability_ipv4_routes_stay_pending_on_an_ipv6_session() {
     assert_eq!(afis, vec![AFI_IPV6]);
     assert_eq!(session.prefixes_announced(), 1);
     assert_eq!(session.prefixes_pending(), 1);
+    assert_eq!(session.withheld, Some(Withheld::Ipv4NoExtendedNextHop));
+    let reported = a.iter().any(|a| {
+        matches!(
+            a,
+            Action::Report(Report::Withheld {
+                why: Withheld::Ipv4NoExtendedNextHop,
+                ..
+            })
+        )
+    });
+    assert!(reported, "{a:?}");
 }
