@@ -237,6 +237,23 @@ fn both_families_over_one_session_with_ecmp_over_three_nodes() {
             assert_eq!(s["prefixes_pending"], 0, "{s:#}");
         }
     }
+    // Withdrawal of the IPv4 prefix learned over IPv6 (plain Withdrawn Routes field):
+    // FRR drops it from every node, the other prefixes stay.
+    for (i, p) in probes.iter().enumerate() {
+        let mut c = probe_config(i);
+        c["peers"][0]["routes"] = json!([{"prefix": "2001:db8:99::1/128"}]);
+        p.reconfigure(&c);
+    }
+    wait("10.99.0.1/32 withdrawn at FRR", 30, || {
+        route(&frr, "ipv4", "10.99.0.1/32").is_none().then_some(())
+    });
+    wait("10.99.0.1 gone from the kernel", 20, || {
+        router
+            .exec_stdout(&["ip", "route", "show", "10.99.0.1"])
+            .ok()
+            .filter(|r| r.trim().is_empty())
+    });
+    assert!(route(&frr, "ipv6", "2001:db8:99::1/128").is_some());
     println!(
         "figures: 6 sessions Established {:.0} ms after the probes started; \
          IPv4 route with 3 ECMP paths at FRR after {:.0} ms",
