@@ -1,6 +1,7 @@
 //! The tokio side of one peer: runs its [`Session`], opens and accepts TCP connections,
 //! frames bytes, sleeps until the session's next deadline and carries out its actions.
 
+use crate::link_addresses::LinkAddresses;
 use crate::packet::{self, Capability, Context, Message};
 use crate::rib::Routes;
 use crate::session::{Action, ConnId, ConnectError, Input, Session, SetupStep, State, Stop};
@@ -65,7 +66,7 @@ pub(crate) async fn run(
     let mut next_id: ConnId = 1;
     let mut stop_ack: Option<oneshot::Sender<()>> = None;
     // Found when a connection attaches, handed to the session once it knows the conn.
-    let mut link_local: Option<(ConnId, Option<std::net::Ipv6Addr>)> = None;
+    let mut link_local: Option<(ConnId, LinkAddresses)> = None;
     let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
@@ -167,7 +168,7 @@ pub(crate) async fn run(
         };
         actions = session.handle(Instant::now(), now_input);
         if let Some((id, address)) = link_local.take() {
-            session.set_link_local(id, address);
+            session.set_link_addresses(id, address);
         }
     }
 }
@@ -194,6 +195,7 @@ fn publish(
         s.prefixes_pending = session.prefixes_pending();
         s.updates_sent = session.counters.updates_sent;
         s.last_error = session.last_error.clone();
+        s.withheld = session.withheld;
     }
     if let Some(sink) = events {
         if session.last_error != last.1
@@ -273,12 +275,20 @@ fn attach(
     ))
 }
 
-/// Our link-local address toward the peer when the session runs over IPv6 on a shared
-/// subnet (RFC 2545 §3); `None` otherwise.
-fn link_local_toward(local: IpAddr, settings: &PeerSettings) -> Option<std::net::Ipv6Addr> {
+/// Our addresses on the link toward the peer: over IPv6 the link-local one when on a
+/// shared subnet (RFC 2545 §3); over IPv4, for IPv6 routes, the global IPv6 address of
+/// the interface toward the peer and its link-local one (only looked up when the session
+/// may carry IPv6).
+fn link_local_toward(local: IpAddr, settings: &PeerSettings) -> LinkAddresses {
     match (local, settings.peer_address) {
-        (IpAddr::V6(local), IpAddr::V6(peer)) => crate::link_local::lookup(local, peer),
-        _ => None,
+        (IpAddr::V6(local), IpAddr::V6(peer)) => LinkAddresses {
+            global: None,
+            link_local: crate::link_local::lookup(local, peer),
+        },
+        (IpAddr::V4(_), IpAddr::V4(peer)) if settings.ipv6 => {
+            crate::link_addresses::lookup_for_ipv4_peer(peer)
+        }
+        _ => LinkAddresses::default(),
     }
 }
 

@@ -5,15 +5,23 @@
 //! A session may hold two TCP connections at once (ours and the peer's) until connection
 //! collision detection (§6.8) keeps one.
 
+use crate::link_addresses::LinkAddresses;
 use crate::packet::error::{CloseReason, UnexpectedIn};
 use crate::packet::notification::{code, open as open_err};
-use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
+use crate::packet::open::{AS_TRANS, ExtendedNextHopFamily, GracefulRestartFamily};
 use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
 use crate::rib::{self, AdjRibOut, Encoding, Routes};
 use crate::settings::{PeerAsn, PeerSettings};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// IPv4 unicast NLRI with an IPv6 next hop (RFC 8950 §3).
+const IPV4_OVER_IPV6: ExtendedNextHopFamily = ExtendedNextHopFamily {
+    nlri_afi: AFI_IPV4,
+    nlri_safi: SAFI_UNICAST as u16,
+    next_hop_afi: AFI_IPV6,
+};
 
 /// Identifies one TCP connection; assigned by the shell, unique per session.
 pub type ConnId = u64;
@@ -118,6 +126,12 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
+    /// A family both sides negotiated is not announced on this session, and why.
+    Withheld {
+        peer: IpAddr,
+        local: IpAddr,
+        why: Withheld,
+    },
     /// An UPDATE had malformed attributes handled by treat-as-withdraw or attribute
     /// discard (RFC 7606 §2): the session stays up.
     AttributeErrors {
@@ -129,6 +143,9 @@ pub enum Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Report::Withheld { peer, local, why } => {
+                write!(f, "not announcing to {peer} from {local}: {why}")
+            }
             Report::AttributeErrors { peer, errors } => {
                 write!(
                     f,
@@ -146,6 +163,34 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// Why a negotiated address family is not announced on an Established session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// IPv6 routes over an IPv4 session, but the node has no usable global IPv6
+    /// address on the interface toward the peer: no valid next hop to send.
+    Ipv6NoAddressOnLink,
+    /// IPv4 routes over an IPv6 session, but the peer did not offer the Extended Next
+    /// Hop capability for them (RFC 8950 §4): an IPv6 next hop may not be sent.
+    Ipv4NoExtendedNextHop,
+}
+
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Withheld::Ipv6NoAddressOnLink => f.write_str(
+                "IPv6 prefixes withheld: no global IPv6 address on the interface toward this \
+                 IPv4 peer to use as next hop (an IPv4-mapped one cannot be installed); \
+                 add one to that interface or peer over IPv6",
+            ),
+            Withheld::Ipv4NoExtendedNextHop => f.write_str(
+                "IPv4 prefixes withheld: the router did not offer the extended next hop \
+                 capability (RFC 8950) on this IPv6 session; configure it there (FRR: \
+                 neighbor ADDRESS capability extended-nexthop) or peer over IPv4",
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum ConnState {
     OpenSent,
@@ -159,7 +204,7 @@ struct Conn {
     outbound: bool,
     local: SocketAddr,
     /// Our link-local address on the link to the peer, when we share a subnet.
-    link_local: Option<Ipv6Addr>,
+    link: LinkAddresses,
     state: ConnState,
     hold: Duration,
     keepalive: Duration,
@@ -208,6 +253,12 @@ pub struct Session {
     peer_role: Option<u8>,
     pub counters: Counters,
     pub last_error: Option<String>,
+    /// A family negotiated on the last Established session but not announced.
+    pub withheld: Option<Withheld>,
+    /// IPv6 was negotiated on the Established session but we have no IPv6 next hop.
+    no_ipv6_next_hop: bool,
+    /// IPv4 was negotiated on an IPv6 session without the extended next hop.
+    no_ipv4_next_hop: bool,
 }
 
 impl Session {
@@ -227,6 +278,9 @@ impl Session {
             lifecycle: Lifecycle::NotStarted,
             counters: Counters::default(),
             last_error: None,
+            withheld: None,
+            no_ipv6_next_hop: false,
+            no_ipv4_next_hop: false,
         }
     }
 
@@ -268,12 +322,12 @@ impl Session {
         timers.chain([retry]).flatten().min()
     }
 
-    /// The shell found our link-local address on the link to the peer of connection
-    /// `conn` (RFC 2545 §3); used in the IPv6 next hop once that connection is
-    /// Established.
-    pub fn set_link_local(&mut self, conn: ConnId, link_local: Option<Ipv6Addr>) {
+    /// The shell found our addresses on the link to the peer of connection `conn`: the
+    /// link-local one (RFC 2545 §3) and, for an IPv4 session, the global IPv6 one; used
+    /// in the IPv6 next hop once that connection is Established.
+    pub fn set_link_addresses(&mut self, conn: ConnId, link: LinkAddresses) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
-            c.link_local = link_local;
+            c.link = link;
         }
     }
 
@@ -478,7 +532,7 @@ impl Session {
             id,
             outbound,
             local,
-            link_local: None,
+            link: LinkAddresses::default(),
             state: ConnState::OpenSent,
             hold: OPEN_HOLD,
             keepalive: Duration::ZERO,
@@ -502,6 +556,10 @@ impl Session {
                 afi: AFI_IPV6,
                 safi: SAFI_UNICAST,
             });
+        }
+        if s.ipv4 && s.peer_address.is_ipv6() {
+            // IPv4 routes over an IPv6 session with an IPv6 next hop (RFC 8950 §3).
+            capabilities.push(Capability::ExtendedNextHop(vec![IPV4_OVER_IPV6]));
         }
         capabilities.push(Capability::RouteRefresh);
         if let Some(role) = self
@@ -574,6 +632,7 @@ impl Session {
                     let mut enc = enc.clone();
                     if afi != AFI_IPV4 {
                         enc.next_hop_v4 = None;
+                        enc.next_hop_v4_extended = None;
                     }
                     if afi != AFI_IPV6 {
                         enc.next_hop_v6 = None;
@@ -696,7 +755,7 @@ impl Session {
         };
         conn.state = ConnState::Established;
         let local = conn.local.ip();
-        let link_local = conn.link_local;
+        let link = conn.link;
         let Some(peer_open) = conn.peer_open.clone() else {
             return;
         };
@@ -717,6 +776,18 @@ impl Session {
         let v4 = s.ipv4 && peer_has(AFI_IPV4);
         let v6 = s.ipv6 && peer_has(AFI_IPV6);
         let peer_gr = peer_open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+        // RFC 8950 §4: IPv4 NLRI with an IPv6 next hop only when both sides sent the
+        // capability for that tuple (we send it on IPv6 sessions carrying IPv4).
+        let peer_ext_nh = peer_open
+            .has(|c| matches!(c, Capability::ExtendedNextHop(f) if f.contains(&IPV4_OVER_IPV6)));
+        // IPv6 routes over an IPv4 session need an IPv6 next hop of ours on that link
+        // (RFC 4760 §3); an IPv4-mapped one cannot be installed by the router. The
+        // explicit setting wins and then goes alone, without a link-local address.
+        let (v6_next_hop, link) = match (local, s.ipv6_next_hop) {
+            (IpAddr::V6(own), _) => (Some(own), link),
+            (IpAddr::V4(_), Some(explicit)) => (Some(explicit), LinkAddresses::default()),
+            (IpAddr::V4(_), None) => (link.global, link),
+        };
         let enc = Encoding {
             local_asn: s.local_asn,
             ibgp: peer_open.asn() == s.local_asn,
@@ -727,13 +798,19 @@ impl Session {
                 IpAddr::V4(a) if v4 => Some(a),
                 _ => None,
             },
-            next_hop_v6: v6.then(|| match (local, s.ipv6_next_hop) {
-                (IpAddr::V4(_), Some(explicit)) => explicit,
-                _ => rib::next_hop_v6(local),
-            }),
+            next_hop_v6: if v6 { v6_next_hop } else { None },
             // RFC 2545 §3: only beside our own global address on a shared subnet.
-            next_hop_v6_link_local: link_local.filter(|_| v6 && local.is_ipv6()),
+            next_hop_v6_link_local: link.link_local.filter(|_| v6 && v6_next_hop.is_some()),
+            next_hop_v4_extended: match local {
+                IpAddr::V6(own) if v4 && peer_ext_nh => Some((own, link.link_local)),
+                _ => None,
+            },
         };
+        // Reported by `sync` once IPv6 prefixes are actually held back.
+        self.no_ipv6_next_hop = v6 && v6_next_hop.is_none();
+        self.no_ipv4_next_hop =
+            v4 && enc.next_hop_v4.is_none() && enc.next_hop_v4_extended.is_none();
+        self.withheld = None;
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self
             .conns
@@ -750,7 +827,15 @@ impl Session {
         self.last_error = None;
         self.rib.clear();
         let ctx = enc.ctx;
-        let families = [(enc.next_hop_v4.is_some(), AFI_IPV4), (v6, AFI_IPV6)];
+        // A withheld family still gets its End-of-RIB: what we announce there (nothing)
+        // is complete.
+        let families = [
+            (
+                enc.next_hop_v4.is_some() || enc.next_hop_v4_extended.is_some(),
+                AFI_IPV4,
+            ),
+            (v6, AFI_IPV6),
+        ];
         self.encoding = Some(enc);
         self.sync(out);
         // RFC 4724 §2: End-of-RIB after the initial update, for every family.
@@ -776,6 +861,24 @@ impl Session {
         let (Some(conn), Some(enc)) = (self.established_conn(), self.encoding.as_ref()) else {
             return;
         };
+        let wants = |v6: bool| self.desired.keys().any(|p| p.addr().is_ipv6() == v6);
+        let withheld = if self.no_ipv6_next_hop && wants(true) {
+            Some(Withheld::Ipv6NoAddressOnLink)
+        } else if self.no_ipv4_next_hop && wants(false) {
+            Some(Withheld::Ipv4NoExtendedNextHop)
+        } else {
+            None
+        };
+        if let (Some(why), Some(conn)) = (withheld, self.conns.iter().find(|c| c.id == conn))
+            && self.withheld != withheld
+        {
+            out.push(Action::Report(Report::Withheld {
+                peer: self.settings.peer_address,
+                local: conn.local.ip(),
+                why,
+            }));
+        }
+        self.withheld = withheld;
         let packed = self.rib.sync(&self.desired, enc);
         self.counters.updates_sent += packed.messages;
         if !packed.bytes.is_empty() {
@@ -839,3 +942,7 @@ use tests as tests_support;
 #[cfg(test)]
 #[path = "session_reconnect_tests.rs"]
 mod reconnect_tests;
+
+#[cfg(test)]
+#[path = "session_family_tests.rs"]
+mod family_tests;

@@ -39,6 +39,8 @@ pub struct PeerStatus {
     pub prefixes_pending: usize,
     pub updates_sent: u64,
     pub last_error: Option<String>,
+    /// A negotiated family the session does not announce, and why.
+    pub withheld: Option<crate::session::Withheld>,
 }
 
 /// How [`Speaker::shutdown`] leaves the peers.
@@ -159,6 +161,7 @@ impl Speaker {
             prefixes_pending: 0,
             updates_sent: 0,
             last_error: None,
+            withheld: None,
         }));
         if let Some((listener, _)) = &self.listener
             && let Some(password) = &settings.password

@@ -283,7 +283,12 @@ impl Shells {
                 prefixes_announced: s.prefixes_announced as u64,
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
-                last_error: s.last_error.clone(),
+                // A family withheld on an up session (no IPv6 next hop on that link)
+                // is shown where operators look for what is wrong with the session.
+                last_error: s
+                    .last_error
+                    .clone()
+                    .or_else(|| s.withheld.map(|w| w.to_string())),
                 peer: s.name,
             })
             .collect();

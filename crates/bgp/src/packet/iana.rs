@@ -181,6 +181,7 @@ registry! {
     CapabilityCode: u8 {
         Multiprotocol = 1 => "Multiprotocol Extensions",
         RouteRefresh = 2 => "Route Refresh",
+        ExtendedNextHop = 5 => "Extended Next Hop Encoding",
         BgpRole = 9 => "BGP Role",
         GracefulRestart = 64 => "Graceful Restart",
         FourOctetAs = 65 => "4-octet AS number",

@@ -14,6 +14,7 @@ pub mod capability_code {
     use super::super::iana::CapabilityCode as C;
     pub const MULTIPROTOCOL: u8 = C::Multiprotocol.code();
     pub const ROUTE_REFRESH: u8 = C::RouteRefresh.code();
+    pub const EXTENDED_NEXT_HOP: u8 = C::ExtendedNextHop.code();
     pub const BGP_ROLE: u8 = C::BgpRole.code();
     pub const GRACEFUL_RESTART: u8 = C::GracefulRestart.code();
     pub const FOUR_OCTET_AS: u8 = C::FourOctetAs.code();
@@ -38,6 +39,14 @@ pub struct GracefulRestartFamily {
     pub forwarding_preserved: bool,
 }
 
+/// One tuple of the Extended Next Hop Encoding capability (RFC 8950 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtendedNextHopFamily {
+    pub nlri_afi: u16,
+    pub nlri_safi: u16,
+    pub next_hop_afi: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
     Multiprotocol {
@@ -45,6 +54,9 @@ pub enum Capability {
         safi: u8,
     },
     RouteRefresh,
+    /// Extended Next Hop Encoding (RFC 8950 §3): NLRI families whose next hop may be of
+    /// another address family.
+    ExtendedNextHop(Vec<ExtendedNextHopFamily>),
     /// BGP role (RFC 9234 §4.1): 0 Provider, 1 RS, 2 RS-Client, 3 Customer, 4 Peer.
     Role(u8),
     FourOctetAs(u32),
@@ -192,6 +204,19 @@ impl Capability {
             (MULTIPROTOCOL, _) => return None,
             (ROUTE_REFRESH, []) => Capability::RouteRefresh,
             (ROUTE_REFRESH, _) => return None,
+            (EXTENDED_NEXT_HOP, tuples) if !tuples.is_empty() && tuples.len() % 6 == 0 => {
+                Capability::ExtendedNextHop(
+                    tuples
+                        .chunks_exact(6)
+                        .map(|t| ExtendedNextHopFamily {
+                            nlri_afi: u16::from_be_bytes([t[0], t[1]]),
+                            nlri_safi: u16::from_be_bytes([t[2], t[3]]),
+                            next_hop_afi: u16::from_be_bytes([t[4], t[5]]),
+                        })
+                        .collect(),
+                )
+            }
+            (EXTENDED_NEXT_HOP, _) => return None,
             (BGP_ROLE, [role]) => Capability::Role(*role),
             (FOUR_OCTET_AS, [a, b, c, d]) => {
                 Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d]))
@@ -228,6 +253,16 @@ impl Capability {
                 out.extend_from_slice(&[0, *safi]);
             }
             Capability::RouteRefresh => out.extend_from_slice(&[ROUTE_REFRESH, 0]),
+            Capability::ExtendedNextHop(families) => {
+                // 42 tuples fill the 255-octet capability length.
+                let families = &families[..families.len().min(42)];
+                out.extend_from_slice(&[EXTENDED_NEXT_HOP, (6 * families.len()) as u8]);
+                for f in families {
+                    out.extend_from_slice(&f.nlri_afi.to_be_bytes());
+                    out.extend_from_slice(&f.nlri_safi.to_be_bytes());
+                    out.extend_from_slice(&f.next_hop_afi.to_be_bytes());
+                }
+            }
             Capability::Role(role) => out.extend_from_slice(&[BGP_ROLE, 1, *role]),
             Capability::FourOctetAs(asn) => {
                 out.extend_from_slice(&[FOUR_OCTET_AS, 4]);

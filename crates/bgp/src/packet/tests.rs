@@ -362,3 +362,41 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );
 }
+
+/// RFC 8950 §3: capability code 5, one 6-octet tuple per family (NLRI AFI, NLRI SAFI,
+/// Next Hop AFI); an empty or ragged value is malformed.
+#[test]
+fn open_with_extended_next_hop_capability() {
+    let open = Open {
+        version: 4,
+        my_as: 64500,
+        hold_time: 90,
+        bgp_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![
+            Capability::Multiprotocol { afi: 1, safi: 1 },
+            Capability::ExtendedNextHop(vec![open::ExtendedNextHopFamily {
+                nlri_afi: 1,
+                nlri_safi: 1,
+                next_hop_afi: 2,
+            }]),
+        ],
+    };
+    #[rustfmt::skip]
+    let body = [
+        4, 0xfb, 0xf4, 0, 90, 10, 0, 0, 1,
+        16, // optional parameters length
+        2, 14, // one Capabilities parameter
+        1, 4, 0, 1, 0, 1,
+        5, 6, 0, 1, 0, 1, 0, 2,
+    ];
+    round_trip(Message::Open(open), FOUR, &frame(1, &body));
+    for bad in [&[5u8, 0][..], &[5, 5, 0, 1, 0, 1, 0]] {
+        let mut body = vec![4, 0xfb, 0xf4, 0, 90, 10, 0, 0, 1, bad.len() as u8 + 2, 2];
+        body.push(bad.len() as u8);
+        body.extend_from_slice(bad);
+        assert!(
+            decode(&frame(1, &body), FOUR).is_err(),
+            "capability value {bad:?} must be refused"
+        );
+    }
+}
