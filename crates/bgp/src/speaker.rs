@@ -38,6 +38,8 @@ pub struct PeerStatus {
     pub prefixes_announced: usize,
     pub prefixes_pending: usize,
     pub updates_sent: u64,
+    /// Messages by type and direction, MetalLB's FRR-mode counters.
+    pub messages: crate::session::MessageCounts,
     pub last_error: Option<String>,
 }
 
@@ -158,6 +160,7 @@ impl Speaker {
             prefixes_announced: 0,
             prefixes_pending: 0,
             updates_sent: 0,
+            messages: Default::default(),
             last_error: None,
         }));
         if let Some((listener, _)) = &self.listener

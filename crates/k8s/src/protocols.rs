@@ -275,6 +275,7 @@ impl Shells {
                 prefixes_announced: s.prefixes_announced as u64,
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
+                messages: (&s.messages).into(),
                 last_error: s.last_error.clone(),
                 peer: s.name,
             })

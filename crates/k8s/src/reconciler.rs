@@ -106,6 +106,9 @@ impl Reconciler {
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 if errors != self.config_status.errors {
+                    // One failed update per new rejection (MetalLB counts the failed
+                    // reconcile of the configuration).
+                    self.config_status.update_errors += 1;
                     for e in &errors {
                         tracing::error!(error = %e, "configuration rejected; the last valid one stays in force");
                     }
@@ -153,6 +156,8 @@ impl Reconciler {
                     .iter()
                     .map(|n| (n.metadata.name.clone().unwrap_or_default(), rv(&n.metadata)))
                     .collect();
+                // Every Service and Namespace, and the configuration, processed once.
+                self.config_status.updates += (services.len() + namespaces.len() + 1) as u64;
                 let mut core = Controller::new(config, self.lb_class.clone());
                 let outcome = core.sync(&services, &namespaces);
                 self.core = Some(core);
@@ -173,6 +178,7 @@ impl Reconciler {
                 {
                     changes.push(Change::SetConfig(Box::new(config)));
                 }
+                self.config_status.updates += changes.len() as u64;
                 (!changes.is_empty()).then(|| core.apply(changes))
             }
         };
@@ -233,6 +239,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     tracing::warn!(service = %key, error = %e, "writing service failed; will retry");
+                    self.config_status.update_errors += 1;
                     self.retry.insert(key);
                     return;
                 }

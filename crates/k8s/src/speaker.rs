@@ -405,7 +405,7 @@ async fn run_speaker_inner(
             return;
         }
     }
-    let recorder = crate::writer::recorder(&client, &options.node_name);
+    let recorder = crate::writer::speaker_recorder(&client, &options.node_name);
     let mut membership = SpeakerMembership::new(&options.node_name, options.membership.clone());
     // Catches what no event signals: the end of the membership's warm-up, a rotated key
     // in the mounted file.
@@ -419,6 +419,9 @@ async fn run_speaker_inner(
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
     'outer: loop {
+        // Each pass processes the object updates that woke it (MetalLB's speaker counts
+        // each reconcile in metallb_k8s_client_updates_total).
+        config_status.updates += 1;
         let secret = stores.secrets.get(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
         );
@@ -434,6 +437,7 @@ async fn run_speaker_inner(
                 config_status.errors.clear();
             }
             Ok(Err(errors)) | Err(errors) => {
+                config_status.update_errors += 1;
                 config_status.stale = config_status.loaded;
                 config_status.errors = errors.iter().map(ToString::to_string).collect();
             }

@@ -160,11 +160,31 @@ fn action_for(event: &Event) -> String {
     )
 }
 
+/// The component named on the controller's events (`From` in `kubectl describe`,
+/// `reportingController`, `source.component`): MetalLB's own name. Events are the one
+/// place where users, runbooks and tools (`kubectl get events
+/// --field-selector reportingComponent=metallb-controller`, event exporters with
+/// per-component routes) select by component, and oxlb stands in for MetalLB's
+/// controller, with MetalLB's reasons and messages; a new name would silently empty
+/// those filters. Field ownership (managedFields) keeps oxlb's own name
+/// ([`FIELD_MANAGER`]): nothing filters on it, and it tells who really wrote a field.
+pub const CONTROLLER_COMPONENT: &str = "metallb-controller";
+/// The same for the speakers' events (`nodeAssigned`).
+pub const SPEAKER_COMPONENT: &str = "metallb-speaker";
+
 pub fn recorder(client: &Client, identity: &str) -> Recorder {
+    component_recorder(client, CONTROLLER_COMPONENT, identity)
+}
+
+pub fn speaker_recorder(client: &Client, node: &str) -> Recorder {
+    component_recorder(client, SPEAKER_COMPONENT, node)
+}
+
+fn component_recorder(client: &Client, component: &str, identity: &str) -> Recorder {
     Recorder::new(
         client.clone(),
         Reporter {
-            controller: FIELD_MANAGER.to_string(),
+            controller: component.to_string(),
             instance: Some(identity.to_string()),
         },
     )

@@ -156,7 +156,7 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     assert_eq!(recorded[0]["note"], "Assigned IP [\"192.168.10.0\"]");
     assert_eq!(recorded[0]["regarding"]["kind"], "Service");
     assert_eq!(recorded[0]["regarding"]["name"], "web");
-    assert_eq!(recorded[0]["reportingController"], "oxlb-controller");
+    assert_eq!(recorded[0]["reportingController"], "metallb-controller");
 
     let pool = api
         .writes()
@@ -729,6 +729,19 @@ async fn metrics_health_and_readiness_use_metallb_names() {
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
+    // MetalLB's client counters: the Service, its Namespace and the configuration were
+    // processed, nothing failed.
+    let counter = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert!(counter(&metrics, "metallb_k8s_client_updates_total") >= 2);
+    assert_eq!(
+        counter(&metrics, "metallb_k8s_client_update_errors_total"),
+        0
+    );
     assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"));
     assert!(
         http_get(port, "/healthz")
@@ -749,6 +762,11 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(stale, "stale metric after an invalid change");
+    let metrics = http_get(port, "/metrics").await;
+    assert_eq!(
+        counter(&metrics, "metallb_k8s_client_update_errors_total"),
+        1
+    );
     assert!(
         http_get(port, "/healthz")
             .await

@@ -404,6 +404,7 @@ impl Engine {
                 prefixes_announced: s.prefixes_announced as u64,
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
+                messages: (&s.messages).into(),
                 last_error: s.last_error.clone(),
             })
             .collect();
