@@ -38,6 +38,7 @@ pub struct Reconciler {
     written_pools: BTreeMap<String, PoolStatus>,
     written_state: Option<ConfigState>,
     state_object_exists: bool,
+    state_target: writer::StateObject,
     pub config_status: ConfigStatus,
 }
 
@@ -74,6 +75,7 @@ impl Reconciler {
             written_pools: BTreeMap::new(),
             written_state: None,
             state_object_exists: false,
+            state_target: writer::StateObject::controller(writer::StateObject::own_pod()),
             config_status: ConfigStatus::default(),
         }
     }
@@ -314,6 +316,7 @@ impl Reconciler {
         match writer::write_configuration_state(
             &self.client,
             &self.namespace,
+            &self.state_target,
             &state,
             !self.state_object_exists,
         )

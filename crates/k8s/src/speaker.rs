@@ -418,6 +418,13 @@ async fn run_speaker_inner(
     let mut last_applied_config: Option<Config> = None;
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
+    // This speaker's own ConfigurationState (`speaker-<node>`), as MetalLB's speakers
+    // write theirs: an invalid config is visible per node, not only as a metric.
+    let state_target = crate::writer::StateObject::speaker(
+        &options.node_name,
+        crate::writer::StateObject::own_pod(),
+    );
+    let mut written_state: Option<crate::writer::ConfigState> = None;
     'outer: loop {
         // Each pass processes the object updates that woke it (MetalLB's speaker counts
         // each reconcile in metallb_k8s_client_updates_total).
@@ -442,6 +449,14 @@ async fn run_speaker_inner(
                 config_status.errors = errors.iter().map(ToString::to_string).collect();
             }
         }
+        write_own_state(
+            &client,
+            &options.namespace,
+            &state_target,
+            &config_status,
+            &mut written_state,
+        )
+        .await;
         if let Some(config) = &config {
             let node_views: BTreeMap<String, NodeView> = nodes
                 .state()
@@ -538,6 +553,31 @@ async fn run_speaker_inner(
     let _ = stop_tx.send(true);
     if let Some(server) = server {
         let _ = server.await;
+    }
+}
+
+/// Writes `speaker-<node>` when its result or errors changed (and only once there is
+/// something to say); a failed write is retried on the next pass.
+async fn write_own_state(
+    client: &Client,
+    namespace: &str,
+    target: &crate::writer::StateObject,
+    status: &ConfigStatus,
+    written: &mut Option<crate::writer::ConfigState>,
+) {
+    if !status.loaded && status.errors.is_empty() {
+        return;
+    }
+    let state = crate::writer::ConfigState {
+        valid: status.errors.is_empty(),
+        errors: status.errors.clone(),
+    };
+    if written.as_ref() == Some(&state) {
+        return;
+    }
+    match crate::writer::write_configuration_state(client, namespace, target, &state, true).await {
+        Ok(()) => *written = Some(state),
+        Err(e) => tracing::warn!(error = %e, "writing this speaker's ConfigurationState failed"),
     }
 }
 

@@ -179,7 +179,17 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
         state[1].path,
         format!("/apis/metallb.io/v1beta1/namespaces/{NS}/configurationstates/controller/status")
     );
-    assert_eq!(state[1].body["status"], json!({"result": "Valid"}));
+    assert_eq!(state[1].body["status"]["result"], "Valid");
+    assert!(state[1].body["status"].get("errorSummary").is_none());
+    assert_eq!(
+        state[1].body["status"]["conditions"][0]["type"],
+        "poolReconcilerValid"
+    );
+    assert_eq!(state[1].body["status"]["conditions"][0]["status"], "True");
+    assert_eq!(
+        state[0].body["metadata"]["labels"],
+        json!({"metallb.io/component-type": "controller"})
+    );
 
     let memberlist = api.get("/api/v1/secrets", NS, "memberlist").unwrap();
     assert!(memberlist["data"]["secretkey"].as_str().unwrap().len() >= 128);
@@ -405,12 +415,22 @@ async fn config_change_orphaning_an_ip_reassigns_and_invalid_config_keeps_the_la
         )
         .unwrap();
     assert!(
-        state["status"]["lastError"]
+        state["status"]["errorSummary"]
             .as_str()
             .unwrap()
             .contains("pool2"),
         "{state}"
     );
+    // MetalLB's labels, its condition, no field of the old layout.
+    assert_eq!(
+        state["metadata"]["labels"]["metallb.io/component-type"],
+        "controller"
+    );
+    assert_eq!(
+        state["status"]["conditions"][0]["status"], "False",
+        "{state}"
+    );
+    assert!(state["status"].get("lastError").is_none(), "{state}");
     api.put(service("default", "second"));
     wait_for("allocation under the last valid config", || {
         ingress(&api, "default", "second") == ["192.168.20.1"]

@@ -675,7 +675,7 @@ fn live_config_edits(c: &Cluster, prefixes: &[String]) {
     })
     .unwrap_or_else(|| panic!("the overlap was not reported: {}", state(c)));
     assert!(
-        invalid["lastError"]
+        invalid["errorSummary"]
             .as_str()
             .is_some_and(|e| e.contains("overlaps") && e.contains("\"overlapping\"")),
         "{invalid}"
