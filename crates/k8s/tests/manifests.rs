@@ -406,6 +406,11 @@ fn chart_values_change_what_they_should() {
         find(&docs, "RoleBinding", "oxlb-controller")["subjects"][0]["namespace"],
         "lb"
     );
+    assert_eq!(find(&docs, "Namespace", "lb")["metadata"]["name"], "lb");
+    // Into MetalLB's existing namespace: no Namespace object for Helm to adopt.
+    values["createNamespace"] = json!(false);
+    let docs = helm::documents(&render_chart(&values));
+    assert!(docs.iter().all(|d| d["kind"] != "Namespace"));
 }
 
 /// A migrating user's MetalLB values file (the keys of MetalLB's charts/metallb
