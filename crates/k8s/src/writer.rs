@@ -306,7 +306,7 @@ impl StateObject {
         status["conditions"] = json!([{
             "type": self.condition,
             "status": if state.valid { "True" } else { "False" },
-            "reason": if state.valid { "Reconciled" } else { "ConfigurationError" },
+            "reason": if state.valid { "Valid" } else { "ConfigurationError" },
             "message": state.errors.join("\n"),
             "lastTransitionTime": now,
         }]);
@@ -397,6 +397,11 @@ mod tests {
         let status = target.status("metallb-system", &valid, "2026-01-01T00:00:00Z");
         assert_eq!(status["status"]["result"], "Valid");
         assert!(status["status"].get("errorSummary").is_none());
+        assert_eq!(status["status"]["conditions"][0]["reason"], "Valid");
+        assert_eq!(
+            status["status"]["conditions"][0]["type"],
+            "configReconcilerValid"
+        );
         // Without a pod (no downward API): no owner rather than a wrong one.
         let bare = StateObject::controller(None).object("ns");
         assert!(bare["metadata"].get("ownerReferences").is_none());
