@@ -142,6 +142,7 @@ fn atomic_selectors(node: &mut Value) {
 }
 
 const DURATION_FIELDS: [&str; 3] = ["holdTime", "keepaliveTime", "connectTime"];
+const MAX_DURATION_LENGTH: u64 = 64;
 
 /// A duration without a unit (`holdTime: 90`) gets a message that says so. Without
 /// this, the API server answers "type conversion error from 'string' to
@@ -169,6 +170,10 @@ fn durations(spec: &mut Value) {
         let Some(node) = child(spec, &["properties", field]) else {
             continue;
         };
+        // The API server estimates each rule's cost before it accepts the CRD; a
+        // regular expression over a string of unbounded length (up to the request
+        // size) would exceed the per-rule budget. No duration needs 64 characters.
+        node["maxLength"] = Value::from(MAX_DURATION_LENGTH);
         let guard = syntax("self");
         let mut rules = vec![json!({
             "rule": guard,

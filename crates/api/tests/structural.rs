@@ -441,6 +441,35 @@ fn crds_declare_what_metallbs_do() {
                     {
                         problems.push(format!("{path}: integer format {format}"));
                     }
+                    // A CEL `matches` over a string without maxLength is estimated
+                    // at the request size and the API server refuses the CRD.
+                    let matched = node["x-kubernetes-validations"]
+                        .as_array()
+                        .is_some_and(|r| {
+                            r.iter()
+                                .any(|r| r["rule"].as_str().unwrap_or("").contains("self.matches("))
+                        });
+                    if matched && node["maxLength"].as_u64().is_none_or(|m| m > 256) {
+                        problems.push(format!("{path}: matches() over an unbounded string"));
+                    }
+                    if let Some(props) = node["properties"].as_object() {
+                        for rule in node["x-kubernetes-validations"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                        {
+                            let text = rule["rule"].as_str().unwrap_or("");
+                            for (name, prop) in props {
+                                if text.contains(&format!("self.{name}.matches("))
+                                    && prop["maxLength"].as_u64().is_none_or(|m| m > 256)
+                                {
+                                    problems.push(format!(
+                                        "{path}.{name}: matches() over an unbounded string"
+                                    ));
+                                }
+                            }
+                        }
+                    }
                     if node["properties"].get("matchLabels").is_some()
                         && node["x-kubernetes-map-type"] != "atomic"
                     {
