@@ -78,13 +78,14 @@ pub struct BGPPeerSpec {
     )]
     pub source_address: Option<String>,
 
-    /// TCP port to dial. Default 179; 0 also means 179 (MetalLB's schema allows 0..16384).
+    /// TCP port to dial, 1..16384 as MetalLB v0.15's v1beta2 schema; default 179.
+    /// (v1beta1 still allows 0, read as 179.)
     #[serde(
         rename = "peerPort",
         default = "default_port",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schemars(range(min = 0, max = 16384))]
+    #[schemars(range(min = 1, max = 16384))]
     pub peer_port: Option<u16>,
 
     /// Requested hold time (RFC 4271 §4.2), a duration such as `90s`: 0 or 3s..65535s.

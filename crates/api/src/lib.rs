@@ -15,6 +15,7 @@ pub mod bgpadvertisement;
 pub mod bgppeer;
 pub mod bgppeer_v1beta1;
 pub mod community;
+mod crd_rules;
 pub mod crds;
 pub mod ipaddresspool;
 pub mod l2advertisement;

@@ -194,6 +194,7 @@ fn publish(
         s.prefixes_announced = session.prefixes_announced();
         s.prefixes_pending = session.prefixes_pending();
         s.updates_sent = session.counters.updates_sent;
+        s.messages = session.counters.messages.clone();
         s.last_error = session.last_error.clone();
         s.withheld = session.withheld;
     }

@@ -217,6 +217,7 @@ struct Conn {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     pub updates_sent: u64,
+    pub messages: MessageCounts,
     pub established_at: Option<Instant>,
 }
 
@@ -333,6 +334,19 @@ impl Session {
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
+        if let Input::Message { message, .. } = &input {
+            self.counters.messages.received(message);
+        }
+        self.dispatch(now, input, &mut out);
+        for action in &out {
+            if let Action::Send { bytes, .. } = action {
+                self.counters.messages.sent(bytes);
+            }
+        }
+        out
+    }
+
+    fn dispatch(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Start => {
                 self.lifecycle = Lifecycle::Running;
@@ -341,12 +355,12 @@ impl Session {
                     out.push(Action::Connect);
                 }
             }
-            Input::Stop(stop) => self.stop(now, stop, &mut out),
+            Input::Stop(stop) => self.stop(now, stop, out),
             Input::Connected {
                 conn,
                 outbound,
                 local,
-            } => self.connected(now, conn, outbound, local, &mut out),
+            } => self.connected(now, conn, outbound, local, out),
             Input::ConnectFailed { error } => {
                 self.connecting = false;
                 // Right after losing the session a refused connection is expected (the
@@ -370,19 +384,13 @@ impl Session {
                     self.schedule_retry(now);
                 }
             }
-            Input::Message { conn, message } => self.message(now, conn, message, &mut out),
+            Input::Message { conn, message } => self.message(now, conn, message, out),
             Input::DecodeError { conn, error } => {
                 let reason = format!(
                     "we closed the session with {}: its message was malformed ({error})",
                     self.peer()
                 );
-                self.fail(
-                    now,
-                    conn,
-                    Some(CloseReason::Malformed(error)),
-                    reason,
-                    &mut out,
-                );
+                self.fail(now, conn, Some(CloseReason::Malformed(error)), reason, out);
             }
             Input::Closed { conn, error } => {
                 if self.conns.iter().any(|c| c.id == conn) {
@@ -395,11 +403,10 @@ impl Session {
             }
             Input::Routes(routes) => {
                 self.desired = routes;
-                self.sync(&mut out);
+                self.sync(out);
             }
-            Input::Tick => self.tick(now, &mut out),
+            Input::Tick => self.tick(now, out),
         }
-        out
     }
 
     fn peer(&self) -> IpAddr {
@@ -929,8 +936,10 @@ impl Session {
 
 mod closing;
 mod connect_error;
+mod counts;
 
 pub use connect_error::{ConnectError, SetupStep};
+pub use counts::MessageCounts;
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

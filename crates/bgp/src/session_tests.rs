@@ -140,6 +140,39 @@ fn reaches_established_and_sends_the_routes_once() {
 }
 
 #[test]
+fn message_counters_follow_the_wire_by_type_and_direction() {
+    let (mut session, t, _) = established(settings(), false);
+    let m = &session.counters.messages;
+    // Sent: OPEN, KEEPALIVE (OpenConfirm), one UPDATE; received: OPEN, KEEPALIVE.
+    assert_eq!((m.opens_sent, m.keepalives_sent, m.total_sent), (1, 1, 3));
+    assert_eq!(
+        (m.opens_received, m.keepalives_received, m.total_received),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        m.total_sent - m.opens_sent - m.keepalives_sent,
+        session.counters.updates_sent
+    );
+    session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Keepalive,
+        },
+    );
+    session.handle(
+        t,
+        Input::Stop(Stop::Shutdown {
+            message: String::new(),
+        }),
+    );
+    let m = &session.counters.messages;
+    assert_eq!((m.keepalives_received, m.total_received), (2, 3));
+    assert_eq!(m.notifications_sent, 1);
+    assert_eq!(m.updates_received, 0);
+}
+
+#[test]
 fn graceful_restart_sends_end_of_rib_and_restart_closes_silently() {
     let mut s = settings();
     s.graceful_restart = true;

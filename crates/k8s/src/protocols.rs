@@ -283,6 +283,7 @@ impl Shells {
                 prefixes_announced: s.prefixes_announced as u64,
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
+                messages: (&s.messages).into(),
                 // A family withheld on an up session (no IPv6 next hop on that link)
                 // is shown where operators look for what is wrong with the session.
                 last_error: s

@@ -38,6 +38,7 @@ pub struct Reconciler {
     written_pools: BTreeMap<String, PoolStatus>,
     written_state: Option<ConfigState>,
     state_object_exists: bool,
+    state_target: writer::StateObject,
     pub config_status: ConfigStatus,
     /// The objects in force after the last build (quarantine's memory; after a restart
     /// the objects' last-valid annotations take its place).
@@ -81,6 +82,7 @@ impl Reconciler {
             written_pools: BTreeMap::new(),
             written_state: None,
             state_object_exists: false,
+            state_target: writer::StateObject::controller(writer::StateObject::own_pod()),
             config_status: ConfigStatus::default(),
             last_valid: LastValid::default(),
             last_built: None,
@@ -103,6 +105,9 @@ impl Reconciler {
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 if errors != self.config_status.errors {
+                    // One failed update per new rejection (MetalLB counts the failed
+                    // reconcile of the configuration).
+                    self.config_status.update_errors += 1;
                     for e in &errors {
                         tracing::error!(error = %e, "configuration unreadable; the last one stays in force");
                     }
@@ -179,6 +184,8 @@ impl Reconciler {
                     .iter()
                     .map(|n| (n.metadata.name.clone().unwrap_or_default(), rv(&n.metadata)))
                     .collect();
+                // Every Service and Namespace, and the configuration, processed once.
+                self.config_status.updates += (services.len() + namespaces.len() + 1) as u64;
                 let mut core = Controller::new(config, self.lb_class.clone());
                 let outcome = core.sync(&services, &namespaces);
                 self.core = Some(core);
@@ -199,6 +206,7 @@ impl Reconciler {
                 {
                     changes.push(Change::SetConfig(Box::new(config)));
                 }
+                self.config_status.updates += changes.len() as u64;
                 (!changes.is_empty()).then(|| core.apply(changes))
             }
         };
@@ -259,6 +267,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     tracing::warn!(service = %key, error = %e, "writing service failed; will retry");
+                    self.config_status.update_errors += 1;
                     self.retry.insert(key);
                     return;
                 }
@@ -333,6 +342,7 @@ impl Reconciler {
         match writer::write_configuration_state(
             &self.client,
             &self.namespace,
+            &self.state_target,
             &state,
             !self.state_object_exists,
         )

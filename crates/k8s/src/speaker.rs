@@ -406,7 +406,7 @@ async fn run_speaker_inner(
             return;
         }
     }
-    let recorder = crate::writer::recorder(&client, &options.node_name);
+    let recorder = crate::writer::speaker_recorder(&client, &options.node_name);
     let mut membership = SpeakerMembership::new(&options.node_name, options.membership.clone());
     // Catches what no event signals: the end of the membership's warm-up, a rotated key
     // in the mounted file.
@@ -423,7 +423,17 @@ async fn run_speaker_inner(
     let mut host_check = oxlb_standalone::host_check::HostCheck::default();
     // The Layer 2 IPs of every Service and the ones this node owns, for the host check.
     let mut host_inputs: Option<(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)> = None;
+    // This speaker's own ConfigurationState (`speaker-<node>`), as MetalLB's speakers
+    // write theirs: an invalid config is visible per node, not only as a metric.
+    let state_target = crate::writer::StateObject::speaker(
+        &options.node_name,
+        crate::writer::StateObject::own_pod(),
+    );
+    let mut written_state: Option<crate::writer::ConfigState> = None;
     'outer: loop {
+        // Each pass processes the object updates that woke it (MetalLB's speaker counts
+        // each reconcile in metallb_k8s_client_updates_total).
+        config_status.updates += 1;
         let secret = stores.secrets.get(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
         );
@@ -435,15 +445,29 @@ async fn run_speaker_inner(
                 let built = build_config_with(&snapshot, &last_valid);
                 config_status.loaded = true;
                 config_status.stale = !built.errors.is_empty();
-                config_status.errors = built.errors.iter().map(ToString::to_string).collect();
+                let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
+                // A new rejection counts once, not on every pass that still sees it.
+                if !errors.is_empty() && errors != config_status.errors {
+                    config_status.update_errors += 1;
+                }
+                config_status.errors = errors;
                 last_valid = built.in_force;
                 config = Some(built.applied);
             }
             Err(errors) => {
+                config_status.update_errors += 1;
                 config_status.stale = config_status.loaded;
                 config_status.errors = errors.iter().map(ToString::to_string).collect();
             }
         }
+        write_own_state(
+            &client,
+            &options.namespace,
+            &state_target,
+            &config_status,
+            &mut written_state,
+        )
+        .await;
         if let Some(config) = &config {
             let node_views: BTreeMap<String, NodeView> = nodes
                 .state()
@@ -625,6 +649,31 @@ async fn check_host(
         r.host = status;
         changed
     });
+}
+
+/// Writes `speaker-<node>` when its result or errors changed (and only once there is
+/// something to say); a failed write is retried on the next pass.
+async fn write_own_state(
+    client: &Client,
+    namespace: &str,
+    target: &crate::writer::StateObject,
+    status: &ConfigStatus,
+    written: &mut Option<crate::writer::ConfigState>,
+) {
+    if !status.loaded && status.errors.is_empty() {
+        return;
+    }
+    let state = crate::writer::ConfigState {
+        valid: status.errors.is_empty(),
+        errors: status.errors.clone(),
+    };
+    if written.as_ref() == Some(&state) {
+        return;
+    }
+    match crate::writer::write_configuration_state(client, namespace, target, &state, true).await {
+        Ok(()) => *written = Some(state),
+        Err(e) => tracing::warn!(error = %e, "writing this speaker's ConfigurationState failed"),
+    }
 }
 
 /// Resolves when the protocols' status changed; never without protocols (or once

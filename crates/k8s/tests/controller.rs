@@ -153,7 +153,7 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     assert_eq!(recorded[0]["note"], "Assigned IP [\"192.168.10.0\"]");
     assert_eq!(recorded[0]["regarding"]["kind"], "Service");
     assert_eq!(recorded[0]["regarding"]["name"], "web");
-    assert_eq!(recorded[0]["reportingController"], "oxlb-controller");
+    assert_eq!(recorded[0]["reportingController"], "metallb-controller");
 
     let pool = api
         .writes()
@@ -176,7 +176,17 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
         state[1].path,
         format!("/apis/metallb.io/v1beta1/namespaces/{NS}/configurationstates/controller/status")
     );
-    assert_eq!(state[1].body["status"], json!({"result": "Valid"}));
+    assert_eq!(state[1].body["status"]["result"], "Valid");
+    assert!(state[1].body["status"].get("errorSummary").is_none());
+    assert_eq!(
+        state[1].body["status"]["conditions"][0]["type"],
+        "poolReconcilerValid"
+    );
+    assert_eq!(state[1].body["status"]["conditions"][0]["status"], "True");
+    assert_eq!(
+        state[0].body["metadata"]["labels"],
+        json!({"metallb.io/component-type": "controller"})
+    );
 
     let memberlist = api.get("/api/v1/secrets", NS, "memberlist").unwrap();
     assert!(memberlist["data"]["secretkey"].as_str().unwrap().len() >= 128);
@@ -401,12 +411,22 @@ async fn config_change_orphaning_an_ip_reassigns_and_invalid_config_keeps_the_la
         )
         .unwrap();
     assert!(
-        state["status"]["lastError"]
+        state["status"]["errorSummary"]
             .as_str()
             .unwrap()
             .contains("pool2"),
         "{state}"
     );
+    // MetalLB's labels, its condition, no field of the old layout.
+    assert_eq!(
+        state["metadata"]["labels"]["metallb.io/component-type"],
+        "controller"
+    );
+    assert_eq!(
+        state["status"]["conditions"][0]["status"], "False",
+        "{state}"
+    );
+    assert!(state["status"].get("lastError").is_none(), "{state}");
     api.put(service("default", "second"));
     wait_for("allocation under the last valid config", || {
         ingress(&api, "default", "second") == ["192.168.20.1"]
@@ -793,6 +813,19 @@ async fn metrics_health_and_readiness_use_metallb_names() {
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
+    // MetalLB's client counters: the Service, its Namespace and the configuration were
+    // processed, nothing failed.
+    let counter = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert!(counter(&metrics, "metallb_k8s_client_updates_total") >= 2);
+    assert_eq!(
+        counter(&metrics, "metallb_k8s_client_update_errors_total"),
+        0
+    );
     assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"));
     assert!(
         http_get(port, "/healthz")
@@ -813,6 +846,11 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(stale, "stale metric after an invalid change");
+    let metrics = http_get(port, "/metrics").await;
+    assert_eq!(
+        counter(&metrics, "metallb_k8s_client_update_errors_total"),
+        1
+    );
     assert!(
         http_get(port, "/healthz")
             .await

@@ -97,6 +97,23 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "interfaces": []})
     );
     assert_eq!(status["metadata"]["labels"]["metallb.io/node"], "n1");
+    // The speaker reports its own result, as MetalLB's speakers do.
+    let own_state = || {
+        api.get(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "speaker-n1",
+        )
+    };
+    wait_for("speaker-n1 ConfigurationState", || {
+        own_state().is_some_and(|s| s["status"]["result"] == "Valid")
+    })
+    .await;
+    let state = own_state().unwrap();
+    assert_eq!(
+        state["metadata"]["labels"],
+        json!({"metallb.io/component-type": "speaker", "metallb.io/node-name": "n1"})
+    );
     let mut metrics = String::new();
     for _ in 0..500 {
         metrics = http_get(port, "/metrics").await;

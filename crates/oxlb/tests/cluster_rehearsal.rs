@@ -8,7 +8,12 @@
 //! One scenario, in the order below (letters a-d as first planned; see
 //! tests/cluster/mod.rs for the wiring):
 //!
-//! a. Migration from MetalLB: the fake holds what a MetalLB install leaves behind (CRs
+//! a. Migration from a Helm-installed MetalLB: the fake holds what such an install
+//!    leaves behind (its CRDs and CRs as MetalLB's docs write them, all carrying Helm's
+//!    labels and annotations, BGPPeer's CRD with MetalLB's conversion webhook), and the
+//!    documented steps run first (back up, annotate keep, `helm uninstall` as modelled
+//!    in tests/cluster/helm.rs, replace the CRDs): every object survives unchanged and
+//!    the webhook is gone. Then (CRs
 //!    as MetalLB's docs write them, Services with the IPs and pool annotations MetalLB's
 //!    controller wrote, not the lowest free ones, and its `memberlist` Secret) plus one
 //!    pending Service. oxlb starts: no IP moves, the pending Service gets the lowest
@@ -241,9 +246,20 @@ fn cluster_rehearsal() {
     let frr_conf = router_config(&scratch.0);
     let mut c = Cluster::build(NODES, &frr_conf, &["zebra", "bgpd", "bfdd"]);
 
-    // What MetalLB left behind, and one new Service.
+    // What a Helm-installed MetalLB leaves behind (its CRDs and configuration objects
+    // carrying Helm's labels and annotations, BGPPeer's conversion webhook set), and
+    // one new Service.
     c.seed_cluster();
-    c.apply_yaml(METALLB_CRS);
+    for object in helm::metallb_helm_crds()
+        .into_iter()
+        .chain(helm::metallb_helm_workloads())
+    {
+        c.api().put(object);
+    }
+    for doc in METALLB_CRS.split("\n---\n") {
+        c.api()
+            .put(helm::helm_owned(serde_saphyr::from_str(doc).unwrap()));
+    }
     c.api().put(memberlist_secret());
     for (name, ip) in MIGRATED {
         c.api().put(service(name, Some((ip, "production"))));
@@ -265,7 +281,20 @@ fn cluster_rehearsal() {
     });
     assert!(ready.is_some(), "FRR never became Active toward every node");
 
+    // docs/kubernetes.md, "From a Helm-installed MetalLB": back up, keep, uninstall
+    // (modelled: tests/cluster/helm.rs), replace the CRDs.
+    let backup = helm::config_objects(c.api());
+    assert_eq!(backup.len(), 7);
+    helm::annotate_keep(c.api());
+    helm::helm_uninstall(c.api(), &["/api/v1/services"]);
+    helm::replace_crds(c.api());
+    assert_eq!(helm::peer_conversion(c.api()), json!({"strategy": "None"}));
     let prefixes = migration(&mut c);
+    assert_eq!(
+        helm::config_objects(c.api()),
+        backup,
+        "a metallb.io object changed or was lost"
+    );
     controller_handover(&mut c);
     api_outage(&c, &prefixes);
     speaker_rolling_restart(&mut c);
@@ -675,7 +704,7 @@ fn live_config_edits(c: &Cluster, prefixes: &[String]) {
     })
     .unwrap_or_else(|| panic!("the overlap was not reported: {}", state(c)));
     assert!(
-        invalid["lastError"]
+        invalid["errorSummary"]
             .as_str()
             .is_some_and(|e| e.contains("overlaps") && e.contains("\"overlapping\"")),
         "{invalid}"

@@ -162,6 +162,8 @@ impl BfdSessions {
                     up: s.state == SessionState::Up,
                     up_transitions: s.up_events,
                     down_transitions: s.down_events,
+                    control_packets_in: s.control_packets_in,
+                    control_packets_out: s.control_packets_out,
                 })
             })
             .collect()

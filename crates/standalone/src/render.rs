@@ -326,7 +326,7 @@ mod tests {
                 ips: vec!["192.168.32.1".parse().unwrap()],
                 pool: Some("metallb-pool".into()),
                 allocation_error: Some(
-                    "Failed to allocate IP for \"default/web\": \"192.168.3.2\" is not allowed in config".into(),
+                    "Failed to allocate IP for \"default/web\": [\"192.168.3.2\"] is not allowed in config".into(),
                 ),
                 announced: vec![AnnouncedIp {
                     ip: "192.168.32.1".parse().unwrap(),
@@ -347,7 +347,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("\"192.168.3.2\" is not allowed in config"),
+            text.contains("[\"192.168.3.2\"] is not allowed in config"),
             "{text}"
         );
         assert!(

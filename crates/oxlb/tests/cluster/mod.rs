@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 
 use crate::common::{OXLB, Topo, attach, node_ip};
 
+pub mod helm;
+
 pub const API_IP: &str = "10.77.0.5";
 pub const API_PORT: u16 = 6443;
 pub const NS: &str = "metallb-system";
