@@ -61,7 +61,7 @@ impl Reconciler {
         identity: &str,
     ) -> Reconciler {
         Reconciler {
-            recorder: writer::recorder(&client, identity),
+            recorder: writer::recorder(&client, writer::FIELD_MANAGER, identity),
             client,
             namespace: namespace.to_string(),
             lb_class,

@@ -160,11 +160,13 @@ fn action_for(event: &Event) -> String {
     )
 }
 
-pub fn recorder(client: &Client, identity: &str) -> Recorder {
+/// An event recorder reporting as `component` (the event's reportingController, shown
+/// by `kubectl describe` as `From`), instance `identity`.
+pub fn recorder(client: &Client, component: &str, identity: &str) -> Recorder {
     Recorder::new(
         client.clone(),
         Reporter {
-            controller: FIELD_MANAGER.to_string(),
+            controller: component.to_string(),
             instance: Some(identity.to_string()),
         },
     )

@@ -39,6 +39,7 @@ fn start_with_class(
         namespace: NS.into(),
         lb_class: lb_class.map(str::to_string),
         metrics_address: None,
+        status_address: None,
         identity: identity.into(),
         leader_election,
     };
@@ -701,6 +702,7 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         namespace: NS.into(),
         lb_class: None,
         metrics_address: Some(([127, 0, 0, 1], port).into()),
+        status_address: None,
         identity: "c1".into(),
         leader_election: false,
     };

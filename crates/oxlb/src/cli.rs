@@ -74,11 +74,19 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct LogArgs {
-    /// Log verbosity: error, warn, info, debug, trace (or a tracing filter).
-    #[arg(long, default_value = "info", global = true)]
+    /// Log verbosity: error, warn, info, debug, trace (or a tracing filter such as
+    /// `info,oxlb_bgp=debug`). RUST_LOG, when set, overrides it.
+    #[arg(long, env = "OXLB_LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
-    /// Log format: text for people, json for log collectors.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    /// Log format: text for people (coloured only on a terminal), json for log
+    /// collectors (one JSON object per line).
+    #[arg(
+        long,
+        env = "OXLB_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -103,7 +111,10 @@ pub struct RunArgs {
     /// Where assignments are kept so a restart never moves an IP.
     #[arg(long, default_value = "/var/lib/oxlb")]
     pub state_dir: PathBuf,
-    /// Address of /metrics, /healthz, /readyz and the status API.
+    /// Where /metrics (MetalLB's metric names), /healthz, /readyz and /api/v1/status
+    /// (every Service with its IPs, BGP sessions with their peers and last errors,
+    /// Layer 2 counters; what `oxlb status` and `oxlb explain` read) are served. The
+    /// status API is unauthenticated: keep this on loopback unless the network is yours.
     #[arg(long, default_value = "127.0.0.1:7472")]
     pub listen: std::net::SocketAddr,
     /// Handle only Services with this spec.loadBalancerClass.
@@ -227,8 +238,14 @@ pub struct ControllerArgs {
     pub namespace: String,
     #[arg(long)]
     pub lb_class: Option<String>,
+    /// Where /metrics (MetalLB's metric names), /healthz (alive; config errors when the
+    /// last change was rejected) and /readyz are served, for Prometheus and the kubelet.
     #[arg(long, default_value = "0.0.0.0:7472")]
     pub metrics_address: std::net::SocketAddr,
+    /// Where /api/v1/status is served: every Service with its IPs and pool, the pools'
+    /// usage. Unauthenticated, so loopback only (`kubectl port-forward` reaches it).
+    #[arg(long, default_value = "127.0.0.1:7474", value_parser = loopback_address)]
+    pub status_address: std::net::SocketAddr,
     /// Run without leader election (a single replica only).
     #[arg(long)]
     pub no_leader_election: bool,
@@ -247,9 +264,28 @@ pub struct SpeakerArgs {
     /// Handle only Services with this spec.loadBalancerClass.
     #[arg(long)]
     pub lb_class: Option<String>,
-    /// Address of /metrics, /healthz and /readyz.
+    /// Where /metrics (MetalLB's metric names: announced IPs, BGP sessions, config
+    /// loaded / stale), /healthz (alive; config errors when the last change was
+    /// rejected) and /readyz are served, for Prometheus and the kubelet. Nothing else is
+    /// served there: the speaker runs on the host network.
     #[arg(long, default_value = "0.0.0.0:7472")]
     pub metrics_address: std::net::SocketAddr,
+    /// The node's address (the DaemonSet passes status.hostIP, as MetalLB's
+    /// METALLB_HOST): the metrics listener binds it, at the port of --metrics-address,
+    /// instead of every address of the node.
+    #[arg(long, env = "OXLB_HOST", value_name = "IP")]
+    pub host: Option<std::net::IpAddr>,
+    /// Where /api/v1/status is served: every Service this node announces with its IPs,
+    /// the BGP sessions with their peers and last errors, Layer 2 counters.
+    /// Unauthenticated, so loopback only (`kubectl port-forward` reaches it).
+    #[arg(long, default_value = "127.0.0.1:7474", value_parser = loopback_address)]
+    pub status_address: std::net::SocketAddr,
+    /// This speaker's Pod (downward API metadata.name and metadata.uid): it owns the
+    /// ServiceL2Status / ServiceBGPStatus objects it writes, so they go with it.
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pub pod_name: Option<String>,
+    #[arg(long, env = "POD_UID", value_name = "UID", requires = "pod_name")]
+    pub pod_uid: Option<String>,
     /// Also accept BGP connections from the routers here (e.g. 0.0.0.0:179; needs
     /// CAP_NET_BIND_SERVICE). Default: connect only, as MetalLB's speaker.
     #[arg(long)]
@@ -325,4 +361,11 @@ pub struct ConvertArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+/// The status API listens on loopback only (it is unauthenticated).
+fn loopback_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let address: std::net::SocketAddr =
+        text.parse().map_err(|e| format!("{e}: expected IP:PORT"))?;
+    oxlb_standalone::http::check_status_address(address)
 }
