@@ -5,6 +5,7 @@
 //!
 //! Entry point: [`run_controller`] with [`ControllerOptions`].
 
+pub mod allocation_log;
 pub mod controller;
 pub mod endpoints;
 pub mod lease;
