@@ -210,9 +210,10 @@ pub enum LabCommand {
         /// frr or bird.
         #[arg(long, default_value = "frr")]
         router: String,
-        /// Your own configuration (the built-in demo config when not given).
-        #[arg(short = 'f', long = "file")]
-        config: Option<PathBuf>,
+        /// Your own configuration: files or directories, as `check` and `run` take
+        /// them (the built-in demo config when not given).
+        #[arg(short = 'f', long = "file", value_name = "PATH", num_args = 1..)]
+        config: Vec<PathBuf>,
     },
     /// The router's BGP summary and routes, the workstation's neighbours, each node's status.
     Status,
@@ -348,10 +349,11 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// The legacy file: a ConfigMap with key `config`, Helm values with `configInline:`,
-    /// or the bare config YAML (`peers:`, `address-pools:` ...).
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
-    pub file: PathBuf,
+    /// The legacy files: a ConfigMap with key `config`, Helm values with
+    /// `configInline:`, or the bare config YAML (`peers:`, `address-pools:` ...). Several
+    /// are converted one after the other into one stream.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     /// Namespace written into the generated resources.
     #[arg(short = 'n', long, default_value = "metallb-system")]
     pub namespace: String,
@@ -368,4 +370,55 @@ fn loopback_address(text: &str) -> Result<std::net::SocketAddr, String> {
     let address: std::net::SocketAddr =
         text.parse().map_err(|e| format!("{e}: expected IP:PORT"))?;
     oxlb_standalone::http::check_status_address(address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every `-f` (check, run, explain, router-config, convert, lab up) takes the same:
+    /// one or more files or directories, repeatable.
+    #[test]
+    fn every_dash_f_takes_several_paths() {
+        fn walk(command: &clap::Command, path: &str, seen: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_short() == Some('f') {
+                    let name = format!("{path} -f");
+                    assert_eq!(arg.get_long(), Some("file"), "{name}");
+                    assert_eq!(
+                        arg.get_num_args(),
+                        Some(clap::builder::ValueRange::new(1..)),
+                        "{name}"
+                    );
+                    assert!(
+                        matches!(arg.get_action(), clap::ArgAction::Append),
+                        "{name}: {:?}",
+                        arg.get_action()
+                    );
+                    seen.push(name);
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), seen);
+            }
+        }
+        let mut seen = Vec::new();
+        walk(&Cli::command(), "oxlb", &mut seen);
+        for expected in [
+            "oxlb check -f",
+            "oxlb run -f",
+            "oxlb convert -f",
+            "oxlb lab up -f",
+        ] {
+            assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
+        }
+        let parsed = Cli::try_parse_from(["oxlb", "lab", "up", "-f", "a.yaml", "-f", "b/"]);
+        match parsed.map(|c| c.command) {
+            Ok(Command::Lab(LabArgs {
+                command: LabCommand::Up { config, .. },
+            })) => assert_eq!(config, [PathBuf::from("a.yaml"), PathBuf::from("b/")]),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -81,6 +81,6 @@ mod tests {
             "oxlb=debug"
         );
         assert_eq!(level_filter("warn", Some("")).to_string(), "warn");
-        assert_eq!(level_filter("not a level!", None).to_string(), "info");
+        assert_eq!(level_filter("oxlb=notalevel", None).to_string(), "info");
     }
 }
