@@ -16,7 +16,7 @@ pub struct Origin {
     /// 1-based line where the document (or the legacy entry) starts, when known.
     pub line: Option<usize>,
     /// The Kubernetes namespace of an object read from the API server (no file): a
-    /// diagnostic then names the object as `Kind namespace/name`, as kubectl does.
+    /// diagnostic then names the object as `Kind "name" (namespace NS)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
@@ -216,13 +216,12 @@ impl fmt::Display for Diagnostic {
         write!(f, "{severity}")?;
         if !self.kind.is_empty() {
             write!(f, ": {}", self.kind)?;
-            match (&self.origin.namespace, self.name.is_empty()) {
-                (_, true) => {}
-                // From the API: kind namespace/name, as kubectl names objects.
-                (Some(namespace), false) if !self.origin.is_located() => {
-                    write!(f, " {namespace}/{}", self.name)?;
-                }
-                _ => write!(f, " {:?}", self.name)?,
+            if !self.name.is_empty() {
+                write!(f, " {:?}", self.name)?;
+            }
+            // From the API: the namespace stands where a file would.
+            if let (Some(namespace), false) = (&self.origin.namespace, self.origin.is_located()) {
+                write!(f, " (namespace {namespace})")?;
             }
         } else if let (Some(namespace), false) = (&self.origin.namespace, self.origin.is_located())
         {

@@ -38,7 +38,7 @@ impl Default for ControllerOptions {
             namespace: oxlb_config::DEFAULT_NAMESPACE.to_string(),
             lb_class: None,
             metrics_address: Some(SocketAddr::from(([0, 0, 0, 0], 7472))),
-            status_address: Some(crate::endpoints::DEFAULT_STATUS_ADDRESS),
+            status_address: Some(crate::endpoints::DEFAULT_CONTROLLER_STATUS_ADDRESS),
             identity: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "oxlb-controller".to_string()),

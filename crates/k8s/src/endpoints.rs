@@ -12,6 +12,11 @@ use oxlb_standalone::status::StatusReport;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// The controller's: one further, so a controller on the host network (as the lab
+/// or a bootstrap cluster runs it) does not collide with the speaker.
+pub const DEFAULT_CONTROLLER_STATUS_ADDRESS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7475);
+
 /// The status API's default address: loopback, one above MetalLB's metrics port 7472
 /// and its FRR metrics port 7473, so that neither is taken on a node where MetalLB
 /// still runs during a migration.

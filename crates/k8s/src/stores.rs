@@ -316,11 +316,11 @@ mod tests {
         for error in errors.iter().map(ToString::to_string) {
             assert!(!error.contains("<input>"), "{error}");
             assert!(!error.contains("(at "), "{error}");
+            assert!(error.starts_with("error: IPAddressPool \"pool"), "{error}");
             assert!(
-                error.starts_with("error: IPAddressPool metallb-system/pool"),
+                error.contains("\" (namespace metallb-system) spec.addresses["),
                 "{error}"
             );
-            assert!(error.contains(" spec.addresses["), "{error}");
         }
     }
 

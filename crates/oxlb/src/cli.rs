@@ -245,7 +245,8 @@ pub struct ControllerArgs {
     pub metrics_address: std::net::SocketAddr,
     /// Where /api/v1/status is served: every Service with its IPs and pool, the pools'
     /// usage. Unauthenticated, so loopback only (`kubectl port-forward` reaches it).
-    #[arg(long, default_value = "127.0.0.1:7474", value_parser = loopback_address)]
+    /// 7475, not the speaker's 7474, so both fit on one host network.
+    #[arg(long, default_value = "127.0.0.1:7475", value_parser = loopback_address)]
     pub status_address: std::net::SocketAddr,
     /// Run without leader election (a single replica only).
     #[arg(long)]

@@ -198,13 +198,12 @@ fn status_api_only_on_loopback_and_help_says_what_each_endpoint_exposes() {
             .output()
             .unwrap();
         let help = String::from_utf8_lossy(&help.stdout);
-        for endpoint in [
-            "/metrics",
-            "/healthz",
-            "/readyz",
-            "/api/v1/status",
-            "127.0.0.1:7474",
-        ] {
+        let status = if command == "speaker" {
+            "127.0.0.1:7474"
+        } else {
+            "127.0.0.1:7475"
+        };
+        for endpoint in ["/metrics", "/healthz", "/readyz", "/api/v1/status", status] {
             assert!(
                 help.contains(endpoint),
                 "{command} --help lacks {endpoint}: {help}"
