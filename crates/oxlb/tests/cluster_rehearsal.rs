@@ -37,7 +37,7 @@
 //!
 //! Measured and printed (not asserted): start → every route in FRR, Service created →
 //! its route in FRR via every node and deleted → withdrawn (p50/p90 over
-//! `LATENCY_TRIALS`; `cargo bench --bench run_convergence` prints the same path of
+//! `LATENCY_TRIALS`; `cargo bench --bench service_latency` prints it beside the same path of
 //! `oxlb run`, file edit → route), hand-over time
 //! (SIGTERM and SIGKILL), speaker restart, Layer 2 fail-over, BFD detection time.
 //! `OXLB_REHEARSAL_LOGS=1` also prints every request the binaries made and their logs.
@@ -683,7 +683,7 @@ fn service_latency(c: &Cluster) {
         "MEASURED service latency (cluster: controller + {NODES} speakers, fake API, FRR; \
          {LATENCY_TRIALS} trials): Service created -> route via {NODES} nodes p50 {:.0} ms \
          p90 {:.0} ms; Service deleted -> withdrawn p50 {:.0} ms p90 {:.0} ms \
-         (oxlb run, same path: `cargo bench --bench run_convergence`)",
+         (oxlb run beside it: `cargo bench --bench service_latency`)",
         percentile(&mut create, 50),
         percentile(&mut create, 90),
         percentile(&mut delete, 50),
