@@ -639,10 +639,17 @@ const LATENCY_TRIALS: usize = 10;
 /// already there, as the endpoint-slice controller writes it within milliseconds) →
 /// FRR has its route via every node; the Service is deleted → FRR has withdrawn it.
 /// The path: API watch → controller allocates and writes the status → API watch →
-/// every speaker announces → BGP UPDATE → FRR. Probed every 10 ms; one probe (a
-/// `vtysh` run) takes some milliseconds itself, which the figures include.
+/// every speaker announces → BGP UPDATE → FRR. Probed every 10 ms on bgpd's vty socket
+/// (a round trip; starting `vtysh` per probe costs more than the path measured).
 fn service_latency(c: &Cluster) {
     let probe = std::time::Duration::from_millis(10);
+    let mut vty = c.topo.frr.bgpd_vty().unwrap();
+    let mut paths = |prefix: &str| {
+        common::paths_of(
+            &vty.command(&format!("show bgp ipv4 unicast {prefix} json"))
+                .unwrap_or_default(),
+        )
+    };
     let (mut create, mut delete) = (Vec::new(), Vec::new());
     for trial in 0..LATENCY_TRIALS {
         let name = format!("latency{trial}");
@@ -654,19 +661,14 @@ fn service_latency(c: &Cluster) {
                 .first()
                 .cloned()?;
             let prefix = format!("{ip}/32");
-            c.topo
-                .paths(&prefix)
-                .keys()
-                .eq(hops().iter())
-                .then_some(prefix)
+            paths(&prefix).keys().eq(hops().iter()).then_some(prefix)
         })
         .unwrap_or_else(|| panic!("{name} never reached FRR via every node\n{}", c.logs()));
         create.push(t0.elapsed());
         let t0 = Instant::now();
         c.api().delete("/api/v1/services", "default", &name);
-        let gone = oxlb_netlab::wait_until(CONVERGE, probe, || {
-            c.topo.paths(&prefix).is_empty().then_some(())
-        });
+        let gone =
+            oxlb_netlab::wait_until(CONVERGE, probe, || paths(&prefix).is_empty().then_some(()));
         assert!(gone.is_some(), "{prefix} never withdrawn\n{}", c.logs());
         delete.push(t0.elapsed());
         c.api().delete(
