@@ -220,6 +220,9 @@ impl Reconciler {
 
     async fn write_outcome(&mut self, stores: &Stores, outcome: Outcome) {
         for (key, service_outcome) in outcome.services {
+            for record in crate::allocation_log::records(&key, &service_outcome) {
+                record.emit();
+            }
             let Some(service) = stored_service(stores, &key) else {
                 continue;
             };
@@ -260,6 +263,9 @@ impl Reconciler {
                     if let Some(core) = self.core.as_mut() {
                         let outcome = core.apply([Change::UpsertService(Box::new(fresh.clone()))]);
                         if let Some(o) = outcome.services.get(&key) {
+                            for record in crate::allocation_log::records(&key, o) {
+                                record.emit();
+                            }
                             writer::publish_events(&self.recorder, &fresh, &o.events).await;
                         }
                     }

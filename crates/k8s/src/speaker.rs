@@ -35,7 +35,11 @@ use crate::stores::Stores;
 pub const NODE_LABEL: &str = "metallb.io/node";
 pub const SERVICE_NAME_LABEL: &str = "metallb.io/service-name";
 pub const SERVICE_NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
-const FIELD_MANAGER: &str = "oxlb-speaker";
+/// The speaker's name as a field manager and as the reporter of its events (MetalLB's
+/// speaker reports as `metallb-speaker`, its controller as `metallb-controller`; oxlb's
+/// two are `oxlb-speaker` and `oxlb-controller`, so `kubectl describe` tells which of
+/// the two said what).
+pub const FIELD_MANAGER: &str = "oxlb-speaker";
 
 #[derive(Debug, Clone)]
 pub struct SpeakerOptions {
@@ -44,8 +48,15 @@ pub struct SpeakerOptions {
     pub node_name: String,
     pub lb_class: Option<String>,
     /// `/metrics` (`metallb_speaker_announced`, config loaded / stale), `/healthz`,
-    /// `/readyz`; MetalLB's port 7472 on the node. `None`: not served.
+    /// `/readyz`; MetalLB's port 7472 at the node's address. `None`: not served.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// `/api/v1/status` (every announced Service and IP, BGP sessions and their last
+    /// errors): loopback only ([`crate::endpoints`]). `None`: not served.
+    pub status_address: Option<std::net::SocketAddr>,
+    /// This speaker's Pod (downward API `metadata.name` / `metadata.uid`): it owns the
+    /// ServiceL2Status / ServiceBGPStatus objects it writes, as in MetalLB, so they are
+    /// garbage-collected with it. `None`: written without an owner.
+    pub pod: Option<PodIdentity>,
     /// The membership deciding which speakers are alive for the Layer 2 election
     /// (MetalLB's memberlist): bind address and port, key file.
     pub membership: MembershipOptions,
@@ -61,8 +72,27 @@ impl SpeakerOptions {
             node_name: node_name.to_string(),
             lb_class: None,
             metrics_address: None,
+            status_address: None,
+            pod: None,
             membership: MembershipOptions::default(),
         }
+    }
+}
+
+/// A Pod as an owner reference names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodIdentity {
+    pub name: String,
+    pub uid: String,
+}
+
+/// The `metadata.ownerReferences` of a status object written by the speaker in `pod`
+/// (MetalLB: `controllerutil.SetOwnerReference(speakerPod, ...)`, an owner that is not
+/// the controller of the object). Empty without a pod.
+pub fn owner_references(pod: Option<&PodIdentity>) -> serde_json::Value {
+    match pod {
+        Some(pod) => json!([{"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}]),
+        None => json!([]),
     }
 }
 
@@ -352,24 +382,19 @@ async fn run_speaker_inner(
         ..StatusReport::default()
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = match options.metrics_address {
-        Some(address) => match oxlb_standalone::http::bind(address).await {
-            Ok(listener) => {
-                let mut stop = stop_rx.clone();
-                Some(oxlb_standalone::http::serve(
-                    listener,
-                    report_rx,
-                    async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    },
-                ))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "metrics endpoint not served");
-                None
-            }
-        },
-        None => None,
+    let server = match crate::endpoints::Listeners::start(
+        options.metrics_address,
+        options.status_address,
+        &report_rx,
+        &stop_rx,
+    )
+    .await
+    {
+        Ok(listeners) => Some(listeners),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics endpoint not served");
+            None
+        }
     };
     let notify = Arc::new(Notify::new());
     let (stores, _reflectors) = Stores::start(&client, &options.namespace, &notify);
@@ -597,7 +622,7 @@ async fn run_speaker_inner(
     }
     let _ = stop_tx.send(true);
     if let Some(server) = server {
-        let _ = server.await;
+        server.join().await;
     }
 }
 
@@ -772,6 +797,7 @@ async fn write_statuses(
     let bgp_api: Api<ServiceBGPStatus> = Api::namespaced(client.clone(), &options.namespace);
     let mut want_l2 = BTreeSet::new();
     let mut want_bgp = BTreeSet::new();
+    let owners = owner_references(options.pod.as_ref());
     for (key, a) in announced {
         let labels = json!({NODE_LABEL: node, SERVICE_NAME_LABEL: key.name, SERVICE_NAMESPACE_LABEL: key.namespace});
         if let Some(interfaces) = &a.l2_interfaces {
@@ -785,7 +811,8 @@ async fn write_statuses(
             if current.as_ref() != Some(&status) && written.get(&name) != Some(&status) {
                 written.insert(name.clone(), status.clone());
                 let head = json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
-                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels}});
+                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels,
+                        "ownerReferences": owners}});
                 let mut object = head.clone();
                 object["spec"] = json!({});
                 let mut with_status = head;
@@ -814,7 +841,8 @@ async fn write_statuses(
             if current.as_ref() != Some(&status) && written.get(&name) != Some(&status) {
                 written.insert(name.clone(), status.clone());
                 let head = json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceBGPStatus",
-                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels}});
+                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels,
+                        "ownerReferences": owners}});
                 let mut object = head.clone();
                 object["spec"] = json!({});
                 let mut with_status = head;

@@ -39,6 +39,7 @@ fn start_with_class(
         namespace: NS.into(),
         lb_class: lb_class.map(str::to_string),
         metrics_address: None,
+        status_address: None,
         identity: identity.into(),
         leader_election,
     };
@@ -96,8 +97,38 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// A `tracing` writer into memory: what the controller logs, for assertions.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state() {
+    // The test runtime runs every task on this thread: the subscriber sees them all.
+    let log = LogBuffer::default();
+    let writer = log.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let api = FakeApi::new();
     cluster(&api);
     api.put(service("default", "web"));
@@ -154,6 +185,16 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     assert_eq!(recorded[0]["regarding"]["kind"], "Service");
     assert_eq!(recorded[0]["regarding"]["name"], "web");
     assert_eq!(recorded[0]["reportingController"], "metallb-controller");
+    // At info, as MetalLB: which Service got which IP from which pool.
+    let log = log.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("IP address assigned"))
+        .unwrap_or_else(|| panic!("no allocation line: {log}"));
+    assert!(line.contains(" INFO "), "{line}");
+    for part in ["service=default/web", "ips=192.168.10.0", "pool=pool1"] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
 
     let pool = api
         .writes()
@@ -785,6 +826,7 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         namespace: NS.into(),
         lb_class: None,
         metrics_address: Some(([127, 0, 0, 1], port).into()),
+        status_address: None,
         identity: "c1".into(),
         leader_election: false,
     };

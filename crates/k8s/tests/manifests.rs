@@ -675,3 +675,25 @@ fn speaker_memberlist_is_wired() {
     // The file the speaker reads is the Secret's key.
     assert!(key_path.ends_with("/secretkey") || key_path == mount["mountPath"]);
 }
+
+/// The speaker learns its Pod (owner of its status objects) and the node's address
+/// (where its metrics listener binds) from the downward API.
+#[test]
+fn speaker_gets_its_pod_and_node_address_from_the_downward_api() {
+    let docs = helm::documents(&render_chart(&default_values()));
+    let speaker = &find(&docs, "DaemonSet", "oxlb-speaker")["spec"]["template"]["spec"];
+    let container = &speaker["containers"][0];
+    let field = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["valueFrom"]["fieldRef"]["fieldPath"].clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(field("POD_NAME"), "metadata.name");
+    assert_eq!(field("POD_UID"), "metadata.uid");
+    assert_eq!(field("OXLB_HOST"), "status.hostIP");
+    assert_eq!(speaker["hostNetwork"], true);
+}

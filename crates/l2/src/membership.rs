@@ -354,7 +354,7 @@ impl Shell {
             }
         };
         drop(stats);
-        if let Err(error) = self.foca.handle_data(body, &mut self.runtime) {
+        if let Err(error) = self.foca.handle_data(&body, &mut self.runtime) {
             // Our own packets and stale identities also land here; only decode
             // failures are malformed input.
             if matches!(
@@ -449,7 +449,7 @@ pub fn fuzz_receive(packet: &[u8]) {
     let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
     let mut runtime = AccumulatingRuntime::new();
     if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
-        let _ = foca.handle_data(body, &mut runtime);
+        let _ = foca.handle_data(&body, &mut runtime);
     }
     let _ = foca.handle_data(packet, &mut runtime);
     while runtime.to_send().is_some() {}
@@ -499,7 +499,7 @@ mod tests {
         let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
         let mut runtime = AccumulatingRuntime::new();
         let body = Sealer::new(b"fuzz").unwrap().open(&packet).unwrap();
-        foca.handle_data(body, &mut runtime).unwrap();
+        foca.handle_data(&body, &mut runtime).unwrap();
         assert_eq!(foca.num_members(), 1);
         assert!(
             runtime.to_send().is_some(),

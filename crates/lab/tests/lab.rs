@@ -328,11 +328,11 @@ fn a_users_config_gets_only_the_missing_membership_objects() {
         "apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\nstatus:\n  addresses:\n    - type: InternalIP\n      address: 172.31.0.11\n",
     )
     .unwrap();
-    options.config = Some(user.clone());
+    options.config = vec![user.clone()];
     let state_dir = options.state_dir.clone();
     let lab = Lab::up(options).unwrap();
     let added = state_dir.join("lab-objects");
-    assert_eq!(lab.state().config_path, user);
+    assert_eq!(lab.state().config_paths, std::slice::from_ref(&user));
     assert_eq!(lab.state().added_path.as_deref(), Some(added.as_path()));
     let nodes = std::fs::read_to_string(added.join("lab-nodes.yaml")).unwrap();
     assert!(

@@ -12,10 +12,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let report = check(args);
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => crate::out::println(&text),
             Err(e) => eprintln!("error: {e}"),
         },
-        OutputFormat::Text => print!("{}", render_text(&report)),
+        OutputFormat::Text => crate::out::print(&render_text(&report)),
     }
     if report.valid {
         ExitCode::SUCCESS

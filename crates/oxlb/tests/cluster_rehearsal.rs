@@ -40,7 +40,10 @@
 //! c. BFD: a node's link is cut; FRR's BFD session to it goes down and takes the BGP
 //!    session and the node's paths with it, far within the 90 s hold time.
 //!
-//! Measured and printed (not asserted): start → every route in FRR, hand-over time
+//! Measured and printed (not asserted): start → every route in FRR, Service created →
+//! its route in FRR via every node and deleted → withdrawn (p50/p90 over
+//! `LATENCY_TRIALS`; `cargo bench --bench service_latency` prints it beside the same path of
+//! `oxlb run`, file edit → route), hand-over time
 //! (SIGTERM and SIGKILL), speaker restart, Layer 2 fail-over, BFD detection time.
 //! `OXLB_REHEARSAL_LOGS=1` also prints every request the binaries made and their logs.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
@@ -299,6 +302,7 @@ fn cluster_rehearsal() {
     api_outage(&c, &prefixes);
     speaker_rolling_restart(&mut c);
     delete_service(&c);
+    service_latency(&c);
     live_config_edits(&c, &prefixes);
     node_maintenance(&c);
     controller_crash(&mut c);
@@ -654,6 +658,67 @@ fn delete_service(c: &Cluster) {
         "after deleting db: statuses {:#?}, pool assigned {:?}",
         c.api().list("/apis/metallb.io/v1beta1/servicebgpstatuses"),
         assigned(c)
+    );
+}
+
+/// Trials of the Service → route latency (each a create and a delete).
+const LATENCY_TRIALS: usize = 10;
+
+/// Service → route latency: a LoadBalancer Service is created (its EndpointSlice is
+/// already there, as the endpoint-slice controller writes it within milliseconds) →
+/// FRR has its route via every node; the Service is deleted → FRR has withdrawn it.
+/// The path: API watch → controller allocates and writes the status → API watch →
+/// every speaker announces → BGP UPDATE → FRR. Probed every 10 ms on bgpd's vty socket
+/// (a round trip; starting `vtysh` per probe costs more than the path measured).
+fn service_latency(c: &Cluster) {
+    let probe = std::time::Duration::from_millis(10);
+    let mut vty = c.topo.frr.bgpd_vty().unwrap();
+    let mut paths = |prefix: &str| {
+        common::paths_of(
+            &vty.command(&format!("show bgp ipv4 unicast {prefix} json"))
+                .unwrap_or_default(),
+        )
+    };
+    let (mut create, mut delete) = (Vec::new(), Vec::new());
+    for trial in 0..LATENCY_TRIALS {
+        let name = format!("latency{trial}");
+        c.api().put(endpoint_slice(&name, NODES));
+        let t0 = Instant::now();
+        c.api().put(service(&name, None));
+        let prefix = oxlb_netlab::wait_until(CONVERGE, probe, || {
+            let ip = oxlb_fakeapi::ingress(c.api(), "default", &name)
+                .first()
+                .cloned()?;
+            let prefix = format!("{ip}/32");
+            paths(&prefix).keys().eq(hops().iter()).then_some(prefix)
+        })
+        .unwrap_or_else(|| panic!("{name} never reached FRR via every node\n{}", c.logs()));
+        create.push(t0.elapsed());
+        let t0 = Instant::now();
+        c.api().delete("/api/v1/services", "default", &name);
+        let gone =
+            oxlb_netlab::wait_until(CONVERGE, probe, || paths(&prefix).is_empty().then_some(()));
+        assert!(gone.is_some(), "{prefix} never withdrawn\n{}", c.logs());
+        delete.push(t0.elapsed());
+        c.api().delete(
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            "default",
+            &format!("{name}-x7k2p"),
+        );
+    }
+    let percentile = |v: &mut Vec<std::time::Duration>, p: usize| {
+        v.sort();
+        v[(v.len() * p / 100).min(v.len() - 1)].as_secs_f64() * 1e3
+    };
+    eprintln!(
+        "MEASURED service latency (cluster: controller + {NODES} speakers, fake API, FRR; \
+         {LATENCY_TRIALS} trials): Service created -> route via {NODES} nodes p50 {:.0} ms \
+         p90 {:.0} ms; Service deleted -> withdrawn p50 {:.0} ms p90 {:.0} ms \
+         (oxlb run beside it: `cargo bench --bench service_latency`)",
+        percentile(&mut create, 50),
+        percentile(&mut create, 90),
+        percentile(&mut delete, 50),
+        percentile(&mut delete, 90),
     );
 }
 

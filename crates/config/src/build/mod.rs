@@ -149,7 +149,7 @@ impl Context {
                     .error(
                         Code::DuplicateName,
                         "metadata.name",
-                        format!("another {kind} has this name (at {first})"),
+                        format!("another {kind} has this name{}", first.at_suffix()),
                     )
                     .value(name)
                     .expected(format!("a name no other {kind} uses")),

@@ -221,8 +221,10 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) -> BTreeSet<Strin
                     format!("its own spec.addresses[{}]", earlier.index)
                 } else {
                     format!(
-                        "IPAddressPool {:?} spec.addresses[{}] (at {})",
-                        earlier.pool, earlier.index, earlier.origin
+                        "IPAddressPool {:?} spec.addresses[{}]{}",
+                        earlier.pool,
+                        earlier.index,
+                        earlier.origin.at_suffix()
                     )
                 };
                 cx.errors.push(
