@@ -16,7 +16,11 @@ struct ServiceFile(PathBuf);
 
 impl ServiceFile {
     fn new() -> ServiceFile {
-        let dir = std::env::temp_dir().join(format!("dfx-output-pipe-{}", std::process::id()));
+        // One directory per test (both run in one process, in parallel): a shared one was
+        // removed by the first test to finish while the other still read it.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("dfx-output-pipe-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("service.yaml");
         std::fs::write(
