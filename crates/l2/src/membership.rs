@@ -1,6 +1,12 @@
 //! Membership and failure detection between speakers: SWIM (foca's sans-I/O core)
 //! over UDP, default port 7946, every packet authenticated with the `memberlist`
 //! secret ([`crate::auth`]). This module is the shell: socket, timers, seeds, leave.
+//!
+//! It also says whether this speaker may claim IPs at all ([`Membership::electorate`]):
+//! the known speakers are this one and its seeds (the configured members: `--members`,
+//! the Nodes in the files, the speaker Pods), and the quorum rule of
+//! [`oxlb_announce::quorum`] decides from the members heard from (alive, not merely
+//! suspect) among them, after a settle time without a break ([`quorum::Gate`]).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -16,6 +22,9 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
+
+use oxlb_announce::quorum::{self, Claim, Gate, Standing};
+use tracing::{info, warn};
 
 use crate::auth::{AuthError, Sealer};
 
@@ -52,8 +61,8 @@ impl Identity for Node {
     }
 }
 
-/// Failure-detection timing. The defaults detect a killed speaker in well under a
-/// second on a LAN: it is probed within about one period, declared suspect when
+/// Failure-detection timing. The defaults detect a killed speaker in about a quarter
+/// of a second on a LAN: it is probed within about one period, declared suspect when
 /// neither the direct nor the indirect probes answer within the period, and down
 /// after `suspect_to_down` unless it refutes.
 #[derive(Debug, Clone)]
@@ -64,15 +73,26 @@ pub struct Tuning {
     /// How often seeds that are not (or no longer) members are announced to: how
     /// members find each other at start and after a partition heals.
     pub announce_every: Duration,
+    /// How long this speaker must have had its quorum without a break before it claims
+    /// anything (after a start, a restart, a healed partition): the time the others
+    /// need to hear of it. See [`quorum::Gate`].
+    pub settle: Duration,
+    /// How many times every datagram is sent. Loss on the gossip path is what makes
+    /// SWIM suspect a live member; a second copy makes a lost probe (and so a false
+    /// "down" that would move an IP) far rarer: with 5 % independent loss a probe and
+    /// its answer both get through with 99.5 % instead of 90 %.
+    pub copies: u8,
 }
 
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
-            probe_period: Duration::from_millis(200),
-            probe_rtt: Duration::from_millis(80),
-            suspect_to_down: Duration::from_millis(300),
+            probe_period: Duration::from_millis(100),
+            probe_rtt: Duration::from_millis(40),
+            suspect_to_down: Duration::from_millis(150),
             announce_every: Duration::from_millis(500),
+            settle: Duration::from_millis(500),
+            copies: 2,
         }
     }
 }
@@ -147,6 +167,8 @@ pub struct MembershipStats {
 #[derive(Debug)]
 pub struct Membership {
     live: watch::Receiver<BTreeSet<String>>,
+    electorate: watch::Receiver<BTreeSet<String>>,
+    standing: watch::Receiver<Standing>,
     stats: Arc<Mutex<MembershipStats>>,
     leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
     seeds: watch::Sender<Vec<SocketAddr>>,
@@ -179,6 +201,9 @@ impl Membership {
         };
         let (seeds_tx, seeds_rx) = watch::channel(seeds.clone());
         let (live_tx, live) = watch::channel(BTreeSet::from([me.name.clone()]));
+        // Nothing is claimed before the gate opens.
+        let (electorate_tx, electorate) = watch::channel(BTreeSet::new());
+        let (standing_tx, standing) = watch::channel(Standing::Minority);
         let stats = Arc::new(Mutex::new(MembershipStats::default()));
         let (leave_tx, leave_rx) = oneshot::channel();
         let rng: StdRng = rand::make_rng();
@@ -190,6 +215,11 @@ impl Membership {
             sealer,
             seeds: Vec::new(),
             live: live_tx,
+            electorate: electorate_tx,
+            standing: standing_tx,
+            gate: Gate::default(),
+            settle_at: None,
+            heard: BTreeSet::new(),
             stats: stats.clone(),
             runtime: AccumulatingRuntime::new(),
         };
@@ -197,6 +227,8 @@ impl Membership {
         let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx));
         Ok(Membership {
             live,
+            electorate,
+            standing,
             stats,
             leave: Some(leave_tx),
             seeds: seeds_tx,
@@ -226,6 +258,23 @@ impl Membership {
     /// Changes whenever the live set changes.
     pub fn watch(&self) -> watch::Receiver<BTreeSet<String>> {
         self.live.clone()
+    }
+
+    /// The candidates to give the Layer 2 election: the live members when this speaker
+    /// may claim (quorum, settled), else the live members without this one, so that it
+    /// answers for nothing while the others still elect among themselves.
+    pub fn electorate(&self) -> BTreeSet<String> {
+        self.electorate.borrow().clone()
+    }
+
+    /// Changes whenever [`Membership::electorate`] changes.
+    pub fn watch_electorate(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.electorate.clone()
+    }
+
+    /// This speaker's quorum standing now.
+    pub fn standing(&self) -> Standing {
+        *self.standing.borrow()
     }
 
     pub fn stats(&self) -> MembershipStats {
@@ -272,6 +321,13 @@ struct Shell {
     sealer: Sealer,
     seeds: Vec<Seed>,
     live: watch::Sender<BTreeSet<String>>,
+    electorate: watch::Sender<BTreeSet<String>>,
+    standing: watch::Sender<Standing>,
+    gate: Gate,
+    /// When the gate opens, if it is settling.
+    settle_at: Option<tokio::time::Instant>,
+    /// The known members heard from (alive, not suspect), by address.
+    heard: BTreeSet<SocketAddr>,
     stats: Arc<Mutex<MembershipStats>>,
     runtime: AccumulatingRuntime<Node>,
 }
@@ -299,21 +355,24 @@ impl Shell {
                     let _ = self.foca.handle_timer(timer, &mut self.runtime);
                 }
                 _ = announce.tick() => self.announce_to_missing_seeds(tuning.announce_every),
+                _ = sleep_until(self.settle_at) => self.settle_at = None,
                 Ok(()) = seeds.changed() => {
                     let new = seeds.borrow_and_update().clone();
                     self.replace_seeds(new, tuning.announce_every);
                     self.announce_to_missing_seeds(tuning.announce_every);
                 }
                 done = &mut leave => {
+                    // Nothing is claimed from here on.
+                    self.electorate.send_replace(BTreeSet::new());
                     let _ = self.foca.leave_cluster(&mut self.runtime);
-                    self.flush(&timer_tx).await;
+                    self.flush(&timer_tx, &tuning).await;
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
                     return;
                 }
             }
-            self.flush(&timer_tx).await;
+            self.flush(&timer_tx, &tuning).await;
         }
     }
 
@@ -396,12 +455,14 @@ impl Shell {
         }
     }
 
-    async fn flush(&mut self, timer_tx: &mpsc::UnboundedSender<Timer<Node>>) {
+    async fn flush(&mut self, timer_tx: &mpsc::UnboundedSender<Timer<Node>>, tuning: &Tuning) {
         while let Some((to, data)) = self.runtime.to_send() {
             let packet = self.sealer.seal(&data);
-            // A peer that is gone or unreachable is what failure detection is for.
-            if self.socket.send_to(&packet, to.addr).await.is_ok() {
-                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            for _ in 0..tuning.copies.max(1) {
+                // A peer that is gone or unreachable is what failure detection is for.
+                if self.socket.send_to(&packet, to.addr).await.is_ok() {
+                    self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+                }
             }
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
@@ -431,6 +492,66 @@ impl Shell {
                 differs
             });
         }
+        self.decide_claim(tuning.settle);
+    }
+
+    /// Recomputes the quorum standing and the electorate from the current membership.
+    /// Suspect members do not count toward the quorum (an owner cut off from the others
+    /// lets go as soon as it suspects them, before they can declare it down and take
+    /// over), but stay candidates of the election (an IP moves only once its owner is
+    /// confirmed down).
+    fn decide_claim(&mut self, settle: Duration) {
+        let known: BTreeSet<SocketAddr> = self
+            .seeds
+            .iter()
+            .map(|s| s.addr)
+            .chain(std::iter::once(self.me.addr))
+            .collect();
+        let heard: BTreeSet<SocketAddr> = self
+            .foca
+            .iter_membership_state()
+            .filter(|m| m.state() == foca::State::Alive && known.contains(&m.id().addr))
+            .map(|m| m.id().addr)
+            .chain(std::iter::once(self.me.addr))
+            .collect();
+        let standing = quorum::standing(&known, &heard);
+        let claim = self.gate.update(standing, Instant::now(), settle);
+        if heard != self.heard || standing != *self.standing.borrow() {
+            let view = |set: &BTreeSet<SocketAddr>| {
+                set.iter().map(ToString::to_string).collect::<Vec<_>>()
+            };
+            if standing.may_claim() {
+                info!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    "layer2 quorum: this speaker may answer");
+            } else {
+                warn!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    "layer2 quorum lost: this speaker answers for nothing until it hears \
+                     from a majority of the known speakers");
+            }
+            self.heard = heard;
+            self.standing.send_replace(standing);
+        }
+        self.settle_at = match claim {
+            Claim::Settling { until } => Some(tokio::time::Instant::from_std(until)),
+            Claim::Allowed | Claim::Denied(_) => None,
+        };
+        let mut electorate = self.live.borrow().clone();
+        if claim != Claim::Allowed {
+            electorate.remove(&self.me.name);
+        }
+        self.electorate.send_if_modified(|current| {
+            let differs = *current != electorate;
+            *current = electorate;
+            differs
+        });
+    }
+}
+
+/// Sleeps until `at`, forever without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
