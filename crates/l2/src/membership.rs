@@ -80,16 +80,17 @@ pub struct Tuning {
     /// How many times every datagram is sent. Loss on the gossip path is what makes
     /// SWIM suspect a live member; a second copy makes a lost probe (and so a false
     /// "down" that would move an IP) far rarer: with 5 % independent loss a probe and
-    /// its answer both get through with 99.5 % instead of 90 %.
+    /// its answer both get through with 99.5 % instead of 90 %. The receiver drops
+    /// the extra copies unread (see `Shell::is_repeat`).
     pub copies: u8,
 }
 
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
-            probe_period: Duration::from_millis(100),
-            probe_rtt: Duration::from_millis(40),
-            suspect_to_down: Duration::from_millis(150),
+            probe_period: Duration::from_millis(80),
+            probe_rtt: Duration::from_millis(30),
+            suspect_to_down: Duration::from_millis(100),
             announce_every: Duration::from_millis(500),
             settle: Duration::from_millis(500),
             copies: 2,
@@ -117,8 +118,10 @@ impl Tuning {
             frequency: Duration::from_secs(1),
             num_members: NonZeroUsize::MIN.saturating_add(1),
         });
+        // Gossip goes out only when there is news (foca skips the round otherwise), so
+        // a short period costs nothing at idle and spreads a "down" fast.
         config.periodic_gossip = Some(PeriodicParams {
-            frequency: Duration::from_millis(100),
+            frequency: Duration::from_millis(40),
             num_members: NonZeroUsize::MIN.saturating_add(2),
         });
         config
@@ -220,6 +223,7 @@ impl Membership {
             gate: Gate::default(),
             settle_at: None,
             heard: BTreeSet::new(),
+            recent: std::collections::VecDeque::with_capacity(RECENT),
             stats: stats.clone(),
             runtime: AccumulatingRuntime::new(),
         };
@@ -302,6 +306,10 @@ impl Drop for Membership {
     }
 }
 
+/// How many recent datagram tags are kept to recognise copies: a few hundred
+/// milliseconds of traffic for a small cluster.
+const RECENT: usize = 64;
+
 /// The longest wait between announces to a seed that is not a member.
 const MAX_ANNOUNCE_BACKOFF: Duration = Duration::from_secs(4);
 
@@ -328,6 +336,9 @@ struct Shell {
     settle_at: Option<tokio::time::Instant>,
     /// The known members heard from (alive, not suspect), by address.
     heard: BTreeSet<SocketAddr>,
+    /// The authentication tags of the last datagrams received, to drop the copies
+    /// [`Tuning::copies`] sends.
+    recent: std::collections::VecDeque<Vec<u8>>,
     stats: Arc<Mutex<MembershipStats>>,
     runtime: AccumulatingRuntime<Node>,
 }
@@ -413,6 +424,9 @@ impl Shell {
             }
         };
         drop(stats);
+        if self.is_repeat(packet) {
+            return;
+        }
         if let Err(error) = self.foca.handle_data(body, &mut self.runtime) {
             // Our own packets and stale identities also land here; only decode
             // failures are malformed input.
@@ -426,6 +440,22 @@ impl Shell {
                     .dropped_malformed += 1;
             }
         }
+    }
+
+    /// Whether this authentic datagram is a copy of one received shortly before (same
+    /// tag, so the same bytes). Dropping it is at worst the loss SWIM tolerates anyway.
+    fn is_repeat(&mut self, packet: &[u8]) -> bool {
+        let tag = packet
+            .get(packet.len().saturating_sub(32)..)
+            .unwrap_or_default();
+        if self.recent.iter().any(|t| t.as_slice() == tag) {
+            return true;
+        }
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(tag.to_vec());
+        false
     }
 
     /// Seeds that are not active members get an announce: the first join, a member
