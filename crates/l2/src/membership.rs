@@ -222,6 +222,7 @@ impl Membership {
             standing: standing_tx,
             gate: Gate::default(),
             settle_at: None,
+            recheck_due: true,
             heard: BTreeSet::new(),
             recent: std::collections::VecDeque::with_capacity(RECENT),
             stats: stats.clone(),
@@ -306,6 +307,10 @@ impl Drop for Membership {
     }
 }
 
+/// How often the quorum standing is recomputed without a membership change (a member
+/// turned suspect or alive again).
+const RECHECK_EVERY: Duration = Duration::from_millis(20);
+
 /// How many recent datagram tags are kept to recognise copies: a few hundred
 /// milliseconds of traffic for a small cluster.
 const RECENT: usize = 64;
@@ -334,6 +339,8 @@ struct Shell {
     gate: Gate,
     /// When the gate opens, if it is settling.
     settle_at: Option<tokio::time::Instant>,
+    /// The quorum is to be rechecked at the next flush.
+    recheck_due: bool,
     /// The known members heard from (alive, not suspect), by address.
     heard: BTreeSet<SocketAddr>,
     /// The authentication tags of the last datagrams received, to drop the copies
@@ -351,6 +358,11 @@ impl Shell {
         mut seeds: watch::Receiver<Vec<SocketAddr>>,
     ) {
         let (timer_tx, mut timers) = mpsc::unbounded_channel::<Timer<Node>>();
+        // Suspicions raise no notification: the quorum is rechecked on this tick (and at
+        // once on every membership change), not after every datagram, which would cost
+        // a walk over all members per packet.
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut announce = tokio::time::interval(tuning.announce_every);
         announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Large enough for any datagram; foca rejects bodies over its max packet size.
@@ -366,10 +378,15 @@ impl Shell {
                     let _ = self.foca.handle_timer(timer, &mut self.runtime);
                 }
                 _ = announce.tick() => self.announce_to_missing_seeds(tuning.announce_every),
-                _ = sleep_until(self.settle_at) => self.settle_at = None,
+                _ = sleep_until(self.settle_at) => {
+                    self.settle_at = None;
+                    self.recheck_due = true;
+                }
+                _ = recheck.tick() => self.recheck_due = true,
                 Ok(()) = seeds.changed() => {
                     let new = seeds.borrow_and_update().clone();
                     self.replace_seeds(new, tuning.announce_every);
+                    self.recheck_due = true;
                     self.announce_to_missing_seeds(tuning.announce_every);
                 }
                 done = &mut leave => {
@@ -412,6 +429,12 @@ impl Shell {
     fn receive(&mut self, packet: &[u8]) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.received += 1;
+        // A copy of an authentic datagram just received: dropped before the HMAC is
+        // computed again. Only authentic tags enter the list, and nobody without the
+        // key can produce the tag of a datagram not yet sent.
+        if self.is_repeat(packet) {
+            return;
+        }
         let body = match self.sealer.open(packet) {
             Ok(body) => body,
             Err(AuthError::Unauthenticated) => {
@@ -424,9 +447,7 @@ impl Shell {
             }
         };
         drop(stats);
-        if self.is_repeat(packet) {
-            return;
-        }
+        self.remember(packet);
         if let Err(error) = self.foca.handle_data(body, &mut self.runtime) {
             // Our own packets and stale identities also land here; only decode
             // failures are malformed input.
@@ -444,18 +465,17 @@ impl Shell {
 
     /// Whether this authentic datagram is a copy of one received shortly before (same
     /// tag, so the same bytes). Dropping it is at worst the loss SWIM tolerates anyway.
-    fn is_repeat(&mut self, packet: &[u8]) -> bool {
-        let tag = packet
-            .get(packet.len().saturating_sub(32)..)
-            .unwrap_or_default();
-        if self.recent.iter().any(|t| t.as_slice() == tag) {
-            return true;
-        }
+    fn is_repeat(&self, packet: &[u8]) -> bool {
+        let tag = tag_of(packet);
+        self.recent.iter().any(|t| t.as_slice() == tag)
+    }
+
+    /// Remembers the tag of an authentic datagram.
+    fn remember(&mut self, packet: &[u8]) {
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
-        self.recent.push_back(tag.to_vec());
-        false
+        self.recent.push_back(tag_of(packet).to_vec());
     }
 
     /// Seeds that are not active members get an announce: the first join, a member
@@ -522,7 +542,10 @@ impl Shell {
                 differs
             });
         }
-        self.decide_claim(tuning.settle);
+        if changed || self.recheck_due {
+            self.recheck_due = false;
+            self.decide_claim(tuning.settle);
+        }
     }
 
     /// Recomputes the quorum standing and the electorate from the current membership.
@@ -575,6 +598,13 @@ impl Shell {
             differs
         });
     }
+}
+
+/// The authentication tag at the end of a datagram (all of it when shorter).
+fn tag_of(packet: &[u8]) -> &[u8] {
+    packet
+        .get(packet.len().saturating_sub(32)..)
+        .unwrap_or_default()
 }
 
 /// Sleeps until `at`, forever without one.
