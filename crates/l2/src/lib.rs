@@ -30,6 +30,7 @@ pub mod ndp;
 pub mod owned;
 pub mod responder;
 mod sys;
+pub mod views;
 
 pub use decide::{DropReason, Interface, OwnedIp, OwnedSet, Reply, decide};
 pub use ethernet::Mac;

@@ -27,6 +27,7 @@ use oxlb_announce::quorum::{self, Claim, Gate, Standing};
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Sealer};
+use crate::views;
 
 /// The memberlist port MetalLB speakers use.
 pub const DEFAULT_PORT: u16 = 7946;
@@ -223,6 +224,7 @@ impl Membership {
             gate: Gate::default(),
             settle_at: None,
             recheck_due: true,
+            views: views::Tracker::default(),
             heard: BTreeSet::new(),
             recent: std::collections::VecDeque::with_capacity(RECENT),
             stats: stats.clone(),
@@ -311,6 +313,9 @@ impl Drop for Membership {
 /// turned suspect or alive again).
 const RECHECK_EVERY: Duration = Duration::from_millis(20);
 
+/// How often each speaker sends the others its member list ([`views`]).
+const VIEW_EVERY: Duration = Duration::from_secs(2);
+
 /// How many recent datagram tags are kept to recognise copies: a few hundred
 /// milliseconds of traffic for a small cluster.
 const RECENT: usize = 64;
@@ -343,6 +348,8 @@ struct Shell {
     recheck_due: bool,
     /// The known members heard from (alive, not suspect), by address.
     heard: BTreeSet<SocketAddr>,
+    /// The member lists other speakers sent, compared with this one's.
+    views: views::Tracker,
     /// The authentication tags of the last datagrams received, to drop the copies
     /// [`Tuning::copies`] sends.
     recent: std::collections::VecDeque<Vec<u8>>,
@@ -363,6 +370,8 @@ impl Shell {
         // a walk over all members per packet.
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut send_view = tokio::time::interval(VIEW_EVERY);
+        send_view.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut announce = tokio::time::interval(tuning.announce_every);
         announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Large enough for any datagram; foca rejects bodies over its max packet size.
@@ -383,6 +392,7 @@ impl Shell {
                     self.recheck_due = true;
                 }
                 _ = recheck.tick() => self.recheck_due = true,
+                _ = send_view.tick() => self.send_view().await,
                 Ok(()) = seeds.changed() => {
                     let new = seeds.borrow_and_update().clone();
                     self.replace_seeds(new, tuning.announce_every);
@@ -446,6 +456,17 @@ impl Shell {
                 return;
             }
         };
+        if let Some(view) = views::decode(body) {
+            match view {
+                Some(view) => {
+                    drop(stats);
+                    self.remember(packet);
+                    self.compare_view(&view);
+                }
+                None => stats.dropped_malformed += 1,
+            }
+            return;
+        }
         drop(stats);
         self.remember(packet);
         if let Err(error) = self.foca.handle_data(body, &mut self.runtime) {
@@ -460,6 +481,37 @@ impl Shell {
                     .unwrap_or_else(|p| p.into_inner())
                     .dropped_malformed += 1;
             }
+        }
+    }
+
+    /// Tells every active member which members this one sees live.
+    async fn send_view(&mut self) {
+        let live = self.live.borrow().clone();
+        let packet = self.sealer.seal(&views::encode(&self.me.name, &live));
+        let to: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        for addr in to {
+            if self.socket.send_to(&packet, addr).await.is_ok() {
+                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            }
+        }
+    }
+
+    /// Logs a member list that differs from this speaker's for longer than gossip
+    /// takes to converge, with both lists.
+    fn compare_view(&mut self, theirs: &views::View) {
+        let ours = self.live.borrow().clone();
+        if let Some(d) = self.views.observe(theirs, &ours) {
+            warn!(
+                peer = %theirs.from,
+                theirs = ?theirs.live,
+                ours = ?ours,
+                only_theirs = ?d.only_theirs,
+                only_ours = ?d.only_ours,
+                "layer2 membership: the live member lists disagree between this speaker and \
+                 {} (a one-way partition, a firewall on the gossip port, or speakers on \
+                 different keys or member lists)",
+                theirs.from
+            );
         }
     }
 
@@ -630,8 +682,10 @@ pub fn fuzz_receive(packet: &[u8]) {
     let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
     let mut runtime = AccumulatingRuntime::new();
     if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
+        let _ = crate::views::decode(body);
         let _ = foca.handle_data(body, &mut runtime);
     }
+    let _ = crate::views::decode(packet);
     let _ = foca.handle_data(packet, &mut runtime);
     while runtime.to_send().is_some() {}
 }
