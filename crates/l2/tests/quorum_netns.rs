@@ -182,3 +182,54 @@ fn five_percent_gossip_loss_moves_nothing() {
         .unwrap();
     eprintln!("{secs} s with 5 % loss: one owner in {samples} samples; owner's INPUT:\n{dropped}");
 }
+
+/// A speaker that restarts claims nothing before it has heard the others: a non-owner
+/// never announces the IP (before the quorum it saw only itself for a moment, claimed
+/// everything with a gratuitous ARP and dropped it again), and the owner, restarted,
+/// takes its IP back only after the interim owner let go: never two answerers.
+#[test]
+fn a_restarted_speaker_claims_nothing_before_hearing_the_others() {
+    if !enabled("a_restarted_speaker_claims_nothing_before_hearing_the_others") {
+        return;
+    }
+    let (mut lab, owner) = three_members("l2qrestart");
+    let owner_mac = lab.mac(owner);
+    let claims_v4 = |log: &str| {
+        log.lines().any(|l| {
+            l.split_whitespace().nth(1) == Some("owned")
+                && l.split_whitespace()
+                    .nth(2)
+                    .is_some_and(|ips| ips.split(',').any(|ip| ip == V4))
+        })
+    };
+    let other = (0..3).find(|i| *i != owner).unwrap();
+    for round in 0..3 {
+        lab.probes[other].as_ref().unwrap().signal("KILL").unwrap();
+        let _ = lab.probes[other].take();
+        lab.start_member(other);
+        let samples = stays(&lab, V4, &owner_mac, Duration::from_secs(3), "restart");
+        assert!(
+            !claims_v4(&lab.log(other)),
+            "round {round}: the restarted non-owner claimed {V4}: {}",
+            lab.log(other)
+        );
+        eprintln!("non-owner restart {round}: the owner alone answered in {samples} samples");
+    }
+    // The owner restarts: the next one takes over, then lets go when the owner is
+    // back and has settled. One answerer at most in every sample.
+    lab.probes[owner].as_ref().unwrap().signal("KILL").unwrap();
+    let _ = lab.probes[owner].take();
+    lab.start_member(owner);
+    let start = Instant::now();
+    let mut seen = BTreeSet::new();
+    while start.elapsed() < Duration::from_secs(8) {
+        let macs = answerers(&lab, V4);
+        assert!(macs.len() <= 1, "owner restart: two answerers {macs:?}");
+        seen.extend(macs);
+    }
+    assert_eq!(
+        lab.single_owner(V4, WAIT),
+        Some(owner_mac),
+        "the restarted owner has its IP back (seen answering: {seen:?})"
+    );
+}
