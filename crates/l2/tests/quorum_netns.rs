@@ -15,7 +15,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{Lab, V4, enabled};
+use common::{Lab, V4, V6, enabled};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -55,6 +55,29 @@ fn stays(lab: &Lab, ip: &str, mac: &str, period: Duration, what: &str) -> usize 
         samples += 1;
     }
     samples
+}
+
+/// IPv6: samples the Neighbor Advertisements for V6 (ndisc6 from the workstation)
+/// until exactly one node answers, never two, then five more samples of exactly that
+/// one. Returns its MAC.
+fn one_v6_answerer(lab: &Lab, what: &str) -> String {
+    let start = Instant::now();
+    let mac = loop {
+        let macs = lab.ndisc6(V6);
+        assert!(macs.len() <= 1, "{what}: two NDP answerers {macs:?}");
+        if macs.len() == 1 {
+            break macs.into_iter().next().unwrap();
+        }
+        assert!(start.elapsed() < WAIT, "{what}: nobody answers NDP");
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            lab.ndisc6(V6),
+            BTreeSet::from([mac.clone()]),
+            "{what} (NDP)"
+        );
+    }
+    mac
 }
 
 /// Drops (`-A`) or stops dropping (`-D`) UDP and TCP between node `i` and the other
@@ -104,6 +127,8 @@ fn a_partial_partition_keeps_exactly_one_answerer() {
     );
     let samples = stays(&lab, V4, &during, Duration::from_secs(10), "partitioned");
     eprintln!("partition: one answerer in {samples} samples over 10 s");
+    let v6 = one_v6_answerer(&lab, "partitioned");
+    assert_ne!(v6, before, "the cut-off node answers no NDP either");
     assert!(
         lab.log(owner)
             .lines()
@@ -132,6 +157,7 @@ fn a_partial_partition_keeps_exactly_one_answerer() {
     );
     let samples = stays(&lab, V4, &after, Duration::from_secs(10), "healed");
     eprintln!("heal: one answerer in {samples} samples over 10 s");
+    one_v6_answerer(&lab, "healed");
 }
 
 #[test]
