@@ -225,6 +225,7 @@ impl Membership {
             settle_at: None,
             recheck_due: true,
             views: views::Tracker::default(),
+            view_turn: 0,
             heard: BTreeSet::new(),
             recent: std::collections::VecDeque::with_capacity(RECENT),
             stats: stats.clone(),
@@ -313,8 +314,9 @@ impl Drop for Membership {
 /// turned suspect or alive again).
 const RECHECK_EVERY: Duration = Duration::from_millis(20);
 
-/// How often each speaker sends the others its member list ([`views`]).
+/// How often each speaker sends its member list ([`views`]), and to how many others.
 const VIEW_EVERY: Duration = Duration::from_secs(2);
+const VIEW_FANOUT: usize = 3;
 
 /// How many recent datagram tags are kept to recognise copies: a few hundred
 /// milliseconds of traffic for a small cluster.
@@ -350,6 +352,8 @@ struct Shell {
     heard: BTreeSet<SocketAddr>,
     /// The member lists other speakers sent, compared with this one's.
     views: views::Tracker,
+    /// Where the next round of view datagrams starts in the sorted member list.
+    view_turn: usize,
     /// The authentication tags of the last datagrams received, to drop the copies
     /// [`Tuning::copies`] sends.
     recent: std::collections::VecDeque<Vec<u8>>,
@@ -400,10 +404,12 @@ impl Shell {
                     self.announce_to_missing_seeds(tuning.announce_every);
                 }
                 done = &mut leave => {
-                    // Nothing is claimed from here on.
+                    // Nothing is claimed from here on: before the others hear of the
+                    // leave (and take over), and after the last flush recomputed it.
                     self.electorate.send_replace(BTreeSet::new());
                     let _ = self.foca.leave_cluster(&mut self.runtime);
                     self.flush(&timer_tx, &tuning).await;
+                    self.electorate.send_replace(BTreeSet::new());
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
@@ -484,11 +490,19 @@ impl Shell {
         }
     }
 
-    /// Tells every active member which members this one sees live.
+    /// Tells a few active members which members this one sees live.
     async fn send_view(&mut self) {
         let live = self.live.borrow().clone();
         let packet = self.sealer.seal(&views::encode(&self.me.name, &live));
-        let to: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        // A few members per round, in turn: all of them within a few rounds, at a
+        // cost that does not grow with the square of the cluster.
+        let mut members: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        members.sort();
+        let n = members.len();
+        let to: Vec<SocketAddr> = (0..VIEW_FANOUT.min(n))
+            .filter_map(|k| members.get((self.view_turn + k) % n.max(1)).copied())
+            .collect();
+        self.view_turn = self.view_turn.wrapping_add(VIEW_FANOUT);
         for addr in to {
             if self.socket.send_to(&packet, addr).await.is_ok() {
                 self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
