@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
-# oxlb: one static binary (controller, speaker, standalone) on a distroless base.
-#   docker build -t ghcr.io/oxlb/oxlb:0.1.0 .
-#   docker buildx build --platform linux/amd64,linux/arm64 -t ... .
+# oxlb for Docker users: the same image scripts/build-image.sh builds without Docker (that
+# script is what CI checks and the release pushes; scripts/check-image.sh fails if the
+# lines below stop describing its layout): one static binary FROM scratch, nothing else.
+#   docker build -t ghcr.io/oxlb/oxlb:"$(scripts/version.sh)" \
+#     --build-arg VERSION="$(scripts/version.sh)" --build-arg REVISION="$(git rev-parse HEAD)" .
+#   docker buildx build --platform linux/amd64,linux/arm64 ... (same build args)
 
 # Build: statically linked against musl (rustls + ring: no OpenSSL, no glibc), by
-# scripts/build-static.sh, the same script scripts/check-static-build.sh runs and checks
-# (static, and working as uid 65532 in an empty root) on a machine without Docker.
+# scripts/build-static.sh, the script scripts/build-image.sh runs.
 FROM docker.io/library/rust:1.89-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
@@ -17,9 +19,18 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     scripts/build-static.sh /oxlb
 
-# Run: no shell, no package manager; non-root by default (the speaker's DaemonSet
-# runs it as root with only NET_RAW).
-FROM gcr.io/distroless/static-debian12:nonroot
+# Run: the binary alone (no shell, libc, passwd or CA bundle: it is static and the
+# cluster's CA comes from the ServiceAccount mount), non-root by default (the speaker's
+# DaemonSet runs it as root with only NET_RAW).
+FROM scratch
+ARG VERSION=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="oxlb" \
+      org.opencontainers.image.description="oxlb: MetalLB-compatible load balancer for bare-metal Kubernetes" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/oxlb/oxlb" \
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /oxlb /usr/local/bin/oxlb
 USER 65532:65532
 EXPOSE 7472

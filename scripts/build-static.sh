@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the statically linked (musl) oxlb binary that the container image ships, strips
-# it and copies it to OUTPUT. The Dockerfile runs this same script, so what
-# scripts/check-static-build.sh checks on a plain machine is what the image contains.
+# it and copies it to OUTPUT. scripts/build-image.sh (the image CI checks and the release
+# pushes) and the Dockerfile both run this same script.
 #
 #   scripts/build-static.sh OUTPUT
 #
 # Installs nothing. Needs the rustup target "$(uname -m)-unknown-linux-musl" and musl-gcc
-# (Debian: musl-tools) for ring's C and assembly; scripts/check-static-build.sh installs
-# both when missing. Honours CARGO_TARGET_DIR (the Dockerfile's cache mount).
+# (Debian: musl-tools) for ring's C and assembly; scripts/install-test-deps.sh installs
+# musl-tools and scripts/check-image.sh --build adds the target when missing. Honours CARGO_TARGET_DIR (the Dockerfile's cache mount).
 set -euo pipefail
 if [ "$#" -ne 1 ]; then
   echo "usage: $0 OUTPUT" >&2

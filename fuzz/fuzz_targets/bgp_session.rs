@@ -66,8 +66,8 @@ fuzz_target!(|data: &[u8]| {
                 check(session.handle(now, Input::Message { conn, message }));
             }
             Ok(None) => break,
-            Err(notification) => {
-                check(session.handle(now, Input::DecodeError { conn, notification }));
+            Err(error) => {
+                check(session.handle(now, Input::DecodeError { conn, error }));
                 break;
             }
         }

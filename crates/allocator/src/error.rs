@@ -80,10 +80,11 @@ impl<T: fmt::Display> fmt::Display for QuotedList<'_, T> {
 impl fmt::Display for AllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AllocError::NotAllowed(ips) => match ips.as_slice() {
-                [ip] => write!(f, "\"{ip}\" is not allowed in config"),
-                _ => write!(f, "{} is not allowed in config", QuotedList(ips)),
-            },
+            // MetalLB formats the requested list with Go's %q, brackets included even
+            // for one address: `["192.168.3.2"] is not allowed in config`.
+            AllocError::NotAllowed(ips) => {
+                write!(f, "{} is not allowed in config", QuotedList(ips))
+            }
             AllocError::PoolNotCompatible(pool) => {
                 write!(f, "pool {pool} not compatible for ip assignment")
             }

@@ -105,7 +105,7 @@ fn exhaustion_and_messages() {
     let err = a
         .assign("ns/c", &[ip("10.9.9.9")], &Usage::default(), &scope)
         .unwrap_err();
-    assert_eq!(err.to_string(), "\"10.9.9.9\" is not allowed in config");
+    assert_eq!(err.to_string(), "[\"10.9.9.9\"] is not allowed in config");
 }
 
 #[test]

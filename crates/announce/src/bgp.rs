@@ -50,6 +50,8 @@ pub(crate) fn decide_bgp(
         .bgp_advertisements
         .values()
         .filter(|a| a.pools.contains(&pool.name))
+        // MetalLB (main): serviceSelectors limit the advertisement to matching Services.
+        .filter(|a| any_matches(&a.service_selectors, &service.labels))
         .collect();
     if advertisements.is_empty() {
         return None;

@@ -3,7 +3,8 @@
 //! MetalLB's rule, kept bit for bit so oxlb and MetalLB speakers would agree: among the
 //! eligible live nodes, the one whose sha256(nodeName + "#" + ip) is lowest (bytewise)
 //! owns the IP, where ip is the service's first ingress IP. Every speaker computes it
-//! alone from the same snapshot.
+//! alone from the same snapshot. With `preferredNodeSelectors` (MetalLB main), only
+//! the eligible nodes with the highest preference score are candidates.
 
 use std::net::IpAddr;
 
@@ -44,6 +45,9 @@ pub(crate) fn decide_l2(
         .l2_advertisements
         .values()
         .filter(|a| a.pools.contains(&pool.name))
+        // MetalLB (main): an advertisement limited by serviceSelectors applies only to
+        // the Services whose labels one of them matches.
+        .filter(|a| any_matches(&a.service_selectors, &service.labels))
         .collect();
     if advertisements.is_empty() {
         return None;
@@ -70,6 +74,23 @@ pub(crate) fn decide_l2(
         .chain(std::iter::once(node))
         .filter(|n| input.live_speakers.contains(&n.name))
         .filter(|n| selects(n) && serves_from(service, n).is_ok())
+        .collect::<Vec<_>>();
+    // MetalLB (main) preferredNodeSelectors: a node's score is the sum, over the
+    // advertisements that select it, of the weights whose preference matches its labels;
+    // only the highest-scoring candidates stand, and the hash decides among them.
+    let score = |n: &NodeView| -> i64 {
+        advertisements
+            .iter()
+            .filter(|a| any_matches(&a.node_selectors, &n.labels))
+            .flat_map(|a| &a.preferred_nodes)
+            .filter(|p| p.selector.matches(&n.labels))
+            .map(|p| i64::from(p.weight))
+            .sum()
+    };
+    let best = candidates.iter().map(|n| score(n)).max().unwrap_or(0);
+    let candidates = candidates
+        .into_iter()
+        .filter(|n| score(n) == best)
         .map(|n| n.name.as_str());
     match l2_owner(candidates, &first_ip) {
         Some(owner) if owner == node.name => {

@@ -35,6 +35,8 @@ pub struct ServiceView {
     pub pool: String,
     pub traffic_policy: TrafficPolicy,
     pub endpoints: Endpoints,
+    /// The Service's labels, matched by advertisements' `serviceSelectors`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What is known about a service's endpoints.

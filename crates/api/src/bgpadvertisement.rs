@@ -85,6 +85,15 @@ pub struct BGPAdvertisementSpec {
     /// BGPPeer names to advertise to; empty = every peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers: Option<Vec<String>>,
+    /// Services this advertisement applies to, by label (any selector matching); empty =
+    /// every Service of the selected pools. Not with a non-default aggregation length.
+    /// (MetalLB main branch.)
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_selectors: Option<Vec<LabelSelector>>,
 }
 
 fn default_aggregation_v4() -> Option<i32> {

@@ -34,9 +34,10 @@ use crate::LabelSelector;
     validation = Rule::new("has(self.peerAddress) != has(self.interface)").message("exactly one of peerAddress and interface must be set"),
     validation = Rule::new("!has(self.holdTime) || !has(self.keepaliveTime) || duration(self.keepaliveTime) <= duration(self.holdTime)").message("keepaliveTime must not be greater than holdTime"),
     validation = Rule::new("!has(self.password) || !has(self.passwordSecret) || !has(self.passwordSecret.name)").message("password and passwordSecret are mutually exclusive"),
-    // `!has(self.dynamicASN) ||`: with neither ASN set only the rule above refuses the
-    // object; reading the absent field would add an evaluation error ("no such key").
-    validation = Rule::new("!has(self.ebgpMultiHop) || !self.ebgpMultiHop || (has(self.peerASN) ? self.peerASN != self.myASN : !has(self.dynamicASN) || self.dynamicASN != 'internal')").message("ebgpMultiHop is only for eBGP sessions (peerASN different from myASN)")
+    // MetalLB refuses ebgpMultiHop only when peerASN equals myASN (its check compares the
+    // two); with dynamicASN: internal it accepts it. `!has(self.peerASN) ||` also keeps
+    // an absent field from adding an evaluation error ("no such key").
+    validation = Rule::new("!has(self.ebgpMultiHop) || !self.ebgpMultiHop || !has(self.peerASN) || self.peerASN != self.myASN").message("ebgpMultiHop is only for eBGP sessions (peerASN different from myASN)")
 )]
 pub struct BGPPeerSpec {
     /// AS number of the local end of the session.
@@ -77,13 +78,14 @@ pub struct BGPPeerSpec {
     )]
     pub source_address: Option<String>,
 
-    /// TCP port to dial. Default 179; 0 also means 179 (MetalLB's schema allows 0..16384).
+    /// TCP port to dial, 1..16384 as MetalLB v0.15's v1beta2 schema; default 179.
+    /// (v1beta1 still allows 0, read as 179.)
     #[serde(
         rename = "peerPort",
         default = "default_port",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schemars(range(min = 0, max = 16384))]
+    #[schemars(range(min = 1, max = 16384))]
     pub peer_port: Option<u16>,
 
     /// Requested hold time (RFC 4271 §4.2), a duration such as `90s`: 0 or 3s..65535s.
@@ -187,6 +189,11 @@ pub struct BGPPeerSpec {
     )]
     #[schemars(extend("default" = false))]
     pub dual_stack_address_family: Option<bool>,
+    /// The AS this node presents to this peer instead of myASN (FRR's
+    /// `local-as ASN no-prepend replace-as`: the peer sees only this AS, in the OPEN and
+    /// in the AS_PATH). 0 or absent: myASN. (MetalLB main branch.)
+    #[serde(rename = "localASN", default, skip_serializing_if = "Option::is_none")]
+    pub local_asn: Option<u32>,
 }
 
 fn default_port() -> Option<u16> {

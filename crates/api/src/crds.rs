@@ -1,7 +1,7 @@
 //! The CustomResourceDefinitions of every kind, as `oxlb crds` prints them.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSON, JSONSchemaProps,
+    CustomResourceDefinition, CustomResourceSubresourceStatus, JSON, JSONSchemaProps,
 };
 use kube::CustomResourceExt;
 use kube::core::crd::merge_crds;
@@ -16,7 +16,7 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, String> {
         "v1beta2",
     )
     .map_err(|e| format!("merging BGPPeer versions: {e}"))?;
-    let mut crds = vec![
+    let crds = vec![
         crate::BFDProfile::crd(),
         crate::BGPAdvertisement::crd(),
         peer,
@@ -27,11 +27,25 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, String> {
         crate::ServiceL2Status::crd(),
         crate::ConfigurationState::crd(),
     ];
+    // Rules the derive attributes cannot state (through JSON: one walk over every
+    // schema node); first, since the typed round trip drops empty objects.
+    let mut crds = crds
+        .into_iter()
+        .map(|crd| {
+            let mut value = serde_json::to_value(crd).map_err(|e| e.to_string())?;
+            crate::crd_rules::apply(&mut value);
+            serde_json::from_value::<CustomResourceDefinition>(value).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     for crd in &mut crds {
         // Status written through the subresource, as MetalLB's CRDs declare.
         for version in &mut crd.spec.versions {
             let subresources = version.subresources.get_or_insert_with(Default::default);
-            subresources.status.get_or_insert_with(Default::default);
+            // `{}`, not the type's default `null`: the API server reads `status: null`
+            // as no status subresource at all, and every status write would 404.
+            if subresources.status.as_ref().is_none_or(|s| s.0.is_null()) {
+                subresources.status = Some(CustomResourceSubresourceStatus(serde_json::json!({})));
+            }
             if let Some(schema) = version
                 .schema
                 .as_mut()

@@ -56,4 +56,30 @@ pub struct L2AdvertisementSpec {
     /// Interfaces to answer ARP/NDP on; empty = all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interfaces: Option<Vec<String>>,
+    /// Services this advertisement applies to, by label (any selector matching); empty =
+    /// every Service of the selected pools. (MetalLB main branch.)
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_selectors: Option<Vec<LabelSelector>>,
+    /// Nodes to prefer when electing the announcing node: among the eligible nodes, those
+    /// with the highest summed weight of matching preferences win; the usual hash
+    /// decides among them. (MetalLB main branch.)
+    #[serde(
+        rename = "preferredNodeSelectors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub preferred_node_selectors: Option<Vec<PreferredNodeSelector>>,
+}
+
+/// A weighted node preference (like a Pod's preferred scheduling term).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct PreferredNodeSelector {
+    /// Added to a node's score when `preference` matches its labels.
+    pub weight: i32,
+    /// The nodes this weight goes to.
+    pub preference: LabelSelector,
 }

@@ -15,6 +15,7 @@ pub mod bgpadvertisement;
 pub mod bgppeer;
 pub mod bgppeer_v1beta1;
 pub mod community;
+mod crd_rules;
 pub mod crds;
 pub mod ipaddresspool;
 pub mod l2advertisement;
@@ -25,7 +26,7 @@ pub use bgpadvertisement::{BGPAdvertisement, BGPAdvertisementSpec};
 pub use bgppeer::{BGPPeer, BGPPeerSpec, DynamicASNMode};
 pub use community::{Community, CommunityAlias, CommunitySpec};
 pub use ipaddresspool::{IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation};
-pub use l2advertisement::{L2Advertisement, L2AdvertisementSpec};
+pub use l2advertisement::{L2Advertisement, L2AdvertisementSpec, PreferredNodeSelector};
 pub use status::{
     ConfigurationState, ConfigurationStateResult, ConfigurationStateStatus, InterfaceInfo,
     ServiceBGPStatus, ServiceBGPStatusStatus, ServiceL2Status, ServiceL2StatusStatus,

@@ -119,7 +119,16 @@ pub struct ServiceBGPStatusStatus {
     status = "ConfigurationStateStatus",
     doc = "ConfigurationState is a status-only CRD that reports configuration validation results from MetalLB components.",
     printcolumn(name = "Result", type_ = "string", json_path = ".status.result"),
-    printcolumn(name = "LastError", type_ = "string", json_path = ".status.lastError")
+    printcolumn(
+        name = "ErrorSummary",
+        type_ = "string",
+        json_path = ".status.errorSummary"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 pub struct ConfigurationStateSpec {}
 
@@ -128,15 +137,16 @@ pub struct ConfigurationStateSpec {}
 pub struct ConfigurationStateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ConfigurationStateResult>,
-    /// The errors of the last rejected configuration; empty when Valid. (MetalLB's field
-    /// name; `errorSummary` is read as an alias.)
+    /// The errors of the rejected configuration, one per line; absent when Valid.
+    /// MetalLB v0.15.3's field; `lastError` (what oxlb wrote before, and MetalLB's
+    /// first ConfigurationState) is still read.
     #[serde(
-        rename = "lastError",
-        alias = "errorSummary",
+        rename = "errorSummary",
+        alias = "lastError",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub last_error: Option<String>,
+    pub error_summary: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
 }

@@ -33,6 +33,13 @@ const MULTIHOP: &str = "ebgpMultiHop is only for eBGP sessions (peerASN differen
 const CONNECT_RANGE: &str = "connect time should be between 1 seconds to 65535";
 const CONNECT_WHOLE: &str = "connect time should contain a whole number of seconds";
 const GRACEFUL: &str = "EnableGracefulRestart cannot be changed after creation";
+const HOLD_SYNTAX: &str = "holdTime must be a duration with a unit, such as 90s, 1m30s or 500ms";
+const KEEPALIVE_SYNTAX: &str =
+    "keepaliveTime must be a duration with a unit, such as 90s, 1m30s or 500ms";
+const CONNECT_SYNTAX: &str =
+    "connectTime must be a duration with a unit, such as 90s, 1m30s or 500ms";
+const IMMUTABLE: &str = "Value is immutable";
+const PEER_V1: &str = "metallb.io/v1beta1";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Expect {
@@ -46,26 +53,57 @@ struct Case {
     /// The message of the rule the case is about.
     rule: &'static str,
     expect: Expect,
-    spec: Value,
-    /// On an update, the stored object's spec.
-    old_spec: Option<Value>,
+    object: Value,
+    /// On an update, the stored object.
+    old: Option<Value>,
 }
 
+/// A v1beta2 BGPPeer with this spec, created.
 fn case(rule: &'static str, expect: Expect, spec: Value) -> Case {
     Case {
         rule,
         expect,
-        spec,
-        old_spec: None,
+        object: object(&spec),
+        old: None,
     }
 }
 
+/// A v1beta2 BGPPeer updated from `old_spec` to `spec`.
 fn update(rule: &'static str, expect: Expect, old_spec: Value, spec: Value) -> Case {
     Case {
         rule,
         expect,
-        spec,
-        old_spec: Some(old_spec),
+        object: object(&spec),
+        old: Some(object(&old_spec)),
+    }
+}
+
+/// A v1beta1 BGPPeer with this spec, created.
+fn case_v1(rule: &'static str, expect: Expect, spec: Value) -> Case {
+    let mut object = object(&spec);
+    object["apiVersion"] = json!(PEER_V1);
+    Case {
+        rule,
+        expect,
+        object,
+        old: None,
+    }
+}
+
+/// A status kind's status updated from `old` to `new`.
+fn status_update(kind: &str, expect: Expect, old: Value, new: Value) -> Case {
+    let object = |status: Value| {
+        json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": kind,
+            "metadata": {"name": "s", "namespace": "metallb-system"},
+            "spec": {}, "status": status,
+        })
+    };
+    Case {
+        rule: IMMUTABLE,
+        expect,
+        object: object(new),
+        old: Some(object(old)),
     }
 }
 
@@ -92,7 +130,49 @@ fn object(spec: &Value) -> Value {
 
 fn cases() -> Vec<Case> {
     use Expect::{Accepted, Refused};
-    vec![
+    let mut cases = vec![
+        // Durations need a unit (Go's ParseDuration): one readable message instead of
+        // "type conversion error from 'string' to 'google.protobuf.Duration'".
+        case(HOLD_SYNTAX, Refused, peer(json!({"holdTime": "90"}))),
+        case(HOLD_SYNTAX, Refused, peer(json!({"holdTime": "abc"}))),
+        case(HOLD_SYNTAX, Refused, peer(json!({"holdTime": "90 s"}))),
+        case(
+            HOLD_SYNTAX,
+            Refused,
+            peer(json!({"holdTime": "90", "keepaliveTime": "30s"})),
+        ),
+        case(HOLD_SYNTAX, Accepted, peer(json!({"holdTime": "1m30s"}))),
+        case(HOLD_SYNTAX, Accepted, peer(json!({"holdTime": "90.5s"}))),
+        case(HOLD_SYNTAX, Accepted, peer(json!({"holdTime": "0"}))),
+        case(
+            KEEPALIVE_SYNTAX,
+            Refused,
+            peer(json!({"keepaliveTime": "30"})),
+        ),
+        case(
+            KEEPALIVE_SYNTAX,
+            Refused,
+            peer(json!({"holdTime": "90s", "keepaliveTime": "30"})),
+        ),
+        case(
+            KEEPALIVE_SYNTAX,
+            Accepted,
+            peer(json!({"keepaliveTime": "500ms"})),
+        ),
+        case(CONNECT_SYNTAX, Refused, peer(json!({"connectTime": "5"}))),
+        case(CONNECT_SYNTAX, Accepted, peer(json!({"connectTime": "5s"}))),
+        case_v1(HOLD_SYNTAX, Refused, peer(json!({"holdTime": "90"}))),
+        case_v1(HOLD_SYNTAX, Accepted, peer(json!({"holdTime": "90s"}))),
+        case_v1(
+            KEEPALIVE_SYNTAX,
+            Refused,
+            peer(json!({"keepaliveTime": "1"})),
+        ),
+        case_v1(
+            KEEPALIVE_SYNTAX,
+            Accepted,
+            peer(json!({"keepaliveTime": "1h"})),
+        ),
         // holdTime: 0 (keepalives off) or at least 3s, RFC 4271 §4.2.
         case(HOLD, Refused, peer(json!({"holdTime": "2s"}))),
         case(HOLD, Refused, peer(json!({"holdTime": "2999ms"}))),
@@ -194,9 +274,11 @@ fn cases() -> Vec<Case> {
             Refused,
             peer(json!({"peerASN": 64500, "ebgpMultiHop": true})),
         ),
+        // MetalLB accepts ebgpMultiHop with dynamicASN: internal (its check compares
+        // peerASN with myASN only); oxlb warns instead.
         case(
             MULTIHOP,
-            Refused,
+            Accepted,
             peer(json!({"peerASN": null, "dynamicASN": "internal", "ebgpMultiHop": true})),
         ),
         case(
@@ -280,18 +362,40 @@ fn cases() -> Vec<Case> {
             peer(json!({})),
             peer(json!({"enableGracefulRestart": true})),
         ),
-    ]
+    ];
+    // Status kinds: which node announces which Service never changes on an object.
+    for kind in ["ServiceL2Status", "ServiceBGPStatus"] {
+        let status = json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default"});
+        for field in ["node", "serviceName", "serviceNamespace"] {
+            let mut changed = status.clone();
+            changed[field] = json!("other");
+            cases.push(status_update(kind, Refused, status.clone(), changed));
+        }
+        cases.push(status_update(
+            kind,
+            Accepted,
+            status.clone(),
+            status.clone(),
+        ));
+        // The first write of a field (no old value) is not a change.
+        cases.push(status_update(kind, Accepted, json!({}), status));
+    }
+    cases
 }
 
 /// Creates (or, with `old_spec`, updates) a v1beta2 BGPPeer with this spec.
 fn admit_peer(spec: &Value, old_spec: Option<&Value>) -> Vec<Refusal> {
-    let schemas = version_schemas();
-    let new = object(spec);
-    let schema = &schema_for(&schemas, &new)
-        .expect("BGPPeer v1beta2 schema")
-        .schema;
     let old = old_spec.map(object);
-    admit(schema, &new, old.as_ref())
+    admit_object(&object(spec), old.as_ref())
+}
+
+/// Creates (or, with `old`, updates) any object through its CRD's schema.
+fn admit_object(new: &Value, old: Option<&Value>) -> Vec<Refusal> {
+    let schemas = version_schemas();
+    let schema = &schema_for(&schemas, new)
+        .unwrap_or_else(|| panic!("no schema for {new}"))
+        .schema;
+    admit(schema, new, old)
 }
 
 #[test]
@@ -310,7 +414,7 @@ fn every_rule_compiles_and_has_a_message() {
         );
     }
     // Guards the walker itself: these rules exist today (a removed rule shows here).
-    assert_eq!(sites.len(), 11, "rule count changed: update the cases");
+    assert_eq!(sites.len(), 22, "rule count changed: update the cases");
     assert!(
         sites
             .iter()
@@ -334,9 +438,14 @@ fn every_rule_has_cases() {
                 site.path
             );
         }
-        assert_eq!(
-            site.kind, "BGPPeer",
-            "cases only build BGPPeer objects: extend object()"
+        // And a case of the site's own kind and version.
+        assert!(
+            about.iter().any(|c| c.object["kind"] == site.kind.as_str()
+                && c.object["apiVersion"] == site.api_version.as_str()),
+            "rule {:?} at {} {} has no case of that kind and version",
+            site.rule,
+            site.kind,
+            site.api_version
         );
     }
 }
@@ -345,7 +454,7 @@ fn every_rule_has_cases() {
 fn cases_refuse_and_accept_as_expected() {
     let mut failures = Vec::new();
     for case in cases() {
-        let refusals = admit_peer(&case.spec, case.old_spec.as_ref());
+        let refusals = admit_object(&case.object, case.old.as_ref());
         let ok = match case.expect {
             Expect::Accepted => refusals.is_empty(),
             Expect::Refused => {
@@ -354,8 +463,8 @@ fn cases_refuse_and_accept_as_expected() {
         };
         if !ok {
             failures.push(format!(
-                "{:?} {:?}: spec {} (old {:?}) gave {refusals:?}",
-                case.expect, case.rule, case.spec, case.old_spec
+                "{:?} {:?}: {} (old {:?}) gave {refusals:?}",
+                case.expect, case.rule, case.object, case.old
             ));
         }
     }
@@ -363,22 +472,83 @@ fn cases_refuse_and_accept_as_expected() {
 }
 
 #[test]
-fn unparseable_durations_are_refused() {
-    // duration() fails on these (Go's time.ParseDuration grammar: a unit is required),
-    // which the API server reports as an error: the object is refused either way.
-    for (field, text) in [
-        ("holdTime", "90"),
-        ("holdTime", "abc"),
-        ("connectTime", "5"),
+fn unparseable_durations_get_one_readable_message() {
+    // Go's time.ParseDuration grammar needs a unit. Refused by the syntax rule alone,
+    // with its message: no rule may fail to evaluate (that is what the API server
+    // reports as "type conversion error from 'string' to 'google.protobuf.Duration'").
+    for (field, text, message) in [
+        ("holdTime", "90", HOLD_SYNTAX),
+        ("holdTime", "abc", HOLD_SYNTAX),
+        ("keepaliveTime", "3", KEEPALIVE_SYNTAX),
+        ("connectTime", "5", CONNECT_SYNTAX),
     ] {
-        let refusals = admit_peer(&peer(json!({field: text})), None);
-        let at = format!(".spec.{field}");
+        let refusals = admit_peer(
+            &peer(json!({field: text, "holdTime": if field == "holdTime" { text } else { "90s" }})),
+            None,
+        );
         assert!(
-            !refusals.is_empty()
-                && refusals
-                    .iter()
-                    .all(|r| matches!(r, Refusal::RuleError { path, .. } if path == &at)),
+            !refusals.is_empty() && refusals.iter().all(|r| r.message() == Some(message)),
             "{field}: {text:?} gave {refusals:?}"
+        );
+    }
+}
+
+#[test]
+fn asns_fit_32_bits() {
+    // RFC 6793: a 4-octet AS number. MetalLB's schema: 0..4294967295.
+    for asn in [1u64, 4_294_967_295] {
+        for field in ["myASN", "peerASN"] {
+            let refusals = admit_peer(&peer(json!({field: asn})), None);
+            assert!(
+                refusals.is_empty()
+                    || field == "peerASN" && refusals.iter().all(|r| r.message() == Some(MULTIHOP)),
+                "{field} {asn}: {refusals:?}"
+            );
+        }
+    }
+    for field in ["myASN", "peerASN"] {
+        let refusals = admit_peer(&peer(json!({field: 4_294_967_296u64})), None);
+        assert!(
+            matches!(refusals.as_slice(), [Refusal::Schema { path, .. }] if path == &format!(".spec.{field}")),
+            "{field}: {refusals:?}"
+        );
+    }
+}
+
+#[test]
+fn pool_addresses_are_cidrs_or_ranges() {
+    let pool = |address: &str| {
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+               "metadata": {"name": "p", "namespace": "metallb-system"},
+               "spec": {"addresses": [address]}})
+    };
+    for good in [
+        "192.168.10.0/24",
+        "10.0.0.1/32",
+        "0.0.0.0/0",
+        "192.168.10.10-192.168.10.20",
+        "192.168.10.10 - 192.168.10.20",
+        "fd00::/64",
+        "2001:db8::1/128",
+        "fd00::1-fd00::ff",
+        "::ffff:10.0.0.0/120",
+    ] {
+        assert_eq!(admit_object(&pool(good), None), vec![], "{good}");
+    }
+    for bad in [
+        "10.0.0.300/24",
+        "hello",
+        "10.0.0.1",
+        "10.0.0.0/33",
+        "fd00::/129",
+        "10.0.0.1-",
+        "10.0.0.0/24,10.1.0.0/24",
+        "",
+    ] {
+        let refusals = admit_object(&pool(bad), None);
+        assert!(
+            matches!(refusals.as_slice(), [Refusal::Schema { .. }]),
+            "{bad:?}: {refusals:?}"
         );
     }
 }
@@ -439,19 +609,23 @@ fn every_valid_fixture_passes_every_rule() {
 }
 
 #[test]
-fn peer_port_zero_is_accepted_like_metallb() {
-    // MetalLB's BGPPeer (v1beta1 and v1beta2) declares peerPort minimum 0 (0 = the
-    // default port); oxlb-config reads 0 as 179. A v1beta2 object with peerPort 0 must
-    // not be refused by the API server.
-    for port in [0, 179, 16384] {
+fn peer_port_ranges_are_metallbs() {
+    // MetalLB v0.15.3: v1beta2 peerPort 1..16384 (0 refused), v1beta1 0..16384 (0 read
+    // as 179 by oxlb-config).
+    for port in [1, 179, 16384] {
         let refusals = admit_peer(&peer(json!({"peerPort": port})), None);
         assert!(refusals.is_empty(), "peerPort {port}: {refusals:?}");
     }
-    let refusals = admit_peer(&peer(json!({"peerPort": 16385})), None);
-    assert!(
-        matches!(refusals.as_slice(), [Refusal::Schema { .. }]),
-        "{refusals:?}"
-    );
+    for port in [0, 16385] {
+        let refusals = admit_peer(&peer(json!({"peerPort": port})), None);
+        assert!(
+            matches!(refusals.as_slice(), [Refusal::Schema { .. }]),
+            "peerPort {port}: {refusals:?}"
+        );
+    }
+    let mut v1 = object(&peer(json!({"peerPort": 0})));
+    v1["apiVersion"] = json!(PEER_V1);
+    assert_eq!(admit_object(&v1, None), vec![]);
 }
 
 #[test]
@@ -496,10 +670,12 @@ fn objects_without_spec_are_stored_with_an_empty_spec() {
 /// one needs other objects, or a rule only oxlb-config has: the controller reports it).
 const REFUSED_INVALID_FIXTURES: &[&str] = &[
     "address-both.yaml",
+    "address-garbage.yaml",
     "address-neither.yaml",
     "aggregation-out-of-bounds.yaml",
     "asn-both.yaml",
     "asn-neither.yaml",
+    "asn-too-large.yaml",
     "bfd-out-of-bounds.yaml",
     "connect-time.yaml",
     "duration-garbage.yaml",
@@ -508,12 +684,12 @@ const REFUSED_INVALID_FIXTURES: &[&str] = &[
     "hold-too-long.yaml",
     "hold-too-short.yaml",
     "keepalive-greater-than-hold.yaml",
-    "multihop-dynamic-internal.yaml",
     "multihop-ibgp.yaml",
     "my-asn-missing.yaml",
     "password-both.yaml",
     "pool-typo-adresses.yaml",
     "port-out-of-range.yaml",
+    "range-mixed-family.yaml",
     "wrong-type.yaml",
 ];
 

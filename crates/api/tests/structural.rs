@@ -401,3 +401,98 @@ fn the_checker_finds_what_it_should() {
         );
     }
 }
+
+/// What MetalLB's CRDs declare and a migration relies on, beyond structure.
+#[test]
+fn crds_declare_what_metallbs_do() {
+    let crds: Vec<Value> = oxlb_api::crds::all()
+        .unwrap()
+        .into_iter()
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect();
+    let mut problems = Vec::new();
+    for crd in &crds {
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+        // Applied over MetalLB's BGPPeer CRD, this replaces its conversion webhook.
+        if crd["spec"]["conversion"] != serde_json::json!({"strategy": "None"}) {
+            problems.push(format!("{kind}: conversion {}", crd["spec"]["conversion"]));
+        }
+        for version in crd["spec"]["versions"].as_array().unwrap() {
+            let at = format!("{kind} {}", version["name"]);
+            if version["subresources"]["status"].is_null() {
+                problems.push(format!("{at}: no status subresource"));
+            }
+            let columns: Vec<&str> = version["additionalPrinterColumns"]
+                .as_array()
+                .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+                .unwrap_or_default();
+            if ["L2Advertisement", "BGPAdvertisement"].contains(&kind.as_str())
+                && !columns.contains(&"Node Selectors")
+            {
+                problems.push(format!("{at}: no Node Selectors column"));
+            }
+            walk_all(
+                &version["schema"]["openAPIV3Schema"],
+                &at,
+                &mut |node, path| {
+                    if node["type"] == "integer"
+                        && let Some(format) = node["format"].as_str()
+                        && !["int32", "int64"].contains(&format)
+                    {
+                        problems.push(format!("{path}: integer format {format}"));
+                    }
+                    // A CEL `matches` over a string without maxLength is estimated
+                    // at the request size and the API server refuses the CRD.
+                    let matched = node["x-kubernetes-validations"]
+                        .as_array()
+                        .is_some_and(|r| {
+                            r.iter()
+                                .any(|r| r["rule"].as_str().unwrap_or("").contains("self.matches("))
+                        });
+                    if matched && node["maxLength"].as_u64().is_none_or(|m| m > 256) {
+                        problems.push(format!("{path}: matches() over an unbounded string"));
+                    }
+                    if let Some(props) = node["properties"].as_object() {
+                        for rule in node["x-kubernetes-validations"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                        {
+                            let text = rule["rule"].as_str().unwrap_or("");
+                            for (name, prop) in props {
+                                if text.contains(&format!("self.{name}.matches("))
+                                    && prop["maxLength"].as_u64().is_none_or(|m| m > 256)
+                                {
+                                    problems.push(format!(
+                                        "{path}.{name}: matches() over an unbounded string"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    if node["properties"].get("matchLabels").is_some()
+                        && node["x-kubernetes-map-type"] != "atomic"
+                    {
+                        problems.push(format!("{path}: selector not atomic"));
+                    }
+                },
+            );
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn walk_all(node: &Value, path: &str, f: &mut dyn FnMut(&Value, &str)) {
+    f(node, path);
+    if let Some(props) = node["properties"].as_object() {
+        for (name, child) in props {
+            walk_all(child, &format!("{path}.{name}"), f);
+        }
+    }
+    if node.get("items").is_some() {
+        walk_all(&node["items"], &format!("{path}[]"), f);
+    }
+    if node["additionalProperties"].is_object() {
+        walk_all(&node["additionalProperties"], &format!("{path}{{}}"), f);
+    }
+}

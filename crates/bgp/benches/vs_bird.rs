@@ -250,6 +250,7 @@ fn main() {
             next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
             next_hop_v6: None,
             next_hop_v6_link_local: None,
+            next_hop_v4_extended: None,
         };
         let packed = AdjRibOut::default().sync(&routes, &enc);
         // Fixed part of every UPDATE: header 19, two length fields 4, the attributes

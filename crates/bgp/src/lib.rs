@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod link_addresses;
 pub mod link_local;
 pub mod packet;
 mod peer_task;
@@ -33,6 +34,6 @@ pub mod settings;
 mod sockopt;
 pub mod speaker;
 
-pub use session::State;
+pub use session::{State, Withheld};
 pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};
 pub use speaker::{Desired, PeerStatus, ShutdownMode, Speaker, SpeakerOptions};

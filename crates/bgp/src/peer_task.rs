@@ -1,9 +1,10 @@
 //! The tokio side of one peer: runs its [`Session`], opens and accepts TCP connections,
 //! frames bytes, sleeps until the session's next deadline and carries out its actions.
 
+use crate::link_addresses::LinkAddresses;
 use crate::packet::{self, Capability, Context, Message};
 use crate::rib::Routes;
-use crate::session::{Action, ConnId, Input, Session, State, Stop};
+use crate::session::{Action, ConnId, ConnectError, Input, Session, SetupStep, State, Stop};
 use crate::settings::{PeerAsn, PeerSettings};
 use crate::sockopt;
 use crate::speaker::{EventSink, PeerStatus};
@@ -25,9 +26,9 @@ pub(crate) enum PeerCommand {
 }
 
 enum Event {
-    Outbound(Result<TcpStream, String>),
+    Outbound(Result<TcpStream, ConnectError>),
     Message(ConnId, Message),
-    DecodeError(ConnId, packet::Notification),
+    DecodeError(ConnId, packet::DecodeError),
     Closed(ConnId, Option<String>),
 }
 
@@ -65,7 +66,7 @@ pub(crate) async fn run(
     let mut next_id: ConnId = 1;
     let mut stop_ack: Option<oneshot::Sender<()>> = None;
     // Found when a connection attaches, handed to the session once it knows the conn.
-    let mut link_local: Option<(ConnId, Option<std::net::Ipv6Addr>)> = None;
+    let mut link_local: Option<(ConnId, LinkAddresses)> = None;
     let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
@@ -81,6 +82,11 @@ pub(crate) async fn run(
                 Action::Send { conn, bytes } => {
                     if let Some(c) = conns.get(&conn) {
                         let _ = c.writer.send(Write::Bytes(bytes));
+                    }
+                }
+                Action::Report(report) => {
+                    if let Some(sink) = &events {
+                        sink(&name, &report.to_string());
                     }
                 }
                 Action::Close { conn } => {
@@ -146,12 +152,12 @@ pub(crate) async fn run(
                             link_local = Some((id, link_local_toward(local.ip(), &settings)));
                             Input::Connected { conn: id, outbound: true, local }
                         }
-                        None => Input::ConnectFailed { error: "socket closed at once".into() },
+                        None => Input::ConnectFailed { error: ConnectError::ClosedAtOnce },
                     }
                 }
                 Some(Event::Outbound(Err(error))) => Input::ConnectFailed { error },
                 Some(Event::Message(conn, message)) => Input::Message { conn, message },
-                Some(Event::DecodeError(conn, notification)) => Input::DecodeError { conn, notification },
+                Some(Event::DecodeError(conn, error)) => Input::DecodeError { conn, error },
                 Some(Event::Closed(conn, error)) => {
                     conns.remove(&conn);
                     Input::Closed { conn, error }
@@ -162,7 +168,7 @@ pub(crate) async fn run(
         };
         actions = session.handle(Instant::now(), now_input);
         if let Some((id, address)) = link_local.take() {
-            session.set_link_local(id, address);
+            session.set_link_addresses(id, address);
         }
     }
 }
@@ -188,7 +194,9 @@ fn publish(
         s.prefixes_announced = session.prefixes_announced();
         s.prefixes_pending = session.prefixes_pending();
         s.updates_sent = session.counters.updates_sent;
+        s.messages = session.counters.messages.clone();
         s.last_error = session.last_error.clone();
+        s.withheld = session.withheld;
     }
     if let Some(sink) = events {
         if session.last_error != last.1
@@ -207,31 +215,39 @@ fn publish(
     );
 }
 
-async fn connect(s: &PeerSettings) -> Result<TcpStream, String> {
+async fn connect(s: &PeerSettings) -> Result<TcpStream, ConnectError> {
+    let setup = |step| {
+        move |e: std::io::Error| ConnectError::Setup {
+            step,
+            error: e.to_string(),
+        }
+    };
     let remote = SocketAddr::new(s.peer_address, s.peer_port);
     let socket = match remote {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(setup(SetupStep::Socket))?;
     let v6 = remote.is_ipv6();
     if let Some(source) = s.source_address {
         socket
             .bind(SocketAddr::new(source, 0))
-            .map_err(|e| format!("cannot use source address {source}: {e}"))?;
+            .map_err(setup(SetupStep::SourceAddress(source)))?;
     }
     if let Some(password) = &s.password {
         sockopt::set_md5(socket.as_raw_fd(), v6, s.peer_address, password.as_bytes())
-            .map_err(|e| format!("cannot set TCP MD5 password: {e}"))?;
+            .map_err(setup(SetupStep::Md5))?;
     }
-    sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(|e| format!("cannot set TTL: {e}"))?;
+    sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(setup(SetupStep::Ttl))?;
     let limit = s
         .connect_retry_time
         .clamp(Duration::from_secs(1), Duration::from_secs(30));
     match tokio::time::timeout(limit, socket.connect(remote)).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", limit.as_secs())),
+        Ok(Err(e)) => Err(ConnectError::from_io(&e)),
+        Err(_) => Err(ConnectError::Timeout {
+            secs: limit.as_secs(),
+        }),
     }
 }
 
@@ -260,12 +276,20 @@ fn attach(
     ))
 }
 
-/// Our link-local address toward the peer when the session runs over IPv6 on a shared
-/// subnet (RFC 2545 §3); `None` otherwise.
-fn link_local_toward(local: IpAddr, settings: &PeerSettings) -> Option<std::net::Ipv6Addr> {
+/// Our addresses on the link toward the peer: over IPv6 the link-local one when on a
+/// shared subnet (RFC 2545 §3); over IPv4, for IPv6 routes, the global IPv6 address of
+/// the interface toward the peer and its link-local one (only looked up when the session
+/// may carry IPv6).
+fn link_local_toward(local: IpAddr, settings: &PeerSettings) -> LinkAddresses {
     match (local, settings.peer_address) {
-        (IpAddr::V6(local), IpAddr::V6(peer)) => crate::link_local::lookup(local, peer),
-        _ => None,
+        (IpAddr::V6(local), IpAddr::V6(peer)) => LinkAddresses {
+            global: None,
+            link_local: crate::link_local::lookup(local, peer),
+        },
+        (IpAddr::V4(_), IpAddr::V4(peer)) if settings.ipv6 => {
+            crate::link_addresses::lookup_for_ipv4_peer(peer)
+        }
+        _ => LinkAddresses::default(),
     }
 }
 
@@ -309,8 +333,8 @@ async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: mpsc::UnboundedS
                     }
                 }
                 Ok(None) => break,
-                Err(notification) => {
-                    let _ = events.send(Event::DecodeError(id, notification));
+                Err(error) => {
+                    let _ = events.send(Event::DecodeError(id, error));
                     return;
                 }
             }

@@ -9,7 +9,7 @@ use crate::packet::{HEADER_LEN, MAX_MESSAGE_LEN, Update, message_type};
 use crate::settings::RouteAttributes;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 pub type Routes = BTreeMap<IpNet, Arc<RouteAttributes>>;
@@ -28,12 +28,16 @@ pub struct Encoding {
     /// Sent after `next_hop_v6` (Next Hop length 32) when the peer shares a subnet
     /// with us (RFC 2545 §3).
     pub next_hop_v6_link_local: Option<Ipv6Addr>,
+    /// IPv4 NLRI with an IPv6 next hop (global, then link-local when on a shared
+    /// subnet), in MP_REACH_NLRI for AFI 1 / SAFI 1: an IPv6 session where both sides
+    /// sent the Extended Next Hop Encoding capability (RFC 8950 §4).
+    pub next_hop_v4_extended: Option<(Ipv6Addr, Option<Ipv6Addr>)>,
 }
 
 impl Encoding {
     pub fn can_send(&self, prefix: &IpNet) -> bool {
         match prefix {
-            IpNet::V4(_) => self.next_hop_v4.is_some(),
+            IpNet::V4(_) => self.next_hop_v4.is_some() || self.next_hop_v4_extended.is_some(),
             IpNet::V6(_) => self.next_hop_v6.is_some(),
         }
     }
@@ -292,60 +296,77 @@ fn pack_announcements(
             rest = &rest[taken.max(1).min(rest.len())..];
         }
     }
+    if let (false, None, Some((global, link_local))) =
+        (v4.is_empty(), enc.next_hop_v4, enc.next_hop_v4_extended)
+    {
+        let shared = shared_attributes(attrs, enc, false);
+        pack_mp_reach(AFI_IPV4, &v4, &shared, global, link_local, out);
+    }
     if let (false, Some(next_hop)) = (v6.is_empty(), enc.next_hop_v6) {
         let shared = shared_attributes(attrs, enc, false);
-        let mut rest = v6.as_slice();
-        while !rest.is_empty() {
-            let mut m = Message::start();
-            m.bytes.extend_from_slice(&[0, 0, 0, 0]);
-            m.bytes.extend_from_slice(&shared);
-            let attr_start = m.bytes.len();
-            m.bytes.extend_from_slice(&[
-                flag::OPTIONAL | flag::EXTENDED_LENGTH,
-                type_code::MP_REACH_NLRI,
-                0,
-                0,
-            ]);
-            m.bytes.extend_from_slice(&AFI_IPV6.to_be_bytes());
-            m.bytes.push(SAFI_UNICAST);
-            match enc.next_hop_v6_link_local {
-                Some(link_local) => {
-                    m.bytes.push(32);
-                    m.bytes.extend_from_slice(&next_hop.octets());
-                    m.bytes.extend_from_slice(&link_local.octets());
-                }
-                None => {
-                    m.bytes.push(16);
-                    m.bytes.extend_from_slice(&next_hop.octets());
-                }
+        pack_mp_reach(
+            AFI_IPV6,
+            &v6,
+            &shared,
+            next_hop,
+            enc.next_hop_v6_link_local,
+            out,
+        );
+    }
+}
+
+/// Prefixes of family `afi` in MP_REACH_NLRI (RFC 4760 §3) behind the `shared`
+/// attributes, with an IPv6 next hop: 16 octets, or 32 with the link-local address
+/// (RFC 2545 §3; for IPv4 NLRI RFC 8950 §3 allows the same two lengths).
+fn pack_mp_reach(
+    afi: u16,
+    prefixes: &[&IpNet],
+    shared: &[u8],
+    next_hop: Ipv6Addr,
+    link_local: Option<Ipv6Addr>,
+    out: &mut Packed,
+) {
+    let mut rest = prefixes;
+    while !rest.is_empty() {
+        let mut m = Message::start();
+        m.bytes.extend_from_slice(&[0, 0, 0, 0]);
+        m.bytes.extend_from_slice(shared);
+        let attr_start = m.bytes.len();
+        m.bytes.extend_from_slice(&[
+            flag::OPTIONAL | flag::EXTENDED_LENGTH,
+            type_code::MP_REACH_NLRI,
+            0,
+            0,
+        ]);
+        m.bytes.extend_from_slice(&afi.to_be_bytes());
+        m.bytes.push(SAFI_UNICAST);
+        match link_local {
+            Some(link_local) => {
+                m.bytes.push(32);
+                m.bytes.extend_from_slice(&next_hop.octets());
+                m.bytes.extend_from_slice(&link_local.octets());
             }
-            m.bytes.push(0);
-            let mut taken = 0;
-            for p in rest {
-                if m.room() < prefix::encoded_len(p) {
-                    break;
-                }
-                prefix::encode(p, &mut m.bytes);
-                taken += 1;
+            None => {
+                m.bytes.push(16);
+                m.bytes.extend_from_slice(&next_hop.octets());
             }
-            let mp_len = m.bytes.len() - attr_start;
-            set_u16(&mut m.bytes, attr_start + 2, mp_len - 4);
-            set_u16(&mut m.bytes, HEADER_LEN + 2, shared.len() + mp_len);
-            m.finish(out);
-            rest = &rest[taken.max(1).min(rest.len())..];
         }
+        m.bytes.push(0);
+        let mut taken = 0;
+        for p in rest {
+            if m.room() < prefix::encoded_len(p) {
+                break;
+            }
+            prefix::encode(p, &mut m.bytes);
+            taken += 1;
+        }
+        let mp_len = m.bytes.len() - attr_start;
+        set_u16(&mut m.bytes, attr_start + 2, mp_len - 4);
+        set_u16(&mut m.bytes, HEADER_LEN + 2, shared.len() + mp_len);
+        m.finish(out);
+        rest = &rest[taken.max(1).min(rest.len())..];
     }
 }
-
-/// The IPv6 next hop for a session whose local address is `local` (RFC 4760 §3; an IPv4
-/// session carries IPv6 routes with the IPv4-mapped address, as FRR and GoBGP do).
-pub fn next_hop_v6(local: IpAddr) -> Ipv6Addr {
-    match local {
-        IpAddr::V6(a) => a,
-        IpAddr::V4(a) => a.to_ipv6_mapped(),
-    }
-}
-
 #[cfg(test)]
 #[path = "rib_tests.rs"]
 mod tests;

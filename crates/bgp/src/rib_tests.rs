@@ -1,6 +1,7 @@
 use super::*;
 use crate::packet::{Message, decode};
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 const CTX: Context = Context {
     four_octet_as: true,
@@ -14,6 +15,7 @@ fn enc(ibgp: bool) -> Encoding {
         next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
         next_hop_v6: Some("fd00::2".parse().unwrap()),
         next_hop_v6_link_local: None,
+        next_hop_v4_extended: None,
     }
 }
 
@@ -46,7 +48,7 @@ fn updates(packed: &Packed) -> Vec<Update> {
         let Message::Update(u) = message else {
             panic!()
         };
-        assert!(u.treat_as_withdraw.is_none());
+        assert!(u.errors.is_empty());
         out.push(u);
         rest = &rest[used..];
     }
@@ -180,4 +182,48 @@ fn end_of_rib_markers() {
         panic!()
     };
     assert_eq!(u.end_of_rib(), Some((AFI_IPV6, SAFI_UNICAST)));
+}
+
+/// RFC 8950 §4: on an IPv6 session with the extended next hop capability, IPv4 NLRI go
+/// in MP_REACH_NLRI for AFI 1 / SAFI 1 with the 32-octet IPv6 next hop, and no NEXT_HOP
+/// attribute. Byte-exact.
+#[test]
+fn ipv4_over_ipv6_next_hop_in_mp_reach() {
+    let mut e = enc(false);
+    e.next_hop_v4 = None;
+    e.next_hop_v4_extended = Some(("fd00::2".parse().unwrap(), Some("fe80::2".parse().unwrap())));
+    let desired: Routes = [("192.0.2.1/32".parse().unwrap(), attrs(None, &[]))].into();
+    let mut rib = AdjRibOut::default();
+    let packed = rib.sync(&desired, &e);
+    #[rustfmt::skip]
+    let mut expected = vec![
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0, 82, 2, // length, UPDATE
+        0, 0, // no withdrawn routes
+        0, 59, // path attributes length
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 6, 2, 1, 0, 0, 0xfb, 0xf4, // AS_PATH [64500]
+        0x90, 14, 0, 42, // MP_REACH_NLRI, extended length 42
+        0, 1, 1, // AFI 1, SAFI 1
+        32, // next hop length: global + link-local
+        0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    ];
+    expected.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    expected.extend_from_slice(&[0, 32, 192, 0, 2, 1]); // reserved, 192.0.2.1/32
+    assert_eq!(packed.bytes, expected);
+    assert_eq!(packed.messages, 1);
+    // Decodes back to the same route; the withdrawal is a plain IPv4 one.
+    let sent = updates(&packed);
+    assert!(sent[0].attributes.contains(&Attribute::MpReach {
+        afi: AFI_IPV4,
+        safi: SAFI_UNICAST,
+        next_hops: vec![ip("fd00::2"), ip("fe80::2")],
+        nlri: vec!["192.0.2.1/32".parse().unwrap()],
+    }));
+    let gone = rib.sync(&Routes::new(), &e);
+    assert_eq!(
+        updates(&gone)[0].withdrawn,
+        vec!["192.0.2.1/32".parse::<IpNet>().unwrap()]
+    );
 }

@@ -5,14 +5,23 @@
 //! A session may hold two TCP connections at once (ours and the peer's) until connection
 //! collision detection (§6.8) keeps one.
 
-use crate::packet::notification::{cease, code, fsm_sub, open as open_err};
-use crate::packet::open::{AS_TRANS, GracefulRestartFamily};
+use crate::link_addresses::LinkAddresses;
+use crate::packet::error::{CloseReason, UnexpectedIn};
+use crate::packet::notification::{code, open as open_err};
+use crate::packet::open::{AS_TRANS, ExtendedNextHopFamily, GracefulRestartFamily};
 use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::{Capability, Context, Message, Notification, Open};
 use crate::rib::{self, AdjRibOut, Encoding, Routes};
 use crate::settings::{PeerAsn, PeerSettings};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// IPv4 unicast NLRI with an IPv6 next hop (RFC 8950 §3).
+const IPV4_OVER_IPV6: ExtendedNextHopFamily = ExtendedNextHopFamily {
+    nlri_afi: AFI_IPV4,
+    nlri_safi: SAFI_UNICAST as u16,
+    next_hop_afi: AFI_IPV6,
+};
 
 /// Identifies one TCP connection; assigned by the shell, unique per session.
 pub type ConnId = u64;
@@ -21,7 +30,15 @@ pub type ConnId = u64;
 const OPEN_HOLD: Duration = Duration::from_secs(240);
 /// RFC 4724 §3: how long the peer should keep our routes while we restart.
 pub const RESTART_TIME: u16 = 120;
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// A session that drops retries almost at once: a router that restarted (bgpd) has
+/// dropped our routes already, so every moment until we are back is an outage. The
+/// backoff doubles from here (a refused connection costs nothing), up to connectTime.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// For a minute after an Established session is lost the peer is most likely
+/// restarting (bgpd restart, router reload): retry at least this often meanwhile, since
+/// a refused connection costs one SYN and an RST, and every moment down is an outage.
+const QUICK_RETRY: Duration = Duration::from_millis(250);
+const QUICK_WINDOW: Duration = Duration::from_secs(60);
 /// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
@@ -71,15 +88,17 @@ pub enum Input {
         local: SocketAddr,
     },
     ConnectFailed {
-        error: String,
+        error: ConnectError,
     },
     Message {
         conn: ConnId,
         message: Message,
     },
+    /// The peer's bytes on `conn` could not be accepted; the session answers with the
+    /// error's NOTIFICATION and closes.
     DecodeError {
         conn: ConnId,
-        notification: Notification,
+        error: crate::packet::DecodeError,
     },
     Closed {
         conn: ConnId,
@@ -101,6 +120,75 @@ pub enum Action {
     Close {
         conn: ConnId,
     },
+    /// Something the operator should see in the log; the session goes on.
+    Report(Report),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// A family both sides negotiated is not announced on this session, and why.
+    Withheld {
+        peer: IpAddr,
+        local: IpAddr,
+        why: Withheld,
+    },
+    /// An UPDATE had malformed attributes handled by treat-as-withdraw or attribute
+    /// discard (RFC 7606 §2): the session stays up.
+    AttributeErrors {
+        peer: IpAddr,
+        errors: Vec<crate::packet::AttributeError>,
+    },
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Report::Withheld { peer, local, why } => {
+                write!(f, "not announcing to {peer} from {local}: {why}")
+            }
+            Report::AttributeErrors { peer, errors } => {
+                write!(
+                    f,
+                    "UPDATE from {peer} had malformed attributes (RFC 7606): "
+                )?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why a negotiated address family is not announced on an Established session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// IPv6 routes over an IPv4 session, but the node has no usable global IPv6
+    /// address on the interface toward the peer: no valid next hop to send.
+    Ipv6NoAddressOnLink,
+    /// IPv4 routes over an IPv6 session, but the peer did not offer the Extended Next
+    /// Hop capability for them (RFC 8950 §4): an IPv6 next hop may not be sent.
+    Ipv4NoExtendedNextHop,
+}
+
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Withheld::Ipv6NoAddressOnLink => f.write_str(
+                "IPv6 prefixes withheld: no global IPv6 address on the interface toward this \
+                 IPv4 peer to use as next hop (an IPv4-mapped one cannot be installed); \
+                 add one to that interface or peer over IPv6",
+            ),
+            Withheld::Ipv4NoExtendedNextHop => f.write_str(
+                "IPv4 prefixes withheld: the router did not offer the extended next hop \
+                 capability (RFC 8950) on this IPv6 session; configure it there (FRR: \
+                 neighbor ADDRESS capability extended-nexthop) or peer over IPv4",
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,7 +204,7 @@ struct Conn {
     outbound: bool,
     local: SocketAddr,
     /// Our link-local address on the link to the peer, when we share a subnet.
-    link_local: Option<Ipv6Addr>,
+    link: LinkAddresses,
     state: ConnState,
     hold: Duration,
     keepalive: Duration,
@@ -129,7 +217,21 @@ struct Conn {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     pub updates_sent: u64,
+    pub messages: MessageCounts,
     pub established_at: Option<Instant>,
+}
+
+/// What the caller asked of the session: together with its connections (each with its
+/// own [`ConnState`]) and whether an outbound attempt is under way, this gives the RFC
+/// 4271 §8 [`State`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Created, [`Input::Start`] not yet given.
+    NotStarted,
+    /// Connecting, accepting, or up; reconnects after failures.
+    Running,
+    /// Stopped for good (shutdown, restart, de-configured) until the next Start.
+    Stopped,
 }
 
 #[derive(Debug)]
@@ -139,11 +241,12 @@ pub struct Session {
     connecting: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// When the last Established connection went down (for [`QUICK_RETRY`]).
+    lost_at: Option<Instant>,
     desired: Routes,
     rib: AdjRibOut,
     encoding: Option<Encoding>,
-    stopped: bool,
-    started: bool,
+    lifecycle: Lifecycle,
     /// Our first OPEN after start carries the Restart State bit (RFC 4724 §3).
     restarting: bool,
     /// The role the peer announced (RFC 9234); we then announce the matching one, so a
@@ -151,6 +254,12 @@ pub struct Session {
     peer_role: Option<u8>,
     pub counters: Counters,
     pub last_error: Option<String>,
+    /// A family negotiated on the last Established session but not announced.
+    pub withheld: Option<Withheld>,
+    /// IPv6 was negotiated on the Established session but we have no IPv6 next hop.
+    no_ipv6_next_hop: bool,
+    /// IPv4 was negotiated on an IPv6 session without the extended next hop.
+    no_ipv4_next_hop: bool,
 }
 
 impl Session {
@@ -163,13 +272,16 @@ impl Session {
             connecting: false,
             retry_at: None,
             backoff: FIRST_RETRY,
+            lost_at: None,
             desired: Routes::new(),
             rib: AdjRibOut::default(),
             encoding: None,
-            stopped: false,
-            started: false,
+            lifecycle: Lifecycle::NotStarted,
             counters: Counters::default(),
             last_error: None,
+            withheld: None,
+            no_ipv6_next_hop: false,
+            no_ipv4_next_hop: false,
         }
     }
 
@@ -184,7 +296,7 @@ impl Session {
             Some(ConnState::OpenConfirm) => State::OpenConfirm,
             Some(ConnState::OpenSent) => State::OpenSent,
             None if self.connecting => State::Connect,
-            None if self.started && !self.stopped => State::Active,
+            None if self.lifecycle == Lifecycle::Running => State::Active,
             None => State::Idle,
         }
     }
@@ -203,7 +315,7 @@ impl Session {
             .conns
             .iter()
             .flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
-        let retry = if self.conns.is_empty() && !self.connecting && !self.stopped {
+        let retry = if self.wants_outbound() {
             self.retry_at
         } else {
             None
@@ -211,55 +323,74 @@ impl Session {
         timers.chain([retry]).flatten().min()
     }
 
-    /// The shell found our link-local address on the link to the peer of connection
-    /// `conn` (RFC 2545 §3); used in the IPv6 next hop once that connection is
-    /// Established.
-    pub fn set_link_local(&mut self, conn: ConnId, link_local: Option<Ipv6Addr>) {
+    /// The shell found our addresses on the link to the peer of connection `conn`: the
+    /// link-local one (RFC 2545 §3) and, for an IPv4 session, the global IPv6 one; used
+    /// in the IPv6 next hop once that connection is Established.
+    pub fn set_link_addresses(&mut self, conn: ConnId, link: LinkAddresses) {
         if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
-            c.link_local = link_local;
+            c.link = link;
         }
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
+        if let Input::Message { message, .. } = &input {
+            self.counters.messages.received(message);
+        }
+        self.dispatch(now, input, &mut out);
+        for action in &out {
+            if let Action::Send { bytes, .. } = action {
+                self.counters.messages.sent(bytes);
+            }
+        }
+        out
+    }
+
+    fn dispatch(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Start => {
-                self.started = true;
-                self.stopped = false;
+                self.lifecycle = Lifecycle::Running;
                 if self.conns.is_empty() && !self.connecting {
                     self.connecting = true;
                     out.push(Action::Connect);
                 }
             }
-            Input::Stop(stop) => self.stop(now, stop, &mut out),
+            Input::Stop(stop) => self.stop(now, stop, out),
             Input::Connected {
                 conn,
                 outbound,
                 local,
-            } => self.connected(now, conn, outbound, local, &mut out),
+            } => self.connected(now, conn, outbound, local, out),
             Input::ConnectFailed { error } => {
                 self.connecting = false;
-                if self.conns.is_empty() {
+                // Right after losing the session a refused connection is expected (the
+                // router restarts): the reason the session went down stays the error.
+                let expected = error == ConnectError::Refused
+                    && self.last_error.is_some()
+                    && self.recently_up(now);
+                if self.wants_outbound() && !expected {
                     self.last_error = Some(format!(
                         "could not connect to {}: {error}{}",
                         self.peer(),
-                        if self.settings.password.is_some() {
+                        if self.settings.password.is_some() && error.could_be_md5() {
                             " (a TCP MD5 password is set: a wrong or missing password on \
                              the peer makes it drop our packets silently)"
                         } else {
                             ""
                         }
                     ));
+                }
+                if self.wants_outbound() {
                     self.schedule_retry(now);
                 }
             }
-            Input::Message { conn, message } => self.message(now, conn, message, &mut out),
-            Input::DecodeError { conn, notification } => {
+            Input::Message { conn, message } => self.message(now, conn, message, out),
+            Input::DecodeError { conn, error } => {
                 let reason = format!(
-                    "we closed the session with {}: its message was malformed ({notification})",
+                    "we closed the session with {}: its message was malformed ({error})",
                     self.peer()
                 );
-                self.fail(now, conn, Some(notification), reason, &mut out);
+                self.fail(now, conn, Some(CloseReason::Malformed(error)), reason, out);
             }
             Input::Closed { conn, error } => {
                 if self.conns.iter().any(|c| c.id == conn) {
@@ -272,22 +403,45 @@ impl Session {
             }
             Input::Routes(routes) => {
                 self.desired = routes;
-                self.sync(&mut out);
+                self.sync(out);
             }
-            Input::Tick => self.tick(now, &mut out),
+            Input::Tick => self.tick(now, out),
         }
-        out
     }
 
     fn peer(&self) -> IpAddr {
         self.settings.peer_address
     }
 
+    /// Whether an outbound attempt is due: none under way, and no connection that can
+    /// still become the session. An inbound connection whose peer never sent an OPEN
+    /// does not count: it may be a stray or half-dead socket from the peer's address
+    /// and must not keep us from reconnecting until its 240 s hold timer fires.
+    fn wants_outbound(&self) -> bool {
+        !self.connecting
+            && self.lifecycle == Lifecycle::Running
+            && !self
+                .conns
+                .iter()
+                .any(|c| c.outbound || c.state != ConnState::OpenSent)
+    }
+
+    /// Within [`QUICK_WINDOW`] of losing an Established session.
+    fn recently_up(&self, now: Instant) -> bool {
+        self.lost_at
+            .is_some_and(|at| now.saturating_duration_since(at) < QUICK_WINDOW)
+    }
+
     fn schedule_retry(&mut self, now: Instant) {
-        if self.stopped {
+        if self.lifecycle != Lifecycle::Running {
             return;
         }
-        self.retry_at = Some(now + self.backoff);
+        let delay = if self.recently_up(now) {
+            self.backoff.min(QUICK_RETRY)
+        } else {
+            self.backoff
+        };
+        self.retry_at = Some(now + delay);
         // Exponential backoff capped by connectTime (RFC 4271 §8.1.3 leaves the policy open).
         let cap = self
             .settings
@@ -299,10 +453,7 @@ impl Session {
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         if let Some(at) = self.retry_at
             && at <= now
-            && self.conns.is_empty()
-            && !self.connecting
-            && !self.stopped
-            && self.started
+            && self.wants_outbound()
         {
             self.retry_at = None;
             self.connecting = true;
@@ -322,8 +473,7 @@ impl Session {
                 self.peer(),
                 hold.unwrap_or(OPEN_HOLD).as_secs()
             );
-            let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
-            self.fail(now, id, Some(n), reason, out);
+            self.fail(now, id, Some(CloseReason::HoldTimerExpired), reason, out);
         }
         let ctx = self.context();
         for c in &mut self.conns {
@@ -356,7 +506,25 @@ impl Session {
         if outbound {
             self.connecting = false;
         }
-        if self.stopped || !self.started || self.conns.len() >= 2 {
+        if self.lifecycle != Lifecycle::Running {
+            out.push(Action::Close { conn: id });
+            return;
+        }
+        if !outbound {
+            // A new connection from the peer supersedes an older inbound one on which
+            // it never sent an OPEN: the peer would not open a second connection while
+            // the first still worked, so the old one is dead or was never the peer.
+            let stale: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|c| !c.outbound && c.state == ConnState::OpenSent)
+                .map(|c| c.id)
+                .collect();
+            for old in stale {
+                self.fail_quiet(old, CloseReason::ConnectionCollision, out);
+            }
+        }
+        if self.conns.len() >= 2 {
             out.push(Action::Close { conn: id });
             return;
         }
@@ -371,7 +539,7 @@ impl Session {
             id,
             outbound,
             local,
-            link_local: None,
+            link: LinkAddresses::default(),
             state: ConnState::OpenSent,
             hold: OPEN_HOLD,
             keepalive: Duration::ZERO,
@@ -395,6 +563,10 @@ impl Session {
                 afi: AFI_IPV6,
                 safi: SAFI_UNICAST,
             });
+        }
+        if s.ipv4 && s.peer_address.is_ipv6() {
+            // IPv4 routes over an IPv6 session with an IPv6 next hop (RFC 8950 §3).
+            capabilities.push(Capability::ExtendedNextHop(vec![IPV4_OVER_IPV6]));
         }
         capabilities.push(Capability::RouteRefresh);
         if let Some(role) = self
@@ -451,8 +623,15 @@ impl Session {
             (ConnState::OpenSent, Message::Open(open)) => self.open_received(now, id, open, out),
             (ConnState::OpenConfirm, Message::Keepalive) => self.established(now, id, out),
             (ConnState::Established, Message::Keepalive) => {}
-            (ConnState::Established, Message::Update(_)) => {
-                // Received routes are validated by the decoder and otherwise ignored.
+            (ConnState::Established, Message::Update(update)) => {
+                // Received routes are validated by the decoder and otherwise ignored;
+                // what RFC 7606 made us withdraw or discard is reported.
+                if !update.errors.is_empty() {
+                    out.push(Action::Report(Report::AttributeErrors {
+                        peer: self.peer(),
+                        errors: update.errors,
+                    }));
+                }
             }
             (ConnState::Established, Message::RouteRefresh { afi, .. }) => {
                 // RFC 2918 §4: answer by re-advertising the Adj-RIB-Out of that family.
@@ -460,6 +639,7 @@ impl Session {
                     let mut enc = enc.clone();
                     if afi != AFI_IPV4 {
                         enc.next_hop_v4 = None;
+                        enc.next_hop_v4_extended = None;
                     }
                     if afi != AFI_IPV6 {
                         enc.next_hop_v6 = None;
@@ -477,9 +657,9 @@ impl Session {
             (state, message) => {
                 // RFC 6608: FSM error subcode says in which state the surprise came.
                 let sub = match state {
-                    ConnState::OpenSent => fsm_sub::UNEXPECTED_IN_OPEN_SENT,
-                    ConnState::OpenConfirm => fsm_sub::UNEXPECTED_IN_OPEN_CONFIRM,
-                    ConnState::Established => fsm_sub::UNEXPECTED_IN_ESTABLISHED,
+                    ConnState::OpenSent => UnexpectedIn::OpenSent,
+                    ConnState::OpenConfirm => UnexpectedIn::OpenConfirm,
+                    ConnState::Established => UnexpectedIn::Established,
                 };
                 let reason = format!(
                     "we closed the session with {}: unexpected {} in state {:?}",
@@ -490,7 +670,7 @@ impl Session {
                 self.fail(
                     now,
                     id,
-                    Some(Notification::new(code::FSM, sub, vec![])),
+                    Some(CloseReason::UnexpectedMessage { state: sub }),
                     reason,
                     out,
                 );
@@ -535,8 +715,7 @@ impl Session {
                 "we closed the session with {}: OPEN error / Bad Peer AS (we expected {expected}, it sent {peer_asn})",
                 self.peer()
             );
-            let n = Notification::new(code::OPEN_MESSAGE, open_err::BAD_PEER_AS, vec![]);
-            return self.fail(now, id, Some(n), reason, out);
+            return self.fail(now, id, Some(CloseReason::BadPeerAs), reason, out);
         }
         // RFC 6286 §2.2: inside one AS the identifiers must differ.
         if peer_asn == s.local_asn && open.bgp_id == s.router_id {
@@ -545,11 +724,7 @@ impl Session {
                 self.peer(),
                 s.router_id
             );
-            let n = Notification::new(
-                code::OPEN_MESSAGE,
-                open_err::BAD_BGP_IDENTIFIER,
-                open.bgp_id.octets().to_vec(),
-            );
+            let n = CloseReason::BadBgpIdentifier { id: open.bgp_id };
             return self.fail(now, id, Some(n), reason, out);
         }
         if !self.resolve_collision(now, id, &open, out) {
@@ -587,7 +762,7 @@ impl Session {
         };
         conn.state = ConnState::Established;
         let local = conn.local.ip();
-        let link_local = conn.link_local;
+        let link = conn.link;
         let Some(peer_open) = conn.peer_open.clone() else {
             return;
         };
@@ -608,6 +783,18 @@ impl Session {
         let v4 = s.ipv4 && peer_has(AFI_IPV4);
         let v6 = s.ipv6 && peer_has(AFI_IPV6);
         let peer_gr = peer_open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+        // RFC 8950 §4: IPv4 NLRI with an IPv6 next hop only when both sides sent the
+        // capability for that tuple (we send it on IPv6 sessions carrying IPv4).
+        let peer_ext_nh = peer_open
+            .has(|c| matches!(c, Capability::ExtendedNextHop(f) if f.contains(&IPV4_OVER_IPV6)));
+        // IPv6 routes over an IPv4 session need an IPv6 next hop of ours on that link
+        // (RFC 4760 §3); an IPv4-mapped one cannot be installed by the router. The
+        // explicit setting wins and then goes alone, without a link-local address.
+        let (v6_next_hop, link) = match (local, s.ipv6_next_hop) {
+            (IpAddr::V6(own), _) => (Some(own), link),
+            (IpAddr::V4(_), Some(explicit)) => (Some(explicit), LinkAddresses::default()),
+            (IpAddr::V4(_), None) => (link.global, link),
+        };
         let enc = Encoding {
             local_asn: s.local_asn,
             ibgp: peer_open.asn() == s.local_asn,
@@ -618,13 +805,19 @@ impl Session {
                 IpAddr::V4(a) if v4 => Some(a),
                 _ => None,
             },
-            next_hop_v6: v6.then(|| match (local, s.ipv6_next_hop) {
-                (IpAddr::V4(_), Some(explicit)) => explicit,
-                _ => rib::next_hop_v6(local),
-            }),
+            next_hop_v6: if v6 { v6_next_hop } else { None },
             // RFC 2545 §3: only beside our own global address on a shared subnet.
-            next_hop_v6_link_local: link_local.filter(|_| v6 && local.is_ipv6()),
+            next_hop_v6_link_local: link.link_local.filter(|_| v6 && v6_next_hop.is_some()),
+            next_hop_v4_extended: match local {
+                IpAddr::V6(own) if v4 && peer_ext_nh => Some((own, link.link_local)),
+                _ => None,
+            },
         };
+        // Reported by `sync` once IPv6 prefixes are actually held back.
+        self.no_ipv6_next_hop = v6 && v6_next_hop.is_none();
+        self.no_ipv4_next_hop =
+            v4 && enc.next_hop_v4.is_none() && enc.next_hop_v4_extended.is_none();
+        self.withheld = None;
         // Only one connection may be Established; any leftover is closed.
         let others: Vec<ConnId> = self
             .conns
@@ -633,8 +826,7 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for other in others {
-            let n = Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
-            self.fail_quiet(other, n, String::new(), out);
+            self.fail_quiet(other, CloseReason::ConnectionCollision, out);
         }
         self.restarting = false;
         self.backoff = FIRST_RETRY;
@@ -642,7 +834,15 @@ impl Session {
         self.last_error = None;
         self.rib.clear();
         let ctx = enc.ctx;
-        let families = [(enc.next_hop_v4.is_some(), AFI_IPV4), (v6, AFI_IPV6)];
+        // A withheld family still gets its End-of-RIB: what we announce there (nothing)
+        // is complete.
+        let families = [
+            (
+                enc.next_hop_v4.is_some() || enc.next_hop_v4_extended.is_some(),
+                AFI_IPV4,
+            ),
+            (v6, AFI_IPV6),
+        ];
         self.encoding = Some(enc);
         self.sync(out);
         // RFC 4724 §2: End-of-RIB after the initial update, for every family.
@@ -668,6 +868,24 @@ impl Session {
         let (Some(conn), Some(enc)) = (self.established_conn(), self.encoding.as_ref()) else {
             return;
         };
+        let wants = |v6: bool| self.desired.keys().any(|p| p.addr().is_ipv6() == v6);
+        let withheld = if self.no_ipv6_next_hop && wants(true) {
+            Some(Withheld::Ipv6NoAddressOnLink)
+        } else if self.no_ipv4_next_hop && wants(false) {
+            Some(Withheld::Ipv4NoExtendedNextHop)
+        } else {
+            None
+        };
+        if let (Some(why), Some(conn)) = (withheld, self.conns.iter().find(|c| c.id == conn))
+            && self.withheld != withheld
+        {
+            out.push(Action::Report(Report::Withheld {
+                peer: self.settings.peer_address,
+                local: conn.local.ip(),
+                why,
+            }));
+        }
+        self.withheld = withheld;
         let packed = self.rib.sync(&self.desired, enc);
         self.counters.updates_sent += packed.messages;
         if !packed.bytes.is_empty() {
@@ -678,16 +896,17 @@ impl Session {
         }
     }
 
-    /// Sends `notification` (if any) and closes connection `id`; the session goes down.
+    /// Sends the NOTIFICATION for `n` (if any) and closes connection `id`; the
+    /// session goes down.
     fn fail(
         &mut self,
         now: Instant,
         id: ConnId,
-        n: Option<Notification>,
+        n: Option<CloseReason>,
         reason: String,
         out: &mut Vec<Action>,
     ) {
-        if let Some(n) = n {
+        if let Some(n) = n.and_then(|reason| reason.notification()) {
             out.push(Action::Send {
                 conn: id,
                 bytes: Message::Notification(n).to_bytes(self.context()),
@@ -703,19 +922,36 @@ impl Session {
         };
         let conn = self.conns.remove(index);
         if conn.state == ConnState::Established {
+            self.lost_at = Some(now);
             self.rib.clear();
             self.encoding = None;
             self.counters.established_at = None;
         }
         self.last_error = Some(reason);
-        if self.conns.is_empty() && !self.connecting {
+        if self.wants_outbound() {
             self.schedule_retry(now);
         }
     }
 }
 
 mod closing;
+mod connect_error;
+mod counts;
+
+pub use connect_error::{ConnectError, SetupStep};
+pub use counts::MessageCounts;
 
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+use tests as tests_support;
+
+#[cfg(test)]
+#[path = "session_reconnect_tests.rs"]
+mod reconnect_tests;
+
+#[cfg(test)]
+#[path = "session_family_tests.rs"]
+mod family_tests;

@@ -6,11 +6,11 @@ use crate::settings::RouteAttributes;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-const CTX: Context = Context {
+pub(super) const CTX: Context = Context {
     four_octet_as: true,
 };
 
-fn settings() -> PeerSettings {
+pub(super) fn settings() -> PeerSettings {
     PeerSettings::new(
         "r1",
         64500,
@@ -20,7 +20,7 @@ fn settings() -> PeerSettings {
     )
 }
 
-fn peer_open(asn: u32, id: [u8; 4], hold: u16, gr: bool) -> Message {
+pub(super) fn peer_open(asn: u32, id: [u8; 4], hold: u16, gr: bool) -> Message {
     let mut capabilities = vec![
         Capability::Multiprotocol { afi: 1, safi: 1 },
         Capability::Multiprotocol { afi: 2, safi: 1 },
@@ -43,12 +43,12 @@ fn peer_open(asn: u32, id: [u8; 4], hold: u16, gr: bool) -> Message {
     })
 }
 
-fn local() -> SocketAddr {
+pub(super) fn local() -> SocketAddr {
     "10.0.0.2:40000".parse().unwrap()
 }
 
 /// Every message in the Send actions for `conn`, decoded.
-fn sent(actions: &[Action], conn: ConnId) -> Vec<Message> {
+pub(super) fn sent(actions: &[Action], conn: ConnId) -> Vec<Message> {
     let mut out = Vec::new();
     for a in actions {
         if let Action::Send { conn: c, bytes } = a
@@ -64,11 +64,11 @@ fn sent(actions: &[Action], conn: ConnId) -> Vec<Message> {
     out
 }
 
-fn closes(actions: &[Action], conn: ConnId) -> bool {
+pub(super) fn closes(actions: &[Action], conn: ConnId) -> bool {
     actions.contains(&Action::Close { conn })
 }
 
-fn routes(n: u32) -> Routes {
+pub(super) fn routes(n: u32) -> Routes {
     let a = Arc::new(RouteAttributes::default());
     (0..n)
         .map(|i| (format!("192.0.2.{i}/32").parse().unwrap(), Arc::clone(&a)))
@@ -76,7 +76,7 @@ fn routes(n: u32) -> Routes {
 }
 
 /// Drives a session to Established on connection 1; returns it and the time.
-fn established(s: PeerSettings, gr: bool) -> (Session, Instant, Vec<Action>) {
+pub(super) fn established(s: PeerSettings, gr: bool) -> (Session, Instant, Vec<Action>) {
     let t = Instant::now();
     let mut session = Session::new(s);
     session.handle(t, Input::Routes(routes(3)));
@@ -137,6 +137,39 @@ fn reaches_established_and_sends_the_routes_once() {
         panic!()
     };
     assert_eq!(u.withdrawn, vec!["192.0.2.2/32".parse().unwrap()]);
+}
+
+#[test]
+fn message_counters_follow_the_wire_by_type_and_direction() {
+    let (mut session, t, _) = established(settings(), false);
+    let m = &session.counters.messages;
+    // Sent: OPEN, KEEPALIVE (OpenConfirm), one UPDATE; received: OPEN, KEEPALIVE.
+    assert_eq!((m.opens_sent, m.keepalives_sent, m.total_sent), (1, 1, 3));
+    assert_eq!(
+        (m.opens_received, m.keepalives_received, m.total_received),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        m.total_sent - m.opens_sent - m.keepalives_sent,
+        session.counters.updates_sent
+    );
+    session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Keepalive,
+        },
+    );
+    session.handle(
+        t,
+        Input::Stop(Stop::Shutdown {
+            message: String::new(),
+        }),
+    );
+    let m = &session.counters.messages;
+    assert_eq!((m.keepalives_received, m.total_received), (2, 3));
+    assert_eq!(m.notifications_sent, 1);
+    assert_eq!(m.updates_received, 0);
 }
 
 #[test]
@@ -281,16 +314,16 @@ fn connect_retry_backs_off_up_to_connect_time() {
     session.handle(t, Input::Start);
     let mut now = t;
     let mut gaps = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..9 {
         session.handle(
             now,
             Input::ConnectFailed {
-                error: "refused".into(),
+                error: ConnectError::Refused,
             },
         );
         assert_eq!(session.state(), State::Active);
         let next = session.next_deadline().unwrap();
-        gaps.push((next - now).as_secs());
+        gaps.push((next - now).as_millis());
         assert!(
             session
                 .handle(next - Duration::from_millis(1), Input::Tick)
@@ -299,7 +332,9 @@ fn connect_retry_backs_off_up_to_connect_time() {
         assert_eq!(session.handle(next, Input::Tick), vec![Action::Connect]);
         now = next;
     }
-    assert_eq!(gaps, vec![1, 2, 4, 4, 4]);
+    // Issue #21: the first retry comes at once (a restarted router listens again
+    // within a second), then doubles up to connectTime.
+    assert_eq!(gaps, vec![50, 100, 200, 400, 800, 1600, 3200, 4000, 4000]);
 }
 
 #[test]

@@ -36,9 +36,11 @@ pub struct PeerSettings {
     pub graceful_restart: bool,
     pub ipv4: bool,
     pub ipv6: bool,
-    /// IPv6 next hop for IPv6 routes on an IPv4 session (dual-stack address family).
-    /// Without it they carry the IPv4-mapped session address, which FRR accepts as valid
-    /// but zebra cannot install in the kernel; give the node's IPv6 address on that link.
+    /// IPv6 next hop for IPv6 routes on an IPv4 session (dual-stack address family),
+    /// sent alone. Without it the speaker uses the node's own IPv6 addresses on the
+    /// interface toward the peer (global, plus link-local when on-link), and withholds
+    /// the IPv6 routes when there are none (never the IPv4-mapped session address,
+    /// which routers accept but cannot install).
     pub ipv6_next_hop: Option<std::net::Ipv6Addr>,
 }
 

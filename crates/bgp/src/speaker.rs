@@ -38,7 +38,11 @@ pub struct PeerStatus {
     pub prefixes_announced: usize,
     pub prefixes_pending: usize,
     pub updates_sent: u64,
+    /// Messages by type and direction, MetalLB's FRR-mode counters.
+    pub messages: crate::session::MessageCounts,
     pub last_error: Option<String>,
+    /// A negotiated family the session does not announce, and why.
+    pub withheld: Option<crate::session::Withheld>,
 }
 
 /// How [`Speaker::shutdown`] leaves the peers.
@@ -158,7 +162,9 @@ impl Speaker {
             prefixes_announced: 0,
             prefixes_pending: 0,
             updates_sent: 0,
+            messages: Default::default(),
             last_error: None,
+            withheld: None,
         }));
         if let Some((listener, _)) = &self.listener
             && let Some(password) = &settings.password

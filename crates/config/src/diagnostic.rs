@@ -15,13 +15,43 @@ pub struct Origin {
     pub document: Option<usize>,
     /// 1-based line where the document (or the legacy entry) starts, when known.
     pub line: Option<usize>,
+    /// The Kubernetes namespace of an object read from the API server (no file): a
+    /// diagnostic then names the object as `Kind "name" (namespace NS)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl Origin {
+    /// An object read from the API server, in this namespace.
+    pub fn api(namespace: Option<&str>) -> Origin {
+        Origin {
+            namespace: namespace.map(str::to_string),
+            ..Origin::default()
+        }
+    }
+
+    /// Whether there is a place to show (a file or a line): objects from the API have
+    /// none, their kind, namespace, name and field say which one is meant.
+    pub fn is_located(&self) -> bool {
+        self.file.is_some() || self.line.is_some() || self.document.is_some()
+    }
+
+    /// ` (at FILE:LINE)` for a located origin, empty for an object from the API.
+    pub fn at_suffix(&self) -> String {
+        if self.is_located() {
+            format!(" (at {self})")
+        } else {
+            String::new()
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(file) => write!(f, "{}", file.display())?,
-            None => write!(f, "<input>")?,
+        match (&self.file, &self.namespace) {
+            (Some(file), _) => write!(f, "{}", file.display())?,
+            (None, Some(namespace)) => write!(f, "namespace {namespace}")?,
+            (None, None) => write!(f, "<input>")?,
         }
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
@@ -57,6 +87,10 @@ pub enum Code {
     // Names and references.
     InvalidName,
     DuplicateName,
+    /// The same entry twice in one list (a pool, peer, community, namespace or selector).
+    DuplicateEntry,
+    /// A newline or carriage return in a value that ends up in a routing daemon's config.
+    InvalidCharacters,
     UnknownPool,
     UnknownPeer,
     UnknownBfdProfile,
@@ -88,6 +122,8 @@ pub enum Code {
     // BFD.
     BfdRange,
     BfdEchoUnsupported,
+    /// BFD echo mode on a peer that gets IPv6 prefixes (MetalLB refuses the combination).
+    BfdEchoIpv6,
     // Selectors.
     InvalidSelector,
     InvalidPriority,
@@ -180,12 +216,22 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}: {severity}", self.origin)?;
+        if self.origin.is_located() {
+            write!(f, "{}: ", self.origin)?;
+        }
+        write!(f, "{severity}")?;
         if !self.kind.is_empty() {
             write!(f, ": {}", self.kind)?;
             if !self.name.is_empty() {
                 write!(f, " {:?}", self.name)?;
             }
+            // From the API: the namespace stands where a file would.
+            if let (Some(namespace), false) = (&self.origin.namespace, self.origin.is_located()) {
+                write!(f, " (namespace {namespace})")?;
+            }
+        } else if let (Some(namespace), false) = (&self.origin.namespace, self.origin.is_located())
+        {
+            write!(f, " (namespace {namespace})")?;
         }
         if !self.field.is_empty() {
             write!(f, " {}", self.field)?;

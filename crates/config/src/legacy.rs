@@ -527,6 +527,7 @@ pub fn convert_text(
             file: file.map(|f| f.to_path_buf()),
             document: Some(index + 1),
             line: Some(line),
+            namespace: None,
         };
         let value = match load::parse_document(document) {
             Ok(Some(v)) => v,

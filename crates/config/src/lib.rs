@@ -14,14 +14,18 @@ pub mod legacy;
 pub mod load;
 pub mod memberlist;
 pub mod model;
+pub mod quarantine;
 pub mod schema;
 pub mod selector;
 pub mod snapshot;
 pub mod synthetic;
 
-pub use build::{Built, build_config};
 pub use diagnostic::{Code, Diagnostic, Origin, Severity};
 pub use load::{load_bytes, load_paths, load_str};
 pub use model::*;
+pub use quarantine::{
+    Built, Decision, LAST_VALID_ANNOTATION, LastValid, ObjectKind, Quarantined, build_config,
+    build_config_with,
+};
 pub use selector::{LabelSelector, Requirement, SelectorOperator};
 pub use snapshot::{DEFAULT_NAMESPACE, Snapshot, Sourced};

@@ -247,6 +247,7 @@ impl Loader {
                 file: file.map(Path::to_path_buf),
                 document: Some(index + 1),
                 line: Some(line),
+                namespace: None,
             };
             self.documents += 1;
             if self.documents > MAX_DOCUMENTS {

@@ -141,6 +141,19 @@ pub struct L2Advertisement {
     pub node_selectors: Vec<LabelSelector>,
     /// Empty = every eligible interface.
     pub interfaces: Vec<String>,
+    /// Services this advertisement applies to (any selector matching their labels);
+    /// empty = every Service of the pools.
+    pub service_selectors: Vec<LabelSelector>,
+    /// Election preferences: a node's score is the sum of the weights whose selector
+    /// matches it; the highest-scoring eligible nodes are the candidates.
+    pub preferred_nodes: Vec<PreferredNode>,
+}
+
+/// One `preferredNodeSelectors` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreferredNode {
+    pub weight: i32,
+    pub selector: LabelSelector,
 }
 
 /// A BGP community value, resolved from `A:B`, `large:A:B:C` or a `Community` alias.
@@ -168,6 +181,9 @@ pub struct BgpAdvertisement {
     pub peers: BTreeSet<String>,
     /// Empty = every node.
     pub node_selectors: Vec<LabelSelector>,
+    /// Services this advertisement applies to (any selector matching their labels);
+    /// empty = every Service of the pools.
+    pub service_selectors: Vec<LabelSelector>,
 }
 
 /// The peer's AS: fixed, or whatever the peer says in its OPEN (`dynamicASN`).
@@ -215,13 +231,21 @@ pub struct Peer {
     pub ebgp_multihop: bool,
     pub vrf: Option<String>,
     pub dual_stack_address_family: bool,
+    /// `localASN`: the AS this node presents to the peer instead of `my_asn` (in the
+    /// OPEN and the AS_PATH, as FRR's `local-as ASN no-prepend replace-as`).
+    pub local_asn: Option<u32>,
 }
 
 impl Peer {
+    /// The AS this session speaks as: `localASN` when set, else `myASN`.
+    pub fn session_asn(&self) -> u32 {
+        self.local_asn.unwrap_or(self.my_asn)
+    }
+
     /// iBGP when both ends share an AS (`dynamicASN` says which one it will be).
     pub fn is_ibgp(&self) -> bool {
         match self.peer_asn {
-            PeerAsn::Fixed(asn) => asn == self.my_asn,
+            PeerAsn::Fixed(asn) => asn == self.session_asn(),
             PeerAsn::DynamicInternal => true,
             PeerAsn::DynamicExternal => false,
         }

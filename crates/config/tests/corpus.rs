@@ -58,13 +58,22 @@ fn valid_fixtures_build() {
     let files = fixtures("valid");
     assert!(files.len() >= 30, "corpus too small");
     for path in files {
-        let (errors, _) = run(&path);
+        let (errors, warnings) = run(&path);
         assert!(
             errors.is_empty(),
             "{}: unexpected errors:\n{}",
             path.display(),
             lines(&errors)
         );
+        let got_warnings: BTreeSet<String> = warnings.iter().map(key).collect();
+        for w in header(&path, "warn") {
+            assert!(
+                got_warnings.contains(&w),
+                "{}: missing warning {w}; got:\n{}",
+                path.display(),
+                lines(&warnings)
+            );
+        }
     }
 }
 

@@ -41,7 +41,7 @@ fn an_unmet_request_keeps_the_held_ip_in_keep_mode() {
     assert_eq!(ingress(&c, "default/a"), ["10.0.0.1"]);
     assert!(
         events.iter().any(|(r, m)| r == "AllocationFailed"
-            && m.contains(r#""192.168.3.2" is not allowed in config"#)),
+            && m.contains(r#"["192.168.3.2"] is not allowed in config"#)),
         "{events:?}"
     );
     // Held by another Service (no sharing key): kept.

@@ -545,6 +545,12 @@ impl FakeApi {
                 if method == "PUT" {
                     if is_status {
                         object["status"] = body_json["status"].clone();
+                        // As for PATCH below: a Service's status write keeps metadata.
+                        if collection == "/api/v1/services" {
+                            for field in ["labels", "annotations"] {
+                                object["metadata"][field] = body_json["metadata"][field].clone();
+                            }
+                        }
                     } else {
                         object = body_json;
                         // The status subresource is written only through /status.
@@ -560,7 +566,24 @@ impl FakeApi {
                 } else {
                     let mut patch = body_json;
                     if is_status {
-                        patch = json!({"status": patch["status"].clone()});
+                        // Only what the patch names: a patch without `status` (an
+                        // annotation alone) leaves the status as it is.
+                        let mut kept = json!({});
+                        if let Some(status) = patch.get("status") {
+                            kept["status"] = status.clone();
+                        }
+                        // A Service's status write keeps metadata: kube-apiserver's
+                        // serviceStatusStrategy resets only `spec` (pkg/registry/core/
+                        // service/strategy.go); MetalLB and oxlb write the pool
+                        // annotation this way.
+                        if collection == "/api/v1/services" {
+                            for field in ["labels", "annotations"] {
+                                if let Some(value) = patch["metadata"].get(field) {
+                                    kept["metadata"][field] = value.clone();
+                                }
+                            }
+                        }
+                        patch = kept;
                     } else if let Some(map) = patch.as_object_mut() {
                         map.remove("status");
                     }

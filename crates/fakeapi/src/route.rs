@@ -76,6 +76,7 @@ pub(crate) fn kind_of(collection: &str) -> (&'static str, &'static str) {
         "leases" => ("coordination.k8s.io/v1", "Lease"),
         "endpointslices" => ("discovery.k8s.io/v1", "EndpointSlice"),
         "events" => ("events.k8s.io/v1", "Event"),
+        "customresourcedefinitions" => ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
         _ => ("v1", "Unknown"),
     }
 }
@@ -101,6 +102,7 @@ pub fn collection_of(object: &Value) -> String {
         "Community" => "communities",
         "Lease" => "leases",
         "EndpointSlice" => "endpointslices",
+        "CustomResourceDefinition" => "customresourcedefinitions",
         other => panic!("unknown kind {other}"),
     };
     if api_version.contains('/') {

@@ -24,6 +24,8 @@ pub struct ControllerOptions {
     pub lb_class: Option<String>,
     /// `/metrics`, `/healthz`, `/readyz` (MetalLB's port 7472); `None`: not served.
     pub metrics_address: Option<SocketAddr>,
+    /// `/api/v1/status` (every Service, IP and pool): loopback only; `None`: not served.
+    pub status_address: Option<SocketAddr>,
     /// This replica's name (the pod name, from the downward API).
     pub identity: String,
     /// Elect a leader on a Lease; off only for a single replica outside a Deployment.
@@ -36,6 +38,7 @@ impl Default for ControllerOptions {
             namespace: oxlb_config::DEFAULT_NAMESPACE.to_string(),
             lb_class: None,
             metrics_address: Some(SocketAddr::from(([0, 0, 0, 0], 7472))),
+            status_address: Some(crate::endpoints::DEFAULT_CONTROLLER_STATUS_ADDRESS),
             identity: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "oxlb-controller".to_string()),
@@ -85,22 +88,14 @@ pub async fn run_controller_with_client(
 ) -> Result<(), ControllerError> {
     let (report_tx, report_rx) = watch::channel(StatusReport::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let server = match options.metrics_address {
-        Some(address) => {
-            let listener = oxlb_standalone::http::bind(address)
-                .await
-                .map_err(ControllerError::Listen)?;
-            let mut stop = stop_rx.clone();
-            Some(oxlb_standalone::http::serve(
-                listener,
-                report_rx,
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            ))
-        }
-        None => None,
-    };
+    let server = crate::endpoints::Listeners::start(
+        options.metrics_address,
+        options.status_address,
+        &report_rx,
+        &stop_rx,
+    )
+    .await
+    .map_err(ControllerError::Listen)?;
     let notify = Arc::new(Notify::new());
     let (stores, reflectors) = Stores::start(&client, &options.namespace, &notify);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -156,9 +151,7 @@ pub async fn run_controller_with_client(
         let _ = election.await;
     }
     drop(reflectors);
-    if let Some(server) = server {
-        let _ = server.await;
-    }
+    server.join().await;
     Ok(())
 }
 

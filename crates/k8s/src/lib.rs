@@ -5,7 +5,11 @@
 //!
 //! Entry point: [`run_controller`] with [`ControllerOptions`].
 
+pub mod allocation_log;
 pub mod controller;
+pub mod endpoints;
+pub mod host_warning;
+pub mod last_valid;
 pub mod lease;
 pub mod lenient;
 pub mod liveness;
@@ -23,5 +27,5 @@ pub use controller::{
 pub use liveness::MembershipOptions;
 pub use protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
 pub use speaker::{
-    SpeakerOptions, run_speaker, run_speaker_in_cluster, run_speaker_with_protocols,
+    PodIdentity, SpeakerOptions, run_speaker, run_speaker_in_cluster, run_speaker_with_protocols,
 };

@@ -54,6 +54,9 @@ pub struct ProtocolStatus {
     pub bfd_sessions: Vec<BfdSessionStatus>,
     /// Per owned IP, the Layer 2 counters (`metallb_layer2_requests_received`...).
     pub l2: Vec<L2Status>,
+    /// The ARP sysctls of every interface the responder serves, as found or set;
+    /// `None`: no responder (no Layer 2 configured).
+    pub kernel_arp: Option<BTreeMap<String, oxlb_l2::sysctl::InterfaceArp>>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +219,12 @@ impl Shells {
     async fn apply(&mut self, desired: &Desired) {
         let config = &desired.config;
         if !config.l2_advertisements.is_empty() && self.layer2.is_none() {
-            let mut settings = oxlb_l2::responder::Settings::default();
+            let mut settings = oxlb_l2::responder::Settings {
+                // Set where the container may (privileged, writable /proc/sys); else
+                // the host check warns if it matters (see crate::host_warning).
+                arp_sysctls: oxlb_l2::sysctl::Policy::SetIfAllowed,
+                ..Default::default()
+            };
             if let Some(exclude) = &self.options.l2_exclude {
                 settings.exclude = exclude.clone();
             }
@@ -275,7 +283,13 @@ impl Shells {
                 prefixes_announced: s.prefixes_announced as u64,
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
-                last_error: s.last_error.clone(),
+                messages: (&s.messages).into(),
+                // A family withheld on an up session (no IPv6 next hop on that link)
+                // is shown where operators look for what is wrong with the session.
+                last_error: s
+                    .last_error
+                    .clone()
+                    .or_else(|| s.withheld.map(|w| w.to_string())),
                 peer: s.name,
             })
             .collect();
@@ -283,6 +297,7 @@ impl Shells {
             Some(bfd) => bfd.status().await,
             None => Vec::new(),
         };
+        let kernel_arp = self.layer2.as_ref().map(|r| r.stats().kernel_arp);
         let l2 = match &self.layer2 {
             Some(responder) => {
                 let stats = responder.stats();
@@ -312,6 +327,7 @@ impl Shells {
             bgp_sessions,
             bfd_sessions,
             l2,
+            kernel_arp,
         };
         self.status.send_if_modified(|current| {
             if *current == new {

@@ -40,16 +40,14 @@ const fn p(
 }
 
 const WATCH: &[&str] = &["list", "watch"];
+const WATCH_PATCH: &[&str] = &["list", "patch", "watch"];
 
 /// The controller's API calls.
 pub const CONTROLLER: &[Permission] = &[
-    // Reflectors.
-    p(
-        Scope::Cluster,
-        "",
-        "services",
-        &["get", "list", "watch", "patch"],
-    ),
+    // Reflectors; `get` re-reads a Service after a write conflict. No write to
+    // Services themselves: the pool annotation goes with the ingress through
+    // services/status (writer::write_service), as MetalLB's controller writes it.
+    p(Scope::Cluster, "", "services", &["get", "list", "watch"]),
     p(Scope::Cluster, "", "services/status", &["patch"]),
     p(Scope::Cluster, "", "namespaces", WATCH),
     p(
@@ -66,23 +64,44 @@ pub const CONTROLLER: &[Permission] = &[
         &["list", "watch", "create"],
     ),
     p(Scope::OwnNamespace, "", "configmaps", WATCH),
-    p(Scope::OwnNamespace, "metallb.io", "ipaddresspools", WATCH),
+    // Quarantine records each object's last valid spec on it (an annotation).
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "ipaddresspools",
+        WATCH_PATCH,
+    ),
     p(
         Scope::OwnNamespace,
         "metallb.io",
         "ipaddresspools/status",
         &["patch"],
     ),
-    p(Scope::OwnNamespace, "metallb.io", "l2advertisements", WATCH),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "l2advertisements",
+        WATCH_PATCH,
+    ),
     p(
         Scope::OwnNamespace,
         "metallb.io",
         "bgpadvertisements",
-        WATCH,
+        WATCH_PATCH,
     ),
-    p(Scope::OwnNamespace, "metallb.io", "bgppeers", WATCH),
-    p(Scope::OwnNamespace, "metallb.io", "bfdprofiles", WATCH),
-    p(Scope::OwnNamespace, "metallb.io", "communities", WATCH),
+    p(Scope::OwnNamespace, "metallb.io", "bgppeers", WATCH_PATCH),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "bfdprofiles",
+        WATCH_PATCH,
+    ),
+    p(
+        Scope::OwnNamespace,
+        "metallb.io",
+        "communities",
+        WATCH_PATCH,
+    ),
     p(
         Scope::OwnNamespace,
         "metallb.io",

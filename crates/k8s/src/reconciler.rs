@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
-use oxlb_config::{Config, build_config};
+use oxlb_config::{Built, Config, LastValid, build_config_with};
 use oxlb_controller::{Change, Controller, Outcome, PoolStatus};
 use oxlb_standalone::status::{ConfigStatus, PoolStatus as ReportPool, StatusReport};
 
@@ -38,7 +38,15 @@ pub struct Reconciler {
     written_pools: BTreeMap<String, PoolStatus>,
     written_state: Option<ConfigState>,
     state_object_exists: bool,
+    state_target: writer::StateObject,
     pub config_status: ConfigStatus,
+    /// The objects in force after the last build (quarantine's memory; after a restart
+    /// the objects' last-valid annotations take its place).
+    last_valid: LastValid,
+    /// The last build, for recording last valid versions on the objects.
+    last_built: Option<Built>,
+    /// Errors already recorded as events (each is recorded once while it lasts).
+    reported_errors: BTreeSet<String>,
 }
 
 fn key_of_service(s: &Service) -> String {
@@ -74,7 +82,11 @@ impl Reconciler {
             written_pools: BTreeMap::new(),
             written_state: None,
             state_object_exists: false,
+            state_target: writer::StateObject::controller(writer::StateObject::own_pod()),
             config_status: ConfigStatus::default(),
+            last_valid: LastValid::default(),
+            last_built: None,
+            reported_errors: BTreeSet::new(),
         }
     }
 
@@ -83,44 +95,63 @@ impl Reconciler {
         self.core.as_ref()
     }
 
-    /// Builds the configuration and records loaded / stale / errors.
+    /// Builds the configuration in force (quarantine: invalid objects left out or held
+    /// at their last valid version) and records loaded / stale / errors. `None` only
+    /// when the objects cannot be read at all (a legacy ConfigMap that does not
+    /// convert): then the previous configuration stays.
     fn build(&mut self, stores: &Stores) -> Option<Config> {
-        let built = match stores.config_snapshot(&self.namespace) {
-            Ok(snapshot) => build_config(&snapshot),
-            Err(errors) => oxlb_config::Built {
-                config: Err(errors),
-                warnings: Vec::new(),
-            },
-        };
-        self.config_status.warnings = built.warnings.iter().map(ToString::to_string).collect();
-        match built.config {
-            Ok(config) => {
-                if !self.config_status.loaded || self.config_status.stale {
-                    tracing::info!("configuration loaded");
-                }
-                self.config_status.loaded = true;
-                self.config_status.stale = false;
-                self.config_status.errors.clear();
-                Some(config)
-            }
+        let snapshot = match stores.config_snapshot(&self.namespace) {
+            Ok(snapshot) => snapshot,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 if errors != self.config_status.errors {
+                    // One failed update per new rejection (MetalLB counts the failed
+                    // reconcile of the configuration).
+                    self.config_status.update_errors += 1;
                     for e in &errors {
-                        tracing::error!(error = %e, "configuration rejected; the last valid one stays in force");
+                        tracing::error!(error = %e, "configuration unreadable; the last one stays in force");
                     }
                 }
-                // Stale only if a valid config is in force; before that, not loaded.
                 self.config_status.stale = self.config_status.loaded;
                 self.config_status.errors = errors;
-                None
+                return None;
+            }
+        };
+        let built = build_config_with(&snapshot, &self.last_valid);
+        self.config_status.warnings = built.warnings.iter().map(ToString::to_string).collect();
+        let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
+        if errors != self.config_status.errors {
+            for e in &errors {
+                tracing::error!(error = %e, "invalid object left out (or held at its last valid version); the rest applies");
+            }
+            if errors.is_empty() {
+                tracing::info!("configuration loaded");
             }
         }
+        self.config_status.loaded = true;
+        self.config_status.stale = !errors.is_empty();
+        self.config_status.errors = errors;
+        self.last_valid = built.in_force.clone();
+        let config = built.applied.clone();
+        self.last_built = Some(built);
+        Some(config)
     }
 
     /// One round. `leader`: whether this replica may write.
     pub async fn reconcile(&mut self, stores: &Stores, leader: bool) {
         let config = self.build(stores);
+        if leader && let Some(built) = &self.last_built {
+            crate::last_valid::record(&self.client, &self.namespace, stores, built).await;
+            // Each error once, as a Warning event on the object it is about.
+            let fresh: Vec<oxlb_config::Diagnostic> = built
+                .errors
+                .iter()
+                .filter(|e| !self.reported_errors.contains(&e.to_string()))
+                .cloned()
+                .collect();
+            writer::publish_config_errors(&self.recorder, &self.namespace, &fresh).await;
+            self.reported_errors = built.errors.iter().map(ToString::to_string).collect();
+        }
         if !leader {
             // A follower keeps its caches warm but no core: when it becomes leader it
             // starts from what the previous leader wrote.
@@ -153,6 +184,8 @@ impl Reconciler {
                     .iter()
                     .map(|n| (n.metadata.name.clone().unwrap_or_default(), rv(&n.metadata)))
                     .collect();
+                // Every Service and Namespace, and the configuration, processed once.
+                self.config_status.updates += (services.len() + namespaces.len() + 1) as u64;
                 let mut core = Controller::new(config, self.lb_class.clone());
                 let outcome = core.sync(&services, &namespaces);
                 self.core = Some(core);
@@ -173,6 +206,7 @@ impl Reconciler {
                 {
                     changes.push(Change::SetConfig(Box::new(config)));
                 }
+                self.config_status.updates += changes.len() as u64;
                 (!changes.is_empty()).then(|| core.apply(changes))
             }
         };
@@ -186,6 +220,9 @@ impl Reconciler {
 
     async fn write_outcome(&mut self, stores: &Stores, outcome: Outcome) {
         for (key, service_outcome) in outcome.services {
+            for record in crate::allocation_log::records(&key, &service_outcome) {
+                record.emit();
+            }
             let Some(service) = stored_service(stores, &key) else {
                 continue;
             };
@@ -226,6 +263,9 @@ impl Reconciler {
                     if let Some(core) = self.core.as_mut() {
                         let outcome = core.apply([Change::UpsertService(Box::new(fresh.clone()))]);
                         if let Some(o) = outcome.services.get(&key) {
+                            for record in crate::allocation_log::records(&key, o) {
+                                record.emit();
+                            }
                             writer::publish_events(&self.recorder, &fresh, &o.events).await;
                         }
                     }
@@ -233,6 +273,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     tracing::warn!(service = %key, error = %e, "writing service failed; will retry");
+                    self.config_status.update_errors += 1;
                     self.retry.insert(key);
                     return;
                 }
@@ -307,6 +348,7 @@ impl Reconciler {
         match writer::write_configuration_state(
             &self.client,
             &self.namespace,
+            &self.state_target,
             &state,
             !self.state_object_exists,
         )

@@ -21,7 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
-use oxlb_config::{Config, build_config};
+use oxlb_config::{Config, LastValid, build_config_with};
 use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
 use oxlb_standalone::views;
 use serde_json::json;
@@ -35,7 +35,11 @@ use crate::stores::Stores;
 pub const NODE_LABEL: &str = "metallb.io/node";
 pub const SERVICE_NAME_LABEL: &str = "metallb.io/service-name";
 pub const SERVICE_NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
-const FIELD_MANAGER: &str = "oxlb-speaker";
+/// The speaker's name as a field manager and as the reporter of its events (MetalLB's
+/// speaker reports as `metallb-speaker`, its controller as `metallb-controller`; oxlb's
+/// two are `oxlb-speaker` and `oxlb-controller`, so `kubectl describe` tells which of
+/// the two said what).
+pub const FIELD_MANAGER: &str = "oxlb-speaker";
 
 #[derive(Debug, Clone)]
 pub struct SpeakerOptions {
@@ -44,8 +48,15 @@ pub struct SpeakerOptions {
     pub node_name: String,
     pub lb_class: Option<String>,
     /// `/metrics` (`metallb_speaker_announced`, config loaded / stale), `/healthz`,
-    /// `/readyz`; MetalLB's port 7472 on the node. `None`: not served.
+    /// `/readyz`; MetalLB's port 7472 at the node's address. `None`: not served.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// `/api/v1/status` (every announced Service and IP, BGP sessions and their last
+    /// errors): loopback only ([`crate::endpoints`]). `None`: not served.
+    pub status_address: Option<std::net::SocketAddr>,
+    /// This speaker's Pod (downward API `metadata.name` / `metadata.uid`): it owns the
+    /// ServiceL2Status / ServiceBGPStatus objects it writes, as in MetalLB, so they are
+    /// garbage-collected with it. `None`: written without an owner.
+    pub pod: Option<PodIdentity>,
     /// The membership deciding which speakers are alive for the Layer 2 election
     /// (MetalLB's memberlist): bind address and port, key file.
     pub membership: MembershipOptions,
@@ -61,8 +72,27 @@ impl SpeakerOptions {
             node_name: node_name.to_string(),
             lb_class: None,
             metrics_address: None,
+            status_address: None,
+            pod: None,
             membership: MembershipOptions::default(),
         }
+    }
+}
+
+/// A Pod as an owner reference names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodIdentity {
+    pub name: String,
+    pub uid: String,
+}
+
+/// The `metadata.ownerReferences` of a status object written by the speaker in `pod`
+/// (MetalLB: `controllerutil.SetOwnerReference(speakerPod, ...)`, an owner that is not
+/// the controller of the object). Empty without a pod.
+pub fn owner_references(pod: Option<&PodIdentity>) -> serde_json::Value {
+    match pod {
+        Some(pod) => json!([{"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}]),
+        None => json!([]),
     }
 }
 
@@ -277,6 +307,7 @@ pub fn service_views(
                 endpoints,
                 ips,
                 key,
+                labels: s.metadata.labels.clone().unwrap_or_default(),
             })
         })
         .collect()
@@ -351,24 +382,19 @@ async fn run_speaker_inner(
         ..StatusReport::default()
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = match options.metrics_address {
-        Some(address) => match oxlb_standalone::http::bind(address).await {
-            Ok(listener) => {
-                let mut stop = stop_rx.clone();
-                Some(oxlb_standalone::http::serve(
-                    listener,
-                    report_rx,
-                    async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    },
-                ))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "metrics endpoint not served");
-                None
-            }
-        },
-        None => None,
+    let server = match crate::endpoints::Listeners::start(
+        options.metrics_address,
+        options.status_address,
+        &report_rx,
+        &stop_rx,
+    )
+    .await
+    {
+        Ok(listeners) => Some(listeners),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics endpoint not served");
+            None
+        }
     };
     let notify = Arc::new(Notify::new());
     let (stores, _reflectors) = Stores::start(&client, &options.namespace, &notify);
@@ -405,39 +431,68 @@ async fn run_speaker_inner(
             return;
         }
     }
-    let recorder = crate::writer::recorder(&client, &options.node_name);
+    let recorder = crate::writer::speaker_recorder(&client, &options.node_name);
     let mut membership = SpeakerMembership::new(&options.node_name, options.membership.clone());
     // Catches what no event signals: the end of the membership's warm-up, a rotated key
     // in the mounted file.
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(1));
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut config: Option<Config> = None;
+    let mut last_valid = LastValid::default();
     let mut last: Option<Announcements> = None;
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut last_applied_config: Option<Config> = None;
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
+    let mut host_check = oxlb_standalone::host_check::HostCheck::default();
+    // The Layer 2 IPs of every Service and the ones this node owns, for the host check.
+    let mut host_inputs: Option<(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)> = None;
+    // This speaker's own ConfigurationState (`speaker-<node>`), as MetalLB's speakers
+    // write theirs: an invalid config is visible per node, not only as a metric.
+    let state_target = crate::writer::StateObject::speaker(
+        &options.node_name,
+        crate::writer::StateObject::own_pod(),
+    );
+    let mut written_state: Option<crate::writer::ConfigState> = None;
     'outer: loop {
+        // Each pass processes the object updates that woke it (MetalLB's speaker counts
+        // each reconcile in metallb_k8s_client_updates_total).
+        config_status.updates += 1;
         let secret = stores.secrets.get(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
         );
         membership.reconcile(secret.as_deref(), &pods.state()).await;
-        match stores
-            .config_snapshot(&options.namespace)
-            .map(|s| build_config(&s).config)
-        {
-            Ok(Ok(built)) => {
-                config = Some(built);
+        // The controller's quarantine, computed here from the same objects (and their
+        // last-valid annotations): the speaker announces what the controller allocates.
+        match stores.config_snapshot(&options.namespace) {
+            Ok(snapshot) => {
+                let built = build_config_with(&snapshot, &last_valid);
                 config_status.loaded = true;
-                config_status.stale = false;
-                config_status.errors.clear();
+                config_status.stale = !built.errors.is_empty();
+                let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
+                // A new rejection counts once, not on every pass that still sees it.
+                if !errors.is_empty() && errors != config_status.errors {
+                    config_status.update_errors += 1;
+                }
+                config_status.errors = errors;
+                last_valid = built.in_force;
+                config = Some(built.applied);
             }
-            Ok(Err(errors)) | Err(errors) => {
+            Err(errors) => {
+                config_status.update_errors += 1;
                 config_status.stale = config_status.loaded;
                 config_status.errors = errors.iter().map(ToString::to_string).collect();
             }
         }
+        write_own_state(
+            &client,
+            &options.namespace,
+            &state_target,
+            &config_status,
+            &mut written_state,
+        )
+        .await;
         if let Some(config) = &config {
             let node_views: BTreeMap<String, NodeView> = nodes
                 .state()
@@ -466,6 +521,18 @@ async fn run_speaker_inner(
                 live_speakers: &live,
                 services: &services,
             });
+            let inputs = (
+                oxlb_standalone::host_check::layer2_ips(
+                    config,
+                    services.iter().map(|s| (s.pool.as_str(), s.ips.as_slice())),
+                ),
+                announcements.l2.keys().copied().collect(),
+            );
+            if host_inputs.as_ref() != Some(&inputs) {
+                host_inputs = Some(inputs);
+                // New IPs or owners: look at the host again now.
+                host_check.expire();
+            }
             // A changed config alone (a rotated peer password, new timers) matters to
             // the BGP sessions even when the routes stay the same.
             let config_changed = last_applied_config.as_ref() != Some(config);
@@ -506,12 +573,34 @@ async fn run_speaker_inner(
             .await;
         }
         report_tx.send_modify(|r| r.config = config_status.clone());
+        check_host(
+            &mut host_check,
+            protocol_status.as_ref(),
+            host_inputs.as_ref(),
+            &recorder,
+            nodes.get(&reflector::ObjectRef::new(&options.node_name)),
+            &report_tx,
+        )
+        .await;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break 'outer,
                 _ = notify.notified() => break,
                 _ = membership.changed() => break,
-                _ = recheck.tick() => if membership.recheck() { break },
+                _ = recheck.tick() => {
+                    if membership.recheck() {
+                        break;
+                    }
+                    check_host(
+                        &mut host_check,
+                        protocol_status.as_ref(),
+                        host_inputs.as_ref(),
+                        &recorder,
+                        nodes.get(&reflector::ObjectRef::new(&options.node_name)),
+                        &report_tx,
+                    )
+                    .await;
+                }
                 Some(()) = protocol_changed(&mut protocol_status) => {
                     if let Some(status) = &protocol_status {
                         let status = status.borrow().clone();
@@ -533,7 +622,82 @@ async fn run_speaker_inner(
     }
     let _ = stop_tx.send(true);
     if let Some(server) = server {
-        let _ = server.await;
+        server.join().await;
+    }
+}
+
+/// The Layer 2 host check, when due: would this node's kernel answer ARP/NDP for
+/// Layer 2 IPs it does not own? A log line on every change, a Warning event on the
+/// Node when it starts to, the gauge and `oxlb explain` from the report.
+async fn check_host(
+    check: &mut oxlb_standalone::host_check::HostCheck,
+    protocols: Option<&tokio::sync::watch::Receiver<ProtocolStatus>>,
+    inputs: Option<&(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)>,
+    recorder: &kube::runtime::events::Recorder,
+    node: Option<Arc<Node>>,
+    report: &tokio::sync::watch::Sender<StatusReport>,
+) {
+    let (Some(protocols), Some((layer2, owned))) = (protocols, inputs) else {
+        return;
+    };
+    let Some(kernel_arp) = protocols.borrow().kernel_arp.clone() else {
+        return;
+    };
+    let now = std::time::Instant::now();
+    if !check.due(now) {
+        return;
+    }
+    let (arp, layer2, owned) = (kernel_arp.clone(), layer2.clone(), owned.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        oxlb_standalone::host_check::check_now(&arp, &layer2, &owned)
+    })
+    .await;
+    let (ghosts, host) = match checked {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "layer2: cannot read this host's addresses");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "layer2: host check failed");
+            return;
+        }
+    };
+    if let oxlb_standalone::host_check::Verdict::Ghosts(note) = check.record(ghosts, &host, now)
+        && let Some(node) = node
+    {
+        crate::host_warning::publish(recorder, &node, &note).await;
+    }
+    let status = check.status(&kernel_arp);
+    report.send_if_modified(|r| {
+        let changed = r.host != status;
+        r.host = status;
+        changed
+    });
+}
+
+/// Writes `speaker-<node>` when its result or errors changed (and only once there is
+/// something to say); a failed write is retried on the next pass.
+async fn write_own_state(
+    client: &Client,
+    namespace: &str,
+    target: &crate::writer::StateObject,
+    status: &ConfigStatus,
+    written: &mut Option<crate::writer::ConfigState>,
+) {
+    if !status.loaded && status.errors.is_empty() {
+        return;
+    }
+    let state = crate::writer::ConfigState {
+        valid: status.errors.is_empty(),
+        errors: status.errors.clone(),
+    };
+    if written.as_ref() == Some(&state) {
+        return;
+    }
+    match crate::writer::write_configuration_state(client, namespace, target, &state, true).await {
+        Ok(()) => *written = Some(state),
+        Err(e) => tracing::warn!(error = %e, "writing this speaker's ConfigurationState failed"),
     }
 }
 
@@ -633,6 +797,7 @@ async fn write_statuses(
     let bgp_api: Api<ServiceBGPStatus> = Api::namespaced(client.clone(), &options.namespace);
     let mut want_l2 = BTreeSet::new();
     let mut want_bgp = BTreeSet::new();
+    let owners = owner_references(options.pod.as_ref());
     for (key, a) in announced {
         let labels = json!({NODE_LABEL: node, SERVICE_NAME_LABEL: key.name, SERVICE_NAMESPACE_LABEL: key.namespace});
         if let Some(interfaces) = &a.l2_interfaces {
@@ -646,7 +811,8 @@ async fn write_statuses(
             if current.as_ref() != Some(&status) && written.get(&name) != Some(&status) {
                 written.insert(name.clone(), status.clone());
                 let head = json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
-                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels}});
+                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels,
+                        "ownerReferences": owners}});
                 let mut object = head.clone();
                 object["spec"] = json!({});
                 let mut with_status = head;
@@ -675,7 +841,8 @@ async fn write_statuses(
             if current.as_ref() != Some(&status) && written.get(&name) != Some(&status) {
                 written.insert(name.clone(), status.clone());
                 let head = json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceBGPStatus",
-                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels}});
+                    "metadata": {"name": name, "namespace": options.namespace, "labels": labels,
+                        "ownerReferences": owners}});
                 let mut object = head.clone();
                 object["spec"] = json!({});
                 let mut with_status = head;

@@ -186,10 +186,15 @@ impl Stores {
     }
 }
 
-fn sourced<T: Clone>(objects: &[Arc<T>]) -> Vec<Sourced<T>> {
+/// Objects from the API carry no file: their diagnostics name kind, namespace/name and
+/// field instead.
+fn sourced<T: Clone + Resource>(objects: &[Arc<T>]) -> Vec<Sourced<T>> {
     let mut out: Vec<Sourced<T>> = objects
         .iter()
-        .map(|o| Sourced::new((**o).clone(), Origin::default()))
+        .map(|o| {
+            let origin = Origin::api(o.meta().namespace.as_deref());
+            Sourced::new((**o).clone(), origin)
+        })
         .collect();
     out.shrink_to_fit();
     out
@@ -235,7 +240,30 @@ pub fn config_snapshot(
                 format!("cannot encode ConfigMap {LEGACY_CONFIGMAP}: {e}"),
             )]
         })?;
-        let legacy = oxlb_config::load_str(&json, None, namespace)?;
+        // The loader places what it reads by line of its input: for an object from the
+        // API that is meaningless, the object is the ConfigMap in its namespace.
+        let from_api = |mut d: Diagnostic| {
+            d.origin = Origin::api(Some(namespace));
+            if d.kind.is_empty() {
+                d.kind = "ConfigMap".to_string();
+                d.name = LEGACY_CONFIGMAP.to_string();
+            }
+            d
+        };
+        let mut legacy = oxlb_config::load_str(&json, None, namespace)
+            .map_err(|errors| errors.into_iter().map(from_api).collect::<Vec<_>>())?;
+        legacy.warnings = legacy.warnings.into_iter().map(from_api).collect();
+        let origin = Origin::api(Some(namespace));
+        let origins = legacy.ip_address_pools.iter_mut().map(|o| &mut o.origin);
+        let origins = origins
+            .chain(legacy.l2_advertisements.iter_mut().map(|o| &mut o.origin))
+            .chain(legacy.bgp_advertisements.iter_mut().map(|o| &mut o.origin))
+            .chain(legacy.bgp_peers.iter_mut().map(|o| &mut o.origin))
+            .chain(legacy.bfd_profiles.iter_mut().map(|o| &mut o.origin))
+            .chain(legacy.communities.iter_mut().map(|o| &mut o.origin));
+        for o in origins {
+            *o = origin.clone();
+        }
         snapshot.ip_address_pools.extend(legacy.ip_address_pools);
         snapshot.l2_advertisements.extend(legacy.l2_advertisements);
         snapshot
@@ -248,4 +276,83 @@ pub fn config_snapshot(
         snapshot.config_maps.extend(legacy.config_maps);
     }
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_about_api_objects_name_kind_namespace_name_and_field_not_a_file() {
+        let pool: IPAddressPool = serde_json::from_value(serde_json::json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "pool1", "namespace": "metallb-system"},
+            "spec": {"addresses": ["10.0.0.0/24", "10.0.0.10-10.0.0.20"]},
+        }))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let other: IPAddressPool = serde_json::from_value(serde_json::json!({
+            "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "pool2", "namespace": "metallb-system"},
+            "spec": {"addresses": ["10.0.0.5/32"]},
+        }))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let snapshot = config_snapshot(
+            "metallb-system",
+            &[Arc::new(pool), Arc::new(other)],
+            &[],
+            &[],
+            &[],
+            &[],
+            &[],
+            &[],
+            &[],
+        )
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let errors = match oxlb_config::build_config(&snapshot).config {
+            Ok(_) => unreachable!("overlapping pools are an error"),
+            Err(errors) => errors,
+        };
+        assert!(!errors.is_empty());
+        for error in errors.iter().map(ToString::to_string) {
+            assert!(!error.contains("<input>"), "{error}");
+            assert!(!error.contains("(at "), "{error}");
+            assert!(error.starts_with("error: IPAddressPool \"pool"), "{error}");
+            assert!(
+                error.contains("\" (namespace metallb-system) spec.addresses["),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_legacy_configmap_from_the_api_is_named_not_placed_by_line() {
+        let map: ConfigMap = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": LEGACY_CONFIGMAP, "namespace": "metallb-system"},
+            "data": {"config": "address-pools:\n- name: a\n  protocol: layer2\n  addresses: [nonsense]\n"},
+        }))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let errors: Vec<String> = match config_snapshot(
+            "metallb-system",
+            &[],
+            &[],
+            &[],
+            &[],
+            &[],
+            &[],
+            &[],
+            &[Arc::new(map)],
+        ) {
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+            Ok(snapshot) => match oxlb_config::build_config(&snapshot).config {
+                Ok(_) => unreachable!("an invalid address is an error"),
+                Err(errors) => errors.iter().map(ToString::to_string).collect(),
+            },
+        };
+        assert!(!errors.is_empty());
+        for error in errors {
+            assert!(!error.contains("<input>"), "{error}");
+            assert!(error.contains("metallb-system"), "{error}");
+        }
+    }
 }

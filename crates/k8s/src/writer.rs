@@ -63,39 +63,44 @@ pub fn differences(service: &Service, desired: &Desired) -> Differences {
     }
 }
 
-/// The merge patch of the annotations (`null` removes).
-pub fn annotation_patch(resource_version: Option<&str>, pool: Option<&str>) -> Value {
-    json!({
-        "metadata": {
-            "resourceVersion": resource_version,
-            "annotations": {
-                POOL_ANNOTATION: pool,
-                DEPRECATED_POOL_ANNOTATION: Value::Null,
-            }
-        }
-    })
+/// The merge patch of what differs: the pool annotation (`null` removes) and/or
+/// `status.loadBalancer` (an empty list clears the ingress), with the resourceVersion
+/// it was decided from.
+pub fn service_patch(
+    resource_version: Option<&str>,
+    diff: Differences,
+    pool: Option<&str>,
+    ingress: &[IpAddr],
+) -> Value {
+    let mut patch = json!({ "metadata": { "resourceVersion": resource_version } });
+    if diff.annotation {
+        patch["metadata"]["annotations"] = json!({
+            POOL_ANNOTATION: pool,
+            DEPRECATED_POOL_ANNOTATION: Value::Null,
+        });
+    }
+    if diff.status {
+        let ingress: Value = if ingress.is_empty() {
+            Value::Null
+        } else {
+            ingress
+                .iter()
+                .map(|ip| json!({ "ip": ip.to_string() }))
+                .collect()
+        };
+        patch["status"] = json!({ "loadBalancer": { "ingress": ingress } });
+    }
+    patch
 }
 
-/// The merge patch of `status.loadBalancer` (an empty list clears the ingress).
-pub fn status_patch(resource_version: Option<&str>, ingress: &[IpAddr]) -> Value {
-    let ingress: Value = if ingress.is_empty() {
-        Value::Null
-    } else {
-        ingress
-            .iter()
-            .map(|ip| json!({ "ip": ip.to_string() }))
-            .collect()
-    };
-    json!({
-        "metadata": { "resourceVersion": resource_version },
-        "status": { "loadBalancer": { "ingress": ingress } }
-    })
-}
-
-/// Writes what differs on one Service: annotations first, then the status, each with
-/// the resourceVersion of the previous step. Returns the resourceVersions this write
-/// superseded (the one it was decided from and any intermediate one): versions the
-/// watch will still deliver but that are already outdated.
+/// Writes what differs on one Service in one request to the status subresource, which
+/// carries the annotation too: for Services the API server's status strategy resets
+/// only `spec` on a status write (kubernetes pkg/registry/core/service/strategy.go,
+/// serviceStatusStrategy), so metadata goes through, and the controller needs no
+/// write access to Services themselves (MetalLB's controller writes both the same way,
+/// with only `update services/status`). Returns the resourceVersion this write
+/// superseded (the one it was decided from): a version the watch will still deliver
+/// but that is already outdated.
 pub async fn write_service(
     client: &Client,
     service: &Service,
@@ -105,25 +110,14 @@ pub async fn write_service(
     let name = service.metadata.name.as_deref().unwrap_or_default();
     let api: Api<Service> = Api::namespaced(client.clone(), namespace);
     let diff = differences(service, desired);
-    let mut version = service.metadata.resource_version.clone();
-    let mut superseded = Vec::new();
-    let params = PatchParams::default();
-    if diff.annotation {
-        let patch = annotation_patch(version.as_deref(), desired.pool());
-        superseded.extend(version.take());
-        version = api
-            .patch(name, &params, &Patch::Merge(&patch))
-            .await?
-            .metadata
-            .resource_version;
+    if !diff.any() {
+        return Ok(Vec::new());
     }
-    if diff.status {
-        let patch = status_patch(version.as_deref(), desired.ingress());
-        superseded.extend(version.take());
-        api.patch_status(name, &params, &Patch::Merge(&patch))
-            .await?;
-    }
-    Ok(superseded)
+    let version = service.metadata.resource_version.clone();
+    let patch = service_patch(version.as_deref(), diff, desired.pool(), desired.ingress());
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(version.into_iter().collect())
 }
 
 /// Records the core's events on a Service.
@@ -149,6 +143,63 @@ pub async fn publish_events(recorder: &Recorder, service: &Service, events: &[Ev
     }
 }
 
+/// Reason of the Warning event recorded on a metallb.io object that is invalid (left out,
+/// or held at its last valid version).
+pub const INVALID_OBJECT_REASON: &str = "InvalidConfiguration";
+
+/// Records each error on the object it is about (a Warning event naming the field and
+/// what would be valid), so `kubectl describe` on the object shows why it is not in
+/// force as written.
+pub async fn publish_config_errors(
+    recorder: &Recorder,
+    namespace: &str,
+    errors: &[oxlb_config::Diagnostic],
+) {
+    for error in errors {
+        let Some(kind) = oxlb_config::ObjectKind::from_name(&error.kind) else {
+            continue;
+        };
+        let version = if kind == oxlb_config::ObjectKind::BGPPeer {
+            "metallb.io/v1beta2"
+        } else {
+            "metallb.io/v1beta1"
+        };
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(version.to_string()),
+            kind: Some(error.kind.clone()),
+            name: Some(error.name.clone()),
+            namespace: Some(namespace.to_string()),
+            ..Default::default()
+        };
+        let mut note = error.to_string();
+        // The API server limits an event's note to 1 kB.
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = KubeEvent {
+            type_: KubeEventType::Warning,
+            reason: INVALID_OBJECT_REASON.to_string(),
+            action: format!("{INVALID_OBJECT_REASON}-{}", short_hash(&note)),
+            note: Some(note),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, kind = %error.kind, name = %error.name, "recording event failed");
+        }
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:08x}", hasher.finish() & 0xffff_ffff)
+}
+
 fn action_for(event: &Event) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -160,11 +211,31 @@ fn action_for(event: &Event) -> String {
     )
 }
 
+/// The component named on the controller's events (`From` in `kubectl describe`,
+/// `reportingController`, `source.component`): MetalLB's own name. Events are the one
+/// place where users, runbooks and tools (`kubectl get events
+/// --field-selector reportingComponent=metallb-controller`, event exporters with
+/// per-component routes) select by component, and oxlb stands in for MetalLB's
+/// controller, with MetalLB's reasons and messages; a new name would silently empty
+/// those filters. Field ownership (managedFields) keeps oxlb's own name
+/// ([`FIELD_MANAGER`]): nothing filters on it, and it tells who really wrote a field.
+pub const CONTROLLER_COMPONENT: &str = "metallb-controller";
+/// The same for the speakers' events (`nodeAssigned`).
+pub const SPEAKER_COMPONENT: &str = "metallb-speaker";
+
 pub fn recorder(client: &Client, identity: &str) -> Recorder {
+    component_recorder(client, CONTROLLER_COMPONENT, identity)
+}
+
+pub fn speaker_recorder(client: &Client, node: &str) -> Recorder {
+    component_recorder(client, SPEAKER_COMPONENT, node)
+}
+
+fn component_recorder(client: &Client, component: &str, identity: &str) -> Recorder {
     Recorder::new(
         client.clone(),
         Reporter {
-            controller: FIELD_MANAGER.to_string(),
+            controller: component.to_string(),
             instance: Some(identity.to_string()),
         },
     )
@@ -198,11 +269,105 @@ pub async fn write_pool_status(
     .map(|_| ())
 }
 
-/// The ConfigurationState the controller reports: Valid, or Invalid with every error.
+/// What a component reports in its ConfigurationState: Valid, or Invalid with every error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigState {
     pub valid: bool,
     pub errors: Vec<String>,
+}
+
+/// Label naming the component of a ConfigurationState (MetalLB's; users select on it:
+/// `kubectl get configurationstates -l metallb.io/component-type=speaker`).
+pub const COMPONENT_TYPE_LABEL: &str = "metallb.io/component-type";
+/// Label naming the node of a speaker's ConfigurationState.
+pub const NODE_NAME_LABEL: &str = "metallb.io/node-name";
+
+/// Which ConfigurationState object a component writes, as MetalLB names and labels it:
+/// `controller`, or `speaker-<node>` per speaker, owned by the pod that writes it (so a
+/// removed speaker's object goes with its pod).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateObject {
+    pub name: String,
+    pub labels: Vec<(&'static str, String)>,
+    /// The writing pod (name, uid): its owner reference. None outside a pod (tests,
+    /// a controller run by hand): no owner then, rather than a dangling one.
+    pub owner: Option<(String, String)>,
+    /// The condition type carrying the result (MetalLB: one per reconciler).
+    pub condition: &'static str,
+}
+
+impl StateObject {
+    pub fn controller(pod: Option<(String, String)>) -> StateObject {
+        StateObject {
+            name: CONFIGURATION_STATE.to_string(),
+            labels: vec![(COMPONENT_TYPE_LABEL, "controller".to_string())],
+            owner: pod,
+            condition: "poolReconcilerValid",
+        }
+    }
+
+    pub fn speaker(node: &str, pod: Option<(String, String)>) -> StateObject {
+        StateObject {
+            name: format!("speaker-{node}"),
+            labels: vec![
+                (COMPONENT_TYPE_LABEL, "speaker".to_string()),
+                (NODE_NAME_LABEL, node.to_string()),
+            ],
+            owner: pod,
+            condition: "configReconcilerValid",
+        }
+    }
+
+    /// This pod, from the downward API (`POD_NAME`, `POD_UID`), if both are set.
+    pub fn own_pod() -> Option<(String, String)> {
+        let name = std::env::var("POD_NAME").ok().filter(|n| !n.is_empty())?;
+        let uid = std::env::var("POD_UID").ok().filter(|u| !u.is_empty())?;
+        Some((name, uid))
+    }
+
+    /// The object (metadata only) as server-side applied.
+    pub fn object(&self, namespace: &str) -> Value {
+        let labels: serde_json::Map<String, Value> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+            .collect();
+        let mut metadata = json!({
+            "name": self.name,
+            "namespace": namespace,
+            "labels": labels,
+        });
+        if let Some((pod, uid)) = &self.owner {
+            // As controllerutil.SetOwnerReference: an owner, not a controller.
+            metadata["ownerReferences"] =
+                json!([{"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid}]);
+        }
+        json!({
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "ConfigurationState",
+            "metadata": metadata,
+            "spec": {},
+        })
+    }
+
+    /// The status as server-side applied: result, errorSummary, one condition.
+    pub fn status(&self, namespace: &str, state: &ConfigState, now: &str) -> Value {
+        let status = configuration_state_status(state);
+        let mut status = serde_json::to_value(status).unwrap_or(Value::Null);
+        status["conditions"] = json!([{
+            "type": self.condition,
+            "status": if state.valid { "True" } else { "False" },
+            "reason": if state.valid { "Valid" } else { "ConfigurationError" },
+            "message": state.errors.join("\n"),
+            "lastTransitionTime": now,
+        }]);
+        json!({
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "ConfigurationState",
+            "metadata": { "name": self.name, "namespace": namespace },
+            "status": status,
+        })
+    }
 }
 
 pub fn configuration_state_status(state: &ConfigState) -> ConfigurationStateStatus {
@@ -212,36 +377,92 @@ pub fn configuration_state_status(state: &ConfigState) -> ConfigurationStateStat
         } else {
             ConfigurationStateResult::Invalid
         }),
-        last_error: (!state.errors.is_empty()).then(|| state.errors.join("\n")),
+        error_summary: (!state.errors.is_empty()).then(|| state.errors.join("\n")),
         conditions: None,
     }
 }
 
 /// Creates the ConfigurationState object if needed (server-side apply of the object,
-/// idempotent), then applies its status.
+/// idempotent), then applies its status. Fields oxlb applied before and no longer
+/// applies (an old `lastError`) are dropped by the apply.
 pub async fn write_configuration_state(
     client: &Client,
     namespace: &str,
+    target: &StateObject,
     state: &ConfigState,
     ensure_object: bool,
 ) -> Result<(), kube::Error> {
     let api: Api<ConfigurationState> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let head = json!({
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "ConfigurationState",
-        "metadata": { "name": CONFIGURATION_STATE, "namespace": namespace },
-    });
     if ensure_object {
-        let mut object = head.clone();
-        object["spec"] = json!({});
-        api.patch(CONFIGURATION_STATE, &params, &Patch::Apply(&object))
-            .await?;
-    }
-    let mut status = head;
-    status["status"] =
-        serde_json::to_value(configuration_state_status(state)).unwrap_or(Value::Null);
-    api.patch_status(CONFIGURATION_STATE, &params, &Patch::Apply(&status))
+        api.patch(
+            &target.name,
+            &params,
+            &Patch::Apply(&target.object(namespace)),
+        )
         .await?;
+    }
+    // metav1.Time: RFC 3339 in whole seconds.
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    api.patch_status(
+        &target.name,
+        &params,
+        &Patch::Apply(&target.status(namespace, state, &now)),
+    )
+    .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speaker_state_is_named_labelled_and_owned_as_metallb_does() {
+        let target = StateObject::speaker("n1", Some(("speaker-x".into(), "u-1".into())));
+        let object = target.object("metallb-system");
+        assert_eq!(object["metadata"]["name"], "speaker-n1");
+        assert_eq!(
+            object["metadata"]["labels"],
+            json!({"metallb.io/component-type": "speaker", "metallb.io/node-name": "n1"})
+        );
+        assert_eq!(
+            object["metadata"]["ownerReferences"],
+            json!([{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x", "uid": "u-1"}])
+        );
+        let invalid = ConfigState {
+            valid: false,
+            errors: vec!["a".into(), "b".into()],
+        };
+        let status = target.status("metallb-system", &invalid, "2026-01-01T00:00:00Z");
+        assert_eq!(status["status"]["result"], "Invalid");
+        assert_eq!(status["status"]["errorSummary"], "a\nb");
+        assert_eq!(status["status"]["conditions"][0]["status"], "False");
+        assert!(status["status"].get("lastError").is_none());
+        let valid = ConfigState {
+            valid: true,
+            errors: vec![],
+        };
+        let status = target.status("metallb-system", &valid, "2026-01-01T00:00:00Z");
+        assert_eq!(status["status"]["result"], "Valid");
+        assert!(status["status"].get("errorSummary").is_none());
+        assert_eq!(status["status"]["conditions"][0]["reason"], "Valid");
+        assert_eq!(
+            status["status"]["conditions"][0]["type"],
+            "configReconcilerValid"
+        );
+        // Without a pod (no downward API): no owner rather than a wrong one.
+        let bare = StateObject::controller(None).object("ns");
+        assert!(bare["metadata"].get("ownerReferences").is_none());
+        assert_eq!(bare["metadata"]["name"], "controller");
+    }
+
+    #[test]
+    fn an_old_last_error_is_still_read() {
+        let old: ConfigurationStateStatus =
+            serde_json::from_value(json!({"result": "Invalid", "lastError": "x"})).unwrap();
+        assert_eq!(old.error_summary.as_deref(), Some("x"));
+    }
 }

@@ -39,6 +39,7 @@ fn start_with_class(
         namespace: NS.into(),
         lb_class: lb_class.map(str::to_string),
         metrics_address: None,
+        status_address: None,
         identity: identity.into(),
         leader_election,
     };
@@ -96,8 +97,38 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// A `tracing` writer into memory: what the controller logs, for assertions.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state() {
+    // The test runtime runs every task on this thread: the subscriber sees them all.
+    let log = LogBuffer::default();
+    let writer = log.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let api = FakeApi::new();
     cluster(&api);
     api.put(service("default", "web"));
@@ -123,30 +154,27 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     })
     .await;
 
+    // One write, to the status subresource, carrying the annotation too (least
+    // privilege: no write access to Services themselves; see writer::write_service).
     let writes = service_writes(&api);
-    assert_eq!(writes.len(), 2, "{writes:#?}");
+    assert_eq!(writes.len(), 1, "{writes:#?}");
     assert_eq!(writes[0].method, "PATCH");
-    assert_eq!(writes[0].path, "/api/v1/namespaces/default/services/web");
+    assert_eq!(
+        writes[0].path,
+        "/api/v1/namespaces/default/services/web/status"
+    );
     assert_eq!(writes[0].content_type, "application/merge-patch+json");
     assert_eq!(
         writes[0].body,
         json!({"metadata": {"resourceVersion": rv, "annotations": {
             "metallb.io/ip-allocated-from-pool": "pool1",
-            "metallb.universe.tf/ip-allocated-from-pool": null}}})
+            "metallb.universe.tf/ip-allocated-from-pool": null}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.168.10.0"}]}}})
     );
-    assert_eq!(writes[1].method, "PATCH");
+    let stored = api.get("/api/v1/services", "default", "web").unwrap();
     assert_eq!(
-        writes[1].path,
-        "/api/v1/namespaces/default/services/web/status"
-    );
-    let rv2 = writes[1].body["metadata"]["resourceVersion"].clone();
-    assert_ne!(
-        rv2, rv,
-        "the status patch carries the version the annotation patch returned"
-    );
-    assert_eq!(
-        writes[1].body["status"],
-        json!({"loadBalancer": {"ingress": [{"ip": "192.168.10.0"}]}})
+        stored["metadata"]["annotations"]["metallb.io/ip-allocated-from-pool"],
+        "pool1"
     );
 
     let recorded = events(&api);
@@ -156,7 +184,17 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
     assert_eq!(recorded[0]["note"], "Assigned IP [\"192.168.10.0\"]");
     assert_eq!(recorded[0]["regarding"]["kind"], "Service");
     assert_eq!(recorded[0]["regarding"]["name"], "web");
-    assert_eq!(recorded[0]["reportingController"], "oxlb-controller");
+    assert_eq!(recorded[0]["reportingController"], "metallb-controller");
+    // At info, as MetalLB: which Service got which IP from which pool.
+    let log = log.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("IP address assigned"))
+        .unwrap_or_else(|| panic!("no allocation line: {log}"));
+    assert!(line.contains(" INFO "), "{line}");
+    for part in ["service=default/web", "ips=192.168.10.0", "pool=pool1"] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
 
     let pool = api
         .writes()
@@ -179,14 +217,24 @@ async fn fresh_cluster_assigns_and_writes_status_annotation_event_pool_and_state
         state[1].path,
         format!("/apis/metallb.io/v1beta1/namespaces/{NS}/configurationstates/controller/status")
     );
-    assert_eq!(state[1].body["status"], json!({"result": "Valid"}));
+    assert_eq!(state[1].body["status"]["result"], "Valid");
+    assert!(state[1].body["status"].get("errorSummary").is_none());
+    assert_eq!(
+        state[1].body["status"]["conditions"][0]["type"],
+        "poolReconcilerValid"
+    );
+    assert_eq!(state[1].body["status"]["conditions"][0]["status"], "True");
+    assert_eq!(
+        state[0].body["metadata"]["labels"],
+        json!({"metallb.io/component-type": "controller"})
+    );
 
     let memberlist = api.get("/api/v1/secrets", NS, "memberlist").unwrap();
     assert!(memberlist["data"]["secretkey"].as_str().unwrap().len() >= 128);
 
     // The write-backs come back through the watch: nothing more to write.
     settle().await;
-    assert_eq!(service_writes(&api).len(), 2);
+    assert_eq!(service_writes(&api).len(), 1);
     assert_eq!(events(&api).len(), 1);
     assert_rbac_covers(&api);
     controller.stop().await;
@@ -230,8 +278,7 @@ async fn restart_with_metallb_written_status_moves_nothing() {
     assert_eq!(
         paths,
         [
-            "/api/v1/namespaces/default/services/c",
-            "/api/v1/namespaces/default/services/pending",
+            "/api/v1/namespaces/default/services/c/status",
             "/api/v1/namespaces/default/services/pending/status",
         ],
         "only the deprecated annotation and the pending service are written"
@@ -358,8 +405,8 @@ async fn watch_expiry_relists_without_losing_or_moving_assignments() {
     let writes = service_writes(&api);
     assert_eq!(
         writes.len(),
-        before + 2,
-        "only c's annotation and status: {:#?}",
+        before + 1,
+        "only c's annotation and status (one write): {:#?}",
         &writes[before..]
     );
     controller.stop().await;
@@ -405,12 +452,22 @@ async fn config_change_orphaning_an_ip_reassigns_and_invalid_config_keeps_the_la
         )
         .unwrap();
     assert!(
-        state["status"]["lastError"]
+        state["status"]["errorSummary"]
             .as_str()
             .unwrap()
             .contains("pool2"),
         "{state}"
     );
+    // MetalLB's labels, its condition, no field of the old layout.
+    assert_eq!(
+        state["metadata"]["labels"]["metallb.io/component-type"],
+        "controller"
+    );
+    assert_eq!(
+        state["status"]["conditions"][0]["status"], "False",
+        "{state}"
+    );
+    assert!(state["status"].get("lastError").is_none(), "{state}");
     api.put(service("default", "second"));
     wait_for("allocation under the last valid config", || {
         ingress(&api, "default", "second") == ["192.168.20.1"]
@@ -428,6 +485,74 @@ async fn config_change_orphaning_an_ip_reassigns_and_invalid_config_keeps_the_la
         .is_some_and(|s| s["status"]["result"] == "Valid")
     })
     .await;
+    controller.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_edit_keeps_the_last_valid_pool_across_a_restart() {
+    const POOLS: &str = "/apis/metallb.io/v1beta1/ipaddresspools";
+    let api = FakeApi::new();
+    cluster(&api);
+    api.put(service("default", "web"));
+    let controller = start(&api, "c1", false);
+    wait_for("assigned", || {
+        ingress(&api, "default", "web") == ["192.168.10.0"]
+    })
+    .await;
+    // The controller records the version in force on the object itself.
+    wait_for("last valid version recorded", || {
+        api.get(POOLS, NS, "pool1").is_some_and(|p| {
+            p["metadata"]["annotations"][oxlb_config::LAST_VALID_ANNOTATION]
+                .as_str()
+                .is_some_and(|a| a.contains("192.168.10.0/30"))
+        })
+    })
+    .await;
+    assert_rbac_covers(&api);
+    controller.stop().await;
+
+    // While no controller runs, a typo (an edit keeps the annotation), and a new
+    // Service; then a new controller with no memory of its own.
+    let mut edited = api.get(POOLS, NS, "pool1").unwrap();
+    edited["spec"]["addresses"] = json!(["192.168.10.300/30"]);
+    api.put(edited);
+    api.put(service("default", "second"));
+    let controller = start(&api, "c2", false);
+    wait_for("the typo is reported", || {
+        api.get(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "controller",
+        )
+        .is_some_and(|s| s["status"]["result"] == "Invalid")
+    })
+    .await;
+    wait_for("allocation from the last valid version", || {
+        ingress(&api, "default", "second") == ["192.168.10.1"]
+    })
+    .await;
+    // The error is also a Warning event on the pool itself.
+    wait_for("warning event on the pool", || {
+        events(&api).iter().any(|e| {
+            e["type"] == "Warning"
+                && e["reason"] == "InvalidConfiguration"
+                && e["regarding"]["kind"] == "IPAddressPool"
+                && e["regarding"]["name"] == "pool1"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("spec.addresses[0]"))
+        })
+    })
+    .await;
+    assert_eq!(ingress(&api, "default", "web"), ["192.168.10.0"]);
+    // The annotation still holds the valid version, not the typo.
+    let annotation = api.get(POOLS, NS, "pool1").unwrap()["metadata"]["annotations"]
+        [oxlb_config::LAST_VALID_ANNOTATION]
+        .clone();
+    assert!(
+        !annotation.as_str().unwrap().contains("300"),
+        "{annotation}"
+    );
     controller.stop().await;
 }
 
@@ -509,7 +634,7 @@ async fn secret_rotation_keeps_assignments_and_a_missing_secret_is_reported() {
     })
     .await;
     settle().await;
-    assert_eq!(service_writes(&api).len(), 2, "rotation moved nothing");
+    assert_eq!(service_writes(&api).len(), 1, "rotation moved nothing");
     assert_eq!(ingress(&api, "default", "web"), ["192.168.10.0"]);
     controller.stop().await;
 }
@@ -701,6 +826,7 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         namespace: NS.into(),
         lb_class: None,
         metrics_address: Some(([127, 0, 0, 1], port).into()),
+        status_address: None,
         identity: "c1".into(),
         leader_election: false,
     };
@@ -729,6 +855,19 @@ async fn metrics_health_and_readiness_use_metallb_names() {
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
+    // MetalLB's client counters: the Service, its Namespace and the configuration were
+    // processed, nothing failed.
+    let counter = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert!(counter(&metrics, "metallb_k8s_client_updates_total") >= 2);
+    assert_eq!(
+        counter(&metrics, "metallb_k8s_client_update_errors_total"),
+        0
+    );
     assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"));
     assert!(
         http_get(port, "/healthz")
@@ -749,6 +888,11 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(stale, "stale metric after an invalid change");
+    let metrics = http_get(port, "/metrics").await;
+    assert_eq!(
+        counter(&metrics, "metallb_k8s_client_update_errors_total"),
+        1
+    );
     assert!(
         http_get(port, "/healthz")
             .await

@@ -27,6 +27,7 @@ const TEMPLATES: &[&str] = &[
     "controller.yaml",
     "speaker.yaml",
     "podmonitor.yaml",
+    "servicemonitor.yaml",
     "prometheusrule.yaml",
 ];
 
@@ -97,18 +98,46 @@ fn default_values() -> Value {
     serde_saphyr::from_str(&read("charts/oxlb/values.yaml")).unwrap()
 }
 
+/// The chart rendered by Helm with `values` over values.yaml, as one stream in
+/// `kubectl apply` order; lint must find no error.
 fn render_chart(values: &Value) -> String {
-    let namespace = values["namespace"].as_str().unwrap();
+    let namespace = values["namespace"].as_str().unwrap_or("metallb-system");
+    let rendered = helm::render(values, namespace).unwrap_or_else(|e| panic!("helm: {e}"));
+    assert!(
+        rendered.lint_errors.is_empty(),
+        "helm lint: {:?}",
+        rendered.lint_errors
+    );
+    let names: Vec<String> = rendered
+        .templates
+        .keys()
+        .filter(|k| !k.ends_with(".tpl") && !k.ends_with("NOTES.txt"))
+        .cloned()
+        .collect();
+    for name in &names {
+        assert!(
+            TEMPLATES
+                .iter()
+                .any(|t| name == &format!("oxlb/templates/{t}")),
+            "{name} is not in TEMPLATES"
+        );
+    }
     let mut out = String::new();
     for template in TEMPLATES {
-        let text = read(&format!("charts/oxlb/templates/{template}"));
-        let rendered =
-            helm::render(&text, values, namespace).unwrap_or_else(|e| panic!("{template}: {e}"));
+        let rendered = rendered
+            .templates
+            .get(&format!("oxlb/templates/{template}"))
+            .cloned()
+            .unwrap_or_default();
         if rendered.trim().is_empty() {
             continue;
         }
         out.push_str(&format!("---\n# Source: oxlb/templates/{template}\n"));
-        out.push_str(rendered.trim_start_matches('\n'));
+        out.push_str(
+            rendered
+                .trim_start_matches(['\n', '-'])
+                .trim_start_matches('\n'),
+        );
         if !out.ends_with('\n') {
             out.push('\n');
         }
@@ -238,6 +267,10 @@ fn workloads_run_with_least_privilege() {
     assert_eq!(controller["spec"]["replicas"], 2);
     let pod = &controller["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"})
+    );
     let container = &pod["containers"][0];
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(
@@ -257,6 +290,10 @@ fn workloads_run_with_least_privilege() {
     let speaker = find(&objects, "DaemonSet", "oxlb-speaker");
     let pod = &speaker["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"})
+    );
     let container = &pod["containers"][0];
     assert_eq!(
         container["securityContext"]["capabilities"],
@@ -281,8 +318,8 @@ fn chart_values_change_what_they_should() {
     let mut values = default_values();
     values["namespace"] = json!("lb");
     values["loadBalancerClass"] = json!("oxlb.io/lb");
-    values["metrics"]["prometheusRule"]["enabled"] = json!(true);
-    values["metrics"]["podMonitor"]["enabled"] = json!(true);
+    values["prometheus"]["prometheusRule"]["enabled"] = json!(true);
+    values["prometheus"]["podMonitor"]["enabled"] = json!(true);
     values["controller"]["tolerations"] = json!([{"key": "a", "operator": "Exists"}]);
     values["speaker"]["enabled"] = json!(false);
     let docs = helm::documents(&render_chart(&values));
@@ -301,37 +338,289 @@ fn chart_values_change_what_they_should() {
     );
     assert!(docs.iter().all(|d| d["kind"] != "DaemonSet"));
     let rules = find(&docs, "PrometheusRule", "oxlb");
-    let alerts: Vec<&str> = rules["spec"]["groups"][0]["rules"]
-        .as_array()
-        .unwrap()
+    let rules = rules["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let alerts: Vec<(&str, Option<&str>, &str)> = rules
         .iter()
-        .map(|r| r["alert"].as_str().unwrap())
+        .map(|r| {
+            (
+                r["alert"].as_str().unwrap(),
+                r["for"].as_str(),
+                r["expr"].as_str().unwrap(),
+            )
+        })
         .collect();
+    // MetalLB's chart: the same names, expressions and `for:` (none on the usage ones).
     assert_eq!(
         alerts,
         [
-            "MetalLBStaleConfig",
-            "MetalLBConfigNotLoaded",
-            "MetalLBAddressPoolExhausted",
-            "MetalLBAddressPoolUsage75Percent",
-            "MetalLBAddressPoolUsage85Percent",
-            "MetalLBAddressPoolUsage95Percent",
-            "MetalLBBGPSessionDown",
+            (
+                "MetalLBStaleConfig",
+                Some("1m"),
+                "metallb_k8s_client_config_stale_bool{job=\"metallb\"} == 1"
+            ),
+            (
+                "MetalLBConfigNotLoaded",
+                Some("1m"),
+                "metallb_k8s_client_config_loaded_bool{job=\"metallb\"} == 0"
+            ),
+            (
+                "MetalLBAddressPoolExhausted",
+                Some("1m"),
+                "metallb_allocator_addresses_in_use_total >= on(pool) metallb_allocator_addresses_total"
+            ),
+            (
+                "MetalLBAddressPoolUsage75Percent",
+                None,
+                "( metallb_allocator_addresses_in_use_total / on(pool) metallb_allocator_addresses_total ) * 100 > 75"
+            ),
+            (
+                "MetalLBAddressPoolUsage85Percent",
+                None,
+                "( metallb_allocator_addresses_in_use_total / on(pool) metallb_allocator_addresses_total ) * 100 > 85"
+            ),
+            (
+                "MetalLBAddressPoolUsage95Percent",
+                None,
+                "( metallb_allocator_addresses_in_use_total / on(pool) metallb_allocator_addresses_total ) * 100 > 95"
+            ),
+            (
+                "MetalLBBGPSessionDown",
+                Some("1m"),
+                "metallb_bgp_session_up{job=\"metallb\"} == 0"
+            ),
         ]
     );
-    let summary = rules["spec"]["groups"][0]["rules"][2]["annotations"]["summary"]
-        .as_str()
-        .unwrap();
-    assert_eq!(summary, "IPAddressPool {{ $labels.pool }} is exhausted.");
-    let monitor = find(&docs, "PodMonitor", "oxlb");
+    assert_eq!(
+        rules[2]["annotations"]["message"],
+        "{{ $labels.job }} - MetalLB {{ $labels.container }} on {{ $labels.pod }} has exhausted address pool {{ $labels.pool }} for > 1 minute"
+    );
+    // The job the alerts select is the pods' `app` label, taken by the monitor.
+    let monitor = find(&docs, "PodMonitor", "oxlb-controller");
+    assert_eq!(monitor["spec"]["jobLabel"], "app");
     assert_eq!(
         monitor["spec"]["podMetricsEndpoints"][0]["port"],
         "monitoring"
     );
+    let pod_labels = &controller["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(pod_labels["app"], "metallb");
+    assert_eq!(pod_labels["component"], "controller");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&pod_labels[key], value, "the monitor selects the pods");
+    }
     assert_eq!(
         find(&docs, "RoleBinding", "oxlb-controller")["subjects"][0]["namespace"],
         "lb"
     );
+    assert_eq!(find(&docs, "Namespace", "lb")["metadata"]["name"], "lb");
+    // Into MetalLB's existing namespace: no Namespace object for Helm to adopt.
+    values["createNamespace"] = json!(false);
+    let docs = helm::documents(&render_chart(&values));
+    assert!(docs.iter().all(|d| d["kind"] != "Namespace"));
+}
+
+/// A migrating user's MetalLB values file (the keys of MetalLB's charts/metallb
+/// values.yaml that users set), passed unchanged: each takes effect.
+#[test]
+fn metallb_values_layout_is_honoured() {
+    let metallb: Value = json!({
+        "imagePullSecrets": [{"name": "regcred"}],
+        "loadBalancerClass": "lb.example/x",
+        "prometheus": {
+            "scrapeAnnotations": true,
+            "metricsPort": 7473,
+            "podMonitor": {"enabled": true, "additionalLabels": {"release": "kps"},
+                           "annotations": {"a": "b"}, "interval": "15s",
+                           "metricRelabelings": [{"action": "keep", "sourceLabels": ["__name__"], "regex": "metallb_.*"}],
+                           "relabelings": [{"targetLabel": "x", "replacement": "y"}]},
+            "serviceMonitor": {"enabled": true, "interval": "20s",
+                               "speaker": {"additionalLabels": {"release": "kps"}},
+                               "controller": {"annotations": {"c": "d"}}},
+            "prometheusRule": {"enabled": true, "additionalLabels": {"release": "kps"},
+                               "staleConfig": {"enabled": false},
+                               "addressPoolExhausted": {"excludePools": "test-.*", "labels": {"severity": "page"}},
+                               "addressPoolUsage": {"thresholds": [{"percent": 90, "labels": {"severity": "warning"}}]},
+                               "extraAlerts": [{"alert": "Mine", "expr": "vector(1)"}]}
+        },
+        "controller": {
+            "logLevel": "all",
+            "image": {"repository": "registry.local/oxlb", "tag": "9.9", "pullPolicy": "Always"},
+            "strategy": {"type": "Recreate"},
+            "resources": {"limits": {"cpu": "100m"}},
+            "nodeSelector": {"role": "lb"},
+            "tolerations": [{"key": "t", "operator": "Exists"}],
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}]}}},
+            "priorityClassName": "system-cluster-critical",
+            "runtimeClassName": "rc",
+            "podAnnotations": {"p": "q"},
+            "labels": {"team": "net"},
+            "livenessProbe": {"enabled": false},
+            "readinessProbe": {"periodSeconds": 3, "failureThreshold": 7},
+            // Keys with no meaning for oxlb: accepted, ignored.
+            "webhookMode": "disabled",
+            "serviceAccount": {"create": true}
+        },
+        "speaker": {
+            "logLevel": "none",
+            "tolerateMaster": false,
+            "memberlist": {"enabled": true, "mlBindPort": 7950, "mlBindAddrOverride": "10.9.9.9"},
+            "image": {"repository": "registry.local/oxlb", "tag": "9.9"},
+            "updateStrategy": {"type": "OnDelete"},
+            "tolerations": [{"key": "s", "operator": "Exists"}],
+            "affinity": {"podAntiAffinity": {}},
+            "priorityClassName": "system-node-critical",
+            "podAnnotations": {"s": "t"},
+            "labels": {"team": "net"},
+            "frr": {"enabled": true}
+        },
+        "crds": {"enabled": true},
+        "frrk8s": {"enabled": false},
+        "rbac": {"create": true}
+    });
+    let docs = helm::documents(&render_chart(&metallb));
+    let controller = find(&docs, "Deployment", "oxlb-controller");
+    let pod = &controller["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], "registry.local/oxlb:9.9");
+    assert_eq!(c["imagePullPolicy"], "Always");
+    assert!(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--log-level=trace"))
+    );
+    assert!(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--lb-class=lb.example/x"))
+    );
+    assert_eq!(c["ports"][0]["containerPort"], 7473);
+    // Helm merges maps with values.yaml's: the user's limit beside oxlb's defaults.
+    assert_eq!(c["resources"]["limits"]["cpu"], "100m");
+    assert!(c.get("livenessProbe").is_none());
+    assert_eq!(c["readinessProbe"]["periodSeconds"], 3);
+    assert_eq!(c["readinessProbe"]["failureThreshold"], 7);
+    assert_eq!(controller["spec"]["strategy"], json!({"type": "Recreate"}));
+    let spec = &pod["spec"];
+    assert_eq!(spec["imagePullSecrets"], json!([{"name": "regcred"}]));
+    assert_eq!(spec["nodeSelector"]["role"], "lb");
+    assert_eq!(
+        spec["tolerations"],
+        json!([{"key": "t", "operator": "Exists"}])
+    );
+    assert_eq!(spec["affinity"], metallb["controller"]["affinity"]);
+    assert_eq!(spec["priorityClassName"], "system-cluster-critical");
+    assert_eq!(spec["runtimeClassName"], "rc");
+    assert_eq!(pod["metadata"]["labels"]["team"], "net");
+    assert_eq!(pod["metadata"]["annotations"]["p"], "q");
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "7473");
+
+    let speaker = find(&docs, "DaemonSet", "oxlb-speaker");
+    let pod = &speaker["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], "registry.local/oxlb:9.9");
+    assert!(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--log-level=error"))
+    );
+    let env = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(env("OXLB_MEMBERLIST_BIND_PORT")["value"], "7950");
+    assert_eq!(env("OXLB_MEMBERLIST_BIND_ADDR")["value"], "10.9.9.9");
+    assert!(
+        c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["containerPort"] == 7950)
+    );
+    // tolerateMaster: false leaves only the user's tolerations.
+    assert_eq!(
+        pod["spec"]["tolerations"],
+        json!([{"key": "s", "operator": "Exists"}])
+    );
+    assert_eq!(
+        speaker["spec"]["updateStrategy"],
+        json!({"type": "OnDelete"})
+    );
+    assert_eq!(
+        pod["spec"]["imagePullSecrets"],
+        json!([{"name": "regcred"}])
+    );
+    assert_eq!(pod["spec"]["priorityClassName"], "system-node-critical");
+    assert_eq!(pod["spec"]["affinity"], json!({"podAntiAffinity": {}}));
+
+    let monitor = find(&docs, "PodMonitor", "oxlb-speaker");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "kps");
+    assert_eq!(monitor["metadata"]["annotations"]["a"], "b");
+    let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
+    assert_eq!(endpoint["interval"], "15s");
+    assert_eq!(endpoint["metricRelabelings"][0]["regex"], "metallb_.*");
+    assert_eq!(endpoint["relabelings"][0]["targetLabel"], "x");
+    let service_monitor = find(&docs, "ServiceMonitor", "oxlb-speaker");
+    assert_eq!(service_monitor["metadata"]["labels"]["release"], "kps");
+    assert_eq!(service_monitor["spec"]["endpoints"][0]["interval"], "20s");
+    assert_eq!(
+        find(&docs, "ServiceMonitor", "oxlb-controller")["metadata"]["annotations"]["c"],
+        "d"
+    );
+    let service = find(&docs, "Service", "oxlb-speaker-monitor-service");
+    assert_eq!(service["spec"]["ports"][0]["port"], 7473);
+    for (key, value) in service["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod["metadata"]["labels"][key], value);
+    }
+
+    let rules = find(&docs, "PrometheusRule", "oxlb");
+    assert_eq!(rules["metadata"]["labels"]["release"], "kps");
+    let rules = rules["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "MetalLBConfigNotLoaded",
+            "MetalLBAddressPoolExhausted",
+            "MetalLBAddressPoolUsage90Percent",
+            "MetalLBBGPSessionDown",
+            "Mine"
+        ]
+    );
+    assert_eq!(
+        rules[1]["expr"],
+        "metallb_allocator_addresses_in_use_total{pool!~\"test-.*\"} >= on(pool) metallb_allocator_addresses_total"
+    );
+    assert_eq!(rules[1]["labels"]["severity"], "page");
+}
+
+/// MetalLB's own images under MetalLB's keys would run MetalLB's binaries with oxlb's
+/// arguments: refused with a message saying what to do.
+#[test]
+fn metallb_images_are_refused_with_a_reason() {
+    for component in ["controller", "speaker"] {
+        let values = json!({component: {"image": {"repository": format!("quay.io/metallb/{component}"), "tag": "v0.15.3"}}});
+        let error = helm::render(&values, "metallb-system")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("is MetalLB's") && error.contains("oxlb's image"),
+            "{component}: {error}"
+        );
+    }
 }
 
 /// The speaker's membership: the key mounted where the environment says, the pod IP as
@@ -339,7 +628,7 @@ fn chart_values_change_what_they_should() {
 #[test]
 fn speaker_memberlist_is_wired() {
     let mut values = default_values();
-    values["speaker"]["memberlist"]["port"] = json!(7950);
+    values["speaker"]["memberlist"]["mlBindPort"] = json!(7950);
     let docs = helm::documents(&render_chart(&values));
     let speaker = &find(&docs, "DaemonSet", "oxlb-speaker")["spec"]["template"]["spec"];
     let container = &speaker["containers"][0];
@@ -385,4 +674,26 @@ fn speaker_memberlist_is_wired() {
     assert_eq!(volume["secret"]["optional"], true);
     // The file the speaker reads is the Secret's key.
     assert!(key_path.ends_with("/secretkey") || key_path == mount["mountPath"]);
+}
+
+/// The speaker learns its Pod (owner of its status objects) and the node's address
+/// (where its metrics listener binds) from the downward API.
+#[test]
+fn speaker_gets_its_pod_and_node_address_from_the_downward_api() {
+    let docs = helm::documents(&render_chart(&default_values()));
+    let speaker = &find(&docs, "DaemonSet", "oxlb-speaker")["spec"]["template"]["spec"];
+    let container = &speaker["containers"][0];
+    let field = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["valueFrom"]["fieldRef"]["fieldPath"].clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(field("POD_NAME"), "metadata.name");
+    assert_eq!(field("POD_UID"), "metadata.uid");
+    assert_eq!(field("OXLB_HOST"), "status.hostIP");
+    assert_eq!(speaker["hostNetwork"], true);
 }

@@ -309,6 +309,8 @@ async fn speaker_in_a_cluster_announces_service_ip_by_bgp() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: Some(([127, 0, 0, 1], metrics_port).into()),
+                status_address: None,
+                pod: None,
                 membership: Default::default(),
             },
             ProtocolOptions::new("n1"),

@@ -199,6 +199,7 @@ async fn startup_with_10k_services_against_the_mock_api_server() {
         namespace: "metallb-system".into(),
         lb_class: None,
         metrics_address: None,
+        status_address: None,
         identity: "c1".into(),
         leader_election: false,
     };

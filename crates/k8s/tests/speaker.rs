@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oxlb_announce::Announcements;
-use oxlb_k8s::{SpeakerOptions, rbac, run_speaker};
+use oxlb_k8s::{PodIdentity, SpeakerOptions, rbac, run_speaker};
 use serde_json::{Value, json};
 use support::*;
 
@@ -54,6 +54,11 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         .local_addr()
         .unwrap()
         .port();
+    let status_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
     let sink = Arc::clone(&seen);
     let client = api.client();
@@ -66,6 +71,11 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: Some(([127, 0, 0, 1], port).into()),
+                status_address: Some(([127, 0, 0, 1], status_port).into()),
+                pod: Some(PodIdentity {
+                    name: "speaker-x7k2p".into(),
+                    uid: "0b6e-speaker-uid".into(),
+                }),
                 membership: Default::default(),
             },
             move |_config, announcements: &Announcements| {
@@ -97,6 +107,31 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         json!({"node": "n1", "serviceName": "web", "serviceNamespace": "default", "interfaces": []})
     );
     assert_eq!(status["metadata"]["labels"]["metallb.io/node"], "n1");
+    // The speaker reports its own result, as MetalLB's speakers do.
+    let own_state = || {
+        api.get(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "speaker-n1",
+        )
+    };
+    wait_for("speaker-n1 ConfigurationState", || {
+        own_state().is_some_and(|s| s["status"]["result"] == "Valid")
+    })
+    .await;
+    let state = own_state().unwrap();
+    assert_eq!(
+        state["metadata"]["labels"],
+        json!({"metallb.io/component-type": "speaker", "metallb.io/node-name": "n1"})
+    );
+    // Owned by the speaker Pod (as MetalLB): garbage-collected with it.
+    for written in &written {
+        assert_eq!(
+            written["metadata"]["ownerReferences"],
+            json!([{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x7k2p", "uid": "0b6e-speaker-uid"}]),
+            "{written:#}"
+        );
+    }
     let mut metrics = String::new();
     for _ in 0..500 {
         metrics = http_get(port, "/metrics").await;
@@ -113,6 +148,20 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
     );
     assert!(metrics.contains("metallb_k8s_client_config_loaded_bool 1"));
     assert!(http_get(port, "/healthz").await.starts_with("HTTP/1.1 200"));
+    // The node-facing listener serves no status API; loopback does.
+    assert!(
+        http_get(port, "/api/v1/status")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
+    let report = http_get(status_port, "/api/v1/status").await;
+    assert!(report.starts_with("HTTP/1.1 200"), "{report}");
+    assert!(report.contains("192.168.10.0"), "{report}");
+    assert!(
+        http_get(status_port, "/metrics")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
     let events: Vec<Value> = api
         .writes()
         .into_iter()
@@ -121,6 +170,9 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         .collect();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["reason"], "nodeAssigned");
+    // The speaker reports as itself, not as the controller.
+    assert_eq!(events[0]["reportingController"], "metallb-speaker");
+    assert_eq!(events[0]["reportingInstance"], "n1");
     assert_eq!(
         events[0]["note"],
         "announcing from node \"n1\" with protocol \"layer2\""
@@ -220,6 +272,8 @@ async fn bgp_announcement_writes_service_bgp_status() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: None,
+                status_address: None,
+                pod: None,
                 membership: Default::default(),
             },
             move |_config, announcements: &Announcements| {
@@ -288,6 +342,8 @@ async fn a_config_change_alone_reaches_the_protocols() {
                 node_name: "n1".into(),
                 lb_class: None,
                 metrics_address: None,
+                status_address: None,
+                pod: None,
                 membership: Default::default(),
             },
             move |config: &oxlb_config::Config, _: &Announcements| {

@@ -8,6 +8,9 @@
 //! - [`decide()`]: the responder's decision, `(frame, owned set, interface) ->
 //!   Reply | DropReason`.
 //! - [`owned_from`]: `oxlb_announce::Announcements` -> the [`OwnedSet`] to answer for.
+//! - [`kernel_arp`]: which ARP sysctls keep the kernel from answering for service
+//!   IPs this node does not own (no ghost answers after a crash), and whether a host
+//!   as read would; [`netlink`]: rtnetlink address messages.
 //! - [`interfaces::Selection`]: which interfaces may be used (down, enslaved, NOARP,
 //!   loopback and an exclusion regex list are skipped).
 //!
@@ -15,6 +18,9 @@
 //! - [`Responder`]: `Responder::start(Settings)`, `set_owned(OwnedSet)` (newly owned
 //!   IPs get a gratuitous burst), `stats()` (the `metallb_layer2_*{ip}` counters and
 //!   drops by [`DropReason`]).
+//! - [`sysctl`]: sets and verifies those sysctls on the served interfaces (the
+//!   responder does it before it listens on an interface); [`host_addrs`]: host
+//!   addresses added and removed by netlink in batch.
 //! - [`membership::Membership`]: SWIM membership and failure detection between
 //!   speakers over UDP (port 7946), authenticated with the `memberlist` secret;
 //!   `start(name, bind, seeds, secret, tuning)`, `live_members()`, `watch()`,
@@ -24,12 +30,16 @@ pub mod arp;
 pub mod auth;
 pub mod decide;
 pub mod ethernet;
+pub mod host_addrs;
 pub mod interfaces;
+pub mod kernel_arp;
 pub mod membership;
 pub mod ndp;
+pub mod netlink;
 pub mod owned;
 pub mod responder;
 mod sys;
+pub mod sysctl;
 
 pub use decide::{DropReason, Interface, OwnedIp, OwnedSet, Reply, decide};
 pub use ethernet::Mac;

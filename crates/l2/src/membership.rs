@@ -446,8 +446,8 @@ impl Shell {
     fn receive(&mut self, packet: &[u8]) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.received += 1;
-        // A copy of an authentic datagram just received: dropped before the HMAC is
-        // computed again. Only authentic tags enter the list, and nobody without the
+        // A copy of an authentic datagram just received: dropped before it is decrypted
+        // and checked again. Only authentic tags enter the list, and nobody without the
         // key can produce the tag of a datagram not yet sent.
         if self.is_repeat(packet) {
             return;
@@ -463,7 +463,7 @@ impl Shell {
                 return;
             }
         };
-        if let Some(view) = views::decode(body) {
+        if let Some(view) = views::decode(&body) {
             match view {
                 Some(view) => {
                     drop(stats);
@@ -476,7 +476,7 @@ impl Shell {
         }
         drop(stats);
         self.remember(packet);
-        if let Err(error) = self.foca.handle_data(body, &mut self.runtime) {
+        if let Err(error) = self.foca.handle_data(&body, &mut self.runtime) {
             // Our own packets and stale identities also land here; only decode
             // failures are malformed input.
             if matches!(
@@ -697,8 +697,8 @@ pub fn fuzz_receive(packet: &[u8]) {
     let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
     let mut runtime = AccumulatingRuntime::new();
     if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
-        let _ = crate::views::decode(body);
-        let _ = foca.handle_data(body, &mut runtime);
+        let _ = crate::views::decode(&body);
+        let _ = foca.handle_data(&body, &mut runtime);
     }
     let _ = crate::views::decode(packet);
     let _ = foca.handle_data(packet, &mut runtime);
@@ -749,7 +749,7 @@ mod tests {
         let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
         let mut runtime = AccumulatingRuntime::new();
         let body = Sealer::new(b"fuzz").unwrap().open(&packet).unwrap();
-        foca.handle_data(body, &mut runtime).unwrap();
+        foca.handle_data(&body, &mut runtime).unwrap();
         assert_eq!(foca.num_members(), 1);
         assert!(
             runtime.to_send().is_some(),

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::decide::{DropReason, Interface, OwnedSet, decide};
 use crate::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, Mac};
 use crate::interfaces::{self, Link, Selection};
-use crate::{arp, ndp, sys};
+use crate::{arp, ndp, sys, sysctl};
 
 /// How the responder behaves.
 #[derive(Debug, Clone)]
@@ -32,6 +32,11 @@ pub struct Settings {
     pub gratuitous_interval: Duration,
     /// Where interfaces are read from (default /sys/class/net).
     pub sysfs: PathBuf,
+    /// Whether the ARP sysctls of every served interface are set (default) or only
+    /// checked, before the responder listens there (see [`crate::kernel_arp`]).
+    pub arp_sysctls: sysctl::Policy,
+    /// Where they are (default /proc/sys/net/ipv4/conf).
+    pub sysctl_root: PathBuf,
 }
 
 impl Default for Settings {
@@ -44,6 +49,8 @@ impl Default for Settings {
             gratuitous_count: 5,
             gratuitous_interval: Duration::from_secs(1),
             sysfs: PathBuf::from("/sys/class/net"),
+            arp_sysctls: sysctl::Policy::Set,
+            sysctl_root: PathBuf::from(sysctl::CONF),
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct Stats {
     pub send_errors: u64,
     /// The interfaces currently listened on.
     pub interfaces: Vec<String>,
+    /// The ARP sysctls of every served interface, as found or set.
+    pub kernel_arp: BTreeMap<String, sysctl::InterfaceArp>,
 }
 
 /// A running responder. Dropping it stops every task and closes every socket.
@@ -116,6 +125,9 @@ impl Responder {
         let events = sys::async_fd(sys::link_events_socket()?)?;
         let (owned, owned_rx) = watch::channel(OwnedSet::new());
         let shared = Arc::new(Shared::default());
+        // Before the caller adds any service IP to the host: no kernel answers for it
+        // on the interfaces served now (later ones are done on their rescan).
+        ensure_sysctls(&settings, &selection, &shared);
         let manager = tokio::spawn(manage(
             settings,
             selection,
@@ -163,6 +175,58 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Sets (or checks) the ARP sysctls of every selected interface not done yet, and
+/// forgets the interfaces that are gone (a new one of the same name is done again).
+fn ensure_sysctls(settings: &Settings, selection: &Selection, shared: &Shared) {
+    let selected: BTreeSet<String> = interfaces::scan(&settings.sysfs)
+        .into_iter()
+        .filter(|link| selection.check(link).is_ok())
+        .map(|link| link.name)
+        .collect();
+    let mut stats = lock(&shared.stats);
+    stats.kernel_arp.retain(|name, _| selected.contains(name));
+    for name in selected {
+        stats.kernel_arp.entry(name).or_insert_with_key(|name| {
+            sysctl::ensure(&settings.sysctl_root, name, settings.arp_sysctls)
+        });
+    }
+}
+
+/// One log line per ownership change, whatever its size: counts and the first few.
+fn log_owned_change(previous: &OwnedSet, owned: &OwnedSet) {
+    let taken: Vec<&IpAddr> = owned
+        .keys()
+        .filter(|ip| !previous.contains_key(*ip))
+        .collect();
+    let released: Vec<&IpAddr> = previous
+        .keys()
+        .filter(|ip| !owned.contains_key(*ip))
+        .collect();
+    if taken.is_empty() && released.is_empty() {
+        return;
+    }
+    tracing::info!(
+        owned = owned.len(),
+        taken = taken.len(),
+        released = released.len(),
+        first_taken = %first_few(&taken),
+        first_released = %first_few(&released),
+        "l2: answering for {} IPs (+{} -{})",
+        owned.len(),
+        taken.len(),
+        released.len()
+    );
+}
+
+/// Up to 5 items, then how many more: a log field that stays short at 10,000.
+pub fn first_few<T: std::fmt::Display>(items: &[T]) -> String {
+    let mut text: Vec<String> = items.iter().take(5).map(ToString::to_string).collect();
+    if items.len() > 5 {
+        text.push(format!("… {} more", items.len() - 5));
+    }
+    text.join(" ")
+}
+
 /// The manager: rescans interfaces on link events, keeps one listener per selected
 /// interface, and reacts to ownership changes.
 async fn manage(
@@ -197,6 +261,7 @@ async fn manage(
                     return;
                 }
                 let owned = owned_rx.borrow_and_update().clone();
+                log_owned_change(&previous, &owned);
                 for run in running.values() {
                     update_groups(&run.port, &owned);
                 }
@@ -242,6 +307,7 @@ fn rescan(
     shared: &Arc<Shared>,
     bursts: &mut Vec<JoinHandle<()>>,
 ) {
+    ensure_sysctls(settings, selection, shared);
     let links: BTreeMap<String, Link> = interfaces::scan(&settings.sysfs)
         .into_iter()
         .filter(|link| selection.check(link).is_ok())

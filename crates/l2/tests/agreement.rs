@@ -107,6 +107,8 @@ proptest! {
                 match_expressions: vec![],
             }],
             interfaces: if only_eth2 { vec!["eth2".into()] } else { vec![] },
+            service_selectors: vec![],
+            preferred_nodes: vec![],
         });
         let views: BTreeMap<String, NodeView> = nodes.iter().enumerate().map(|(i, spec)| {
             let name = format!("node-{i}");
@@ -134,6 +136,7 @@ proptest! {
                     ready: spec.endpoints[n],
                     serving: spec.endpoints[n],
                 }).collect()),
+                labels: Default::default(),
             }
         }).collect();
 

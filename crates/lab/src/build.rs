@@ -50,29 +50,31 @@ pub fn up(options: LabOptions) -> Result<State, Error> {
 
 fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
     let state_dir = &options.state_dir;
-    let (config_path, added_dir, own_dir) = match &options.config {
-        Some(path) => (
-            std::path::absolute(path)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
-            state_dir.join("lab-objects"),
-            false,
-        ),
-        None => {
-            let dir = state_dir.join("config");
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join("lab.yaml"), DEFAULT_CONFIG_YAML)?;
-            (dir.clone(), dir, true)
-        }
+    let (config_paths, added_dir, own_dir) = if options.config.is_empty() {
+        let dir = state_dir.join("config");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("lab.yaml"), DEFAULT_CONFIG_YAML)?;
+        (vec![dir.clone()], dir, true)
+    } else {
+        let absolute = options
+            .config
+            .iter()
+            .map(|path| {
+                std::path::absolute(path)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+            })
+            .collect::<Result<Vec<PathBuf>, Error>>()?;
+        (absolute, state_dir.join("lab-objects"), false)
     };
-    let config = (options.load_config)(&config_path)
-        .map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
+    let config = (options.load_config)(&config_paths)
+        .map_err(|e| Error::Config(format!("{}: {e}", members::display_paths(&config_paths))))?;
     // Layer 2 needs the speakers to know each other, as in a real cluster.
     let added = if config.l2_advertisements.is_empty() {
         members::Added::default()
     } else {
-        members::complete(&config_path, options.nodes, &added_dir, own_dir)?
+        members::complete(&config_paths, options.nodes, &added_dir, own_dir)?
     };
-    let router_text = router_config(options, &config, &config_path)?;
+    let router_text = router_config(options, &config, &config_paths)?;
 
     // Namespaces. Names are fixed (prefix-based) so a later `down` finds them.
     let ws = create(&names.ws())?;
@@ -108,23 +110,21 @@ fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
             &backend_log,
         )?;
         let run_log = logs.join(format!("{name}-oxlb.log"));
-        let (oxlb, config_arg, node_dir_arg) = (
-            path_arg(&options.oxlb_bin),
-            path_arg(&config_path),
-            path_arg(&node_dir),
-        );
+        let (oxlb, node_dir_arg) = (path_arg(&options.oxlb_bin), path_arg(&node_dir));
+        let config_args: Vec<String> = config_paths.iter().map(|p| path_arg(p)).collect();
         let mut argv = vec![
             oxlb.as_str(),
             "run",
             "--node",
             &name,
-            "-f",
-            &config_arg,
             "--state-dir",
             &node_dir_arg,
             "--listen",
             "127.0.0.1:7472",
         ];
+        for config_arg in &config_args {
+            argv.extend(["-f", config_arg.as_str()]);
+        }
         let extra = added.extra_path.as_deref().map(path_arg);
         if let Some(extra) = &extra {
             argv.extend(["-f", extra.as_str()]);
@@ -161,7 +161,7 @@ fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
         router_namespace: router_name,
         lan_namespace: lan_name,
         nodes: node_states,
-        config_path,
+        config_paths,
         added_path: added.extra_path.clone(),
         added: added.notes.clone(),
         oxlb_bin: options.oxlb_bin.clone(),
@@ -180,7 +180,11 @@ fn path_arg(path: &Path) -> String {
 }
 
 /// The router's configuration for the lab's nodes, from the user's (or default) config.
-fn router_config(options: &LabOptions, config: &Config, path: &Path) -> Result<String, Error> {
+fn router_config(
+    options: &LabOptions,
+    config: &Config,
+    paths: &[PathBuf],
+) -> Result<String, Error> {
     let families = peer_families(config);
     let nodes: Vec<(String, IpAddr)> = (1..=options.nodes)
         .flat_map(|i| {
@@ -197,7 +201,7 @@ fn router_config(options: &LabOptions, config: &Config, path: &Path) -> Result<S
     generate(flavor, config, &nodes, None).map_err(|e| {
         Error::Config(format!(
             "cannot configure the lab router from {}: {e}",
-            path.display()
+            members::display_paths(paths)
         ))
     })
 }
@@ -331,12 +335,6 @@ fn wire(
             node.exec(&["ip", family, "route", "add", &ip.to_string(), "dev", LAN_IF])
                 .map_err(io)?;
         }
-        // Service IPs sit on a local dummy interface of every announcing node: only
-        // oxlb's Layer 2 responder may answer ARP for them, not the kernel.
-        node.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
-            .map_err(io)?;
-        node.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"])
-            .map_err(io)?;
     }
     Ok(())
 }
@@ -361,7 +359,10 @@ pub fn describe(state: &State) -> String {
             node.name, node.namespace, node.ipv4, node.ipv6
         ));
     }
-    out.push_str(&format!("  config: {}\n", state.config_path.display()));
+    out.push_str(&format!(
+        "  config: {}\n",
+        members::display_paths(&state.config_paths)
+    ));
     if let Some(path) = &state.added_path {
         out.push_str(&format!(
             "          {} (added by the lab)\n",

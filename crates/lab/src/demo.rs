@@ -33,7 +33,7 @@ impl Default for DemoOptions {
 /// Progress goes to `out`. The lab is removed at the end, whatever happened.
 pub fn demo(mut options: LabOptions, demo: DemoOptions, out: &mut dyn Write) -> Result<(), Error> {
     let started = Instant::now();
-    options.config = None;
+    options.config = Vec::new();
     if demo.check_layer2 {
         crate::preflight::check_arping()?;
     }

@@ -41,18 +41,19 @@ pub use error::Error;
 pub use preflight::is_root;
 pub use state::{NodeState, RouterKind, State};
 
-/// Loads a configuration path (file or directory, as given to `oxlb run -f`) into a
+/// Loads configuration paths (files or directories, as given to `oxlb run -f`) into a
 /// validated [`Config`]; the message says what is wrong. The CLI passes the config
 /// crate's loader; tests can pass a closure that builds the model directly.
-pub type ConfigLoader = Box<dyn Fn(&Path) -> Result<Config, String> + Send + Sync>;
+pub type ConfigLoader = Box<dyn Fn(&[PathBuf]) -> Result<Config, String> + Send + Sync>;
 
 /// What `lab up` builds.
 pub struct LabOptions {
     /// Number of nodes, 1..=[`plan::MAX_NODES`]. Default 3.
     pub nodes: usize,
     pub router: RouterKind,
-    /// The user's configuration (`-f`); `None` writes [`DEFAULT_CONFIG_YAML`].
-    pub config: Option<PathBuf>,
+    /// The user's configuration (`-f`, as many files or directories as `oxlb check`
+    /// and `oxlb run` take); empty writes [`DEFAULT_CONFIG_YAML`].
+    pub config: Vec<PathBuf>,
     /// The `oxlb` executable run on every node (`run`, `status`): normally the running
     /// executable (`std::env::current_exe()`).
     pub oxlb_bin: PathBuf,
@@ -73,7 +74,7 @@ impl LabOptions {
         LabOptions {
             nodes: 3,
             router: RouterKind::Frr,
-            config: None,
+            config: Vec::new(),
             backend_bin: oxlb_bin.clone(),
             oxlb_bin,
             load_config,

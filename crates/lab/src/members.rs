@@ -25,21 +25,24 @@ pub struct Added {
     pub notes: Vec<String>,
 }
 
-/// Looks at the configuration at `config_path` and writes the missing Node objects
+/// Looks at the configuration at `config_paths` and writes the missing Node objects
 /// (for nodes `1..=nodes`) and the missing `memberlist` Secret into `dir`.
 /// `own_dir`: `dir` is the configuration's own directory (the built-in config), so
 /// nothing extra has to be passed to `oxlb run`.
 pub fn complete(
-    config_path: &Path,
+    config_paths: &[PathBuf],
     nodes: usize,
     dir: &Path,
     own_dir: bool,
 ) -> Result<Added, Error> {
-    let snapshot =
-        load_paths(&[config_path.to_path_buf()], DEFAULT_NAMESPACE).map_err(|errors| {
-            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            Error::Config(format!("{}: {}", config_path.display(), text.join("; ")))
-        })?;
+    let snapshot = load_paths(config_paths, DEFAULT_NAMESPACE).map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Error::Config(format!(
+            "{}: {}",
+            display_paths(config_paths),
+            text.join("; ")
+        ))
+    })?;
     let mut added = Added::default();
     let mut wrote = false;
     std::fs::create_dir_all(dir)?;
@@ -131,6 +134,15 @@ fn node_yaml(index: usize) -> String {
     )
 }
 
+/// `a.yaml, b.yaml`: the paths of a configuration, for messages.
+pub fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +159,7 @@ mod tests {
     fn the_built_in_config_gets_nodes_and_a_secret_in_its_own_directory() {
         let dir = temp("builtin");
         std::fs::write(dir.join("lab.yaml"), crate::DEFAULT_CONFIG_YAML).unwrap();
-        let added = complete(&dir, 3, &dir, true).unwrap();
+        let added = complete(std::slice::from_ref(&dir), 3, &dir, true).unwrap();
         assert_eq!(added.extra_path, None);
         let snapshot = load_paths(std::slice::from_ref(&dir), DEFAULT_NAMESPACE).unwrap();
         let names: Vec<_> = snapshot
@@ -185,7 +197,7 @@ mod tests {
         );
         std::fs::write(&user, text).unwrap();
         let extra = dir.join("added");
-        let added = complete(&user, 2, &extra, false).unwrap();
+        let added = complete(std::slice::from_ref(&user), 2, &extra, false).unwrap();
         assert_eq!(added.extra_path.as_deref(), Some(extra.as_path()));
         assert!(!extra.join("memberlist.yaml").exists());
         let snapshot = load_paths(std::slice::from_ref(&extra), DEFAULT_NAMESPACE).unwrap();
@@ -210,7 +222,7 @@ mod tests {
 
         // Nothing missing: nothing written, nothing extra to read.
         let all = dir.join("all");
-        let added = complete(&user, 1, &all, false).unwrap();
+        let added = complete(std::slice::from_ref(&user), 1, &all, false).unwrap();
         assert_eq!(added.extra_path, None);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -56,8 +56,9 @@ pub struct State {
     pub router_namespace: String,
     pub lan_namespace: String,
     pub nodes: Vec<NodeState>,
-    /// The `-f` path every node's `oxlb run` reads.
-    pub config_path: PathBuf,
+    /// The `-f` paths every node's `oxlb run` reads.
+    #[serde(default)]
+    pub config_paths: Vec<PathBuf>,
     /// A second `-f` path with the objects the lab added to a user's configuration
     /// (Node objects, the `memberlist` Secret), when it lacked them.
     #[serde(default)]

@@ -75,6 +75,7 @@ fn config_from_default_yaml() -> Config {
             ebgp_multihop: false,
             vrf: None,
             dual_stack_address_family: false,
+            local_asn: None,
         },
     );
     config.bgp_advertisements.insert(
@@ -88,6 +89,7 @@ fn config_from_default_yaml() -> Config {
             communities: Default::default(),
             peers: Default::default(),
             node_selectors: vec![],
+            service_selectors: vec![],
         },
     );
     config

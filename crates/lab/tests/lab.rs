@@ -70,6 +70,7 @@ fn default_config() -> Config {
             ebgp_multihop: false,
             vrf: None,
             dual_stack_address_family: false,
+            local_asn: None,
         },
     );
     config.bgp_advertisements.insert(
@@ -83,6 +84,7 @@ fn default_config() -> Config {
             communities: BTreeSet::from([Community::Standard((64500 << 16) | 100)]),
             peers: BTreeSet::new(),
             node_selectors: vec![],
+            service_selectors: vec![],
         },
     );
     config.l2_advertisements.insert(
@@ -92,6 +94,8 @@ fn default_config() -> Config {
             pools: BTreeSet::from(["lab-l2".to_string()]),
             node_selectors: vec![],
             interfaces: vec![],
+            service_selectors: vec![],
+            preferred_nodes: vec![],
         },
     );
     config
@@ -324,11 +328,11 @@ fn a_users_config_gets_only_the_missing_membership_objects() {
         "apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\nstatus:\n  addresses:\n    - type: InternalIP\n      address: 172.31.0.11\n",
     )
     .unwrap();
-    options.config = Some(user.clone());
+    options.config = vec![user.clone()];
     let state_dir = options.state_dir.clone();
     let lab = Lab::up(options).unwrap();
     let added = state_dir.join("lab-objects");
-    assert_eq!(lab.state().config_path, user);
+    assert_eq!(lab.state().config_paths, std::slice::from_ref(&user));
     assert_eq!(lab.state().added_path.as_deref(), Some(added.as_path()));
     let nodes = std::fs::read_to_string(added.join("lab-nodes.yaml")).unwrap();
     assert!(

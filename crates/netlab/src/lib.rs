@@ -14,7 +14,7 @@ mod process;
 mod wait;
 
 pub use bird::Bird;
-pub use frr::Frr;
+pub use frr::{Frr, Vty};
 pub use netns::{Netns, sweep_stale, veth};
 pub use process::Guarded;
 pub use wait::wait_until;

@@ -12,10 +12,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let report = check(args);
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => crate::out::println(&text),
             Err(e) => eprintln!("error: {e}"),
         },
-        OutputFormat::Text => print!("{}", render_text(&report)),
+        OutputFormat::Text => crate::out::print(&render_text(&report)),
     }
     if report.valid {
         ExitCode::SUCCESS
@@ -31,6 +31,10 @@ pub struct Report {
     pub namespace: String,
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
+    /// Objects not in force as written: left out, or held at the last valid version
+    /// their `oxlb.io/last-valid-spec` annotation records (as the cluster would).
+    pub quarantined: Vec<oxlb_config::Quarantined>,
+    /// What would be in force: everything valid, even when some objects are not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
 }
@@ -86,6 +90,7 @@ fn check(args: &CheckArgs) -> Report {
         namespace: args.namespace.clone(),
         errors,
         warnings: Vec::new(),
+        quarantined: Vec::new(),
         summary: None,
     };
     let snapshot = match oxlb_config::load_paths(&args.files, &args.namespace) {
@@ -99,19 +104,16 @@ fn check(args: &CheckArgs) -> Report {
             };
         }
     };
+    // The same quarantine the controller and speakers apply: the summary shows what
+    // the cluster would keep, `quarantined` what it would leave out or hold back.
     let built = oxlb_config::build_config(&snapshot);
-    match built.config {
-        Ok(config) => Report {
-            valid: true,
-            namespace: args.namespace.clone(),
-            errors: Vec::new(),
-            summary: Some(summarize(&config, &snapshot)),
-            warnings: built.warnings,
-        },
-        Err(errors) => Report {
-            warnings: built.warnings,
-            ..empty(errors)
-        },
+    Report {
+        valid: built.errors.is_empty(),
+        namespace: args.namespace.clone(),
+        summary: Some(summarize(&built.applied, &snapshot)),
+        errors: built.errors,
+        warnings: built.warnings,
+        quarantined: built.quarantined,
     }
 }
 
@@ -207,19 +209,41 @@ fn render_into(report: &Report, out: &mut String) -> std::fmt::Result {
     if !report.valid {
         writeln!(
             out,
-            "The configuration is INVALID: {} error(s). Nothing would be applied.\n",
+            "The configuration is INVALID: {} error(s).\n",
             report.errors.len()
         )?;
         for e in &report.errors {
             writeln!(out, "{e}")?;
         }
+        if !report.quarantined.is_empty() {
+            writeln!(
+                out,
+                "\nThe cluster would apply everything else, and for these objects:"
+            )?;
+            for q in &report.quarantined {
+                let what = match q.decision {
+                    oxlb_config::Decision::LeftOut => "left out",
+                    oxlb_config::Decision::KeptLastValid => "kept at its last valid version",
+                };
+                writeln!(out, "  {} {:?}: {what}", q.kind.as_str(), q.name)?;
+            }
+        }
+        writeln!(out)?;
     }
     if let Some(summary) = &report.summary {
-        writeln!(
-            out,
-            "The configuration is valid (namespace {}, {} objects read).",
-            report.namespace, summary.objects
-        )?;
+        if report.valid {
+            writeln!(
+                out,
+                "The configuration is valid (namespace {}, {} objects read).",
+                report.namespace, summary.objects
+            )?;
+        } else {
+            writeln!(
+                out,
+                "In force (namespace {}, {} objects read):",
+                report.namespace, summary.objects
+            )?;
+        }
         writeln!(out, "\nAddress pools ({}):", summary.pools.len())?;
         for p in &summary.pools {
             let mut counts = Vec::new();

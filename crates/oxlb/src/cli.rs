@@ -74,11 +74,19 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct LogArgs {
-    /// Log verbosity: error, warn, info, debug, trace (or a tracing filter).
-    #[arg(long, default_value = "info", global = true)]
+    /// Log verbosity: error, warn, info, debug, trace (or a tracing filter such as
+    /// `info,oxlb_bgp=debug`). RUST_LOG, when set, overrides it.
+    #[arg(long, env = "OXLB_LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
-    /// Log format: text for people, json for log collectors.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    /// Log format: text for people (coloured only on a terminal), json for log
+    /// collectors (one JSON object per line).
+    #[arg(
+        long,
+        env = "OXLB_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -103,7 +111,10 @@ pub struct RunArgs {
     /// Where assignments are kept so a restart never moves an IP.
     #[arg(long, default_value = "/var/lib/oxlb")]
     pub state_dir: PathBuf,
-    /// Address of /metrics, /healthz, /readyz and the status API.
+    /// Where /metrics (MetalLB's metric names), /healthz, /readyz and /api/v1/status
+    /// (every Service with its IPs, BGP sessions with their peers and last errors,
+    /// Layer 2 counters; what `oxlb status` and `oxlb explain` read) are served. The
+    /// status API is unauthenticated: keep this on loopback unless the network is yours.
     #[arg(long, default_value = "127.0.0.1:7472")]
     pub listen: std::net::SocketAddr,
     /// Handle only Services with this spec.loadBalancerClass.
@@ -199,9 +210,10 @@ pub enum LabCommand {
         /// frr or bird.
         #[arg(long, default_value = "frr")]
         router: String,
-        /// Your own configuration (the built-in demo config when not given).
-        #[arg(short = 'f', long = "file")]
-        config: Option<PathBuf>,
+        /// Your own configuration: files or directories, as `check` and `run` take
+        /// them (the built-in demo config when not given).
+        #[arg(short = 'f', long = "file", value_name = "PATH", num_args = 1..)]
+        config: Vec<PathBuf>,
     },
     /// The router's BGP summary and routes, the workstation's neighbours, each node's status.
     Status,
@@ -227,8 +239,15 @@ pub struct ControllerArgs {
     pub namespace: String,
     #[arg(long)]
     pub lb_class: Option<String>,
+    /// Where /metrics (MetalLB's metric names), /healthz (alive; config errors when the
+    /// last change was rejected) and /readyz are served, for Prometheus and the kubelet.
     #[arg(long, default_value = "0.0.0.0:7472")]
     pub metrics_address: std::net::SocketAddr,
+    /// Where /api/v1/status is served: every Service with its IPs and pool, the pools'
+    /// usage. Unauthenticated, so loopback only (`kubectl port-forward` reaches it).
+    /// 7475, not the speaker's 7474, so both fit on one host network.
+    #[arg(long, default_value = "127.0.0.1:7475", value_parser = loopback_address)]
+    pub status_address: std::net::SocketAddr,
     /// Run without leader election (a single replica only).
     #[arg(long)]
     pub no_leader_election: bool,
@@ -247,9 +266,28 @@ pub struct SpeakerArgs {
     /// Handle only Services with this spec.loadBalancerClass.
     #[arg(long)]
     pub lb_class: Option<String>,
-    /// Address of /metrics, /healthz and /readyz.
+    /// Where /metrics (MetalLB's metric names: announced IPs, BGP sessions, config
+    /// loaded / stale), /healthz (alive; config errors when the last change was
+    /// rejected) and /readyz are served, for Prometheus and the kubelet. Nothing else is
+    /// served there: the speaker runs on the host network.
     #[arg(long, default_value = "0.0.0.0:7472")]
     pub metrics_address: std::net::SocketAddr,
+    /// The node's address (the DaemonSet passes status.hostIP, as MetalLB's
+    /// METALLB_HOST): the metrics listener binds it, at the port of --metrics-address,
+    /// instead of every address of the node.
+    #[arg(long, env = "OXLB_HOST", value_name = "IP")]
+    pub host: Option<std::net::IpAddr>,
+    /// Where /api/v1/status is served: every Service this node announces with its IPs,
+    /// the BGP sessions with their peers and last errors, Layer 2 counters.
+    /// Unauthenticated, so loopback only (`kubectl port-forward` reaches it).
+    #[arg(long, default_value = "127.0.0.1:7474", value_parser = loopback_address)]
+    pub status_address: std::net::SocketAddr,
+    /// This speaker's Pod (downward API metadata.name and metadata.uid): it owns the
+    /// ServiceL2Status / ServiceBGPStatus objects it writes, so they go with it.
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pub pod_name: Option<String>,
+    #[arg(long, env = "POD_UID", value_name = "UID", requires = "pod_name")]
+    pub pod_uid: Option<String>,
     /// Also accept BGP connections from the routers here (e.g. 0.0.0.0:179; needs
     /// CAP_NET_BIND_SERVICE). Default: connect only, as MetalLB's speaker.
     #[arg(long)]
@@ -312,10 +350,11 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// The legacy file: a ConfigMap with key `config`, Helm values with `configInline:`,
-    /// or the bare config YAML (`peers:`, `address-pools:` ...).
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
-    pub file: PathBuf,
+    /// The legacy files: a ConfigMap with key `config`, Helm values with
+    /// `configInline:`, or the bare config YAML (`peers:`, `address-pools:` ...). Several
+    /// are converted one after the other into one stream.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     /// Namespace written into the generated resources.
     #[arg(short = 'n', long, default_value = "metallb-system")]
     pub namespace: String,
@@ -325,4 +364,62 @@ pub struct ConvertArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+/// The status API listens on loopback only (it is unauthenticated).
+fn loopback_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let address: std::net::SocketAddr =
+        text.parse().map_err(|e| format!("{e}: expected IP:PORT"))?;
+    oxlb_standalone::http::check_status_address(address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every `-f` (check, run, explain, router-config, convert, lab up) takes the same:
+    /// one or more files or directories, repeatable.
+    #[test]
+    fn every_dash_f_takes_several_paths() {
+        fn walk(command: &clap::Command, path: &str, seen: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_short() == Some('f') {
+                    let name = format!("{path} -f");
+                    assert_eq!(arg.get_long(), Some("file"), "{name}");
+                    assert_eq!(
+                        arg.get_num_args(),
+                        Some(clap::builder::ValueRange::new(1..)),
+                        "{name}"
+                    );
+                    assert!(
+                        matches!(arg.get_action(), clap::ArgAction::Append),
+                        "{name}: {:?}",
+                        arg.get_action()
+                    );
+                    seen.push(name);
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), seen);
+            }
+        }
+        let mut seen = Vec::new();
+        walk(&Cli::command(), "oxlb", &mut seen);
+        for expected in [
+            "oxlb check -f",
+            "oxlb run -f",
+            "oxlb convert -f",
+            "oxlb lab up -f",
+        ] {
+            assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
+        }
+        let parsed = Cli::try_parse_from(["oxlb", "lab", "up", "-f", "a.yaml", "-f", "b/"]);
+        match parsed.map(|c| c.command) {
+            Ok(Command::Lab(LabArgs {
+                command: LabCommand::Up { config, .. },
+            })) => assert_eq!(config, [PathBuf::from("a.yaml"), PathBuf::from("b/")]),
+            other => panic!("{other:?}"),
+        }
+    }
 }

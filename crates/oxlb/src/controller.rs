@@ -11,9 +11,17 @@ pub fn run(args: &ControllerArgs) -> ExitCode {
         namespace: args.namespace.clone(),
         lb_class: args.lb_class.clone(),
         metrics_address: Some(args.metrics_address),
+        status_address: Some(args.status_address),
         ..Default::default()
     };
     options.leader_election = !args.no_leader_election;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        identity = %options.identity,
+        metrics = ?options.metrics_address,
+        status = ?options.status_address,
+        "oxlb controller starting"
+    );
     let runtime = match logging::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

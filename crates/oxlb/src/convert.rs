@@ -5,34 +5,41 @@ use std::process::ExitCode;
 use crate::cli::ConvertArgs;
 
 pub fn run(args: &ConvertArgs) -> ExitCode {
-    let text = match read(&args.file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.file.display());
-            return ExitCode::FAILURE;
+    let mut output = String::new();
+    let mut failed = false;
+    for file in &args.files {
+        match convert(file, &args.namespace) {
+            Ok(yaml) => {
+                if !output.is_empty() && !yaml.starts_with("---") {
+                    output.push_str("---\n");
+                }
+                output.push_str(&yaml);
+            }
+            Err(()) => failed = true,
         }
-    };
-    match oxlb_config::legacy::convert_text(&text, Some(&args.file), &args.namespace) {
+    }
+    if failed {
+        return ExitCode::FAILURE;
+    }
+    crate::out::print(&output);
+    ExitCode::SUCCESS
+}
+
+/// One legacy file as metallb.io resources (YAML); what is wrong goes to stderr.
+fn convert(file: &std::path::Path, namespace: &str) -> Result<String, ()> {
+    let text = read(file).map_err(|e| eprintln!("error: {}: {e}", file.display()))?;
+    match oxlb_config::legacy::convert_text(&text, Some(file), namespace) {
         Ok((objects, warnings)) => {
             for w in &warnings {
                 eprintln!("{w}");
             }
-            match objects.to_yaml() {
-                Ok(yaml) => {
-                    print!("{yaml}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            objects.to_yaml().map_err(|e| eprintln!("error: {e}"))
         }
         Err(diagnostics) => {
             for d in &diagnostics {
                 eprintln!("{d}");
             }
-            ExitCode::FAILURE
+            Err(())
         }
     }
 }

@@ -1,15 +1,11 @@
 //! `oxlb crds`: print the CustomResourceDefinitions as one multi-document YAML stream.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run() -> ExitCode {
     match render() {
         Ok(text) => {
-            let mut out = std::io::stdout().lock();
-            if out.write_all(text.as_bytes()).is_err() {
-                return ExitCode::FAILURE;
-            }
+            crate::out::print(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {

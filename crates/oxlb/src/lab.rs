@@ -19,8 +19,8 @@ fn options(router: &str) -> Result<LabOptions, String> {
         .map_err(|e| format!("cannot find the oxlb executable to run on the nodes: {e}"))?;
     let mut options = LabOptions::new(
         exe,
-        Box::new(|path: &std::path::Path| {
-            crate::load_config(&[path.to_path_buf()], oxlb_config::DEFAULT_NAMESPACE)
+        Box::new(|paths: &[std::path::PathBuf]| {
+            crate::load_config(paths, oxlb_config::DEFAULT_NAMESPACE)
         }),
     );
     options.router = router_kind(router)?;
@@ -38,11 +38,11 @@ pub fn run(args: &LabArgs) -> ExitCode {
             options.nodes = *nodes;
             options.config = config.clone();
             let lab = Lab::up(options).map_err(|e| e.to_string())?;
-            print!("{}", lab.describe());
+            crate::out::print(&lab.describe());
             Ok(())
         }
         LabCommand::Status => {
-            print!("{}", Lab::load().map_err(|e| e.to_string())?.status());
+            crate::out::print(&Lab::load().map_err(|e| e.to_string())?.status());
             Ok(())
         }
         LabCommand::Curl { ip } => {
@@ -50,7 +50,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
                 .map_err(|e| e.to_string())?
                 .curl(*ip)
                 .map_err(|e| e.to_string())?;
-            print!("{answer}");
+            crate::out::print(&answer);
             Ok(())
         }
         LabCommand::Fail { node } => Lab::load()
@@ -68,7 +68,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
             )
             .map_err(|e| e.to_string())?;
             for item in removed {
-                println!("removed {item}");
+                crate::out::println(&format!("removed {item}"));
             }
             Ok(())
         }

@@ -8,6 +8,7 @@ mod crds;
 mod lab;
 mod logging;
 mod memberlist;
+mod out;
 mod router_config;
 mod run;
 mod speaker;

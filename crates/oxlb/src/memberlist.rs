@@ -15,7 +15,7 @@ pub fn run(namespace: &str) -> ExitCode {
     };
     match secret_yaml(namespace, &key) {
         Ok(text) => {
-            print!("{text}");
+            crate::out::print(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {

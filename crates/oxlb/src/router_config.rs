@@ -42,7 +42,7 @@ pub fn run(args: &RouterConfigArgs) -> ExitCode {
         args.router_asn,
     ) {
         Ok(text) => {
-            print!("{text}");
+            crate::out::print(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -46,9 +46,9 @@ pub fn status(args: &StatusArgs) -> ExitCode {
     match oxlb_standalone::client::fetch_status(args.addr) {
         Ok(report) => {
             match args.output {
-                OutputFormat::Text => print!("{}", oxlb_standalone::render::status(&report)),
+                OutputFormat::Text => crate::out::print(&oxlb_standalone::render::status(&report)),
                 OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => crate::out::println(&text),
                     Err(e) => {
                         eprintln!("oxlb status: {e}");
                         return ExitCode::FAILURE;
@@ -96,7 +96,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
     };
     match oxlb_standalone::render::explain(&report, &service) {
         Some(text) => {
-            print!("{text}");
+            crate::out::print(&text);
             ExitCode::SUCCESS
         }
         None => {

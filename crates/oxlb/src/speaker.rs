@@ -15,7 +15,20 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
         namespace: args.namespace.clone(),
         node_name: args.node_name.clone(),
         lb_class: args.lb_class.clone(),
-        metrics_address: Some(args.metrics_address),
+        metrics_address: Some(match args.host {
+            Some(host) => std::net::SocketAddr::new(host, args.metrics_address.port()),
+            None => args.metrics_address,
+        }),
+        status_address: Some(args.status_address),
+        pod: match (&args.pod_name, &args.pod_uid) {
+            (Some(name), Some(uid)) if !name.is_empty() && !uid.is_empty() => {
+                Some(oxlb_k8s::PodIdentity {
+                    name: name.clone(),
+                    uid: uid.clone(),
+                })
+            }
+            _ => None,
+        },
         membership: oxlb_k8s::MembershipOptions {
             bind_addr: args.ml_bind_addr,
             bind_port: args.ml_bind_port,
@@ -23,6 +36,14 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
             ..oxlb_k8s::MembershipOptions::default()
         },
     };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        node = %args.node_name,
+        metrics = ?options.metrics_address,
+        status = ?options.status_address,
+        pod = ?options.pod.as_ref().map(|p| &p.name),
+        "oxlb speaker starting"
+    );
     let mut protocols = oxlb_k8s::ProtocolOptions::new(&args.node_name);
     protocols.bgp_listen = args.bgp_listen;
     protocols.l2_exclude = args.l2_exclude.clone();

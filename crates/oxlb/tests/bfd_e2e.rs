@@ -102,6 +102,24 @@ fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
         "{status}"
     );
     wait_bfd_metric(&lab, "metallb_bfd_session_up", 1);
+    // MetalLB's FRR-mode counters: control packets both ways, messages of the BGP
+    // session by type (an OPEN each way at least: a connection collision adds one).
+    let metrics = lab.metrics().unwrap_or_default();
+    let value = |name: &str, peer: &str| -> u64 {
+        let prefix = format!("{name}{{peer=\"{peer}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} in\n{metrics}"))
+    };
+    assert!(value("metallb_bfd_control_packet_input", ROUTER_IP) > 0);
+    assert!(value("metallb_bfd_control_packet_output", ROUTER_IP) > 0);
+    let bgp_peer = format!("{ROUTER_IP}:179");
+    assert!(value("metallb_bgp_opens_sent", &bgp_peer) >= 1);
+    assert!(value("metallb_bgp_opens_received", &bgp_peer) >= 1);
+    assert!(value("metallb_bgp_keepalives_received", &bgp_peer) >= 1);
+    assert!(value("metallb_bgp_total_sent", &bgp_peer) >= 3);
 
     // Cut: every packet dropped at the router, the link stays up.
     lab.cut();

@@ -138,3 +138,21 @@ fn crds_match_the_committed_file() {
     assert!(out.contains("name: v1beta1") && out.contains("name: v1beta2"));
     assert!(out.contains("deprecationWarning: v1beta1 is deprecated, please use v1beta2"));
 }
+
+#[test]
+fn check_shows_what_the_cluster_would_keep_and_leave_out() {
+    let (code, out, _) = oxlb(&[
+        "check",
+        "-f",
+        "crates/config/tests/fixtures/invalid/overlap-across-pools.yaml",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("INVALID: 1 error(s)"), "{out}");
+    assert!(
+        out.contains("The cluster would apply everything else"),
+        "{out}"
+    );
+    assert!(out.contains("IPAddressPool \"b\": left out"), "{out}");
+    assert!(out.contains("In force (namespace metallb-system"), "{out}");
+    assert!(out.contains("Address pools (1):"), "{out}");
+}

@@ -132,3 +132,99 @@ fn daemonset_environment_is_read_by_the_flags() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// Logs written to a pipe (as `kubectl logs` reads them) carry no ANSI escape codes;
+/// `--log-format json` gives one JSON object per line; the level comes from
+/// `--log-level` or `OXLB_LOG_LEVEL`.
+#[test]
+fn logs_to_a_pipe_are_plain_text_or_json_at_the_chosen_level() {
+    let stderr = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oxlb"));
+        command
+            .args([
+                "speaker",
+                "--node-name=node-1",
+                "--metrics-address=127.0.0.1:0",
+            ])
+            .args(extra)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .env_remove("OXLB_LOG_LEVEL")
+            .env_remove("OXLB_LOG_FORMAT")
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env("HOME", "/nonexistent");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = stderr(&[], &[]);
+    assert!(text.contains("oxlb speaker starting"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in a pipe: {text:?}");
+    let json = stderr(&["--log-format=json"], &[]);
+    let line = json
+        .lines()
+        .find(|l| l.contains("oxlb speaker starting"))
+        .unwrap_or_else(|| panic!("{json}"));
+    let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(parsed["level"], "INFO", "{line}");
+    assert_eq!(parsed["fields"]["node"], "node-1", "{line}");
+    let quiet = stderr(&[], &[("OXLB_LOG_LEVEL", "warn")]);
+    assert!(!quiet.contains("oxlb speaker starting"), "{quiet}");
+    let quiet = stderr(&["--log-level=warn"], &[]);
+    assert!(!quiet.contains("oxlb speaker starting"), "{quiet}");
+    let loud = stderr(&["--log-level=warn"], &[("RUST_LOG", "info")]);
+    assert!(loud.contains("oxlb speaker starting"), "{loud}");
+}
+
+/// The status API is unauthenticated: a non-loopback address for it is a usage error,
+/// and `--help` says what each listener exposes.
+#[test]
+fn status_api_only_on_loopback_and_help_says_what_each_endpoint_exposes() {
+    for command in ["speaker", "controller"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_oxlb"))
+            .args([command, "--status-address=0.0.0.0:7474"])
+            .env("NODE_NAME", "n")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("loopback"), "{err}");
+        let help = Command::new(env!("CARGO_BIN_EXE_oxlb"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&help.stdout);
+        let status = if command == "speaker" {
+            "127.0.0.1:7474"
+        } else {
+            "127.0.0.1:7475"
+        };
+        for endpoint in ["/metrics", "/healthz", "/readyz", "/api/v1/status", status] {
+            assert!(
+                help.contains(endpoint),
+                "{command} --help lacks {endpoint}: {help}"
+            );
+        }
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_oxlb"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for endpoint in [
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/api/v1/status",
+        "loopback",
+    ] {
+        assert!(
+            help.contains(endpoint),
+            "run --help lacks {endpoint}: {help}"
+        );
+    }
+}

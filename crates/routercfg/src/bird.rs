@@ -185,6 +185,9 @@ fn render_peer(o: &mut Out, plan: &Plan, peer: &RouterPeer) {
             filter_name(peer, *family)
         ));
         o.line("\t\texport none;\t# send nothing to the nodes");
+        if *family == Family::V4 && peer.ipv4_over_ipv6() {
+            o.line("\t\textended next hop on;\t# IPv4 routes with IPv6 next hops (RFC 8950)");
+        }
         o.line("\t};");
     }
     o.line(format!(

@@ -270,6 +270,23 @@ fn render_peer(o: &mut Out, peer: &RouterPeer) {
             ident(&bfd.name)
         ));
     }
+    if peer.ipv4_over_ipv6() {
+        o.comment(
+            " !",
+            "IPv4 routes come over these IPv6 sessions with IPv6 next hops (RFC 8950):\n\
+             offer the extended next hop capability or FRR ignores them. zebra installs\n\
+             them as `via inet6 fe80::...`.",
+        );
+        o.line(format!(" neighbor {group} capability extended-nexthop"));
+    }
+    if peer.ipv6_over_ipv4() {
+        o.comment(
+            " !",
+            "IPv6 routes come over these IPv4 sessions (IPv6 family activated below); their\n\
+             next hop is each node's IPv6 address on this link, so nodes need one (oxlb\n\
+             withholds IPv6 routes on a node without, and says so in its status).",
+        );
+    }
     if peer.graceful_restart {
         o.comment(
             " !",

@@ -92,6 +92,14 @@ pub(crate) fn render(plan: &Plan) -> String {
                 if peer.ibgp { "iBGP" } else { "eBGP" }
             ),
         );
+        if peer.ipv4_over_ipv6() {
+            o.comment(
+                "#",
+                "IPv4 routes come over these IPv6 sessions with IPv6 next hops (RFC 8950\n\
+                 extended next hop); not generated for RouterOS: check that your version\n\
+                 supports it, or use an IPv4 BGPPeer for the IPv4 pools.",
+            );
+        }
         let families: Vec<&str> = peer
             .families
             .iter()

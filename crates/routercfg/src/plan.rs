@@ -77,6 +77,19 @@ pub struct RouterPeer {
 }
 
 impl RouterPeer {
+    /// IPv4 routes over IPv6 sessions (dualStackAddressFamily on an IPv6 peer): they
+    /// carry IPv6 next hops, which the router must accept by offering the Extended Next
+    /// Hop capability (RFC 8950 §3).
+    pub fn ipv4_over_ipv6(&self) -> bool {
+        self.router_address.is_ipv6() && self.families.contains(&Family::V4)
+    }
+
+    /// IPv6 routes over IPv4 sessions (dualStackAddressFamily on an IPv4 peer): their
+    /// next hop is the node's IPv6 address on the link (RFC 4760 §3), nothing to offer.
+    pub fn ipv6_over_ipv4(&self) -> bool {
+        self.router_address.is_ipv4() && self.families.contains(&Family::V6)
+    }
+
     pub fn prefixes(&self, family: Family) -> &[IpNet] {
         match family {
             Family::V4 => &self.prefixes_v4,
@@ -209,12 +222,12 @@ pub fn plan(
         peers.push(RouterPeer {
             name: peer.name.clone(),
             ident: ident(&peer.name),
-            node_asn: peer.my_asn,
-            ibgp: peer.my_asn == router_asn,
+            node_asn: peer.session_asn(),
+            ibgp: peer.session_asn() == router_asn,
             router_address: *address,
             neighbors,
             password: peer.password.clone(),
-            multihop: peer.ebgp_multihop && peer.my_asn != router_asn,
+            multihop: peer.ebgp_multihop && peer.session_asn() != router_asn,
             bfd,
             families,
             prefixes_v4: prefixes
@@ -263,7 +276,7 @@ fn resolve_router_asn(chosen: &[(&Peer, IpAddr)], explicit: Option<u32>) -> Resu
     for (peer, _) in chosen {
         let asn = match peer.peer_asn {
             PeerAsn::Fixed(asn) => asn,
-            PeerAsn::DynamicInternal => peer.my_asn,
+            PeerAsn::DynamicInternal => peer.session_asn(),
             PeerAsn::DynamicExternal => match explicit {
                 Some(asn) if asn != peer.my_asn => continue,
                 _ => {

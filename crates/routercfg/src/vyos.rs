@@ -209,6 +209,10 @@ fn render_peer(o: &mut Out, peer: &RouterPeer) {
         if peer.graceful_restart {
             o.line(format!("{n} graceful-restart 'enable'"));
         }
+        if peer.ipv4_over_ipv6() {
+            // IPv4 routes with IPv6 next hops over this IPv6 session (RFC 8950).
+            o.line(format!("{n} capability extended-nexthop"));
+        }
         for family in &peer.families {
             let af = af_name(*family);
             let import = if peer.prefixes(*family).is_empty() {

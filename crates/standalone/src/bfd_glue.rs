@@ -57,7 +57,9 @@ pub fn desired(
             detect_multiplier: profile.detect_multiplier,
             minimum_ttl: profile.minimum_ttl,
             passive: profile.passive_mode,
-            echo: profile.echo_mode,
+            // oxlb implements no Echo function (RFC 5880 §6.4); a profile with echoMode
+            // (accepted, as MetalLB accepts it, with a warning) runs asynchronous mode.
+            echo: false,
         };
         out.insert(name, (key, profile));
     }
@@ -160,6 +162,8 @@ impl BfdSessions {
                     up: s.state == SessionState::Up,
                     up_transitions: s.up_events,
                     down_transitions: s.down_events,
+                    control_packets_in: s.control_packets_in,
+                    control_packets_out: s.control_packets_out,
                 })
             })
             .collect()

@@ -101,7 +101,8 @@ fn settings(peer: &Peer, address: IpAddr, router_id: Ipv4Addr) -> oxlb_bgp::Peer
         oxlb_config::PeerAsn::DynamicExternal => oxlb_bgp::PeerAsn::DynamicExternal,
     };
     let mut settings =
-        oxlb_bgp::PeerSettings::new(peer.name.clone(), peer.my_asn, peer_asn, address, router_id);
+        // localASN (FRR's local-as ... no-prepend replace-as): the peer sees only it.
+        oxlb_bgp::PeerSettings::new(peer.name.clone(), peer.session_asn(), peer_asn, address, router_id);
     settings.peer_port = peer.port;
     settings.source_address = peer.source_address;
     settings.hold_time = peer.hold_time;
@@ -314,6 +315,30 @@ mod tests {
             skipped.as_slice(),
             [SessionSkip::NoRouterId { .. }]
         ));
+    }
+
+    /// MetalLB (main) `localASN`: the session presents it instead of myASN (FRR's
+    /// `local-as ASN no-prepend replace-as`), so the OPEN and the AS_PATH carry it.
+    #[test]
+    fn local_asn_is_the_sessions_own_as() {
+        let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: r, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, localASN: 65410, routerID: 10.9.9.9}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: plain, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.2, routerID: 10.9.9.9}\n";
+        let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
+        let config = oxlb_config::build_config(&snapshot).config.unwrap();
+        let mut ids = RouterIds::default();
+        let (sessions, _) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            None,
+            dual,
+        );
+        assert_eq!(sessions["r"].0.local_asn, 65410);
+        assert_eq!(sessions["plain"].0.local_asn, 64500);
     }
 
     #[test]

@@ -81,6 +81,11 @@ struct Engine {
     bfd_down: Option<mpsc::UnboundedReceiver<String>>,
     /// Derived router IDs already logged (each is logged once, not on every apply).
     router_ids: bgp_glue::RouterIds,
+    /// Whether this host's kernel would answer for Layer 2 IPs it does not own.
+    host_check: crate::host_check::HostCheck,
+    /// The objects in force after the last build: an object whose edit is invalid stays
+    /// at this version (quarantine).
+    last_valid: oxlb_config::LastValid,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -141,8 +146,10 @@ pub async fn run(
         layer2: None,
         live: None,
         bfd: None,
+        last_valid: oxlb_config::LastValid::default(),
         bfd_down: None,
         router_ids: bgp_glue::RouterIds::default(),
+        host_check: crate::host_check::HostCheck::default(),
     };
     engine.reload("start").await;
 
@@ -182,38 +189,49 @@ impl Engine {
                 return;
             }
         };
-        let built = oxlb_config::build_config(&snapshot);
+        // Quarantine: invalid objects are left out (or held at their last valid
+        // version) and reported; everything else applies.
+        let built = oxlb_config::build_config_with(&snapshot, &self.last_valid);
         let warnings: Vec<String> = built.warnings.iter().map(|w| w.to_string()).collect();
         for warning in &warnings {
             warn!("{warning}");
         }
-        match built.config {
-            Ok(config) => {
-                self.report.send_modify(|r| {
-                    r.config.loaded = true;
-                    r.config.stale = false;
-                    r.config.errors.clear();
-                    r.config.warnings = warnings;
-                    r.config.loaded_at = SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .ok()
-                        .map(|d| d.as_secs());
-                });
-                info!(
-                    cause,
-                    pools = config.pools.len(),
-                    peers = config.peers.len(),
-                    services = snapshot.services.len(),
-                    "configuration loaded"
-                );
-                self.current = Some(Current { snapshot, config });
-                self.apply().await;
-            }
-            Err(errors) => self.reject(cause, errors.iter().map(|e| e.to_string()).collect()),
+        let errors: Vec<String> = built.errors.iter().map(|e| e.to_string()).collect();
+        for e in &errors {
+            error!("{e}");
         }
+        for q in &built.quarantined {
+            warn!(
+                kind = q.kind.as_str(),
+                name = %q.name,
+                decision = ?q.decision,
+                "object not in force as written"
+            );
+        }
+        let config = built.applied;
+        self.last_valid = built.in_force;
+        self.report.send_modify(|r| {
+            r.config.loaded = true;
+            r.config.stale = !errors.is_empty();
+            r.config.errors = errors;
+            r.config.warnings = warnings;
+            r.config.loaded_at = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs());
+        });
+        info!(
+            cause,
+            pools = config.pools.len(),
+            peers = config.peers.len(),
+            services = snapshot.services.len(),
+            left_out = built.quarantined.len(),
+            "configuration loaded"
+        );
+        self.current = Some(Current { snapshot, config });
+        self.apply().await;
     }
 
-    /// An invalid change: everything stays as it is, and the report says stale.
     fn reject(&mut self, cause: &str, errors: Vec<String>) {
         for e in &errors {
             error!("{e}");
@@ -294,9 +312,10 @@ impl Engine {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
                 Ok(change) => info!(
                     interface = vips.interface(),
-                    added = ?change.added,
-                    removed = ?change.removed,
-                    "service IPs on this host changed"
+                    added = change.added.len(),
+                    removed = change.removed.len(),
+                    "service IPs on this host changed: {}",
+                    change.summary()
                 ),
                 Err(e) => error!("cannot update the service IPs on this host: {e}"),
             }
@@ -321,6 +340,8 @@ impl Engine {
                 .collect();
         });
         self.last_plan = Some(plan);
+        // New IPs or owners: look at the host again at the next refresh.
+        self.host_check.expire();
         self.refresh_sessions();
     }
 
@@ -340,8 +361,49 @@ impl Engine {
         }
     }
 
+    /// Reads the host again (every [`crate::host_check::RECHECK`]) and reports whether
+    /// its kernel would answer for Layer 2 IPs this node does not own.
+    async fn check_host(&mut self) {
+        let (Some(layer2), Some(current), Some(plan)) =
+            (&self.layer2, &self.current, &self.last_plan)
+        else {
+            return;
+        };
+        if !self.host_check.due(std::time::Instant::now()) {
+            return;
+        }
+        let kernel_arp = layer2.responder.stats().kernel_arp;
+        let layer2_ips = crate::host_check::layer2_ips(
+            &current.config,
+            plan.services
+                .iter()
+                .filter_map(|s| Some((s.pool.as_deref()?, s.ips.as_slice()))),
+        );
+        let owned: BTreeSet<std::net::IpAddr> = plan.announcements.l2.keys().copied().collect();
+        let arp = kernel_arp.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::host_check::check_now(&arp, &layer2_ips, &owned)
+        })
+        .await;
+        match checked {
+            Ok(Ok((ghosts, host))) => {
+                self.host_check
+                    .record(ghosts, &host, std::time::Instant::now());
+                let status = self.host_check.status(&kernel_arp);
+                self.report.send_if_modified(|r| {
+                    let changed = r.host != status;
+                    r.host = status;
+                    changed
+                });
+            }
+            Ok(Err(e)) => warn!("layer2: cannot read this host's addresses: {e}"),
+            Err(e) => warn!("layer2: host check failed: {e}"),
+        }
+    }
+
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
-    async fn refresh_counters(&self) {
+    async fn refresh_counters(&mut self) {
+        self.check_host().await;
         self.refresh_sessions();
         if let Some(layer2) = &self.layer2 {
             let stats = layer2.responder.stats();
@@ -404,7 +466,13 @@ impl Engine {
                 prefixes_announced: s.prefixes_announced as u64,
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
-                last_error: s.last_error.clone(),
+                messages: (&s.messages).into(),
+                // A family withheld on an up session (no IPv6 next hop on that link)
+                // is shown where operators look for what is wrong with the session.
+                last_error: s
+                    .last_error
+                    .clone()
+                    .or_else(|| s.withheld.map(|w| w.to_string())),
             })
             .collect();
         self.report.send_if_modified(|r| {
@@ -496,9 +564,7 @@ pub fn offline_report(
     let snapshot = oxlb_config::load_paths(paths, namespace)
         .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let built = oxlb_config::build_config(&snapshot);
-    let config = built
-        .config
-        .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let config = built.applied;
     let held = match state_dir {
         Some(dir) => StateStore::open(dir)
             .and_then(|s| s.load())
@@ -514,6 +580,8 @@ pub fn offline_report(
         ..Default::default()
     };
     report.config.loaded = true;
+    report.config.stale = !built.errors.is_empty();
+    report.config.errors = built.errors.iter().map(|e| e.to_string()).collect();
     report.config.warnings = built.warnings.iter().map(|w| w.to_string()).collect();
     Ok(report)
 }

@@ -1,6 +1,8 @@
 //! The HTTP endpoint of `oxlb run` (default 127.0.0.1:7472, MetalLB's metrics port):
 //! `/metrics`, `/healthz`, `/readyz` and `/api/v1/status`, all read from the latest
-//! status report.
+//! status report. The Kubernetes speaker and controller serve the first three where
+//! Prometheus and the kubelet reach them ([`Endpoints::Health`]) and the status API,
+//! which names every Service, IP and BGP peer with their last errors, on loopback only.
 
 use std::net::SocketAddr;
 
@@ -19,13 +21,33 @@ struct Shared {
     report: watch::Receiver<StatusReport>,
 }
 
+/// What one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoints {
+    /// `/metrics`, `/healthz`, `/readyz`: what Prometheus and the kubelet need.
+    Health,
+    /// `/api/v1/status` only (the full state, for `oxlb status` and people).
+    Status,
+    /// Everything (`oxlb run`, on loopback by default).
+    All,
+}
+
 pub fn router(report: watch::Receiver<StatusReport>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/v1/status", get(status))
-        .with_state(Shared { report })
+    router_for(report, Endpoints::All)
+}
+
+pub fn router_for(report: watch::Receiver<StatusReport>, endpoints: Endpoints) -> Router {
+    let mut router = Router::new();
+    if endpoints != Endpoints::Status {
+        router = router
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz));
+    }
+    if endpoints != Endpoints::Health {
+        router = router.route("/api/v1/status", get(status));
+    }
+    router.with_state(Shared { report })
 }
 
 /// Binds `address`; an error says which address could not be used.
@@ -35,17 +57,41 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListene
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))
 }
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves every endpoint on `listener` until `shutdown` resolves.
 pub fn serve(
     listener: tokio::net::TcpListener,
     report: watch::Receiver<StatusReport>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    serve_endpoints(listener, report, Endpoints::All, shutdown)
+}
+
+/// Serves `endpoints` on `listener` until `shutdown` resolves.
+pub fn serve_endpoints(
+    listener: tokio::net::TcpListener,
+    report: watch::Receiver<StatusReport>,
+    endpoints: Endpoints,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
     tokio::spawn(async move {
-        axum::serve(listener, router(report))
+        axum::serve(listener, router_for(report, endpoints))
             .with_graceful_shutdown(shutdown)
             .await
     })
+}
+
+/// The status API names every Service, IP and BGP peer with their last errors, and has
+/// no authentication: it may only listen on a loopback address.
+pub fn check_status_address(address: SocketAddr) -> Result<SocketAddr, String> {
+    if address.ip().is_loopback() {
+        Ok(address)
+    } else {
+        Err(format!(
+            "the status API ({address}) is unauthenticated and names every Service, IP and \
+             BGP peer: it listens on loopback only (127.0.0.1 or ::1; reach it with \
+             `kubectl port-forward`)"
+        ))
+    }
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
@@ -143,5 +189,61 @@ mod tests {
         );
         stop_tx.send(()).unwrap();
         server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn health_listener_hides_the_status_api_and_status_listener_the_metrics() {
+        let (_tx, rx) = watch::channel(StatusReport::default());
+        let health = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let status = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let (health_address, status_address) =
+            (health.local_addr().unwrap(), status.local_addr().unwrap());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let a = serve_endpoints(
+            health,
+            rx.clone(),
+            Endpoints::Health,
+            stopped(stop_rx.clone()),
+        );
+        let b = serve_endpoints(status, rx, Endpoints::Status, stopped(stop_rx));
+        assert!(
+            get(health_address, "/api/v1/status")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(
+            get(health_address, "/metrics")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(
+            get(health_address, "/healthz")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(
+            get(status_address, "/api/v1/status")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(
+            get(status_address, "/metrics")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        stop_tx.send(true).unwrap();
+        a.await.unwrap().unwrap();
+        b.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_status_api_listens_on_loopback_only() {
+        assert!(check_status_address("127.0.0.1:7474".parse().unwrap()).is_ok());
+        assert!(check_status_address("[::1]:7474".parse().unwrap()).is_ok());
+        assert!(check_status_address("0.0.0.0:7474".parse().unwrap()).is_err());
+        assert!(check_status_address("10.0.0.1:7474".parse().unwrap()).is_err());
     }
 }

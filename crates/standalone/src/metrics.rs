@@ -123,6 +123,22 @@ pub fn render(report: &StatusReport) -> String {
         bool_value(config.stale),
     );
 
+    let client_counters: [(&str, &str, u64); 2] = [
+        (
+            "metallb_k8s_client_updates_total",
+            "Number of k8s object updates that have been processed.",
+            config.updates,
+        ),
+        (
+            "metallb_k8s_client_update_errors_total",
+            "Number of k8s object updates that failed for some reason.",
+            config.update_errors,
+        ),
+    ];
+    for (name, help, value) in client_counters {
+        Family::start(&mut out, name, "counter", help).sample(name, &[], value);
+    }
+
     let mut announced = Family::start(
         &mut out,
         "metallb_speaker_announced",
@@ -171,7 +187,9 @@ pub fn render(report: &StatusReport) -> String {
     }
 
     let sessions = &report.bgp_sessions;
-    let bgp: [BgpSeries; 4] = [
+    // The message counters are those of MetalLB's FRR-mode speaker (its frr-metrics
+    // collector reads them from FRR's per-neighbour messageStats), same names.
+    let bgp: [BgpSeries; 13] = [
         (
             "metallb_bgp_session_up",
             "gauge",
@@ -196,6 +214,60 @@ pub fn render(report: &StatusReport) -> String {
             "Number of prefixes that should be advertised on the BGP session",
             |s| s.prefixes_pending,
         ),
+        (
+            "metallb_bgp_opens_sent",
+            "counter",
+            "Number of BGP open messages sent",
+            |s| s.messages.opens_sent,
+        ),
+        (
+            "metallb_bgp_opens_received",
+            "counter",
+            "Number of BGP open messages received",
+            |s| s.messages.opens_received,
+        ),
+        (
+            "metallb_bgp_notifications_sent",
+            "counter",
+            "Number of BGP notification messages sent",
+            |s| s.messages.notifications_sent,
+        ),
+        (
+            "metallb_bgp_updates_total_received",
+            "counter",
+            "Number of BGP UPDATE messages received",
+            |s| s.messages.updates_received,
+        ),
+        (
+            "metallb_bgp_keepalives_sent",
+            "counter",
+            "Number of BGP keepalive messages sent",
+            |s| s.messages.keepalives_sent,
+        ),
+        (
+            "metallb_bgp_keepalives_received",
+            "counter",
+            "Number of BGP keepalive messages received",
+            |s| s.messages.keepalives_received,
+        ),
+        (
+            "metallb_bgp_route_refresh_sent",
+            "counter",
+            "Number of BGP route refresh messages sent",
+            |s| s.messages.route_refresh_sent,
+        ),
+        (
+            "metallb_bgp_total_sent",
+            "counter",
+            "Number of total BGP messages sent",
+            |s| s.messages.total_sent,
+        ),
+        (
+            "metallb_bgp_total_received",
+            "counter",
+            "Number of total BGP messages received",
+            |s| s.messages.total_received,
+        ),
     ];
     for (name, kind, help, value) in bgp {
         let mut family = Family::start(&mut out, name, kind, help);
@@ -216,9 +288,31 @@ pub fn render(report: &StatusReport) -> String {
             bool_value(session.up),
         );
     }
-    // MetalLB's FRR-mode speaker exports these two counters with the same names.
+    // MetalLB's FRR-mode speaker exports these counters with the same names. Echo
+    // packets: oxlb's BFD sends none (echo mode is not offered), so they stay 0 rather
+    // than missing from dashboards that sum them.
     type BfdCounter = (&'static str, &'static str, fn(&BfdSessionStatus) -> u64);
-    let bfd_events: [BfdCounter; 2] = [
+    let bfd_events: [BfdCounter; 6] = [
+        (
+            "metallb_bfd_control_packet_input",
+            "Number of received BFD control packets",
+            |s| s.control_packets_in,
+        ),
+        (
+            "metallb_bfd_control_packet_output",
+            "Number of sent BFD control packets",
+            |s| s.control_packets_out,
+        ),
+        (
+            "metallb_bfd_echo_packet_input",
+            "Number of received BFD echo packets",
+            |_| 0,
+        ),
+        (
+            "metallb_bfd_echo_packet_output",
+            "Number of sent BFD echo packets",
+            |_| 0,
+        ),
         (
             "metallb_bfd_session_down_events",
             "Number of BFD session down events",
@@ -236,6 +330,18 @@ pub fn render(report: &StatusReport) -> String {
             family.sample(name, &[("peer", &session.peer)], value(session));
         }
     }
+    // oxlb's own (no MetalLB equivalent): 0 is the only healthy value.
+    if let Some(count) = report.host.kernel_unowned_answers {
+        let name = "oxlb_layer2_kernel_unowned_answers";
+        Family::start(
+            &mut out,
+            name,
+            "gauge",
+            "Layer 2 IPs this node does not own whose ARP/NDP its kernel would answer \
+             (a second MAC on the LAN); see oxlb explain",
+        )
+        .sample(name, &[], count);
+    }
     out
 }
 
@@ -251,6 +357,8 @@ mod tests {
             config: ConfigStatus {
                 loaded: true,
                 stale: true,
+                updates: 12,
+                update_errors: 3,
                 ..Default::default()
             },
             pools: vec![PoolStatus {
@@ -275,6 +383,13 @@ mod tests {
                 address: "10.0.0.1:179".into(),
                 state: "Established".into(),
                 updates_sent: 7,
+                messages: BgpMessageCounts {
+                    opens_sent: 1,
+                    keepalives_received: 4,
+                    updates_received: 2,
+                    total_received: 7,
+                    ..Default::default()
+                },
                 ..Default::default()
             }],
             l2: vec![L2Status {
@@ -287,6 +402,8 @@ mod tests {
                 up: true,
                 up_transitions: 2,
                 down_transitions: 1,
+                control_packets_in: 30,
+                control_packets_out: 31,
             }],
             ..Default::default()
         };
@@ -297,11 +414,23 @@ mod tests {
             "metallb_allocator_ipv6_addresses_total{pool=\"lan\"} 256",
             "metallb_k8s_client_config_loaded_bool 1",
             "metallb_k8s_client_config_stale_bool 1",
+            "metallb_k8s_client_updates_total 12",
+            "metallb_k8s_client_update_errors_total 3",
+            "# TYPE metallb_k8s_client_update_errors_total counter",
             "metallb_speaker_announced{ip=\"192.168.10.1\",node=\"node1\",protocol=\"bgp\",service=\"default/we\\\"b\"} 1",
             "metallb_layer2_requests_received{ip=\"192.168.10.9\"} 3",
             "metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1",
             "metallb_bgp_updates_total{peer=\"10.0.0.1:179\"} 7",
             "# TYPE metallb_bgp_updates_total counter",
+            "metallb_bgp_opens_sent{peer=\"10.0.0.1:179\"} 1",
+            "metallb_bgp_keepalives_received{peer=\"10.0.0.1:179\"} 4",
+            "metallb_bgp_updates_total_received{peer=\"10.0.0.1:179\"} 2",
+            "metallb_bgp_total_received{peer=\"10.0.0.1:179\"} 7",
+            "metallb_bgp_notifications_sent{peer=\"10.0.0.1:179\"} 0",
+            "# TYPE metallb_bgp_total_sent counter",
+            "metallb_bfd_control_packet_input{peer=\"10.0.0.1\"} 30",
+            "metallb_bfd_control_packet_output{peer=\"10.0.0.1\"} 31",
+            "metallb_bfd_echo_packet_input{peer=\"10.0.0.1\"} 0",
             "metallb_bfd_session_up{peer=\"10.0.0.1\"} 1",
             "metallb_bfd_session_up_events{peer=\"10.0.0.1\"} 2",
             "metallb_bfd_session_down_events{peer=\"10.0.0.1\"} 1",

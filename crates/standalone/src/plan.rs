@@ -158,6 +158,7 @@ impl Planner {
                     key,
                     ips: assignment.ips.clone(),
                     pool: assignment.pool.clone(),
+                    labels: service.metadata.labels.clone().unwrap_or_default(),
                 })
             })
             .collect();

@@ -112,6 +112,9 @@ pub fn status(report: &StatusReport) -> String {
     }
 
     out.push_str("\nLayer 2 (IPs this node answers ARP/NDP for)\n");
+    if let Some(note) = &report.host.kernel_note {
+        let _ = writeln!(out, "  WARNING: {note}");
+    }
     if report.l2.is_empty() {
         out.push_str("  (none)\n");
     } else {
@@ -281,6 +284,23 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
         }
+        if let Some(note) = &report.host.kernel_note {
+            let _ = writeln!(out, "  Host warning: {note}");
+        } else if report.host.kernel_unowned_answers == Some(0)
+            && !report.host.arp_sysctls.is_empty()
+        {
+            let sysctls: Vec<String> = report
+                .host
+                .arp_sysctls
+                .iter()
+                .map(|(name, values)| format!("{name}: {values}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  This node's kernel answers ARP/NDP for no Layer 2 IP it does not own ({}).",
+                sysctls.join("; ")
+            );
+        }
     }
     Some(out)
 }
@@ -306,7 +326,7 @@ mod tests {
                 ips: vec!["192.168.32.1".parse().unwrap()],
                 pool: Some("metallb-pool".into()),
                 allocation_error: Some(
-                    "Failed to allocate IP for \"default/web\": \"192.168.3.2\" is not allowed in config".into(),
+                    "Failed to allocate IP for \"default/web\": [\"192.168.3.2\"] is not allowed in config".into(),
                 ),
                 announced: vec![AnnouncedIp {
                     ip: "192.168.32.1".parse().unwrap(),
@@ -327,7 +347,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("\"192.168.3.2\" is not allowed in config"),
+            text.contains("[\"192.168.3.2\"] is not allowed in config"),
             "{text}"
         );
         assert!(
@@ -353,5 +373,51 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part} missing in\n{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::status::*;
+
+    #[test]
+    fn explain_and_status_carry_the_host_check() {
+        let mut report = StatusReport {
+            node: "node1".into(),
+            services: vec![ServiceStatus {
+                service: "default/web".into(),
+                ips: vec!["10.0.0.5".parse().unwrap()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        report.host = HostStatus {
+            kernel_unowned_answers: Some(0),
+            kernel_note: None,
+            arp_sysctls: [(
+                "eth0".to_string(),
+                "arp_announce=2 arp_ignore=1".to_string(),
+            )]
+            .into(),
+        };
+        let text = explain(&report, "default/web").unwrap();
+        assert!(text.contains("answers ARP/NDP for no Layer 2 IP"), "{text}");
+        assert!(text.contains("eth0: arp_announce=2 arp_ignore=1"), "{text}");
+        report.host.kernel_unowned_answers = Some(1);
+        report.host.kernel_note = Some("this node's kernel would answer ... strictARP".into());
+        let text = explain(&report, "default/web").unwrap();
+        assert!(
+            text.contains("Host warning: this node's kernel would answer"),
+            "{text}"
+        );
+        assert!(status(&report).contains("WARNING: this node's kernel would answer"));
+        let metrics = crate::metrics::render(&report);
+        assert!(
+            metrics.contains("# TYPE oxlb_layer2_kernel_unowned_answers gauge\noxlb_layer2_kernel_unowned_answers 1\n"),
+            "{metrics}"
+        );
+        report.host = HostStatus::default();
+        assert!(!crate::metrics::render(&report).contains("oxlb_layer2_kernel"));
     }
 }

@@ -16,6 +16,24 @@ pub struct StatusReport {
     pub bgp_routes: Vec<BgpRouteStatus>,
     pub l2: Vec<L2Status>,
     pub bfd_sessions: Vec<BfdSessionStatus>,
+    /// What the host's kernel would answer for (no ghost ARP/NDP answers).
+    #[serde(default)]
+    pub host: HostStatus,
+}
+
+/// The Layer 2 host check ([`crate::host_check`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStatus {
+    /// Layer 2 IPs this node does not own whose ARP/NDP its kernel would answer
+    /// (`oxlb_layer2_kernel_unowned_answers`); `None`: not checked (no Layer 2).
+    #[serde(default)]
+    pub kernel_unowned_answers: Option<u64>,
+    /// Which, why and the fix, in words; `None` when there are none.
+    #[serde(default)]
+    pub kernel_note: Option<String>,
+    /// Served interface -> its ARP sysctls as found or set.
+    #[serde(default)]
+    pub arp_sysctls: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +47,12 @@ pub struct ConfigStatus {
     pub warnings: Vec<String>,
     /// Seconds since the Unix epoch of the last successful load.
     pub loaded_at: Option<u64>,
+    /// Kubernetes object updates processed / failed (MetalLB's
+    /// `metallb_k8s_client_updates_total` / `_update_errors_total`); 0 outside a cluster.
+    #[serde(default)]
+    pub updates: u64,
+    #[serde(default)]
+    pub update_errors: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -90,7 +114,39 @@ pub struct BgpSessionStatus {
     pub prefixes_announced: u64,
     pub prefixes_pending: u64,
     pub updates_sent: u64,
+    /// By type and direction (MetalLB's FRR-mode `metallb_bgp_*_sent/_received`).
+    #[serde(default)]
+    pub messages: BgpMessageCounts,
     pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpMessageCounts {
+    pub opens_sent: u64,
+    pub opens_received: u64,
+    pub notifications_sent: u64,
+    pub updates_received: u64,
+    pub keepalives_sent: u64,
+    pub keepalives_received: u64,
+    pub route_refresh_sent: u64,
+    pub total_sent: u64,
+    pub total_received: u64,
+}
+
+impl From<&oxlb_bgp::session::MessageCounts> for BgpMessageCounts {
+    fn from(m: &oxlb_bgp::session::MessageCounts) -> BgpMessageCounts {
+        BgpMessageCounts {
+            opens_sent: m.opens_sent,
+            opens_received: m.opens_received,
+            notifications_sent: m.notifications_sent,
+            updates_received: m.updates_received,
+            keepalives_sent: m.keepalives_sent,
+            keepalives_received: m.keepalives_received,
+            route_refresh_sent: m.route_refresh_sent,
+            total_sent: m.total_sent,
+            total_received: m.total_received,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,4 +175,8 @@ pub struct BfdSessionStatus {
     pub up: bool,
     pub up_transitions: u64,
     pub down_transitions: u64,
+    #[serde(default)]
+    pub control_packets_in: u64,
+    #[serde(default)]
+    pub control_packets_out: u64,
 }

@@ -27,6 +27,8 @@ pub fn l2_adv(name: &str, pools: &[&str]) -> L2Advertisement {
         pools: pools.iter().map(|p| p.to_string()).collect(),
         node_selectors: vec![],
         interfaces: vec![],
+        service_selectors: vec![],
+        preferred_nodes: vec![],
     }
 }
 
@@ -40,6 +42,7 @@ pub fn bgp_adv(name: &str, pools: &[&str]) -> BgpAdvertisement {
         communities: BTreeSet::new(),
         peers: BTreeSet::new(),
         node_selectors: vec![],
+        service_selectors: vec![],
     }
 }
 
@@ -62,6 +65,7 @@ pub fn peer(name: &str, my_asn: u32, peer_asn: u32, address: &str) -> Peer {
         ebgp_multihop: false,
         vrf: None,
         dual_stack_address_family: false,
+        local_asn: None,
     }
 }
 
@@ -86,6 +90,7 @@ pub fn service(name: &str, pool: &str, ips: &[&str]) -> ServiceView {
         pool: pool.into(),
         traffic_policy: TrafficPolicy::Cluster,
         endpoints: Endpoints::Unknown,
+        labels: BTreeMap::new(),
     }
 }
 

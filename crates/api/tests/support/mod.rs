@@ -331,6 +331,17 @@ fn value_error(schema: &Value, value: &Value) -> Option<String> {
     {
         return Some(format!("{value} not in enum {allowed:?}"));
     }
+    // OpenAPI `pattern`: the API server matches with Go's RE2, unanchored (our patterns
+    // anchor themselves); the regex crate's syntax is the same for what we use.
+    if let (Some(pattern), Some(text)) = (
+        schema.get("pattern").and_then(Value::as_str),
+        value.as_str(),
+    ) {
+        let re = regex::Regex::new(pattern).expect("schema pattern compiles");
+        if !re.is_match(text) {
+            return Some(format!("{text:?} does not match the pattern"));
+        }
+    }
     if let Some(n) = value.as_f64() {
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
             && n < min

@@ -218,6 +218,7 @@ fn print_status(speaker: &Speaker) {
                 "prefixes_pending": s.prefixes_pending,
                 "updates_sent": s.updates_sent,
                 "last_error": s.last_error,
+                "withheld": s.withheld.map(|w| w.to_string()),
             })
         })
         .collect();

@@ -5,6 +5,9 @@
 //! size-aware packing on encode, which are easier to own than to adapt; it also saves
 //! netgauze's dependency tree (nom, serde, strum, netgauze-iana...) in every build.
 
+pub mod attribute_error;
+pub mod error;
+pub mod iana;
 pub mod notification;
 pub mod open;
 pub mod prefix;
@@ -13,22 +16,26 @@ pub mod update;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod rfc7606_tests;
+
+pub use attribute_error::{AttributeError, AttributeFault, ErrorAction};
+pub use error::{DecodeError, HeaderError, NlriField, OpenError, OpenMalformed, UpdateError};
 pub use notification::Notification;
 pub use open::{Capability, GracefulRestartFamily, Open};
 pub use update::{Attribute, Context, Update};
-
-use notification::{code, header};
 
 pub const HEADER_LEN: usize = 19;
 /// RFC 4271 §4: the largest message without RFC 8654 extended messages.
 pub const MAX_MESSAGE_LEN: usize = 4096;
 
 pub mod message_type {
-    pub const OPEN: u8 = 1;
-    pub const UPDATE: u8 = 2;
-    pub const NOTIFICATION: u8 = 3;
-    pub const KEEPALIVE: u8 = 4;
-    pub const ROUTE_REFRESH: u8 = 5;
+    use super::iana::MessageType as M;
+    pub const OPEN: u8 = M::Open.code();
+    pub const UPDATE: u8 = M::Update.code();
+    pub const NOTIFICATION: u8 = M::Notification.code();
+    pub const KEEPALIVE: u8 = M::Keepalive.code();
+    pub const ROUTE_REFRESH: u8 = M::RouteRefresh.code();
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +52,20 @@ pub enum Message {
 }
 
 impl Message {
-    pub fn kind(&self) -> &'static str {
+    pub fn message_type(&self) -> iana::MessageType {
+        use iana::MessageType as M;
         match self {
-            Message::Open(_) => "OPEN",
-            Message::Update(_) => "UPDATE",
-            Message::Notification(_) => "NOTIFICATION",
-            Message::Keepalive => "KEEPALIVE",
-            Message::RouteRefresh { .. } => "ROUTE-REFRESH",
+            Message::Open(_) => M::Open,
+            Message::Update(_) => M::Update,
+            Message::Notification(_) => M::Notification,
+            Message::Keepalive => M::Keepalive,
+            Message::RouteRefresh { .. } => M::RouteRefresh,
         }
+    }
+
+    /// The registry name ("OPEN", "UPDATE"...), for logs.
+    pub fn kind(&self) -> &'static str {
+        self.message_type().label().unwrap_or("message")
     }
 
     /// Appends the framed message to `out`.
@@ -103,58 +116,47 @@ impl Message {
     }
 }
 
-/// Reads one message from the front of `buf`. `Ok(None)`: need more bytes. `Err`: the
-/// NOTIFICATION to send before closing (RFC 4271 §6.1-6.3, RFC 7606).
-pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Notification> {
+/// Reads one message from the front of `buf`. `Ok(None)`: need more bytes. `Err`: why
+/// the message is refused; [`DecodeError::notification`] is what to send before closing
+/// (RFC 4271 §6.1-6.3, RFC 7606).
+pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, DecodeError> {
+    use iana::MessageType as M;
     if buf.len() < HEADER_LEN {
         return Ok(None);
     }
     if buf[..16].iter().any(|&b| b != 0xff) {
-        return Err(Notification::new(
-            code::MESSAGE_HEADER,
-            header::CONNECTION_NOT_SYNCHRONIZED,
-            vec![],
-        ));
+        return Err(HeaderError::NotSynchronized.into());
     }
-    let len = usize::from(u16::from_be_bytes([buf[16], buf[17]]));
-    let kind = buf[18];
-    let bad_length = || {
-        Notification::new(
-            code::MESSAGE_HEADER,
-            header::BAD_MESSAGE_LENGTH,
-            buf[16..18].to_vec(),
-        )
-    };
+    let length = u16::from_be_bytes([buf[16], buf[17]]);
+    let len = usize::from(length);
+    let kind = M::from_code(buf[18]);
     let min_len = match kind {
-        message_type::OPEN => 29,
-        message_type::UPDATE => 23,
-        message_type::NOTIFICATION => 21,
-        message_type::KEEPALIVE => 19,
-        message_type::ROUTE_REFRESH => 23,
-        _ => {
-            return Err(Notification::new(
-                code::MESSAGE_HEADER,
-                header::BAD_MESSAGE_TYPE,
-                vec![kind],
-            ));
-        }
+        M::Open => 29,
+        M::Update => 23,
+        M::Notification => 21,
+        M::Keepalive => 19,
+        M::RouteRefresh => 23,
+        M::Other(kind) => return Err(HeaderError::BadType { kind }.into()),
     };
-    let exact = matches!(kind, message_type::KEEPALIVE | message_type::ROUTE_REFRESH);
+    let exact = matches!(kind, M::Keepalive | M::RouteRefresh);
     if len < min_len || len > MAX_MESSAGE_LEN || (exact && len != min_len) {
-        return Err(bad_length());
+        if kind == M::Notification {
+            return Err(DecodeError::Notification { length });
+        }
+        return Err(HeaderError::BadLength { length, kind }.into());
     }
     let Some(frame) = buf.get(..len) else {
         return Ok(None);
     };
     let body = &frame[HEADER_LEN..];
     let message = match kind {
-        message_type::OPEN => Message::Open(Open::decode_body(body)?),
-        message_type::UPDATE => Message::Update(Update::decode_body(body, ctx)?),
-        message_type::NOTIFICATION => {
+        M::Open => Message::Open(Open::decode_body(body)?),
+        M::Update => Message::Update(Update::decode_body(body, ctx)?),
+        M::Notification => {
             Message::Notification(Notification::new(body[0], body[1], body[2..].to_vec()))
         }
-        message_type::KEEPALIVE => Message::Keepalive,
-        _ => Message::RouteRefresh {
+        M::Keepalive => Message::Keepalive,
+        M::RouteRefresh | M::Other(_) => Message::RouteRefresh {
             afi: u16::from_be_bytes([body[0], body[1]]),
             safi: body[3],
         },

@@ -5,60 +5,76 @@
 
 use std::fmt;
 
+// The numeric codes, usable in `match` patterns; the registries themselves (with
+// names) are the enums in `super::iana`.
+
 /// Error codes (RFC 4271 §4.5, RFC 4486, RFC 8203, RFC 9234).
 pub mod code {
-    pub const MESSAGE_HEADER: u8 = 1;
-    pub const OPEN_MESSAGE: u8 = 2;
-    pub const UPDATE_MESSAGE: u8 = 3;
-    pub const HOLD_TIMER_EXPIRED: u8 = 4;
-    pub const FSM: u8 = 5;
-    pub const CEASE: u8 = 6;
-    pub const ROUTE_REFRESH: u8 = 7;
+    use super::super::iana::ErrorCode as E;
+    pub const MESSAGE_HEADER: u8 = E::MessageHeader.code();
+    pub const OPEN_MESSAGE: u8 = E::OpenMessage.code();
+    pub const UPDATE_MESSAGE: u8 = E::UpdateMessage.code();
+    pub const HOLD_TIMER_EXPIRED: u8 = E::HoldTimerExpired.code();
+    pub const FSM: u8 = E::Fsm.code();
+    pub const CEASE: u8 = E::Cease.code();
+    pub const ROUTE_REFRESH: u8 = E::RouteRefresh.code();
 }
 
 /// Message header error subcodes (RFC 4271 §6.1).
 pub mod header {
-    pub const CONNECTION_NOT_SYNCHRONIZED: u8 = 1;
-    pub const BAD_MESSAGE_LENGTH: u8 = 2;
-    pub const BAD_MESSAGE_TYPE: u8 = 3;
+    use super::super::iana::HeaderSubcode as H;
+    pub const CONNECTION_NOT_SYNCHRONIZED: u8 = H::ConnectionNotSynchronized.code();
+    pub const BAD_MESSAGE_LENGTH: u8 = H::BadMessageLength.code();
+    pub const BAD_MESSAGE_TYPE: u8 = H::BadMessageType.code();
 }
 
 /// OPEN message error subcodes (RFC 4271 §6.2, RFC 5492, RFC 9234).
 pub mod open {
-    pub const UNSUPPORTED_VERSION: u8 = 1;
-    pub const BAD_PEER_AS: u8 = 2;
-    pub const BAD_BGP_IDENTIFIER: u8 = 3;
-    pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
-    pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
-    pub const UNSUPPORTED_CAPABILITY: u8 = 7;
-    pub const ROLE_MISMATCH: u8 = 11;
+    use super::super::iana::OpenSubcode as O;
+    pub const UNSUPPORTED_VERSION: u8 = O::UnsupportedVersion.code();
+    pub const BAD_PEER_AS: u8 = O::BadPeerAs.code();
+    pub const BAD_BGP_IDENTIFIER: u8 = O::BadBgpIdentifier.code();
+    pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = O::UnsupportedOptionalParameter.code();
+    pub const UNACCEPTABLE_HOLD_TIME: u8 = O::UnacceptableHoldTime.code();
+    pub const UNSUPPORTED_CAPABILITY: u8 = O::UnsupportedCapability.code();
+    pub const ROLE_MISMATCH: u8 = O::RoleMismatch.code();
 }
 
 /// UPDATE message error subcodes (RFC 4271 §6.3).
 pub mod update {
-    pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
-    pub const INVALID_NETWORK_FIELD: u8 = 10;
-    pub const MALFORMED_AS_PATH: u8 = 11;
+    use super::super::iana::UpdateSubcode as U;
+    pub const MALFORMED_ATTRIBUTE_LIST: u8 = U::MalformedAttributeList.code();
+    pub const UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE: u8 = U::UnrecognizedWellKnownAttribute.code();
+    pub const MISSING_WELL_KNOWN_ATTRIBUTE: u8 = U::MissingWellKnownAttribute.code();
+    pub const ATTRIBUTE_FLAGS_ERROR: u8 = U::AttributeFlagsError.code();
+    pub const ATTRIBUTE_LENGTH_ERROR: u8 = U::AttributeLengthError.code();
+    pub const INVALID_ORIGIN_ATTRIBUTE: u8 = U::InvalidOriginAttribute.code();
+    pub const INVALID_NEXT_HOP_ATTRIBUTE: u8 = U::InvalidNextHopAttribute.code();
+    pub const OPTIONAL_ATTRIBUTE_ERROR: u8 = U::OptionalAttributeError.code();
+    pub const INVALID_NETWORK_FIELD: u8 = U::InvalidNetworkField.code();
+    pub const MALFORMED_AS_PATH: u8 = U::MalformedAsPath.code();
 }
 
 /// Cease subcodes (RFC 4486, RFC 8203).
 pub mod cease {
-    pub const MAX_PREFIXES: u8 = 1;
-    pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
-    pub const PEER_DECONFIGURED: u8 = 3;
-    pub const ADMINISTRATIVE_RESET: u8 = 4;
-    pub const CONNECTION_REJECTED: u8 = 5;
-    pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
-    pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
-    pub const OUT_OF_RESOURCES: u8 = 8;
-    pub const HARD_RESET: u8 = 9;
+    use super::super::iana::CeaseSubcode as C;
+    pub const MAX_PREFIXES: u8 = C::MaxPrefixes.code();
+    pub const ADMINISTRATIVE_SHUTDOWN: u8 = C::AdministrativeShutdown.code();
+    pub const PEER_DECONFIGURED: u8 = C::PeerDeconfigured.code();
+    pub const ADMINISTRATIVE_RESET: u8 = C::AdministrativeReset.code();
+    pub const CONNECTION_REJECTED: u8 = C::ConnectionRejected.code();
+    pub const OTHER_CONFIGURATION_CHANGE: u8 = C::OtherConfigurationChange.code();
+    pub const CONNECTION_COLLISION_RESOLUTION: u8 = C::ConnectionCollisionResolution.code();
+    pub const OUT_OF_RESOURCES: u8 = C::OutOfResources.code();
+    pub const HARD_RESET: u8 = C::HardReset.code();
 }
 
 /// Finite State Machine error subcodes (RFC 6608 §3).
 pub mod fsm_sub {
-    pub const UNEXPECTED_IN_OPEN_SENT: u8 = 1;
-    pub const UNEXPECTED_IN_OPEN_CONFIRM: u8 = 2;
-    pub const UNEXPECTED_IN_ESTABLISHED: u8 = 3;
+    use super::super::iana::FsmSubcode as F;
+    pub const UNEXPECTED_IN_OPEN_SENT: u8 = F::UnexpectedInOpenSent.code();
+    pub const UNEXPECTED_IN_OPEN_CONFIRM: u8 = F::UnexpectedInOpenConfirm.code();
+    pub const UNEXPECTED_IN_ESTABLISHED: u8 = F::UnexpectedInEstablished.code();
 }
 
 /// RFC 8203 / RFC 9003: a shutdown communication is at most 255 octets of UTF-8.
@@ -133,66 +149,19 @@ impl fmt::Display for Notification {
 }
 
 fn names(c: u8, s: u8) -> (&'static str, Option<&'static str>) {
-    match c {
-        code::MESSAGE_HEADER => (
-            "message header error",
-            match s {
-                1 => Some("Connection Not Synchronized"),
-                2 => Some("Bad Message Length"),
-                3 => Some("Bad Message Type"),
-                _ => None,
-            },
-        ),
-        code::OPEN_MESSAGE => (
-            "OPEN error",
-            match s {
-                0 => Some("Unspecific"),
-                1 => Some("Unsupported Version Number"),
-                2 => Some("Bad Peer AS"),
-                3 => Some("Bad BGP Identifier"),
-                4 => Some("Unsupported Optional Parameter"),
-                6 => Some("Unacceptable Hold Time"),
-                7 => Some("Unsupported Capability"),
-                11 => Some("Role Mismatch"),
-                _ => None,
-            },
-        ),
-        code::UPDATE_MESSAGE => (
-            "UPDATE error",
-            match s {
-                1 => Some("Malformed Attribute List"),
-                2 => Some("Unrecognized Well-known Attribute"),
-                3 => Some("Missing Well-known Attribute"),
-                4 => Some("Attribute Flags Error"),
-                5 => Some("Attribute Length Error"),
-                6 => Some("Invalid ORIGIN Attribute"),
-                8 => Some("Invalid NEXT_HOP Attribute"),
-                9 => Some("Optional Attribute Error"),
-                10 => Some("Invalid Network Field"),
-                11 => Some("Malformed AS_PATH"),
-                _ => None,
-            },
-        ),
-        code::HOLD_TIMER_EXPIRED => ("hold timer expired", Some("-")),
-        code::FSM => ("finite state machine error", Some("-")),
-        code::CEASE => (
-            "Cease",
-            match s {
-                1 => Some("Maximum Number of Prefixes Reached"),
-                2 => Some("Administrative Shutdown"),
-                3 => Some("Peer De-configured"),
-                4 => Some("Administrative Reset"),
-                5 => Some("Connection Rejected"),
-                6 => Some("Other Configuration Change"),
-                7 => Some("Connection Collision Resolution"),
-                8 => Some("Out of Resources"),
-                9 => Some("Hard Reset"),
-                _ => None,
-            },
-        ),
-        code::ROUTE_REFRESH => ("ROUTE-REFRESH error", None),
-        _ => ("unknown error code", None),
-    }
+    use super::iana::{CeaseSubcode, ErrorCode, HeaderSubcode, OpenSubcode, UpdateSubcode};
+    let code = ErrorCode::from_code(c);
+    let subcode = match code {
+        ErrorCode::MessageHeader => HeaderSubcode::from_code(s).label(),
+        ErrorCode::OpenMessage => OpenSubcode::from_code(s).label(),
+        ErrorCode::UpdateMessage => UpdateSubcode::from_code(s).label(),
+        // RFC 4271 leaves these without subcodes; RFC 6608's FSM subcodes are shown
+        // as numbers, as before.
+        ErrorCode::HoldTimerExpired | ErrorCode::Fsm => Some("-"),
+        ErrorCode::Cease => CeaseSubcode::from_code(s).label(),
+        ErrorCode::RouteRefresh | ErrorCode::Other(_) => None,
+    };
+    (code.label().unwrap_or("unknown error code"), subcode)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! OPEN message and capabilities (RFC 4271 §4.2, RFC 5492, RFC 4760, RFC 6793, RFC 2918,
 //! RFC 4724).
 
-use super::notification::{Notification, code, open};
+use super::error::{OpenError, OpenMalformed};
+use super::iana::CapabilityCode;
 use std::net::Ipv4Addr;
 
 /// RFC 6793 §9: the 2-octet AS placed in "My Autonomous System" when ours does not fit.
@@ -10,11 +11,13 @@ pub const AS_TRANS: u16 = 23456;
 const PARAM_CAPABILITIES: u8 = 2;
 
 pub mod capability_code {
-    pub const MULTIPROTOCOL: u8 = 1;
-    pub const ROUTE_REFRESH: u8 = 2;
-    pub const BGP_ROLE: u8 = 9;
-    pub const GRACEFUL_RESTART: u8 = 64;
-    pub const FOUR_OCTET_AS: u8 = 65;
+    use super::super::iana::CapabilityCode as C;
+    pub const MULTIPROTOCOL: u8 = C::Multiprotocol.code();
+    pub const ROUTE_REFRESH: u8 = C::RouteRefresh.code();
+    pub const EXTENDED_NEXT_HOP: u8 = C::ExtendedNextHop.code();
+    pub const BGP_ROLE: u8 = C::BgpRole.code();
+    pub const GRACEFUL_RESTART: u8 = C::GracefulRestart.code();
+    pub const FOUR_OCTET_AS: u8 = C::FourOctetAs.code();
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,14 @@ pub struct GracefulRestartFamily {
     pub forwarding_preserved: bool,
 }
 
+/// One tuple of the Extended Next Hop Encoding capability (RFC 8950 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtendedNextHopFamily {
+    pub nlri_afi: u16,
+    pub nlri_safi: u16,
+    pub next_hop_afi: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
     Multiprotocol {
@@ -43,6 +54,9 @@ pub enum Capability {
         safi: u8,
     },
     RouteRefresh,
+    /// Extended Next Hop Encoding (RFC 8950 §3): NLRI families whose next hop may be of
+    /// another address family.
+    ExtendedNextHop(Vec<ExtendedNextHopFamily>),
     /// BGP role (RFC 9234 §4.1): 0 Provider, 1 RS, 2 RS-Client, 3 Customer, 4 Peer.
     Role(u8),
     FourOctetAs(u32),
@@ -113,60 +127,43 @@ impl Open {
 
     /// RFC 4271 §6.2 checks that need no configuration; peer AS and identifier
     /// uniqueness are checked by the session, which knows what it expects.
-    pub fn decode_body(body: &[u8]) -> Result<Open, Notification> {
-        let unspecific = || Notification::new(code::OPEN_MESSAGE, 0, vec![]);
+    pub fn decode_body(body: &[u8]) -> Result<Open, OpenError> {
+        let malformed = |m| Err(OpenError::Malformed(m));
         if body.len() < 10 {
-            return Err(unspecific());
+            return malformed(OpenMalformed::TooShort);
         }
         let version = body[0];
         if version != 4 {
-            // Data: the largest version we support (RFC 4271 §6.2).
-            return Err(Notification::new(
-                code::OPEN_MESSAGE,
-                open::UNSUPPORTED_VERSION,
-                vec![0, 4],
-            ));
+            return Err(OpenError::UnsupportedVersion { version });
         }
         let my_as = u16::from_be_bytes([body[1], body[2]]);
         let hold_time = u16::from_be_bytes([body[3], body[4]]);
         if hold_time == 1 || hold_time == 2 {
-            return Err(Notification::new(
-                code::OPEN_MESSAGE,
-                open::UNACCEPTABLE_HOLD_TIME,
-                vec![],
-            ));
+            return Err(OpenError::UnacceptableHoldTime { hold_time });
         }
         let bgp_id = Ipv4Addr::new(body[5], body[6], body[7], body[8]);
         if bgp_id.is_unspecified() {
-            return Err(Notification::new(
-                code::OPEN_MESSAGE,
-                open::BAD_BGP_IDENTIFIER,
-                bgp_id.octets().to_vec(),
-            ));
+            return Err(OpenError::BadBgpIdentifier { id: bgp_id });
         }
         let params_len = usize::from(body[9]);
         let mut params = &body[10..];
         if params.len() != params_len {
-            return Err(unspecific());
+            return malformed(OpenMalformed::ParametersLength);
         }
         let mut capabilities = Vec::new();
         while let [kind, len, rest @ ..] = params {
             let len = usize::from(*len);
             if rest.len() < len {
-                return Err(unspecific());
+                return malformed(OpenMalformed::ParameterOverrun);
             }
             if *kind != PARAM_CAPABILITIES {
-                return Err(Notification::new(
-                    code::OPEN_MESSAGE,
-                    open::UNSUPPORTED_OPTIONAL_PARAMETER,
-                    vec![],
-                ));
+                return Err(OpenError::UnsupportedOptionalParameter { parameter: *kind });
             }
-            decode_capabilities(&rest[..len], &mut capabilities)?;
+            decode_capabilities(&rest[..len], &mut capabilities).map_err(OpenError::Malformed)?;
             params = &rest[len..];
         }
         if !params.is_empty() {
-            return Err(unspecific());
+            return malformed(OpenMalformed::ParameterOverrun);
         }
         Ok(Open {
             version,
@@ -178,18 +175,21 @@ impl Open {
     }
 }
 
-fn decode_capabilities(mut field: &[u8], into: &mut Vec<Capability>) -> Result<(), Notification> {
-    let malformed = || Notification::new(code::OPEN_MESSAGE, 0, vec![]);
+fn decode_capabilities(mut field: &[u8], into: &mut Vec<Capability>) -> Result<(), OpenMalformed> {
     while let [code, len, rest @ ..] = field {
         let len = usize::from(*len);
-        let value = rest.get(..len).ok_or_else(malformed)?;
-        into.push(Capability::decode(*code, value).ok_or_else(malformed)?);
+        let value = rest.get(..len).ok_or(OpenMalformed::CapabilityOverrun)?;
+        into.push(
+            Capability::decode(*code, value).ok_or(OpenMalformed::BadCapability {
+                code: CapabilityCode::from_code(*code),
+            })?,
+        );
         field = &rest[len..];
     }
     if field.is_empty() {
         Ok(())
     } else {
-        Err(malformed())
+        Err(OpenMalformed::CapabilityOverrun)
     }
 }
 
@@ -204,6 +204,19 @@ impl Capability {
             (MULTIPROTOCOL, _) => return None,
             (ROUTE_REFRESH, []) => Capability::RouteRefresh,
             (ROUTE_REFRESH, _) => return None,
+            (EXTENDED_NEXT_HOP, tuples) if !tuples.is_empty() && tuples.len() % 6 == 0 => {
+                Capability::ExtendedNextHop(
+                    tuples
+                        .chunks_exact(6)
+                        .map(|t| ExtendedNextHopFamily {
+                            nlri_afi: u16::from_be_bytes([t[0], t[1]]),
+                            nlri_safi: u16::from_be_bytes([t[2], t[3]]),
+                            next_hop_afi: u16::from_be_bytes([t[4], t[5]]),
+                        })
+                        .collect(),
+                )
+            }
+            (EXTENDED_NEXT_HOP, _) => return None,
             (BGP_ROLE, [role]) => Capability::Role(*role),
             (FOUR_OCTET_AS, [a, b, c, d]) => {
                 Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d]))
@@ -240,6 +253,16 @@ impl Capability {
                 out.extend_from_slice(&[0, *safi]);
             }
             Capability::RouteRefresh => out.extend_from_slice(&[ROUTE_REFRESH, 0]),
+            Capability::ExtendedNextHop(families) => {
+                // 42 tuples fill the 255-octet capability length.
+                let families = &families[..families.len().min(42)];
+                out.extend_from_slice(&[EXTENDED_NEXT_HOP, (6 * families.len()) as u8]);
+                for f in families {
+                    out.extend_from_slice(&f.nlri_afi.to_be_bytes());
+                    out.extend_from_slice(&f.nlri_safi.to_be_bytes());
+                    out.extend_from_slice(&f.next_hop_afi.to_be_bytes());
+                }
+            }
             Capability::Role(role) => out.extend_from_slice(&[BGP_ROLE, 1, *role]),
             Capability::FourOctetAs(asn) => {
                 out.extend_from_slice(&[FOUR_OCTET_AS, 4]);

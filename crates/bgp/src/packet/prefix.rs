@@ -5,9 +5,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Address family identifiers (RFC 4760) we speak.
-pub const AFI_IPV4: u16 = 1;
-pub const AFI_IPV6: u16 = 2;
-pub const SAFI_UNICAST: u8 = 1;
+pub const AFI_IPV4: u16 = super::iana::Afi::Ipv4.code();
+pub const AFI_IPV6: u16 = super::iana::Afi::Ipv6.code();
+pub const SAFI_UNICAST: u8 = super::iana::Safi::Unicast.code();
 
 /// Octets one prefix takes on the wire.
 pub fn encoded_len(prefix: &IpNet) -> usize {

@@ -96,7 +96,10 @@ fn open_errors_map_to_rfc4271_section_6_2() {
     let mut body = vec![4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 2, 0];
     body[0] = 3;
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err(),
+        decode(&frame(1, &body), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap(),
         Notification::new(
             code::OPEN_MESSAGE,
             open_err::UNSUPPORTED_VERSION,
@@ -106,18 +109,30 @@ fn open_errors_map_to_rfc4271_section_6_2() {
     body[0] = 4;
     body[4] = 2;
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err().subcode,
+        decode(&frame(1, &body), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         open_err::UNACCEPTABLE_HOLD_TIME
     );
     body[4] = 90;
     body[5..9].copy_from_slice(&[0, 0, 0, 0]);
     assert_eq!(
-        decode(&frame(1, &body), FOUR).unwrap_err().subcode,
+        decode(&frame(1, &body), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         open_err::BAD_BGP_IDENTIFIER
     );
     let with_auth = [4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 2, 3, 1, 1, 0];
     assert_eq!(
-        decode(&frame(1, &with_auth), FOUR).unwrap_err().subcode,
+        decode(&frame(1, &with_auth), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         open_err::UNSUPPORTED_OPTIONAL_PARAMETER
     );
 }
@@ -127,12 +142,16 @@ fn header_errors_map_to_rfc4271_section_6_1() {
     let mut wire = frame(4, &[]);
     wire[3] = 0;
     assert_eq!(
-        decode(&wire, FOUR).unwrap_err().subcode,
+        decode(&wire, FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         header::CONNECTION_NOT_SYNCHRONIZED
     );
     let wire = frame(4, &[0]);
     assert_eq!(
-        decode(&wire, FOUR).unwrap_err(),
+        decode(&wire, FOUR).unwrap_err().notification().unwrap(),
         Notification::new(
             code::MESSAGE_HEADER,
             header::BAD_MESSAGE_LENGTH,
@@ -140,13 +159,20 @@ fn header_errors_map_to_rfc4271_section_6_1() {
         )
     );
     assert_eq!(
-        decode(&frame(9, &[]), FOUR).unwrap_err(),
+        decode(&frame(9, &[]), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap(),
         Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_TYPE, vec![9])
     );
     let mut huge = frame(2, &[0, 0, 0, 0]);
     huge[16..18].copy_from_slice(&4097u16.to_be_bytes());
     assert_eq!(
-        decode(&huge, FOUR).unwrap_err().subcode,
+        decode(&huge, FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         header::BAD_MESSAGE_LENGTH
     );
     // A partial frame is not an error: wait for more.
@@ -184,7 +210,7 @@ fn ebgp_ipv4_update() -> Update {
             "10.1.0.1/32".parse().unwrap(),
             "10.2.0.0/16".parse().unwrap(),
         ],
-        treat_as_withdraw: None,
+        errors: vec![],
     }
 }
 
@@ -292,9 +318,17 @@ fn rfc7606_malformed_optional_attribute_is_treat_as_withdraw_not_reset() {
         panic!()
     };
     assert_eq!(
-        u.treat_as_withdraw.as_deref(),
-        Some("malformed COMMUNITIES")
+        u.errors,
+        vec![
+            AttributeError::new(
+                8,
+                AttributeFault::BadLength { len: 3 },
+                ErrorAction::TreatAsWithdraw
+            ),
+            AttributeError::new(1, AttributeFault::Repeated, ErrorAction::AttributeDiscard),
+        ]
     );
+    assert!(u.treat_as_withdraw());
     assert_eq!(u.attributes[0], Attribute::Origin(0));
 }
 
@@ -302,13 +336,19 @@ fn rfc7606_malformed_optional_attribute_is_treat_as_withdraw_not_reset() {
 fn rfc7606_unlocatable_nlri_resets_the_session() {
     // Withdrawn length beyond the message.
     assert_eq!(
-        decode(&frame(2, &[0, 9, 0, 0]), FOUR).unwrap_err().subcode,
+        decode(&frame(2, &[0, 9, 0, 0]), FOUR)
+            .unwrap_err()
+            .notification()
+            .unwrap()
+            .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );
     // NLRI with a /33.
     assert_eq!(
         decode(&frame(2, &[0, 0, 0, 0, 33, 1, 2, 3, 4, 5]), FOUR)
             .unwrap_err()
+            .notification()
+            .unwrap()
             .subcode,
         upd_err::INVALID_NETWORK_FIELD
     );
@@ -316,7 +356,47 @@ fn rfc7606_unlocatable_nlri_resets_the_session() {
     assert_eq!(
         decode(&frame(2, &[0, 0, 0, 5, 0x90, 14, 0, 1, 0]), FOUR)
             .unwrap_err()
+            .notification()
+            .unwrap()
             .subcode,
         upd_err::MALFORMED_ATTRIBUTE_LIST
     );
+}
+
+/// RFC 8950 §3: capability code 5, one 6-octet tuple per family (NLRI AFI, NLRI SAFI,
+/// Next Hop AFI); an empty or ragged value is malformed.
+#[test]
+fn open_with_extended_next_hop_capability() {
+    let open = Open {
+        version: 4,
+        my_as: 64500,
+        hold_time: 90,
+        bgp_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![
+            Capability::Multiprotocol { afi: 1, safi: 1 },
+            Capability::ExtendedNextHop(vec![open::ExtendedNextHopFamily {
+                nlri_afi: 1,
+                nlri_safi: 1,
+                next_hop_afi: 2,
+            }]),
+        ],
+    };
+    #[rustfmt::skip]
+    let body = [
+        4, 0xfb, 0xf4, 0, 90, 10, 0, 0, 1,
+        16, // optional parameters length
+        2, 14, // one Capabilities parameter
+        1, 4, 0, 1, 0, 1,
+        5, 6, 0, 1, 0, 1, 0, 2,
+    ];
+    round_trip(Message::Open(open), FOUR, &frame(1, &body));
+    for bad in [&[5u8, 0][..], &[5, 5, 0, 1, 0, 1, 0]] {
+        let mut body = vec![4, 0xfb, 0xf4, 0, 90, 10, 0, 0, 1, bad.len() as u8 + 2, 2];
+        body.push(bad.len() as u8);
+        body.extend_from_slice(bad);
+        assert!(
+            decode(&frame(1, &body), FOUR).is_err(),
+            "capability value {bad:?} must be refused"
+        );
+    }
 }

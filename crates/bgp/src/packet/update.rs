@@ -1,7 +1,8 @@
 //! UPDATE messages and the path attributes oxlb sends and validates (RFC 4271 §4.3, §5,
 //! RFC 4760, RFC 6793, RFC 1997, RFC 8092), with RFC 7606 error handling on decode.
 
-use super::notification::{Notification, code, update};
+use super::attribute_error::{AttributeError, AttributeFault, ErrorAction};
+use super::error::{NlriField, UpdateError};
 use super::prefix::{self, AFI_IPV4, AFI_IPV6, PrefixError, SAFI_UNICAST};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,17 +15,23 @@ pub mod flag {
 }
 
 pub mod type_code {
-    pub const ORIGIN: u8 = 1;
-    pub const AS_PATH: u8 = 2;
-    pub const NEXT_HOP: u8 = 3;
-    pub const MULTI_EXIT_DISC: u8 = 4;
-    pub const LOCAL_PREF: u8 = 5;
-    pub const ATOMIC_AGGREGATE: u8 = 6;
-    pub const COMMUNITIES: u8 = 8;
-    pub const MP_REACH_NLRI: u8 = 14;
-    pub const MP_UNREACH_NLRI: u8 = 15;
-    pub const AS4_PATH: u8 = 17;
-    pub const LARGE_COMMUNITIES: u8 = 32;
+    use super::super::iana::AttributeType as A;
+    pub const ORIGIN: u8 = A::Origin.code();
+    pub const AS_PATH: u8 = A::AsPath.code();
+    pub const NEXT_HOP: u8 = A::NextHop.code();
+    pub const MULTI_EXIT_DISC: u8 = A::MultiExitDisc.code();
+    pub const LOCAL_PREF: u8 = A::LocalPref.code();
+    pub const ATOMIC_AGGREGATE: u8 = A::AtomicAggregate.code();
+    pub const AGGREGATOR: u8 = A::Aggregator.code();
+    pub const COMMUNITIES: u8 = A::Communities.code();
+    pub const ORIGINATOR_ID: u8 = A::OriginatorId.code();
+    pub const CLUSTER_LIST: u8 = A::ClusterList.code();
+    pub const MP_REACH_NLRI: u8 = A::MpReachNlri.code();
+    pub const MP_UNREACH_NLRI: u8 = A::MpUnreachNlri.code();
+    pub const EXTENDED_COMMUNITIES: u8 = A::ExtendedCommunities.code();
+    pub const AS4_PATH: u8 = A::As4Path.code();
+    pub const AS4_AGGREGATOR: u8 = A::As4Aggregator.code();
+    pub const LARGE_COMMUNITIES: u8 = A::LargeCommunity.code();
 }
 
 pub const ORIGIN_IGP: u8 = 0;
@@ -37,9 +44,34 @@ pub struct Update {
     pub withdrawn: Vec<IpNet>,
     pub attributes: Vec<Attribute>,
     pub nlri: Vec<IpNet>,
-    /// Set when RFC 7606 says "treat-as-withdraw": the message was well framed but an
-    /// attribute was malformed. The session logs it; routes we receive are ignored anyway.
-    pub treat_as_withdraw: Option<String>,
+    /// Malformed attributes handled by treat-as-withdraw or attribute discard (RFC
+    /// 7606): the message was well framed. The session logs them with the peer; routes
+    /// we receive are ignored anyway.
+    pub errors: Vec<AttributeError>,
+}
+
+/// The Optional and Transitive bits an attribute we know must carry (RFC 4271 §5,
+/// and each attribute's RFC); None for type codes we do not know.
+fn expected_flags(code: u8) -> Option<u8> {
+    use self::type_code as t;
+    let well_known = flag::TRANSITIVE;
+    let optional_transitive = flag::OPTIONAL | flag::TRANSITIVE;
+    let optional = flag::OPTIONAL;
+    Some(match code {
+        t::ORIGIN | t::AS_PATH | t::NEXT_HOP | t::LOCAL_PREF | t::ATOMIC_AGGREGATE => well_known,
+        t::AGGREGATOR
+        | t::COMMUNITIES
+        | t::EXTENDED_COMMUNITIES
+        | t::AS4_PATH
+        | t::AS4_AGGREGATOR
+        | t::LARGE_COMMUNITIES => optional_transitive,
+        t::MULTI_EXIT_DISC
+        | t::ORIGINATOR_ID
+        | t::CLUSTER_LIST
+        | t::MP_REACH_NLRI
+        | t::MP_UNREACH_NLRI => optional,
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,45 +135,55 @@ impl Update {
     /// RFC 4271 §6.3 and RFC 7606: lengths that make the NLRI impossible to locate, or a
     /// broken NLRI / MP_(UN)REACH field, reset the session (Err); a malformed attribute
     /// only marks the UPDATE as treat-as-withdraw.
-    pub fn decode_body(body: &[u8], ctx: Context) -> Result<Update, Notification> {
-        let malformed_list = || {
-            Notification::new(
-                code::UPDATE_MESSAGE,
-                update::MALFORMED_ATTRIBUTE_LIST,
-                vec![],
-            )
-        };
-        let invalid_network =
-            || Notification::new(code::UPDATE_MESSAGE, update::INVALID_NETWORK_FIELD, vec![]);
-        let (withdrawn_len, rest) = split_u16(body).ok_or_else(malformed_list)?;
-        let withdrawn_field = rest.get(..withdrawn_len).ok_or_else(malformed_list)?;
+    pub fn decode_body(body: &[u8], ctx: Context) -> Result<Update, UpdateError> {
+        let lengths = UpdateError::FieldLengths;
+        let (withdrawn_len, rest) = split_u16(body).ok_or(lengths.clone())?;
+        let withdrawn_field = rest.get(..withdrawn_len).ok_or(lengths.clone())?;
         let rest = &rest[withdrawn_len..];
-        let (attrs_len, rest) = split_u16(rest).ok_or_else(malformed_list)?;
-        let attrs_field = rest.get(..attrs_len).ok_or_else(malformed_list)?;
+        let (attrs_len, rest) = split_u16(rest).ok_or(lengths.clone())?;
+        let attrs_field = rest.get(..attrs_len).ok_or(lengths)?;
         let nlri_field = &rest[attrs_len..];
+        let invalid = |field| move |_| UpdateError::InvalidNetwork { field };
         let mut update = Update {
             withdrawn: prefix::decode_all(AFI_IPV4, withdrawn_field)
-                .map_err(|_| invalid_network())?,
-            nlri: prefix::decode_all(AFI_IPV4, nlri_field).map_err(|_| invalid_network())?,
+                .map_err(invalid(NlriField::Withdrawn))?,
+            nlri: prefix::decode_all(AFI_IPV4, nlri_field).map_err(invalid(NlriField::Nlri))?,
             ..Update::default()
         };
         decode_attributes(attrs_field, ctx, &mut update)?;
-        if update.treat_as_withdraw.is_none() && !update.nlri.is_empty() {
+        if !update.treat_as_withdraw() && !update.nlri.is_empty() {
             // RFC 7606 §3 (d): missing well-known mandatory attributes when NLRI is present.
             let has = |t: fn(&Attribute) -> bool| update.attributes.iter().any(t);
-            if !has(|a| matches!(a, Attribute::Origin(_)))
-                || !has(|a| {
-                    matches!(
-                        a,
-                        Attribute::AsPath(_) | Attribute::Unknown { type_code: 2, .. }
-                    )
-                })
-                || !has(|a| matches!(a, Attribute::NextHop(_)))
-            {
-                update.treat_as_withdraw = Some("missing well-known mandatory attribute".into());
+            let missing = if !has(|a| matches!(a, Attribute::Origin(_))) {
+                Some(type_code::ORIGIN)
+            } else if !has(|a| {
+                matches!(
+                    a,
+                    Attribute::AsPath(_) | Attribute::Unknown { type_code: 2, .. }
+                )
+            }) {
+                Some(type_code::AS_PATH)
+            } else if !has(|a| matches!(a, Attribute::NextHop(_))) {
+                Some(type_code::NEXT_HOP)
+            } else {
+                None
+            };
+            if let Some(t) = missing {
+                update.errors.push(AttributeError::new(
+                    t,
+                    AttributeFault::Missing,
+                    ErrorAction::TreatAsWithdraw,
+                ));
             }
         }
         Ok(update)
+    }
+
+    /// RFC 7606 §2: whether this UPDATE's routes are to be handled as withdrawn.
+    pub fn treat_as_withdraw(&self) -> bool {
+        self.errors
+            .iter()
+            .any(|e| e.action == ErrorAction::TreatAsWithdraw)
     }
 
     /// True for End-of-RIB (RFC 4724 §2): an empty UPDATE for IPv4, an MP_UNREACH_NLRI
@@ -171,81 +213,103 @@ fn split_u16(field: &[u8]) -> Option<(usize, &[u8])> {
     }
 }
 
+/// RFC 4271 §6.3 as revised by RFC 7606 §3-§7. `Err` is a session reset; every
+/// lighter error is recorded in `update.errors` and decoding goes on.
 fn decode_attributes(
     mut field: &[u8],
     ctx: Context,
     update: &mut Update,
-) -> Result<(), Notification> {
+) -> Result<(), AttributeError> {
+    use AttributeFault as F;
+    use ErrorAction as A;
     let mut seen = [false; 256];
     while !field.is_empty() {
+        let whole = field;
         let [flags, type_code, rest @ ..] = field else {
-            update.treat_as_withdraw = Some("attribute header runs past the end".into());
+            // RFC 7606 §4: the attribute field ends inside an attribute header.
+            let t = field.get(1).copied().unwrap_or(0);
+            update
+                .errors
+                .push(AttributeError::new(t, F::Overrun, A::TreatAsWithdraw));
             return Ok(());
         };
-        let (len, rest) = if flags & flag::EXTENDED_LENGTH != 0 {
-            match split_u16(rest) {
-                Some(x) => x,
-                None => {
-                    update.treat_as_withdraw = Some("attribute length runs past the end".into());
-                    return Ok(());
-                }
-            }
+        let (flags, type_code) = (*flags, *type_code);
+        let mp = matches!(
+            type_code,
+            type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
+        );
+        let length = if flags & flag::EXTENDED_LENGTH != 0 {
+            split_u16(rest)
         } else {
-            match rest.split_first() {
-                Some((len, rest)) => (usize::from(*len), rest),
-                None => {
-                    update.treat_as_withdraw = Some("attribute length runs past the end".into());
-                    return Ok(());
-                }
-            }
+            rest.split_first()
+                .map(|(len, rest)| (usize::from(*len), rest))
         };
-        let Some(value) = rest.get(..len) else {
+        let Some((value, rest)) =
+            length.and_then(|(len, rest)| Some((rest.get(..len)?, &rest[len..])))
+        else {
             // RFC 7606 §4: an attribute overrunning the attribute field is treat-as-withdraw,
             // unless it is MP_(UN)REACH, whose NLRI we then cannot find (§5.3 session reset).
-            if matches!(
-                *type_code,
-                type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
-            ) {
-                return Err(Notification::new(
-                    code::UPDATE_MESSAGE,
-                    update::MALFORMED_ATTRIBUTE_LIST,
-                    vec![],
-                ));
+            let action = if mp {
+                A::SessionReset
+            } else {
+                A::TreatAsWithdraw
+            };
+            let error = AttributeError::new(type_code, F::Overrun, action);
+            if mp {
+                return Err(error);
             }
-            update.treat_as_withdraw = Some(format!(
-                "attribute {type_code} overruns the attribute field"
-            ));
+            update.errors.push(error);
             return Ok(());
         };
-        field = &rest[len..];
-        let first_time = !std::mem::replace(&mut seen[usize::from(*type_code)], true);
+        let raw = &whole[..whole.len() - rest.len()];
+        field = rest;
+        let first_time = !std::mem::replace(&mut seen[usize::from(type_code)], true);
         if !first_time {
             // RFC 7606 §3 (g): a repeated MP_(UN)REACH is fatal, any other repeat is discarded.
-            if matches!(
-                *type_code,
-                type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
-            ) {
-                return Err(Notification::new(
-                    code::UPDATE_MESSAGE,
-                    update::MALFORMED_ATTRIBUTE_LIST,
-                    vec![],
-                ));
+            let action = if mp {
+                A::SessionReset
+            } else {
+                A::AttributeDiscard
+            };
+            let error = AttributeError::new(type_code, F::Repeated, action);
+            if mp {
+                return Err(error);
             }
+            update.errors.push(error);
             continue;
         }
-        match Attribute::decode(*flags, *type_code, value, ctx) {
+        let kind = flags & (flag::OPTIONAL | flag::TRANSITIVE);
+        match expected_flags(type_code) {
+            // RFC 4271 §6.3: an unrecognised well-known attribute resets the session
+            // (RFC 7606 keeps that), with the attribute as the NOTIFICATION's data.
+            None if flags & flag::OPTIONAL == 0 => {
+                return Err(AttributeError::new(
+                    type_code,
+                    F::UnrecognizedWellKnown {
+                        attribute: raw.to_vec(),
+                    },
+                    A::SessionReset,
+                ));
+            }
+            // RFC 7606 §3 (c): flags in conflict with the type code: treat-as-withdraw.
+            Some(expected) if kind != expected => {
+                update.errors.push(AttributeError::new(
+                    type_code,
+                    F::FlagsConflict { flags },
+                    A::TreatAsWithdraw,
+                ));
+                continue;
+            }
+            _ => {}
+        }
+        match Attribute::decode(flags, type_code, value, ctx) {
             Ok(Some(attribute)) => update.attributes.push(attribute),
-            Ok(None) => {} // RFC 7606 "attribute discard"
-            Err(AttributeError::TreatAsWithdraw(why)) => update.treat_as_withdraw = Some(why),
-            Err(AttributeError::SessionReset(notification)) => return Err(notification),
+            Ok(None) => {} // a family we do not speak
+            Err(error) if error.action == A::SessionReset => return Err(error),
+            Err(error) => update.errors.push(error),
         }
     }
     Ok(())
-}
-
-enum AttributeError {
-    TreatAsWithdraw(String),
-    SessionReset(Notification),
 }
 
 fn u32_at(value: &[u8], at: usize) -> u32 {
@@ -263,19 +327,23 @@ impl Attribute {
         ctx: Context,
     ) -> Result<Option<Attribute>, AttributeError> {
         use super::update::type_code as t;
-        let withdraw =
-            |what: &str| Err(AttributeError::TreatAsWithdraw(format!("malformed {what}")));
-        let reset = |sub: u8| {
-            Err(AttributeError::SessionReset(Notification::new(
-                code::UPDATE_MESSAGE,
-                sub,
-                vec![],
-            )))
+        use AttributeFault as F;
+        use ErrorAction as A;
+        let len = value.len();
+        // RFC 7606 §7: the approach each attribute's error takes.
+        let withdraw = |fault| Err(AttributeError::new(type_code, fault, A::TreatAsWithdraw));
+        let discard = |fault| Err(AttributeError::new(type_code, fault, A::AttributeDiscard));
+        let reset = |fault| Err(AttributeError::new(type_code, fault, A::SessionReset));
+        let unknown = || Attribute::Unknown {
+            flags,
+            type_code,
+            value: value.to_vec(),
         };
         Ok(Some(match type_code {
             t::ORIGIN => match value {
                 [o @ 0..=2] => Attribute::Origin(*o),
-                _ => return withdraw("ORIGIN"),
+                [_] => return withdraw(F::BadValue),
+                _ => return withdraw(F::BadLength { len }),
             },
             t::AS_PATH | t::AS4_PATH => {
                 let width = if ctx.four_octet_as || type_code == t::AS4_PATH {
@@ -285,9 +353,9 @@ impl Attribute {
                 };
                 let Some(path) = decode_as_path(value, width) else {
                     if type_code == t::AS4_PATH {
-                        return Ok(None); // RFC 6793 §6: malformed AS4_PATH is discarded
+                        return discard(F::BadValue); // RFC 6793 §6, RFC 7606 §7.2
                     }
-                    return withdraw("AS_PATH");
+                    return withdraw(F::BadValue);
                 };
                 match path {
                     Some(members) if type_code == t::AS_PATH => Attribute::AsPath(members),
@@ -301,56 +369,67 @@ impl Attribute {
             }
             t::NEXT_HOP => match value {
                 [a, b, c, d] => Attribute::NextHop(Ipv4Addr::new(*a, *b, *c, *d)),
-                _ => return withdraw("NEXT_HOP"),
+                _ => return withdraw(F::BadLength { len }),
             },
-            t::MULTI_EXIT_DISC => match value.len() {
+            t::MULTI_EXIT_DISC => match len {
                 4 => Attribute::Med(u32_at(value, 0)),
-                _ => return withdraw("MULTI_EXIT_DISC"),
+                _ => return withdraw(F::BadLength { len }),
             },
-            t::LOCAL_PREF => match value.len() {
+            t::LOCAL_PREF => match len {
                 4 => Attribute::LocalPref(u32_at(value, 0)),
-                _ => return withdraw("LOCAL_PREF"),
+                _ => return withdraw(F::BadLength { len }),
             },
-            t::COMMUNITIES => match value.len() {
-                0 => return withdraw("COMMUNITIES"),
-                n if n % 4 == 0 => {
+            // RFC 7606 §7.6: ATOMIC_AGGREGATE carries nothing; else discarded.
+            t::ATOMIC_AGGREGATE if len != 0 => return discard(F::BadLength { len }),
+            // RFC 7606 §7.7: AGGREGATOR is AS (2 or 4 octets, as negotiated) + address.
+            t::AGGREGATOR if len != if ctx.four_octet_as { 8 } else { 6 } => {
+                return discard(F::BadLength { len });
+            }
+            t::AS4_AGGREGATOR if len != 8 => return discard(F::BadLength { len }),
+            // RFC 7606 §7.9, §7.10: route reflection attributes.
+            t::ORIGINATOR_ID if len != 4 => return withdraw(F::BadLength { len }),
+            t::CLUSTER_LIST if len == 0 || !len.is_multiple_of(4) => {
+                return withdraw(F::BadLength { len });
+            }
+            // RFC 7606 §7.14.
+            t::EXTENDED_COMMUNITIES if len == 0 || !len.is_multiple_of(8) => {
+                return withdraw(F::BadLength { len });
+            }
+            t::COMMUNITIES => match len {
+                n if n > 0 && n % 4 == 0 => {
                     Attribute::Communities((0..n).step_by(4).map(|i| u32_at(value, i)).collect())
                 }
-                _ => return withdraw("COMMUNITIES"),
+                _ => return withdraw(F::BadLength { len }),
             },
-            t::LARGE_COMMUNITIES => match value.len() {
-                0 => return withdraw("LARGE_COMMUNITIES"),
-                n if n % 12 == 0 => Attribute::LargeCommunities(
+            // RFC 8092 §6.
+            t::LARGE_COMMUNITIES => match len {
+                n if n > 0 && n % 12 == 0 => Attribute::LargeCommunities(
                     (0..n)
                         .step_by(12)
                         .map(|i| (u32_at(value, i), u32_at(value, i + 4), u32_at(value, i + 8)))
                         .collect(),
                 ),
-                _ => return withdraw("LARGE_COMMUNITIES"),
+                _ => return withdraw(F::BadLength { len }),
             },
             t::MP_REACH_NLRI => {
                 // AFI(2) SAFI(1) NH-len(1) NH reserved(1) NLRI (RFC 4760 §3).
                 let [a, b, safi, nh_len, rest @ ..] = value else {
-                    return reset(update::MALFORMED_ATTRIBUTE_LIST);
+                    return reset(F::BadLength { len });
                 };
                 let afi = u16::from_be_bytes([*a, *b]);
                 let nh_len = usize::from(*nh_len);
                 let Some(next_hop) = rest.get(..nh_len) else {
-                    return reset(update::MALFORMED_ATTRIBUTE_LIST);
+                    return reset(F::BadLength { len });
                 };
                 let Some(nlri) = rest.get(nh_len + 1..) else {
-                    return reset(update::MALFORMED_ATTRIBUTE_LIST);
+                    return reset(F::BadLength { len });
                 };
                 if *safi != SAFI_UNICAST || !(afi == AFI_IPV4 || afi == AFI_IPV6) {
                     // A family we never negotiated: ignore it rather than tear down.
                     return Ok(None);
                 }
                 let nlri = prefix::decode_all(afi, nlri).map_err(|_: PrefixError| {
-                    AttributeError::SessionReset(Notification::new(
-                        code::UPDATE_MESSAGE,
-                        update::MALFORMED_ATTRIBUTE_LIST,
-                        vec![],
-                    ))
+                    AttributeError::new(type_code, F::BadNlri, A::SessionReset)
                 })?;
                 let next_hops = match next_hop.len() {
                     4 => vec![IpAddr::V4(Ipv4Addr::from(u32_at(next_hop, 0)))],
@@ -362,7 +441,8 @@ impl Attribute {
                             IpAddr::V6(Ipv6Addr::from(o))
                         })
                         .collect(),
-                    _ => return withdraw("MP_REACH_NLRI next hop"),
+                    // RFC 7606 §7.11: a next hop length that fits no family.
+                    _ => return withdraw(F::BadValue),
                 };
                 Attribute::MpReach {
                     afi,
@@ -373,30 +453,21 @@ impl Attribute {
             }
             t::MP_UNREACH_NLRI => {
                 let [a, b, safi, rest @ ..] = value else {
-                    return reset(update::MALFORMED_ATTRIBUTE_LIST);
+                    return reset(F::BadLength { len });
                 };
                 let afi = u16::from_be_bytes([*a, *b]);
                 if *safi != SAFI_UNICAST || !(afi == AFI_IPV4 || afi == AFI_IPV6) {
                     return Ok(None);
                 }
-                let withdrawn = prefix::decode_all(afi, rest).map_err(|_| {
-                    AttributeError::SessionReset(Notification::new(
-                        code::UPDATE_MESSAGE,
-                        update::MALFORMED_ATTRIBUTE_LIST,
-                        vec![],
-                    ))
-                })?;
+                let withdrawn = prefix::decode_all(afi, rest)
+                    .map_err(|_| AttributeError::new(type_code, F::BadNlri, A::SessionReset))?;
                 Attribute::MpUnreach {
                     afi,
                     safi: *safi,
                     withdrawn,
                 }
             }
-            _ => Attribute::Unknown {
-                flags,
-                type_code,
-                value: value.to_vec(),
-            },
+            _ => unknown(),
         }))
     }
 

@@ -1,9 +1,9 @@
 //! Ending connections: connection collision resolution (RFC 4271 §6.8) and the ways
 //! the caller stops a session (Cease variants, graceful restart close).
 
-use super::{Action, ConnId, ConnState, Session, Stop};
-use crate::packet::notification::{cease, code};
-use crate::packet::{Capability, Message, Notification, Open};
+use super::{Action, ConnId, ConnState, Lifecycle, Session, Stop};
+use crate::packet::error::CloseReason;
+use crate::packet::{Capability, Message, Open};
 use std::time::Instant;
 
 impl Session {
@@ -18,12 +18,17 @@ impl Session {
         let Some(this_outbound) = self.conns.iter().find(|c| c.id == id).map(|c| c.outbound) else {
             return false;
         };
-        let Some(other) = self.conns.iter().find(|c| c.id != id) else {
+        // Only a connection on which the peer's OPEN arrived takes part: before that
+        // its BGP Identifier is unknown and §6.8 cannot compare (a silent connection
+        // from the peer's address must not close the real one).
+        let Some(other) = self
+            .conns
+            .iter()
+            .find(|c| c.id != id && c.state != ConnState::OpenSent)
+        else {
             return true;
         };
         let (other_id, other_state) = (other.id, other.state);
-        let collision =
-            || Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, vec![]);
         if other_state == ConnState::Established {
             // RFC 4724 §4.2: a new connection from a graceful-restart peer replaces the
             // old one (the peer restarted); otherwise the established one stays.
@@ -34,8 +39,7 @@ impl Session {
                 out.push(Action::Close { conn: other_id });
                 return true;
             }
-            let reason = "connection collision: kept the established session".to_string();
-            self.fail_quiet(id, collision(), reason, out);
+            self.fail_quiet(id, CloseReason::ConnectionCollision, out);
             return false;
         }
         // The connection opened by the speaker with the higher BGP identifier survives.
@@ -46,28 +50,19 @@ impl Session {
         } else {
             (other_id, true)
         };
-        self.fail_quiet(
-            loser,
-            collision(),
-            "connection collision resolved".into(),
-            out,
-        );
+        self.fail_quiet(loser, CloseReason::ConnectionCollision, out);
         survives
     }
 
     /// Closes one of two colliding connections without touching the session's state.
-    pub(super) fn fail_quiet(
-        &mut self,
-        id: ConnId,
-        n: Notification,
-        _why: String,
-        out: &mut Vec<Action>,
-    ) {
+    pub(super) fn fail_quiet(&mut self, id: ConnId, why: CloseReason, out: &mut Vec<Action>) {
         let ctx = self.context();
-        out.push(Action::Send {
-            conn: id,
-            bytes: Message::Notification(n).to_bytes(ctx),
-        });
+        if let Some(n) = why.notification() {
+            out.push(Action::Send {
+                conn: id,
+                bytes: Message::Notification(n).to_bytes(ctx),
+            });
+        }
         out.push(Action::Close { conn: id });
         self.conns.retain(|c| c.id != id);
     }
@@ -75,10 +70,9 @@ impl Session {
     pub(super) fn stop(&mut self, now: Instant, stop: Stop, out: &mut Vec<Action>) {
         let (notification, stays_down) = match &stop {
             Stop::Shutdown { message } => (
-                Some(Notification::cease_with_message(
-                    cease::ADMINISTRATIVE_SHUTDOWN,
-                    message,
-                )),
+                Some(CloseReason::AdministrativeShutdown {
+                    message: message.clone(),
+                }),
                 true,
             ),
             Stop::Restart => {
@@ -89,32 +83,21 @@ impl Session {
                                 o.has(|c| matches!(c, Capability::GracefulRestart { .. }))
                             })
                     });
-                let n = (!gr).then(|| {
-                    Notification::cease_with_message(
-                        cease::ADMINISTRATIVE_SHUTDOWN,
-                        "oxlb restarting",
-                    )
+                let n = (!gr).then(|| CloseReason::AdministrativeShutdown {
+                    message: "oxlb restarting".into(),
                 });
                 (n, true)
             }
             Stop::Reset { reason } => (
-                Some(Notification::cease_with_message(
-                    cease::ADMINISTRATIVE_RESET,
-                    reason,
-                )),
+                Some(CloseReason::AdministrativeReset {
+                    message: reason.clone(),
+                }),
                 false,
             ),
-            Stop::Deconfigured => (
-                Some(Notification::new(
-                    code::CEASE,
-                    cease::PEER_DECONFIGURED,
-                    vec![],
-                )),
-                true,
-            ),
+            Stop::Deconfigured => (Some(CloseReason::PeerDeconfigured), true),
         };
         if stays_down {
-            self.stopped = true;
+            self.lifecycle = Lifecycle::Stopped;
             self.connecting = false;
             self.retry_at = None;
         }

@@ -45,23 +45,21 @@ pub(super) fn build(
         let echo = bounded("echoInterval", spec.echo_interval, 10, 60_000, 50);
         let multiplier = bounded("detectMultiplier", spec.detect_multiplier, 2, 255, 3);
         let ttl = bounded("minimumTtl", spec.minimum_ttl, 1, 254, 254);
-        // oxlb's BFD has no Echo function (RFC 5880 §6.4); silently running without it
-        // would give slower detection than the profile promises.
+        // MetalLB (FRR mode) accepts echo mode. oxlb's BFD has no Echo function
+        // (RFC 5880 §6.4): the profile is accepted and runs in asynchronous mode, whose
+        // detection time the intervals fix; the warning says so. (Echo with IPv6
+        // prefixes is refused, as in MetalLB, by the advertisement check.)
         if spec.echo_mode == Some(true) {
-            cx.errors.push(
+            cx.warnings.push(
                 subject
-                    .error(
+                    .warning(
                         Code::BfdEchoUnsupported,
                         "spec.echoMode",
-                        format!(
-                            "echo mode is not supported; remove echoMode from BFDProfile {}",
-                            subject.name
-                        ),
+                        "oxlb's BFD has no echo function: sessions with this profile run in asynchronous mode (detection = receiveInterval x detectMultiplier)",
                     )
                     .value(true)
-                    .expected("false, or leave it out (asynchronous mode detects as configured by the intervals)"),
+                    .expected("false, or leave it out"),
             );
-            ok = false;
         }
         if ok {
             profiles.insert(

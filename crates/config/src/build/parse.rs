@@ -235,6 +235,41 @@ pub fn parse_selector(s: &oxlb_api::LabelSelector) -> Result<LabelSelector, Stri
     Ok(out)
 }
 
+/// MetalLB's repeat rules inside one selector: no value twice in an expression, no
+/// expression twice (values compared as sets).
+pub fn check_selector_repeats(s: &LabelSelector) -> Result<(), String> {
+    let mut expressions: Vec<Requirement> = Vec::new();
+    for (i, e) in s.match_expressions.iter().enumerate() {
+        let mut values = e.values.clone();
+        values.sort();
+        if values.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!("matchExpressions[{i}] lists a value twice"));
+        }
+        let sorted = Requirement {
+            key: e.key.clone(),
+            operator: e.operator,
+            values,
+        };
+        if expressions.contains(&sorted) {
+            return Err(format!(
+                "matchExpressions[{i}] repeats an earlier expression"
+            ));
+        }
+        expressions.push(sorted);
+    }
+    Ok(())
+}
+
+/// The selector with each expression's values sorted: two selectors that match the same
+/// way by construction compare equal.
+pub fn canonical_selector(s: &LabelSelector) -> LabelSelector {
+    let mut out = s.clone();
+    for e in &mut out.match_expressions {
+        e.values.sort();
+    }
+    out
+}
+
 /// `A:B` (RFC 1997, two 16-bit numbers) or `large:A:B:C` (RFC 8092, three 32-bit numbers).
 pub fn parse_community(text: &str) -> Result<Community, String> {
     if let Some(rest) = text.strip_prefix("large:") {

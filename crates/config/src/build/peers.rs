@@ -253,23 +253,35 @@ fn build_one(
             }
             parsed
         });
-    let mut node_selectors = Vec::new();
-    for (i, s) in spec.node_selectors.iter().flatten().enumerate() {
-        match parse::parse_selector(s) {
-            Ok(s) => node_selectors.push(s),
-            Err(reason) => cx.errors.push(
-                subject
-                    .error(
-                        Code::InvalidSelector,
-                        format!("spec.nodeSelectors[{i}]"),
-                        reason,
-                    )
-                    .expected("a Kubernetes label selector (matchLabels / matchExpressions)"),
-            ),
-        }
+    let node_selectors = cx.selectors(subject, "spec.nodeSelectors", spec.node_selectors.as_ref());
+    if let Some(interface) = spec.interface.as_deref() {
+        cx.single_line(subject, "spec.interface", interface, false);
+    }
+    if let Some(vrf) = spec.vrf.as_deref() {
+        cx.single_line(subject, "spec.vrf", vrf, false);
+    }
+    if let Some(password) = spec.password.as_deref() {
+        cx.single_line(subject, "spec.password", password, true);
     }
     let password = password(cx, subject, object, snapshot);
+    if spec.password.as_deref().is_none_or(str::is_empty)
+        && let Some(secret) = password.as_deref()
+    {
+        cx.single_line(subject, "spec.passwordSecret.name", secret, true);
+    }
     if let Some(profile) = spec.bfd_profile.as_deref().filter(|p| !p.is_empty())
+        && cx.left_out_bfd.contains(profile)
+    {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::UnknownBfdProfile,
+                    "spec.bfdProfile",
+                    format!("BFDProfile {profile:?} is invalid and left out: this session runs without BFD until it is fixed"),
+                )
+                .value(profile),
+        );
+    } else if let Some(profile) = spec.bfd_profile.as_deref().filter(|p| !p.is_empty())
         && !bfd_names.contains(profile)
     {
         cx.errors.push(unknown_reference(
@@ -299,8 +311,22 @@ fn build_one(
         ebgp_multihop: spec.ebgp_multi_hop.unwrap_or(false),
         vrf: spec.vrf.clone().filter(|v| !v.is_empty()),
         dual_stack_address_family: spec.dual_stack_address_family.unwrap_or(false),
+        local_asn: spec.local_asn.filter(|a| *a != 0),
     };
-    if peer.ebgp_multihop && peer.is_ibgp() {
+    // MetalLB refuses ebgpMultiHop when peerASN equals myASN; with dynamicASN: internal
+    // it accepts it (the session is iBGP, which needs no multihop): a warning here.
+    if peer.ebgp_multihop && peer.peer_asn == PeerAsn::DynamicInternal {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::MultiHopIbgp,
+                    "spec.ebgpMultiHop",
+                    "ebgpMultiHop has no effect on an iBGP session (dynamicASN: internal)",
+                )
+                .value(true)
+                .expected("leave ebgpMultiHop out for iBGP peers"),
+        );
+    } else if peer.ebgp_multihop && peer.is_ibgp() {
         cx.errors.push(
             subject
                 .error(Code::MultiHopIbgp, "spec.ebgpMultiHop", "ebgpMultiHop is set on an iBGP session (peer AS = my AS)")

@@ -12,10 +12,11 @@ use crate::diagnostic::{Code, Origin};
 use crate::model::{AddressRange, Pool, ServiceAllocation};
 use crate::snapshot::Sourced;
 
-/// A valid pool and the CIDRs its addresses are made of.
+/// A valid pool and the CIDRs its addresses are made of, one group per `addresses`
+/// entry (a range is several CIDRs; MetalLB's aggregation rule looks at each entry).
 pub(super) struct PoolInfo {
     pub pool: Pool,
-    pub cidrs: Vec<IpNet>,
+    pub cidrs: Vec<Vec<IpNet>>,
     pub origin: Origin,
 }
 
@@ -65,7 +66,7 @@ pub(super) fn build(cx: &mut Context, objects: &[Sourced<IPAddressPool>]) -> Poo
             match parse::parse_addresses(written) {
                 Ok(parsed) => {
                     ranges.push(parsed.range);
-                    cidrs.extend(parsed.cidrs);
+                    cidrs.push(parsed.cidrs);
                     let order = placed.len();
                     placed.push(Placed {
                         order,
@@ -102,7 +103,11 @@ pub(super) fn build(cx: &mut Context, objects: &[Sourced<IPAddressPool>]) -> Poo
             },
         );
     }
-    check_overlaps(cx, &mut placed);
+    // The pool that comes later (objects arrive oldest first) loses an overlap and is
+    // left out; the older one keeps its addresses.
+    for loser in check_overlaps(cx, &mut placed) {
+        valid.remove(&loser);
+    }
     Pools {
         valid,
         names: seen.into_keys().collect(),
@@ -145,42 +150,49 @@ fn service_allocation(
     object: &IPAddressPool,
 ) -> Option<ServiceAllocation> {
     let allocation = object.spec.service_allocation.as_ref()?;
-    let priority = allocation.priority.unwrap_or(0);
-    if !(0..=i64::from(u32::MAX)).contains(&priority) {
-        cx.errors.push(
-            subject
-                .error(
+    let written = allocation.priority.unwrap_or(0);
+    // MetalLB accepts any int here; its allocator orders only positive priorities
+    // (lower first) and puts 0 last, and leaves a negative one in no defined place.
+    // oxlb gives a negative priority the place of "unset", the one MetalLB documents.
+    let priority = match u32::try_from(written) {
+        Ok(p) => p,
+        Err(_) => {
+            let d = subject
+                .warning(
                     Code::InvalidPriority,
                     "spec.serviceAllocation.priority",
-                    "priority out of range",
+                    if written < 0 {
+                        "a negative priority has no defined order in MetalLB; oxlb uses this pool last, as if unset"
+                    } else {
+                        "priority larger than 4294967295; oxlb uses this pool last, as if unset"
+                    },
                 )
-                .value(priority)
-                .expected("0 (unset, used last) or a positive number; lower is preferred"),
-        );
-    }
-    let mut selectors = |field: &str, list: &Option<Vec<oxlb_api::LabelSelector>>| {
-        let mut out = Vec::new();
-        for (i, s) in list.iter().flatten().enumerate() {
-            match parse::parse_selector(s) {
-                Ok(s) => out.push(s),
-                Err(reason) => cx.errors.push(
-                    subject
-                        .error(
-                            Code::InvalidSelector,
-                            format!("spec.serviceAllocation.{field}[{i}]"),
-                            reason,
-                        )
-                        .expected("a Kubernetes label selector (matchLabels / matchExpressions)"),
-                ),
-            }
+                .value(written)
+                .expected("0 (unset, used last) or a positive number; lower is preferred");
+            cx.warnings.push(d);
+            0
         }
-        out
     };
-    let namespace_selectors = selectors("namespaceSelectors", &allocation.namespace_selectors);
-    let service_selectors = selectors("serviceSelectors", &allocation.service_selectors);
+    let namespaces: Vec<String> = allocation.namespaces.iter().flatten().cloned().collect();
+    cx.no_repeats(
+        subject,
+        "spec.serviceAllocation.namespaces",
+        "namespace",
+        &namespaces,
+    );
+    let namespace_selectors = cx.selectors(
+        subject,
+        "spec.serviceAllocation.namespaceSelectors",
+        allocation.namespace_selectors.as_ref(),
+    );
+    let service_selectors = cx.selectors(
+        subject,
+        "spec.serviceAllocation.serviceSelectors",
+        allocation.service_selectors.as_ref(),
+    );
     Some(ServiceAllocation {
-        priority: u32::try_from(priority).unwrap_or(0),
-        namespaces: allocation.namespaces.iter().flatten().cloned().collect(),
+        priority,
+        namespaces: namespaces.into_iter().collect(),
         namespace_selectors,
         service_selectors,
     })
@@ -188,7 +200,8 @@ fn service_allocation(
 
 /// Sorts every range by start and sweeps once, keeping the range reaching furthest so
 /// far: any range starting at or before that end overlaps it.
-fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
+fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) -> BTreeSet<String> {
+    let mut losers = BTreeSet::new();
     placed.sort_by_key(|p| p.range);
     let mut furthest: Option<usize> = None;
     for i in 0..placed.len() {
@@ -198,6 +211,7 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
                 std::mem::swap(&mut earlier, &mut current);
             }
             if earlier.range.overlaps(&current.range) {
+                losers.insert(current.pool.to_string());
                 let subject = Subject {
                     kind: "IPAddressPool",
                     name: current.pool,
@@ -207,8 +221,10 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
                     format!("its own spec.addresses[{}]", earlier.index)
                 } else {
                     format!(
-                        "IPAddressPool {:?} spec.addresses[{}] (at {})",
-                        earlier.pool, earlier.index, earlier.origin
+                        "IPAddressPool {:?} spec.addresses[{}]{}",
+                        earlier.pool,
+                        earlier.index,
+                        earlier.origin.at_suffix()
                     )
                 };
                 cx.errors.push(
@@ -234,4 +250,5 @@ fn check_overlaps(cx: &mut Context, placed: &mut [Placed<'_>]) {
             furthest = Some(i);
         }
     }
+    losers
 }

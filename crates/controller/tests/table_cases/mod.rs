@@ -347,14 +347,14 @@ fn requests(c: &mut Vec<Case>) {
         case("requested IP outside every pool", v4pool())
             .sync(vec![svc("a").ips("192.168.3.2")])
             .expect("default/a", &[], vec![failed(
-                r#"Failed to allocate IP for "default/a": "192.168.3.2" is not allowed in config"#,
+                r#"Failed to allocate IP for "default/a": ["192.168.3.2"] is not allowed in config"#,
             )]),
     );
     c.push(
         case("spec.loadBalancerIP outside every pool", v4pool())
             .sync(vec![svc("a").lb_ip("192.168.3.2")])
             .expect("default/a", &[], vec![failed(
-                r#"Failed to allocate IP for "default/a": "192.168.3.2" is not allowed in config"#,
+                r#"Failed to allocate IP for "default/a": ["192.168.3.2"] is not allowed in config"#,
             )]),
     );
     c.push(
@@ -453,7 +453,7 @@ fn requests(c: &mut Vec<Case>) {
             "default/a",
             &[],
             vec![failed(
-                r#"Failed to allocate IP for "default/a": "10.0.0.0" is not allowed in config"#,
+                r#"Failed to allocate IP for "default/a": ["10.0.0.0"] is not allowed in config"#,
             )],
         ),
     );
@@ -467,7 +467,7 @@ fn requests(c: &mut Vec<Case>) {
             "default/a",
             &[],
             vec![failed(
-                r#"Failed to allocate IP for "default/a": "10.0.0.255" is not allowed in config"#,
+                r#"Failed to allocate IP for "default/a": ["10.0.0.255"] is not allowed in config"#,
             )],
         ),
     );
@@ -493,7 +493,7 @@ fn requests(c: &mut Vec<Case>) {
                 "default/a",
                 &[],
                 vec![failed(
-                    r#"Failed to allocate IP for "default/a": "fd00::1" is not allowed in config"#,
+                    r#"Failed to allocate IP for "default/a": ["fd00::1"] is not allowed in config"#,
                 )],
             ),
     );

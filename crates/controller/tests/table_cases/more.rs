@@ -461,7 +461,7 @@ pub fn config_changes(c: &mut Vec<Case>) {
                 "default/a",
                 &["10.0.0.2"],
                 vec![
-                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: "10.0.0.0" is not allowed in config"#),
+                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: ["10.0.0.0"] is not allowed in config"#),
                     allocated(r#"Assigned IP ["10.0.0.2"]"#),
                 ],
             )
@@ -475,7 +475,7 @@ pub fn config_changes(c: &mut Vec<Case>) {
                 "default/a",
                 &[],
                 vec![
-                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: "10.0.0.0" is not allowed in config"#),
+                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: ["10.0.0.0"] is not allowed in config"#),
                     failed(r#"Failed to allocate IP for "default/a": no available IPs"#),
                 ],
             ),
@@ -496,7 +496,7 @@ pub fn config_changes(c: &mut Vec<Case>) {
                 "default/a",
                 &["10.0.0.2"],
                 vec![
-                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: "10.0.0.0" is not allowed in config"#),
+                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: ["10.0.0.0"] is not allowed in config"#),
                     allocated(r#"Assigned IP ["10.0.0.2"]"#),
                 ],
             )
@@ -539,8 +539,8 @@ pub fn config_changes(c: &mut Vec<Case>) {
                 "default/a",
                 &[],
                 vec![
-                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: "10.0.0.3" is not allowed in config"#),
-                    failed(r#"Failed to allocate IP for "default/a": "10.0.0.3" is not allowed in config"#),
+                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: ["10.0.0.3"] is not allowed in config"#),
+                    failed(r#"Failed to allocate IP for "default/a": ["10.0.0.3"] is not allowed in config"#),
                 ],
             ),
     );
@@ -723,7 +723,7 @@ pub fn restart(c: &mut Vec<Case>) {
                 "default/a",
                 &["10.0.0.0"],
                 vec![
-                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: "192.168.1.1" is not allowed in config"#),
+                    cleared(r#"current IP for "default/a" not allowed by config, will attempt for new IP assignment: ["192.168.1.1"] is not allowed in config"#),
                     allocated(r#"Assigned IP ["10.0.0.0"]"#),
                 ],
             ),

@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 
 use crate::common::{OXLB, Topo, attach, node_ip};
 
+pub mod helm;
+
 pub const API_IP: &str = "10.77.0.5";
 pub const API_PORT: u16 = 6443;
 pub const NS: &str = "metallb-system";
@@ -141,10 +143,6 @@ impl Cluster {
                 ])
                 .unwrap();
             }
-            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
-                .unwrap();
-            ns.exec(&["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"])
-                .unwrap();
             topo.start_backend(i);
         }
         Cluster {

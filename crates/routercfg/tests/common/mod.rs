@@ -47,6 +47,7 @@ pub fn peer(name: &str, my_asn: u32, peer_asn: PeerAsn, address: &str) -> Peer {
         ebgp_multihop: false,
         vrf: None,
         dual_stack_address_family: false,
+        local_asn: None,
     }
 }
 
@@ -60,6 +61,7 @@ pub fn advertisement(name: &str, pools: &[&str]) -> BgpAdvertisement {
         communities: BTreeSet::from([Community::Standard((64500 << 16) | 100)]),
         peers: BTreeSet::new(),
         node_selectors: vec![],
+        service_selectors: vec![],
     }
 }
 
