@@ -9,6 +9,7 @@
 mod bgp;
 mod election;
 mod eligibility;
+pub mod quorum;
 mod snapshot;
 
 pub use bgp::{BgpRoute, RouteAttributes};

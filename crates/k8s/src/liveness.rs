@@ -36,8 +36,9 @@ pub struct MembershipOptions {
     pub secret_key_path: Option<PathBuf>,
     /// Failure-detection timing (the defaults detect a dead speaker in under a second).
     pub tuning: Tuning,
-    /// After (re)starting, how long pod readiness still decides unless another member
-    /// answers first: a restarted speaker does not claim every IP while it is alone.
+    /// After (re)starting, how long pod readiness still tells who the others are
+    /// unless another member answers first. This speaker claims nothing meanwhile: it
+    /// claims only once the membership gives it the quorum (`oxlb_announce::quorum`).
     pub warm_up: Duration,
     /// `false`: never start the membership; pod readiness decides.
     pub enabled: bool,
@@ -152,14 +153,19 @@ pub fn own_pod_ip(pods: &[Arc<Pod>], me: &str) -> Option<IpAddr> {
 /// What decides liveness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness<'a> {
-    /// The membership's live members.
+    /// The membership's electorate: its live members, this node only while it has the
+    /// quorum (`oxlb_l2::membership::Membership::electorate`).
     Members(&'a BTreeSet<String>),
-    /// No membership (no key, no address, warming up): Ready speaker pods.
+    /// The membership runs but is warming up: the nodes with a Ready speaker pod tell
+    /// who the others are, and this node claims nothing until the membership says so.
+    WarmingUp,
+    /// No membership (no key, no address): Ready speaker pods, this node included.
     PodReadiness,
 }
 
-/// The election's candidates: the live members, or the nodes with a Ready speaker
-/// pod; this node always (it runs, or it would not be deciding).
+/// The election's candidates: the membership's electorate, or the nodes with a Ready
+/// speaker pod (without this node while the membership warms up; with it when there
+/// is no membership: it runs, or it would not be deciding).
 pub fn election_candidates(
     liveness: Liveness<'_>,
     pods: &[Arc<Pod>],
@@ -167,10 +173,11 @@ pub fn election_candidates(
     me: &str,
 ) -> BTreeSet<String> {
     match liveness {
-        Liveness::Members(members) => {
-            let mut live = members.clone();
-            live.insert(me.to_string());
-            live
+        Liveness::Members(electorate) => electorate.clone(),
+        Liveness::WarmingUp => {
+            let mut others = crate::speaker::live_speakers(pods, nodes, me);
+            others.remove(me);
+            others
         }
         Liveness::PodReadiness => crate::speaker::live_speakers(pods, nodes, me),
     }
@@ -300,7 +307,7 @@ impl SpeakerMembership {
                 self.problem = None;
                 self.start_failed = false;
                 self.running = Some(Running {
-                    live: membership.watch(),
+                    live: membership.watch_electorate(),
                     membership,
                     key,
                     bind,
@@ -321,7 +328,8 @@ impl SpeakerMembership {
     /// another member answered or the warm-up is over.
     fn membership_decides(&self, now: Instant) -> bool {
         self.running.as_ref().is_some_and(|r| {
-            r.live.borrow().len() > 1 || now.duration_since(r.started) >= self.options.warm_up
+            r.membership.live_members().len() > 1
+                || now.duration_since(r.started) >= self.options.warm_up
         })
     }
 
@@ -337,7 +345,8 @@ impl SpeakerMembership {
             (Some(live), true) => {
                 election_candidates(Liveness::Members(live), pods, nodes, &self.node)
             }
-            _ => election_candidates(Liveness::PodReadiness, pods, nodes, &self.node),
+            (Some(_), false) => election_candidates(Liveness::WarmingUp, pods, nodes, &self.node),
+            (None, _) => election_candidates(Liveness::PodReadiness, pods, nodes, &self.node),
         }
     }
 
@@ -380,7 +389,7 @@ impl SpeakerMembership {
 
     /// The live members (this node included), if the membership runs.
     pub fn live_members(&self) -> Option<BTreeSet<String>> {
-        self.running.as_ref().map(|r| r.live.borrow().clone())
+        self.running.as_ref().map(|r| r.membership.live_members())
     }
 
     /// Clean stop: the others drop this node at once and take its IPs over.
@@ -451,11 +460,15 @@ mod tests {
         let pods = [pod("a", None, true, false), pod("b", None, false, false)];
         let members: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
         // The membership says b and c live: b's NotReady pod does not matter, and a
-        // Ready pod (a) whose speaker is not a member is not a candidate.
+        // Ready pod (a) whose speaker is not a member is not a candidate. "me" is not
+        // in the electorate (no quorum yet): it is no candidate either.
         let live = election_candidates(Liveness::Members(&members), &pods, &[], "me");
-        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["b", "c", "me"]);
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["b", "c"]);
         let live = election_candidates(Liveness::PodReadiness, &pods, &[], "me");
         assert_eq!(live.into_iter().collect::<Vec<_>>(), ["a", "me"]);
+        // Warming up: the Ready pods tell who the others are; "me" claims nothing yet.
+        let live = election_candidates(Liveness::WarmingUp, &pods, &[], "me");
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), ["a"]);
     }
 
     #[test]

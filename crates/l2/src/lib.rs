@@ -45,3 +45,6 @@ pub use decide::{DropReason, Interface, OwnedIp, OwnedSet, Reply, decide};
 pub use ethernet::Mac;
 pub use owned::owned_from;
 pub use responder::{IpCounters, Responder, Settings, Stats};
+
+/// Member lists compared between speakers (see [`membership`]).
+pub mod views;

@@ -1,6 +1,12 @@
 //! Membership and failure detection between speakers: SWIM (foca's sans-I/O core)
 //! over UDP, default port 7946, every packet authenticated with the `memberlist`
 //! secret ([`crate::auth`]). This module is the shell: socket, timers, seeds, leave.
+//!
+//! It also says whether this speaker may claim IPs at all ([`Membership::electorate`]):
+//! the known speakers are this one and its seeds (the configured members: `--members`,
+//! the Nodes in the files, the speaker Pods), and the quorum rule of
+//! [`oxlb_announce::quorum`] decides from the members heard from (alive, not merely
+//! suspect) among them, after a settle time without a break ([`quorum::Gate`]).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -17,7 +23,11 @@ use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use oxlb_announce::quorum::{self, Claim, Gate, Standing};
+use tracing::{info, warn};
+
 use crate::auth::{AuthError, Sealer};
+use crate::views;
 
 /// The memberlist port MetalLB speakers use.
 pub const DEFAULT_PORT: u16 = 7946;
@@ -52,8 +62,8 @@ impl Identity for Node {
     }
 }
 
-/// Failure-detection timing. The defaults detect a killed speaker in well under a
-/// second on a LAN: it is probed within about one period, declared suspect when
+/// Failure-detection timing. The defaults detect a killed speaker in about a quarter
+/// of a second on a LAN: it is probed within about one period, declared suspect when
 /// neither the direct nor the indirect probes answer within the period, and down
 /// after `suspect_to_down` unless it refutes.
 #[derive(Debug, Clone)]
@@ -64,15 +74,27 @@ pub struct Tuning {
     /// How often seeds that are not (or no longer) members are announced to: how
     /// members find each other at start and after a partition heals.
     pub announce_every: Duration,
+    /// How long this speaker must have had its quorum without a break before it claims
+    /// anything (after a start, a restart, a healed partition): the time the others
+    /// need to hear of it. See [`quorum::Gate`].
+    pub settle: Duration,
+    /// How many times every datagram is sent. Loss on the gossip path is what makes
+    /// SWIM suspect a live member; a second copy makes a lost probe (and so a false
+    /// "down" that would move an IP) far rarer: with 5 % independent loss a probe and
+    /// its answer both get through with 99.5 % instead of 90 %. The receiver drops
+    /// the extra copies unread (see `Shell::is_repeat`).
+    pub copies: u8,
 }
 
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
-            probe_period: Duration::from_millis(200),
-            probe_rtt: Duration::from_millis(80),
-            suspect_to_down: Duration::from_millis(300),
+            probe_period: Duration::from_millis(80),
+            probe_rtt: Duration::from_millis(30),
+            suspect_to_down: Duration::from_millis(100),
             announce_every: Duration::from_millis(500),
+            settle: Duration::from_millis(500),
+            copies: 2,
         }
     }
 }
@@ -97,9 +119,12 @@ impl Tuning {
             frequency: Duration::from_secs(1),
             num_members: NonZeroUsize::MIN.saturating_add(1),
         });
+        // Gossip goes out only when there is news (foca skips the round otherwise), so
+        // a short period and a wide fan-out cost nothing at idle and spread a "down"
+        // through 50 speakers in about three rounds.
         config.periodic_gossip = Some(PeriodicParams {
-            frequency: Duration::from_millis(100),
-            num_members: NonZeroUsize::MIN.saturating_add(2),
+            frequency: Duration::from_millis(40),
+            num_members: NonZeroUsize::MIN.saturating_add(5),
         });
         config
     }
@@ -147,6 +172,8 @@ pub struct MembershipStats {
 #[derive(Debug)]
 pub struct Membership {
     live: watch::Receiver<BTreeSet<String>>,
+    electorate: watch::Receiver<BTreeSet<String>>,
+    standing: watch::Receiver<Standing>,
     stats: Arc<Mutex<MembershipStats>>,
     leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
     seeds: watch::Sender<Vec<SocketAddr>>,
@@ -179,6 +206,9 @@ impl Membership {
         };
         let (seeds_tx, seeds_rx) = watch::channel(seeds.clone());
         let (live_tx, live) = watch::channel(BTreeSet::from([me.name.clone()]));
+        // Nothing is claimed before the gate opens.
+        let (electorate_tx, electorate) = watch::channel(BTreeSet::new());
+        let (standing_tx, standing) = watch::channel(Standing::Minority);
         let stats = Arc::new(Mutex::new(MembershipStats::default()));
         let (leave_tx, leave_rx) = oneshot::channel();
         let rng: StdRng = rand::make_rng();
@@ -190,6 +220,15 @@ impl Membership {
             sealer,
             seeds: Vec::new(),
             live: live_tx,
+            electorate: electorate_tx,
+            standing: standing_tx,
+            gate: Gate::default(),
+            settle_at: None,
+            recheck_due: true,
+            views: views::Tracker::default(),
+            view_turn: 0,
+            heard: BTreeSet::new(),
+            recent: std::collections::VecDeque::with_capacity(RECENT),
             stats: stats.clone(),
             runtime: AccumulatingRuntime::new(),
         };
@@ -197,6 +236,8 @@ impl Membership {
         let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx));
         Ok(Membership {
             live,
+            electorate,
+            standing,
             stats,
             leave: Some(leave_tx),
             seeds: seeds_tx,
@@ -228,6 +269,23 @@ impl Membership {
         self.live.clone()
     }
 
+    /// The candidates to give the Layer 2 election: the live members when this speaker
+    /// may claim (quorum, settled), else the live members without this one, so that it
+    /// answers for nothing while the others still elect among themselves.
+    pub fn electorate(&self) -> BTreeSet<String> {
+        self.electorate.borrow().clone()
+    }
+
+    /// Changes whenever [`Membership::electorate`] changes.
+    pub fn watch_electorate(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.electorate.clone()
+    }
+
+    /// This speaker's quorum standing now.
+    pub fn standing(&self) -> Standing {
+        *self.standing.borrow()
+    }
+
     pub fn stats(&self) -> MembershipStats {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -253,6 +311,18 @@ impl Drop for Membership {
     }
 }
 
+/// How often the quorum standing is recomputed without a membership change (a member
+/// turned suspect or alive again).
+const RECHECK_EVERY: Duration = Duration::from_millis(20);
+
+/// How often each speaker sends its member list ([`views`]), and to how many others.
+const VIEW_EVERY: Duration = Duration::from_secs(2);
+const VIEW_FANOUT: usize = 3;
+
+/// How many recent datagram tags are kept to recognise copies: a few hundred
+/// milliseconds of traffic for a small cluster.
+const RECENT: usize = 64;
+
 /// The longest wait between announces to a seed that is not a member.
 const MAX_ANNOUNCE_BACKOFF: Duration = Duration::from_secs(4);
 
@@ -272,6 +342,22 @@ struct Shell {
     sealer: Sealer,
     seeds: Vec<Seed>,
     live: watch::Sender<BTreeSet<String>>,
+    electorate: watch::Sender<BTreeSet<String>>,
+    standing: watch::Sender<Standing>,
+    gate: Gate,
+    /// When the gate opens, if it is settling.
+    settle_at: Option<tokio::time::Instant>,
+    /// The quorum is to be rechecked at the next flush.
+    recheck_due: bool,
+    /// The known members heard from (alive, not suspect), by address.
+    heard: BTreeSet<SocketAddr>,
+    /// The member lists other speakers sent, compared with this one's.
+    views: views::Tracker,
+    /// Where the next round of view datagrams starts in the sorted member list.
+    view_turn: usize,
+    /// The authentication tags of the last datagrams received, to drop the copies
+    /// [`Tuning::copies`] sends.
+    recent: std::collections::VecDeque<Vec<u8>>,
     stats: Arc<Mutex<MembershipStats>>,
     runtime: AccumulatingRuntime<Node>,
 }
@@ -284,6 +370,13 @@ impl Shell {
         mut seeds: watch::Receiver<Vec<SocketAddr>>,
     ) {
         let (timer_tx, mut timers) = mpsc::unbounded_channel::<Timer<Node>>();
+        // Suspicions raise no notification: the quorum is rechecked on this tick (and at
+        // once on every membership change), not after every datagram, which would cost
+        // a walk over all members per packet.
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut send_view = tokio::time::interval(VIEW_EVERY);
+        send_view.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut announce = tokio::time::interval(tuning.announce_every);
         announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Large enough for any datagram; foca rejects bodies over its max packet size.
@@ -299,21 +392,32 @@ impl Shell {
                     let _ = self.foca.handle_timer(timer, &mut self.runtime);
                 }
                 _ = announce.tick() => self.announce_to_missing_seeds(tuning.announce_every),
+                _ = sleep_until(self.settle_at) => {
+                    self.settle_at = None;
+                    self.recheck_due = true;
+                }
+                _ = recheck.tick() => self.recheck_due = true,
+                _ = send_view.tick() => self.send_view().await,
                 Ok(()) = seeds.changed() => {
                     let new = seeds.borrow_and_update().clone();
                     self.replace_seeds(new, tuning.announce_every);
+                    self.recheck_due = true;
                     self.announce_to_missing_seeds(tuning.announce_every);
                 }
                 done = &mut leave => {
+                    // Nothing is claimed from here on: before the others hear of the
+                    // leave (and take over), and after the last flush recomputed it.
+                    self.electorate.send_replace(BTreeSet::new());
                     let _ = self.foca.leave_cluster(&mut self.runtime);
-                    self.flush(&timer_tx).await;
+                    self.flush(&timer_tx, &tuning).await;
+                    self.electorate.send_replace(BTreeSet::new());
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
                     return;
                 }
             }
-            self.flush(&timer_tx).await;
+            self.flush(&timer_tx, &tuning).await;
         }
     }
 
@@ -342,6 +446,12 @@ impl Shell {
     fn receive(&mut self, packet: &[u8]) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.received += 1;
+        // A copy of an authentic datagram just received: dropped before it is decrypted
+        // and checked again. Only authentic tags enter the list, and nobody without the
+        // key can produce the tag of a datagram not yet sent.
+        if self.is_repeat(packet) {
+            return;
+        }
         let body = match self.sealer.open(packet) {
             Ok(body) => body,
             Err(AuthError::Unauthenticated) => {
@@ -353,7 +463,19 @@ impl Shell {
                 return;
             }
         };
+        if let Some(view) = views::decode(&body) {
+            match view {
+                Some(view) => {
+                    drop(stats);
+                    self.remember(packet);
+                    self.compare_view(&view);
+                }
+                None => stats.dropped_malformed += 1,
+            }
+            return;
+        }
         drop(stats);
+        self.remember(packet);
         if let Err(error) = self.foca.handle_data(&body, &mut self.runtime) {
             // Our own packets and stale identities also land here; only decode
             // failures are malformed input.
@@ -367,6 +489,60 @@ impl Shell {
                     .dropped_malformed += 1;
             }
         }
+    }
+
+    /// Tells a few active members which members this one sees live.
+    async fn send_view(&mut self) {
+        let live = self.live.borrow().clone();
+        let packet = self.sealer.seal(&views::encode(&self.me.name, &live));
+        // A few members per round, in turn: all of them within a few rounds, at a
+        // cost that does not grow with the square of the cluster.
+        let mut members: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        members.sort();
+        let n = members.len();
+        let to: Vec<SocketAddr> = (0..VIEW_FANOUT.min(n))
+            .filter_map(|k| members.get((self.view_turn + k) % n.max(1)).copied())
+            .collect();
+        self.view_turn = self.view_turn.wrapping_add(VIEW_FANOUT);
+        for addr in to {
+            if self.socket.send_to(&packet, addr).await.is_ok() {
+                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            }
+        }
+    }
+
+    /// Logs a member list that differs from this speaker's for longer than gossip
+    /// takes to converge, with both lists.
+    fn compare_view(&mut self, theirs: &views::View) {
+        let ours = self.live.borrow().clone();
+        if let Some(d) = self.views.observe(theirs, &ours) {
+            warn!(
+                peer = %theirs.from,
+                theirs = ?theirs.live,
+                ours = ?ours,
+                only_theirs = ?d.only_theirs,
+                only_ours = ?d.only_ours,
+                "layer2 membership: the live member lists disagree between this speaker and \
+                 {} (a one-way partition, a firewall on the gossip port, or speakers on \
+                 different keys or member lists)",
+                theirs.from
+            );
+        }
+    }
+
+    /// Whether this authentic datagram is a copy of one received shortly before (same
+    /// tag, so the same bytes). Dropping it is at worst the loss SWIM tolerates anyway.
+    fn is_repeat(&self, packet: &[u8]) -> bool {
+        let tag = tag_of(packet);
+        self.recent.iter().any(|t| t.as_slice() == tag)
+    }
+
+    /// Remembers the tag of an authentic datagram.
+    fn remember(&mut self, packet: &[u8]) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(tag_of(packet).to_vec());
     }
 
     /// Seeds that are not active members get an announce: the first join, a member
@@ -396,12 +572,14 @@ impl Shell {
         }
     }
 
-    async fn flush(&mut self, timer_tx: &mpsc::UnboundedSender<Timer<Node>>) {
+    async fn flush(&mut self, timer_tx: &mpsc::UnboundedSender<Timer<Node>>, tuning: &Tuning) {
         while let Some((to, data)) = self.runtime.to_send() {
             let packet = self.sealer.seal(&data);
-            // A peer that is gone or unreachable is what failure detection is for.
-            if self.socket.send_to(&packet, to.addr).await.is_ok() {
-                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            for _ in 0..tuning.copies.max(1) {
+                // A peer that is gone or unreachable is what failure detection is for.
+                if self.socket.send_to(&packet, to.addr).await.is_ok() {
+                    self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+                }
             }
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
@@ -431,6 +609,76 @@ impl Shell {
                 differs
             });
         }
+        if changed || self.recheck_due {
+            self.recheck_due = false;
+            self.decide_claim(tuning.settle);
+        }
+    }
+
+    /// Recomputes the quorum standing and the electorate from the current membership.
+    /// Suspect members do not count toward the quorum (an owner cut off from the others
+    /// lets go as soon as it suspects them, before they can declare it down and take
+    /// over), but stay candidates of the election (an IP moves only once its owner is
+    /// confirmed down).
+    fn decide_claim(&mut self, settle: Duration) {
+        let known: BTreeSet<SocketAddr> = self
+            .seeds
+            .iter()
+            .map(|s| s.addr)
+            .chain(std::iter::once(self.me.addr))
+            .collect();
+        let heard: BTreeSet<SocketAddr> = self
+            .foca
+            .iter_membership_state()
+            .filter(|m| m.state() == foca::State::Alive && known.contains(&m.id().addr))
+            .map(|m| m.id().addr)
+            .chain(std::iter::once(self.me.addr))
+            .collect();
+        let standing = quorum::standing(&known, &heard);
+        let claim = self.gate.update(standing, Instant::now(), settle);
+        if heard != self.heard || standing != *self.standing.borrow() {
+            let view = |set: &BTreeSet<SocketAddr>| {
+                set.iter().map(ToString::to_string).collect::<Vec<_>>()
+            };
+            if standing.may_claim() {
+                info!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    "layer2 quorum: this speaker may answer");
+            } else {
+                warn!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    "layer2 quorum lost: this speaker answers for nothing until it hears \
+                     from a majority of the known speakers");
+            }
+            self.heard = heard;
+            self.standing.send_replace(standing);
+        }
+        self.settle_at = match claim {
+            Claim::Settling { until } => Some(tokio::time::Instant::from_std(until)),
+            Claim::Allowed | Claim::Denied(_) => None,
+        };
+        let mut electorate = self.live.borrow().clone();
+        if claim != Claim::Allowed {
+            electorate.remove(&self.me.name);
+        }
+        self.electorate.send_if_modified(|current| {
+            let differs = *current != electorate;
+            *current = electorate;
+            differs
+        });
+    }
+}
+
+/// The authentication tag at the end of a datagram (all of it when shorter).
+fn tag_of(packet: &[u8]) -> &[u8] {
+    packet
+        .get(packet.len().saturating_sub(32)..)
+        .unwrap_or_default()
+}
+
+/// Sleeps until `at`, forever without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -449,8 +697,10 @@ pub fn fuzz_receive(packet: &[u8]) {
     let mut foca: Swim = Foca::new(me, Tuning::default().foca_config(), rng, PostcardCodec);
     let mut runtime = AccumulatingRuntime::new();
     if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
+        let _ = crate::views::decode(&body);
         let _ = foca.handle_data(&body, &mut runtime);
     }
+    let _ = crate::views::decode(packet);
     let _ = foca.handle_data(packet, &mut runtime);
     while runtime.to_send().is_some() {}
 }

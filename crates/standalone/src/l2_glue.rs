@@ -61,13 +61,15 @@ impl Layer2 {
         }
     }
 
-    /// The live speakers, or `None` when there is no membership (all known count).
+    /// The election's candidates: the live speakers, without this one while it has no
+    /// quorum or has not settled yet (`oxlb_announce::quorum`); `None` when there is no
+    /// membership (all known count).
     pub fn live(&self) -> Option<BTreeSet<String>> {
-        self.membership.as_ref().map(|m| m.live_members())
+        self.membership.as_ref().map(|m| m.electorate())
     }
 
     pub fn watch_live(&self) -> Option<watch::Receiver<BTreeSet<String>>> {
-        self.membership.as_ref().map(|m| m.watch())
+        self.membership.as_ref().map(|m| m.watch_electorate())
     }
 
     /// A clean stop tells the other speakers at once, so they take over without waiting

@@ -7,7 +7,7 @@
 //!
 //! --owned: announce these IPs unconditionally (also with --members). --ips with --members: own each IP for
 //! which this node wins MetalLB's election among the live members (lowest
-//! sha256(name + "#" + ip)). Prints one line per ownership change:
+//! sha256(name + "#" + ip)), while it has the quorum of `oxlb_announce::quorum`. Prints one line per ownership change:
 //! `<unix time> owned <ips>`. SIGTERM or SIGINT: leaves the cluster, then exits.
 
 fn main() {
@@ -147,7 +147,9 @@ mod probe {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let mut live = membership.watch();
+        // The electorate: the live members, without this one while it may not claim
+        // (no quorum, or not settled yet).
+        let mut live = membership.watch_electorate();
         loop {
             let members = live.borrow_and_update().clone();
             let mine: Vec<IpAddr> = args
