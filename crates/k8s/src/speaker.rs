@@ -167,14 +167,7 @@ pub fn node_assigned_events(
     events
 }
 
-/// A stable status object name per (node, service): a Kubernetes name of at most 63
-/// characters whatever the lengths involved.
-pub fn status_name(prefix: &str, node: &str, key: &ServiceKey) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (node, &key.namespace, &key.name).hash(&mut h);
-    format!("{prefix}-{:016x}", h.finish())
-}
+pub use crate::stable_name::status_name;
 
 fn spawn<K>(
     api: Api<K>,

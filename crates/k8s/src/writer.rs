@@ -183,7 +183,10 @@ pub async fn publish_config_errors(
         let event = KubeEvent {
             type_: KubeEventType::Warning,
             reason: INVALID_OBJECT_REASON.to_string(),
-            action: format!("{INVALID_OBJECT_REASON}-{}", short_hash(&note)),
+            action: format!(
+                "{INVALID_OBJECT_REASON}-{}",
+                crate::stable_name::short_hash(&note)
+            ),
             note: Some(note),
             secondary: None,
         };
@@ -193,21 +196,11 @@ pub async fn publish_config_errors(
     }
 }
 
-fn short_hash(text: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
-    format!("{:08x}", hasher.finish() & 0xffff_ffff)
-}
-
 fn action_for(event: &Event) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    event.message.hash(&mut hasher);
     format!(
-        "{}-{:08x}",
+        "{}-{}",
         event.reason.as_str(),
-        hasher.finish() & 0xffff_ffff
+        crate::stable_name::short_hash(&event.message)
     )
 }
 
