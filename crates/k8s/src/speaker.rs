@@ -19,7 +19,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
+use oxlb_announce::{Announcements, Endpoints, Input, NodeView, Protocol, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, LastValid, build_config_with};
 use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
@@ -142,25 +142,32 @@ pub fn per_service(
     out
 }
 
+/// MetalLB's `nodeAssigned` event text.
+fn assigned_message(node: &str, protocol: Protocol) -> String {
+    format!("announcing from node \"{node}\" with protocol \"{protocol}\"")
+}
+
 /// The `nodeAssigned` events for what started being announced here (MetalLB's text).
 pub fn node_assigned_events(
     node: &str,
     before: &BTreeMap<ServiceKey, Announced>,
     now: &BTreeMap<ServiceKey, Announced>,
-) -> Vec<(ServiceKey, String)> {
+) -> Vec<(ServiceKey, Protocol, String)> {
     let mut events = Vec::new();
     for (key, announced) in now {
         let old = before.get(key);
         if announced.l2_interfaces.is_some() && old.is_none_or(|o| o.l2_interfaces.is_none()) {
             events.push((
                 key.clone(),
-                format!("announcing from node \"{node}\" with protocol \"layer2\""),
+                Protocol::Layer2,
+                assigned_message(node, Protocol::Layer2),
             ));
         }
         if announced.bgp_peers.is_some() && old.is_none_or(|o| o.bgp_peers.is_none()) {
             events.push((
                 key.clone(),
-                format!("announcing from node \"{node}\" with protocol \"bgp\""),
+                Protocol::Bgp,
+                assigned_message(node, Protocol::Bgp),
             ));
         }
     }
@@ -543,12 +550,14 @@ async fn run_speaker_inner(
             }
             if announcements_changed {
                 let now = per_service(&announcements, &services);
-                for (key, message) in node_assigned_events(&options.node_name, &announced, &now) {
+                for (key, protocol, message) in
+                    node_assigned_events(&options.node_name, &announced, &now)
+                {
                     if let Some(service) = stores
                         .services
                         .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
                     {
-                        publish_node_assigned(&recorder, &service, message).await;
+                        publish_node_assigned(&recorder, &service, protocol, message).await;
                     }
                 }
                 announced = now;
@@ -722,7 +731,7 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
                 {
                     announced.push(AnnouncedIp {
                         ip: *ip,
-                        protocol: "layer2".to_string(),
+                        protocol: Protocol::Layer2,
                         via: Vec::new(),
                     });
                 }
@@ -735,7 +744,7 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
                 if !peers.is_empty() {
                     announced.push(AnnouncedIp {
                         ip: *ip,
-                        protocol: "bgp".to_string(),
+                        protocol: Protocol::Bgp,
                         via: peers,
                     });
                 }
@@ -754,20 +763,14 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
 async fn publish_node_assigned(
     recorder: &kube::runtime::events::Recorder,
     service: &Service,
+    protocol: Protocol,
     message: String,
 ) {
     let event = kube::runtime::events::Event {
         type_: kube::runtime::events::EventType::Normal,
         reason: "nodeAssigned".to_string(),
         note: Some(message.clone()),
-        action: format!(
-            "nodeAssigned-{}",
-            if message.ends_with("\"bgp\"") {
-                "bgp"
-            } else {
-                "layer2"
-            }
-        ),
+        action: format!("nodeAssigned-{protocol}"),
         secondary: None,
     };
     if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
@@ -964,6 +967,7 @@ mod tests {
             events,
             [(
                 key,
+                Protocol::Bgp,
                 "announcing from node \"n\" with protocol \"bgp\"".to_string()
             )]
         );
