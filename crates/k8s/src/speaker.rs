@@ -450,10 +450,7 @@ async fn run_speaker_inner(
     let mut host_inputs: Option<(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)> = None;
     // This speaker's own ConfigurationState (`speaker-<node>`), as MetalLB's speakers
     // write theirs: an invalid config is visible per node, not only as a metric.
-    let state_target = crate::writer::StateObject::speaker(
-        &options.node_name,
-        crate::writer::StateObject::own_pod(),
-    );
+    let state_target = crate::writer::StateObject::speaker(&options.node_name, options.pod.clone());
     let mut written_state: Option<crate::writer::ConfigState> = None;
     'outer: loop {
         // Each pass processes the object updates that woke it (MetalLB's speaker counts

@@ -102,8 +102,10 @@ async fn helm_installed_metallb_migrates_without_losing_anything() {
         namespace: NS.into(),
         lb_class: None,
         metrics_address: None,
+        status_address: None,
         identity: "oxlb-controller-0".into(),
         leader_election: false,
+        pod: None,
     };
     let task = tokio::spawn(async move {
         run_controller_with_client(client, options, async {
