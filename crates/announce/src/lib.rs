@@ -143,7 +143,12 @@ impl Interfaces {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How an IP is announced. Serialized (status reports) and displayed (events, metric
+/// labels, logs) as MetalLB's words: `layer2`, `bgp`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Layer2,
     Bgp,
@@ -156,6 +161,12 @@ impl Protocol {
             Protocol::Layer2 => "layer2",
             Protocol::Bgp => "bgp",
         }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
     }
 }
 

@@ -42,8 +42,21 @@ const QUICK_WINDOW: Duration = Duration::from_secs(60);
 /// Whatever connectTime says, retry at least hourly (and keep deadlines representable).
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The RFC 4271 §8.2.2 session states; serialized and displayed by their RFC names.
+#[derive(
+    Debug,
+    Default,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum State {
+    #[default]
     Idle,
     Connect,
     Active,
@@ -62,6 +75,12 @@ impl State {
             State::OpenConfirm => "OpenConfirm",
             State::Established => "Established",
         }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

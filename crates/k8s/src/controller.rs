@@ -30,6 +30,9 @@ pub struct ControllerOptions {
     pub identity: String,
     /// Elect a leader on a Lease; off only for a single replica outside a Deployment.
     pub leader_election: bool,
+    /// This controller's Pod (from `oxlb controller --pod-name/--pod-uid`): the owner of
+    /// its ConfigurationState. `None` outside a pod: no owner reference.
+    pub pod: Option<crate::speaker::PodIdentity>,
 }
 
 impl Default for ControllerOptions {
@@ -39,10 +42,10 @@ impl Default for ControllerOptions {
             lb_class: None,
             metrics_address: Some(SocketAddr::from(([0, 0, 0, 0], 7472))),
             status_address: Some(crate::endpoints::DEFAULT_CONTROLLER_STATUS_ADDRESS),
-            identity: std::env::var("POD_NAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_else(|_| "oxlb-controller".to_string()),
+            // A Pod's hostname is its name; `oxlb controller` passes --pod-name.
+            identity: std::env::var("HOSTNAME").unwrap_or_else(|_| "oxlb-controller".to_string()),
             leader_election: true,
+            pod: None,
         }
     }
 }
@@ -125,6 +128,7 @@ pub async fn run_controller_with_client(
         &options.namespace,
         options.lb_class.clone(),
         &options.identity,
+        options.pod.clone(),
     );
     let mut retry_delay = Duration::from_secs(1);
     loop {

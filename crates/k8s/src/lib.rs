@@ -18,6 +18,7 @@ pub mod protocols;
 pub mod rbac;
 pub mod reconciler;
 pub mod speaker;
+pub mod stable_name;
 pub mod stores;
 pub mod writer;
 

@@ -275,7 +275,7 @@ impl Shells {
                     self.ports.get(&s.name).copied().unwrap_or(179),
                 )
                 .to_string(),
-                state: format!("{:?}", s.state),
+                state: s.state,
                 established_seconds: s
                     .established_since
                     .and_then(|since| now.duration_since(since).ok())

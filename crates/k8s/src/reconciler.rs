@@ -14,6 +14,7 @@ use oxlb_config::{Built, Config, LastValid, build_config_with};
 use oxlb_controller::{Change, Controller, Outcome, PoolStatus};
 use oxlb_standalone::status::{ConfigStatus, PoolStatus as ReportPool, StatusReport};
 
+use crate::speaker::PodIdentity;
 use crate::stores::Stores;
 use crate::writer::{self, ConfigState};
 
@@ -67,6 +68,7 @@ impl Reconciler {
         namespace: &str,
         lb_class: Option<String>,
         identity: &str,
+        pod: Option<PodIdentity>,
     ) -> Reconciler {
         Reconciler {
             recorder: writer::recorder(&client, identity),
@@ -82,7 +84,7 @@ impl Reconciler {
             written_pools: BTreeMap::new(),
             written_state: None,
             state_object_exists: false,
-            state_target: writer::StateObject::controller(writer::StateObject::own_pod()),
+            state_target: writer::StateObject::controller(pod),
             config_status: ConfigStatus::default(),
             last_valid: LastValid::default(),
             last_built: None,

@@ -19,7 +19,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
+use oxlb_announce::{Announcements, Endpoints, Input, NodeView, Protocol, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, LastValid, build_config_with};
 use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
@@ -142,39 +142,39 @@ pub fn per_service(
     out
 }
 
+/// MetalLB's `nodeAssigned` event text.
+fn assigned_message(node: &str, protocol: Protocol) -> String {
+    format!("announcing from node \"{node}\" with protocol \"{protocol}\"")
+}
+
 /// The `nodeAssigned` events for what started being announced here (MetalLB's text).
 pub fn node_assigned_events(
     node: &str,
     before: &BTreeMap<ServiceKey, Announced>,
     now: &BTreeMap<ServiceKey, Announced>,
-) -> Vec<(ServiceKey, String)> {
+) -> Vec<(ServiceKey, Protocol, String)> {
     let mut events = Vec::new();
     for (key, announced) in now {
         let old = before.get(key);
         if announced.l2_interfaces.is_some() && old.is_none_or(|o| o.l2_interfaces.is_none()) {
             events.push((
                 key.clone(),
-                format!("announcing from node \"{node}\" with protocol \"layer2\""),
+                Protocol::Layer2,
+                assigned_message(node, Protocol::Layer2),
             ));
         }
         if announced.bgp_peers.is_some() && old.is_none_or(|o| o.bgp_peers.is_none()) {
             events.push((
                 key.clone(),
-                format!("announcing from node \"{node}\" with protocol \"bgp\""),
+                Protocol::Bgp,
+                assigned_message(node, Protocol::Bgp),
             ));
         }
     }
     events
 }
 
-/// A stable status object name per (node, service): a Kubernetes name of at most 63
-/// characters whatever the lengths involved.
-pub fn status_name(prefix: &str, node: &str, key: &ServiceKey) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (node, &key.namespace, &key.name).hash(&mut h);
-    format!("{prefix}-{:016x}", h.finish())
-}
+pub use crate::stable_name::status_name;
 
 fn spawn<K>(
     api: Api<K>,
@@ -450,10 +450,7 @@ async fn run_speaker_inner(
     let mut host_inputs: Option<(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)> = None;
     // This speaker's own ConfigurationState (`speaker-<node>`), as MetalLB's speakers
     // write theirs: an invalid config is visible per node, not only as a metric.
-    let state_target = crate::writer::StateObject::speaker(
-        &options.node_name,
-        crate::writer::StateObject::own_pod(),
-    );
+    let state_target = crate::writer::StateObject::speaker(&options.node_name, options.pod.clone());
     let mut written_state: Option<crate::writer::ConfigState> = None;
     'outer: loop {
         // Each pass processes the object updates that woke it (MetalLB's speaker counts
@@ -550,12 +547,14 @@ async fn run_speaker_inner(
             }
             if announcements_changed {
                 let now = per_service(&announcements, &services);
-                for (key, message) in node_assigned_events(&options.node_name, &announced, &now) {
+                for (key, protocol, message) in
+                    node_assigned_events(&options.node_name, &announced, &now)
+                {
                     if let Some(service) = stores
                         .services
                         .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
                     {
-                        publish_node_assigned(&recorder, &service, message).await;
+                        publish_node_assigned(&recorder, &service, protocol, message).await;
                     }
                 }
                 announced = now;
@@ -729,7 +728,7 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
                 {
                     announced.push(AnnouncedIp {
                         ip: *ip,
-                        protocol: "layer2".to_string(),
+                        protocol: Protocol::Layer2,
                         via: Vec::new(),
                     });
                 }
@@ -742,7 +741,7 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
                 if !peers.is_empty() {
                     announced.push(AnnouncedIp {
                         ip: *ip,
-                        protocol: "bgp".to_string(),
+                        protocol: Protocol::Bgp,
                         via: peers,
                     });
                 }
@@ -761,20 +760,14 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
 async fn publish_node_assigned(
     recorder: &kube::runtime::events::Recorder,
     service: &Service,
+    protocol: Protocol,
     message: String,
 ) {
     let event = kube::runtime::events::Event {
         type_: kube::runtime::events::EventType::Normal,
         reason: "nodeAssigned".to_string(),
         note: Some(message.clone()),
-        action: format!(
-            "nodeAssigned-{}",
-            if message.ends_with("\"bgp\"") {
-                "bgp"
-            } else {
-                "layer2"
-            }
-        ),
+        action: format!("nodeAssigned-{protocol}"),
         secondary: None,
     };
     if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
@@ -971,6 +964,7 @@ mod tests {
             events,
             [(
                 key,
+                Protocol::Bgp,
                 "announcing from node \"n\" with protocol \"bgp\"".to_string()
             )]
         );

@@ -17,6 +17,8 @@ use oxlb_controller::{
 };
 use serde_json::{Value, json};
 
+use crate::speaker::PodIdentity;
+
 /// The field manager named in server-side apply and shown in managedFields.
 pub const FIELD_MANAGER: &str = "oxlb-controller";
 /// The ConfigurationState object the controller writes (MetalLB's controller uses
@@ -183,7 +185,10 @@ pub async fn publish_config_errors(
         let event = KubeEvent {
             type_: KubeEventType::Warning,
             reason: INVALID_OBJECT_REASON.to_string(),
-            action: format!("{INVALID_OBJECT_REASON}-{}", short_hash(&note)),
+            action: format!(
+                "{INVALID_OBJECT_REASON}-{}",
+                crate::stable_name::short_hash(&note)
+            ),
             note: Some(note),
             secondary: None,
         };
@@ -193,21 +198,11 @@ pub async fn publish_config_errors(
     }
 }
 
-fn short_hash(text: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
-    format!("{:08x}", hasher.finish() & 0xffff_ffff)
-}
-
 fn action_for(event: &Event) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    event.message.hash(&mut hasher);
     format!(
-        "{}-{:08x}",
+        "{}-{}",
         event.reason.as_str(),
-        hasher.finish() & 0xffff_ffff
+        crate::stable_name::short_hash(&event.message)
     )
 }
 
@@ -289,15 +284,15 @@ pub const NODE_NAME_LABEL: &str = "metallb.io/node-name";
 pub struct StateObject {
     pub name: String,
     pub labels: Vec<(&'static str, String)>,
-    /// The writing pod (name, uid): its owner reference. None outside a pod (tests,
-    /// a controller run by hand): no owner then, rather than a dangling one.
-    pub owner: Option<(String, String)>,
+    /// The writing pod: its owner reference. None outside a pod (tests, a controller
+    /// run by hand): no owner then, rather than a dangling one.
+    pub owner: Option<PodIdentity>,
     /// The condition type carrying the result (MetalLB: one per reconciler).
     pub condition: &'static str,
 }
 
 impl StateObject {
-    pub fn controller(pod: Option<(String, String)>) -> StateObject {
+    pub fn controller(pod: Option<PodIdentity>) -> StateObject {
         StateObject {
             name: CONFIGURATION_STATE.to_string(),
             labels: vec![(COMPONENT_TYPE_LABEL, "controller".to_string())],
@@ -306,7 +301,7 @@ impl StateObject {
         }
     }
 
-    pub fn speaker(node: &str, pod: Option<(String, String)>) -> StateObject {
+    pub fn speaker(node: &str, pod: Option<PodIdentity>) -> StateObject {
         StateObject {
             name: format!("speaker-{node}"),
             labels: vec![
@@ -316,13 +311,6 @@ impl StateObject {
             owner: pod,
             condition: "configReconcilerValid",
         }
-    }
-
-    /// This pod, from the downward API (`POD_NAME`, `POD_UID`), if both are set.
-    pub fn own_pod() -> Option<(String, String)> {
-        let name = std::env::var("POD_NAME").ok().filter(|n| !n.is_empty())?;
-        let uid = std::env::var("POD_UID").ok().filter(|u| !u.is_empty())?;
-        Some((name, uid))
     }
 
     /// The object (metadata only) as server-side applied.
@@ -337,7 +325,7 @@ impl StateObject {
             "namespace": namespace,
             "labels": labels,
         });
-        if let Some((pod, uid)) = &self.owner {
+        if let Some(PodIdentity { name: pod, uid }) = &self.owner {
             // As controllerutil.SetOwnerReference: an owner, not a controller.
             metadata["ownerReferences"] =
                 json!([{"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid}]);
@@ -421,7 +409,13 @@ mod tests {
 
     #[test]
     fn speaker_state_is_named_labelled_and_owned_as_metallb_does() {
-        let target = StateObject::speaker("n1", Some(("speaker-x".into(), "u-1".into())));
+        let target = StateObject::speaker(
+            "n1",
+            Some(PodIdentity {
+                name: "speaker-x".into(),
+                uid: "u-1".into(),
+            }),
+        );
         let object = target.object("metallb-system");
         assert_eq!(object["metadata"]["name"], "speaker-n1");
         assert_eq!(

@@ -42,6 +42,7 @@ fn start_with_class(
         status_address: None,
         identity: identity.into(),
         leader_election,
+        pod: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -829,6 +830,7 @@ async fn metrics_health_and_readiness_use_metallb_names() {
         status_address: None,
         identity: "c1".into(),
         leader_election: false,
+        pod: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

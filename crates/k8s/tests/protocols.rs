@@ -211,7 +211,7 @@ async fn apply_announces_then_withdraws_and_shutdown_sends_cease() {
     wait_for("Established with one prefix in the status", || {
         status.borrow().bgp_sessions.iter().any(|s| {
             s.peer == "router"
-                && s.state == "Established"
+                && s.state == oxlb_bgp::State::Established
                 && s.prefixes_announced == 1
                 && s.address == format!("127.0.0.1:{port}")
         })
@@ -398,7 +398,7 @@ async fn graceful_restart_peer_keeps_routes_on_shutdown() {
             .borrow()
             .bgp_sessions
             .iter()
-            .any(|s| s.state == "Established")
+            .any(|s| s.state == oxlb_bgp::State::Established)
     })
     .await;
     // Graceful restart negotiated: the session closes without a NOTIFICATION, so the

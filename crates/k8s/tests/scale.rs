@@ -202,6 +202,7 @@ async fn startup_with_10k_services_against_the_mock_api_server() {
         status_address: None,
         identity: "c1".into(),
         leader_election: false,
+        pod: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let t = Instant::now();

@@ -251,6 +251,13 @@ pub struct ControllerArgs {
     /// Run without leader election (a single replica only).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// This controller's Pod (downward API metadata.name and metadata.uid): its name is
+    /// the leader-election identity (default: the hostname) and the Pod owns the
+    /// ConfigurationState it writes.
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pub pod_name: Option<String>,
+    #[arg(long, env = "POD_UID", value_name = "UID", requires = "pod_name")]
+    pub pod_uid: Option<String>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -373,6 +380,20 @@ fn loopback_address(text: &str) -> Result<std::net::SocketAddr, String> {
     oxlb_standalone::http::check_status_address(address)
 }
 
+/// The Pod from `--pod-name` / `--pod-uid` (downward API): the one place the controller
+/// and the speaker learn which Pod they run in. Both, non-empty, or none.
+pub fn pod_identity(name: Option<&str>, uid: Option<&str>) -> Option<oxlb_k8s::PodIdentity> {
+    match (name, uid) {
+        (Some(name), Some(uid)) if !name.is_empty() && !uid.is_empty() => {
+            Some(oxlb_k8s::PodIdentity {
+                name: name.to_string(),
+                uid: uid.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +442,43 @@ mod tests {
             })) => assert_eq!(config, [PathBuf::from("a.yaml"), PathBuf::from("b/")]),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The controller and the speaker learn their Pod the same way, from the flags.
+    #[test]
+    fn both_components_take_their_pod_from_the_flags() {
+        let expected = Some(oxlb_k8s::PodIdentity {
+            name: "p".into(),
+            uid: "u".into(),
+        });
+        let controller =
+            Cli::try_parse_from(["oxlb", "controller", "--pod-name", "p", "--pod-uid", "u"]);
+        match controller.map(|c| c.command) {
+            Ok(Command::Controller(a)) => assert_eq!(
+                pod_identity(a.pod_name.as_deref(), a.pod_uid.as_deref()),
+                expected
+            ),
+            other => panic!("{other:?}"),
+        }
+        let speaker = Cli::try_parse_from([
+            "oxlb",
+            "speaker",
+            "--node-name",
+            "n",
+            "--pod-name",
+            "p",
+            "--pod-uid",
+            "u",
+        ]);
+        match speaker.map(|c| c.command) {
+            Ok(Command::Speaker(a)) => assert_eq!(
+                pod_identity(a.pod_name.as_deref(), a.pod_uid.as_deref()),
+                expected
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pod_identity(Some("p"), None), None);
+        assert_eq!(pod_identity(Some("p"), Some("")), None);
+        assert_eq!(pod_identity(None, None), None);
     }
 }

@@ -12,8 +12,12 @@ pub fn run(args: &ControllerArgs) -> ExitCode {
         lb_class: args.lb_class.clone(),
         metrics_address: Some(args.metrics_address),
         status_address: Some(args.status_address),
+        pod: crate::cli::pod_identity(args.pod_name.as_deref(), args.pod_uid.as_deref()),
         ..Default::default()
     };
+    if let Some(name) = args.pod_name.as_deref().filter(|n| !n.is_empty()) {
+        options.identity = name.to_string();
+    }
     options.leader_election = !args.no_leader_election;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

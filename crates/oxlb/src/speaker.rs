@@ -20,15 +20,7 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
             None => args.metrics_address,
         }),
         status_address: Some(args.status_address),
-        pod: match (&args.pod_name, &args.pod_uid) {
-            (Some(name), Some(uid)) if !name.is_empty() && !uid.is_empty() => {
-                Some(oxlb_k8s::PodIdentity {
-                    name: name.clone(),
-                    uid: uid.clone(),
-                })
-            }
-            _ => None,
-        },
+        pod: crate::cli::pod_identity(args.pod_name.as_deref(), args.pod_uid.as_deref()),
         membership: oxlb_k8s::MembershipOptions {
             bind_addr: args.ml_bind_addr,
             bind_port: args.ml_bind_port,

@@ -105,6 +105,7 @@ async fn helm_installed_metallb_migrates_without_losing_anything() {
         status_address: None,
         identity: "oxlb-controller-0".into(),
         leader_election: false,
+        pod: None,
     };
     let task = tokio::spawn(async move {
         run_controller_with_client(client, options, async {

@@ -458,7 +458,7 @@ impl Engine {
             .map(|s| BgpSessionStatus {
                 peer: s.name.clone(),
                 address: SocketAddr::new(s.address, self.peer_port(&s.name)).to_string(),
-                state: format!("{:?}", s.state),
+                state: s.state,
                 established_seconds: s
                     .established_since
                     .and_then(|since| now.duration_since(since).ok())

@@ -7,7 +7,9 @@
 
 use std::fmt::Write;
 
-use crate::status::{BfdSessionStatus, BgpSessionStatus, L2Status, PoolStatus, StatusReport};
+use crate::status::{
+    BfdSessionStatus, BgpSessionStatus, BgpState, L2Status, PoolStatus, StatusReport,
+};
 
 struct Family<'a> {
     out: &'a mut String,
@@ -152,7 +154,7 @@ pub fn render(report: &StatusReport) -> String {
                 &[
                     ("ip", &ip.ip.to_string()),
                     ("node", &report.node),
-                    ("protocol", &ip.protocol),
+                    ("protocol", ip.protocol.label()),
                     ("service", &service.service),
                 ],
                 1,
@@ -194,7 +196,7 @@ pub fn render(report: &StatusReport) -> String {
             "metallb_bgp_session_up",
             "gauge",
             "BGP session state (1 is up, 0 is down)",
-            |s| u64::from(s.state == "Established"),
+            |s| u64::from(s.state == BgpState::Established),
         ),
         (
             "metallb_bgp_updates_total",
@@ -373,7 +375,7 @@ mod tests {
                 service: "default/we\"b".into(),
                 announced: vec![AnnouncedIp {
                     ip: "192.168.10.1".parse().unwrap(),
-                    protocol: "bgp".into(),
+                    protocol: Protocol::Bgp,
                     via: vec![],
                 }],
                 ..Default::default()
@@ -381,7 +383,7 @@ mod tests {
             bgp_sessions: vec![BgpSessionStatus {
                 peer: "router".into(),
                 address: "10.0.0.1:179".into(),
-                state: "Established".into(),
+                state: BgpState::Established,
                 updates_sent: 7,
                 messages: BgpMessageCounts {
                     opens_sent: 1,

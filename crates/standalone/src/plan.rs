@@ -312,7 +312,7 @@ fn service_reports(
                 if let Some(l2) = plan.announcements.l2.get(ip) {
                     report.announced.push(AnnouncedIp {
                         ip: *ip,
-                        protocol: Protocol::Layer2.label().to_string(),
+                        protocol: Protocol::Layer2,
                         via: match &l2.interfaces {
                             oxlb_announce::Interfaces::All => vec![],
                             oxlb_announce::Interfaces::Only(names) => {
@@ -331,7 +331,7 @@ fn service_reports(
                 if !peers.is_empty() {
                     report.announced.push(AnnouncedIp {
                         ip: *ip,
-                        protocol: Protocol::Bgp.label().to_string(),
+                        protocol: Protocol::Bgp,
                         via: peers,
                     });
                 }
@@ -343,7 +343,7 @@ fn service_reports(
                 .filter(|s| s.service == key)
                 .map(|s| NotAnnouncedIp {
                     ip: s.ip,
-                    protocol: s.protocol.map(|p| p.label().to_string()),
+                    protocol: s.protocol,
                     reason: s.reason.label().to_string(),
                     detail: s.reason.to_string(),
                 })

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::status::{ServiceStatus, StatusReport};
+use crate::status::{Protocol, ServiceStatus, StatusReport};
 
 /// Column-aligned rows; the first row is the header.
 fn table(rows: &[Vec<String>]) -> String {
@@ -75,7 +75,7 @@ pub fn status(report: &StatusReport) -> String {
             rows.push(vec![
                 s.peer.clone(),
                 s.address.clone(),
-                s.state.clone(),
+                s.state.to_string(),
                 s.established_seconds
                     .map(duration)
                     .unwrap_or_else(|| "-".into()),
@@ -258,7 +258,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         let _ = writeln!(out, "On node {}:", report.node);
         for a in &s.announced {
             let via = if a.via.is_empty() {
-                if a.protocol == "layer2" {
+                if a.protocol == Protocol::Layer2 {
                     "every eligible interface".to_string()
                 } else {
                     "-".into()
@@ -266,7 +266,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
             } else {
                 a.via.join(", ")
             };
-            let what = if a.protocol == "bgp" {
+            let what = if a.protocol == Protocol::Bgp {
                 "announced by BGP to"
             } else {
                 "answered for by Layer 2 on"
@@ -274,11 +274,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
             let _ = writeln!(out, "  {} is {what} {via}.", a.ip);
         }
         for n in &s.not_announced {
-            let protocol = n
-                .protocol
-                .as_deref()
-                .map(|p| format!(" by {p}"))
-                .unwrap_or_default();
+            let protocol = n.protocol.map(|p| format!(" by {p}")).unwrap_or_default();
             let _ = writeln!(out, "  {} is not announced{protocol}: {}.", n.ip, n.detail);
         }
         if s.announced.is_empty() && s.not_announced.is_empty() {
@@ -330,7 +326,7 @@ mod tests {
                 ),
                 announced: vec![AnnouncedIp {
                     ip: "192.168.32.1".parse().unwrap(),
-                    protocol: "bgp".into(),
+                    protocol: Protocol::Bgp,
                     via: vec!["router".into()],
                 }],
                 ..Default::default()

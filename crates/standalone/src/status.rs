@@ -6,6 +6,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+/// The decisions a report carries as enums (serialized as MetalLB's / the RFC's words).
+pub use oxlb_announce::Protocol;
+pub use oxlb_bgp::State as BgpState;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub node: String,
@@ -72,8 +76,8 @@ pub struct ServiceStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnnouncedIp {
     pub ip: IpAddr,
-    /// `layer2` or `bgp`.
-    pub protocol: String,
+    /// Serialized as `layer2` or `bgp`.
+    pub protocol: Protocol,
     /// BGP: the peers; Layer 2: the interfaces.
     pub via: Vec<String>,
 }
@@ -81,7 +85,7 @@ pub struct AnnouncedIp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotAnnouncedIp {
     pub ip: IpAddr,
-    pub protocol: Option<String>,
+    pub protocol: Option<Protocol>,
     /// A stable label (`not_elected`, `no_local_endpoint`, ...).
     pub reason: String,
     /// The same in words.
@@ -108,8 +112,9 @@ pub struct BgpSessionStatus {
     pub peer: String,
     /// `ip:port` (`[ip]:port` for IPv6), MetalLB's `peer` metric label.
     pub address: String,
-    /// RFC 4271 state name: Idle, Connect, Active, OpenSent, OpenConfirm, Established.
-    pub state: String,
+    /// Serialized as the RFC 4271 state name: Idle, Connect, Active, OpenSent,
+    /// OpenConfirm, Established.
+    pub state: BgpState,
     pub established_seconds: Option<u64>,
     pub prefixes_announced: u64,
     pub prefixes_pending: u64,
@@ -179,4 +184,53 @@ pub struct BfdSessionStatus {
     pub control_packets_in: u64,
     #[serde(default)]
     pub control_packets_out: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The enums keep the JSON that `/api/v1/status` served when these were strings.
+    #[test]
+    fn enums_serialize_as_the_words_they_replaced() -> Result<(), serde_json::Error> {
+        let announced = AnnouncedIp {
+            ip: IpAddr::from([192, 0, 2, 1]),
+            protocol: Protocol::Layer2,
+            via: vec![],
+        };
+        let json = serde_json::to_value(&announced)?;
+        assert_eq!(json["protocol"], "layer2");
+        assert_eq!(serde_json::from_value::<AnnouncedIp>(json)?, announced);
+        let skipped = NotAnnouncedIp {
+            ip: IpAddr::from([192, 0, 2, 1]),
+            protocol: Some(Protocol::Bgp),
+            reason: "not_elected".into(),
+            detail: "x".into(),
+        };
+        assert_eq!(serde_json::to_value(&skipped)?["protocol"], "bgp");
+        let names = [
+            (BgpState::Idle, "Idle"),
+            (BgpState::Connect, "Connect"),
+            (BgpState::Active, "Active"),
+            (BgpState::OpenSent, "OpenSent"),
+            (BgpState::OpenConfirm, "OpenConfirm"),
+            (BgpState::Established, "Established"),
+        ];
+        for (state, name) in names {
+            let session = BgpSessionStatus {
+                state,
+                ..BgpSessionStatus::default()
+            };
+            let json = serde_json::to_value(&session)?;
+            assert_eq!(json["state"], name);
+            assert_eq!(state.to_string(), name);
+            assert_eq!(
+                serde_json::from_value::<BgpSessionStatus>(json)?.state,
+                state
+            );
+        }
+        assert_eq!(Protocol::Layer2.to_string(), "layer2");
+        assert_eq!(Protocol::Bgp.to_string(), "bgp");
+        Ok(())
+    }
 }
