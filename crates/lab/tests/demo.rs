@@ -13,10 +13,18 @@ use oxlb_lab::{DemoOptions, LabOptions, RouterKind, demo, down};
 use oxlb_netlab::netns_tests_enabled;
 
 const FAKE_OXLB: &str = r#"#!/bin/sh
-# run --node NODE -f CONFIG --state-dir DIR --listen ADDR
+# run --node NODE --state-dir DIR --listen ADDR -f CONFIG... (flags read by name, not
+# position: the lab may add or reorder them)
 case "$1" in
 run)
-  node="$3"; dir="$7"
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --node) node="$2"; shift 2 ;;
+      --state-dir) dir="$2"; shift 2 ;;
+      *) shift ;;
+    esac
+  done
   i="${node#node}"
   me="172.31.0.$((10 + i))"
   ip address add 172.31.100.10/32 dev lo
