@@ -104,33 +104,32 @@ impl Reconciler {
             Ok(snapshot) => snapshot,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                if errors != self.config_status.errors {
-                    // One failed update per new rejection (MetalLB counts the failed
-                    // reconcile of the configuration).
-                    self.config_status.update_errors += 1;
-                    for e in &errors {
+                // One failed update per new rejection (MetalLB counts the failed
+                // reconcile of the configuration).
+                if self.config_status.record_errors(errors) {
+                    for e in &self.config_status.errors {
                         tracing::error!(error = %e, "configuration unreadable; the last one stays in force");
                     }
                 }
                 self.config_status.stale = self.config_status.loaded;
-                self.config_status.errors = errors;
                 return None;
             }
         };
         let built = build_config_with(&snapshot, &self.last_valid);
         self.config_status.warnings = built.warnings.iter().map(ToString::to_string).collect();
         let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
-        if errors != self.config_status.errors {
-            for e in &errors {
+        // A new set of left-out objects is a configuration MetalLB would have refused:
+        // it counts once as a failed update, as on the speaker.
+        if self.config_status.record_errors(errors) {
+            for e in &self.config_status.errors {
                 tracing::error!(error = %e, "invalid object left out (or held at its last valid version); the rest applies");
             }
-            if errors.is_empty() {
+            if self.config_status.errors.is_empty() {
                 tracing::info!("configuration loaded");
             }
         }
         self.config_status.loaded = true;
-        self.config_status.stale = !errors.is_empty();
-        self.config_status.errors = errors;
+        self.config_status.stale = !self.config_status.errors.is_empty();
         self.last_valid = built.in_force.clone();
         let config = built.applied.clone();
         self.last_built = Some(built);

@@ -470,19 +470,15 @@ async fn run_speaker_inner(
                 let built = build_config_with(&snapshot, &last_valid);
                 config_status.loaded = true;
                 config_status.stale = !built.errors.is_empty();
-                let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
-                // A new rejection counts once, not on every pass that still sees it.
-                if !errors.is_empty() && errors != config_status.errors {
-                    config_status.update_errors += 1;
-                }
-                config_status.errors = errors;
+                // A new rejection counts once, not on every pass that still sees it
+                // (as on the controller).
+                config_status.record_errors(built.errors.iter().map(ToString::to_string).collect());
                 last_valid = built.in_force;
                 config = Some(built.applied);
             }
             Err(errors) => {
-                config_status.update_errors += 1;
+                config_status.record_errors(errors.iter().map(ToString::to_string).collect());
                 config_status.stale = config_status.loaded;
-                config_status.errors = errors.iter().map(ToString::to_string).collect();
             }
         }
         write_own_state(

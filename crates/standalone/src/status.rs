@@ -55,6 +55,23 @@ pub struct ConfigStatus {
     pub update_errors: u64,
 }
 
+impl ConfigStatus {
+    /// Records the errors of one pass over the configuration and returns whether they
+    /// differ from the previous pass. With quarantine an invalid object no longer
+    /// refuses the whole configuration, but MetalLB counts a configuration it refused
+    /// as a failed update: so a new, non-empty error set counts once in
+    /// `update_errors` (not on every pass that still sees it), whether one object was
+    /// left out or nothing could be read. Controller and speaker both count this way.
+    pub fn record_errors(&mut self, errors: Vec<String>) -> bool {
+        let changed = errors != self.errors;
+        if changed && !errors.is_empty() {
+            self.update_errors += 1;
+        }
+        self.errors = errors;
+        changed
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     /// `namespace/name`.
@@ -179,4 +196,24 @@ pub struct BfdSessionStatus {
     pub control_packets_in: u64,
     #[serde(default)]
     pub control_packets_out: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigStatus;
+
+    #[test]
+    fn a_new_error_set_counts_once() {
+        let mut s = ConfigStatus::default();
+        assert!(!s.record_errors(vec![]));
+        assert_eq!(s.update_errors, 0);
+        assert!(s.record_errors(vec!["pool a overlaps b".into()]));
+        assert!(!s.record_errors(vec!["pool a overlaps b".into()]));
+        assert_eq!(s.update_errors, 1, "the same rejection seen again");
+        assert!(s.record_errors(vec!["pool a overlaps b".into(), "peer x".into()]));
+        assert_eq!(s.update_errors, 2, "a different rejection");
+        assert!(s.record_errors(vec![]));
+        assert_eq!(s.update_errors, 2, "recovery is not a failure");
+        assert!(s.errors.is_empty());
+    }
 }
