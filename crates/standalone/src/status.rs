@@ -135,6 +135,9 @@ pub struct BgpSessionStatus {
     #[serde(default)]
     pub messages: BgpMessageCounts,
     pub last_error: Option<String>,
+    /// The BGPPeer's `vrf`; `None`: the default VRF.
+    #[serde(default)]
+    pub vrf: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +199,19 @@ pub struct BfdSessionStatus {
     pub control_packets_in: u64,
     #[serde(default)]
     pub control_packets_out: u64,
+    /// The BGPPeer's `vrf`; `None`: the default VRF.
+    #[serde(default)]
+    pub vrf: Option<String>,
+}
+
+/// MetalLB's `vrf` metric label: its FRR-mode collector labels each BGP neighbour and
+/// BFD peer with the VRF FRR lists it under (`show bgp vrf all json`), whose default
+/// VRF is called `default`; a BGPPeer without `vrf` sits there.
+pub fn vrf_label(vrf: Option<&str>) -> &str {
+    match vrf {
+        Some(v) if !v.is_empty() => v,
+        _ => "default",
+    }
 }
 
 #[cfg(test)]
