@@ -38,6 +38,8 @@ pub struct Reconciler {
     written_pools: BTreeMap<String, PoolStatus>,
     written_state: Option<ConfigState>,
     state_object_exists: bool,
+    /// Tells when someone deleted the ConfigurationState written.
+    own_state: Option<crate::own_state::OwnStateWatch>,
     state_target: writer::StateObject,
     pub config_status: ConfigStatus,
     /// The objects in force after the last build (quarantine's memory; after a restart
@@ -82,12 +84,24 @@ impl Reconciler {
             written_pools: BTreeMap::new(),
             written_state: None,
             state_object_exists: false,
+            own_state: None,
             state_target: writer::StateObject::controller(writer::StateObject::own_pod()),
             config_status: ConfigStatus::default(),
             last_valid: LastValid::default(),
             last_built: None,
             reported_errors: BTreeSet::new(),
         }
+    }
+
+    /// Watches this controller's ConfigurationState so that a deleted one is written
+    /// again; `notify` wakes the reconcile loop then.
+    pub fn watch_own_state(&mut self, notify: &std::sync::Arc<tokio::sync::Notify>) {
+        self.own_state = Some(crate::own_state::OwnStateWatch::start(
+            &self.client,
+            &self.namespace,
+            &self.state_target.name,
+            notify,
+        ));
     }
 
     /// The core, for tests and measurements.
@@ -334,6 +348,11 @@ impl Reconciler {
     }
 
     async fn write_state(&mut self) {
+        if self.own_state.as_ref().is_some_and(|w| w.take_gone()) {
+            // Deleted by someone: the same result is written again, object first.
+            self.written_state = None;
+            self.state_object_exists = false;
+        }
         if !self.config_status.loaded && self.config_status.errors.is_empty() {
             return;
         }

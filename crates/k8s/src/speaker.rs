@@ -455,6 +455,13 @@ async fn run_speaker_inner(
         crate::writer::StateObject::own_pod(),
     );
     let mut written_state: Option<crate::writer::ConfigState> = None;
+    // Someone deleting `speaker-<node>` gets it back at once, as with MetalLB.
+    let own_state = crate::own_state::OwnStateWatch::start(
+        &client,
+        &options.namespace,
+        &state_target.name,
+        &notify,
+    );
     'outer: loop {
         // Each pass processes the object updates that woke it (MetalLB's speaker counts
         // each reconcile in metallb_k8s_client_updates_total).
@@ -480,6 +487,9 @@ async fn run_speaker_inner(
                 config_status.record_errors(errors.iter().map(ToString::to_string).collect());
                 config_status.stale = config_status.loaded;
             }
+        }
+        if own_state.take_gone() {
+            written_state = None;
         }
         write_own_state(
             &client,
