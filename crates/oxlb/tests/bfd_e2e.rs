@@ -59,7 +59,7 @@ fn bfd_up(status: &serde_json::Value) -> Option<bool> {
         .as_bool()
 }
 
-/// Waits for `NAME{peer="<router>"} VALUE` on /metrics.
+/// Waits for `NAME{peer="<router>",vrf="default"} VALUE` on /metrics.
 fn wait_bfd_metric(lab: &Lab, name: &str, value: u64) {
     wait_metric(
         lab,
