@@ -130,6 +130,7 @@ pub async fn run_controller_with_client(
         &options.identity,
         options.pod.clone(),
     );
+    reconciler.watch_own_state(&notify);
     let mut retry_delay = Duration::from_secs(1);
     loop {
         let leader = *leader_rx.borrow_and_update();

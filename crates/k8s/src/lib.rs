@@ -14,6 +14,7 @@ pub mod lease;
 pub mod lenient;
 pub mod liveness;
 pub mod memberlist;
+pub mod own_state;
 pub mod protocols;
 pub mod rbac;
 pub mod reconciler;

@@ -119,6 +119,7 @@ impl Protocols {
             bfd_down: None,
             graceful: false,
             ports: BTreeMap::new(),
+            vrfs: BTreeMap::new(),
             l2: BTreeMap::new(),
             status: status_tx,
             router_ids: bgp_glue::RouterIds::default(),
@@ -178,6 +179,8 @@ struct Shells {
     graceful: bool,
     /// Per BGPPeer name, its port (the metrics' `peer` label is `ip:port`).
     ports: BTreeMap<String, u16>,
+    /// Per BGPPeer name, its `vrf` (the metrics' `vrf` label).
+    vrfs: BTreeMap<String, Option<String>>,
     /// The Layer 2 announcements in force (for the per-IP counters).
     l2: BTreeMap<IpAddr, oxlb_announce::L2Announcement>,
     status: watch::Sender<ProtocolStatus>,
@@ -255,6 +258,11 @@ impl Shells {
             local_address_toward,
         );
         self.graceful = sessions.values().any(|(s, _)| s.graceful_restart);
+        self.vrfs = config
+            .peers
+            .iter()
+            .map(|(name, p)| (name.clone(), p.vrf.clone()))
+            .collect();
         self.ports = sessions
             .iter()
             .map(|(name, (s, _))| (name.clone(), s.peer_port))
@@ -284,6 +292,7 @@ impl Shells {
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
                 messages: (&s.messages).into(),
+                vrf: self.vrfs.get(&s.name).cloned().flatten(),
                 // A family withheld on an up session (no IPv6 next hop on that link)
                 // is shown where operators look for what is wrong with the session.
                 last_error: s
@@ -294,7 +303,10 @@ impl Shells {
             })
             .collect();
         let bfd_sessions = match &self.bfd {
-            Some(bfd) => bfd.status().await,
+            Some(bfd) => {
+                bfd.status(|name| self.vrfs.get(name).cloned().flatten())
+                    .await
+            }
             None => Vec::new(),
         };
         let kernel_arp = self.layer2.as_ref().map(|r| r.stats().kernel_arp);

@@ -106,7 +106,9 @@ pub const CONTROLLER: &[Permission] = &[
         Scope::OwnNamespace,
         "metallb.io",
         "configurationstates",
-        &["get", "create", "patch"],
+        // list + watch: its own object only (field selector), to write it again when
+        // deleted.
+        &["get", "create", "patch", "list", "watch"],
     ),
     p(
         Scope::OwnNamespace,
@@ -180,7 +182,9 @@ pub const SPEAKER: &[Permission] = &[
         Scope::OwnNamespace,
         "metallb.io",
         "configurationstates",
-        &["get", "create", "patch"],
+        // list + watch: its own object only (field selector), to write it again when
+        // deleted.
+        &["get", "create", "patch", "list", "watch"],
     ),
     p(
         Scope::OwnNamespace,

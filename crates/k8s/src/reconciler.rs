@@ -39,6 +39,8 @@ pub struct Reconciler {
     written_pools: BTreeMap<String, PoolStatus>,
     written_state: Option<ConfigState>,
     state_object_exists: bool,
+    /// Tells when someone deleted the ConfigurationState written.
+    own_state: Option<crate::own_state::OwnStateWatch>,
     state_target: writer::StateObject,
     pub config_status: ConfigStatus,
     /// The objects in force after the last build (quarantine's memory; after a restart
@@ -84,12 +86,24 @@ impl Reconciler {
             written_pools: BTreeMap::new(),
             written_state: None,
             state_object_exists: false,
+            own_state: None,
             state_target: writer::StateObject::controller(pod),
             config_status: ConfigStatus::default(),
             last_valid: LastValid::default(),
             last_built: None,
             reported_errors: BTreeSet::new(),
         }
+    }
+
+    /// Watches this controller's ConfigurationState so that a deleted one is written
+    /// again; `notify` wakes the reconcile loop then.
+    pub fn watch_own_state(&mut self, notify: &std::sync::Arc<tokio::sync::Notify>) {
+        self.own_state = Some(crate::own_state::OwnStateWatch::start(
+            &self.client,
+            &self.namespace,
+            &self.state_target.name,
+            notify,
+        ));
     }
 
     /// The core, for tests and measurements.
@@ -106,33 +120,32 @@ impl Reconciler {
             Ok(snapshot) => snapshot,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                if errors != self.config_status.errors {
-                    // One failed update per new rejection (MetalLB counts the failed
-                    // reconcile of the configuration).
-                    self.config_status.update_errors += 1;
-                    for e in &errors {
+                // One failed update per new rejection (MetalLB counts the failed
+                // reconcile of the configuration).
+                if self.config_status.record_errors(errors) {
+                    for e in &self.config_status.errors {
                         tracing::error!(error = %e, "configuration unreadable; the last one stays in force");
                     }
                 }
                 self.config_status.stale = self.config_status.loaded;
-                self.config_status.errors = errors;
                 return None;
             }
         };
         let built = build_config_with(&snapshot, &self.last_valid);
         self.config_status.warnings = built.warnings.iter().map(ToString::to_string).collect();
         let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
-        if errors != self.config_status.errors {
-            for e in &errors {
+        // A new set of left-out objects is a configuration MetalLB would have refused:
+        // it counts once as a failed update, as on the speaker.
+        if self.config_status.record_errors(errors) {
+            for e in &self.config_status.errors {
                 tracing::error!(error = %e, "invalid object left out (or held at its last valid version); the rest applies");
             }
-            if errors.is_empty() {
+            if self.config_status.errors.is_empty() {
                 tracing::info!("configuration loaded");
             }
         }
         self.config_status.loaded = true;
-        self.config_status.stale = !errors.is_empty();
-        self.config_status.errors = errors;
+        self.config_status.stale = !self.config_status.errors.is_empty();
         self.last_valid = built.in_force.clone();
         let config = built.applied.clone();
         self.last_built = Some(built);
@@ -337,6 +350,11 @@ impl Reconciler {
     }
 
     async fn write_state(&mut self) {
+        if self.own_state.as_ref().is_some_and(|w| w.take_gone()) {
+            // Deleted by someone: the same result is written again, object first.
+            self.written_state = None;
+            self.state_object_exists = false;
+        }
         if !self.config_status.loaded && self.config_status.errors.is_empty() {
             return;
         }

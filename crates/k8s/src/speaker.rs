@@ -452,6 +452,13 @@ async fn run_speaker_inner(
     // write theirs: an invalid config is visible per node, not only as a metric.
     let state_target = crate::writer::StateObject::speaker(&options.node_name, options.pod.clone());
     let mut written_state: Option<crate::writer::ConfigState> = None;
+    // Someone deleting `speaker-<node>` gets it back at once, as with MetalLB.
+    let own_state = crate::own_state::OwnStateWatch::start(
+        &client,
+        &options.namespace,
+        &state_target.name,
+        &notify,
+    );
     'outer: loop {
         // Each pass processes the object updates that woke it (MetalLB's speaker counts
         // each reconcile in metallb_k8s_client_updates_total).
@@ -467,20 +474,19 @@ async fn run_speaker_inner(
                 let built = build_config_with(&snapshot, &last_valid);
                 config_status.loaded = true;
                 config_status.stale = !built.errors.is_empty();
-                let errors: Vec<String> = built.errors.iter().map(ToString::to_string).collect();
-                // A new rejection counts once, not on every pass that still sees it.
-                if !errors.is_empty() && errors != config_status.errors {
-                    config_status.update_errors += 1;
-                }
-                config_status.errors = errors;
+                // A new rejection counts once, not on every pass that still sees it
+                // (as on the controller).
+                config_status.record_errors(built.errors.iter().map(ToString::to_string).collect());
                 last_valid = built.in_force;
                 config = Some(built.applied);
             }
             Err(errors) => {
-                config_status.update_errors += 1;
+                config_status.record_errors(errors.iter().map(ToString::to_string).collect());
                 config_status.stale = config_status.loaded;
-                config_status.errors = errors.iter().map(ToString::to_string).collect();
             }
+        }
+        if own_state.take_gone() {
+            written_state = None;
         }
         write_own_state(
             &client,

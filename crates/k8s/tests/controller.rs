@@ -935,3 +935,58 @@ async fn lb_class_selects_the_services_handled() {
     assert_eq!(ingress(&api, "default", "theirs"), ["203.0.113.7"]);
     controller.stop().await;
 }
+
+/// MetalLB recreates its ConfigurationState when someone deletes it; so does oxlb,
+/// although the result it reports has not changed (the writer skips a result it
+/// already wrote, so without the watch the object stayed gone).
+#[tokio::test]
+async fn deleted_configuration_state_is_written_again() {
+    let api = FakeApi::new();
+    cluster(&api);
+    // An invalid object: the state carries an errorSummary, which must come back too.
+    api.put(pool("overlapping", &["192.168.10.0/24"]));
+    let controller = start(&api, "c1", false);
+    let own_state = || {
+        api.get(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "controller",
+        )
+    };
+    wait_for("configuration state", || {
+        own_state().is_some_and(|s| s["status"]["result"] == "Invalid")
+    })
+    .await;
+    let before = own_state().unwrap();
+    assert!(
+        before["status"]["errorSummary"]
+            .as_str()
+            .is_some_and(|e| e.contains("overlapping")),
+        "{before:#}"
+    );
+    // Twice: the second deletion is noticed as well as the first.
+    for round in 0..2 {
+        api.delete(
+            "/apis/metallb.io/v1beta1/configurationstates",
+            NS,
+            "controller",
+        );
+        assert!(own_state().is_none(), "round {round}: deleted");
+        wait_for("configuration state written again", || {
+            own_state().is_some_and(|s| s["status"]["result"] == "Invalid")
+        })
+        .await;
+        let again = own_state().unwrap();
+        assert_eq!(
+            again["metadata"]["labels"],
+            json!({"metallb.io/component-type": "controller"}),
+            "round {round}"
+        );
+        assert_eq!(
+            again["status"]["errorSummary"], before["status"]["errorSummary"],
+            "round {round}"
+        );
+    }
+    assert_rbac_covers(&api);
+    controller.stop().await;
+}

@@ -330,7 +330,7 @@ async fn speaker_in_a_cluster_announces_service_ip_by_bgp() {
     let open = received.lock().unwrap().open.clone().unwrap();
     assert_eq!(open.bgp_id, Ipv4Addr::new(127, 0, 0, 55));
 
-    let up = format!("metallb_bgp_session_up{{peer=\"127.0.0.1:{bgp_port}\"}} 1");
+    let up = format!("metallb_bgp_session_up{{peer=\"127.0.0.1:{bgp_port}\",vrf=\"default\"}} 1");
     let mut metrics = String::new();
     for _ in 0..600 {
         metrics = http_get(metrics_port, "/metrics").await;

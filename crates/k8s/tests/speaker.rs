@@ -124,6 +124,21 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         state["metadata"]["labels"],
         json!({"metallb.io/component-type": "speaker", "metallb.io/node-name": "n1"})
     );
+    // Deleted by someone: written again although its result did not change.
+    api.delete(
+        "/apis/metallb.io/v1beta1/configurationstates",
+        NS,
+        "speaker-n1",
+    );
+    assert!(own_state().is_none());
+    wait_for("speaker-n1 ConfigurationState written again", || {
+        own_state().is_some_and(|s| s["status"]["result"] == "Valid")
+    })
+    .await;
+    assert_eq!(
+        own_state().unwrap()["metadata"]["labels"],
+        state["metadata"]["labels"]
+    );
     // Owned by the speaker Pod (as MetalLB): garbage-collected with it.
     for written in &written {
         assert_eq!(

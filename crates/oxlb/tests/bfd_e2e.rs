@@ -59,9 +59,12 @@ fn bfd_up(status: &serde_json::Value) -> Option<bool> {
         .as_bool()
 }
 
-/// Waits for `NAME{peer="<router>"} VALUE` on /metrics.
+/// Waits for `NAME{peer="<router>",vrf="default"} VALUE` on /metrics.
 fn wait_bfd_metric(lab: &Lab, name: &str, value: u64) {
-    wait_metric(lab, &format!("{name}{{peer=\"{ROUTER_IP}\"}} {value}"));
+    wait_metric(
+        lab,
+        &format!("{name}{{peer=\"{ROUTER_IP}\",vrf=\"default\"}} {value}"),
+    );
 }
 
 fn wait_metric(lab: &Lab, line: &str) {
@@ -106,7 +109,7 @@ fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
     // session by type (an OPEN each way at least: a connection collision adds one).
     let metrics = lab.metrics().unwrap_or_default();
     let value = |name: &str, peer: &str| -> u64 {
-        let prefix = format!("{name}{{peer=\"{peer}\"}} ");
+        let prefix = format!("{name}{{peer=\"{peer}\",vrf=\"default\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&prefix))

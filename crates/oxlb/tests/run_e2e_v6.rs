@@ -184,7 +184,7 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
     // MetalLB labels a session by its address and port.
     assert!(
         metrics.contains(&format!(
-            "metallb_bgp_session_up{{peer=\"[{ROUTER_LAN6}]:179\"}} 1"
+            "metallb_bgp_session_up{{peer=\"[{ROUTER_LAN6}]:179\",vrf=\"default\"}} 1"
         )),
         "{metrics}"
     );

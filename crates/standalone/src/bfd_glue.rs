@@ -147,14 +147,18 @@ impl BfdSessions {
         }
     }
 
-    /// Per BGPPeer name: up, and transitions into / out of Up.
-    pub async fn status(&self) -> Vec<crate::status::BfdSessionStatus> {
+    /// Per BGPPeer name: up, and transitions into / out of Up. `vrf_of`: the VRF of a
+    /// BGPPeer by name (the metrics' `vrf` label).
+    pub async fn status(
+        &self,
+        vrf_of: impl Fn(&str) -> Option<String>,
+    ) -> Vec<crate::status::BfdSessionStatus> {
         let Ok(status) = self.handle.status().await else {
             return vec![];
         };
         self.sessions
             .iter()
-            .filter_map(|(_, (key, _))| {
+            .filter_map(|(name, (key, _))| {
                 let s = status.sessions.iter().find(|s| s.key == *key)?;
                 Some(crate::status::BfdSessionStatus {
                     // MetalLB labels metallb_bfd_session_up by the peer address.
@@ -164,6 +168,7 @@ impl BfdSessions {
                     down_transitions: s.down_events,
                     control_packets_in: s.control_packets_in,
                     control_packets_out: s.control_packets_out,
+                    vrf: vrf_of(name),
                 })
             })
             .collect()

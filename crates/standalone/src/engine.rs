@@ -437,7 +437,7 @@ impl Engine {
             });
         }
         if let Some(bfd) = &self.bfd {
-            let sessions = bfd.status().await;
+            let sessions = bfd.status(|name| self.peer_vrf(name)).await;
             self.report.send_if_modified(|r| {
                 if r.bfd_sessions == sessions {
                     false
@@ -467,6 +467,7 @@ impl Engine {
                 prefixes_pending: s.prefixes_pending as u64,
                 updates_sent: s.updates_sent,
                 messages: (&s.messages).into(),
+                vrf: self.peer_vrf(&s.name),
                 // A family withheld on an up session (no IPv6 next hop on that link)
                 // is shown where operators look for what is wrong with the session.
                 last_error: s
@@ -483,6 +484,13 @@ impl Engine {
                 true
             }
         });
+    }
+
+    fn peer_vrf(&self, name: &str) -> Option<String> {
+        self.current
+            .as_ref()
+            .and_then(|c| c.config.peers.get(name))
+            .and_then(|p| p.vrf.clone())
     }
 
     fn peer_port(&self, name: &str) -> u16 {

@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use crate::status::{
-    BfdSessionStatus, BgpSessionStatus, BgpState, L2Status, PoolStatus, StatusReport,
+    BfdSessionStatus, BgpSessionStatus, BgpState, L2Status, PoolStatus, StatusReport, vrf_label,
 };
 
 struct Family<'a> {
@@ -274,7 +274,14 @@ pub fn render(report: &StatusReport) -> String {
     for (name, kind, help, value) in bgp {
         let mut family = Family::start(&mut out, name, kind, help);
         for session in sessions {
-            family.sample(name, &[("peer", &session.address)], value(session));
+            family.sample(
+                name,
+                &[
+                    ("peer", &session.address),
+                    ("vrf", vrf_label(session.vrf.as_deref())),
+                ],
+                value(session),
+            );
         }
     }
     let mut bfd = Family::start(
@@ -286,7 +293,10 @@ pub fn render(report: &StatusReport) -> String {
     for session in &report.bfd_sessions {
         bfd.sample(
             "metallb_bfd_session_up",
-            &[("peer", &session.peer)],
+            &[
+                ("peer", &session.peer),
+                ("vrf", vrf_label(session.vrf.as_deref())),
+            ],
             bool_value(session.up),
         );
     }
@@ -329,7 +339,14 @@ pub fn render(report: &StatusReport) -> String {
     for (name, help, value) in bfd_events {
         let mut family = Family::start(&mut out, name, "counter", help);
         for session in &report.bfd_sessions {
-            family.sample(name, &[("peer", &session.peer)], value(session));
+            family.sample(
+                name,
+                &[
+                    ("peer", &session.peer),
+                    ("vrf", vrf_label(session.vrf.as_deref())),
+                ],
+                value(session),
+            );
         }
     }
     // oxlb's own (no MetalLB equivalent): 0 is the only healthy value.
@@ -380,33 +397,51 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-            bgp_sessions: vec![BgpSessionStatus {
-                peer: "router".into(),
-                address: "10.0.0.1:179".into(),
-                state: BgpState::Established,
-                updates_sent: 7,
-                messages: BgpMessageCounts {
-                    opens_sent: 1,
-                    keepalives_received: 4,
-                    updates_received: 2,
-                    total_received: 7,
+            bgp_sessions: vec![
+                BgpSessionStatus {
+                    peer: "router".into(),
+                    address: "10.0.0.1:179".into(),
+                    state: BgpState::Established,
+                    updates_sent: 7,
+                    messages: BgpMessageCounts {
+                        opens_sent: 1,
+                        keepalives_received: 4,
+                        updates_received: 2,
+                        total_received: 7,
+                        ..Default::default()
+                    },
                     ..Default::default()
                 },
-                ..Default::default()
-            }],
+                BgpSessionStatus {
+                    peer: "in-red".into(),
+                    address: "10.1.0.1:179".into(),
+                    state: BgpState::Active,
+                    vrf: Some("red".into()),
+                    ..Default::default()
+                },
+            ],
             l2: vec![L2Status {
                 ip: Some("192.168.10.9".parse().unwrap()),
                 requests_received: 3,
                 ..Default::default()
             }],
-            bfd_sessions: vec![BfdSessionStatus {
-                peer: "10.0.0.1".into(),
-                up: true,
-                up_transitions: 2,
-                down_transitions: 1,
-                control_packets_in: 30,
-                control_packets_out: 31,
-            }],
+            bfd_sessions: vec![
+                BfdSessionStatus {
+                    peer: "10.0.0.1".into(),
+                    up: true,
+                    up_transitions: 2,
+                    down_transitions: 1,
+                    control_packets_in: 30,
+                    control_packets_out: 31,
+                    vrf: None,
+                },
+                BfdSessionStatus {
+                    peer: "10.1.0.1".into(),
+                    control_packets_in: 5,
+                    vrf: Some("red".into()),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         };
         let text = render(&report);
@@ -421,22 +456,28 @@ mod tests {
             "# TYPE metallb_k8s_client_update_errors_total counter",
             "metallb_speaker_announced{ip=\"192.168.10.1\",node=\"node1\",protocol=\"bgp\",service=\"default/we\\\"b\"} 1",
             "metallb_layer2_requests_received{ip=\"192.168.10.9\"} 3",
-            "metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1",
-            "metallb_bgp_updates_total{peer=\"10.0.0.1:179\"} 7",
+            "metallb_bgp_session_up{peer=\"10.0.0.1:179\",vrf=\"default\"} 1",
+            "metallb_bgp_updates_total{peer=\"10.0.0.1:179\",vrf=\"default\"} 7",
             "# TYPE metallb_bgp_updates_total counter",
-            "metallb_bgp_opens_sent{peer=\"10.0.0.1:179\"} 1",
-            "metallb_bgp_keepalives_received{peer=\"10.0.0.1:179\"} 4",
-            "metallb_bgp_updates_total_received{peer=\"10.0.0.1:179\"} 2",
-            "metallb_bgp_total_received{peer=\"10.0.0.1:179\"} 7",
-            "metallb_bgp_notifications_sent{peer=\"10.0.0.1:179\"} 0",
+            "metallb_bgp_opens_sent{peer=\"10.0.0.1:179\",vrf=\"default\"} 1",
+            "metallb_bgp_keepalives_received{peer=\"10.0.0.1:179\",vrf=\"default\"} 4",
+            "metallb_bgp_updates_total_received{peer=\"10.0.0.1:179\",vrf=\"default\"} 2",
+            "metallb_bgp_total_received{peer=\"10.0.0.1:179\",vrf=\"default\"} 7",
+            "metallb_bgp_notifications_sent{peer=\"10.0.0.1:179\",vrf=\"default\"} 0",
             "# TYPE metallb_bgp_total_sent counter",
-            "metallb_bfd_control_packet_input{peer=\"10.0.0.1\"} 30",
-            "metallb_bfd_control_packet_output{peer=\"10.0.0.1\"} 31",
-            "metallb_bfd_echo_packet_input{peer=\"10.0.0.1\"} 0",
-            "metallb_bfd_session_up{peer=\"10.0.0.1\"} 1",
-            "metallb_bfd_session_up_events{peer=\"10.0.0.1\"} 2",
-            "metallb_bfd_session_down_events{peer=\"10.0.0.1\"} 1",
+            "metallb_bfd_control_packet_input{peer=\"10.0.0.1\",vrf=\"default\"} 30",
+            "metallb_bfd_control_packet_output{peer=\"10.0.0.1\",vrf=\"default\"} 31",
+            "metallb_bfd_echo_packet_input{peer=\"10.0.0.1\",vrf=\"default\"} 0",
+            "metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"default\"} 1",
+            "metallb_bfd_session_up_events{peer=\"10.0.0.1\",vrf=\"default\"} 2",
+            "metallb_bfd_session_down_events{peer=\"10.0.0.1\",vrf=\"default\"} 1",
             "# TYPE metallb_bfd_session_down_events counter",
+            // A BGPPeer with `vrf: red` is labelled as MetalLB's FRR-mode collector
+            // labels it (the VRF FRR lists the neighbour under).
+            "metallb_bgp_session_up{peer=\"10.1.0.1:179\",vrf=\"red\"} 0",
+            "metallb_bgp_opens_sent{peer=\"10.1.0.1:179\",vrf=\"red\"} 0",
+            "metallb_bfd_session_up{peer=\"10.1.0.1\",vrf=\"red\"} 0",
+            "metallb_bfd_control_packet_input{peer=\"10.1.0.1\",vrf=\"red\"} 5",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

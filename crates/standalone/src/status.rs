@@ -59,6 +59,23 @@ pub struct ConfigStatus {
     pub update_errors: u64,
 }
 
+impl ConfigStatus {
+    /// Records the errors of one pass over the configuration and returns whether they
+    /// differ from the previous pass. With quarantine an invalid object no longer
+    /// refuses the whole configuration, but MetalLB counts a configuration it refused
+    /// as a failed update: so a new, non-empty error set counts once in
+    /// `update_errors` (not on every pass that still sees it), whether one object was
+    /// left out or nothing could be read. Controller and speaker both count this way.
+    pub fn record_errors(&mut self, errors: Vec<String>) -> bool {
+        let changed = errors != self.errors;
+        if changed && !errors.is_empty() {
+            self.update_errors += 1;
+        }
+        self.errors = errors;
+        changed
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     /// `namespace/name`.
@@ -123,6 +140,9 @@ pub struct BgpSessionStatus {
     #[serde(default)]
     pub messages: BgpMessageCounts,
     pub last_error: Option<String>,
+    /// The BGPPeer's `vrf`; `None`: the default VRF.
+    #[serde(default)]
+    pub vrf: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,11 +204,39 @@ pub struct BfdSessionStatus {
     pub control_packets_in: u64,
     #[serde(default)]
     pub control_packets_out: u64,
+    /// The BGPPeer's `vrf`; `None`: the default VRF.
+    #[serde(default)]
+    pub vrf: Option<String>,
+}
+
+/// MetalLB's `vrf` metric label: its FRR-mode collector labels each BGP neighbour and
+/// BFD peer with the VRF FRR lists it under (`show bgp vrf all json`), whose default
+/// VRF is called `default`; a BGPPeer without `vrf` sits there.
+pub fn vrf_label(vrf: Option<&str>) -> &str {
+    match vrf {
+        Some(v) if !v.is_empty() => v,
+        _ => "default",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_error_set_counts_once() {
+        let mut s = ConfigStatus::default();
+        assert!(!s.record_errors(vec![]));
+        assert_eq!(s.update_errors, 0);
+        assert!(s.record_errors(vec!["pool a overlaps b".into()]));
+        assert!(!s.record_errors(vec!["pool a overlaps b".into()]));
+        assert_eq!(s.update_errors, 1, "the same rejection seen again");
+        assert!(s.record_errors(vec!["pool a overlaps b".into(), "peer x".into()]));
+        assert_eq!(s.update_errors, 2, "a different rejection");
+        assert!(s.record_errors(vec![]));
+        assert_eq!(s.update_errors, 2, "recovery is not a failure");
+        assert!(s.errors.is_empty());
+    }
 
     /// The enums keep the JSON that `/api/v1/status` served when these were strings.
     #[test]
