@@ -64,11 +64,6 @@ fn the_kernel_answers_arp_but_not_ndp_for_addresses_on_another_interface() {
     }
     let host = Netns::new("l2shost").unwrap();
     let lan = Netns::new("l2slan").unwrap();
-    for ns in [&host, &lan] {
-        // Addresses usable at once (duplicate address detection is not the subject).
-        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"])
-            .unwrap();
-    }
     veth(&host, "lan0", &lan, "lan0").unwrap();
     host.add_address("lan0", "10.81.0.1/24").unwrap();
     host.add_address("lan0", "fd00:81::1/64").unwrap();
@@ -96,7 +91,8 @@ fn the_kernel_answers_arp_but_not_ndp_for_addresses_on_another_interface() {
         .unwrap()
         .trim()
         .to_lowercase();
-    // Wait for IPv6 on the veth (link-local, then the global address) to be usable.
+    // Wait for IPv6 on the veth (link-local, then the global address) to be usable:
+    // the namespaces keep the kernel defaults, duplicate address detection included.
     let reachable = oxlb_netlab::wait_until(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_millis(100),
