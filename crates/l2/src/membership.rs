@@ -237,6 +237,7 @@ impl Membership {
         let mut shell = Shell {
             beats: Beats::new(generation),
             leases: Leases::default(),
+            known: BTreeSet::new(),
             foca,
             me,
             socket,
@@ -363,6 +364,9 @@ struct Shell {
     beats: Beats,
     /// When each known speaker's last fresh heartbeat arrived.
     leases: Leases,
+    /// The seeds' and this speaker's addresses ([`Shell::known`]), kept for the beats'
+    /// hot path.
+    known: BTreeSet<SocketAddr>,
     foca: Swim,
     me: Node,
     socket: UdpSocket,
@@ -479,7 +483,8 @@ impl Shell {
             };
             self.seeds.push(seed);
         }
-        let known: BTreeSet<SocketAddr> = self.known();
+        self.known = self.known();
+        let known = &self.known;
         self.leases.retain(|addr| known.contains(addr));
     }
 
@@ -543,9 +548,11 @@ impl Shell {
             match beat {
                 Some(beat) => {
                     drop(stats);
-                    self.remember(packet);
+                    // Not remembered as a copy to drop: beats are sent once, and their
+                    // sequence numbers already make a repeat stale. The list of recent
+                    // tags stays for the gossip's copies.
                     // Only the known speakers' beats count (and take table space).
-                    if from != self.me.addr && self.known().contains(&from) {
+                    if from != self.me.addr && self.known.contains(&from) {
                         let observed = self.leases.observe(from, beat, Instant::now());
                         if observed == Observed::Left {
                             self.recheck_due = true;
