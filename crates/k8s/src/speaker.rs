@@ -22,8 +22,8 @@ use kube::{Client, Resource};
 use oxlb_announce::{Announcements, Endpoints, Input, NodeView, Protocol, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, LastValid, build_config_with};
-use oxlb_standalone::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
-use oxlb_standalone::views;
+use oxlb_node::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
+use oxlb_node::views;
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -445,7 +445,7 @@ async fn run_speaker_inner(
     let mut last_applied_config: Option<Config> = None;
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
-    let mut host_check = oxlb_standalone::host_check::HostCheck::default();
+    let mut host_check = oxlb_node::host_check::HostCheck::default();
     // The Layer 2 IPs of every Service and the ones this node owns, for the host check.
     let mut host_inputs: Option<(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)> = None;
     // This speaker's own ConfigurationState (`speaker-<node>`), as MetalLB's speakers
@@ -525,7 +525,7 @@ async fn run_speaker_inner(
                 services: &services,
             });
             let inputs = (
-                oxlb_standalone::host_check::layer2_ips(
+                oxlb_node::host_check::layer2_ips(
                     config,
                     services.iter().map(|s| (s.pool.as_str(), s.ips.as_slice())),
                 ),
@@ -635,7 +635,7 @@ async fn run_speaker_inner(
 /// Layer 2 IPs it does not own? A log line on every change, a Warning event on the
 /// Node when it starts to, the gauge and `oxlb explain` from the report.
 async fn check_host(
-    check: &mut oxlb_standalone::host_check::HostCheck,
+    check: &mut oxlb_node::host_check::HostCheck,
     protocols: Option<&tokio::sync::watch::Receiver<ProtocolStatus>>,
     inputs: Option<&(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)>,
     recorder: &kube::runtime::events::Recorder,
@@ -654,7 +654,7 @@ async fn check_host(
     }
     let (arp, layer2, owned) = (kernel_arp.clone(), layer2.clone(), owned.clone());
     let checked = tokio::task::spawn_blocking(move || {
-        oxlb_standalone::host_check::check_now(&arp, &layer2, &owned)
+        oxlb_node::host_check::check_now(&arp, &layer2, &owned)
     })
     .await;
     let (ghosts, host) = match checked {
@@ -668,7 +668,7 @@ async fn check_host(
             return;
         }
     };
-    if let oxlb_standalone::host_check::Verdict::Ghosts(note) = check.record(ghosts, &host, now)
+    if let oxlb_node::host_check::Verdict::Ghosts(note) = check.record(ghosts, &host, now)
         && let Some(node) = node
     {
         crate::host_warning::publish(recorder, &node, &note).await;

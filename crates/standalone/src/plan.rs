@@ -12,10 +12,10 @@ use oxlb_config::{Community, Config};
 use oxlb_controller::{Controller, Desired, EventReason, POOL_ANNOTATION};
 
 use crate::state::{Assignments, HeldAssignment};
-use crate::status::{
+use oxlb_node::status::{
     AnnouncedIp, BgpRouteStatus, NotAnnouncedIp, PoolStatus, ServiceStatus as ServiceReport,
 };
-use crate::views;
+use oxlb_node::views;
 
 /// What one planning step decided.
 #[derive(Debug, Clone, Default)]
