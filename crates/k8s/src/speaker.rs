@@ -19,11 +19,11 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use oxlb_announce::{Announcements, Endpoints, Input, NodeView, Protocol, ServiceKey, ServiceView};
+use oxlb_announce::{Announcements, Protocol, ServiceKey, ServiceView};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, LastValid, build_config_with};
+use oxlb_node::inputs::{AnnounceInput, Assigned, Source, announce_input};
 use oxlb_node::status::{AnnouncedIp, ConfigStatus, ServiceStatus, StatusReport};
-use oxlb_node::views;
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -247,70 +247,64 @@ fn is_ready(node: &Node) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// The Services holding addresses that this speaker handles, as the core sees them.
-pub fn service_views(
+/// The addresses a Service holds by its status, for this speaker's class: a
+/// `LoadBalancer` Service of `lb_class` with at least one ingress IP; its pool from the
+/// controller's annotation.
+pub fn assigned_in_status(
+    service: &Service,
+    lb_class: Option<&str>,
+) -> Option<(Vec<std::net::IpAddr>, String)> {
+    let spec = service.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) != Some("LoadBalancer")
+        || spec.and_then(|s| s.load_balancer_class.as_deref()) != lb_class
+    {
+        return None;
+    }
+    let ips: Vec<std::net::IpAddr> = service
+        .status
+        .as_ref()
+        .and_then(|st| st.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    if ips.is_empty() {
+        return None;
+    }
+    let pool = service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(oxlb_controller::POOL_ANNOTATION))
+        .cloned()
+        .unwrap_or_default();
+    Some((ips, pool))
+}
+
+/// This node's announce input from the API's objects
+/// ([`oxlb_node::inputs::announce_input`] with the cluster's policy).
+pub fn cluster_input(
+    me: &str,
     services: &[Arc<Service>],
     slices: &[Arc<EndpointSlice>],
+    nodes: &[Arc<Node>],
+    live: &BTreeSet<String>,
     lb_class: Option<&str>,
-) -> Vec<ServiceView> {
-    let mut by_service: BTreeMap<(String, String), Vec<EndpointSlice>> = BTreeMap::new();
-    for slice in slices {
-        if let Some(name) = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("kubernetes.io/service-name"))
-        {
-            let ns = slice.metadata.namespace.clone().unwrap_or_default();
-            by_service
-                .entry((ns, name.clone()))
-                .or_default()
-                .push((**slice).clone());
-        }
-    }
-    services
+) -> AnnounceInput {
+    let held: Vec<(&Service, (Vec<std::net::IpAddr>, String))> = services
         .iter()
-        .filter(|s| {
-            let spec = s.spec.as_ref();
-            spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
-                && spec.and_then(|s| s.load_balancer_class.as_deref()) == lb_class
-        })
-        .filter_map(|s| {
-            let ips: Vec<std::net::IpAddr> = s
-                .status
-                .as_ref()
-                .and_then(|st| st.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(|i| i.ip.as_deref()?.parse().ok())
-                .collect();
-            if ips.is_empty() {
-                return None;
-            }
-            let key = views::service_key(s);
-            let slices = by_service.get(&(key.namespace.clone(), key.name.clone()));
-            // In a cluster a Service without any EndpointSlice has no endpoints.
-            let endpoints = match slices {
-                Some(slices) => views::endpoints_of(&key, slices),
-                None => Endpoints::Known(Vec::new()),
-            };
-            Some(ServiceView {
-                pool: s
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(oxlb_controller::POOL_ANNOTATION))
-                    .cloned()
-                    .unwrap_or_default(),
-                traffic_policy: views::traffic_policy(s),
-                endpoints,
-                ips,
-                key,
-                labels: s.metadata.labels.clone().unwrap_or_default(),
-            })
-        })
-        .collect()
+        .filter_map(|s| Some((&**s, assigned_in_status(s, lb_class)?)))
+        .collect();
+    announce_input(
+        Source::Cluster,
+        me,
+        held.iter()
+            .map(|(service, (ips, pool))| Assigned { service, ips, pool }),
+        slices.iter().map(|s| &**s),
+        nodes.iter().map(|n| &**n),
+        Some(live),
+    )
 }
 
 /// Runs the speaker's Kubernetes side until `shutdown`. `apply` gets the config in force
@@ -497,33 +491,17 @@ async fn run_speaker_inner(
         )
         .await;
         if let Some(config) = &config {
-            let node_views: BTreeMap<String, NodeView> = nodes
-                .state()
-                .iter()
-                .map(|n| {
-                    (
-                        n.metadata.name.clone().unwrap_or_default(),
-                        views::node_view(n),
-                    )
-                })
-                .collect();
             let live = membership.candidates(&pods.state(), &nodes.state());
-            let services = service_views(
+            let input = cluster_input(
+                &options.node_name,
                 &stores.services.state(),
                 &slices.state(),
+                &nodes.state(),
+                &live,
                 options.lb_class.as_deref(),
             );
-            let node = node_views
-                .get(&options.node_name)
-                .cloned()
-                .unwrap_or_else(|| views::bare_node(&options.node_name));
-            let announcements = oxlb_announce::announce(Input {
-                config,
-                node: &node,
-                nodes: &node_views,
-                live_speakers: &live,
-                services: &services,
-            });
+            let announcements = input.announce(config);
+            let services = input.services;
             let inputs = (
                 oxlb_node::host_check::layer2_ips(
                     config,

@@ -7,7 +7,9 @@
 //!   responder and BFD out; session status for reports and `/metrics`; a clean stop that
 //!   chooses graceful restart or withdrawal ([`driver::StopMode`]).
 //! - [`bgp`] and [`bfd`]: the pure mapping from the config to the sessions wanted.
-//! - [`views`] and [`node_info`]: Kubernetes objects to what the cores decide on.
+//! - [`inputs`]: the one pure step from Services, EndpointSlices, Nodes and the live
+//!   speakers to the announce core's input, with the policy for what is missing.
+//! - [`views`] and [`node_info`]: single Kubernetes objects to what the cores decide on.
 //! - [`status`], [`metrics`], [`http`]: the node's status report and how it is served.
 //! - [`host_check`]: whether this host's kernel would answer for IPs it does not own.
 
@@ -16,6 +18,7 @@ pub mod bgp;
 pub mod driver;
 pub mod host_check;
 pub mod http;
+pub mod inputs;
 pub mod metrics;
 pub mod node_info;
 pub mod status;
