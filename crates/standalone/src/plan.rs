@@ -313,7 +313,7 @@ fn service_reports(
                 .map(|s| NotAnnouncedIp {
                     ip: s.ip,
                     protocol: s.protocol,
-                    reason: s.reason.label().to_string(),
+                    reason: (&s.reason).into(),
                     detail: s.reason.to_string(),
                 })
                 .collect();
