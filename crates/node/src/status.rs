@@ -1,5 +1,5 @@
-//! What a running `oxlb run` reports: the JSON of `/api/v1/status`, the source of
-//! `/metrics`, and what `oxlb status` and `oxlb explain` print. One value, rebuilt
+//! What a running `oxlb run` or `oxlb speaker` reports: the JSON of `/api/v1/status`,
+//! the source of `/metrics`, and what `oxlb status` and `oxlb explain` print. One value, rebuilt
 //! after every change, so all views agree.
 
 use std::net::IpAddr;
