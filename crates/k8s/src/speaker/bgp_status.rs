@@ -3,35 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use oxlb_announce::ServiceKey;
 use oxlb_api::status::ServiceBGPStatusSpec;
 use oxlb_api::{ServiceBGPStatus, ServiceBGPStatusStatus};
 
 use super::announced::Announced;
-use super::status_objects::StatusKind;
+use super::status_objects::status_kind;
 
-impl StatusKind for ServiceBGPStatus {
-    type Status = ServiceBGPStatusStatus;
-    const PREFIX: &'static str = "bgp";
-
-    fn object(metadata: ObjectMeta) -> Self {
-        ServiceBGPStatus {
-            metadata,
-            spec: ServiceBGPStatusSpec {},
-            status: None,
-        }
-    }
-
-    fn with_status(mut self, status: Self::Status) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    fn status(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
-    }
-}
+status_kind!(
+    ServiceBGPStatus,
+    ServiceBGPStatusSpec {},
+    ServiceBGPStatusStatus,
+    "bgp"
+);
 
 /// The status of every Service announced here by BGP.
 pub fn desired(

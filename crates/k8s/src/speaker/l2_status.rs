@@ -3,35 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use oxlb_announce::ServiceKey;
 use oxlb_api::status::{InterfaceInfo, ServiceL2StatusSpec};
 use oxlb_api::{ServiceL2Status, ServiceL2StatusStatus};
 
 use super::announced::Announced;
-use super::status_objects::StatusKind;
+use super::status_objects::status_kind;
 
-impl StatusKind for ServiceL2Status {
-    type Status = ServiceL2StatusStatus;
-    const PREFIX: &'static str = "l2";
-
-    fn object(metadata: ObjectMeta) -> Self {
-        ServiceL2Status {
-            metadata,
-            spec: ServiceL2StatusSpec {},
-            status: None,
-        }
-    }
-
-    fn with_status(mut self, status: Self::Status) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    fn status(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
-    }
-}
+status_kind!(
+    ServiceL2Status,
+    ServiceL2StatusSpec {},
+    ServiceL2StatusStatus,
+    "l2"
+);
 
 /// The status of every Service announced here by Layer 2.
 pub fn desired(

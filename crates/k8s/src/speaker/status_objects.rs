@@ -41,6 +41,37 @@ pub trait StatusKind:
     fn status(&self) -> Option<&Self::Status>;
 }
 
+/// Implements [`StatusKind`] for a status-only kind (an empty spec, everything in
+/// `status`).
+macro_rules! status_kind {
+    ($kind:ty, $spec:expr, $status:ty, $prefix:literal) => {
+        impl $crate::speaker::status_objects::StatusKind for $kind {
+            type Status = $status;
+            const PREFIX: &'static str = $prefix;
+
+            fn object(
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            ) -> Self {
+                Self {
+                    metadata,
+                    spec: $spec,
+                    status: None,
+                }
+            }
+
+            fn with_status(mut self, status: Self::Status) -> Self {
+                self.status = Some(status);
+                self
+            }
+
+            fn status(&self) -> Option<&Self::Status> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+pub(super) use status_kind;
+
 /// What this speaker last asked the API for, per object name: the cache may not have
 /// caught up yet, and asking again would only repeat the same write.
 #[derive(Debug, Clone, PartialEq)]
