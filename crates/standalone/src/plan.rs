@@ -43,6 +43,7 @@ pub struct Planner {
     /// The last allocation failure per service (the controller reports a repeated
     /// failure only once; `explain` needs it every time).
     failures: BTreeMap<String, String>,
+    service_limit: Option<usize>,
 }
 
 impl Planner {
@@ -52,7 +53,15 @@ impl Planner {
             lb_class,
             controller: None,
             failures: BTreeMap::new(),
+            service_limit: None,
         }
+    }
+
+    /// Handles at most `limit` LoadBalancer Services; more are refused, logged as a
+    /// `ServiceLimitExceeded` warning and explained in the status report.
+    pub fn with_service_limit(mut self, limit: Option<usize>) -> Planner {
+        self.service_limit = limit;
+        self
     }
 
     pub fn node(&self) -> &str {
@@ -69,10 +78,12 @@ impl Planner {
         held: &Assignments,
         live: Option<&BTreeSet<String>>,
     ) -> Plan {
-        let services: Vec<Service> = snapshot
-            .services
+        // The Services as the files have them, without a second copy: the controller
+        // gets each with the status this host held, one at a time.
+        let services: Vec<&Service> = snapshot.services.iter().map(|s| &s.object).collect();
+        let listed: BTreeSet<String> = services
             .iter()
-            .map(|s| with_held_status(&s.object, held))
+            .map(|s| views::service_key(s).to_string())
             .collect();
         let namespaces: Vec<_> = snapshot
             .namespaces
@@ -90,16 +101,23 @@ impl Planner {
             None => self.controller.insert(
                 // A request that cannot be met must not withdraw a working IP
                 // (issue 5): `explain` says why the request failed.
-                Controller::new(config.clone(), self.lb_class.clone()).keep_held_on_unmet_request(),
+                Controller::new(config.clone(), self.lb_class.clone())
+                    .keep_held_on_unmet_request()
+                    .with_service_limit(self.service_limit),
             ),
         };
-        let outcome = controller.sync(&services, &namespaces);
+        let outcome = controller.sync_each(
+            &listed,
+            services.iter().map(|s| with_held_status(s, held)),
+            &namespaces,
+        );
+        drop(listed);
 
         let mut plan = Plan::default();
         for (key, service_outcome) in &outcome.services {
             for event in &service_outcome.events {
                 match event.reason {
-                    EventReason::AllocationFailed => {
+                    EventReason::AllocationFailed | EventReason::ServiceLimitExceeded => {
                         self.failures.insert(key.clone(), event.message.clone());
                     }
                     EventReason::IpAllocated => {
@@ -112,7 +130,9 @@ impl Planner {
             }
         }
         let desired = controller.all_desired();
-        self.failures.retain(|key, _| desired.contains_key(key));
+        let refused: BTreeSet<&str> = controller.refused().collect();
+        self.failures
+            .retain(|key, _| desired.contains_key(key) || refused.contains(key.as_str()));
         for (key, wanted) in &desired {
             if let Desired::Status {
                 ingress,
@@ -147,13 +167,15 @@ impl Planner {
             })
             .collect();
 
+        // Cloned once, not once per Service (10,000 Services x every slice before).
+        let slices = endpoint_slices(snapshot);
         let service_views: Vec<ServiceView> = services
             .iter()
             .filter_map(|service| {
                 let key = views::service_key(service);
                 let assignment = plan.held.services.get(&key.to_string())?;
                 Some(ServiceView {
-                    endpoints: views::endpoints_of(&key, &endpoint_slices(snapshot)),
+                    endpoints: views::endpoints_of(&key, &slices),
                     traffic_policy: views::traffic_policy(service),
                     key,
                     ips: assignment.ips.clone(),
@@ -262,8 +284,17 @@ fn announced_bgp_ips<'a>(
             announcements
                 .bgp
                 .values()
-                .any(|routes| routes.keys().any(|prefix| prefix.contains(ip)))
+                .any(|routes| route_covers(routes, ip))
         })
+}
+
+/// Whether a route of `routes` covers `ip`: one lookup per prefix length (at most
+/// 33 or 129), not a walk over every route (10,000 Services x 10,000 routes x every
+/// peer before).
+fn route_covers<V>(routes: &BTreeMap<ipnet::IpNet, V>, ip: &IpAddr) -> bool {
+    let longest = if ip.is_ipv4() { 32 } else { 128 };
+    (0..=longest)
+        .any(|len| ipnet::IpNet::new(*ip, len).is_ok_and(|net| routes.contains_key(&net.trunc())))
 }
 
 fn bgp_routes(announcements: &Announcements) -> Vec<BgpRouteStatus> {
@@ -291,10 +322,16 @@ pub fn community_text(community: &Community) -> String {
 }
 
 fn service_reports(
-    services: &[Service],
+    services: &[&Service],
     plan: &Plan,
     failures: &BTreeMap<String, String>,
 ) -> Vec<ServiceReport> {
+    // Each Service's skips, found by key rather than by a walk over all of them.
+    let mut skipped: BTreeMap<&oxlb_announce::ServiceKey, Vec<&oxlb_announce::Skipped>> =
+        BTreeMap::new();
+    for skip in &plan.announcements.skipped {
+        skipped.entry(&skip.service).or_default().push(skip);
+    }
     let mut reports: Vec<ServiceReport> = services
         .iter()
         .map(|service| {
@@ -325,7 +362,7 @@ fn service_reports(
                     .announcements
                     .bgp
                     .iter()
-                    .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
+                    .filter(|(_, routes)| route_covers(routes, ip))
                     .map(|(peer, _)| peer.clone())
                     .collect();
                 if !peers.is_empty() {
@@ -336,11 +373,10 @@ fn service_reports(
                     });
                 }
             }
-            report.not_announced = plan
-                .announcements
-                .skipped
-                .iter()
-                .filter(|s| s.service == key)
+            report.not_announced = skipped
+                .get(&key)
+                .into_iter()
+                .flatten()
                 .map(|s| NotAnnouncedIp {
                     ip: s.ip,
                     protocol: s.protocol,
