@@ -65,7 +65,7 @@ fn services_beyond_the_limit_are_refused_with_one_event_and_no_address() {
     assert!(c.desired("default/c").is_none());
     // Seen again: quiet (the event was given once).
     let outcome = upsert(&mut c, svc("c"));
-    assert!(outcome.services.get("default/c").is_none(), "{outcome:?}");
+    assert!(!outcome.services.contains_key("default/c"), "{outcome:?}");
     // The handled ones keep what they hold.
     assert_eq!(ingress(&c, "default/a"), ["10.0.0.0"]);
     assert_eq!(c.pool_counters()["p"].assigned_ipv4, 2);
