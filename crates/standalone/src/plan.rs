@@ -390,3 +390,91 @@ fn service_reports(
     reports.sort_by(|a, b| a.service.cmp(&b.service));
     reports
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    const FILES: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: huge
+  namespace: metallb-system
+spec:
+  addresses:
+    - 10.0.0.0/8
+    - fd00::/64
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: huge
+  namespace: metallb-system
+";
+
+    fn service(name: &str) -> String {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\n\
+             spec:\n  type: LoadBalancer\n"
+        )
+    }
+
+    fn plan(services: usize, limit: Option<usize>) -> Plan {
+        let text: String = std::iter::once(FILES.to_string())
+            .chain((0..services).map(|i| service(&format!("s{i}"))))
+            .collect();
+        let snapshot = oxlb_config::load_str(&text, None, "metallb-system").unwrap();
+        let config = oxlb_config::build_config(&snapshot).applied;
+        Planner::new("n1", None).with_service_limit(limit).plan(
+            &snapshot,
+            &config,
+            &Assignments::default(),
+            None,
+        )
+    }
+
+    /// Issue 22: a /8 and a /64 cost nothing per address in the status report: the
+    /// pool is counted, not listed, and only held IPs appear.
+    #[test]
+    fn a_huge_pool_is_counted_not_listed() {
+        let plan = plan(3, None);
+        assert_eq!(plan.pools.len(), 1);
+        let pool = &plan.pools[0];
+        assert_eq!(pool.ipv4_total, 1 << 24);
+        assert_eq!(pool.ipv6_total, 1 << 64);
+        assert_eq!(pool.ipv4_in_use, 3);
+        assert_eq!(pool.addresses, ["10.0.0.0/8", "fd00::/64"]);
+        assert_eq!(plan.services.len(), 3);
+        assert!(plan.services.iter().all(|s| s.ips.len() == 1));
+        assert_eq!(plan.held.services.len(), 3);
+    }
+
+    /// `oxlb run --max-services`: beyond the limit a Service gets no IP, one warning
+    /// event, and its report says why.
+    #[test]
+    fn services_beyond_the_limit_are_refused_and_explained() {
+        let plan = plan(5, Some(3));
+        assert_eq!(plan.held.services.len(), 3);
+        let refused: Vec<&str> = plan
+            .events
+            .iter()
+            .filter(|(_, reason, _)| *reason == EventReason::ServiceLimitExceeded)
+            .map(|(key, _, _)| key.as_str())
+            .collect();
+        assert_eq!(refused, ["default/s3", "default/s4"]);
+        let report = plan
+            .services
+            .iter()
+            .find(|s| s.service == "default/s4")
+            .unwrap();
+        assert!(report.ips.is_empty());
+        assert!(
+            report
+                .allocation_error
+                .as_deref()
+                .is_some_and(|e| e.contains("at most 3 LoadBalancer Services")),
+            "{report:?}"
+        );
+    }
+}
