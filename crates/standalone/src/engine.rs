@@ -233,6 +233,7 @@ impl Engine {
         );
         self.current = Some(Current { snapshot, config });
         self.apply().await;
+        crate::memory::release_freed();
     }
 
     fn reject(&mut self, cause: &str, errors: Vec<String>) {

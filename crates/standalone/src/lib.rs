@@ -11,6 +11,7 @@ pub mod engine;
 pub mod host_check;
 pub mod http;
 pub mod l2_glue;
+pub mod memory;
 pub mod metrics;
 pub mod plan;
 pub mod render;
