@@ -234,6 +234,13 @@ impl Loader {
 
     pub(crate) fn finish(mut self) -> Result<Snapshot, Vec<Diagnostic>> {
         if self.errors.is_empty() {
+            // The lists grew by doubling; a k8s Service is about 1 KB inline, so the
+            // slack of 10,000 of them is up to 6 MB held for the life of the snapshot.
+            let s = &mut self.snapshot;
+            s.services.shrink_to_fit();
+            s.endpoint_slices.shrink_to_fit();
+            s.nodes.shrink_to_fit();
+            s.namespaces.shrink_to_fit();
             Ok(self.snapshot)
         } else {
             self.errors.append(&mut self.snapshot.warnings);

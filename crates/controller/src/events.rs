@@ -31,6 +31,8 @@ pub enum EventReason {
     AdditionalAssignFailed,
     NotEnoughClusterIps,
     DeprecatedAnnotation,
+    /// oxlb's own: more LoadBalancer Services than the configured limit.
+    ServiceLimitExceeded,
 }
 
 impl EventReason {
@@ -43,6 +45,7 @@ impl EventReason {
             EventReason::AdditionalAssignFailed => "AdditionalAssignFailed",
             EventReason::NotEnoughClusterIps => "not enough clusterips",
             EventReason::DeprecatedAnnotation => "deprecatedAnnotation",
+            EventReason::ServiceLimitExceeded => "ServiceLimitExceeded",
         }
     }
 
@@ -54,7 +57,8 @@ impl EventReason {
             EventReason::AllocationFailed
             | EventReason::LoadBalancerFailed
             | EventReason::NotEnoughClusterIps
-            | EventReason::DeprecatedAnnotation => EventType::Warning,
+            | EventReason::DeprecatedAnnotation
+            | EventReason::ServiceLimitExceeded => EventType::Warning,
         }
     }
 }
@@ -74,6 +78,18 @@ impl Event {
             event_type: reason.event_type(),
             message,
         }
+    }
+
+    /// A Service refused because `limit` LoadBalancer Services are already handled.
+    pub fn service_limit_exceeded(limit: usize) -> Event {
+        Event::new(
+            EventReason::ServiceLimitExceeded,
+            format!(
+                "not handled: oxlb handles at most {limit} LoadBalancer Services \
+                 (--max-services) and that many are handled already; delete Services or \
+                 raise the limit"
+            ),
+        )
     }
 
     pub fn ip_allocated(ips: &[IpAddr]) -> Event {

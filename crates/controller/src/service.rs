@@ -148,7 +148,16 @@ impl ServiceView {
         let meta = &service.metadata;
         let namespace = meta.namespace.clone().unwrap_or_default();
         let name = meta.name.clone().unwrap_or_default();
-        let annotations = meta.annotations.clone().unwrap_or_default();
+        // Only MetalLB's annotations are read: others (kubectl's last-applied
+        // configuration, often the size of the whole object) are not kept per Service,
+        // and changing them is no new input.
+        let annotations: BTreeMap<String, String> = meta
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with(PREFIX) || k.starts_with(DEPRECATED_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let spec = service.spec.clone().unwrap_or_default();
         let requested = parse_requested(
             annotation(&annotations, LOAD_BALANCER_IPS),

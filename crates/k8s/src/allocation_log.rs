@@ -38,7 +38,8 @@ pub fn records(service: &str, outcome: &ServiceOutcome) -> Vec<Allocation> {
             EventReason::AllocationFailed
             | EventReason::LoadBalancerFailed
             | EventReason::AdditionalAssignFailed
-            | EventReason::NotEnoughClusterIps => Allocation::Failed {
+            | EventReason::NotEnoughClusterIps
+            | EventReason::ServiceLimitExceeded => Allocation::Failed {
                 service: service.to_string(),
                 reason: event.message.clone(),
             },

@@ -22,6 +22,9 @@ pub struct ControllerOptions {
     pub namespace: String,
     /// Handle only Services of this `loadBalancerClass` (`None`: only those without).
     pub lb_class: Option<String>,
+    /// At most this many LoadBalancer Services are handled; more are refused with a
+    /// `ServiceLimitExceeded` event (`None`: no limit).
+    pub max_services: Option<usize>,
     /// `/metrics`, `/healthz`, `/readyz` (MetalLB's port 7472); `None`: not served.
     pub metrics_address: Option<SocketAddr>,
     /// `/api/v1/status` (every Service, IP and pool): loopback only; `None`: not served.
@@ -40,6 +43,7 @@ impl Default for ControllerOptions {
         ControllerOptions {
             namespace: oxlb_config::DEFAULT_NAMESPACE.to_string(),
             lb_class: None,
+            max_services: None,
             metrics_address: Some(SocketAddr::from(([0, 0, 0, 0], 7472))),
             status_address: Some(crate::endpoints::DEFAULT_CONTROLLER_STATUS_ADDRESS),
             // A Pod's hostname is its name; `oxlb controller` passes --pod-name.
@@ -130,6 +134,7 @@ pub async fn run_controller_with_client(
         &options.identity,
         options.pod.clone(),
     );
+    reconciler.set_service_limit(options.max_services);
     reconciler.watch_own_state(&notify);
     let mut retry_delay = Duration::from_secs(1);
     loop {

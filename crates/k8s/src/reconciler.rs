@@ -25,6 +25,8 @@ pub struct Reconciler {
     client: Client,
     namespace: String,
     lb_class: Option<String>,
+    /// At most this many LoadBalancer Services are handled (`--max-services`).
+    service_limit: Option<usize>,
     identity: String,
     recorder: Recorder,
     core: Option<Controller>,
@@ -65,6 +67,12 @@ fn rv(meta: &kube::api::ObjectMeta) -> String {
 }
 
 impl Reconciler {
+    /// Refuse LoadBalancer Services beyond `limit` (see
+    /// [`Controller::with_service_limit`]).
+    pub fn set_service_limit(&mut self, limit: Option<usize>) {
+        self.service_limit = limit;
+    }
+
     pub fn new(
         client: Client,
         namespace: &str,
@@ -77,6 +85,7 @@ impl Reconciler {
             client,
             namespace: namespace.to_string(),
             lb_class,
+            service_limit: None,
             identity: identity.to_string(),
             core: None,
             seen_services: HashMap::new(),
@@ -201,7 +210,8 @@ impl Reconciler {
                     .collect();
                 // Every Service and Namespace, and the configuration, processed once.
                 self.config_status.updates += (services.len() + namespaces.len() + 1) as u64;
-                let mut core = Controller::new(config, self.lb_class.clone());
+                let mut core = Controller::new(config, self.lb_class.clone())
+                    .with_service_limit(self.service_limit);
                 let outcome = core.sync(&services, &namespaces);
                 self.core = Some(core);
                 Some(outcome)

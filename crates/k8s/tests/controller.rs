@@ -38,6 +38,7 @@ fn start_with_class(
     let options = ControllerOptions {
         namespace: NS.into(),
         lb_class: lb_class.map(str::to_string),
+        max_services: None,
         metrics_address: None,
         status_address: None,
         identity: identity.into(),
@@ -826,6 +827,7 @@ async fn metrics_health_and_readiness_use_metallb_names() {
     let options = ControllerOptions {
         namespace: NS.into(),
         lb_class: None,
+        max_services: None,
         metrics_address: Some(([127, 0, 0, 1], port).into()),
         status_address: None,
         identity: "c1".into(),

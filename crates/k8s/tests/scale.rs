@@ -198,6 +198,7 @@ async fn startup_with_10k_services_against_the_mock_api_server() {
     let options = oxlb_k8s::ControllerOptions {
         namespace: "metallb-system".into(),
         lb_class: None,
+        max_services: None,
         metrics_address: None,
         status_address: None,
         identity: "c1".into(),

@@ -195,14 +195,19 @@ pub fn assess(
         .filter(|(_, ignore)| **ignore < Knob::ArpIgnore.wanted())
         .map(|(name, _)| name.clone())
         .collect();
+    // Host routes (/32, /128: oxlb's own under `oxlb run`, thousands of them) are
+    // looked up in a set, only shorter prefixes one by one.
+    let (host_routes, prefixes): (Vec<_>, Vec<_>) = host
+        .local_routes
+        .iter()
+        .partition(|(net, prefix)| *prefix == if net.is_ipv4() { 32 } else { 128 });
+    let host_routes: BTreeSet<IpAddr> = host_routes.into_iter().map(|(ip, _)| ip).collect();
     layer2_ips
         .iter()
         .filter(|ip| !owned.contains(ip))
         .filter_map(|ip| {
             let route = || {
-                host.local_routes
-                    .iter()
-                    .any(|net| covers(*net, *ip))
+                (host_routes.contains(ip) || prefixes.iter().any(|net| covers(*net, *ip)))
                     .then(|| "a local route".to_string())
             };
             let on = host.local.get(ip).cloned().or_else(route)?;
@@ -335,11 +340,13 @@ mod tests {
         let host = HostView {
             served: BTreeMap::from([("eth0".to_string(), 0)]),
             local: BTreeMap::new(),
-            local_routes: vec![(ip("10.77.0.192"), 27)],
+            // A prefix, and a host route (how `oxlb run` makes service IPs local).
+            local_routes: vec![(ip("10.77.0.192"), 27), (ip("10.77.1.5"), 32)],
         };
-        let l2: BTreeSet<IpAddr> = [ip("10.77.0.200"), ip("10.77.0.100")].into();
+        let l2: BTreeSet<IpAddr> = [ip("10.77.0.200"), ip("10.77.0.100"), ip("10.77.1.5")].into();
         let ghosts = assess(&host, &l2, &BTreeSet::new());
-        assert_eq!(ghosts.len(), 1);
+        assert_eq!(ghosts.len(), 2);
+        assert_eq!(ghosts[1].ip, ip("10.77.1.5"));
         assert_eq!(ghosts[0].ip, ip("10.77.0.200"));
         assert_eq!(ghosts[0].on, "a local route");
         assert!(covers((ip("0.0.0.0"), 0), ip("1.2.3.4")));

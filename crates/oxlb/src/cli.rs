@@ -120,6 +120,10 @@ pub struct RunArgs {
     /// Handle only Services with this spec.loadBalancerClass.
     #[arg(long)]
     pub lb_class: Option<String>,
+    /// At most this many LoadBalancer Services are handled; more are refused with a
+    /// ServiceLimitExceeded warning (event or log line) instead of growing memory.
+    #[arg(long)]
+    pub max_services: Option<usize>,
     /// Also accept BGP connections from the routers here (e.g. 0.0.0.0:179).
     #[arg(long)]
     pub bgp_listen: Option<std::net::SocketAddr>,
@@ -239,6 +243,10 @@ pub struct ControllerArgs {
     pub namespace: String,
     #[arg(long)]
     pub lb_class: Option<String>,
+    /// At most this many LoadBalancer Services are handled; more are refused with a
+    /// ServiceLimitExceeded warning (event or log line) instead of growing memory.
+    #[arg(long)]
+    pub max_services: Option<usize>,
     /// Where /metrics (MetalLB's metric names), /healthz (alive; config errors when the
     /// last change was rejected) and /readyz are served, for Prometheus and the kubelet.
     #[arg(long, default_value = "0.0.0.0:7472")]

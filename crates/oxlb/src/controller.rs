@@ -10,6 +10,7 @@ pub fn run(args: &ControllerArgs) -> ExitCode {
     let mut options = oxlb_k8s::ControllerOptions {
         namespace: args.namespace.clone(),
         lb_class: args.lb_class.clone(),
+        max_services: args.max_services,
         metrics_address: Some(args.metrics_address),
         status_address: Some(args.status_address),
         pod: crate::cli::pod_identity(args.pod_name.as_deref(), args.pod_uid.as_deref()),

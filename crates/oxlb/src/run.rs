@@ -17,6 +17,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         state_dir: args.state_dir.clone(),
         listen: args.listen,
         lb_class: args.lb_class.clone(),
+        max_services: args.max_services,
         bgp_listen: args.bgp_listen,
         local_ip_interface: (!args.no_local_ips).then(|| args.ip_interface.clone()),
         layer2: Layer2Options {

@@ -101,6 +101,7 @@ async fn helm_installed_metallb_migrates_without_losing_anything() {
     let options = ControllerOptions {
         namespace: NS.into(),
         lb_class: None,
+        max_services: None,
         metrics_address: None,
         status_address: None,
         identity: "oxlb-controller-0".into(),

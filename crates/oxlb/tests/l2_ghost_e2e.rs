@@ -86,12 +86,20 @@ fn sigkill_of_the_owner_leaves_exactly_one_answerer() {
         run.child_mut().try_wait().ok().flatten()
     })
     .expect("oxlb run exits on SIGKILL");
-    let left = topo.nodes[owner]
-        .ns
-        .exec_stdout(&["ip", "-o", "address", "show", "dev", "oxlb0"])
-        .unwrap();
+    // The service IPs are local routes through oxlb0 (table local), one line each.
+    let ns = &topo.nodes[owner].ns;
+    let left = [
+        [
+            "ip", "-4", "route", "show", "table", "local", "dev", "oxlb0",
+        ],
+        [
+            "ip", "-6", "route", "show", "table", "local", "dev", "oxlb0",
+        ],
+    ]
+    .map(|command| ns.exec_stdout(&command).unwrap())
+    .concat();
     assert!(
-        left.contains(L2_V4) && left.contains(L2_V6),
+        left.contains(&format!("local {L2_V4} ")) && left.contains(&format!("local {L2_V6} ")),
         "the dead node still holds the service IPs (the crash case): {left}"
     );
 

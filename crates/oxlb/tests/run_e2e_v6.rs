@@ -124,11 +124,18 @@ fn run_end_to_end_ipv6_and_dual_stack_with_frr() {
         topo.logs()
     );
     for node in &topo.nodes {
+        // A local route through oxlb0 makes the IP the host's own (see vips.rs).
         let on_host = node
             .ns
-            .exec_stdout(&["ip", "-6", "address", "show", "dev", "oxlb0"])
+            .exec_stdout(&[
+                "ip", "-6", "route", "show", "table", "local", "dev", "oxlb0",
+            ])
             .unwrap();
-        assert!(on_host.contains(&v6_ip), "{}: {on_host}", node.name);
+        assert!(
+            on_host.contains(&format!("local {v6_ip} proto static")),
+            "{}: {on_host}",
+            node.name
+        );
     }
 
     // 2. The dual-stack Service: each family over its own sessions, three paths each.

@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub listen: SocketAddr,
     /// Handle only Services of this `loadBalancerClass`.
     pub lb_class: Option<String>,
+    /// At most this many LoadBalancer Services are handled (`--max-services`).
+    pub max_services: Option<usize>,
     /// Accept BGP connections here too (normally `[::]:179`); `None`: connect only.
     pub bgp_listen: Option<SocketAddr>,
     /// The interface that carries the announced service IPs; `None`: leave them off the
@@ -132,7 +134,8 @@ pub async fn run(
         None => None,
     };
     let mut engine = Engine {
-        planner: Planner::new(&options.node, options.lb_class.clone()),
+        planner: Planner::new(&options.node, options.lb_class.clone())
+            .with_service_limit(options.max_services),
         options,
         store,
         held,
@@ -222,6 +225,7 @@ impl Engine {
         );
         self.current = Some(Current { snapshot, config });
         self.apply().await;
+        crate::memory::release_freed();
     }
 
     fn reject(&mut self, cause: &str, errors: Vec<String>) {
@@ -261,7 +265,11 @@ impl Engine {
             layer2.update_seeds(&current.snapshot);
         }
         for (service, reason, message) in &plan.events {
-            info!(service, reason = reason.as_str(), "{message}");
+            if *reason == oxlb_controller::EventReason::ServiceLimitExceeded {
+                warn!(service, reason = reason.as_str(), "{message}");
+            } else {
+                info!(service, reason = reason.as_str(), "{message}");
+            }
         }
         if plan.held != self.held {
             match self.store.save(&plan.held) {

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod engine;
 pub mod l2_glue;
+pub mod memory;
 pub mod plan;
 pub mod render;
 pub mod state;

@@ -44,6 +44,7 @@ pub struct Planner {
     /// The last allocation failure per service (the controller reports a repeated
     /// failure only once; `explain` needs it every time).
     failures: BTreeMap<String, String>,
+    service_limit: Option<usize>,
 }
 
 impl Planner {
@@ -53,7 +54,15 @@ impl Planner {
             lb_class,
             controller: None,
             failures: BTreeMap::new(),
+            service_limit: None,
         }
+    }
+
+    /// Handles at most `limit` LoadBalancer Services; more are refused, logged as a
+    /// `ServiceLimitExceeded` warning and explained in the status report.
+    pub fn with_service_limit(mut self, limit: Option<usize>) -> Planner {
+        self.service_limit = limit;
+        self
     }
 
     pub fn node(&self) -> &str {
@@ -70,10 +79,12 @@ impl Planner {
         held: &Assignments,
         live: Option<&BTreeSet<String>>,
     ) -> Plan {
-        let services: Vec<Service> = snapshot
-            .services
+        // The Services as the files have them, without a second copy: the controller
+        // gets each with the status this host held, one at a time.
+        let services: Vec<&Service> = snapshot.services.iter().map(|s| &s.object).collect();
+        let listed: BTreeSet<String> = services
             .iter()
-            .map(|s| with_held_status(&s.object, held))
+            .map(|s| views::service_key(s).to_string())
             .collect();
         let namespaces: Vec<_> = snapshot
             .namespaces
@@ -91,16 +102,23 @@ impl Planner {
             None => self.controller.insert(
                 // A request that cannot be met must not withdraw a working IP
                 // (issue 5): `explain` says why the request failed.
-                Controller::new(config.clone(), self.lb_class.clone()).keep_held_on_unmet_request(),
+                Controller::new(config.clone(), self.lb_class.clone())
+                    .keep_held_on_unmet_request()
+                    .with_service_limit(self.service_limit),
             ),
         };
-        let outcome = controller.sync(&services, &namespaces);
+        let outcome = controller.sync_each(
+            &listed,
+            services.iter().map(|s| with_held_status(s, held)),
+            &namespaces,
+        );
+        drop(listed);
 
         let mut plan = Plan::default();
         for (key, service_outcome) in &outcome.services {
             for event in &service_outcome.events {
                 match event.reason {
-                    EventReason::AllocationFailed => {
+                    EventReason::AllocationFailed | EventReason::ServiceLimitExceeded => {
                         self.failures.insert(key.clone(), event.message.clone());
                     }
                     EventReason::IpAllocated => {
@@ -113,7 +131,9 @@ impl Planner {
             }
         }
         let desired = controller.all_desired();
-        self.failures.retain(|key, _| desired.contains_key(key));
+        let refused: BTreeSet<&str> = controller.refused().collect();
+        self.failures
+            .retain(|key, _| desired.contains_key(key) || refused.contains(key.as_str()));
         for (key, wanted) in &desired {
             if let Desired::Status {
                 ingress,
@@ -231,8 +251,17 @@ fn announced_bgp_ips<'a>(
             announcements
                 .bgp
                 .values()
-                .any(|routes| routes.keys().any(|prefix| prefix.contains(ip)))
+                .any(|routes| route_covers(routes, ip))
         })
+}
+
+/// Whether a route of `routes` covers `ip`: one lookup per prefix length (at most
+/// 33 or 129), not a walk over every route (10,000 Services x 10,000 routes x every
+/// peer before).
+fn route_covers<V>(routes: &BTreeMap<ipnet::IpNet, V>, ip: &IpAddr) -> bool {
+    let longest = if ip.is_ipv4() { 32 } else { 128 };
+    (0..=longest)
+        .any(|len| ipnet::IpNet::new(*ip, len).is_ok_and(|net| routes.contains_key(&net.trunc())))
 }
 
 fn bgp_routes(announcements: &Announcements) -> Vec<BgpRouteStatus> {
@@ -260,10 +289,16 @@ pub fn community_text(community: &Community) -> String {
 }
 
 fn service_reports(
-    services: &[Service],
+    services: &[&Service],
     plan: &Plan,
     failures: &BTreeMap<String, String>,
 ) -> Vec<ServiceReport> {
+    // Each Service's skips, found by key rather than by a walk over all of them.
+    let mut skipped: BTreeMap<&oxlb_announce::ServiceKey, Vec<&oxlb_announce::Skipped>> =
+        BTreeMap::new();
+    for skip in &plan.announcements.skipped {
+        skipped.entry(&skip.service).or_default().push(skip);
+    }
     let mut reports: Vec<ServiceReport> = services
         .iter()
         .map(|service| {
@@ -294,7 +329,7 @@ fn service_reports(
                     .announcements
                     .bgp
                     .iter()
-                    .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
+                    .filter(|(_, routes)| route_covers(routes, ip))
                     .map(|(peer, _)| peer.clone())
                     .collect();
                 if !peers.is_empty() {
@@ -305,11 +340,10 @@ fn service_reports(
                     });
                 }
             }
-            report.not_announced = plan
-                .announcements
-                .skipped
-                .iter()
-                .filter(|s| s.service == key)
+            report.not_announced = skipped
+                .get(&key)
+                .into_iter()
+                .flatten()
                 .map(|s| NotAnnouncedIp {
                     ip: s.ip,
                     protocol: s.protocol,
@@ -322,4 +356,92 @@ fn service_reports(
         .collect();
     reports.sort_by(|a, b| a.service.cmp(&b.service));
     reports
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    const FILES: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: huge
+  namespace: metallb-system
+spec:
+  addresses:
+    - 10.0.0.0/8
+    - fd00::/64
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: huge
+  namespace: metallb-system
+";
+
+    fn service(name: &str) -> String {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\n\
+             spec:\n  type: LoadBalancer\n"
+        )
+    }
+
+    fn plan(services: usize, limit: Option<usize>) -> Plan {
+        let text: String = std::iter::once(FILES.to_string())
+            .chain((0..services).map(|i| service(&format!("s{i}"))))
+            .collect();
+        let snapshot = oxlb_config::load_str(&text, None, "metallb-system").unwrap();
+        let config = oxlb_config::build_config(&snapshot).applied;
+        Planner::new("n1", None).with_service_limit(limit).plan(
+            &snapshot,
+            &config,
+            &Assignments::default(),
+            None,
+        )
+    }
+
+    /// Issue 22: a /8 and a /64 cost nothing per address in the status report: the
+    /// pool is counted, not listed, and only held IPs appear.
+    #[test]
+    fn a_huge_pool_is_counted_not_listed() {
+        let plan = plan(3, None);
+        assert_eq!(plan.pools.len(), 1);
+        let pool = &plan.pools[0];
+        assert_eq!(pool.ipv4_total, 1 << 24);
+        assert_eq!(pool.ipv6_total, 1 << 64);
+        assert_eq!(pool.ipv4_in_use, 3);
+        assert_eq!(pool.addresses, ["10.0.0.0/8", "fd00::/64"]);
+        assert_eq!(plan.services.len(), 3);
+        assert!(plan.services.iter().all(|s| s.ips.len() == 1));
+        assert_eq!(plan.held.services.len(), 3);
+    }
+
+    /// `oxlb run --max-services`: beyond the limit a Service gets no IP, one warning
+    /// event, and its report says why.
+    #[test]
+    fn services_beyond_the_limit_are_refused_and_explained() {
+        let plan = plan(5, Some(3));
+        assert_eq!(plan.held.services.len(), 3);
+        let refused: Vec<&str> = plan
+            .events
+            .iter()
+            .filter(|(_, reason, _)| *reason == EventReason::ServiceLimitExceeded)
+            .map(|(key, _, _)| key.as_str())
+            .collect();
+        assert_eq!(refused, ["default/s3", "default/s4"]);
+        let report = plan
+            .services
+            .iter()
+            .find(|s| s.service == "default/s4")
+            .unwrap();
+        assert!(report.ips.is_empty());
+        assert!(
+            report
+                .allocation_error
+                .as_deref()
+                .is_some_and(|e| e.contains("at most 3 LoadBalancer Services")),
+            "{report:?}"
+        );
+    }
 }
