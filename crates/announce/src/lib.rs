@@ -7,14 +7,19 @@
 //! talking. The rules are MetalLB's (COMPAT.md, "Speaker").
 
 mod bgp;
+pub mod drain;
 mod election;
 mod eligibility;
 pub mod quorum;
 mod snapshot;
+pub mod weight;
+pub mod weight_damping;
 
 pub use bgp::{BgpRoute, RouteAttributes};
 pub use election::{l2_owner, l2_rank};
 pub use snapshot::{Endpoint, Endpoints, NodeView, ServiceKey, ServiceView, TrafficPolicy};
+pub use weight::Weight;
+pub use weight_damping::WeightDamper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -100,6 +105,8 @@ pub struct Announcements {
     pub bgp: BTreeMap<String, BTreeMap<ipnet::IpNet, RouteAttributes>>,
     /// Per service and IP, why it is not announced by a protocol from this node.
     pub skipped: Vec<Skipped>,
+    /// Weighted ECMP: this node's weight for each Service whose routes carry one.
+    pub weights: BTreeMap<ServiceKey, Weight>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -248,6 +255,11 @@ pub fn announce(input: Input<'_>) -> Announcements {
         }
         match bgp {
             Some(Ok(routes)) => {
+                if routes.iter().any(|r| r.attributes.weight.is_some())
+                    && let Some(w) = weight::local_weight(service, input.node)
+                {
+                    out.weights.insert(service.key.clone(), w);
+                }
                 for route in routes {
                     out.bgp
                         .entry(route.peer)

@@ -43,6 +43,15 @@ pub enum Command {
     ///
     /// Example: oxlb explain default/web
     Explain(ExplainArgs),
+    /// Drain this host: a running `oxlb run` withdraws every BGP route and gives up its
+    /// Layer 2 IPs (the service IPs stay on the host so open connections finish), then
+    /// this waits until every BGP session has sent the withdrawals and says how long
+    /// that took. Asking twice changes nothing.
+    ///
+    /// Example: oxlb drain && systemctl stop my-service
+    Drain(DrainArgs),
+    /// Undo `oxlb drain`: announce again.
+    Undrain(DrainArgs),
     /// Generate the router's side of the BGP configuration (FRR — also what pfSense,
     /// OPNsense and VyOS build on —, BIRD, VyOS or MikroTik RouterOS), with comments.
     ///
@@ -153,6 +162,16 @@ pub struct StatusArgs {
     pub addr: std::net::SocketAddr,
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct DrainArgs {
+    /// Address of the running `oxlb run` (its --listen).
+    #[arg(long, default_value = "127.0.0.1:7472")]
+    pub addr: std::net::SocketAddr,
+    /// How many seconds `oxlb drain` waits for the sessions to send the withdrawals.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Args, Debug)]

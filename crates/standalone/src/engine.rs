@@ -86,6 +86,12 @@ struct Engine {
     /// The objects in force after the last build: an object whose edit is invalid stays
     /// at this version (quarantine).
     last_valid: oxlb_config::LastValid,
+    /// Weighted ECMP: at most one weight change per prefix per second.
+    weights: oxlb_announce::WeightDamper,
+    /// When a held weight change is due.
+    weight_wake: Option<tokio::time::Instant>,
+    /// `oxlb drain`: withdraw everything while the host keeps its service IPs.
+    drain: oxlb_announce::drain::DrainState,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -110,7 +116,9 @@ pub async fn run(
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = crate::http::serve(listener, report_rx, async {
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let drain_routes = crate::drain_http::router(drain_tx, report_rx.clone());
+    let http = crate::http::serve_with(listener, report_rx, drain_routes, async {
         let _ = stop_http_rx.await;
     });
     let (_watcher, mut reloads) = crate::watch::watch(&options.paths)
@@ -150,6 +158,9 @@ pub async fn run(
         bfd_down: None,
         router_ids: bgp_glue::RouterIds::default(),
         host_check: crate::host_check::HostCheck::default(),
+        weights: oxlb_announce::WeightDamper::default(),
+        weight_wake: None,
+        drain: oxlb_announce::drain::DrainState::default(),
     };
     engine.reload("start").await;
 
@@ -170,6 +181,17 @@ pub async fn run(
                 warn!(peer, "BFD session went Down: closing the BGP session at once");
                 engine.speaker.reset_peer(&peer, "BFD session went Down");
             }
+            () = crate::weights::due(engine.weight_wake) => {
+                engine.weight_wake = None;
+                engine.apply().await;
+            }
+            Ok(()) = drain_rx.changed() => {
+                let wish = *drain_rx.borrow_and_update();
+                crate::drain::request(&mut engine.drain, wish);
+                engine.apply().await;
+                engine.observe_drain();
+            }
+            () = crate::weights::due(crate::drain::poll(&engine.drain)) => engine.observe_drain(),
             () = &mut shutdown => break,
         }
     }
@@ -259,12 +281,13 @@ impl Engine {
             return;
         };
         let live = self.layer2.as_ref().and_then(Layer2::live);
-        let plan = self.planner.plan(
+        let mut plan = self.planner.plan(
             &current.snapshot,
             &current.config,
             &self.held,
             live.as_ref(),
         );
+        self.drain.withhold(&mut plan.announcements);
         if let Some(layer2) = &self.layer2 {
             layer2.update_seeds(&current.snapshot);
             layer2
@@ -280,6 +303,7 @@ impl Engine {
                 Err(e) => error!("cannot persist assignments (a restart could move IPs): {e}"),
             }
         }
+        self.weight_wake = crate::weights::damp(&mut self.weights, &mut plan.announcements);
         let node_labels = current
             .snapshot
             .nodes
@@ -404,6 +428,7 @@ impl Engine {
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
     async fn refresh_counters(&mut self) {
         self.check_host().await;
+        self.observe_drain();
         self.refresh_sessions();
         if let Some(layer2) = &self.layer2 {
             let stats = layer2.responder.stats();
@@ -447,6 +472,11 @@ impl Engine {
                 }
             });
         }
+    }
+
+    /// Whether a drain has converged; publishes the drain status.
+    fn observe_drain(&mut self) {
+        crate::drain::observe(&mut self.drain, &self.speaker, &self.report);
     }
 
     fn refresh_sessions(&self) {

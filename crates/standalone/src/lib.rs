@@ -7,6 +7,8 @@
 pub mod bfd_glue;
 pub mod bgp_glue;
 pub mod client;
+pub mod drain;
+pub mod drain_http;
 pub mod engine;
 pub mod host_check;
 pub mod http;
@@ -19,3 +21,4 @@ pub mod status;
 pub mod views;
 pub mod vips;
 pub mod watch;
+pub mod weights;

@@ -43,6 +43,7 @@ pub fn bgp_adv(name: &str, pools: &[&str]) -> BgpAdvertisement {
         peers: BTreeSet::new(),
         node_selectors: vec![],
         service_selectors: vec![],
+        weighted_ecmp: false,
     }
 }
 
