@@ -39,6 +39,11 @@ pub enum Skip {
     /// This node carries the exclude-from-external-load-balancers label or its
     /// NetworkUnavailable condition is True.
     NodeExcluded,
+    /// The node is cordoned (`spec.unschedulable`): a drain has begun.
+    NodeCordoned,
+    /// `externalTrafficPolicy: Local`, this node's endpoints are all terminating and a
+    /// ready endpoint exists on another node.
+    LocalEndpointsTerminating,
     /// No endpoint of the service is ready or serving anywhere.
     NoServingEndpoint,
     /// `externalTrafficPolicy: Local` and no serving endpoint on this node.
@@ -59,6 +64,8 @@ impl Skip {
             Skip::NoAdvertisement => "no_advertisement",
             Skip::NodeNotSelected => "node_not_selected",
             Skip::NodeExcluded => "node_excluded",
+            Skip::NodeCordoned => "node_cordoned",
+            Skip::LocalEndpointsTerminating => "local_endpoints_terminating",
             Skip::NoServingEndpoint => "no_serving_endpoint",
             Skip::NoLocalEndpoint => "no_local_endpoint",
             Skip::NotElected { .. } => "not_elected",
@@ -82,6 +89,14 @@ impl std::fmt::Display for Skip {
             Skip::NodeExcluded => write!(
                 f,
                 "this node is excluded (label node.kubernetes.io/exclude-from-external-load-balancers, or NetworkUnavailable)"
+            ),
+            Skip::NodeCordoned => write!(
+                f,
+                "this node is cordoned (spec.unschedulable): it withdraws before its pods are evicted"
+            ),
+            Skip::LocalEndpointsTerminating => write!(
+                f,
+                "externalTrafficPolicy is Local and this node's endpoints are all terminating (ready ones run elsewhere)"
             ),
             Skip::NoServingEndpoint => write!(f, "no endpoint of the service is ready"),
             Skip::NoLocalEndpoint => write!(

@@ -60,6 +60,10 @@ pub struct SpeakerOptions {
     /// The membership deciding which speakers are alive for the Layer 2 election
     /// (MetalLB's memberlist): bind address and port, key file.
     pub membership: MembershipOptions,
+    /// A cordoned node (`spec.unschedulable`) withdraws its routes and hands over its
+    /// Layer 2 IPs (graceful drain, the default); `false` keeps MetalLB's behaviour,
+    /// where only the exclude-from-external-load-balancers label does.
+    pub cordon_withdraws: bool,
 }
 
 impl SpeakerOptions {
@@ -75,6 +79,7 @@ impl SpeakerOptions {
             status_address: None,
             pod: None,
             membership: MembershipOptions::default(),
+            cordon_withdraws: true,
         }
     }
 }
@@ -501,10 +506,9 @@ async fn run_speaker_inner(
                 .state()
                 .iter()
                 .map(|n| {
-                    (
-                        n.metadata.name.clone().unwrap_or_default(),
-                        views::node_view(n),
-                    )
+                    let mut view = views::node_view(n);
+                    view.cordoned &= options.cordon_withdraws;
+                    (n.metadata.name.clone().unwrap_or_default(), view)
                 })
                 .collect();
             let live = membership.candidates(&pods.state(), &nodes.state());

@@ -318,6 +318,12 @@ pub struct SpeakerArgs {
     /// CAP_NET_BIND_SERVICE). Default: connect only, as MetalLB's speaker.
     #[arg(long)]
     pub bgp_listen: Option<std::net::SocketAddr>,
+    /// Keep announcing from a cordoned node (MetalLB's behaviour: only the label
+    /// node.kubernetes.io/exclude-from-external-load-balancers withdraws). By default a
+    /// cordon (`kubectl cordon`, the first step of `kubectl drain`) withdraws the
+    /// node's BGP routes and hands over its Layer 2 IPs before its pods are evicted.
+    #[arg(long)]
+    pub keep_routes_when_cordoned: bool,
     /// Layer 2: interface name patterns (regular expressions) never answered on,
     /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
     #[arg(long, value_delimiter = ',')]

@@ -78,6 +78,7 @@ pub fn node(name: &str, labels: &[(&str, &str)]) -> NodeView {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         network_unavailable: false,
+        cordoned: false,
     }
 }
 
