@@ -138,6 +138,13 @@ pub struct RunArgs {
     /// Do not put the service IPs on this host (something else makes them local).
     #[arg(long)]
     pub no_local_ips: bool,
+    /// On SIGTERM without graceful restart, or after `oxlb drain`: withdraw the routes
+    /// first and keep the sessions and service IPs this many seconds (routers converge,
+    /// open connections finish) before closing. 0: close at once (MetalLB). With
+    /// graceful restart configured and the host not drained, a stop is a restart and
+    /// the routers keep the routes instead.
+    #[arg(long, default_value_t = 0)]
+    pub drain_delay_seconds: u64,
     /// Layer 2: the other speakers' membership addresses (host:port, comma separated).
     /// Default: the InternalIP of every other Node in the files, port 7946.
     #[arg(long, value_delimiter = ',')]

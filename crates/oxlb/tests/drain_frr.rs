@@ -40,19 +40,28 @@ fn router_config(file: &std::path::Path) -> String {
 
 /// The load: two loops of REQUESTS / 2 short requests each, one new connection per
 /// request, 10 ms pause between a loop's requests; one line per request, written at
-/// once: the HTTP code (000 for a failed connection) and the node that answered.
+/// once: the HTTP code (000 for a failed connection), when it started (epoch seconds)
+/// and the node that answered.
 fn load_script() -> String {
     let each = REQUESTS / 2;
     let one = |k: usize| {
         format!(
             "( for i in $(seq {each}); do \
+                 rm -f /tmp/oxlb-we-body.$$.{k}; t=$(date +%s.%N); \
                  code=$(curl -s --max-time 3 -o /tmp/oxlb-we-body.$$.{k} -w '%{{http_code}}' http://{VIP}/); \
-                 echo \"$code $(cat /tmp/oxlb-we-body.$$.{k} 2>/dev/null)\"; \
+                 echo \"$code $t $(cat /tmp/oxlb-we-body.$$.{k} 2>/dev/null)\"; \
                  sleep 0.01; \
                done; rm -f /tmp/oxlb-we-body.$$.{k} ) &"
         )
     };
     format!("{} {} wait; echo DONE", one(1), one(2))
+}
+
+fn epoch() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }
 
 fn hops_now(topo: &Topo) -> Vec<String> {
@@ -74,8 +83,11 @@ fn drain_and_undrain_lose_no_request_through_frr() {
     topo.write_config("services.yaml", &services_yaml(&[("web", Some(VIP))]));
     for i in 0..3 {
         topo.start_backend(i);
-        topo.start_run(i);
     }
+    topo.start_run(0);
+    // node2 stops with a drain delay: SIGTERM withdraws first, closes 2 s later.
+    topo.start_run_with(1, &["--drain-delay-seconds", "2"]);
+    topo.start_run(2);
     let all: Vec<String> = (1..=3).map(node_ip).collect();
     let rest: Vec<String> = (2..=3).map(node_ip).collect();
     topo.wait_paths(&format!("{VIP}/32"), &all);
@@ -95,6 +107,7 @@ fn drain_and_undrain_lose_no_request_through_frr() {
 
     // Drain node1: `oxlb drain` returns once its sessions sent the withdrawals.
     let started = Instant::now();
+    eprintln!("drain at {}", epoch());
     let said = topo
         .oxlb(0, &["drain", "--addr", LISTEN])
         .unwrap_or_else(|e| panic!("{e}\n{}", topo.logs()));
@@ -129,10 +142,41 @@ fn drain_and_undrain_lose_no_request_through_frr() {
     );
 
     std::thread::sleep(Duration::from_secs(3));
+    eprintln!("undrain at {}", epoch());
     let said = topo.oxlb(0, &["undrain", "--addr", LISTEN]).unwrap();
     assert!(said.contains("undrained"), "{said}");
     topo.wait_paths(&format!("{VIP}/32"), &all);
     assert_eq!(topo.status(0).unwrap()["drain"]["drained"], false);
+    std::thread::sleep(Duration::from_secs(2));
+
+    // SIGTERM to node2 (no graceful restart configured): it withdraws first and keeps
+    // its sessions and service IP through the drain delay, so nothing in flight breaks.
+    let node1_and_3: Vec<String> = [1, 3].into_iter().map(node_ip).collect();
+    let sigterm = Instant::now();
+    eprintln!("SIGTERM to node2 at {}", epoch());
+    let mut run = topo.nodes[1].run.take().unwrap();
+    run.signal("TERM").unwrap();
+    let withdrawn = wait_until(CONVERGE, Duration::from_millis(20), || {
+        (hops_now(&topo) == node1_and_3).then(|| sigterm.elapsed())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "FRR kept node2's path: {:?}\n{}",
+            hops_now(&topo),
+            topo.logs()
+        )
+    });
+    let exited = wait_until(CONVERGE, Duration::from_millis(20), || {
+        run.child_mut().try_wait().ok().flatten()
+    })
+    .expect("oxlb run on node2 exits after the drain delay");
+    let exit_after = sigterm.elapsed();
+    assert!(exited.success());
+    eprintln!(
+        "SIGTERM to node2: FRR had no path via node2 after {} ms; oxlb run exited after {} ms",
+        withdrawn.as_millis(),
+        exit_after.as_millis()
+    );
 
     let finished = wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
         load.child_mut().try_wait().ok().flatten()

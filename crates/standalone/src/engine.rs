@@ -40,6 +40,9 @@ pub struct RunOptions {
     /// host (something else, such as kube-proxy, makes them local).
     pub local_ip_interface: Option<String>,
     pub layer2: crate::l2_glue::Layer2Options,
+    /// On SIGTERM without graceful restart (or on a drained host): how long to keep the
+    /// sessions and service IPs after withdrawing the routes, before closing.
+    pub drain_delay: Duration,
 }
 
 #[derive(Debug)]
@@ -530,11 +533,29 @@ impl Engine {
             .map_or(179, |p| p.port)
     }
 
-    async fn stop(self) {
-        let graceful = self
+    async fn stop(mut self) {
+        let configured = self
             .current
             .as_ref()
             .is_some_and(|c| c.config.peers.values().any(|p| p.graceful_restart));
+        let plan = oxlb_announce::drain::stop_plan(
+            &self.drain,
+            false,
+            configured,
+            self.options.drain_delay,
+        );
+        let graceful = plan == oxlb_announce::drain::StopPlan::GracefulRestart;
+        if let oxlb_announce::drain::StopPlan::WithdrawThenCease { delay } = plan
+            && !delay.is_zero()
+        {
+            info!(
+                delay_ms = delay.as_millis() as u64,
+                "stopping: withdrawing every route first, closing after the drain delay"
+            );
+            crate::drain::request(&mut self.drain, true);
+            self.apply().await;
+            tokio::time::sleep(delay).await;
+        }
         let mode = if graceful {
             info!("stopping: graceful restart, routers keep our routes until we are back");
             oxlb_bgp::speaker::ShutdownMode::GracefulRestart

@@ -240,6 +240,11 @@ impl Topo {
 
     /// Starts `oxlb run` on node `i` (0-based) with its state dir.
     pub fn start_run(&mut self, i: usize) {
+        self.start_run_with(i, &[]);
+    }
+
+    /// [`Topo::start_run`] with extra `oxlb run` arguments.
+    pub fn start_run_with(&mut self, i: usize, extra: &[&str]) {
         let config = self.config_dir();
         let node = &mut self.nodes[i];
         let run = node
@@ -258,7 +263,10 @@ impl Topo {
                     LISTEN,
                     "--log-level",
                     "debug",
-                ],
+                ]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>(),
                 Some(&node.log),
             )
             .unwrap();
