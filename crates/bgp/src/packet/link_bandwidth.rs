@@ -1,4 +1,5 @@
-//! The link bandwidth extended community (draft-ietf-idr-link-bandwidth-07 §2), which
+//! The link bandwidth extended community (draft-ietf-idr-link-bandwidth-07 §2, now
+//! published as RFC 10005), which
 //! routers use for unequal-cost multipath: each path's share of the traffic is its
 //! bandwidth over the sum of the bandwidths of all multipaths.
 //!
