@@ -1,6 +1,11 @@
-//! Graceful drain of one node (`oxlb drain`): the node withdraws every BGP route and
-//! gives up its Layer 2 IPs while the service IPs stay on the host, so connections
-//! already on this node finish while the routers send new ones elsewhere.
+//! Graceful drain of one node (`oxlb drain`): the node withdraws every BGP route while
+//! the service IPs stay on the host, so connections already on this node finish while
+//! the routers send new ones elsewhere.
+//!
+//! Layer 2 IPs are kept: the other speakers elect an owner from what they know, and a
+//! drain requested on one host is not known to them, so giving the IPs up here would
+//! leave them unanswered. (In Kubernetes a cordon is seen by every speaker and hands
+//! Layer 2 over through the election: `Skip::NodeCordoned`.)
 //!
 //! Pure: the shell feeds requests and session counters in and applies the result.
 
@@ -82,14 +87,12 @@ impl DrainState {
     }
 
     /// Removes what a drained node must not announce: every BGP route (the sessions
-    /// stay up, so the withdrawals go out and the peers keep seeing a live node) and
-    /// every Layer 2 IP (another node's speaker takes it over).
+    /// stay up, so the withdrawals go out and the peers keep seeing a live node).
     pub fn withhold(&self, announcements: &mut Announcements) {
         if self.is_drained() {
             for routes in announcements.bgp.values_mut() {
                 routes.clear();
             }
-            announcements.l2.clear();
         }
     }
 }
@@ -220,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_node_withholds_bgp_routes_and_layer2_ips() {
+    fn a_drained_node_withholds_bgp_routes_but_keeps_layer2_ips() {
         let mut a = Announcements::default();
         a.bgp.insert(
             "router".into(),
@@ -235,6 +238,6 @@ mod tests {
         }
         .withhold(&mut a);
         assert!(a.bgp["router"].is_empty());
-        assert!(a.l2.is_empty());
+        assert_eq!(a.l2, before.l2);
     }
 }

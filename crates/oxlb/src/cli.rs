@@ -43,8 +43,8 @@ pub enum Command {
     ///
     /// Example: oxlb explain default/web
     Explain(ExplainArgs),
-    /// Drain this host: a running `oxlb run` withdraws every BGP route and gives up its
-    /// Layer 2 IPs (the service IPs stay on the host so open connections finish), then
+    /// Drain this host: a running `oxlb run` withdraws every BGP route (the service IPs
+    /// stay on the host so open connections finish; Layer 2 IPs stay too), then
     /// this waits until every BGP session has sent the withdrawals and says how long
     /// that took. Asking twice changes nothing.
     ///
