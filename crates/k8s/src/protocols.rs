@@ -123,6 +123,9 @@ impl Protocols {
             l2: BTreeMap::new(),
             status: status_tx,
             router_ids: bgp_glue::RouterIds::default(),
+            weights: Default::default(),
+            weight_wake: None,
+            last: None,
         };
         let task = tokio::spawn(shells.run(desired_rx, stop_rx));
         Ok(Protocols {
@@ -186,6 +189,10 @@ struct Shells {
     status: watch::Sender<ProtocolStatus>,
     /// Router IDs derived for BGPPeers that give none (logged once each).
     router_ids: bgp_glue::RouterIds,
+    /// Weighted ECMP: at most one weight change per prefix per second (issue 19).
+    weights: oxlb_announce::WeightDamper,
+    weight_wake: Option<tokio::time::Instant>,
+    last: Option<Arc<Desired>>,
 }
 
 impl Shells {
@@ -204,6 +211,7 @@ impl Shells {
                     }
                     let latest = desired.borrow_and_update().clone();
                     if let Some(latest) = latest {
+                        self.last = Some(Arc::clone(&latest));
                         self.apply(&latest).await;
                         self.refresh().await;
                     }
@@ -213,6 +221,11 @@ impl Shells {
                     self.speaker.reset_peer(&peer, "BFD session went Down");
                 }
                 _ = refresh.tick() => self.refresh().await,
+                () = oxlb_standalone::weights::due(self.weight_wake) => {
+                    if let Some(last) = self.last.clone() {
+                        self.apply(&last).await;
+                    }
+                }
                 _ = &mut stop => break,
             }
         }
@@ -240,10 +253,12 @@ impl Shells {
             responder.set_owned(oxlb_l2::owned_from(&desired.announcements));
         }
         self.l2 = desired.announcements.l2.clone();
+        let mut damped = desired.announcements.clone();
+        self.weight_wake = oxlb_standalone::weights::damp(&mut self.weights, &mut damped);
         let (sessions, skipped) = self.router_ids.desired_sessions(
             config,
             &desired.node.labels,
-            &desired.announcements,
+            &damped,
             desired.node.internal_ipv4,
             local_address_toward,
         );

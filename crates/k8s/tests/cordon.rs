@@ -83,8 +83,7 @@ async fn cordon_and_watch(cordon_withdraws: bool) -> Vec<Announcements> {
     }
     let _ = tx.send(());
     task.await.unwrap();
-    let all = seen.lock().unwrap().clone();
-    all
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test]
