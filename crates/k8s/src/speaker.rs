@@ -761,6 +761,10 @@ fn report_services(announcements: &Announcements, services: &[ServiceView]) -> V
                 ips: service.ips.clone(),
                 pool: Some(service.pool.clone()),
                 announced,
+                weight: announcements
+                    .weights
+                    .get(&service.key)
+                    .map(oxlb_standalone::weights::status),
                 ..ServiceStatus::default()
             })
         })

@@ -302,22 +302,18 @@ fn service_reports(
             let key = views::service_key(service);
             let text_key = key.to_string();
             let held = plan.held.services.get(&text_key);
-            let mut report =
-                ServiceReport {
-                    service: text_key.clone(),
-                    ips: held.map(|h| h.ips.clone()).unwrap_or_default(),
-                    pool: held.map(|h| h.pool.clone()),
-                    allocation_error: failures.get(&text_key).cloned(),
-                    weight: plan.announcements.weights.get(&key).map(|w| {
-                        crate::status::WeightStatus {
-                            weight: w.value,
-                            ready_local_endpoints: w.ready_local,
-                            terminating_local_endpoints: w.serving_local,
-                            clamped: w.clamped,
-                        }
-                    }),
-                    ..Default::default()
-                };
+            let mut report = ServiceReport {
+                service: text_key.clone(),
+                ips: held.map(|h| h.ips.clone()).unwrap_or_default(),
+                pool: held.map(|h| h.pool.clone()),
+                allocation_error: failures.get(&text_key).cloned(),
+                weight: plan
+                    .announcements
+                    .weights
+                    .get(&key)
+                    .map(crate::weights::status),
+                ..Default::default()
+            };
             for ip in &report.ips {
                 if let Some(l2) = plan.announcements.l2.get(ip) {
                     report.announced.push(AnnouncedIp {

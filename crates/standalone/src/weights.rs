@@ -25,6 +25,16 @@ pub fn damp(
         .map(tokio::time::Instant::from_std)
 }
 
+/// The status form of this node's weight for one service (`oxlb status`, `explain`).
+pub fn status(w: &oxlb_announce::Weight) -> crate::status::WeightStatus {
+    crate::status::WeightStatus {
+        weight: w.value,
+        ready_local_endpoints: w.ready_local,
+        terminating_local_endpoints: w.serving_local,
+        clamped: w.clamped,
+    }
+}
+
 /// Resolves when a held weight change is due; never without one.
 pub async fn due(at: Option<tokio::time::Instant>) {
     match at {
