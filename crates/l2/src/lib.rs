@@ -33,6 +33,7 @@ pub mod ethernet;
 pub mod host_addrs;
 pub mod interfaces;
 pub mod kernel_arp;
+pub mod lease;
 pub mod membership;
 pub mod ndp;
 pub mod netlink;

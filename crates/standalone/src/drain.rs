@@ -7,7 +7,7 @@ use oxlb_announce::drain::{DrainChange, DrainState, SessionRoutes};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::status::{DrainStatus, StatusReport};
+use oxlb_node::status::{BgpSessionStatus, BgpState, DrainStatus, StatusReport};
 
 /// How often a drain in progress checks the sessions.
 const POLL: Duration = Duration::from_millis(50);
@@ -32,16 +32,15 @@ pub fn poll(state: &DrainState) -> Option<tokio::time::Instant> {
 
 pub fn observe(
     state: &mut DrainState,
-    speaker: &oxlb_bgp::Speaker,
+    bgp_sessions: &[BgpSessionStatus],
     report: &watch::Sender<StatusReport>,
 ) {
-    let sessions: Vec<SessionRoutes> = speaker
-        .status()
+    let sessions: Vec<SessionRoutes> = bgp_sessions
         .iter()
         .map(|s| SessionRoutes {
-            established: s.state == oxlb_bgp::State::Established,
-            announced: s.prefixes_announced,
-            pending: s.prefixes_pending,
+            established: s.state == BgpState::Established,
+            announced: usize::try_from(s.prefixes_announced).unwrap_or(usize::MAX),
+            pending: usize::try_from(s.prefixes_pending).unwrap_or(usize::MAX),
         })
         .collect();
     if state.observe(&sessions, Instant::now())

@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use tokio::sync::watch;
 
-use crate::status::{DrainStatus, StatusReport};
+use oxlb_node::status::{DrainStatus, StatusReport};
 
 #[derive(Clone)]
 struct Control {

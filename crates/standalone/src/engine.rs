@@ -8,21 +8,22 @@
 //! says stale.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use oxlb_config::Config;
 use oxlb_config::snapshot::Snapshot;
-use tokio::sync::{mpsc, watch};
+use oxlb_node::driver::{Driver, DriverOptions, ProtocolStatus, StopMode};
+use oxlb_node::host_check::{self, HostCheck};
+use oxlb_node::node_info::NodeInfo;
+use oxlb_node::status::StatusReport;
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::bfd_glue::{self, BfdSessions};
-use crate::bgp_glue::{self, local_address_toward};
 use crate::l2_glue::Layer2;
 use crate::plan::{Plan, Planner};
 use crate::state::{Assignments, StateStore};
-use crate::status::{BgpSessionStatus, StatusReport};
 use crate::vips::LocalVips;
 
 #[derive(Debug, Clone)]
@@ -74,25 +75,19 @@ struct Engine {
     held: Assignments,
     planner: Planner,
     current: Option<Current>,
-    speaker: oxlb_bgp::Speaker,
+    /// BGP, the Layer 2 responder and BFD (shared with `oxlb speaker`).
+    driver: Driver,
     vips: Option<LocalVips>,
     report: watch::Sender<StatusReport>,
     last_plan: Option<Plan>,
+    /// The Layer 2 membership (the election's candidates), once the responder runs.
     layer2: Option<Layer2>,
     live: Option<watch::Receiver<BTreeSet<String>>>,
-    bfd: Option<BfdSessions>,
-    bfd_down: Option<mpsc::UnboundedReceiver<String>>,
-    /// Derived router IDs already logged (each is logged once, not on every apply).
-    router_ids: bgp_glue::RouterIds,
     /// Whether this host's kernel would answer for Layer 2 IPs it does not own.
-    host_check: crate::host_check::HostCheck,
+    host_check: HostCheck,
     /// The objects in force after the last build: an object whose edit is invalid stays
     /// at this version (quarantine).
     last_valid: oxlb_config::LastValid,
-    /// Weighted ECMP: at most one weight change per prefix per second.
-    weights: oxlb_announce::WeightDamper,
-    /// When a held weight change is due.
-    weight_wake: Option<tokio::time::Instant>,
     /// `oxlb drain`: withdraw everything while the host keeps its service IPs.
     drain: oxlb_announce::drain::DrainState,
 }
@@ -115,22 +110,21 @@ pub async fn run(
         node: options.node.clone(),
         ..Default::default()
     });
-    let listener = crate::http::bind(options.listen)
+    let listener = oxlb_node::http::bind(options.listen)
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let (drain_tx, mut drain_rx) = watch::channel(false);
     let drain_routes = crate::drain_http::router(drain_tx, report_rx.clone());
-    let http = crate::http::serve_with(listener, report_rx, drain_routes, async {
+    let http = oxlb_node::http::serve_with(listener, report_rx, drain_routes, async {
         let _ = stop_http_rx.await;
     });
     let (_watcher, mut reloads) = crate::watch::watch(&options.paths)
         .map_err(|e| RunError::Io(format!("cannot watch the configuration files: {e}")))?;
-    let speaker = oxlb_bgp::Speaker::start(oxlb_bgp::speaker::SpeakerOptions {
-        listen: options.bgp_listen,
-        on_event: Some(std::sync::Arc::new(|peer: &str, message: &str| {
-            info!(peer, "{message}");
-        })),
+    let driver = Driver::start(DriverOptions {
+        who: format!("oxlb on {}", options.node),
+        bgp_listen: options.bgp_listen,
+        layer2: options.layer2.responder_settings(),
     })
     .await
     .map_err(|e| RunError::Io(format!("cannot start the BGP speaker: {e}")))?;
@@ -150,19 +144,14 @@ pub async fn run(
         store,
         held,
         current: None,
-        speaker,
+        driver,
         vips,
         report: report_tx,
         last_plan: None,
         layer2: None,
         live: None,
-        bfd: None,
         last_valid: oxlb_config::LastValid::default(),
-        bfd_down: None,
-        router_ids: bgp_glue::RouterIds::default(),
-        host_check: crate::host_check::HostCheck::default(),
-        weights: oxlb_announce::WeightDamper::default(),
-        weight_wake: None,
+        host_check: HostCheck::default(),
         drain: oxlb_announce::drain::DrainState::default(),
     };
     engine.reload("start").await;
@@ -180,21 +169,18 @@ pub async fn run(
                 info!("layer2: live speakers changed");
                 engine.apply().await;
             }
-            Some(peer) = recv(&mut engine.bfd_down) => {
-                warn!(peer, "BFD session went Down: closing the BGP session at once");
-                engine.speaker.reset_peer(&peer, "BFD session went Down");
-            }
-            () = crate::weights::due(engine.weight_wake) => {
-                engine.weight_wake = None;
-                engine.apply().await;
-            }
+            // A weight change held back by the driver's damping is due.
+            () = oxlb_node::weights::due(engine.driver.weight_wake()) => engine.apply().await,
             Ok(()) = drain_rx.changed() => {
                 let wish = *drain_rx.borrow_and_update();
                 crate::drain::request(&mut engine.drain, wish);
                 engine.apply().await;
-                engine.observe_drain();
+                engine.observe_drain().await;
             }
-            () = crate::weights::due(crate::drain::poll(&engine.drain)) => engine.observe_drain(),
+            () = oxlb_node::weights::due(crate::drain::poll(&engine.drain)) => {
+                engine.observe_drain().await;
+            }
+            () = engine.driver.bfd_down() => {}
             () = &mut shutdown => break,
         }
     }
@@ -293,9 +279,6 @@ impl Engine {
         self.drain.withhold(&mut plan.announcements);
         if let Some(layer2) = &self.layer2 {
             layer2.update_seeds(&current.snapshot);
-            layer2
-                .responder
-                .set_owned(oxlb_l2::owned_from(&plan.announcements));
         }
         for (service, reason, message) in &plan.events {
             info!(service, reason = reason.as_str(), "{message}");
@@ -306,34 +289,13 @@ impl Engine {
                 Err(e) => error!("cannot persist assignments (a restart could move IPs): {e}"),
             }
         }
-        self.weight_wake = crate::weights::damp(&mut self.weights, &mut plan.announcements);
-        let node_labels = current
-            .snapshot
-            .nodes
-            .iter()
-            .find(|n| n.object.metadata.name.as_deref() == Some(self.options.node.as_str()))
-            .and_then(|n| n.object.metadata.labels.clone())
-            .unwrap_or_default();
-        let node_ipv4 = node_internal_ipv4(&current.snapshot, &self.options.node);
-        let (sessions, skipped) = self.router_ids.desired_sessions(
-            &current.config,
-            &node_labels,
-            &plan.announcements,
-            node_ipv4,
-            local_address_toward,
+        let node = NodeInfo::find(
+            current.snapshot.nodes.iter().map(|n| &n.object),
+            &self.options.node,
         );
-        for skip in &skipped {
-            warn!("{skip}");
-        }
-        let bfd_wanted = bfd_glue::desired(
-            &current.config,
-            sessions
-                .iter()
-                .map(|(name, (s, _))| (name.clone(), s.peer_address, s.source_address)),
-            local_address_toward,
-        );
-        self.speaker.set_desired(sessions);
-        bfd_glue::start_and_apply(&mut self.bfd, &mut self.bfd_down, bfd_wanted).await;
+        self.driver
+            .apply(&current.config, &plan.announcements, &node)
+            .await;
         if let Some(vips) = &self.vips {
             match vips.apply(&plan.local_ips).await {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
@@ -351,56 +313,42 @@ impl Engine {
             r.services = plan.services.clone();
             r.pools = plan.pools.clone();
             r.bgp_routes = plan.bgp_routes.clone();
-            r.l2 = plan
-                .announcements
-                .l2
-                .iter()
-                .map(|(ip, l2)| crate::status::L2Status {
-                    ip: Some(*ip),
-                    interfaces: match &l2.interfaces {
-                        oxlb_announce::Interfaces::All => vec![],
-                        oxlb_announce::Interfaces::Only(names) => names.iter().cloned().collect(),
-                    },
-                    services: l2.services.iter().map(|s| s.to_string()).collect(),
-                    ..Default::default()
-                })
-                .collect();
         });
         self.last_plan = Some(plan);
         // New IPs or owners: look at the host again at the next refresh.
         self.host_check.expire();
-        self.refresh_sessions();
+        let status = self.driver.status().await;
+        self.publish(status);
     }
 
+    /// The membership joins the election once this node can answer: the driver's
+    /// responder started (the first L2Advertisement). Before planning, so that the
+    /// plan sees the live speakers.
     async fn start_layer2_if_needed(&mut self) {
         let Some(current) = &self.current else {
             return;
         };
-        if self.layer2.is_some() || current.config.l2_advertisements.is_empty() {
+        if self.layer2.is_some() || !self.driver.start_layer2_if_wanted(&current.config) {
             return;
         }
-        match Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await {
-            Ok(layer2) => {
-                self.live = layer2.watch_live();
-                self.layer2 = Some(layer2);
-            }
-            Err(e) => error!("cannot start the Layer 2 responder (needs root / CAP_NET_RAW): {e}"),
-        }
+        let layer2 =
+            Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await;
+        self.live = layer2.watch_live();
+        self.layer2 = Some(layer2);
     }
 
     /// Reads the host again (every [`crate::host_check::RECHECK`]) and reports whether
     /// its kernel would answer for Layer 2 IPs this node does not own.
-    async fn check_host(&mut self) {
-        let (Some(layer2), Some(current), Some(plan)) =
-            (&self.layer2, &self.current, &self.last_plan)
+    async fn check_host(&mut self, kernel_arp: Option<&host_check::KernelArp>) {
+        let (Some(kernel_arp), Some(current), Some(plan)) =
+            (kernel_arp, &self.current, &self.last_plan)
         else {
             return;
         };
         if !self.host_check.due(std::time::Instant::now()) {
             return;
         }
-        let kernel_arp = layer2.responder.stats().kernel_arp;
-        let layer2_ips = crate::host_check::layer2_ips(
+        let layer2_ips = host_check::layer2_ips(
             &current.config,
             plan.services
                 .iter()
@@ -408,15 +356,14 @@ impl Engine {
         );
         let owned: BTreeSet<std::net::IpAddr> = plan.announcements.l2.keys().copied().collect();
         let arp = kernel_arp.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            crate::host_check::check_now(&arp, &layer2_ips, &owned)
-        })
-        .await;
+        let checked =
+            tokio::task::spawn_blocking(move || host_check::check_now(&arp, &layer2_ips, &owned))
+                .await;
         match checked {
             Ok(Ok((ghosts, host))) => {
                 self.host_check
                     .record(ghosts, &host, std::time::Instant::now());
-                let status = self.host_check.status(&kernel_arp);
+                let status = self.host_check.status(kernel_arp);
                 self.report.send_if_modified(|r| {
                     let changed = r.host != status;
                     r.host = status;
@@ -430,121 +377,43 @@ impl Engine {
 
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
     async fn refresh_counters(&mut self) {
-        self.check_host().await;
-        self.observe_drain();
-        self.refresh_sessions();
-        if let Some(layer2) = &self.layer2 {
-            let stats = layer2.responder.stats();
-            self.report.send_if_modified(|r| {
-                let mut changed = false;
-                for entry in &mut r.l2 {
-                    let Some(counters) = entry.ip.and_then(|ip| stats.per_ip.get(&ip)) else {
-                        continue;
-                    };
-                    let new = (
-                        counters.requests_received,
-                        counters.responses_sent,
-                        counters.gratuitous_sent,
-                    );
-                    if new
-                        != (
-                            entry.requests_received,
-                            entry.responses_sent,
-                            entry.gratuitous_sent,
-                        )
-                    {
-                        (
-                            entry.requests_received,
-                            entry.responses_sent,
-                            entry.gratuitous_sent,
-                        ) = new;
-                        changed = true;
-                    }
-                }
-                changed
-            });
-        }
-        if let Some(bfd) = &self.bfd {
-            let sessions = bfd.status(|name| self.peer_vrf(name)).await;
-            self.report.send_if_modified(|r| {
-                if r.bfd_sessions == sessions {
-                    false
-                } else {
-                    r.bfd_sessions = sessions;
-                    true
-                }
-            });
-        }
+        let status = self.driver.status().await;
+        self.check_host(status.kernel_arp.as_ref()).await;
+        crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+        self.publish(status);
     }
 
-    /// Whether a drain has converged; publishes the drain status.
-    fn observe_drain(&mut self) {
-        crate::drain::observe(&mut self.drain, &self.speaker, &self.report);
-    }
-
-    fn refresh_sessions(&self) {
-        let now = SystemTime::now();
-        let sessions: Vec<BgpSessionStatus> = self
-            .speaker
-            .status()
-            .into_iter()
-            .map(|s| BgpSessionStatus {
-                peer: s.name.clone(),
-                address: SocketAddr::new(s.address, self.peer_port(&s.name)).to_string(),
-                state: s.state,
-                established_seconds: s
-                    .established_since
-                    .and_then(|since| now.duration_since(since).ok())
-                    .map(|d| d.as_secs()),
-                prefixes_announced: s.prefixes_announced as u64,
-                prefixes_pending: s.prefixes_pending as u64,
-                updates_sent: s.updates_sent,
-                messages: (&s.messages).into(),
-                vrf: self.peer_vrf(&s.name),
-                // A family withheld on an up session (no IPv6 next hop on that link)
-                // is shown where operators look for what is wrong with the session.
-                last_error: s
-                    .last_error
-                    .clone()
-                    .or_else(|| s.withheld.map(|w| w.to_string())),
-            })
-            .collect();
+    /// The protocols' rows of the report.
+    fn publish(&self, status: ProtocolStatus) {
         self.report.send_if_modified(|r| {
-            if r.bgp_sessions == sessions {
-                false
-            } else {
-                r.bgp_sessions = sessions;
-                true
-            }
+            let changed = r.bgp_sessions != status.bgp_sessions
+                || r.bfd_sessions != status.bfd_sessions
+                || r.l2 != status.l2;
+            r.bgp_sessions = status.bgp_sessions;
+            r.bfd_sessions = status.bfd_sessions;
+            r.l2 = status.l2;
+            changed
         });
     }
 
-    fn peer_vrf(&self, name: &str) -> Option<String> {
-        self.current
-            .as_ref()
-            .and_then(|c| c.config.peers.get(name))
-            .and_then(|p| p.vrf.clone())
+    /// Whether a drain has converged (every session sent the withdrawals); publishes
+    /// the drain status.
+    async fn observe_drain(&mut self) {
+        let status = self.driver.status().await;
+        crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
     }
 
-    fn peer_port(&self, name: &str) -> u16 {
-        self.current
-            .as_ref()
-            .and_then(|c| c.config.peers.get(name))
-            .map_or(179, |p| p.port)
-    }
-
+    /// The stop plan of issue 19: on a drained host, or where no session asks for
+    /// graceful restart, the routes are withdrawn first and the sessions close after
+    /// `--drain-delay-seconds`; a restart with graceful restart configured keeps them.
     async fn stop(mut self) {
-        let configured = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.config.peers.values().any(|p| p.graceful_restart));
+        let configured = self.driver.stop_mode() == StopMode::GracefulRestart;
         let plan = oxlb_announce::drain::stop_plan(
             &self.drain,
             false,
             configured,
             self.options.drain_delay,
         );
-        let graceful = plan == oxlb_announce::drain::StopPlan::GracefulRestart;
         if let oxlb_announce::drain::StopPlan::WithdrawThenCease { delay } = plan
             && !delay.is_zero()
         {
@@ -556,23 +425,18 @@ impl Engine {
             self.apply().await;
             tokio::time::sleep(delay).await;
         }
-        let mode = if graceful {
-            info!("stopping: graceful restart, routers keep our routes until we are back");
-            oxlb_bgp::speaker::ShutdownMode::GracefulRestart
-        } else {
-            info!("stopping: withdrawing every route");
-            oxlb_bgp::speaker::ShutdownMode::Withdraw {
-                message: format!("oxlb on {} is stopping", self.options.node),
-            }
+        let mode = match plan {
+            oxlb_announce::drain::StopPlan::GracefulRestart => StopMode::GracefulRestart,
+            oxlb_announce::drain::StopPlan::WithdrawThenCease { .. } => StopMode::Withdraw,
         };
         if let Some(layer2) = self.layer2 {
             layer2.stop().await;
         }
-        self.speaker.shutdown(mode).await;
+        let mode = self.driver.stop_as(mode).await;
         // With graceful restart the routers keep sending traffic here while we are
         // away: keep the service IPs so it is still accepted.
         if let Some(vips) = &self.vips
-            && !graceful
+            && mode == StopMode::Withdraw
             && let Err(e) = vips.remove_interface().await
         {
             warn!("cannot remove {}: {e}", vips.interface());
@@ -580,33 +444,10 @@ impl Engine {
     }
 }
 
-/// The node's InternalIP (IPv4) from its Node object, MetalLB's default router ID.
-fn node_internal_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
-    let node = snapshot
-        .nodes
-        .iter()
-        .find(|n| n.object.metadata.name.as_deref() == Some(node))?;
-    node.object
-        .status
-        .as_ref()?
-        .addresses
-        .as_ref()?
-        .iter()
-        .filter(|a| a.type_ == "InternalIP")
-        .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
-}
-
 /// Resolves when the watched value changes; never when there is nothing to watch.
 async fn changed(receiver: &mut Option<watch::Receiver<BTreeSet<String>>>) -> Option<()> {
     match receiver {
         Some(r) => r.changed().await.ok(),
-        None => std::future::pending().await,
-    }
-}
-
-async fn recv(receiver: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
-    match receiver {
-        Some(r) => r.recv().await,
         None => std::future::pending().await,
     }
 }

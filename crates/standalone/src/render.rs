@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::status::{Protocol, ServiceStatus, StatusReport};
+use oxlb_node::status::{Protocol, ServiceStatus, StatusReport};
 
 /// Column-aligned rows; the first row is the header.
 fn table(rows: &[Vec<String>]) -> String {
@@ -319,7 +319,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::*;
+    use oxlb_node::status::*;
 
     fn report() -> StatusReport {
         StatusReport {
@@ -390,7 +390,7 @@ mod tests {
 #[cfg(test)]
 mod host_tests {
     use super::*;
-    use crate::status::*;
+    use oxlb_node::status::*;
 
     #[test]
     fn explain_and_status_carry_the_host_check() {
@@ -423,12 +423,12 @@ mod host_tests {
             "{text}"
         );
         assert!(status(&report).contains("WARNING: this node's kernel would answer"));
-        let metrics = crate::metrics::render(&report);
+        let metrics = oxlb_node::metrics::render(&report);
         assert!(
             metrics.contains("# TYPE oxlb_layer2_kernel_unowned_answers gauge\noxlb_layer2_kernel_unowned_answers 1\n"),
             "{metrics}"
         );
         report.host = HostStatus::default();
-        assert!(!crate::metrics::render(&report).contains("oxlb_layer2_kernel"));
+        assert!(!oxlb_node::metrics::render(&report).contains("oxlb_layer2_kernel"));
     }
 }

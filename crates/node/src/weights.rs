@@ -1,4 +1,4 @@
-//! Weighted ECMP in the node shell: applies the damping rule of
+//! Weighted ECMP on a node (both shells, through the driver): applies the damping rule of
 //! `oxlb_announce::weight_damping` to the desired routes and logs clamped weights.
 
 use oxlb_announce::{Announcements, WeightDamper};
