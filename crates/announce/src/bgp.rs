@@ -17,6 +17,9 @@ pub struct RouteAttributes {
     /// external peers).
     pub local_pref: Option<u32>,
     pub communities: BTreeSet<Community>,
+    /// Weighted ECMP (`oxlb.io/weighted-ecmp`): this node's weight, sent as the link
+    /// bandwidth extended community. `None`: equal paths.
+    pub weight: Option<u32>,
 }
 
 impl RouteAttributes {
@@ -25,6 +28,10 @@ impl RouteAttributes {
     /// the result does not depend on the order services are seen in.
     pub fn merge(&mut self, other: &RouteAttributes) {
         self.communities.extend(other.communities.iter().copied());
+        // The same prefix from two services (aggregation) or two advertisements: the
+        // larger weight, like LOCAL_PREF, so the order services are seen in does not
+        // matter.
+        self.weight = self.weight.max(other.weight);
         self.local_pref = match (self.local_pref, other.local_pref) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -67,6 +74,7 @@ pub(crate) fn decide_bgp(
     if let Err(skip) = serves_from(service, node) {
         return Some(Err(skip));
     }
+    let weight = crate::weight::local_weight(service, node).map(|w| w.value);
     let mut routes = Vec::new();
     for advertisement in for_node {
         let peers = input.config.peers.values().filter(|peer| {
@@ -89,6 +97,7 @@ pub(crate) fn decide_bgp(
                     attributes: RouteAttributes {
                         local_pref: advertisement.local_pref.filter(|_| peer.is_ibgp()),
                         communities: advertisement.communities.clone(),
+                        weight: weight.filter(|_| advertisement.weighted_ecmp),
                     },
                 });
             }

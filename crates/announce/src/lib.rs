@@ -7,14 +7,19 @@
 //! talking. The rules are MetalLB's (COMPAT.md, "Speaker").
 
 mod bgp;
+pub mod drain;
 mod election;
 mod eligibility;
 pub mod quorum;
 mod snapshot;
+pub mod weight;
+pub mod weight_damping;
 
 pub use bgp::{BgpRoute, RouteAttributes};
 pub use election::{l2_owner, l2_rank};
 pub use snapshot::{Endpoint, Endpoints, NodeView, ServiceKey, ServiceView, TrafficPolicy};
+pub use weight::Weight;
+pub use weight_damping::WeightDamper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -34,6 +39,11 @@ pub enum Skip {
     /// This node carries the exclude-from-external-load-balancers label or its
     /// NetworkUnavailable condition is True.
     NodeExcluded,
+    /// The node is cordoned (`spec.unschedulable`): a drain has begun.
+    NodeCordoned,
+    /// `externalTrafficPolicy: Local`, this node's endpoints are all terminating and a
+    /// ready endpoint exists on another node.
+    LocalEndpointsTerminating,
     /// No endpoint of the service is ready or serving anywhere.
     NoServingEndpoint,
     /// `externalTrafficPolicy: Local` and no serving endpoint on this node.
@@ -54,6 +64,8 @@ impl Skip {
             Skip::NoAdvertisement => "no_advertisement",
             Skip::NodeNotSelected => "node_not_selected",
             Skip::NodeExcluded => "node_excluded",
+            Skip::NodeCordoned => "node_cordoned",
+            Skip::LocalEndpointsTerminating => "local_endpoints_terminating",
             Skip::NoServingEndpoint => "no_serving_endpoint",
             Skip::NoLocalEndpoint => "no_local_endpoint",
             Skip::NotElected { .. } => "not_elected",
@@ -78,6 +90,14 @@ impl std::fmt::Display for Skip {
                 f,
                 "this node is excluded (label node.kubernetes.io/exclude-from-external-load-balancers, or NetworkUnavailable)"
             ),
+            Skip::NodeCordoned => write!(
+                f,
+                "this node is cordoned (spec.unschedulable): it withdraws before its pods are evicted"
+            ),
+            Skip::LocalEndpointsTerminating => write!(
+                f,
+                "externalTrafficPolicy is Local and this node's endpoints are all terminating (ready ones run elsewhere)"
+            ),
             Skip::NoServingEndpoint => write!(f, "no endpoint of the service is ready"),
             Skip::NoLocalEndpoint => write!(
                 f,
@@ -100,6 +120,8 @@ pub struct Announcements {
     pub bgp: BTreeMap<String, BTreeMap<ipnet::IpNet, RouteAttributes>>,
     /// Per service and IP, why it is not announced by a protocol from this node.
     pub skipped: Vec<Skipped>,
+    /// Weighted ECMP: this node's weight for each Service whose routes carry one.
+    pub weights: BTreeMap<ServiceKey, Weight>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -248,6 +270,11 @@ pub fn announce(input: Input<'_>) -> Announcements {
         }
         match bgp {
             Some(Ok(routes)) => {
+                if routes.iter().any(|r| r.attributes.weight.is_some())
+                    && let Some(w) = weight::local_weight(service, input.node)
+                {
+                    out.weights.insert(service.key.clone(), w);
+                }
                 for route in routes {
                     out.bgp
                         .entry(route.peer)

@@ -71,6 +71,10 @@ pub struct NodeView {
     pub labels: BTreeMap<String, String>,
     /// Condition NetworkUnavailable is True.
     pub network_unavailable: bool,
+    /// `spec.unschedulable` (cordoned, as `kubectl drain` does first) and the speaker
+    /// treats a cordon as the start of a drain (the default; `false` when the shell was
+    /// told to keep MetalLB's label-only behaviour).
+    pub cordoned: bool,
 }
 
 /// The label that takes a node out of external load balancing (Kubernetes well-known).

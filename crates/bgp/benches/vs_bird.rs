@@ -232,6 +232,7 @@ fn main() {
             local_pref: None,
             communities: communities.iter().copied().collect::<BTreeSet<_>>(),
             large_communities: BTreeSet::new(),
+            link_bandwidth: None,
         });
         let routes: Routes = (0..N)
             .map(|i| {

@@ -3,6 +3,7 @@
 //! allows (RFC 4271 §4.3, §9.2): every prefix sharing identical attributes rides in one
 //! message until it is full.
 
+use crate::packet::link_bandwidth::LinkBandwidth;
 use crate::packet::prefix::{self, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::packet::update::{Attribute, Context, ORIGIN_IGP, flag, type_code};
 use crate::packet::{HEADER_LEN, MAX_MESSAGE_LEN, Update, message_type};
@@ -157,6 +158,13 @@ fn shared_attributes(attrs: &RouteAttributes, enc: &Encoding, v4_next_hop: bool)
         list.push(Attribute::Communities(
             attrs.communities.iter().copied().collect(),
         ));
+    }
+    if let Some(weight) = attrs.link_bandwidth {
+        // RFC 4271 §5 orders nothing, but type-code order (16 after 8) keeps the bytes
+        // stable. The community is non-transitive (draft-ietf-idr-link-bandwidth §2):
+        // the router uses it and does not pass it on.
+        let community = LinkBandwidth::from_weight(enc.local_asn, weight);
+        list.push(Attribute::ExtendedCommunities(vec![community.encode()]));
     }
     if as4 {
         // RFC 6793 §4.2.2: a 2-octet peer gets AS_TRANS in AS_PATH and the truth here.

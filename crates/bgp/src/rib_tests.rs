@@ -24,6 +24,7 @@ fn attrs(local_pref: Option<u32>, communities: &[u32]) -> Arc<RouteAttributes> {
         local_pref,
         communities: communities.iter().copied().collect(),
         large_communities: BTreeSet::new(),
+        link_bandwidth: None,
     })
 }
 
@@ -226,4 +227,52 @@ fn ipv4_over_ipv6_next_hop_in_mp_reach() {
         updates(&gone)[0].withdrawn,
         vec!["192.0.2.1/32".parse::<IpNet>().unwrap()]
     );
+}
+
+/// Weighted ECMP: a new weight re-announces the prefix with the new link bandwidth
+/// community (draft-ietf-idr-link-bandwidth §2), and no weight sends none.
+#[test]
+fn link_bandwidth_weight_rides_as_a_non_transitive_extended_community() {
+    use crate::packet::link_bandwidth::LinkBandwidth;
+    let weighted = |w: Option<u32>| {
+        Arc::new(RouteAttributes {
+            link_bandwidth: w,
+            ..RouteAttributes::default()
+        })
+    };
+    let communities = |packed: &Packed| -> Vec<Vec<[u8; 8]>> {
+        updates(packed)
+            .iter()
+            .map(|u| {
+                u.attributes
+                    .iter()
+                    .filter_map(|a| match a {
+                        Attribute::ExtendedCommunities(cs) => Some(cs.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect()
+            })
+            .collect()
+    };
+    let prefix: IpNet = "10.79.0.1/32".parse().unwrap();
+    let mut rib = AdjRibOut::default();
+    let first = rib.sync(&[(prefix, weighted(Some(2)))].into(), &enc(false));
+    let sent = communities(&first);
+    assert_eq!(sent.len(), 1);
+    let lb = LinkBandwidth::decode(&sent[0][0]).unwrap();
+    assert_eq!(
+        (lb.asn, lb.transitive, lb.weight()),
+        (64500, false, Some(2))
+    );
+    let second = rib.sync(&[(prefix, weighted(Some(3)))].into(), &enc(false));
+    let sent = communities(&second);
+    assert_eq!(
+        LinkBandwidth::decode(&sent[0][0]).unwrap().weight(),
+        Some(3)
+    );
+    let unchanged = rib.sync(&[(prefix, weighted(Some(3)))].into(), &enc(false));
+    assert_eq!(unchanged.messages, 0);
+    let plain = rib.sync(&[(prefix, weighted(None))].into(), &enc(false));
+    assert_eq!(communities(&plain), vec![Vec::<[u8; 8]>::new()]);
 }

@@ -82,4 +82,7 @@ pub struct RouteAttributes {
     pub local_pref: Option<u32>,
     pub communities: BTreeSet<u32>,
     pub large_communities: BTreeSet<(u32, u32, u32)>,
+    /// Weighted ECMP: sent as the link bandwidth extended community of `weight` units
+    /// ([`crate::packet::link_bandwidth`]); `None` sends no such community.
+    pub link_bandwidth: Option<u32>,
 }

@@ -184,6 +184,10 @@ pub struct BgpAdvertisement {
     /// Services this advertisement applies to (any selector matching their labels);
     /// empty = every Service of the pools.
     pub service_selectors: Vec<LabelSelector>,
+    /// Annotation `oxlb.io/weighted-ecmp: "true"`: routes of `externalTrafficPolicy:
+    /// Local` Services carry this node's share of the ready endpoints as the link
+    /// bandwidth extended community (unequal-cost multipath on the router).
+    pub weighted_ecmp: bool,
 }
 
 /// The peer's AS: fixed, or whatever the peer says in its OPEN (`dynamicASN`).

@@ -88,6 +88,7 @@ impl Protocols {
             interval: options.status_interval,
             driver,
             status: status_tx,
+            last: None,
         };
         let task = tokio::spawn(shells.run(desired_rx, stop_rx));
         Ok(Protocols {
@@ -138,6 +139,9 @@ struct Shells {
     interval: Duration,
     driver: Driver,
     status: watch::Sender<ProtocolStatus>,
+    /// The desired state last applied: applied again when the driver's weight damping
+    /// releases a held weight change (issue 19).
+    last: Option<Arc<Desired>>,
 }
 
 impl Shells {
@@ -156,10 +160,14 @@ impl Shells {
                     }
                     let latest = desired.borrow_and_update().clone();
                     if let Some(latest) = latest {
-                        self.driver
-                            .apply(&latest.config, &latest.announcements, &latest.node)
-                            .await;
+                        self.last = Some(Arc::clone(&latest));
+                        self.apply(&latest).await;
                         self.refresh().await;
+                    }
+                }
+                () = oxlb_node::weights::due(self.driver.weight_wake()) => {
+                    if let Some(last) = self.last.clone() {
+                        self.apply(&last).await;
                     }
                 }
                 () = self.driver.bfd_down() => {}
@@ -168,6 +176,12 @@ impl Shells {
             }
         }
         self.driver.stop().await;
+    }
+
+    async fn apply(&mut self, desired: &Desired) {
+        self.driver
+            .apply(&desired.config, &desired.announcements, &desired.node)
+            .await;
     }
 
     async fn refresh(&self) {

@@ -312,6 +312,7 @@ async fn speaker_in_a_cluster_announces_service_ip_by_bgp() {
                 status_address: None,
                 pod: None,
                 membership: Default::default(),
+                cordon_withdraws: true,
             },
             ProtocolOptions::new("n1"),
             async {

@@ -77,6 +77,7 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
                     uid: "0b6e-speaker-uid".into(),
                 }),
                 membership: Default::default(),
+                cordon_withdraws: true,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -290,6 +291,7 @@ async fn bgp_announcement_writes_service_bgp_status() {
                 status_address: None,
                 pod: None,
                 membership: Default::default(),
+                cordon_withdraws: true,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -360,6 +362,7 @@ async fn a_config_change_alone_reaches_the_protocols() {
                 status_address: None,
                 pod: None,
                 membership: Default::default(),
+                cordon_withdraws: true,
             },
             move |config: &oxlb_config::Config, _: &Announcements| {
                 sink.lock().unwrap().push(config.clone())

@@ -98,6 +98,7 @@ fn config_from_default_yaml() -> Config {
             peers: Default::default(),
             node_selectors: vec![],
             service_selectors: vec![],
+            weighted_ecmp: false,
         },
     );
     config

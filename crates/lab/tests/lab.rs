@@ -85,6 +85,7 @@ fn default_config() -> Config {
             peers: BTreeSet::new(),
             node_selectors: vec![],
             service_selectors: vec![],
+            weighted_ecmp: false,
         },
     );
     config.l2_advertisements.insert(

@@ -120,6 +120,7 @@ fn settings(peer: &Peer, address: IpAddr, router_id: Ipv4Addr) -> oxlb_bgp::Peer
 fn route_attributes(attributes: &oxlb_announce::RouteAttributes) -> oxlb_bgp::RouteAttributes {
     let mut out = oxlb_bgp::RouteAttributes {
         local_pref: attributes.local_pref,
+        link_bandwidth: attributes.weight,
         ..Default::default()
     };
     for community in &attributes.communities {

@@ -91,6 +91,11 @@ pub struct Driver {
     stop_mode: StopMode,
     /// Router IDs derived for BGPPeers that give none (logged once each).
     router_ids: bgp::RouterIds,
+    /// Weighted ECMP: at most one weight change per prefix per second (issue 19), the
+    /// same for both shells.
+    weights: oxlb_announce::WeightDamper,
+    /// When a held weight change is due ([`Driver::weight_due`]).
+    weight_wake: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +125,8 @@ impl Driver {
             l2: BTreeMap::new(),
             stop_mode: StopMode::Withdraw,
             router_ids: bgp::RouterIds::default(),
+            weights: oxlb_announce::WeightDamper::default(),
+            weight_wake: None,
         })
     }
 
@@ -138,17 +145,20 @@ impl Driver {
 
     /// Makes the desired state true: Layer 2 ownership, BGP sessions and their routes,
     /// BFD sessions. Sessions whose settings did not change are kept; only the route
-    /// difference is sent.
+    /// difference is sent. Weight changes are damped: one held back is applied when
+    /// [`Driver::weight_due`] resolves and the shell calls `apply` again.
     pub async fn apply(&mut self, config: &Config, announcements: &Announcements, node: &NodeInfo) {
         self.start_layer2_if_wanted(config);
         if let Some(responder) = &self.responder {
             responder.set_owned(oxlb_l2::owned_from(announcements));
         }
         self.l2 = announcements.l2.clone();
+        let mut damped = announcements.clone();
+        self.weight_wake = crate::weights::damp(&mut self.weights, &mut damped);
         let (sessions, skipped) = self.router_ids.desired_sessions(
             config,
             &node.labels,
-            announcements,
+            &damped,
             node.internal_ipv4,
             local_address_toward,
         );
@@ -194,6 +204,13 @@ impl Driver {
             }
             None => std::future::pending().await,
         }
+    }
+
+    /// When a weight change held back by the damping is due (`None`: nothing held): the
+    /// shell then calls [`Driver::apply`] again with its latest desired state (wait with
+    /// [`crate::weights::due`]).
+    pub fn weight_wake(&self) -> Option<tokio::time::Instant> {
+        self.weight_wake
     }
 
     /// The protocols' state now.
@@ -274,6 +291,12 @@ impl Driver {
     /// (a shell keeps the service IPs on the host under graceful restart).
     pub async fn stop(self) -> StopMode {
         let mode = self.stop_mode;
+        self.stop_as(mode).await
+    }
+
+    /// [`Driver::stop`] with the mode the shell chose (its stop plan: a drained or
+    /// cordoned node withdraws even where graceful restart is configured).
+    pub async fn stop_as(self, mode: StopMode) -> StopMode {
         let shutdown = match mode {
             StopMode::GracefulRestart => {
                 info!(

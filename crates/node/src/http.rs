@@ -67,6 +67,20 @@ pub fn serve(
     serve_endpoints(listener, report, Endpoints::All, shutdown)
 }
 
+/// Serves every endpoint plus `extra` routes (drain control) until `shutdown` resolves.
+pub fn serve_with(
+    listener: tokio::net::TcpListener,
+    report: watch::Receiver<StatusReport>,
+    extra: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router(report).merge(extra))
+            .with_graceful_shutdown(shutdown)
+            .await
+    })
+}
+
 /// Serves `endpoints` on `listener` until `shutdown` resolves.
 pub fn serve_endpoints(
     listener: tokio::net::TcpListener,

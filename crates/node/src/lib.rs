@@ -23,3 +23,4 @@ pub mod metrics;
 pub mod node_info;
 pub mod status;
 pub mod views;
+pub mod weights;

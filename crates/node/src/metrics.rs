@@ -162,6 +162,24 @@ pub fn render(report: &StatusReport) -> String {
         }
     }
 
+    // Weighted ECMP: the weight each prefix carries (oxlb's own series, so MetalLB's
+    // metallb_bgp_announced_prefixes_total keeps its labels).
+    let mut weights = Family::start(
+        &mut out,
+        "oxlb_bgp_announced_prefix_weight",
+        "gauge",
+        "Weighted ECMP weight sent with the prefix (link bandwidth community, in Mbit/s units)",
+    );
+    for route in &report.bgp_routes {
+        if let Some(weight) = route.weight {
+            weights.sample(
+                "oxlb_bgp_announced_prefix_weight",
+                &[("peer", &route.peer), ("prefix", &route.prefix.to_string())],
+                u64::from(weight),
+            );
+        }
+    }
+
     let l2_counters: [L2Counter; 3] = [
         (
             "metallb_layer2_requests_received",

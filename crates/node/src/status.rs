@@ -23,6 +23,19 @@ pub struct StatusReport {
     /// What the host's kernel would answer for (no ghost ARP/NDP answers).
     #[serde(default)]
     pub host: HostStatus,
+    /// `oxlb drain`: whether this node is drained and whether the peers were told.
+    #[serde(default)]
+    pub drain: DrainStatus,
+}
+
+/// The drain of this node (`oxlb drain` / `oxlb undrain`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainStatus {
+    pub drained: bool,
+    /// Every BGP session has sent the withdrawal of every route.
+    pub converged: bool,
+    /// From the drain request to `converged`, in milliseconds.
+    pub converged_after_ms: Option<u64>,
 }
 
 /// The Layer 2 host check ([`crate::host_check`]).
@@ -88,6 +101,19 @@ pub struct ServiceStatus {
     pub allocation_reason: Option<String>,
     pub announced: Vec<AnnouncedIp>,
     pub not_announced: Vec<NotAnnouncedIp>,
+    /// Weighted ECMP: this node's weight for the service (absent: equal paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<WeightStatus>,
+}
+
+/// This node's weighted-ECMP weight for one service, and what it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightStatus {
+    pub weight: u32,
+    pub ready_local_endpoints: usize,
+    pub terminating_local_endpoints: usize,
+    /// The ready count exceeded the largest weight sent and was clamped.
+    pub clamped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +150,8 @@ pub enum SkipReason {
     NotElected,
     NotLive,
     NoPeer,
+    NodeCordoned,
+    LocalEndpointsTerminating,
 }
 
 impl From<&oxlb_announce::Skip> for SkipReason {
@@ -139,6 +167,8 @@ impl From<&oxlb_announce::Skip> for SkipReason {
             Skip::NotElected { .. } => SkipReason::NotElected,
             Skip::NotLive => SkipReason::NotLive,
             Skip::NoPeer => SkipReason::NoPeer,
+            Skip::NodeCordoned => SkipReason::NodeCordoned,
+            Skip::LocalEndpointsTerminating => SkipReason::LocalEndpointsTerminating,
         }
     }
 }
@@ -156,6 +186,8 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NotElected => "not_elected",
             SkipReason::NotLive => "not_live",
             SkipReason::NoPeer => "no_peer",
+            SkipReason::NodeCordoned => "node_cordoned",
+            SkipReason::LocalEndpointsTerminating => "local_endpoints_terminating",
         };
         f.write_str(label)
     }
@@ -233,6 +265,9 @@ pub struct BgpRouteStatus {
     pub local_pref: Option<u32>,
     /// `65535:65282` or `large:64500:1:2`.
     pub communities: Vec<String>,
+    /// Weighted ECMP: the link bandwidth weight sent with the prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +338,8 @@ mod tests {
             oxlb_announce::Skip::NotElected { owner: "n2".into() },
             oxlb_announce::Skip::NotLive,
             oxlb_announce::Skip::NoPeer,
+            oxlb_announce::Skip::NodeCordoned,
+            oxlb_announce::Skip::LocalEndpointsTerminating,
         ];
         for skip in &skips {
             let reason = SkipReason::from(skip);

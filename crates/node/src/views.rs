@@ -24,6 +24,12 @@ pub fn node_view(node: &Node) -> NodeView {
         name: node.metadata.name.clone().unwrap_or_default(),
         labels: node.metadata.labels.clone().unwrap_or_default(),
         network_unavailable,
+        // `kubectl cordon` / the first step of `kubectl drain`.
+        cordoned: node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
     }
 }
 
@@ -33,6 +39,7 @@ pub fn bare_node(name: &str) -> NodeView {
         name: name.to_string(),
         labels: BTreeMap::new(),
         network_unavailable: false,
+        cordoned: false,
     }
 }
 
@@ -178,6 +185,23 @@ mod tests {
             name: "y".into(),
         };
         assert_eq!(endpoints_of(&lonely, &slices), Endpoints::Unknown);
+    }
+
+    #[test]
+    fn cordoned_nodes_are_marked() {
+        let node = Node {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("n1".into()),
+                ..Default::default()
+            },
+            spec: Some(k8s_openapi::api::core::v1::NodeSpec {
+                unschedulable: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(node_view(&node).cordoned);
+        assert!(!node_view(&Node::default()).cordoned);
     }
 
     #[test]

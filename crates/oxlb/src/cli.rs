@@ -43,6 +43,15 @@ pub enum Command {
     ///
     /// Example: oxlb explain default/web
     Explain(ExplainArgs),
+    /// Drain this host: a running `oxlb run` withdraws every BGP route (the service IPs
+    /// stay on the host so open connections finish; Layer 2 IPs stay too), then
+    /// this waits until every BGP session has sent the withdrawals and says how long
+    /// that took. Asking twice changes nothing.
+    ///
+    /// Example: oxlb drain && systemctl stop my-service
+    Drain(DrainArgs),
+    /// Undo `oxlb drain`: announce again.
+    Undrain(DrainArgs),
     /// Generate the router's side of the BGP configuration (FRR — also what pfSense,
     /// OPNsense and VyOS build on —, BIRD, VyOS or MikroTik RouterOS), with comments.
     ///
@@ -133,6 +142,13 @@ pub struct RunArgs {
     /// Do not put the service IPs on this host (something else makes them local).
     #[arg(long)]
     pub no_local_ips: bool,
+    /// On SIGTERM without graceful restart, or after `oxlb drain`: withdraw the routes
+    /// first and keep the sessions and service IPs this many seconds (routers converge,
+    /// open connections finish) before closing. 0: close at once (MetalLB). With
+    /// graceful restart configured and the host not drained, a stop is a restart and
+    /// the routers keep the routes instead.
+    #[arg(long, default_value_t = 0)]
+    pub drain_delay_seconds: u64,
     /// Layer 2: the other speakers' membership addresses (host:port, comma separated).
     /// Default: the InternalIP of every other Node in the files, port 7946.
     #[arg(long, value_delimiter = ',')]
@@ -157,6 +173,16 @@ pub struct StatusArgs {
     pub addr: std::net::SocketAddr,
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct DrainArgs {
+    /// Address of the running `oxlb run` (its --listen).
+    #[arg(long, default_value = "127.0.0.1:7472")]
+    pub addr: std::net::SocketAddr,
+    /// How many seconds `oxlb drain` waits for the sessions to send the withdrawals.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Args, Debug)]
@@ -307,6 +333,12 @@ pub struct SpeakerArgs {
     /// CAP_NET_BIND_SERVICE). Default: connect only, as MetalLB's speaker.
     #[arg(long)]
     pub bgp_listen: Option<std::net::SocketAddr>,
+    /// Keep announcing from a cordoned node (MetalLB's behaviour: only the label
+    /// node.kubernetes.io/exclude-from-external-load-balancers withdraws). By default a
+    /// cordon (`kubectl cordon`, the first step of `kubectl drain`) withdraws the
+    /// node's BGP routes and hands over its Layer 2 IPs before its pods are evicted.
+    #[arg(long)]
+    pub keep_routes_when_cordoned: bool,
     /// Layer 2: interface name patterns (regular expressions) never answered on,
     /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
     #[arg(long, value_delimiter = ',')]

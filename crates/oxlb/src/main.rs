@@ -5,6 +5,7 @@ mod cli;
 mod controller;
 mod convert;
 mod crds;
+mod drain;
 mod lab;
 mod logging;
 mod memberlist;
@@ -27,6 +28,8 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(&args),
         cli::Command::Status(args) => run::status(&args),
         cli::Command::Explain(args) => run::explain(&args),
+        cli::Command::Drain(args) => drain::drain(&args),
+        cli::Command::Undrain(args) => drain::undrain(&args),
         cli::Command::RouterConfig(args) => router_config::run(&args),
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::LabBackend { node } => lab::backend(&node),

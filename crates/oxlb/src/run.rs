@@ -20,6 +20,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         max_services: args.max_services,
         bgp_listen: args.bgp_listen,
         local_ip_interface: (!args.no_local_ips).then(|| args.ip_interface.clone()),
+        drain_delay: std::time::Duration::from_secs(args.drain_delay_seconds),
         layer2: Layer2Options {
             bind: args.memberlist_bind,
             members: args.members.clone(),

@@ -27,6 +27,7 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
             secret_key_path: args.ml_secret_key_path.clone(),
             ..oxlb_k8s::MembershipOptions::default()
         },
+        cordon_withdraws: !args.keep_routes_when_cordoned,
     };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

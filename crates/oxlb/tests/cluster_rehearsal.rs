@@ -305,6 +305,8 @@ fn cluster_rehearsal() {
     service_latency(&c);
     live_config_edits(&c, &prefixes);
     node_maintenance(&c);
+    node_drain_under_load(&c, "Cluster");
+    node_drain_under_load(&c, "Local");
     controller_crash(&mut c);
     layer2_failover(&mut c);
     bfd_detection(&c);
@@ -811,6 +813,99 @@ fn node_maintenance(c: &Cluster) {
         sessions,
         "a session was reset by the label"
     );
+}
+
+/// k. Graceful drain (issue 19) under a steady load of short HTTP requests from the
+/// workstation (two clients, one connection per request, every answer counted): node1
+/// is cordoned (`spec.unschedulable`, `kubectl drain`'s first step) and withdraws at
+/// once, then its backend turns terminating and goes; no request is lost. Run for the
+/// Service with `externalTrafficPolicy` `policy`; the Service and node are restored.
+fn node_drain_under_load(c: &Cluster, policy: &str) {
+    let web = web();
+    let (name, ip) = MIGRATED[0];
+    let mut service = c.api().get("/api/v1/services", "default", name).unwrap();
+    service["spec"]["externalTrafficPolicy"] = json!(policy);
+    c.api().put(service.clone());
+    wait_paths(c, &web, &hops());
+    let each = 150;
+    let one = |k: usize| {
+        format!(
+            "( for i in $(seq {each}); do \
+                 rm -f /tmp/oxlb-we-k.$$.{k}; \
+                 code=$(curl -s --max-time 3 -o /tmp/oxlb-we-k.$$.{k} -w '%{{http_code}}' http://{ip}/); \
+                 echo \"$code $(cat /tmp/oxlb-we-k.$$.{k} 2>/dev/null)\"; sleep 0.01; \
+               done; rm -f /tmp/oxlb-we-k.$$.{k} ) &"
+        )
+    };
+    let log = c.log_path(&format!("drain-load-{policy}"));
+    let started = Instant::now();
+    let mut load = c
+        .topo
+        .ws
+        .spawn(
+            &[
+                "sh",
+                "-c",
+                &format!("{} {} wait; echo DONE", one(1), one(2)),
+            ],
+            Some(&log),
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let cordon = Instant::now();
+    let mut node = c.api().get("/api/v1/nodes", "", "node1").unwrap();
+    node["spec"]["unschedulable"] = json!(true);
+    c.api().put(node.clone());
+    let others: Vec<String> = [2, 3].iter().map(|i| node_ip(*i)).collect();
+    wait_paths(c, &web, &others);
+    let withdrawn = cordon.elapsed();
+    // The eviction: node1's backend turns terminating (still serving), then goes.
+    let mut slice = endpoint_slice(name, NODES);
+    slice["endpoints"][0]["conditions"] =
+        json!({"ready": false, "serving": true, "terminating": true});
+    c.api().put(slice.clone());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    if let Some(endpoints) = slice["endpoints"].as_array_mut() {
+        endpoints.remove(0);
+    }
+    c.api().put(slice);
+    let finished = wait(std::time::Duration::from_secs(120), || {
+        load.child_mut().try_wait().ok().flatten()
+    });
+    assert!(finished.is_some(), "the load did not finish");
+    let took = started.elapsed();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DONE"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| *l != "DONE").collect();
+    let failures: Vec<&&str> = lines.iter().filter(|l| !l.starts_with("200 ")).collect();
+    let by = |n: &str| lines.iter().filter(|l| l.ends_with(n)).count();
+    eprintln!(
+        "drain of node1 ({policy}): {} requests in {:.1} s ({:.0}/s), {} failed; node1 {}, node2 {}, node3 {}; \
+         FRR had no path via node1 {} ms after the cordon",
+        lines.len(),
+        took.as_secs_f64(),
+        lines.len() as f64 / took.as_secs_f64(),
+        failures.len(),
+        by("node1"),
+        by("node2"),
+        by("node3"),
+        withdrawn.as_millis()
+    );
+    assert_eq!(lines.len(), 2 * each, "{text}");
+    assert!(
+        failures.is_empty(),
+        "{policy}: failed requests {failures:?}"
+    );
+    assert!(by("node1") > 0, "node1 served nothing before the drain");
+    // Back: endpoint and node restored, the Service to Cluster.
+    c.api().put(endpoint_slice(name, NODES));
+    if let Some(spec) = node["spec"].as_object_mut() {
+        spec.remove("unschedulable");
+    }
+    c.api().put(node);
+    service["spec"]["externalTrafficPolicy"] = json!("Cluster");
+    c.api().put(service);
+    wait_paths(c, &web, &hops());
 }
 
 /// j. The leader crashes (SIGKILL: no release, as when its node dies). The replica

@@ -18,6 +18,15 @@ pub(crate) fn render(plan: &Plan) -> String {
     for note in &plan.notes {
         c(&mut o, &format!("NOTE: {note}"));
     }
+    if plan.weighted_ecmp {
+        c(
+            &mut o,
+            "NOTE: weighted ECMP (oxlb.io/weighted-ecmp) cannot be honoured by BIRD 2: it\n\
+             installs multipath routes with equal weights and does not read the link\n\
+             bandwidth community (it keeps and shows it, BGP.ext_community). Traffic is\n\
+             split equally between the nodes.",
+        );
+    }
     o.line("");
     c(
         &mut o,

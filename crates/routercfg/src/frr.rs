@@ -58,6 +58,16 @@ pub(crate) fn render(plan: &Plan) -> String {
         );
         o.line(" bgp bestpath as-path multipath-relax");
     }
+    if plan.weighted_ecmp {
+        o.comment(
+            " !",
+            "Weighted ECMP (oxlb.io/weighted-ecmp): the nodes send each path's weight as the\n\
+             link bandwidth extended community, which FRR uses for unequal-cost multipath.\n\
+             FRR falls back to equal weights for all paths when one path lacks it (a node on\n\
+             an older oxlb during an upgrade); give such a path the smallest weight instead.",
+        );
+        o.line(" bgp bestpath bandwidth default-weight-for-missing");
+    }
     for peer in &plan.peers {
         render_peer(&mut o, peer);
     }

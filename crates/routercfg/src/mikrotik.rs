@@ -16,6 +16,14 @@ pub(crate) fn render(plan: &Plan) -> String {
     for note in &plan.notes {
         c(&mut o, &format!("NOTE: {note}"));
     }
+    if plan.weighted_ecmp {
+        c(
+            &mut o,
+            "NOTE: weighted ECMP (oxlb.io/weighted-ecmp) cannot be honoured by RouterOS 7:\n\
+             it does not weigh ECMP paths by the link bandwidth community. Traffic is split\n\
+             equally between the nodes.",
+        );
+    }
     o.line("");
     c(
         &mut o,

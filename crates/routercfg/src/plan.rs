@@ -23,6 +23,10 @@ pub struct Plan {
     /// The nodes' ASes differ between peers: eBGP multipath must accept paths through
     /// different neighbouring ASes (FRR `bgp bestpath as-path multipath-relax`).
     pub multipath_relax: bool,
+    /// Some BGPAdvertisement toward this router has `oxlb.io/weighted-ecmp: "true"`:
+    /// the nodes' paths carry the link bandwidth community and the router should split
+    /// traffic by it (unequal-cost multipath).
+    pub weighted_ecmp: bool,
     /// Things the generator left out, said in the output as comments.
     pub notes: Vec<String>,
 }
@@ -254,7 +258,11 @@ pub fn plan(
         return Err(Error::NoPrefixes);
     }
     let node_asns: BTreeSet<u32> = peers.iter().map(|p| p.node_asn).collect();
+    let weighted_ecmp = config.bgp_advertisements.values().any(|a| {
+        a.weighted_ecmp && (a.peers.is_empty() || peers.iter().any(|p| a.peers.contains(&p.name)))
+    });
     Ok(Plan {
+        weighted_ecmp,
         router_asn,
         router_id,
         max_paths: nodes

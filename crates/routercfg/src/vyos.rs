@@ -18,6 +18,16 @@ pub(crate) fn render(plan: &Plan) -> String {
     for note in &plan.notes {
         c(&mut o, &format!("NOTE: {note}"));
     }
+    if plan.weighted_ecmp {
+        c(
+            &mut o,
+            "NOTE: weighted ECMP (oxlb.io/weighted-ecmp): VyOS's FRR honours the link\n\
+             bandwidth community with no setting while every path carries it. To keep the\n\
+             weights while some node does not send it (mixed oxlb versions), add FRR's\n\
+             `bgp bestpath bandwidth default-weight-for-missing` under `router bgp` in vtysh\n\
+             (this generator knows no VyOS `set` command for it).",
+        );
+    }
     o.line("");
     c(
         &mut o,

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use oxlb_node::status::StatusReport;
+use oxlb_node::status::{DrainStatus, StatusReport};
 
 /// A status report is small; anything larger is not from oxlb.
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
@@ -17,7 +17,24 @@ pub fn fetch_status(address: SocketAddr) -> Result<StatusReport, String> {
         .map_err(|e| format!("{address} answered, but not with an oxlb status report: {e}"))
 }
 
+/// `oxlb drain` / `oxlb undrain`: POSTs the request (idempotent) and returns the drain
+/// status at that moment.
+pub fn post_drain(address: SocketAddr, drain: bool) -> Result<DrainStatus, String> {
+    let path = if drain {
+        "/api/v1/drain"
+    } else {
+        "/api/v1/undrain"
+    };
+    let body = request(address, "POST", path)?;
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("{address} answered, but not with a drain status: {e}"))
+}
+
 pub fn get(address: SocketAddr, path: &str) -> Result<Vec<u8>, String> {
+    request(address, "GET", path)
+}
+
+fn request(address: SocketAddr, method: &str, path: &str) -> Result<Vec<u8>, String> {
     let unreachable = |e: std::io::Error| {
         format!("cannot reach oxlb at {address}: {e} (is `oxlb run` running there? see --addr)")
     };
@@ -28,7 +45,7 @@ pub fn get(address: SocketAddr, path: &str) -> Result<Vec<u8>, String> {
         .map_err(unreachable)?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\nAccept: application/json\r\n\r\n"
     )
     .map_err(unreachable)?;
     let mut response = Vec::new();

@@ -43,6 +43,9 @@ pub struct RunOptions {
     /// host (something else, such as kube-proxy, makes them local).
     pub local_ip_interface: Option<String>,
     pub layer2: crate::l2_glue::Layer2Options,
+    /// On SIGTERM without graceful restart (or on a drained host): how long to keep the
+    /// sessions and service IPs after withdrawing the routes, before closing.
+    pub drain_delay: Duration,
 }
 
 #[derive(Debug)]
@@ -87,6 +90,8 @@ struct Engine {
     /// The objects in force after the last build: an object whose edit is invalid stays
     /// at this version (quarantine).
     last_valid: oxlb_config::LastValid,
+    /// `oxlb drain`: withdraw everything while the host keeps its service IPs.
+    drain: oxlb_announce::drain::DrainState,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -111,7 +116,9 @@ pub async fn run(
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = oxlb_node::http::serve(listener, report_rx, async {
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let drain_routes = crate::drain_http::router(drain_tx, report_rx.clone());
+    let http = oxlb_node::http::serve_with(listener, report_rx, drain_routes, async {
         let _ = stop_http_rx.await;
     });
     let (_watcher, mut reloads) = crate::watch::watch(&options.paths)
@@ -148,6 +155,7 @@ pub async fn run(
         live: None,
         last_valid: oxlb_config::LastValid::default(),
         host_check: HostCheck::default(),
+        drain: oxlb_announce::drain::DrainState::default(),
     };
     engine.reload("start").await;
 
@@ -163,6 +171,17 @@ pub async fn run(
             Some(()) = changed(&mut engine.live) => {
                 info!("layer2: live speakers changed");
                 engine.apply().await;
+            }
+            // A weight change held back by the driver's damping is due.
+            () = oxlb_node::weights::due(engine.driver.weight_wake()) => engine.apply().await,
+            Ok(()) = drain_rx.changed() => {
+                let wish = *drain_rx.borrow_and_update();
+                crate::drain::request(&mut engine.drain, wish);
+                engine.apply().await;
+                engine.observe_drain().await;
+            }
+            () = oxlb_node::weights::due(crate::drain::poll(&engine.drain)) => {
+                engine.observe_drain().await;
             }
             () = engine.driver.bfd_down() => {}
             () = &mut shutdown => break,
@@ -255,12 +274,13 @@ impl Engine {
             return;
         };
         let live = self.layer2.as_ref().and_then(Layer2::live);
-        let plan = self.planner.plan(
+        let mut plan = self.planner.plan(
             &current.snapshot,
             &current.config,
             &self.held,
             live.as_ref(),
         );
+        self.drain.withhold(&mut plan.announcements);
         if let Some(layer2) = &self.layer2 {
             layer2.update_seeds(&current.snapshot);
         }
@@ -367,6 +387,7 @@ impl Engine {
     async fn refresh_counters(&mut self) {
         let status = self.driver.status().await;
         self.check_host(status.kernel_arp.as_ref()).await;
+        crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
         self.publish(status);
     }
 
@@ -383,11 +404,43 @@ impl Engine {
         });
     }
 
-    async fn stop(self) {
+    /// Whether a drain has converged (every session sent the withdrawals); publishes
+    /// the drain status.
+    async fn observe_drain(&mut self) {
+        let status = self.driver.status().await;
+        crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+    }
+
+    /// The stop plan of issue 19: on a drained host, or where no session asks for
+    /// graceful restart, the routes are withdrawn first and the sessions close after
+    /// `--drain-delay-seconds`; a restart with graceful restart configured keeps them.
+    async fn stop(mut self) {
+        let configured = self.driver.stop_mode() == StopMode::GracefulRestart;
+        let plan = oxlb_announce::drain::stop_plan(
+            &self.drain,
+            false,
+            configured,
+            self.options.drain_delay,
+        );
+        if let oxlb_announce::drain::StopPlan::WithdrawThenCease { delay } = plan
+            && !delay.is_zero()
+        {
+            info!(
+                delay_ms = delay.as_millis() as u64,
+                "stopping: withdrawing every route first, closing after the drain delay"
+            );
+            crate::drain::request(&mut self.drain, true);
+            self.apply().await;
+            tokio::time::sleep(delay).await;
+        }
+        let mode = match plan {
+            oxlb_announce::drain::StopPlan::GracefulRestart => StopMode::GracefulRestart,
+            oxlb_announce::drain::StopPlan::WithdrawThenCease { .. } => StopMode::Withdraw,
+        };
         if let Some(layer2) = self.layer2 {
             layer2.stop().await;
         }
-        let mode = self.driver.stop().await;
+        let mode = self.driver.stop_as(mode).await;
         // With graceful restart the routers keep sending traffic here while we are
         // away: keep the service IPs so it is still accepted.
         if let Some(vips) = &self.vips

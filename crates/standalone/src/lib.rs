@@ -8,6 +8,8 @@
 //! `oxlb_node`'s too.
 
 pub mod client;
+pub mod drain;
+pub mod drain_http;
 pub mod engine;
 pub mod l2_glue;
 pub mod memory;

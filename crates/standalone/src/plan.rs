@@ -276,6 +276,7 @@ fn bgp_routes(announcements: &Announcements) -> Vec<BgpRouteStatus> {
                     prefix: *prefix,
                     local_pref: attributes.local_pref,
                     communities: attributes.communities.iter().map(community_text).collect(),
+                    weight: attributes.weight,
                 })
         })
         .collect()
@@ -310,6 +311,11 @@ fn service_reports(
                 ips: held.map(|h| h.ips.clone()).unwrap_or_default(),
                 pool: held.map(|h| h.pool.clone()),
                 allocation_error: failures.get(&text_key).cloned(),
+                weight: plan
+                    .announcements
+                    .weights
+                    .get(&key)
+                    .map(oxlb_node::weights::status),
                 ..Default::default()
             };
             for ip in &report.ips {

@@ -92,7 +92,7 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str("  (none)\n");
     } else {
         let mut rows = vec![
-            ["PEER", "PREFIX", "LOCAL_PREF", "COMMUNITIES"]
+            ["PEER", "PREFIX", "LOCAL_PREF", "COMMUNITIES", "WEIGHT"]
                 .map(String::from)
                 .to_vec(),
         ];
@@ -106,6 +106,7 @@ pub fn status(report: &StatusReport) -> String {
                 } else {
                     r.communities.join(" ")
                 },
+                r.weight.map_or_else(|| "-".into(), |w| w.to_string()),
             ]);
         }
         out.push_str(&indent(&table(&rows)));
@@ -276,6 +277,20 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         for n in &s.not_announced {
             let protocol = n.protocol.map(|p| format!(" by {p}")).unwrap_or_default();
             let _ = writeln!(out, "  {} is not announced{protocol}: {}.", n.ip, n.detail);
+        }
+        if let Some(w) = &s.weight {
+            let _ = writeln!(
+                out,
+                "  Weighted ECMP: this node's weight is {} ({} ready local endpoints, {} terminating{}).",
+                w.weight,
+                w.ready_local_endpoints,
+                w.terminating_local_endpoints,
+                if w.clamped {
+                    ", clamped to the largest weight sent"
+                } else {
+                    ""
+                }
+            );
         }
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");

@@ -43,6 +43,7 @@ pub fn bgp_adv(name: &str, pools: &[&str]) -> BgpAdvertisement {
         peers: BTreeSet::new(),
         node_selectors: vec![],
         service_selectors: vec![],
+        weighted_ecmp: false,
     }
 }
 
@@ -77,6 +78,7 @@ pub fn node(name: &str, labels: &[(&str, &str)]) -> NodeView {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         network_unavailable: false,
+        cordoned: false,
     }
 }
 

@@ -80,6 +80,9 @@ struct RouteFile {
     /// "A:B:C".
     #[serde(default)]
     large_communities: Vec<String>,
+    /// Weighted ECMP units, sent as the link bandwidth extended community.
+    #[serde(default)]
+    link_bandwidth: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +175,7 @@ fn load(path: &str) -> Result<(File, Desired), String> {
                         .iter()
                         .map(|c| large(c))
                         .collect::<Result<BTreeSet<_>, _>>()?,
+                    link_bandwidth: r.link_bandwidth,
                 },
             );
         }

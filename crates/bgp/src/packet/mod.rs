@@ -8,6 +8,7 @@
 pub mod attribute_error;
 pub mod error;
 pub mod iana;
+pub mod link_bandwidth;
 pub mod notification;
 pub mod open;
 pub mod prefix;

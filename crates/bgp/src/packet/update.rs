@@ -84,6 +84,8 @@ pub enum Attribute {
     LocalPref(u32),
     Communities(Vec<u32>),
     LargeCommunities(Vec<(u32, u32, u32)>),
+    /// EXTENDED_COMMUNITIES (RFC 4360 §2): eight octets each.
+    ExtendedCommunities(Vec<[u8; 8]>),
     MpReach {
         afi: u16,
         safi: u8,
@@ -392,9 +394,19 @@ impl Attribute {
                 return withdraw(F::BadLength { len });
             }
             // RFC 7606 §7.14.
-            t::EXTENDED_COMMUNITIES if len == 0 || !len.is_multiple_of(8) => {
-                return withdraw(F::BadLength { len });
-            }
+            t::EXTENDED_COMMUNITIES => match len {
+                n if n > 0 && n % 8 == 0 => Attribute::ExtendedCommunities(
+                    value
+                        .chunks_exact(8)
+                        .map(|c| {
+                            let mut o = [0u8; 8];
+                            o.copy_from_slice(c);
+                            o
+                        })
+                        .collect(),
+                ),
+                _ => return withdraw(F::BadLength { len }),
+            },
             t::COMMUNITIES => match len {
                 n if n > 0 && n % 4 == 0 => {
                     Attribute::Communities((0..n).step_by(4).map(|i| u32_at(value, i)).collect())
@@ -513,6 +525,12 @@ impl Attribute {
                     value.extend_from_slice(&c.to_be_bytes());
                 }
                 (optional_transitive, t::LARGE_COMMUNITIES)
+            }
+            Attribute::ExtendedCommunities(cs) => {
+                cs.iter().for_each(|c| value.extend_from_slice(c));
+                // RFC 4360 §2: the attribute is optional transitive; whether one
+                // community is transitive is a bit of its own type octet.
+                (optional_transitive, t::EXTENDED_COMMUNITIES)
             }
             Attribute::MpReach {
                 afi,

@@ -374,10 +374,16 @@ pub(super) fn build_bgp(
                 );
             }
         }
+        let weighted_ecmp = super::weighted_ecmp::weighted_ecmp(
+            cx,
+            &subject,
+            object.object.metadata.annotations.as_ref(),
+        );
         origins.insert(subject.name.to_string(), subject.origin.clone());
         out.insert(
             subject.name.to_string(),
             BgpAdvertisement {
+                weighted_ecmp,
                 name: subject.name.to_string(),
                 pools: selected,
                 aggregation_length_v4: v4,

@@ -12,6 +12,9 @@ mod communities;
 pub mod parse;
 mod peers;
 mod pools;
+mod weighted_ecmp;
+
+pub use weighted_ecmp::ANNOTATION as WEIGHTED_ECMP_ANNOTATION;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -127,6 +127,10 @@ pub(super) fn report_services(
                 ips: service.ips.clone(),
                 pool: Some(service.pool.clone()),
                 announced,
+                weight: announcements
+                    .weights
+                    .get(&service.key)
+                    .map(oxlb_node::weights::status),
                 ..ServiceStatus::default()
             })
         })

@@ -104,6 +104,15 @@ pub fn cluster_input(
     )
 }
 
+/// `--keep-routes-when-cordoned`: MetalLB's behaviour, where a cordoned node announces
+/// as before (only the exclude-from-external-load-balancers label withdraws).
+pub fn ignore_cordon(input: &mut AnnounceInput) {
+    input.node.cordoned = false;
+    for view in input.nodes.values_mut() {
+        view.cordoned = false;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -77,6 +77,10 @@ pub struct SpeakerOptions {
     /// The membership deciding which speakers are alive for the Layer 2 election
     /// (MetalLB's memberlist): bind address and port, key file.
     pub membership: MembershipOptions,
+    /// A cordoned node (`spec.unschedulable`) withdraws its routes and hands over its
+    /// Layer 2 IPs (graceful drain, the default); `false` keeps MetalLB's behaviour,
+    /// where only the exclude-from-external-load-balancers label does.
+    pub cordon_withdraws: bool,
 }
 
 impl SpeakerOptions {
@@ -92,6 +96,7 @@ impl SpeakerOptions {
             status_address: None,
             pod: None,
             membership: MembershipOptions::default(),
+            cordon_withdraws: true,
         }
     }
 }
@@ -342,7 +347,7 @@ async fn run_speaker_inner(
         .await;
         if let Some(config) = &config {
             let live = membership.candidates(&pods.state(), &nodes.state());
-            let input = cluster_input(
+            let mut input = cluster_input(
                 &options.node_name,
                 &stores.services.state(),
                 &slices.state(),
@@ -350,6 +355,9 @@ async fn run_speaker_inner(
                 &live,
                 options.lb_class.as_deref(),
             );
+            if !options.cordon_withdraws {
+                inputs::ignore_cordon(&mut input);
+            }
             let announcements = input.announce(config);
             let services = input.services;
             let inputs = (

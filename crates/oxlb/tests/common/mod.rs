@@ -38,6 +38,15 @@ pub fn node_ip6(index: usize) -> String {
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
+thread_local! {
+    /// The first letters of the namespace names [`Topo`] creates.
+    static TAG: std::cell::RefCell<String> = std::cell::RefCell::new("e2e".to_string());
+}
+
+fn tagged(name: &str) -> String {
+    TAG.with(|t| format!("{}{name}", t.borrow()))
+}
+
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);
 
@@ -107,6 +116,15 @@ impl Topo {
         Topo::build_inner(nodes, false, Some(frr_conf), daemons, false)
     }
 
+    /// [`Topo::build_with_frr`] with namespace names starting with `tag` (each helper or
+    /// test family has its own, so leftovers are attributable).
+    pub fn build_tagged(tag: &str, nodes: usize, frr_conf: &str, daemons: &[&str]) -> Topo {
+        TAG.with(|t| *t.borrow_mut() = tag.to_string());
+        let topo = Topo::build_inner(nodes, false, Some(frr_conf), daemons, false);
+        TAG.with(|t| *t.borrow_mut() = "e2e".to_string());
+        topo
+    }
+
     /// `frr_conf`: `None` for the built-in one (a neighbour per node, and BIRD),
     /// started by bgpd itself; given, it is loaded through vtysh.
     fn build_inner(
@@ -119,9 +137,9 @@ impl Topo {
         let mut neighbours = Vec::new();
         let dir = Scratch::new("e2e");
         std::fs::create_dir_all(dir.0.join("config")).unwrap();
-        let ws = Netns::new("e2ews").unwrap();
-        let router = Netns::new("e2ertr").unwrap();
-        let lan = Netns::new("e2elan").unwrap();
+        let ws = Netns::new(&tagged("ws")).unwrap();
+        let router = Netns::new(&tagged("rtr")).unwrap();
+        let lan = Netns::new(&tagged("lan")).unwrap();
         if v6 {
             for ns in [&ws, &router, &lan] {
                 no_dad(ns);
@@ -158,7 +176,7 @@ impl Topo {
 
         let mut out = Vec::new();
         for index in 1..=nodes {
-            let ns = Netns::new(&format!("e2enode{index}")).unwrap();
+            let ns = Netns::new(&tagged(&format!("node{index}"))).unwrap();
             if v6 {
                 no_dad(&ns);
             }
@@ -181,13 +199,13 @@ impl Topo {
             });
         }
         let bird_ns = bird.then(|| {
-            let ns = Netns::new("e2ebird").unwrap();
+            let ns = Netns::new(&tagged("bird")).unwrap();
             attach(&lan, &ns, "bird", BIRD_LAN);
             neighbours.push(BIRD_LAN.to_string());
             ns
         });
         let client = v6.then(|| {
-            let ns = Netns::new("e2ecli").unwrap();
+            let ns = Netns::new(&tagged("cli")).unwrap();
             no_dad(&ns);
             attach(&lan, &ns, "client", CLIENT_LAN);
             attach6(&ns, CLIENT_LAN6);
@@ -222,6 +240,11 @@ impl Topo {
 
     /// Starts `oxlb run` on node `i` (0-based) with its state dir.
     pub fn start_run(&mut self, i: usize) {
+        self.start_run_with(i, &[]);
+    }
+
+    /// [`Topo::start_run`] with extra `oxlb run` arguments.
+    pub fn start_run_with(&mut self, i: usize, extra: &[&str]) {
         let config = self.config_dir();
         let node = &mut self.nodes[i];
         let run = node
@@ -240,7 +263,10 @@ impl Topo {
                     LISTEN,
                     "--log-level",
                     "debug",
-                ],
+                ]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>(),
                 Some(&node.log),
             )
             .unwrap();

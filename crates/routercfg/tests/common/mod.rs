@@ -62,6 +62,7 @@ pub fn advertisement(name: &str, pools: &[&str]) -> BgpAdvertisement {
         peers: BTreeSet::new(),
         node_selectors: vec![],
         service_selectors: vec![],
+        weighted_ecmp: false,
     }
 }
 

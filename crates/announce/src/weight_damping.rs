@@ -1,0 +1,141 @@
+//! Damping of weighted-ECMP changes, so a rolling update (one endpoint event after the
+//! other) does not send an UPDATE per pod event.
+//!
+//! Rule, per (peer, prefix):
+//! - a prefix that appears or disappears goes out at once (that is eligibility, not
+//!   weight: a withdrawal must never wait);
+//! - a weight change goes out at once if the previous weight change for that prefix went
+//!   out at least [`HOLD`] ago;
+//! - otherwise the previously sent weight stays in force until [`HOLD`] after the last
+//!   one, then the latest weight goes out. Intermediate values are never sent.
+//!
+//! So weights follow endpoints within [`HOLD`] (one second), and a prefix gets at most
+//! one weight change per second, whatever the pod churn. Time is an input: pure.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use crate::RouteAttributes;
+
+/// At most one weight change per prefix per HOLD.
+pub const HOLD: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    weight: Option<u32>,
+    at: Instant,
+}
+
+/// What was last sent per peer and prefix.
+#[derive(Debug, Default)]
+pub struct WeightDamper {
+    sent: BTreeMap<(String, IpNet), Sent>,
+}
+
+impl WeightDamper {
+    /// Rewrites `desired` (peer → prefix → attributes) so no weight changes faster than
+    /// the rule allows; returns when to call again to send a held change (`None`:
+    /// nothing held).
+    pub fn apply(
+        &mut self,
+        now: Instant,
+        desired: &mut BTreeMap<String, BTreeMap<IpNet, RouteAttributes>>,
+    ) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        let mut next = BTreeMap::new();
+        for (peer, routes) in desired.iter_mut() {
+            for (prefix, attributes) in routes.iter_mut() {
+                let key = (peer.clone(), *prefix);
+                let sent = match self.sent.get(&key) {
+                    Some(old) if old.weight != attributes.weight => {
+                        let due = old.at + HOLD;
+                        if now >= due {
+                            Sent {
+                                weight: attributes.weight,
+                                at: now,
+                            }
+                        } else {
+                            attributes.weight = old.weight;
+                            wake = Some(wake.map_or(due, |w| w.min(due)));
+                            *old
+                        }
+                    }
+                    Some(old) => *old,
+                    None => Sent {
+                        weight: attributes.weight,
+                        at: now,
+                    },
+                };
+                next.insert(key, sent);
+            }
+        }
+        // Prefixes no longer desired are forgotten: their withdrawal went out unhindered.
+        self.sent = next;
+        wake
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired(weight: u32) -> BTreeMap<String, BTreeMap<IpNet, RouteAttributes>> {
+        let attributes = RouteAttributes {
+            weight: Some(weight),
+            ..Default::default()
+        };
+        BTreeMap::from([(
+            "router".to_string(),
+            BTreeMap::from([("10.79.0.1/32".parse().unwrap(), attributes)]),
+        )])
+    }
+
+    fn sent(d: &BTreeMap<String, BTreeMap<IpNet, RouteAttributes>>) -> Option<u32> {
+        d.values().next()?.values().next()?.weight
+    }
+
+    #[test]
+    fn a_rolling_update_sends_one_change_per_second_and_the_last_value() {
+        let mut damper = WeightDamper::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut d = desired(3);
+        assert_eq!(damper.apply(ms(0), &mut d), None);
+        assert_eq!(sent(&d), Some(3));
+        // Quiet for more than HOLD: the next change goes out at once.
+        let mut d = desired(4);
+        assert_eq!(damper.apply(ms(5000), &mut d), None);
+        assert_eq!(sent(&d), Some(4));
+        // Pod events 100 ms apart: held at 4, wake-up at 6000 ms.
+        for (t, w) in [(5100, 5), (5200, 6), (5300, 7)] {
+            let mut d = desired(w);
+            assert_eq!(damper.apply(ms(t), &mut d), Some(ms(6000)));
+            assert_eq!(sent(&d), Some(4), "at {t} ms");
+        }
+        // At the wake-up the latest value goes out, and the next window starts.
+        let mut d = desired(7);
+        assert_eq!(damper.apply(ms(6000), &mut d), None);
+        assert_eq!(sent(&d), Some(7));
+        let mut d = desired(8);
+        assert_eq!(damper.apply(ms(6100), &mut d), Some(ms(7000)));
+        assert_eq!(sent(&d), Some(7));
+    }
+
+    #[test]
+    fn a_withdrawal_and_a_new_prefix_are_never_held() {
+        let mut damper = WeightDamper::default();
+        let t0 = Instant::now();
+        let mut d = desired(3);
+        damper.apply(t0, &mut d);
+        let mut empty = BTreeMap::new();
+        assert_eq!(
+            damper.apply(t0 + Duration::from_millis(10), &mut empty),
+            None
+        );
+        let mut d = desired(1);
+        assert_eq!(damper.apply(t0 + Duration::from_millis(20), &mut d), None);
+        assert_eq!(sent(&d), Some(1));
+    }
+}

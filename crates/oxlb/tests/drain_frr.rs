@@ -1,0 +1,205 @@
+//! `oxlb drain` end to end (issue 19): three nodes running `oxlb run`, FRR configured by
+//! `oxlb router-config`, an HTTP backend on every node and a steady request load from the
+//! workstation through the router (short HTTP requests, one TCP connection each, two
+//! clients in parallel, every answer counted). Draining node1 and undraining it again loses no
+//! request; the router drops node1's path and takes it back.
+//!
+//! Prints the number of requests and failures, and the time from `oxlb drain` to the
+//! moment FRR has no path via node1 (polled every 20 ms: a figure, not an assertion).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use oxlb_netlab::{netns_tests_enabled, wait_until};
+
+const VIP: &str = "10.79.0.10";
+const REQUESTS: usize = 600;
+
+fn router_config(file: &std::path::Path) -> String {
+    let mut args = vec![
+        "router-config".to_string(),
+        "--flavor".into(),
+        "frr".into(),
+        "-f".into(),
+        file.to_str().unwrap().into(),
+    ];
+    for i in 1..=3 {
+        args.push("--node".into());
+        args.push(format!("node{i}={}", node_ip(i)));
+    }
+    let output = std::process::Command::new(OXLB)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The load: two loops of REQUESTS / 2 short requests each, one new connection per
+/// request, 10 ms pause between a loop's requests; one line per request, written at
+/// once: the HTTP code (000 for a failed connection), when it started (epoch seconds)
+/// and the node that answered.
+fn load_script() -> String {
+    let each = REQUESTS / 2;
+    let one = |k: usize| {
+        format!(
+            "( for i in $(seq {each}); do \
+                 rm -f /tmp/oxlb-we-body.$$.{k}; t=$(date +%s.%N); \
+                 code=$(curl -s --max-time 3 -o /tmp/oxlb-we-body.$$.{k} -w '%{{http_code}}' http://{VIP}/); \
+                 echo \"$code $t $(cat /tmp/oxlb-we-body.$$.{k} 2>/dev/null)\"; \
+                 sleep 0.01; \
+               done; rm -f /tmp/oxlb-we-body.$$.{k} ) &"
+        )
+    };
+    format!("{} {} wait; echo DONE", one(1), one(2))
+}
+
+fn epoch() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+fn hops_now(topo: &Topo) -> Vec<String> {
+    topo.paths(&format!("{VIP}/32")).into_keys().collect()
+}
+
+#[test]
+fn drain_and_undrain_lose_no_request_through_frr() {
+    if !netns_tests_enabled("drain_frr").unwrap() {
+        return;
+    }
+    oxlb_netlab::sweep_stale();
+    let scratch = Scratch::new("we-drain");
+    let file = scratch.0.join("metallb.yaml");
+    std::fs::write(&file, metallb_yaml("10.79.0.0/24")).unwrap();
+    let frr_conf = router_config(&file);
+    let mut topo = Topo::build_tagged("we", 3, &frr_conf, &["zebra", "bgpd"]);
+    topo.write_config("metallb.yaml", &metallb_yaml("10.79.0.0/24"));
+    topo.write_config("services.yaml", &services_yaml(&[("web", Some(VIP))]));
+    for i in 0..3 {
+        topo.start_backend(i);
+    }
+    topo.start_run(0);
+    // node2 stops with a drain delay: SIGTERM withdraws first, closes 2 s later.
+    topo.start_run_with(1, &["--drain-delay-seconds", "2"]);
+    topo.start_run(2);
+    let all: Vec<String> = (1..=3).map(node_ip).collect();
+    let rest: Vec<String> = (2..=3).map(node_ip).collect();
+    topo.wait_paths(&format!("{VIP}/32"), &all);
+    let names: Vec<String> = topo.nodes.iter().map(|n| format!("{}\n", n.name)).collect();
+    wait_until(CONVERGE, Duration::from_millis(200), || {
+        topo.curl_from_ws(VIP).ok().filter(|b| names.contains(b))
+    })
+    .expect("the service answers through the router");
+
+    let load_log = topo.dir.0.join("load.log");
+    let load_started = Instant::now();
+    let mut load = topo
+        .ws
+        .spawn(&["sh", "-c", &load_script()], Some(&load_log))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Drain node1: `oxlb drain` returns once its sessions sent the withdrawals.
+    let started = Instant::now();
+    eprintln!("drain at {}", epoch());
+    let said = topo
+        .oxlb(0, &["drain", "--addr", LISTEN])
+        .unwrap_or_else(|e| panic!("{e}\n{}", topo.logs()));
+    let cli_took = started.elapsed();
+    let converged = wait_until(CONVERGE, Duration::from_millis(20), || {
+        (hops_now(&topo) == rest).then(|| started.elapsed())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "FRR kept node1's path: {:?}\n{}",
+            hops_now(&topo),
+            topo.logs()
+        )
+    });
+    eprintln!("oxlb drain said: {said}");
+    eprintln!(
+        "oxlb drain returned after {} ms; FRR had no path via node1 {} ms after the drain began",
+        cli_took.as_millis(),
+        converged.as_millis()
+    );
+    assert!(said.contains("drained"), "{said}");
+    // A second drain changes nothing and still reports success.
+    let again = topo.oxlb(0, &["drain", "--addr", LISTEN]).unwrap();
+    assert!(again.contains("drained"), "{again}");
+    let status = topo.status(0).unwrap();
+    assert_eq!(status["drain"]["drained"], true, "{status}");
+    assert_eq!(status["drain"]["converged"], true, "{status}");
+    // The sessions stay up: node1 is alive, only withdrawn.
+    assert_eq!(
+        status["bgp_sessions"][0]["state"], "Established",
+        "{status}"
+    );
+
+    std::thread::sleep(Duration::from_secs(3));
+    eprintln!("undrain at {}", epoch());
+    let said = topo.oxlb(0, &["undrain", "--addr", LISTEN]).unwrap();
+    assert!(said.contains("undrained"), "{said}");
+    topo.wait_paths(&format!("{VIP}/32"), &all);
+    assert_eq!(topo.status(0).unwrap()["drain"]["drained"], false);
+    std::thread::sleep(Duration::from_secs(2));
+
+    // SIGTERM to node2 (no graceful restart configured): it withdraws first and keeps
+    // its sessions and service IP through the drain delay, so nothing in flight breaks.
+    let node1_and_3: Vec<String> = [1, 3].into_iter().map(node_ip).collect();
+    let sigterm = Instant::now();
+    eprintln!("SIGTERM to node2 at {}", epoch());
+    let mut run = topo.nodes[1].run.take().unwrap();
+    run.signal("TERM").unwrap();
+    let withdrawn = wait_until(CONVERGE, Duration::from_millis(20), || {
+        (hops_now(&topo) == node1_and_3).then(|| sigterm.elapsed())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "FRR kept node2's path: {:?}\n{}",
+            hops_now(&topo),
+            topo.logs()
+        )
+    });
+    let exited = wait_until(CONVERGE, Duration::from_millis(20), || {
+        run.child_mut().try_wait().ok().flatten()
+    })
+    .expect("oxlb run on node2 exits after the drain delay");
+    let exit_after = sigterm.elapsed();
+    assert!(exited.success());
+    eprintln!(
+        "SIGTERM to node2: FRR had no path via node2 after {} ms; oxlb run exited after {} ms",
+        withdrawn.as_millis(),
+        exit_after.as_millis()
+    );
+
+    let finished = wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
+        load.child_mut().try_wait().ok().flatten()
+    });
+    assert!(finished.is_some(), "the load did not finish");
+    let load_took = load_started.elapsed();
+    let text = std::fs::read_to_string(&load_log).unwrap();
+    assert!(text.contains("DONE"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| *l != "DONE").collect();
+    let failures: Vec<&&str> = lines.iter().filter(|l| !l.starts_with("200 ")).collect();
+    let by_node = |n: &str| lines.iter().filter(|l| l.ends_with(n)).count();
+    eprintln!(
+        "requests {} in {:.1} s ({:.0}/s), failures {}, answered by node1 {}, node2 {}, node3 {}",
+        lines.len(),
+        load_took.as_secs_f64(),
+        lines.len() as f64 / load_took.as_secs_f64(),
+        failures.len(),
+        by_node("node1"),
+        by_node("node2"),
+        by_node("node3")
+    );
+    assert_eq!(lines.len(), REQUESTS, "{text}");
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    // The load really spread over the nodes, node1 included (before and after).
+    assert!(by_node("node1") > 0 && by_node("node2") > 0 && by_node("node3") > 0);
+}
