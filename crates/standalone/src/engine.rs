@@ -86,6 +86,9 @@ struct Engine {
     /// The objects in force after the last build: an object whose edit is invalid stays
     /// at this version (quarantine).
     last_valid: oxlb_config::LastValid,
+    /// `oxlb.io/health-check`: the checks this node runs, and their change counter.
+    health: crate::health_glue::HealthChecks,
+    health_changes: watch::Receiver<u64>,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -133,7 +136,11 @@ pub async fn run(
         }
         None => None,
     };
+    let health = crate::health_glue::HealthChecks::default();
+    let health_changes = health.subscribe();
     let mut engine = Engine {
+        health,
+        health_changes,
         planner: Planner::new(&options.node, options.lb_class.clone()),
         options,
         store,
@@ -166,6 +173,7 @@ pub async fn run(
                 info!("layer2: live speakers changed");
                 engine.apply().await;
             }
+            Ok(()) = engine.health_changes.changed() => engine.apply().await,
             Some(peer) = recv(&mut engine.bfd_down) => {
                 warn!(peer, "BFD session went Down: closing the BGP session at once");
                 engine.speaker.reset_peer(&peer, "BFD session went Down");
@@ -259,12 +267,17 @@ impl Engine {
             return;
         };
         let live = self.layer2.as_ref().and_then(Layer2::live);
-        let plan = self.planner.plan(
+        self.health
+            .sync(current.snapshot.services.iter().map(|s| &s.object));
+        let plan = self.planner.plan_checked(
             &current.snapshot,
             &current.config,
             &self.held,
             live.as_ref(),
+            &self.health.health(&self.options.node),
         );
+        // Logged there, as the speaker records them as events.
+        self.health.changes();
         if let Some(layer2) = &self.layer2 {
             layer2.update_seeds(&current.snapshot);
             layer2
@@ -320,7 +333,9 @@ impl Engine {
                 Err(e) => error!("cannot update the service IPs on this host: {e}"),
             }
         }
+        let health_checks = self.health.status();
         self.report.send_modify(|r| {
+            r.health_checks = health_checks;
             r.services = plan.services.clone();
             r.pools = plan.pools.clone();
             r.bgp_routes = plan.bgp_routes.clone();
@@ -404,6 +419,12 @@ impl Engine {
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
     async fn refresh_counters(&mut self) {
         self.check_host().await;
+        let health_checks = self.health.status();
+        self.report.send_if_modified(|r| {
+            let changed = r.health_checks != health_checks;
+            r.health_checks = health_checks;
+            changed
+        });
         self.refresh_sessions();
         if let Some(layer2) = &self.layer2 {
             let stats = layer2.responder.stats();

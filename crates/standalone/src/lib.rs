@@ -8,6 +8,7 @@ pub mod bfd_glue;
 pub mod bgp_glue;
 pub mod client;
 pub mod engine;
+pub mod health_glue;
 pub mod host_check;
 pub mod http;
 pub mod l2_glue;

@@ -69,6 +69,25 @@ impl Planner {
         held: &Assignments,
         live: Option<&BTreeSet<String>>,
     ) -> Plan {
+        self.plan_checked(
+            snapshot,
+            config,
+            held,
+            live,
+            &oxlb_announce::Health::default(),
+        )
+    }
+
+    /// [`Planner::plan`] with health checks (`oxlb.io/health-check`): Services whose
+    /// check does not pass on a node are not announced by it.
+    pub fn plan_checked(
+        &mut self,
+        snapshot: &Snapshot,
+        config: &Config,
+        held: &Assignments,
+        live: Option<&BTreeSet<String>>,
+        health: &oxlb_announce::Health,
+    ) -> Plan {
         let services: Vec<Service> = snapshot
             .services
             .iter()
@@ -185,13 +204,16 @@ impl Planner {
                 .entry(name.clone())
                 .or_insert_with(|| views::bare_node(name));
         }
-        plan.announcements = oxlb_announce::announce(Input {
-            config,
-            node: &this_node,
-            nodes: &nodes,
-            live_speakers: live,
-            services: &service_views,
-        });
+        plan.announcements = oxlb_announce::announce_checked(
+            Input {
+                config,
+                node: &this_node,
+                nodes: &nodes,
+                live_speakers: live,
+                services: &service_views,
+            },
+            health,
+        );
         plan.local_ips = plan
             .announcements
             .l2

@@ -23,6 +23,9 @@ pub struct StatusReport {
     /// What the host's kernel would answer for (no ghost ARP/NDP answers).
     #[serde(default)]
     pub host: HostStatus,
+    /// Health-checked Services on this node.
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheckStatus>,
 }
 
 /// The Layer 2 host check ([`crate::host_check`]).
@@ -281,4 +284,26 @@ mod tests {
         assert_eq!(Protocol::Bgp.to_string(), "bgp");
         Ok(())
     }
+}
+
+/// One Service's health check on this node (`oxlb.io/health-check`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheckStatus {
+    /// `namespace/name`.
+    pub service: String,
+    /// The check as parsed (`http://127.0.0.1:8080/healthz`), or the annotation as
+    /// written when it is invalid.
+    pub check: String,
+    /// `pending`, `up`, `down`, or `invalid` (announced as if unchecked).
+    pub state: String,
+    /// The last passing check's latency.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    /// Why the last check failed, or why the annotations are invalid.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub checks: u64,
+    #[serde(default)]
+    pub failures: u64,
 }
