@@ -89,6 +89,8 @@ struct Engine {
     /// `oxlb.io/health-check`: the checks this node runs, and their change counter.
     health: crate::health_glue::HealthChecks,
     health_changes: watch::Receiver<u64>,
+    /// Layer 2: which checked Services pass on the other speakers.
+    peer_health: Option<watch::Receiver<crate::health_glue::PeerHealth>>,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -141,6 +143,7 @@ pub async fn run(
     let mut engine = Engine {
         health,
         health_changes,
+        peer_health: None,
         planner: Planner::new(&options.node, options.lb_class.clone()),
         options,
         store,
@@ -174,6 +177,7 @@ pub async fn run(
                 engine.apply().await;
             }
             Ok(()) = engine.health_changes.changed() => engine.apply().await,
+            Some(()) = changed(&mut engine.peer_health) => engine.apply().await,
             Some(peer) = recv(&mut engine.bfd_down) => {
                 warn!(peer, "BFD session went Down: closing the BGP session at once");
                 engine.speaker.reset_peer(&peer, "BFD session went Down");
@@ -274,8 +278,18 @@ impl Engine {
             &current.config,
             &self.held,
             live.as_ref(),
-            &self.health.health(&self.options.node),
+            &self.health.health_view(
+                &self.options.node,
+                self.peer_health
+                    .as_ref()
+                    .map(|p| p.borrow().clone())
+                    .as_ref(),
+                live.as_ref(),
+            ),
         );
+        if let Some(layer2) = &self.layer2 {
+            layer2.set_passing(self.health.passing());
+        }
         // Logged there, as the speaker records them as events.
         self.health.changes();
         if let Some(layer2) = &self.layer2 {
@@ -370,6 +384,7 @@ impl Engine {
         match Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await {
             Ok(layer2) => {
                 self.live = layer2.watch_live();
+                self.peer_health = layer2.watch_peer_health();
                 self.layer2 = Some(layer2);
             }
             Err(e) => error!("cannot start the Layer 2 responder (needs root / CAP_NET_RAW): {e}"),
@@ -567,7 +582,7 @@ fn node_internal_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
 }
 
 /// Resolves when the watched value changes; never when there is nothing to watch.
-async fn changed(receiver: &mut Option<watch::Receiver<BTreeSet<String>>>) -> Option<()> {
+async fn changed<T>(receiver: &mut Option<watch::Receiver<T>>) -> Option<()> {
     match receiver {
         Some(r) => r.changed().await.ok(),
         None => std::future::pending().await,

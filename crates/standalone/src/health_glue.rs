@@ -14,6 +14,9 @@ use tracing::{info, warn};
 
 use crate::status::HealthCheckStatus;
 
+/// Speaker → the checked Services that pass on it, as the speakers told.
+pub type PeerHealth = BTreeMap<String, BTreeSet<String>>;
+
 #[derive(Debug, Default)]
 pub struct HealthChecks {
     checks: Checks,
@@ -78,6 +81,45 @@ impl HealthChecks {
 
     pub fn health(&self, node: &str) -> Health {
         self.checks.health(node)
+    }
+
+    /// The health view for the announcement decision: this node's own checks, and for
+    /// Layer 2 the other speakers' as they told (`peers`, from the membership). A
+    /// speaker not heard from yet counts as passing: each speaker claims only while
+    /// its own check passes, so the worst case is a moment (until its news arrives,
+    /// sent at once on a change) with no answerer, never two answerers. Without
+    /// membership (`None`) nothing is known of the others: they count as passing.
+    pub fn health_view(
+        &self,
+        node: &str,
+        peers: Option<&PeerHealth>,
+        candidates: Option<&BTreeSet<String>>,
+    ) -> Health {
+        let mut health = self.checks.health(node);
+        let (Some(peers), Some(candidates)) = (peers, candidates) else {
+            return health;
+        };
+        for (service, not_passing) in health.not_passing.iter_mut() {
+            let key = service.to_string();
+            not_passing.extend(
+                candidates
+                    .iter()
+                    .filter(|n| n.as_str() != node)
+                    .filter(|n| peers.get(*n).is_some_and(|passing| !passing.contains(&key)))
+                    .cloned(),
+            );
+        }
+        health
+    }
+
+    /// This node's passing checked Services (`namespace/name`), to tell the others.
+    pub fn passing(&self) -> BTreeSet<String> {
+        self.checks
+            .reports()
+            .into_iter()
+            .filter(|(_, r)| r.state.passes())
+            .map(|(k, _)| k.to_string())
+            .collect()
     }
 
     /// The state changes since the last call (for events and logs).
