@@ -452,6 +452,9 @@ async fn run_speaker_inner(
     // write theirs: an invalid config is visible per node, not only as a metric.
     let state_target = crate::writer::StateObject::speaker(&options.node_name, options.pod.clone());
     let mut written_state: Option<crate::writer::ConfigState> = None;
+    // `oxlb.io/health-check`: the checks this node runs; a state change recomputes.
+    let mut health = oxlb_standalone::health_glue::HealthChecks::default();
+    let mut health_changes = health.subscribe();
     // Someone deleting `speaker-<node>` gets it back at once, as with MetalLB.
     let own_state = crate::own_state::OwnStateWatch::start(
         &client,
@@ -517,13 +520,34 @@ async fn run_speaker_inner(
                 .get(&options.node_name)
                 .cloned()
                 .unwrap_or_else(|| views::bare_node(&options.node_name));
-            let announcements = oxlb_announce::announce(Input {
-                config,
-                node: &node,
-                nodes: &node_views,
-                live_speakers: &live,
-                services: &services,
-            });
+            let service_objects = stores.services.state();
+            health.sync(service_objects.iter().map(|s| s.as_ref()));
+            let health_view = health.health_view(
+                &options.node_name,
+                membership.peer_health().as_ref(),
+                Some(&live),
+            );
+            membership.set_passing(health.passing());
+            let announcements = oxlb_announce::announce_checked(
+                Input {
+                    config,
+                    node: &node,
+                    nodes: &node_views,
+                    live_speakers: &live,
+                    services: &services,
+                },
+                &health_view,
+            );
+            for change in health.changes() {
+                if let Some(service) = stores.services.get(
+                    &reflector::ObjectRef::new(&change.service.name)
+                        .within(&change.service.namespace),
+                ) {
+                    crate::health_events::publish(&recorder, &service, &change).await;
+                }
+            }
+            let health_checks = health.status();
+            report_tx.send_modify(|r| r.health_checks = health_checks);
             let inputs = (
                 oxlb_standalone::host_check::layer2_ips(
                     config,
@@ -592,10 +616,17 @@ async fn run_speaker_inner(
                 _ = &mut shutdown => break 'outer,
                 _ = notify.notified() => break,
                 _ = membership.changed() => break,
+                Ok(()) = health_changes.changed() => break,
                 _ = recheck.tick() => {
                     if membership.recheck() {
                         break;
                     }
+                    let health_checks = health.status();
+                    report_tx.send_if_modified(|r| {
+                        let changed = r.health_checks != health_checks;
+                        r.health_checks = health_checks;
+                        changed
+                    });
                     check_host(
                         &mut host_check,
                         protocol_status.as_ref(),

@@ -181,7 +181,7 @@ fn control_plane_vip_survives_an_api_server_failure() {
 
     // Kill node1's API server: its path leaves, the VIP keeps answering. A client
     // thread curls all along; the main thread watches FRR.
-    let remaining = vec![node_ip(2), node_ip(3)];
+    let remaining = [node_ip(2), node_ip(3)];
     let stop = std::sync::atomic::AtomicBool::new(false);
     let killed = Instant::now();
     servers[0] = None;
