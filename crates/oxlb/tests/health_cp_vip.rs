@@ -19,21 +19,11 @@ use oxlb_netlab::{Guarded, wait_until};
 const VIP: &str = "10.79.0.20";
 const STATUS: &str = "127.0.0.1:7473";
 
-fn generate(dir: &std::path::Path) -> (String, String) {
+fn generate(dir: &std::path::Path, vip: &str, mode: &[&str]) -> (String, String) {
     let output = std::process::Command::new(OXLB)
-        .args([
-            "control-plane-vip",
-            "--address",
-            VIP,
-            "--peer",
-            ROUTER_LAN,
-            "--peer-asn",
-            "64501",
-            "--my-asn",
-            "64500",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
+        .args(["control-plane-vip", "--address", vip])
+        .args(mode)
+        .args(["--out", dir.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -84,6 +74,10 @@ fn api_server(topo: &Topo, i: usize, cert: &str, key: &str) -> Guarded {
 }
 
 fn curl_vip(topo: &Topo) -> Result<String, String> {
+    curl(topo, VIP)
+}
+
+fn curl(topo: &Topo, vip: &str) -> Result<String, String> {
     topo.ws
         .exec_stdout(&[
             "curl",
@@ -94,7 +88,7 @@ fn curl_vip(topo: &Topo) -> Result<String, String> {
             "/dev/null",
             "-w",
             "%{http_code}",
-            &format!("https://{VIP}:6443/livez"),
+            &format!("https://{vip}:6443/livez"),
         ])
         .map_err(|e| e.to_string())
         .and_then(|code| if code == "200" { Ok(code) } else { Err(code) })
@@ -107,59 +101,19 @@ fn control_plane_vip_survives_an_api_server_failure() {
     }
     oxlb_netlab::sweep_stale();
     let mut topo = Topo::build(3, false);
-    let generated = topo.dir.0.join("generated");
-    let (config, unit) = generate(&generated);
-    topo.write_config("control-plane-vip.yaml", &config);
-    let cert = topo.dir.0.join("apiserver.crt");
-    let key = topo.dir.0.join("apiserver.key");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=kube-apiserver"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-
-    // Bootstrap: oxlb first, no API server yet: every check fails, no path.
-    let config_dir = topo.config_dir();
-    for i in 0..3 {
-        let node = &mut topo.nodes[i];
-        let args = run_args(
-            &unit,
-            &node.name,
-            config_dir.to_str().unwrap(),
-            node.state_dir.to_str().unwrap(),
-        );
-        let mut argv = vec![OXLB];
-        argv.extend(args.iter().map(String::as_str));
-        node.run = Some(node.ns.spawn(&argv, Some(&node.log)).unwrap());
-    }
-    for i in 0..3 {
-        let down = wait_until(CONVERGE, Duration::from_millis(100), || {
-            let text = topo
-                .oxlb(i, &["status", "-o", "json", "--addr", STATUS])
-                .ok()?;
-            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-            (json["health_checks"][0]["state"] == "down").then_some(())
-        });
-        assert!(
-            down.is_some(),
-            "node{} check never down\n{}",
-            i + 1,
-            topo.logs()
-        );
-    }
+    let (cert, key) = setup(
+        &mut topo,
+        VIP,
+        &[
+            "--peer",
+            ROUTER_LAN,
+            "--peer-asn",
+            "64501",
+            "--my-asn",
+            "64500",
+        ],
+    );
+    let (cert, key) = (cert.as_str(), key.as_str());
     assert!(
         topo.paths(&format!("{VIP}/32")).is_empty(),
         "no VIP before an API server passes"
@@ -215,6 +169,155 @@ fn control_plane_vip_survives_an_api_server_failure() {
     );
     for n in 0..20 {
         assert_eq!(curl_vip(&topo), Ok("200".into()), "curl {n} after failover");
+    }
+    drop(servers);
+    for i in 0..3 {
+        let mut run = topo.nodes[i].run.take().unwrap();
+        run.signal("TERM").unwrap();
+        let _ = wait_until(CONVERGE, Duration::from_millis(50), || {
+            run.child_mut().try_wait().ok().flatten()
+        });
+    }
+}
+
+/// Generates the files for `vip` (`mode`: the BGP or Layer 2 arguments), makes the API
+/// servers' certificate, starts `oxlb run` on every node as the generated systemd unit
+/// says, and waits until every node's check is down (no API server yet). Returns the
+/// certificate and key paths.
+fn setup(topo: &mut Topo, vip: &str, mode: &[&str]) -> (String, String) {
+    let generated = topo.dir.0.join("generated");
+    let (config, unit) = generate(&generated, vip, mode);
+    topo.write_config("control-plane-vip.yaml", &config);
+    let cert = topo.dir.0.join("apiserver.crt");
+    let key = topo.dir.0.join("apiserver.key");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=kube-apiserver"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+
+    // Bootstrap: oxlb first, no API server yet: every check fails, no path.
+    let config_dir = topo.config_dir();
+    for i in 0..3 {
+        let node = &mut topo.nodes[i];
+        let args = run_args(
+            &unit,
+            &node.name,
+            config_dir.to_str().unwrap(),
+            node.state_dir.to_str().unwrap(),
+        );
+        let mut argv = vec![OXLB];
+        argv.extend(args.iter().map(String::as_str));
+        node.run = Some(node.ns.spawn(&argv, Some(&node.log)).unwrap());
+    }
+    for i in 0..3 {
+        let down = wait_until(CONVERGE, Duration::from_millis(100), || {
+            let text = topo
+                .oxlb(i, &["status", "-o", "json", "--addr", STATUS])
+                .ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (json["health_checks"][0]["state"] == "down").then_some(())
+        });
+        assert!(
+            down.is_some(),
+            "node{} check never down\n{}",
+            i + 1,
+            topo.logs()
+        );
+    }
+    (
+        cert.to_str().unwrap().to_string(),
+        key.to_str().unwrap().to_string(),
+    )
+}
+
+/// The nodes that say they answer for `vip` by Layer 2.
+fn l2_owners(topo: &Topo, vip: &str) -> Vec<usize> {
+    (0..topo.nodes.len())
+        .filter(|i| {
+            topo.oxlb(*i, &["status", "-o", "json", "--addr", STATUS])
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some_and(|s| {
+                    s["l2"]
+                        .as_array()
+                        .is_some_and(|l2| l2.iter().any(|e| e["ip"] == vip))
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn layer2_control_plane_vip_moves_to_a_healthy_api_server() {
+    if !oxlb_netlab::netns_tests_enabled("health_cp_vip_l2").unwrap() {
+        return;
+    }
+    oxlb_netlab::sweep_stale();
+    const L2_VIP: &str = "10.77.0.201";
+    let mut topo = Topo::build(3, false);
+    let members = (1..=3)
+        .map(|i| format!("{}:7947", node_ip(i)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (cert, key) = setup(
+        &mut topo,
+        L2_VIP,
+        &["--interface", "lan0", "--members", &members],
+    );
+    assert!(
+        l2_owners(&topo, L2_VIP).is_empty(),
+        "no owner before a pass"
+    );
+    let mut servers: Vec<Option<Guarded>> = (0..3)
+        .map(|i| Some(api_server(&topo, i, &cert, &key)))
+        .collect();
+    let single = |except: Option<usize>| {
+        wait_until(CONVERGE, Duration::from_millis(20), || {
+            let owners = l2_owners(&topo, L2_VIP);
+            (owners.len() == 1 && Some(owners[0]) != except).then(|| owners[0])
+        })
+        .unwrap_or_else(|| panic!("owners {:?}\n{}", l2_owners(&topo, L2_VIP), topo.logs()))
+    };
+    let owner = single(None);
+    let ok = wait_until(CONVERGE, Duration::from_millis(100), || {
+        curl(&topo, L2_VIP).ok()
+    });
+    assert!(
+        ok.is_some(),
+        "curl -k https://{L2_VIP}:6443/livez never answered"
+    );
+
+    let killed = Instant::now();
+    servers[owner] = None;
+    let new_owner = single(Some(owner));
+    let moved = killed.elapsed();
+    let answered = wait_until(CONVERGE, Duration::from_millis(20), || {
+        curl(&topo, L2_VIP).ok().map(|_| killed.elapsed())
+    })
+    .expect("the VIP answers again");
+    println!(
+        "control-plane VIP (Layer 2) failover: {} owns the VIP {moved:?} after {}'s API server \
+         was killed (status poll); curl -k answered again {answered:?} after the kill",
+        topo.nodes[new_owner].name, topo.nodes[owner].name
+    );
+    for n in 0..10 {
+        assert_eq!(
+            curl(&topo, L2_VIP),
+            Ok("200".into()),
+            "curl {n} after failover"
+        );
     }
     drop(servers);
     for i in 0..3 {
