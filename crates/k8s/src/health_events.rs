@@ -1,6 +1,7 @@
 //! Kubernetes events for health-check state changes (`oxlb.io/health-check`), on the
 //! Service: `HealthCheckFailed` (Warning) when this node withdraws it,
-//! `HealthCheckPassed` (Normal) when it announces it again.
+//! `HealthCheckPassed` (Normal) when it announces it again, `HealthCheckInvalid`
+//! (Warning) when its annotations are invalid (then it is announced as if unchecked).
 
 use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
@@ -23,5 +24,18 @@ pub async fn publish(recorder: &Recorder, service: &Service, change: &CheckEvent
     };
     if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
         tracing::warn!(error = %e, "recording {reason} failed");
+    }
+}
+
+pub async fn publish_invalid(recorder: &Recorder, service: &Service, message: &str) {
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "HealthCheckInvalid".to_string(),
+        note: Some(message.to_string()),
+        action: "HealthCheckInvalid".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
+        tracing::warn!(error = %e, "recording HealthCheckInvalid failed");
     }
 }

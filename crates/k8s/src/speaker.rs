@@ -521,7 +521,14 @@ async fn run_speaker_inner(
                 .cloned()
                 .unwrap_or_else(|| views::bare_node(&options.node_name));
             let service_objects = stores.services.state();
-            health.sync(service_objects.iter().map(|s| s.as_ref()));
+            for (key, message) in health.sync(service_objects.iter().map(|s| s.as_ref())) {
+                if let Some(service) = stores
+                    .services
+                    .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                {
+                    crate::health_events::publish_invalid(&recorder, &service, &message).await;
+                }
+            }
             let health_view = health.health_view(
                 &options.node_name,
                 membership.peer_health().as_ref(),

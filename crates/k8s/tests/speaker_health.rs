@@ -161,6 +161,25 @@ async fn checks_gate_the_announcement_and_record_events() {
         .unwrap();
     assert_eq!(failed["type"], "Warning");
     assert_eq!(failed["regarding"]["name"], "web");
+    wait_for("invalid event", || {
+        events(&api)
+            .iter()
+            .any(|e| e["reason"] == "HealthCheckInvalid")
+    })
+    .await;
+    let invalid = events(&api)
+        .into_iter()
+        .find(|e| e["reason"] == "HealthCheckInvalid")
+        .unwrap();
+    assert_eq!(invalid["type"], "Warning");
+    assert_eq!(invalid["regarding"]["name"], "typo");
+    let note = invalid["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("default/typo")
+            && note.contains("oxlb.io/health-check")
+            && note.contains("as if it had no health check"),
+        "{note}"
+    );
 
     // The server comes up: announced, and an event says so.
     let server = backend(check_port);

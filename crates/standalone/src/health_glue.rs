@@ -35,8 +35,12 @@ pub struct CheckEvent {
 }
 
 impl HealthChecks {
-    /// Runs the checks `services` ask for; returns the errors newly found.
-    pub fn sync<'a>(&mut self, services: impl IntoIterator<Item = &'a Service>) -> Vec<String> {
+    /// Runs the checks `services` ask for; returns the invalid annotations newly found
+    /// (per Service, every error in words), each once until it changes.
+    pub fn sync<'a>(
+        &mut self,
+        services: impl IntoIterator<Item = &'a Service>,
+    ) -> Vec<(ServiceKey, String)> {
         let mut specs = BTreeMap::new();
         let mut invalid = BTreeMap::new();
         for service in services {
@@ -61,13 +65,13 @@ impl HealthChecks {
                 }
             }
         }
-        let new_errors: Vec<String> = invalid
+        let new_errors: Vec<(ServiceKey, String)> = invalid
             .iter()
             .filter(|(k, v)| self.invalid.get(*k) != Some(*v))
-            .flat_map(|(_, (_, errors))| errors.iter().cloned())
+            .map(|(k, (_, errors))| (k.clone(), errors.join("; ")))
             .collect();
-        for e in &new_errors {
-            warn!("{e}");
+        for (service, e) in &new_errors {
+            warn!(%service, "{e}");
         }
         self.invalid = invalid;
         self.checks.sync(&specs);
