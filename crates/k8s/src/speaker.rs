@@ -535,6 +535,11 @@ async fn run_speaker_inner(
                 Some(&live),
             );
             membership.set_passing(health.passing());
+            health.note_everywhere(
+                &options.node_name,
+                membership.peer_health().as_ref(),
+                Some(&live),
+            );
             let announcements = oxlb_announce::announce_checked(
                 Input {
                     config,

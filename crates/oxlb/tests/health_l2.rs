@@ -3,7 +3,8 @@
 //! `http://127.0.0.1:80/healthz`. Killing the owner's server (its oxlb keeps running)
 //! moves ownership: exactly one node answers ARP (checked with arping from a LAN
 //! client), and it is a node whose check passes; restarting the server brings the
-//! node back into the election. The take-over time is printed.
+//! node back into the election; every server killed, nobody answers and every node
+//! says the check fails everywhere (the rule). The take-over time is printed.
 //!
 //! Needs root and arping (`OXLB_SKIP_NETNS=1` skips).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
@@ -78,6 +79,27 @@ fn a_failing_check_moves_layer2_ownership_to_a_healthy_node() {
         "the election's own choice once all pass"
     );
     wait_answerer(&topo, &client, &macs, final_owner);
+
+    // Every server dies: the rule is to withdraw everywhere, and every node says so.
+    for node in &mut topo.nodes {
+        node.backend = None;
+    }
+    let everywhere = wait_until(CONVERGE, Duration::from_millis(100), || {
+        (0..3)
+            .all(|i| {
+                topo.status(i).is_some_and(|s| {
+                    s["health_checks"][0]["failing_everywhere"] == true
+                        && s["l2"].as_array().is_some_and(|l2| l2.is_empty())
+                })
+            })
+            .then_some(())
+    });
+    assert!(everywhere.is_some(), "{}", topo.logs());
+    assert!(arp_answers(&client, VIP).is_empty(), "nobody answers");
+    let explain = topo
+        .oxlb(0, &["explain", "default/api", "--addr", LISTEN])
+        .unwrap();
+    assert!(explain.contains("on every live speaker"), "{explain}");
 }
 
 fn check_state(topo: &Topo, i: usize) -> String {

@@ -290,6 +290,9 @@ impl Engine {
         if let Some(layer2) = &self.layer2 {
             layer2.set_passing(self.health.passing());
         }
+        let peers = self.peer_health.as_ref().map(|p| p.borrow().clone());
+        self.health
+            .note_everywhere(&self.options.node, peers.as_ref(), live.as_ref());
         // Logged there, as the speaker records them as events.
         self.health.changes();
         if let Some(layer2) = &self.layer2 {

@@ -24,6 +24,10 @@ pub struct HealthChecks {
     invalid: BTreeMap<ServiceKey, (String, Vec<String>)>,
     /// The states last seen, to log each change once as an event would be recorded.
     seen: BTreeMap<ServiceKey, CheckState>,
+    /// Checked Services whose check fails on every live speaker (known only with the
+    /// Layer 2 membership's news): withdrawn everywhere, by the rule in
+    /// `oxlb_announce::health`, and said so.
+    everywhere: BTreeSet<ServiceKey>,
 }
 
 /// A state change worth an event: (Service, reason, type is Warning, message).
@@ -116,6 +120,36 @@ impl HealthChecks {
         health
     }
 
+    /// Records which checked Services fail on every one of `candidates` (this node
+    /// included) from the same inputs as [`HealthChecks::health_view`], logging each
+    /// new one once; `oxlb status` and `explain` then say it.
+    pub fn note_everywhere(
+        &mut self,
+        node: &str,
+        peers: Option<&PeerHealth>,
+        candidates: Option<&BTreeSet<String>>,
+    ) {
+        let (Some(peers), Some(candidates)) = (peers, candidates) else {
+            self.everywhere.clear();
+            return;
+        };
+        let view = self.health_view(node, Some(peers), Some(candidates));
+        let now: BTreeSet<ServiceKey> = view
+            .not_passing
+            .iter()
+            .filter(|(_, nodes)| {
+                !candidates.is_empty()
+                    && candidates.iter().all(|c| nodes.contains(c))
+                    && nodes.contains(node)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for service in now.difference(&self.everywhere) {
+            warn!(%service, "health check fails on every live speaker: the Service is withdrawn everywhere (the rule: a node announces a checked Service only while its own check passes)");
+        }
+        self.everywhere = now;
+    }
+
     /// This node's passing checked Services (`namespace/name`), to tell the others.
     pub fn passing(&self) -> BTreeSet<String> {
         self.checks
@@ -167,6 +201,7 @@ impl HealthChecks {
             .reports()
             .into_iter()
             .map(|(key, r)| HealthCheckStatus {
+                failing_everywhere: self.everywhere.contains(&key),
                 service: key.to_string(),
                 check: r.spec.target.to_string(),
                 state: r.state.label().to_string(),
@@ -218,7 +253,11 @@ pub fn status_table(report: &crate::status::StatusReport) -> String {
         rows.push(vec![
             h.service.clone(),
             h.check.clone(),
-            h.state.clone(),
+            if h.failing_everywhere {
+                format!("{} (everywhere)", h.state)
+            } else {
+                h.state.clone()
+            },
             h.latency_ms
                 .map_or_else(|| "-".into(), |ms| format!("{ms:.1}ms")),
             h.checks.to_string(),
@@ -255,6 +294,11 @@ pub fn explain(report: &crate::status::StatusReport, service: &str) -> String {
         "up" => format!("  Health check {} is up{latency}: announced.\n", h.check),
         "pending" => format!(
             "  Health check {} has no result yet: not announced until it passes.\n",
+            h.check
+        ),
+        _ if h.failing_everywhere => format!(
+            "  Health check {} is down{error}, and on every live speaker: withdrawn \
+             everywhere (a node announces only while its own check passes).\n",
             h.check
         ),
         _ => format!(

@@ -306,4 +306,8 @@ pub struct HealthCheckStatus {
     pub checks: u64,
     #[serde(default)]
     pub failures: u64,
+    /// The check fails on every live speaker (Layer 2 membership news): withdrawn
+    /// everywhere. Unknown (false) without membership.
+    #[serde(default)]
+    pub failing_everywhere: bool,
 }
