@@ -238,6 +238,40 @@ fn systemd_unit(args: &ControlPlaneVipArgs, run_args: &[String]) -> String {
     )
 }
 
+/// `oxlb check`: an invalid `oxlb.io/health-check*` annotation is a warning (the
+/// Service would be announced as if unchecked), with the Service and the annotation.
+pub fn health_check_warnings(snapshot: &oxlb_config::Snapshot) -> Vec<oxlb_config::Diagnostic> {
+    let mut out = Vec::new();
+    for service in &snapshot.services {
+        let object = &service.object;
+        let key = oxlb_announce::ServiceKey {
+            namespace: object
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            name: object.metadata.name.clone().unwrap_or_default(),
+        };
+        let Some(annotations) = &object.metadata.annotations else {
+            continue;
+        };
+        if let Some(Err(errors)) = oxlb_health::spec::parse(&key, annotations) {
+            for e in errors {
+                let mut d = oxlb_config::Diagnostic::warning(
+                    oxlb_config::diagnostic::Code::Ignored,
+                    e.to_string(),
+                );
+                d.kind = "Service".into();
+                d.name = key.to_string();
+                d.field = format!("metadata.annotations[{}]", e.annotation);
+                d.value = Some(e.value.clone());
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
