@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use oxlb_standalone::status::StatusReport;
+use oxlb_node::status::StatusReport;
 use tokio::sync::{Notify, watch};
 
 use crate::lease::{self, LeaseConfig};

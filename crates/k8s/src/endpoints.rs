@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 
-use oxlb_standalone::http::{self, Endpoints};
-use oxlb_standalone::status::StatusReport;
+use oxlb_node::http::{self, Endpoints};
+use oxlb_node::status::StatusReport;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

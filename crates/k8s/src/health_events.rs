@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
 use oxlb_health::CheckState;
-use oxlb_standalone::health_glue::CheckEvent;
+use oxlb_node::health::CheckEvent;
 
 pub async fn publish(recorder: &Recorder, service: &Service, change: &CheckEvent) {
     let (type_, reason) = match change.state {

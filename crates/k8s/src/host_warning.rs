@@ -1,4 +1,4 @@
-//! The speaker's side of the Layer 2 host check ([`oxlb_standalone::host_check`]):
+//! The speaker's side of the Layer 2 host check ([`oxlb_node::host_check`]):
 //! when this node's kernel would answer ARP/NDP for Layer 2 IPs it does not own
 //! (typically kube-proxy in IPVS mode without `strictARP`, whose `kube-ipvs0` holds
 //! every LB IP), a Warning event on the Node says so, beside the log line, the

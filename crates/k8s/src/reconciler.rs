@@ -12,7 +12,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use oxlb_config::{Built, Config, LastValid, build_config_with};
 use oxlb_controller::{Change, Controller, Outcome, PoolStatus};
-use oxlb_standalone::status::{ConfigStatus, PoolStatus as ReportPool, StatusReport};
+use oxlb_node::status::{ConfigStatus, PoolStatus as ReportPool, StatusReport};
 
 use crate::speaker::PodIdentity;
 use crate::stores::Stores;

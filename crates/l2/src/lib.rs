@@ -34,6 +34,7 @@ pub mod health_news;
 pub mod host_addrs;
 pub mod interfaces;
 pub mod kernel_arp;
+pub mod lease;
 pub mod membership;
 pub mod ndp;
 pub mod netlink;

@@ -7,6 +7,9 @@
 //! the Nodes in the files, the speaker Pods), and the quorum rule of
 //! [`oxlb_announce::quorum`] decides from the members heard from (alive, not merely
 //! suspect) among them, after a settle time without a break ([`quorum::Gate`]).
+//! Heard from means a fresh heartbeat within the lease, and a member found down keeps
+//! its IPs until its last heartbeat is old enough that it has surely let go: see
+//! [`crate::lease`] for why SWIM alone cannot order the two sides of a cut.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -27,6 +30,7 @@ use oxlb_announce::quorum::{self, Claim, Gate, Standing};
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Sealer};
+use crate::lease::{self, Beats, Leases, Observed};
 use crate::views;
 
 /// The memberlist port MetalLB speakers use.
@@ -78,6 +82,15 @@ pub struct Tuning {
     /// anything (after a start, a restart, a healed partition): the time the others
     /// need to hear of it. See [`quorum::Gate`].
     pub settle: Duration,
+    /// How often a heartbeat goes to every known speaker ([`crate::lease`]).
+    pub beat_every: Duration,
+    /// A peer counts toward the quorum only while its last heartbeat is younger.
+    pub lease: Duration,
+    /// A member found down keeps its IPs until its last heartbeat is this old. Must
+    /// exceed `lease` + `beat_every` + the recheck tick (20 ms), with room for
+    /// scheduling delays: that is what keeps a cut-off owner and its successor from
+    /// answering at once.
+    pub takeover_after: Duration,
     /// How many times every datagram is sent. Loss on the gossip path is what makes
     /// SWIM suspect a live member; a second copy makes a lost probe (and so a false
     /// "down" that would move an IP) far rarer: with 5 % independent loss a probe and
@@ -94,6 +107,14 @@ impl Default for Tuning {
             suspect_to_down: Duration::from_millis(100),
             announce_every: Duration::from_millis(500),
             settle: Duration::from_millis(500),
+            // Three beats per lease: 5 % loss drops all three from one peer about once
+            // in 8,000 leases, and the quorum needs only a majority of the peers.
+            beat_every: Duration::from_millis(40),
+            lease: Duration::from_millis(120),
+            // 120 + 40 + 20 = 180 ms at the latest for the owner to let go; 80 ms to
+            // spare. SWIM takes about as long to find a killed speaker down (probe,
+            // indirect probes, suspicion), so a real failover waits little for it.
+            takeover_after: Duration::from_millis(260),
             copies: 2,
         }
     }
@@ -220,6 +241,9 @@ impl Membership {
         let rng: StdRng = rand::make_rng();
         let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
         let mut shell = Shell {
+            beats: Beats::new(generation),
+            leases: Leases::default(),
+            known: BTreeSet::new(),
             foca,
             me,
             socket,
@@ -367,6 +391,13 @@ struct Seed {
 type Swim = Foca<Node, PostcardCodec, StdRng, foca::NoCustomBroadcast>;
 
 struct Shell {
+    /// Numbers the heartbeats this speaker sends.
+    beats: Beats,
+    /// When each known speaker's last fresh heartbeat arrived.
+    leases: Leases,
+    /// The seeds' and this speaker's addresses ([`Shell::known`]), kept for the beats'
+    /// hot path.
+    known: BTreeSet<SocketAddr>,
     foca: Swim,
     me: Node,
     socket: UdpSocket,
@@ -416,6 +447,8 @@ impl Shell {
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut send_view = tokio::time::interval(VIEW_EVERY);
         send_view.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beat = tokio::time::interval(tuning.beat_every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut announce = tokio::time::interval(tuning.announce_every);
         announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Large enough for any datagram; foca rejects bodies over its max packet size.
@@ -423,8 +456,8 @@ impl Shell {
         loop {
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, _from)) = received {
-                        self.receive(buf.get(..n).unwrap_or_default());
+                    if let Ok((n, from)) = received {
+                        self.receive(buf.get(..n).unwrap_or_default(), from);
                     }
                 }
                 Some(timer) = timers.recv() => {
@@ -435,7 +468,13 @@ impl Shell {
                     self.settle_at = None;
                     self.recheck_due = true;
                 }
-                _ = recheck.tick() => self.recheck_due = true,
+                _ = recheck.tick() => {
+                    // Datagrams that queued while this task waited for the CPU are read
+                    // before the quorum is judged: a busy host must not look cut off.
+                    self.drain_socket(&mut buf);
+                    self.recheck_due = true;
+                }
+                _ = beat.tick() => self.send_beats(false).await,
                 _ = send_view.tick() => self.send_view().await,
                 _ = send_health.tick() => {
                     let now = passing.borrow().clone();
@@ -455,6 +494,9 @@ impl Shell {
                     // Nothing is claimed from here on: before the others hear of the
                     // leave (and take over), and after the last flush recomputed it.
                     self.electorate.send_replace(BTreeSet::new());
+                    // The others drop their hold on this speaker's IPs at once.
+                    self.send_beats(true).await;
+                    self.send_beats(true).await;
                     let _ = self.foca.leave_cluster(&mut self.runtime);
                     self.flush(&timer_tx, &tuning).await;
                     self.electorate.send_replace(BTreeSet::new());
@@ -488,9 +530,48 @@ impl Shell {
             };
             self.seeds.push(seed);
         }
+        self.known = self.known();
+        let known = &self.known;
+        self.leases.retain(|addr| known.contains(addr));
     }
 
-    fn receive(&mut self, packet: &[u8]) {
+    /// The speakers expected to run: the seeds and this one.
+    fn known(&self) -> BTreeSet<SocketAddr> {
+        self.seeds
+            .iter()
+            .map(|s| s.addr)
+            .chain(std::iter::once(self.me.addr))
+            .collect()
+    }
+
+    /// Reads every datagram already queued on the socket, without waiting.
+    fn drain_socket(&mut self, buf: &mut [u8]) {
+        // Bounded: a flood cannot keep the task here.
+        for _ in 0..1024 {
+            match self.socket.try_recv_from(buf) {
+                Ok((n, from)) => {
+                    let packet = buf.get(..n).unwrap_or_default().to_vec();
+                    self.receive(&packet, from);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// One heartbeat to every known speaker and every member (see [`crate::lease`]).
+    async fn send_beats(&mut self, leaving: bool) {
+        let packet = self.sealer.seal(&lease::encode(&self.beats.next(leaving)));
+        let mut to: BTreeSet<SocketAddr> = self.seeds.iter().map(|s| s.addr).collect();
+        to.extend(self.foca.iter_members().map(|m| m.id().addr));
+        to.remove(&self.me.addr);
+        for addr in to {
+            if self.socket.send_to(&packet, addr).await.is_ok() {
+                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            }
+        }
+    }
+
+    fn receive(&mut self, packet: &[u8], from: SocketAddr) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.received += 1;
         // A copy of an authentic datagram just received: dropped before it is decrypted
@@ -510,6 +591,25 @@ impl Shell {
                 return;
             }
         };
+        if let Some(beat) = lease::decode(&body) {
+            match beat {
+                Some(beat) => {
+                    drop(stats);
+                    // Not remembered as a copy to drop: beats are sent once, and their
+                    // sequence numbers already make a repeat stale. The list of recent
+                    // tags stays for the gossip's copies.
+                    // Only the known speakers' beats count (and take table space).
+                    if from != self.me.addr && self.known.contains(&from) {
+                        let observed = self.leases.observe(from, beat, Instant::now());
+                        if observed == Observed::Left {
+                            self.recheck_due = true;
+                        }
+                    }
+                }
+                None => stats.dropped_malformed += 1,
+            }
+            return;
+        }
         if let Some(news) = crate::health_news::decode(&body) {
             match news {
                 Some(news) => {
@@ -689,7 +789,7 @@ impl Shell {
         }
         if changed || self.recheck_due {
             self.recheck_due = false;
-            self.decide_claim(tuning.settle);
+            self.decide_claim(tuning);
         }
     }
 
@@ -698,22 +798,20 @@ impl Shell {
     /// lets go as soon as it suspects them, before they can declare it down and take
     /// over), but stay candidates of the election (an IP moves only once its owner is
     /// confirmed down).
-    fn decide_claim(&mut self, settle: Duration) {
-        let known: BTreeSet<SocketAddr> = self
-            .seeds
-            .iter()
-            .map(|s| s.addr)
-            .chain(std::iter::once(self.me.addr))
-            .collect();
+    fn decide_claim(&mut self, tuning: &Tuning) {
+        let now = Instant::now();
+        let known = self.known();
+        // Alive for SWIM and a fresh heartbeat within the lease.
         let heard: BTreeSet<SocketAddr> = self
             .foca
             .iter_membership_state()
             .filter(|m| m.state() == foca::State::Alive && known.contains(&m.id().addr))
             .map(|m| m.id().addr)
+            .filter(|addr| self.leases.heard_within(addr, now, tuning.lease))
             .chain(std::iter::once(self.me.addr))
             .collect();
         let standing = quorum::standing(&known, &heard);
-        let claim = self.gate.update(standing, Instant::now(), settle);
+        let claim = self.gate.update(standing, now, tuning.settle);
         if heard != self.heard || standing != *self.standing.borrow() {
             let view = |set: &BTreeSet<SocketAddr>| {
                 set.iter().map(ToString::to_string).collect::<Vec<_>>()
@@ -734,6 +832,18 @@ impl Shell {
             Claim::Allowed | Claim::Denied(_) => None,
         };
         let mut electorate = self.live.borrow().clone();
+        // Found down, but perhaps only cut off and still answering until its lease
+        // runs out: it stays a candidate, so its IPs do not move yet.
+        electorate.extend(
+            self.foca
+                .iter_membership_state()
+                .filter(|m| m.state() == foca::State::Down)
+                .filter(|m| {
+                    self.leases
+                        .heard_within(&m.id().addr, now, tuning.takeover_after)
+                })
+                .map(|m| m.id().name.clone()),
+        );
         if claim != Claim::Allowed {
             electorate.remove(&self.me.name);
         }

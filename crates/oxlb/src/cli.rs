@@ -384,7 +384,7 @@ pub enum OutputFormat {
 fn loopback_address(text: &str) -> Result<std::net::SocketAddr, String> {
     let address: std::net::SocketAddr =
         text.parse().map_err(|e| format!("{e}: expected IP:PORT"))?;
-    oxlb_standalone::http::check_status_address(address)
+    oxlb_node::http::check_status_address(address)
 }
 
 /// The Pod from `--pod-name` / `--pod-uid` (downward API): the one place the controller

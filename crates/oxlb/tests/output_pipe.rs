@@ -90,16 +90,16 @@ fn status_server() -> (
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let report = oxlb_standalone::status::StatusReport {
+            let report = oxlb_node::status::StatusReport {
                 node: "node1".into(),
                 ..Default::default()
             };
             let (_tx, rx) = tokio::sync::watch::channel(report);
-            let listener = oxlb_standalone::http::bind("127.0.0.1:0".parse().unwrap())
+            let listener = oxlb_node::http::bind("127.0.0.1:0".parse().unwrap())
                 .await
                 .unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let server = oxlb_standalone::http::serve(listener, rx, async {
+            let server = oxlb_node::http::serve(listener, rx, async {
                 let _ = stop_rx.await;
             });
             let _ = server.await;

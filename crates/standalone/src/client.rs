@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::status::StatusReport;
+use oxlb_node::status::StatusReport;
 
 /// A status report is small; anything larger is not from oxlb.
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;

@@ -8,21 +8,22 @@
 //! says stale.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use oxlb_config::Config;
 use oxlb_config::snapshot::Snapshot;
-use tokio::sync::{mpsc, watch};
+use oxlb_node::driver::{Driver, DriverOptions, ProtocolStatus, StopMode};
+use oxlb_node::host_check::{self, HostCheck};
+use oxlb_node::node_info::NodeInfo;
+use oxlb_node::status::StatusReport;
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::bfd_glue::{self, BfdSessions};
-use crate::bgp_glue::{self, local_address_toward};
 use crate::l2_glue::Layer2;
 use crate::plan::{Plan, Planner};
 use crate::state::{Assignments, StateStore};
-use crate::status::{BgpSessionStatus, StatusReport};
 use crate::vips::LocalVips;
 
 #[derive(Debug, Clone)]
@@ -71,26 +72,24 @@ struct Engine {
     held: Assignments,
     planner: Planner,
     current: Option<Current>,
-    speaker: oxlb_bgp::Speaker,
+    /// BGP, the Layer 2 responder and BFD (shared with `oxlb speaker`).
+    driver: Driver,
     vips: Option<LocalVips>,
     report: watch::Sender<StatusReport>,
     last_plan: Option<Plan>,
+    /// The Layer 2 membership (the election's candidates), once the responder runs.
     layer2: Option<Layer2>,
     live: Option<watch::Receiver<BTreeSet<String>>>,
-    bfd: Option<BfdSessions>,
-    bfd_down: Option<mpsc::UnboundedReceiver<String>>,
-    /// Derived router IDs already logged (each is logged once, not on every apply).
-    router_ids: bgp_glue::RouterIds,
     /// Whether this host's kernel would answer for Layer 2 IPs it does not own.
-    host_check: crate::host_check::HostCheck,
+    host_check: HostCheck,
     /// The objects in force after the last build: an object whose edit is invalid stays
     /// at this version (quarantine).
     last_valid: oxlb_config::LastValid,
     /// `oxlb.io/health-check`: the checks this node runs, and their change counter.
-    health: crate::health_glue::HealthChecks,
+    health: oxlb_node::health::HealthChecks,
     health_changes: watch::Receiver<u64>,
     /// Layer 2: which checked Services pass on the other speakers.
-    peer_health: Option<watch::Receiver<crate::health_glue::PeerHealth>>,
+    peer_health: Option<watch::Receiver<oxlb_node::health::PeerHealth>>,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -111,20 +110,19 @@ pub async fn run(
         node: options.node.clone(),
         ..Default::default()
     });
-    let listener = crate::http::bind(options.listen)
+    let listener = oxlb_node::http::bind(options.listen)
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = crate::http::serve(listener, report_rx, async {
+    let http = oxlb_node::http::serve(listener, report_rx, async {
         let _ = stop_http_rx.await;
     });
     let (_watcher, mut reloads) = crate::watch::watch(&options.paths)
         .map_err(|e| RunError::Io(format!("cannot watch the configuration files: {e}")))?;
-    let speaker = oxlb_bgp::Speaker::start(oxlb_bgp::speaker::SpeakerOptions {
-        listen: options.bgp_listen,
-        on_event: Some(std::sync::Arc::new(|peer: &str, message: &str| {
-            info!(peer, "{message}");
-        })),
+    let driver = Driver::start(DriverOptions {
+        who: format!("oxlb on {}", options.node),
+        bgp_listen: options.bgp_listen,
+        layer2: options.layer2.responder_settings(),
     })
     .await
     .map_err(|e| RunError::Io(format!("cannot start the BGP speaker: {e}")))?;
@@ -138,7 +136,7 @@ pub async fn run(
         }
         None => None,
     };
-    let health = crate::health_glue::HealthChecks::default();
+    let health = oxlb_node::health::HealthChecks::default();
     let health_changes = health.subscribe();
     let mut engine = Engine {
         health,
@@ -149,17 +147,14 @@ pub async fn run(
         store,
         held,
         current: None,
-        speaker,
+        driver,
         vips,
         report: report_tx,
         last_plan: None,
         layer2: None,
         live: None,
-        bfd: None,
         last_valid: oxlb_config::LastValid::default(),
-        bfd_down: None,
-        router_ids: bgp_glue::RouterIds::default(),
-        host_check: crate::host_check::HostCheck::default(),
+        host_check: HostCheck::default(),
     };
     engine.reload("start").await;
 
@@ -178,10 +173,7 @@ pub async fn run(
             }
             Ok(()) = engine.health_changes.changed() => engine.apply().await,
             Some(()) = changed(&mut engine.peer_health) => engine.apply().await,
-            Some(peer) = recv(&mut engine.bfd_down) => {
-                warn!(peer, "BFD session went Down: closing the BGP session at once");
-                engine.speaker.reset_peer(&peer, "BFD session went Down");
-            }
+            () = engine.driver.bfd_down() => {}
             () = &mut shutdown => break,
         }
     }
@@ -297,9 +289,6 @@ impl Engine {
         self.health.changes();
         if let Some(layer2) = &self.layer2 {
             layer2.update_seeds(&current.snapshot);
-            layer2
-                .responder
-                .set_owned(oxlb_l2::owned_from(&plan.announcements));
         }
         for (service, reason, message) in &plan.events {
             info!(service, reason = reason.as_str(), "{message}");
@@ -310,33 +299,13 @@ impl Engine {
                 Err(e) => error!("cannot persist assignments (a restart could move IPs): {e}"),
             }
         }
-        let node_labels = current
-            .snapshot
-            .nodes
-            .iter()
-            .find(|n| n.object.metadata.name.as_deref() == Some(self.options.node.as_str()))
-            .and_then(|n| n.object.metadata.labels.clone())
-            .unwrap_or_default();
-        let node_ipv4 = node_internal_ipv4(&current.snapshot, &self.options.node);
-        let (sessions, skipped) = self.router_ids.desired_sessions(
-            &current.config,
-            &node_labels,
-            &plan.announcements,
-            node_ipv4,
-            local_address_toward,
+        let node = NodeInfo::find(
+            current.snapshot.nodes.iter().map(|n| &n.object),
+            &self.options.node,
         );
-        for skip in &skipped {
-            warn!("{skip}");
-        }
-        let bfd_wanted = bfd_glue::desired(
-            &current.config,
-            sessions
-                .iter()
-                .map(|(name, (s, _))| (name.clone(), s.peer_address, s.source_address)),
-            local_address_toward,
-        );
-        self.speaker.set_desired(sessions);
-        bfd_glue::start_and_apply(&mut self.bfd, &mut self.bfd_down, bfd_wanted).await;
+        self.driver
+            .apply(&current.config, &plan.announcements, &node)
+            .await;
         if let Some(vips) = &self.vips {
             match vips.apply(&plan.local_ips).await {
                 Ok(change) if change.added.is_empty() && change.removed.is_empty() => {}
@@ -356,57 +325,43 @@ impl Engine {
             r.services = plan.services.clone();
             r.pools = plan.pools.clone();
             r.bgp_routes = plan.bgp_routes.clone();
-            r.l2 = plan
-                .announcements
-                .l2
-                .iter()
-                .map(|(ip, l2)| crate::status::L2Status {
-                    ip: Some(*ip),
-                    interfaces: match &l2.interfaces {
-                        oxlb_announce::Interfaces::All => vec![],
-                        oxlb_announce::Interfaces::Only(names) => names.iter().cloned().collect(),
-                    },
-                    services: l2.services.iter().map(|s| s.to_string()).collect(),
-                    ..Default::default()
-                })
-                .collect();
         });
         self.last_plan = Some(plan);
         // New IPs or owners: look at the host again at the next refresh.
         self.host_check.expire();
-        self.refresh_sessions();
+        let status = self.driver.status().await;
+        self.publish(status);
     }
 
+    /// The membership joins the election once this node can answer: the driver's
+    /// responder started (the first L2Advertisement). Before planning, so that the
+    /// plan sees the live speakers.
     async fn start_layer2_if_needed(&mut self) {
         let Some(current) = &self.current else {
             return;
         };
-        if self.layer2.is_some() || current.config.l2_advertisements.is_empty() {
+        if self.layer2.is_some() || !self.driver.start_layer2_if_wanted(&current.config) {
             return;
         }
-        match Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await {
-            Ok(layer2) => {
-                self.live = layer2.watch_live();
-                self.peer_health = layer2.watch_peer_health();
-                self.layer2 = Some(layer2);
-            }
-            Err(e) => error!("cannot start the Layer 2 responder (needs root / CAP_NET_RAW): {e}"),
-        }
+        let layer2 =
+            Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await;
+        self.live = layer2.watch_live();
+        self.peer_health = layer2.watch_peer_health();
+        self.layer2 = Some(layer2);
     }
 
     /// Reads the host again (every [`crate::host_check::RECHECK`]) and reports whether
     /// its kernel would answer for Layer 2 IPs this node does not own.
-    async fn check_host(&mut self) {
-        let (Some(layer2), Some(current), Some(plan)) =
-            (&self.layer2, &self.current, &self.last_plan)
+    async fn check_host(&mut self, kernel_arp: Option<&host_check::KernelArp>) {
+        let (Some(kernel_arp), Some(current), Some(plan)) =
+            (kernel_arp, &self.current, &self.last_plan)
         else {
             return;
         };
         if !self.host_check.due(std::time::Instant::now()) {
             return;
         }
-        let kernel_arp = layer2.responder.stats().kernel_arp;
-        let layer2_ips = crate::host_check::layer2_ips(
+        let layer2_ips = host_check::layer2_ips(
             &current.config,
             plan.services
                 .iter()
@@ -414,15 +369,14 @@ impl Engine {
         );
         let owned: BTreeSet<std::net::IpAddr> = plan.announcements.l2.keys().copied().collect();
         let arp = kernel_arp.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            crate::host_check::check_now(&arp, &layer2_ips, &owned)
-        })
-        .await;
+        let checked =
+            tokio::task::spawn_blocking(move || host_check::check_now(&arp, &layer2_ips, &owned))
+                .await;
         match checked {
             Ok(Ok((ghosts, host))) => {
                 self.host_check
                     .record(ghosts, &host, std::time::Instant::now());
-                let status = self.host_check.status(&kernel_arp);
+                let status = self.host_check.status(kernel_arp);
                 self.report.send_if_modified(|r| {
                     let changed = r.host != status;
                     r.host = status;
@@ -436,131 +390,39 @@ impl Engine {
 
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
     async fn refresh_counters(&mut self) {
-        self.check_host().await;
+        let status = self.driver.status().await;
+        self.check_host(status.kernel_arp.as_ref()).await;
         let health_checks = self.health.status();
         self.report.send_if_modified(|r| {
             let changed = r.health_checks != health_checks;
             r.health_checks = health_checks;
             changed
         });
-        self.refresh_sessions();
-        if let Some(layer2) = &self.layer2 {
-            let stats = layer2.responder.stats();
-            self.report.send_if_modified(|r| {
-                let mut changed = false;
-                for entry in &mut r.l2 {
-                    let Some(counters) = entry.ip.and_then(|ip| stats.per_ip.get(&ip)) else {
-                        continue;
-                    };
-                    let new = (
-                        counters.requests_received,
-                        counters.responses_sent,
-                        counters.gratuitous_sent,
-                    );
-                    if new
-                        != (
-                            entry.requests_received,
-                            entry.responses_sent,
-                            entry.gratuitous_sent,
-                        )
-                    {
-                        (
-                            entry.requests_received,
-                            entry.responses_sent,
-                            entry.gratuitous_sent,
-                        ) = new;
-                        changed = true;
-                    }
-                }
-                changed
-            });
-        }
-        if let Some(bfd) = &self.bfd {
-            let sessions = bfd.status(|name| self.peer_vrf(name)).await;
-            self.report.send_if_modified(|r| {
-                if r.bfd_sessions == sessions {
-                    false
-                } else {
-                    r.bfd_sessions = sessions;
-                    true
-                }
-            });
-        }
+        self.publish(status);
     }
 
-    fn refresh_sessions(&self) {
-        let now = SystemTime::now();
-        let sessions: Vec<BgpSessionStatus> = self
-            .speaker
-            .status()
-            .into_iter()
-            .map(|s| BgpSessionStatus {
-                peer: s.name.clone(),
-                address: SocketAddr::new(s.address, self.peer_port(&s.name)).to_string(),
-                state: s.state,
-                established_seconds: s
-                    .established_since
-                    .and_then(|since| now.duration_since(since).ok())
-                    .map(|d| d.as_secs()),
-                prefixes_announced: s.prefixes_announced as u64,
-                prefixes_pending: s.prefixes_pending as u64,
-                updates_sent: s.updates_sent,
-                messages: (&s.messages).into(),
-                vrf: self.peer_vrf(&s.name),
-                // A family withheld on an up session (no IPv6 next hop on that link)
-                // is shown where operators look for what is wrong with the session.
-                last_error: s
-                    .last_error
-                    .clone()
-                    .or_else(|| s.withheld.map(|w| w.to_string())),
-            })
-            .collect();
+    /// The protocols' rows of the report.
+    fn publish(&self, status: ProtocolStatus) {
         self.report.send_if_modified(|r| {
-            if r.bgp_sessions == sessions {
-                false
-            } else {
-                r.bgp_sessions = sessions;
-                true
-            }
+            let changed = r.bgp_sessions != status.bgp_sessions
+                || r.bfd_sessions != status.bfd_sessions
+                || r.l2 != status.l2;
+            r.bgp_sessions = status.bgp_sessions;
+            r.bfd_sessions = status.bfd_sessions;
+            r.l2 = status.l2;
+            changed
         });
     }
 
-    fn peer_vrf(&self, name: &str) -> Option<String> {
-        self.current
-            .as_ref()
-            .and_then(|c| c.config.peers.get(name))
-            .and_then(|p| p.vrf.clone())
-    }
-
-    fn peer_port(&self, name: &str) -> u16 {
-        self.current
-            .as_ref()
-            .and_then(|c| c.config.peers.get(name))
-            .map_or(179, |p| p.port)
-    }
-
     async fn stop(self) {
-        let graceful = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.config.peers.values().any(|p| p.graceful_restart));
-        let mode = if graceful {
-            info!("stopping: graceful restart, routers keep our routes until we are back");
-            oxlb_bgp::speaker::ShutdownMode::GracefulRestart
-        } else {
-            info!("stopping: withdrawing every route");
-            oxlb_bgp::speaker::ShutdownMode::Withdraw {
-                message: format!("oxlb on {} is stopping", self.options.node),
-            }
-        };
         if let Some(layer2) = self.layer2 {
             layer2.stop().await;
         }
-        self.speaker.shutdown(mode).await;
+        let mode = self.driver.stop().await;
         // With graceful restart the routers keep sending traffic here while we are
         // away: keep the service IPs so it is still accepted.
         if let Some(vips) = &self.vips
-            && !graceful
+            && mode == StopMode::Withdraw
             && let Err(e) = vips.remove_interface().await
         {
             warn!("cannot remove {}: {e}", vips.interface());
@@ -568,33 +430,10 @@ impl Engine {
     }
 }
 
-/// The node's InternalIP (IPv4) from its Node object, MetalLB's default router ID.
-fn node_internal_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
-    let node = snapshot
-        .nodes
-        .iter()
-        .find(|n| n.object.metadata.name.as_deref() == Some(node))?;
-    node.object
-        .status
-        .as_ref()?
-        .addresses
-        .as_ref()?
-        .iter()
-        .filter(|a| a.type_ == "InternalIP")
-        .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
-}
-
 /// Resolves when the watched value changes; never when there is nothing to watch.
 async fn changed<T>(receiver: &mut Option<watch::Receiver<T>>) -> Option<()> {
     match receiver {
         Some(r) => r.changed().await.ok(),
-        None => std::future::pending().await,
-    }
-}
-
-async fn recv(receiver: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
-    match receiver {
-        Some(r) => r.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -1,22 +1,21 @@
-//! Layer 2 for `oxlb run`: the ARP/NDP responder and the membership that tells which
-//! speakers are alive (the election's candidates). Started when the configuration first
-//! has an L2Advertisement.
+//! Layer 2 for `oxlb run`: the membership that tells which speakers are alive (the
+//! election's candidates), from the files. The ARP/NDP responder is the node driver's
+//! (`oxlb_node::driver`); the membership starts once it runs.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use oxlb_config::snapshot::Snapshot;
+use oxlb_node::bgp::local_address_toward;
+use oxlb_node::node_info::first_internal_ip;
 use tokio::sync::watch;
 use tracing::{error, info};
-
-use crate::bgp_glue::local_address_toward;
 
 /// The Secret (and key) whose bytes authenticate every membership packet, as MetalLB's
 /// memberlist uses it.
 pub use oxlb_config::memberlist::{SECRET_KEY as MEMBERLIST_KEY, SECRET_NAME as MEMBERLIST_SECRET};
 
 pub struct Layer2 {
-    pub responder: oxlb_l2::Responder,
     pub membership: Option<oxlb_l2::membership::Membership>,
     node: String,
     options: Layer2Options,
@@ -33,24 +32,25 @@ pub struct Layer2Options {
     pub exclude: Option<Vec<String>>,
 }
 
-impl Layer2 {
-    pub async fn start(
-        node: &str,
-        options: &Layer2Options,
-        snapshot: &Snapshot,
-    ) -> std::io::Result<Layer2> {
+impl Layer2Options {
+    /// The node driver's responder settings: `oxlb run` runs on the host and sets the
+    /// ARP sysctls the responder needs (the default policy).
+    pub fn responder_settings(&self) -> oxlb_l2::responder::Settings {
         let mut settings = oxlb_l2::responder::Settings::default();
-        if let Some(exclude) = &options.exclude {
+        if let Some(exclude) = &self.exclude {
             settings.exclude = exclude.clone();
         }
-        let responder = oxlb_l2::Responder::start(settings)?;
-        let membership = start_membership(node, options, snapshot).await;
-        Ok(Layer2 {
-            responder,
-            membership,
+        settings
+    }
+}
+
+impl Layer2 {
+    pub async fn start(node: &str, options: &Layer2Options, snapshot: &Snapshot) -> Layer2 {
+        Layer2 {
+            membership: start_membership(node, options, snapshot).await,
             node: node.to_string(),
             options: options.clone(),
-        })
+        }
     }
 
     /// After a reload: the other speakers as the files now name them (a Node added
@@ -92,7 +92,6 @@ impl Layer2 {
         if let Some(membership) = self.membership {
             membership.leave().await;
         }
-        drop(self.responder);
     }
 }
 
@@ -203,16 +202,6 @@ fn own_address(snapshot: &Snapshot, node: &str) -> Option<IpAddr> {
         .iter()
         .filter(|n| n.object.metadata.name.as_deref() == Some(node))
         .find_map(|n| first_internal_ip(&n.object))
-}
-
-fn first_internal_ip(node: &k8s_openapi::api::core::v1::Node) -> Option<IpAddr> {
-    node.status
-        .as_ref()?
-        .addresses
-        .as_ref()?
-        .iter()
-        .filter(|a| a.type_ == "InternalIP")
-        .find_map(|a| a.address.parse::<IpAddr>().ok())
 }
 
 /// Other nodes' InternalIP addresses from their Node objects, at the membership port.

@@ -1,22 +1,18 @@
 //! `oxlb run`: the whole system for one host, from files, without Kubernetes.
 //!
 //! The shell reads the objects, runs the pure cores (config, allocator, announce) and
-//! applies their decisions: BGP sessions, Layer 2 answers, the service IPs on a local
-//! interface, and the persisted assignments that make a restart keep every IP.
+//! applies their decisions: through the node driver (`oxlb_node`, shared with
+//! `oxlb speaker`) the BGP sessions, Layer 2 answers and BFD; here the service IPs on a
+//! local interface, the Layer 2 membership from the files, and the persisted
+//! assignments that make a restart keep every IP. The status report and `/metrics` are
+//! `oxlb_node`'s too.
 
-pub mod bfd_glue;
-pub mod bgp_glue;
 pub mod client;
 pub mod engine;
-pub mod health_glue;
-pub mod host_check;
-pub mod http;
+pub mod health_render;
 pub mod l2_glue;
-pub mod metrics;
 pub mod plan;
 pub mod render;
 pub mod state;
-pub mod status;
-pub mod views;
 pub mod vips;
 pub mod watch;

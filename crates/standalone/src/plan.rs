@@ -6,16 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
-use oxlb_announce::{Announcements, Input, NodeView, Protocol, ServiceView};
+use oxlb_announce::{Announcements, Protocol, ServiceView};
 use oxlb_config::snapshot::Snapshot;
 use oxlb_config::{Community, Config};
 use oxlb_controller::{Controller, Desired, EventReason, POOL_ANNOTATION};
 
 use crate::state::{Assignments, HeldAssignment};
-use crate::status::{
+use oxlb_node::inputs::{Assigned, Source, announce_input};
+use oxlb_node::status::{
     AnnouncedIp, BgpRouteStatus, NotAnnouncedIp, PoolStatus, ServiceStatus as ServiceReport,
 };
-use crate::views;
+use oxlb_node::views;
 
 /// What one planning step decided.
 #[derive(Debug, Clone, Default)]
@@ -166,54 +167,27 @@ impl Planner {
             })
             .collect();
 
-        let service_views: Vec<ServiceView> = services
-            .iter()
-            .filter_map(|service| {
-                let key = views::service_key(service);
-                let assignment = plan.held.services.get(&key.to_string())?;
-                Some(ServiceView {
-                    endpoints: views::endpoints_of(&key, &endpoint_slices(snapshot)),
-                    traffic_policy: views::traffic_policy(service),
-                    key,
-                    ips: assignment.ips.clone(),
-                    pool: assignment.pool.clone(),
-                    labels: service.metadata.labels.clone().unwrap_or_default(),
-                })
+        let assigned = services.iter().filter_map(|service| {
+            let assignment = plan
+                .held
+                .services
+                .get(&views::service_key(service).to_string())?;
+            Some(Assigned {
+                service,
+                ips: &assignment.ips,
+                pool: &assignment.pool,
             })
-            .collect();
-        let mut nodes: BTreeMap<String, NodeView> = snapshot
-            .nodes
-            .iter()
-            .map(|n| views::node_view(&n.object))
-            .map(|v| (v.name.clone(), v))
-            .collect();
-        let this_node = nodes
-            .get(&self.node)
-            .cloned()
-            .unwrap_or_else(|| views::bare_node(&self.node));
-        let everyone: BTreeSet<String> = nodes
-            .keys()
-            .cloned()
-            .chain(std::iter::once(self.node.clone()))
-            .collect();
-        let live = live.unwrap_or(&everyone);
-        // A live speaker without a Node object in the files is still a candidate (with
-        // no labels): otherwise every speaker would think it alone may own an IP.
-        for name in live {
-            nodes
-                .entry(name.clone())
-                .or_insert_with(|| views::bare_node(name));
-        }
-        plan.announcements = oxlb_announce::announce_checked(
-            Input {
-                config,
-                node: &this_node,
-                nodes: &nodes,
-                live_speakers: live,
-                services: &service_views,
-            },
-            health,
+        });
+        let input = announce_input(
+            Source::Files,
+            &self.node,
+            assigned,
+            snapshot.endpoint_slices.iter().map(|s| &s.object),
+            snapshot.nodes.iter().map(|n| &n.object),
+            live,
         );
+        plan.announcements = input.announce_checked(config, health);
+        let service_views = input.services;
         plan.local_ips = plan
             .announcements
             .l2
@@ -225,14 +199,6 @@ impl Planner {
         plan.services = service_reports(&services, &plan, &self.failures);
         plan
     }
-}
-
-fn endpoint_slices(snapshot: &Snapshot) -> Vec<k8s_openapi::api::discovery::v1::EndpointSlice> {
-    snapshot
-        .endpoint_slices
-        .iter()
-        .map(|s| s.object.clone())
-        .collect()
 }
 
 /// Files carry no status: give each Service the IPs this host assigned it before (or
@@ -366,7 +332,7 @@ fn service_reports(
                 .map(|s| NotAnnouncedIp {
                     ip: s.ip,
                     protocol: s.protocol,
-                    reason: s.reason.label().to_string(),
+                    reason: (&s.reason).into(),
                     detail: s.reason.to_string(),
                 })
                 .collect();

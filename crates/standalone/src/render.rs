@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::status::{Protocol, ServiceStatus, StatusReport};
+use oxlb_node::status::{Protocol, ServiceStatus, StatusReport};
 
 /// Column-aligned rows; the first row is the header.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
@@ -175,7 +175,7 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
-    out.push_str(&crate::health_glue::status_table(report));
+    out.push_str(&crate::health_render::status_table(report));
     out.push_str("\nPools\n");
     let mut rows = vec![
         ["POOL", "ADDRESSES", "IPV4 IN USE", "IPV6 IN USE"]
@@ -281,7 +281,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
         }
-        out.push_str(&crate::health_glue::explain(report, service));
+        out.push_str(&crate::health_render::explain(report, service));
         if let Some(note) = &report.host.kernel_note {
             let _ = writeln!(out, "  Host warning: {note}");
         } else if report.host.kernel_unowned_answers == Some(0)
@@ -306,7 +306,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::*;
+    use oxlb_node::status::*;
 
     fn report() -> StatusReport {
         StatusReport {
@@ -377,7 +377,7 @@ mod tests {
 #[cfg(test)]
 mod host_tests {
     use super::*;
-    use crate::status::*;
+    use oxlb_node::status::*;
 
     #[test]
     fn explain_and_status_carry_the_host_check() {
@@ -410,12 +410,12 @@ mod host_tests {
             "{text}"
         );
         assert!(status(&report).contains("WARNING: this node's kernel would answer"));
-        let metrics = crate::metrics::render(&report);
+        let metrics = oxlb_node::metrics::render(&report);
         assert!(
             metrics.contains("# TYPE oxlb_layer2_kernel_unowned_answers gauge\noxlb_layer2_kernel_unowned_answers 1\n"),
             "{metrics}"
         );
         report.host = HostStatus::default();
-        assert!(!crate::metrics::render(&report).contains("oxlb_layer2_kernel"));
+        assert!(!oxlb_node::metrics::render(&report).contains("oxlb_layer2_kernel"));
     }
 }

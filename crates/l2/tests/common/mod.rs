@@ -158,6 +158,65 @@ impl Lab {
     pub fn node_of(&self, mac: &str) -> Option<usize> {
         (0..3).find(|i| self.mac(*i) == mac)
     }
+
+    /// When each node's responder answered for `ip`, from the probes' logs: every
+    /// "TIME owned IPS" line is written right after the responder's set changed, with
+    /// the wall clock all the namespaces share. `(node, from, until)`, `until` infinite
+    /// while it still answers. Valid for probes that were never killed.
+    pub fn answering_intervals(&self, ip: &str) -> Vec<(usize, f64, f64)> {
+        let mut intervals = Vec::new();
+        for node in 0..3 {
+            let mut since = None;
+            for line in self.log(node).lines() {
+                let mut words = line.split_whitespace();
+                let (Some(time), Some("owned")) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let Ok(time) = time.parse::<f64>() else {
+                    continue;
+                };
+                let owns = words
+                    .next()
+                    .is_some_and(|ips| ips.split(',').any(|i| i == ip));
+                match (owns, since) {
+                    (true, None) => since = Some(time),
+                    (false, Some(from)) => {
+                        intervals.push((node, from, time));
+                        since = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(from) = since {
+                intervals.push((node, from, f64::INFINITY));
+            }
+        }
+        intervals
+    }
+
+    /// Asserts that no two nodes ever answered for `ip` at the same time (by the
+    /// probes' logs, to the microsecond: far finer than sampling with arping) and
+    /// returns the shortest hand-over gap between one node letting go and the next
+    /// one answering, in milliseconds.
+    pub fn assert_never_two_answerers(&self, ip: &str) -> f64 {
+        let mut intervals = self.answering_intervals(ip);
+        intervals.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut shortest = f64::INFINITY;
+        for pair in intervals.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert!(
+                b.1 >= a.2,
+                "node{} answered for {ip} from {:.6} while node{} still did (until {:.6}): \
+                 {intervals:?}",
+                b.0 + 1,
+                b.1,
+                a.0 + 1,
+                a.2
+            );
+            shortest = shortest.min((b.1 - a.2) * 1000.0);
+        }
+        shortest
+    }
 }
 
 pub fn enabled(test: &str) -> bool {

@@ -361,7 +361,7 @@ pub fn render(report: &StatusReport) -> String {
         )
         .sample(name, &[], count);
     }
-    out.push_str(&crate::health_glue::metrics(report));
+    out.push_str(&crate::health::metrics(report));
     out
 }
 

@@ -1,5 +1,5 @@
-//! BFD for `oxlb run`: one BFD session per BGP session whose BGPPeer names a
-//! BFDProfile; when a BFD session goes from Up to Down the BGP session is torn down at
+//! BFD for `oxlb run` and `oxlb speaker` (through the node driver): one BFD session
+//! per BGP session whose BGPPeer names a BFDProfile; when a BFD session goes from Up to Down the BGP session is torn down at
 //! once (and re-established as usual when the peer is back). A BFD session that never
 //! came Up does not hold BGP back.
 

@@ -1,4 +1,5 @@
-//! The HTTP endpoint of `oxlb run` (default 127.0.0.1:7472, MetalLB's metrics port):
+//! The HTTP endpoint of `oxlb run` (default 127.0.0.1:7472, MetalLB's metrics port),
+//! also behind the speaker's and controller's listeners:
 //! `/metrics`, `/healthz`, `/readyz` and `/api/v1/status`, all read from the latest
 //! status report. The Kubernetes speaker and controller serve the first three where
 //! Prometheus and the kubelet reach them ([`Endpoints::Health`]) and the status API,

@@ -16,6 +16,9 @@ use oxlb_l2::sysctl::InterfaceArp;
 
 use crate::status::HostStatus;
 
+/// Per interface the responder serves, its ARP sysctls as found or set.
+pub type KernelArp = BTreeMap<String, InterfaceArp>;
+
 /// How often the host is read again without a change of announcements.
 pub const RECHECK: Duration = Duration::from_secs(10);
 

@@ -1,5 +1,5 @@
-//! What a running `oxlb run` reports: the JSON of `/api/v1/status`, the source of
-//! `/metrics`, and what `oxlb status` and `oxlb explain` print. One value, rebuilt
+//! What a running `oxlb run` or `oxlb speaker` reports: the JSON of `/api/v1/status`,
+//! the source of `/metrics`, and what `oxlb status` and `oxlb explain` print. One value, rebuilt
 //! after every change, so all views agree.
 
 use std::net::IpAddr;
@@ -106,10 +106,65 @@ pub struct AnnouncedIp {
 pub struct NotAnnouncedIp {
     pub ip: IpAddr,
     pub protocol: Option<Protocol>,
-    /// A stable label (`not_elected`, `no_local_endpoint`, ...).
-    pub reason: String,
+    /// Why, as a stable label in JSON (`not_elected`, `no_local_endpoint`, ...).
+    pub reason: SkipReason,
     /// The same in words.
     pub detail: String,
+}
+
+/// Why an IP is not announced: the announce core's decision ([`oxlb_announce::Skip`])
+/// without its details (those are in [`NotAnnouncedIp::detail`]). Serialized as the
+/// labels the report always had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    UnknownPool,
+    NoAdvertisement,
+    NodeNotSelected,
+    NodeExcluded,
+    NoServingEndpoint,
+    NoLocalEndpoint,
+    NotElected,
+    NotLive,
+    NoPeer,
+    HealthCheckFailing,
+}
+
+impl From<&oxlb_announce::Skip> for SkipReason {
+    fn from(skip: &oxlb_announce::Skip) -> SkipReason {
+        use oxlb_announce::Skip;
+        match skip {
+            Skip::UnknownPool => SkipReason::UnknownPool,
+            Skip::NoAdvertisement => SkipReason::NoAdvertisement,
+            Skip::NodeNotSelected => SkipReason::NodeNotSelected,
+            Skip::NodeExcluded => SkipReason::NodeExcluded,
+            Skip::NoServingEndpoint => SkipReason::NoServingEndpoint,
+            Skip::NoLocalEndpoint => SkipReason::NoLocalEndpoint,
+            Skip::NotElected { .. } => SkipReason::NotElected,
+            Skip::NotLive => SkipReason::NotLive,
+            Skip::NoPeer => SkipReason::NoPeer,
+            Skip::HealthCheckFailing => SkipReason::HealthCheckFailing,
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The serde label, one spelling for JSON and text.
+        let label = match self {
+            SkipReason::UnknownPool => "unknown_pool",
+            SkipReason::NoAdvertisement => "no_advertisement",
+            SkipReason::NodeNotSelected => "node_not_selected",
+            SkipReason::NodeExcluded => "node_excluded",
+            SkipReason::NoServingEndpoint => "no_serving_endpoint",
+            SkipReason::NoLocalEndpoint => "no_local_endpoint",
+            SkipReason::NotElected => "not_elected",
+            SkipReason::NotLive => "not_live",
+            SkipReason::NoPeer => "no_peer",
+            SkipReason::HealthCheckFailing => "health_check_failing",
+        };
+        f.write_str(label)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +296,30 @@ mod tests {
         assert!(s.errors.is_empty());
     }
 
+    /// The skip reason keeps the announce core's labels, in JSON and in text.
+    #[test]
+    fn skip_reasons_are_the_cores_labels() -> Result<(), serde_json::Error> {
+        let skips = [
+            oxlb_announce::Skip::UnknownPool,
+            oxlb_announce::Skip::NoAdvertisement,
+            oxlb_announce::Skip::NodeNotSelected,
+            oxlb_announce::Skip::NodeExcluded,
+            oxlb_announce::Skip::NoServingEndpoint,
+            oxlb_announce::Skip::NoLocalEndpoint,
+            oxlb_announce::Skip::NotElected { owner: "n2".into() },
+            oxlb_announce::Skip::NotLive,
+            oxlb_announce::Skip::NoPeer,
+        ];
+        for skip in &skips {
+            let reason = SkipReason::from(skip);
+            assert_eq!(reason.to_string(), skip.label());
+            let json = serde_json::to_value(reason)?;
+            assert_eq!(json, skip.label());
+            assert_eq!(serde_json::from_value::<SkipReason>(json)?, reason);
+        }
+        Ok(())
+    }
+
     /// The enums keep the JSON that `/api/v1/status` served when these were strings.
     #[test]
     fn enums_serialize_as_the_words_they_replaced() -> Result<(), serde_json::Error> {
@@ -255,7 +334,7 @@ mod tests {
         let skipped = NotAnnouncedIp {
             ip: IpAddr::from([192, 0, 2, 1]),
             protocol: Some(Protocol::Bgp),
-            reason: "not_elected".into(),
+            reason: SkipReason::NotElected,
             detail: "x".into(),
         };
         assert_eq!(serde_json::to_value(&skipped)?["protocol"], "bgp");

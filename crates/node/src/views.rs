@@ -58,21 +58,30 @@ pub fn traffic_policy(service: &Service) -> TrafficPolicy {
     }
 }
 
+/// The Service an EndpointSlice belongs to, by its `kubernetes.io/service-name` label
+/// (a slice without a namespace is in `default`, as for Services).
+pub fn slice_owner(slice: &EndpointSlice) -> Option<ServiceKey> {
+    let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some(ServiceKey {
+        namespace: slice
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        name: name.clone(),
+    })
+}
+
 /// The endpoints of `service` from every EndpointSlice labelled with its name in its
 /// namespace; no such slice at all means the endpoints are unknown (standalone: served
 /// on every node).
-pub fn endpoints_of(key: &ServiceKey, slices: &[EndpointSlice]) -> Endpoints {
+pub fn endpoints_of<'a>(
+    key: &ServiceKey,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> Endpoints {
     let mine: Vec<&EndpointSlice> = slices
-        .iter()
-        .filter(|slice| {
-            slice.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
-                && slice
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .is_some_and(|name| *name == key.name)
-        })
+        .into_iter()
+        .filter(|slice| slice_owner(slice).is_some_and(|owner| owner == *key))
         .collect();
     if mine.is_empty() {
         return Endpoints::Unknown;

@@ -1,0 +1,187 @@
+//! What this node announces per Service, as the cluster sees it: the protocols and
+//! their interfaces or peers (for the status objects), the `nodeAssigned` events when a
+//! protocol starts, and the services of the node's report.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::Resource;
+use oxlb_announce::{Announcements, Protocol, ServiceKey, ServiceView};
+use oxlb_node::status::{AnnouncedIp, ServiceStatus};
+
+/// What this node announces per Service: the protocols and, for the status objects,
+/// the interfaces (Layer 2) or peers (BGP).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Announced {
+    pub l2_interfaces: Option<Vec<String>>,
+    pub bgp_peers: Option<Vec<String>>,
+}
+
+/// Per Service, what this node announces, from the core's Announcements.
+pub fn per_service(
+    announcements: &Announcements,
+    services: &[ServiceView],
+) -> BTreeMap<ServiceKey, Announced> {
+    let mut out: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    for l2 in announcements.l2.values() {
+        let interfaces = match &l2.interfaces {
+            oxlb_announce::Interfaces::All => Vec::new(),
+            oxlb_announce::Interfaces::Only(set) => set.iter().cloned().collect(),
+        };
+        for key in &l2.services {
+            let entry = out.entry(key.clone()).or_default();
+            let list = entry.l2_interfaces.get_or_insert_with(Vec::new);
+            list.extend(interfaces.iter().cloned());
+            list.sort();
+            list.dedup();
+        }
+    }
+    for (peer, routes) in &announcements.bgp {
+        for service in services {
+            let covered = service
+                .ips
+                .iter()
+                .any(|ip| routes.keys().any(|prefix| prefix.contains(ip)));
+            if covered {
+                let entry = out.entry(service.key.clone()).or_default();
+                let peers = entry.bgp_peers.get_or_insert_with(Vec::new);
+                if !peers.contains(peer) {
+                    peers.push(peer.clone());
+                    peers.sort();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// MetalLB's `nodeAssigned` event text.
+fn assigned_message(node: &str, protocol: Protocol) -> String {
+    format!("announcing from node \"{node}\" with protocol \"{protocol}\"")
+}
+
+/// The `nodeAssigned` events for what started being announced here (MetalLB's text).
+pub fn node_assigned_events(
+    node: &str,
+    before: &BTreeMap<ServiceKey, Announced>,
+    now: &BTreeMap<ServiceKey, Announced>,
+) -> Vec<(ServiceKey, Protocol, String)> {
+    let mut events = Vec::new();
+    for (key, announced) in now {
+        let old = before.get(key);
+        if announced.l2_interfaces.is_some() && old.is_none_or(|o| o.l2_interfaces.is_none()) {
+            events.push((
+                key.clone(),
+                Protocol::Layer2,
+                assigned_message(node, Protocol::Layer2),
+            ));
+        }
+        if announced.bgp_peers.is_some() && old.is_none_or(|o| o.bgp_peers.is_none()) {
+            events.push((
+                key.clone(),
+                Protocol::Bgp,
+                assigned_message(node, Protocol::Bgp),
+            ));
+        }
+    }
+    events
+}
+
+/// Per Service, what this node announces, for `metallb_speaker_announced`.
+pub(super) fn report_services(
+    announcements: &Announcements,
+    services: &[ServiceView],
+) -> Vec<ServiceStatus> {
+    services
+        .iter()
+        .filter_map(|service| {
+            let mut announced = Vec::new();
+            for ip in &service.ips {
+                if announcements
+                    .l2
+                    .get(ip)
+                    .is_some_and(|l2| l2.services.contains(&service.key))
+                {
+                    announced.push(AnnouncedIp {
+                        ip: *ip,
+                        protocol: Protocol::Layer2,
+                        via: Vec::new(),
+                    });
+                }
+                let peers: Vec<String> = announcements
+                    .bgp
+                    .iter()
+                    .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
+                    .map(|(peer, _)| peer.clone())
+                    .collect();
+                if !peers.is_empty() {
+                    announced.push(AnnouncedIp {
+                        ip: *ip,
+                        protocol: Protocol::Bgp,
+                        via: peers,
+                    });
+                }
+            }
+            (!announced.is_empty()).then(|| ServiceStatus {
+                service: service.key.to_string(),
+                ips: service.ips.clone(),
+                pool: Some(service.pool.clone()),
+                announced,
+                ..ServiceStatus::default()
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn publish_node_assigned(
+    recorder: &kube::runtime::events::Recorder,
+    service: &Service,
+    protocol: Protocol,
+    message: String,
+) {
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Normal,
+        reason: "nodeAssigned".to_string(),
+        note: Some(message.clone()),
+        action: format!("nodeAssigned-{protocol}"),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
+        tracing::warn!(error = %e, "recording nodeAssigned failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_assigned_only_when_a_protocol_starts() {
+        let key = ServiceKey {
+            namespace: "ns".into(),
+            name: "s".into(),
+        };
+        let l2 = Announced {
+            l2_interfaces: Some(vec![]),
+            bgp_peers: None,
+        };
+        let both = Announced {
+            l2_interfaces: Some(vec!["eth0".into()]),
+            bgp_peers: Some(vec!["r".into()]),
+        };
+        let none = BTreeMap::new();
+        let with_l2 = BTreeMap::from([(key.clone(), l2)]);
+        let with_both = BTreeMap::from([(key.clone(), both)]);
+        assert_eq!(node_assigned_events("n", &none, &with_l2).len(), 1);
+        assert!(node_assigned_events("n", &with_l2, &with_l2).is_empty());
+        let events = node_assigned_events("n", &with_l2, &with_both);
+        assert_eq!(
+            events,
+            [(
+                key,
+                Protocol::Bgp,
+                "announcing from node \"n\" with protocol \"bgp\"".to_string()
+            )]
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The reconciler shared by the speaker's per-node status kinds (ServiceL2Status,
+//! ServiceBGPStatus): one object per Service this node announces by that protocol,
+//! named [`status_name`], labelled with the node and Service, owned by the speaker Pod;
+//! objects of this node no longer wanted are deleted. MetalLB's
+//! `layer2_status_controller.go` / `service_bgp_status_controller.go` shape: a kind
+//! says how its status looks ([`StatusKind`]), the loop is the same.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::{Client, Resource};
+use oxlb_announce::ServiceKey;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{FIELD_MANAGER, NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
+use super::{SpeakerOptions, owner_references};
+use crate::stable_name::status_name;
+
+/// A per-node status kind.
+pub trait StatusKind:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    type Status: Clone + Debug + PartialEq + Serialize + Send + Sync;
+    /// The name prefix of [`status_name`] (`"l2"`, `"bgp"`).
+    const PREFIX: &'static str;
+    /// An object with `metadata` and no status (the main resource's apply).
+    fn object(metadata: ObjectMeta) -> Self;
+    fn with_status(self, status: Self::Status) -> Self;
+    fn status(&self) -> Option<&Self::Status>;
+}
+
+/// Implements [`StatusKind`] for a status-only kind (an empty spec, everything in
+/// `status`).
+macro_rules! status_kind {
+    ($kind:ty, $spec:expr, $status:ty, $prefix:literal) => {
+        impl $crate::speaker::status_objects::StatusKind for $kind {
+            type Status = $status;
+            const PREFIX: &'static str = $prefix;
+
+            fn object(
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            ) -> Self {
+                Self {
+                    metadata,
+                    spec: $spec,
+                    status: None,
+                }
+            }
+
+            fn with_status(mut self, status: Self::Status) -> Self {
+                self.status = Some(status);
+                self
+            }
+
+            fn status(&self) -> Option<&Self::Status> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+pub(super) use status_kind;
+
+/// What this speaker last asked the API for, per object name: the cache may not have
+/// caught up yet, and asking again would only repeat the same write.
+#[derive(Debug, Clone, PartialEq)]
+enum Written<S> {
+    Applied(S),
+    DeletionAsked,
+}
+
+/// One status kind's reconciler, kept across passes.
+#[derive(Debug)]
+pub struct StatusReconciler<K: StatusKind> {
+    written: BTreeMap<String, Written<K::Status>>,
+}
+
+impl<K: StatusKind> Default for StatusReconciler<K> {
+    fn default() -> Self {
+        StatusReconciler {
+            written: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: StatusKind> StatusReconciler<K> {
+    /// Makes this node's objects of kind `K` match `want` (per Service, its status).
+    /// A failed write is logged and tried again on the next pass.
+    pub async fn reconcile(
+        &mut self,
+        client: &Client,
+        options: &SpeakerOptions,
+        store: &Store<K>,
+        want: BTreeMap<ServiceKey, K::Status>,
+    ) {
+        let node = &options.node_name;
+        let api: Api<K> = Api::namespaced(client.clone(), &options.namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut wanted = BTreeSet::new();
+        for (key, status) in want {
+            let name = status_name(K::PREFIX, node, &key);
+            wanted.insert(name.clone());
+            let current = store
+                .get(&reflector::ObjectRef::new(&name).within(&options.namespace))
+                .and_then(|o| o.status().cloned());
+            let asked = Written::Applied(status.clone());
+            if current.as_ref() == Some(&status) || self.written.get(&name) == Some(&asked) {
+                continue;
+            }
+            self.written.insert(name.clone(), asked);
+            let object = K::object(metadata(options, &name, &key));
+            let with_status = object.clone().with_status(status);
+            if let Err(e) = async {
+                api.patch(&name, &params, &Patch::Apply(&object)).await?;
+                api.patch_status(&name, &params, &Patch::Apply(&with_status))
+                    .await
+            }
+            .await
+            {
+                self.written.remove(&name);
+                tracing::warn!(error = %e, service = %key, kind = %K::kind(&()), "writing the status object failed");
+            }
+        }
+        for stale in store.state() {
+            let name = stale.meta().name.clone().unwrap_or_default();
+            if wanted.contains(&name) || self.written.get(&name) == Some(&Written::DeletionAsked) {
+                continue;
+            }
+            self.written.insert(name.clone(), Written::DeletionAsked);
+            if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
+                self.written.remove(&name);
+                tracing::warn!(error = %e, status = %name, kind = %K::kind(&()), "deleting the status object failed");
+            }
+        }
+        // Forget names that are neither wanted nor cached any more.
+        let cached: BTreeSet<String> = store
+            .state()
+            .iter()
+            .filter_map(|o| o.meta().name.clone())
+            .collect();
+        self.written
+            .retain(|name, _| wanted.contains(name) || cached.contains(name));
+    }
+}
+
+/// The metadata of every status object: this node's label and the Service's, owned by
+/// the speaker Pod.
+fn metadata(options: &SpeakerOptions, name: &str, key: &ServiceKey) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(options.namespace.clone()),
+        labels: Some(BTreeMap::from([
+            (NODE_LABEL.to_string(), options.node_name.clone()),
+            (SERVICE_NAME_LABEL.to_string(), key.name.clone()),
+            (SERVICE_NAMESPACE_LABEL.to_string(), key.namespace.clone()),
+        ])),
+        owner_references: Some(owner_references(options.pod.as_ref())),
+        ..ObjectMeta::default()
+    }
+}

@@ -1,0 +1,334 @@
+//! The one protocol driver of a node, shared by `oxlb run` and `oxlb speaker`: the
+//! shells hand it the desired state (the config in force, this node's announcements,
+//! this node's identity) and it drives the BGP speaker, the Layer 2 responder and BFD,
+//! reports their state, and stops cleanly.
+//!
+//! The shape is MetalLB's speaker `Protocol` interface (one `SetBalancer` fan-out to the
+//! BGP and Layer 2 controllers), with the fan-out in one place instead of per protocol:
+//! the BGP sessions and the BFD sessions are derived from the same desired sessions, so
+//! they cannot disagree.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::SystemTime;
+
+use oxlb_announce::{Announcements, Interfaces, L2Announcement};
+use oxlb_config::Config;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::bfd::{self, BfdSessions};
+use crate::bgp::{self, DesiredSessions, local_address_toward};
+use crate::node_info::NodeInfo;
+use crate::status::{BfdSessionStatus, BgpSessionStatus, L2Status};
+
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    /// Who is stopping, as the Cease message peers log says it (`"oxlb on NODE"`).
+    pub who: String,
+    /// Accept BGP connections here too; `None`: connect only (MetalLB's speaker).
+    pub bgp_listen: Option<SocketAddr>,
+    /// The Layer 2 responder's settings (excluded interfaces, the ARP sysctl policy).
+    pub layer2: oxlb_l2::responder::Settings,
+}
+
+/// The protocols' state for the node's report and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolStatus {
+    pub bgp_sessions: Vec<BgpSessionStatus>,
+    pub bfd_sessions: Vec<BfdSessionStatus>,
+    /// Per IP this node answers for by Layer 2: the counters
+    /// (`metallb_layer2_requests_received`...), zero while no responder runs.
+    pub l2: Vec<L2Status>,
+    /// The ARP sysctls of every interface the responder serves, as found or set;
+    /// `None`: no responder (no Layer 2 configured, or it could not start).
+    pub kernel_arp: Option<crate::host_check::KernelArp>,
+}
+
+/// How a node stops (chosen in [`StopMode::choose`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// A session in force asks for graceful restart (RFC 4724): close the connections
+    /// without a NOTIFICATION so the routers keep our routes until we are back. The
+    /// service IPs stay on the host meanwhile: traffic still comes here.
+    GracefulRestart,
+    /// Cease / Administrative Shutdown (RFC 4486 §2) to every peer: the routes go now.
+    Withdraw,
+}
+
+impl StopMode {
+    /// Graceful restart when any session this node runs asks for it, else withdrawal.
+    pub fn choose(sessions: &DesiredSessions) -> StopMode {
+        if sessions.values().any(|(s, _)| s.graceful_restart) {
+            StopMode::GracefulRestart
+        } else {
+            StopMode::Withdraw
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopMode::GracefulRestart => "graceful-restart",
+            StopMode::Withdraw => "withdraw",
+        }
+    }
+}
+
+/// The protocols of one node. Owned by one task; every method is quick except
+/// [`Driver::apply`] and [`Driver::status`] (they talk to the BFD task).
+pub struct Driver {
+    options: DriverOptions,
+    speaker: oxlb_bgp::Speaker,
+    responder: Option<oxlb_l2::Responder>,
+    bfd: Option<BfdSessions>,
+    bfd_down: Option<mpsc::UnboundedReceiver<String>>,
+    /// The sessions in force: ports for the `peer` label, the stop choice.
+    sessions: BTreeMap<String, SessionFacts>,
+    /// Per BGPPeer name, its `vrf` (the metrics' `vrf` label).
+    vrfs: BTreeMap<String, Option<String>>,
+    /// The Layer 2 announcements in force (the per-IP rows).
+    l2: BTreeMap<IpAddr, L2Announcement>,
+    stop_mode: StopMode,
+    /// Router IDs derived for BGPPeers that give none (logged once each).
+    router_ids: bgp::RouterIds,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SessionFacts {
+    port: u16,
+}
+
+impl Driver {
+    /// Starts the BGP speaker (no session until the first [`Driver::apply`]). Must be
+    /// called inside a tokio runtime.
+    pub async fn start(options: DriverOptions) -> std::io::Result<Driver> {
+        let speaker = oxlb_bgp::Speaker::start(oxlb_bgp::SpeakerOptions {
+            listen: options.bgp_listen,
+            on_event: Some(std::sync::Arc::new(|peer: &str, message: &str| {
+                info!(peer, "{message}");
+            })),
+        })
+        .await?;
+        Ok(Driver {
+            options,
+            speaker,
+            responder: None,
+            bfd: None,
+            bfd_down: None,
+            sessions: BTreeMap::new(),
+            vrfs: BTreeMap::new(),
+            l2: BTreeMap::new(),
+            stop_mode: StopMode::Withdraw,
+            router_ids: bgp::RouterIds::default(),
+        })
+    }
+
+    /// Starts the Layer 2 responder the first time the config has an L2Advertisement
+    /// (nothing runs for BGP-only configs). Returns whether a responder runs: a shell
+    /// that elects Layer 2 owners joins the election only then.
+    pub fn start_layer2_if_wanted(&mut self, config: &Config) -> bool {
+        if self.responder.is_none() && !config.l2_advertisements.is_empty() {
+            match oxlb_l2::Responder::start(self.options.layer2.clone()) {
+                Ok(responder) => self.responder = Some(responder),
+                Err(e) => error!("cannot start the Layer 2 responder (needs CAP_NET_RAW): {e}"),
+            }
+        }
+        self.responder.is_some()
+    }
+
+    /// Makes the desired state true: Layer 2 ownership, BGP sessions and their routes,
+    /// BFD sessions. Sessions whose settings did not change are kept; only the route
+    /// difference is sent.
+    pub async fn apply(&mut self, config: &Config, announcements: &Announcements, node: &NodeInfo) {
+        self.start_layer2_if_wanted(config);
+        if let Some(responder) = &self.responder {
+            responder.set_owned(oxlb_l2::owned_from(announcements));
+        }
+        self.l2 = announcements.l2.clone();
+        let (sessions, skipped) = self.router_ids.desired_sessions(
+            config,
+            &node.labels,
+            announcements,
+            node.internal_ipv4,
+            local_address_toward,
+        );
+        for skip in &skipped {
+            warn!("{skip}");
+        }
+        let bfd_wanted = bfd::desired(
+            config,
+            sessions
+                .iter()
+                .map(|(name, (s, _))| (name.clone(), s.peer_address, s.source_address)),
+            local_address_toward,
+        );
+        self.stop_mode = StopMode::choose(&sessions);
+        self.vrfs = config
+            .peers
+            .iter()
+            .map(|(name, p)| (name.clone(), p.vrf.clone()))
+            .collect();
+        self.sessions = sessions
+            .iter()
+            .map(|(name, (s, _))| (name.clone(), SessionFacts { port: s.peer_port }))
+            .collect();
+        self.speaker.set_desired(sessions);
+        bfd::start_and_apply(&mut self.bfd, &mut self.bfd_down, bfd_wanted).await;
+    }
+
+    /// Waits for a BFD session to go Down and closes its BGP session at once (RFC 5882
+    /// §4.3: BFD Down is a fast failure signal for the client protocol). Never resolves
+    /// while no BFD runs. Cancel-safe (for `select!`).
+    pub async fn bfd_down(&mut self) {
+        let peer = match &mut self.bfd_down {
+            Some(receiver) => receiver.recv().await,
+            None => None,
+        };
+        match peer {
+            Some(peer) => {
+                warn!(
+                    peer,
+                    "BFD session went Down: closing the BGP session at once"
+                );
+                self.speaker.reset_peer(&peer, "BFD session went Down");
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The protocols' state now.
+    pub async fn status(&self) -> ProtocolStatus {
+        let now = SystemTime::now();
+        let bgp_sessions = self
+            .speaker
+            .status()
+            .into_iter()
+            .map(|s| self.session_row(s, now))
+            .collect();
+        let bfd_sessions = match &self.bfd {
+            Some(bfd) => bfd.status(|name| self.vrf(name)).await,
+            None => Vec::new(),
+        };
+        let stats = self.responder.as_ref().map(oxlb_l2::Responder::stats);
+        let l2 = self
+            .l2
+            .iter()
+            .map(|(ip, l2)| {
+                let counters = stats.as_ref().and_then(|s| s.per_ip.get(ip));
+                L2Status {
+                    ip: Some(*ip),
+                    interfaces: match &l2.interfaces {
+                        Interfaces::All => Vec::new(),
+                        Interfaces::Only(names) => names.iter().cloned().collect(),
+                    },
+                    services: l2.services.iter().map(ToString::to_string).collect(),
+                    requests_received: counters.map_or(0, |c| c.requests_received),
+                    responses_sent: counters.map_or(0, |c| c.responses_sent),
+                    gratuitous_sent: counters.map_or(0, |c| c.gratuitous_sent),
+                }
+            })
+            .collect();
+        ProtocolStatus {
+            bgp_sessions,
+            bfd_sessions,
+            l2,
+            kernel_arp: stats.map(|s| s.kernel_arp),
+        }
+    }
+
+    fn session_row(&self, s: oxlb_bgp::speaker::PeerStatus, now: SystemTime) -> BgpSessionStatus {
+        let port = self.sessions.get(&s.name).map_or(179, |f| f.port);
+        BgpSessionStatus {
+            address: SocketAddr::new(s.address, port).to_string(),
+            state: s.state,
+            established_seconds: s
+                .established_since
+                .and_then(|since| now.duration_since(since).ok())
+                .map(|d| d.as_secs()),
+            prefixes_announced: s.prefixes_announced as u64,
+            prefixes_pending: s.prefixes_pending as u64,
+            updates_sent: s.updates_sent,
+            messages: (&s.messages).into(),
+            vrf: self.vrf(&s.name),
+            // A family withheld on an up session (no IPv6 next hop on that link) is
+            // shown where operators look for what is wrong with the session.
+            last_error: s
+                .last_error
+                .clone()
+                .or_else(|| s.withheld.map(|w| w.to_string())),
+            peer: s.name,
+        }
+    }
+
+    fn vrf(&self, peer: &str) -> Option<String> {
+        self.vrfs.get(peer).cloned().flatten()
+    }
+
+    /// How [`Driver::stop`] would stop now.
+    pub fn stop_mode(&self) -> StopMode {
+        self.stop_mode
+    }
+
+    /// Stops cleanly: Layer 2 first (another node takes the IPs over while BGP winds
+    /// down), then every BGP session as [`StopMode::choose`] decided. Returns the choice
+    /// (a shell keeps the service IPs on the host under graceful restart).
+    pub async fn stop(self) -> StopMode {
+        let mode = self.stop_mode;
+        let shutdown = match mode {
+            StopMode::GracefulRestart => {
+                info!(
+                    mode = mode.as_str(),
+                    "stopping: graceful restart, routers keep our routes until we are back"
+                );
+                oxlb_bgp::ShutdownMode::GracefulRestart
+            }
+            StopMode::Withdraw => {
+                info!(mode = mode.as_str(), "stopping: withdrawing every route");
+                oxlb_bgp::ShutdownMode::Withdraw {
+                    message: format!("{} is stopping", self.options.who),
+                }
+            }
+        };
+        drop(self.responder);
+        self.speaker.shutdown(shutdown).await;
+        mode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(
+        name: &str,
+        graceful_restart: bool,
+    ) -> (
+        String,
+        (
+            oxlb_bgp::PeerSettings,
+            BTreeMap<ipnet::IpNet, oxlb_bgp::RouteAttributes>,
+        ),
+    ) {
+        let mut settings = oxlb_bgp::PeerSettings::new(
+            name.to_string(),
+            64500,
+            oxlb_bgp::PeerAsn::Fixed(64501),
+            "192.0.2.1".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+        );
+        settings.graceful_restart = graceful_restart;
+        (name.to_string(), (settings, BTreeMap::new()))
+    }
+
+    #[test]
+    fn graceful_restart_when_any_session_in_force_asks_for_it() {
+        assert_eq!(
+            StopMode::choose(&DesiredSessions::new()),
+            StopMode::Withdraw
+        );
+        let plain = DesiredSessions::from([session("a", false)]);
+        assert_eq!(StopMode::choose(&plain), StopMode::Withdraw);
+        let mixed = DesiredSessions::from([session("a", false), session("b", true)]);
+        assert_eq!(StopMode::choose(&mixed), StopMode::GracefulRestart);
+    }
+}

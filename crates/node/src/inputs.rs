@@ -1,0 +1,157 @@
+//! The one pure step from Kubernetes objects to the announce core's input, for
+//! `oxlb run` (objects from files) and `oxlb speaker` (objects from the API) alike:
+//! Services with their assigned IPs, EndpointSlices, Nodes and the live speakers in;
+//! the views [`oxlb_announce::announce`] decides on out.
+//!
+//! The two shells differ only in where the objects come from, and that decides what a
+//! missing object means ([`Source`]); everything else is this one function.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use oxlb_announce::{Announcements, Endpoints, Health, Input, NodeView, ServiceKey, ServiceView};
+use oxlb_config::Config;
+
+use crate::views;
+
+/// Where the objects come from: the stated policy for what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `oxlb run`: files, which rarely carry EndpointSlices or every Node.
+    /// - A Service without an EndpointSlice has unknown endpoints: it is served on every
+    ///   node (a VIP for a process on the host; [`Endpoints::Unknown`]).
+    /// - A live speaker without a Node object is a candidate with no labels: otherwise
+    ///   every speaker would think it alone may own an IP.
+    Files,
+    /// `oxlb speaker`: the API, which has every Node and an EndpointSlice for every
+    /// Service with a selector (the EndpointSlice controller writes one even when empty).
+    /// - A Service without an EndpointSlice has no endpoints (as MetalLB: a Local
+    ///   Service is not announced; nothing is served).
+    /// - Only Nodes the API knows are candidates (a speaker Pod seen before its Node is
+    ///   not elected until the Node is seen).
+    Cluster,
+}
+
+/// A Service and the addresses it holds (from the controller's decision in `oxlb run`,
+/// from its status in a cluster).
+#[derive(Debug, Clone, Copy)]
+pub struct Assigned<'a> {
+    pub service: &'a Service,
+    pub ips: &'a [IpAddr],
+    pub pool: &'a str,
+}
+
+/// What [`oxlb_announce::announce`] decides on, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceInput {
+    /// This node (a bare view when it has no Node object).
+    pub node: NodeView,
+    /// Every candidate node, by name.
+    pub nodes: BTreeMap<String, NodeView>,
+    /// The live speakers (the election's electorate).
+    pub live: BTreeSet<String>,
+    pub services: Vec<ServiceView>,
+}
+
+impl AnnounceInput {
+    /// This node's announcements under `config`.
+    pub fn announce(&self, config: &Config) -> Announcements {
+        oxlb_announce::announce(Input {
+            config,
+            node: &self.node,
+            nodes: &self.nodes,
+            live_speakers: &self.live,
+            services: &self.services,
+        })
+    }
+
+    /// [`AnnounceInput::announce`] with health checks (`oxlb.io/health-check`): a
+    /// checked Service is announced by a node only while its check passes there.
+    pub fn announce_checked(&self, config: &Config, health: &Health) -> Announcements {
+        oxlb_announce::announce_checked(
+            Input {
+                config,
+                node: &self.node,
+                nodes: &self.nodes,
+                live_speakers: &self.live,
+                services: &self.services,
+            },
+            health,
+        )
+    }
+}
+
+/// The pure step. `me`: this node's name. `live`: the speakers known alive; `None`:
+/// no liveness source, every node known counts (and this one).
+pub fn announce_input<'a>(
+    source: Source,
+    me: &str,
+    assigned: impl IntoIterator<Item = Assigned<'a>>,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    nodes: impl IntoIterator<Item = &'a Node>,
+    live: Option<&BTreeSet<String>>,
+) -> AnnounceInput {
+    // Grouped once: every Service then looks at its own slices only.
+    let mut by_service: BTreeMap<ServiceKey, Vec<&EndpointSlice>> = BTreeMap::new();
+    for slice in slices {
+        if let Some(owner) = views::slice_owner(slice) {
+            by_service.entry(owner).or_default().push(slice);
+        }
+    }
+    let services = assigned
+        .into_iter()
+        .filter(|a| !a.ips.is_empty())
+        .map(|a| {
+            let key = views::service_key(a.service);
+            let mine = by_service.get(&key).into_iter().flatten().copied();
+            let endpoints = match (views::endpoints_of(&key, mine), source) {
+                (Endpoints::Unknown, Source::Cluster) => Endpoints::Known(Vec::new()),
+                (endpoints, _) => endpoints,
+            };
+            ServiceView {
+                endpoints,
+                traffic_policy: views::traffic_policy(a.service),
+                key,
+                ips: a.ips.to_vec(),
+                pool: a.pool.to_string(),
+                labels: a.service.metadata.labels.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let mut nodes: BTreeMap<String, NodeView> = nodes
+        .into_iter()
+        .map(views::node_view)
+        .map(|v| (v.name.clone(), v))
+        .collect();
+    let node = nodes
+        .get(me)
+        .cloned()
+        .unwrap_or_else(|| views::bare_node(me));
+    let live = match live {
+        Some(live) => live.clone(),
+        None => nodes
+            .keys()
+            .cloned()
+            .chain(std::iter::once(me.to_string()))
+            .collect(),
+    };
+    if source == Source::Files {
+        for name in &live {
+            nodes
+                .entry(name.clone())
+                .or_insert_with(|| views::bare_node(name));
+        }
+    }
+    AnnounceInput {
+        node,
+        nodes,
+        live,
+        services,
+    }
+}
+
+#[cfg(test)]
+#[path = "inputs_tests.rs"]
+mod tests;
