@@ -49,6 +49,7 @@ pub struct BgpRoute {
 /// `None`: no BGPAdvertisement selects the pool. `Some(Ok)`: the routes to send.
 pub(crate) fn decide_bgp(
     input: &Input<'_>,
+    health: &crate::Health,
     service: &ServiceView,
     pool: &Pool,
 ) -> Option<Result<Vec<BgpRoute>, Skip>> {
@@ -73,6 +74,9 @@ pub(crate) fn decide_bgp(
     }
     if let Err(skip) = serves_from(service, node) {
         return Some(Err(skip));
+    }
+    if !health.passes(&service.key, &node.name) {
+        return Some(Err(Skip::HealthCheckFailing));
     }
     let weight = crate::weight::local_weight(service, node).map(|w| w.value);
     let mut routes = Vec::new();

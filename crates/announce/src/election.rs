@@ -36,6 +36,7 @@ pub fn l2_owner<'a>(candidates: impl IntoIterator<Item = &'a str>, ip: &IpAddr) 
 /// answers on these interfaces. `Some(Err)`: why not.
 pub(crate) fn decide_l2(
     input: &Input<'_>,
+    health: &crate::Health,
     service: &ServiceView,
     pool: &Pool,
     first_ip: IpAddr,
@@ -67,6 +68,9 @@ pub(crate) fn decide_l2(
     if !input.live_speakers.contains(&node.name) {
         return Some(Err(Skip::NotLive));
     }
+    if !health.passes(&service.key, &node.name) {
+        return Some(Err(Skip::HealthCheckFailing));
+    }
     let candidates = input
         .nodes
         .values()
@@ -74,6 +78,7 @@ pub(crate) fn decide_l2(
         .chain(std::iter::once(node))
         .filter(|n| input.live_speakers.contains(&n.name))
         .filter(|n| selects(n) && serves_from(service, n).is_ok())
+        .filter(|n| health.passes(&service.key, &n.name))
         .collect::<Vec<_>>();
     // MetalLB (main) preferredNodeSelectors: a node's score is the sum, over the
     // advertisements that select it, of the weights whose preference matches its labels;

@@ -10,6 +10,7 @@ mod bgp;
 pub mod drain;
 mod election;
 mod eligibility;
+pub mod health;
 pub mod quorum;
 mod snapshot;
 pub mod weight;
@@ -17,6 +18,7 @@ pub mod weight_damping;
 
 pub use bgp::{BgpRoute, RouteAttributes};
 pub use election::{l2_owner, l2_rank};
+pub use health::Health;
 pub use snapshot::{Endpoint, Endpoints, NodeView, ServiceKey, ServiceView, TrafficPolicy};
 pub use weight::Weight;
 pub use weight_damping::WeightDamper;
@@ -54,6 +56,9 @@ pub enum Skip {
     NotLive,
     /// BGP: advertisements select the pool, but no BGP peer applies to this node.
     NoPeer,
+    /// The Service's health check (`oxlb.io/health-check`) does not pass on this node
+    /// (see [`health`] for the rule when it fails everywhere).
+    HealthCheckFailing,
 }
 
 impl Skip {
@@ -71,6 +76,7 @@ impl Skip {
             Skip::NotElected { .. } => "not_elected",
             Skip::NotLive => "not_live",
             Skip::NoPeer => "no_peer",
+            Skip::HealthCheckFailing => "health_check_failing",
         }
     }
 }
@@ -106,6 +112,10 @@ impl std::fmt::Display for Skip {
             Skip::NotElected { owner } => write!(f, "node {owner:?} owns it (Layer 2 election)"),
             Skip::NotLive => write!(f, "this node's speaker is not a live member"),
             Skip::NoPeer => write!(f, "no BGPPeer applies to this node"),
+            Skip::HealthCheckFailing => write!(
+                f,
+                "its health check (oxlb.io/health-check) does not pass on this node; withdrawn (also when it fails on every node)"
+            ),
         }
     }
 }
@@ -217,6 +227,12 @@ pub struct Input<'a> {
 
 /// Computes this node's announcements.
 pub fn announce(input: Input<'_>) -> Announcements {
+    announce_checked(input, &Health::default())
+}
+
+/// [`announce`] with health checks: a node whose check for a Service does not pass
+/// neither sends its BGP paths nor stands in its Layer 2 election.
+pub fn announce_checked(input: Input<'_>, health: &Health) -> Announcements {
     let mut out = Announcements::default();
     for service in input.services {
         let Some(first_ip) = service.ips.first().copied() else {
@@ -233,8 +249,8 @@ pub fn announce(input: Input<'_>) -> Announcements {
             }
             continue;
         };
-        let l2 = election::decide_l2(&input, service, pool, first_ip);
-        let bgp = bgp::decide_bgp(&input, service, pool);
+        let l2 = election::decide_l2(&input, health, service, pool, first_ip);
+        let bgp = bgp::decide_bgp(&input, health, service, pool);
         let any_advertisement = l2.is_some() || bgp.is_some();
         if !any_advertisement {
             for ip in &service.ips {

@@ -186,6 +186,8 @@ pub fn election_candidates(
 struct Running {
     membership: Membership,
     live: watch::Receiver<BTreeSet<String>>,
+    /// Health checks: which checked Services pass on the other speakers.
+    peer_health: watch::Receiver<std::collections::BTreeMap<String, BTreeSet<String>>>,
     key: Vec<u8>,
     bind: SocketAddr,
     started: Instant,
@@ -308,6 +310,7 @@ impl SpeakerMembership {
                 self.start_failed = false;
                 self.running = Some(Running {
                     live: membership.watch_electorate(),
+                    peer_health: membership.watch_peer_health(),
                     membership,
                     key,
                     bind,
@@ -354,12 +357,31 @@ impl SpeakerMembership {
     pub async fn changed(&mut self) {
         match &mut self.running {
             Some(running) => {
-                if running.live.changed().await.is_err() {
+                let changed = tokio::select! {
+                    r = running.live.changed() => r,
+                    r = running.peer_health.changed() => r,
+                };
+                if changed.is_err() {
                     std::future::pending::<()>().await;
                 }
             }
             None => std::future::pending().await,
         }
+    }
+
+    /// Health checks: tells the other speakers which checked Services pass here.
+    pub fn set_passing(&self, services: BTreeSet<String>) {
+        if let Some(running) = &self.running {
+            running.membership.set_passing(services);
+        }
+    }
+
+    /// Health checks: which checked Services pass on the other speakers, as they told;
+    /// `None` without a running membership.
+    pub fn peer_health(&self) -> Option<std::collections::BTreeMap<String, BTreeSet<String>>> {
+        self.running
+            .as_ref()
+            .map(|r| r.peer_health.borrow().clone())
     }
 
     /// For a periodic check: whether something no event signals changed: the warm-up

@@ -30,6 +30,7 @@ pub mod arp;
 pub mod auth;
 pub mod decide;
 pub mod ethernet;
+pub mod health_news;
 pub mod host_addrs;
 pub mod interfaces;
 pub mod kernel_arp;

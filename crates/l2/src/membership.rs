@@ -11,7 +11,7 @@
 //! its IPs until its last heartbeat is old enough that it has surely let go: see
 //! [`crate::lease`] for why SWIM alone cannot order the two sides of a cut.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::sync::{Arc, Mutex};
@@ -198,6 +198,10 @@ pub struct Membership {
     stats: Arc<Mutex<MembershipStats>>,
     leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
     seeds: watch::Sender<Vec<SocketAddr>>,
+    /// This speaker's passing checked Services, to tell the others.
+    passing: watch::Sender<BTreeSet<String>>,
+    /// What the others told (see [`crate::health_news`]).
+    peer_health: watch::Receiver<BTreeMap<String, BTreeSet<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -232,6 +236,8 @@ impl Membership {
         let (standing_tx, standing) = watch::channel(Standing::Minority);
         let stats = Arc::new(Mutex::new(MembershipStats::default()));
         let (leave_tx, leave_rx) = oneshot::channel();
+        let (passing_tx, passing_rx) = watch::channel(BTreeSet::new());
+        let (peer_health_tx, peer_health) = watch::channel(BTreeMap::new());
         let rng: StdRng = rand::make_rng();
         let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
         let mut shell = Shell {
@@ -255,9 +261,12 @@ impl Membership {
             recent: std::collections::VecDeque::with_capacity(RECENT),
             stats: stats.clone(),
             runtime: AccumulatingRuntime::new(),
+            health_seq: generation,
+            health_table: crate::health_news::Table::default(),
+            peer_health: peer_health_tx,
         };
         shell.replace_seeds(seeds, tuning.announce_every);
-        let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx));
+        let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx, passing_rx));
         Ok(Membership {
             live,
             electorate,
@@ -265,6 +274,8 @@ impl Membership {
             stats,
             leave: Some(leave_tx),
             seeds: seeds_tx,
+            passing: passing_tx,
+            peer_health,
             task,
         })
     }
@@ -281,6 +292,24 @@ impl Membership {
             }
             differs
         });
+    }
+
+    /// Tells the other speakers which checked Services pass on this one (at once on a
+    /// change, then every second).
+    pub fn set_passing(&self, services: BTreeSet<String>) {
+        self.passing.send_if_modified(|current| {
+            let differs = *current != services;
+            if differs {
+                *current = services;
+            }
+            differs
+        });
+    }
+
+    /// Speaker → the checked Services that pass on it, as the others told; changes
+    /// whenever one of those sets changes.
+    pub fn watch_peer_health(&self) -> watch::Receiver<BTreeMap<String, BTreeSet<String>>> {
+        self.peer_health.clone()
     }
 
     /// The names of the live speakers, this one included.
@@ -342,6 +371,8 @@ const RECHECK_EVERY: Duration = Duration::from_millis(20);
 /// How often each speaker sends its member list ([`views`]), and to how many others.
 const VIEW_EVERY: Duration = Duration::from_secs(2);
 const VIEW_FANOUT: usize = 3;
+/// How often every speaker repeats its health news (it is also sent at once on a change).
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// How many recent datagram tags are kept to recognise copies: a few hundred
 /// milliseconds of traffic for a small cluster.
@@ -391,6 +422,11 @@ struct Shell {
     recent: std::collections::VecDeque<Vec<u8>>,
     stats: Arc<Mutex<MembershipStats>>,
     runtime: AccumulatingRuntime<Node>,
+    /// The sequence number of this speaker's last health news.
+    health_seq: u64,
+    /// The latest health news of every other speaker.
+    health_table: crate::health_news::Table,
+    peer_health: watch::Sender<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl Shell {
@@ -399,7 +435,10 @@ impl Shell {
         tuning: Tuning,
         mut leave: oneshot::Receiver<oneshot::Sender<()>>,
         mut seeds: watch::Receiver<Vec<SocketAddr>>,
+        mut passing: watch::Receiver<BTreeSet<String>>,
     ) {
+        let mut send_health = tokio::time::interval(HEALTH_EVERY);
+        send_health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (timer_tx, mut timers) = mpsc::unbounded_channel::<Timer<Node>>();
         // Suspicions raise no notification: the quorum is rechecked on this tick (and at
         // once on every membership change), not after every datagram, which would cost
@@ -437,6 +476,14 @@ impl Shell {
                 }
                 _ = beat.tick() => self.send_beats(false).await,
                 _ = send_view.tick() => self.send_view().await,
+                _ = send_health.tick() => {
+                    let now = passing.borrow().clone();
+                    self.send_health(&now).await;
+                }
+                Ok(()) = passing.changed() => {
+                    let now = passing.borrow_and_update().clone();
+                    self.send_health(&now).await;
+                }
                 Ok(()) = seeds.changed() => {
                     let new = seeds.borrow_and_update().clone();
                     self.replace_seeds(new, tuning.announce_every);
@@ -563,6 +610,19 @@ impl Shell {
             }
             return;
         }
+        if let Some(news) = crate::health_news::decode(&body) {
+            match news {
+                Some(news) => {
+                    drop(stats);
+                    self.remember(packet);
+                    if news.from != self.me.name && self.health_table.observe(news) {
+                        self.peer_health.send_replace(self.health_table.passing());
+                    }
+                }
+                None => stats.dropped_malformed += 1,
+            }
+            return;
+        }
         if let Some(view) = views::decode(&body) {
             match view {
                 Some(view) => {
@@ -605,6 +665,24 @@ impl Shell {
             .collect();
         self.view_turn = self.view_turn.wrapping_add(VIEW_FANOUT);
         for addr in to {
+            if self.socket.send_to(&packet, addr).await.is_ok() {
+                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+            }
+        }
+    }
+
+    /// Tells every member which checked Services pass here. To all of them (not a few
+    /// in turn as views): a Layer 2 owner change waits for it.
+    async fn send_health(&mut self, passing: &BTreeSet<String>) {
+        self.health_seq = self.health_seq.wrapping_add(1);
+        let news = crate::health_news::News {
+            from: self.me.name.clone(),
+            seq: self.health_seq,
+            passing: passing.clone(),
+        };
+        let packet = self.sealer.seal(&crate::health_news::encode(&news));
+        let members: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
+        for addr in members {
             if self.socket.send_to(&packet, addr).await.is_ok() {
                 self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
             }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use oxlb_announce::{Announcements, Endpoints, Input, NodeView, ServiceKey, ServiceView};
+use oxlb_announce::{Announcements, Endpoints, Health, Input, NodeView, ServiceKey, ServiceView};
 use oxlb_config::Config;
 
 use crate::views;
@@ -65,6 +65,21 @@ impl AnnounceInput {
             live_speakers: &self.live,
             services: &self.services,
         })
+    }
+
+    /// [`AnnounceInput::announce`] with health checks (`oxlb.io/health-check`): a
+    /// checked Service is announced by a node only while its check passes there.
+    pub fn announce_checked(&self, config: &Config, health: &Health) -> Announcements {
+        oxlb_announce::announce_checked(
+            Input {
+                config,
+                node: &self.node,
+                nodes: &self.nodes,
+                live_speakers: &self.live,
+                services: &self.services,
+            },
+            health,
+        )
     }
 }
 

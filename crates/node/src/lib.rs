@@ -11,11 +11,14 @@
 //!   speakers to the announce core's input, with the policy for what is missing.
 //! - [`views`] and [`node_info`]: single Kubernetes objects to what the cores decide on.
 //! - [`status`], [`metrics`], [`http`]: the node's status report and how it is served.
+//! - [`health`]: the `oxlb.io/health-check` checks this node runs, the health view the
+//!   announce core decides with, their status rows and `/metrics`.
 //! - [`host_check`]: whether this host's kernel would answer for IPs it does not own.
 
 pub mod bfd;
 pub mod bgp;
 pub mod driver;
+pub mod health;
 pub mod host_check;
 pub mod http;
 pub mod inputs;

@@ -379,6 +379,7 @@ pub fn render(report: &StatusReport) -> String {
         )
         .sample(name, &[], count);
     }
+    out.push_str(&crate::health::metrics(report));
     out
 }
 

@@ -26,6 +26,9 @@ pub struct StatusReport {
     /// `oxlb drain`: whether this node is drained and whether the peers were told.
     #[serde(default)]
     pub drain: DrainStatus,
+    /// Health-checked Services on this node.
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheckStatus>,
 }
 
 /// The drain of this node (`oxlb drain` / `oxlb undrain`).
@@ -152,6 +155,7 @@ pub enum SkipReason {
     NoPeer,
     NodeCordoned,
     LocalEndpointsTerminating,
+    HealthCheckFailing,
 }
 
 impl From<&oxlb_announce::Skip> for SkipReason {
@@ -169,6 +173,7 @@ impl From<&oxlb_announce::Skip> for SkipReason {
             Skip::NoPeer => SkipReason::NoPeer,
             Skip::NodeCordoned => SkipReason::NodeCordoned,
             Skip::LocalEndpointsTerminating => SkipReason::LocalEndpointsTerminating,
+            Skip::HealthCheckFailing => SkipReason::HealthCheckFailing,
         }
     }
 }
@@ -188,6 +193,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NoPeer => "no_peer",
             SkipReason::NodeCordoned => "node_cordoned",
             SkipReason::LocalEndpointsTerminating => "local_endpoints_terminating",
+            SkipReason::HealthCheckFailing => "health_check_failing",
         };
         f.write_str(label)
     }
@@ -394,4 +400,30 @@ mod tests {
         assert_eq!(Protocol::Bgp.to_string(), "bgp");
         Ok(())
     }
+}
+
+/// One Service's health check on this node (`oxlb.io/health-check`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheckStatus {
+    /// `namespace/name`.
+    pub service: String,
+    /// The check as parsed (`http://127.0.0.1:8080/healthz`), or the annotation as
+    /// written when it is invalid.
+    pub check: String,
+    /// `pending`, `up`, `down`, or `invalid` (announced as if unchecked).
+    pub state: String,
+    /// The last passing check's latency.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    /// Why the last check failed, or why the annotations are invalid.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub checks: u64,
+    #[serde(default)]
+    pub failures: u64,
+    /// The check fails on every live speaker (Layer 2 membership news): withdrawn
+    /// everywhere. Unknown (false) without membership.
+    #[serde(default)]
+    pub failing_everywhere: bool,
 }

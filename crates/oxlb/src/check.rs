@@ -107,12 +107,14 @@ fn check(args: &CheckArgs) -> Report {
     // The same quarantine the controller and speakers apply: the summary shows what
     // the cluster would keep, `quarantined` what it would leave out or hold back.
     let built = oxlb_config::build_config(&snapshot);
+    let mut warnings = built.warnings;
+    warnings.extend(crate::control_plane::health_check_warnings(&snapshot));
     Report {
         valid: built.errors.is_empty(),
         namespace: args.namespace.clone(),
         summary: Some(summarize(&built.applied, &snapshot)),
         errors: built.errors,
-        warnings: built.warnings,
+        warnings,
         quarantined: built.quarantined,
     }
 }

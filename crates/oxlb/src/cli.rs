@@ -68,6 +68,13 @@ pub enum Command {
     /// cluster, or give the same file to every `oxlb run` host.
     ///
     /// Example: oxlb memberlist-secret > memberlist.yaml
+    /// Generate the files that run `oxlb run` on each control-plane node to announce the
+    /// Kubernetes API VIP (Layer 2 or BGP), health-checked against the local
+    /// https://127.0.0.1:6443/livez: the `oxlb run` configuration, a static-pod manifest
+    /// and a systemd unit. Needs nothing from the cluster.
+    ///
+    /// Example: oxlb control-plane-vip --address 192.168.1.100 --interface eth0 --out /tmp/cp
+    ControlPlaneVip(ControlPlaneVipArgs),
     MemberlistSecret {
         #[arg(short = 'n', long, default_value = "metallb-system")]
         namespace: String,
@@ -521,4 +528,56 @@ mod tests {
         assert_eq!(pod_identity(Some("p"), Some("")), None);
         assert_eq!(pod_identity(None, None), None);
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ControlPlaneVipArgs {
+    /// The API server's VIP.
+    #[arg(long)]
+    pub address: std::net::IpAddr,
+    /// Layer 2: the interface to answer ARP/NDP for the VIP on.
+    #[arg(long, required_unless_present = "peer", conflicts_with = "peer")]
+    pub interface: Option<String>,
+    /// BGP: the router's address.
+    #[arg(long)]
+    pub peer: Option<std::net::IpAddr>,
+    #[arg(long, default_value_t = 64512)]
+    pub my_asn: u32,
+    #[arg(long, default_value_t = 64512)]
+    pub peer_asn: u32,
+    /// BGP: the source address of the session. Needed beside `oxlb speaker` on the same
+    /// node when both peer with the same router address (one session per address).
+    #[arg(long)]
+    pub source_address: Option<std::net::IpAddr>,
+    /// The check of the local API server.
+    #[arg(long, default_value = "https://127.0.0.1:6443/livez")]
+    pub check: String,
+    /// Check the API server's certificate against the host's CA store (off: it is
+    /// signed by the cluster's own CA).
+    #[arg(long)]
+    pub verify_certificate: bool,
+    /// Layer 2: the other control-plane nodes' membership addresses (host:7947, comma
+    /// separated).
+    #[arg(long, value_delimiter = ',')]
+    pub members: Vec<std::net::SocketAddr>,
+    #[arg(long, default_value = "ghcr.io/oxlb/oxlb:0.1.0")]
+    pub image: String,
+    /// The oxlb binary in the systemd unit.
+    #[arg(long, default_value = "/usr/local/bin/oxlb")]
+    pub binary: PathBuf,
+    /// Where the configuration is installed on the nodes.
+    #[arg(long, default_value = "/etc/oxlb-control-plane")]
+    pub config_dir: PathBuf,
+    #[arg(long, default_value = "/var/lib/oxlb-control-plane")]
+    pub state_dir: PathBuf,
+    /// Status API of this instance (oxlb speaker uses 7472).
+    #[arg(long, default_value = "127.0.0.1:7473")]
+    pub listen: std::net::SocketAddr,
+    /// Layer 2 membership (oxlb speaker uses 7946).
+    #[arg(long, default_value = "0.0.0.0:7947")]
+    pub memberlist_bind: std::net::SocketAddr,
+    /// Write config/control-plane-vip.yaml, oxlb-control-plane.yaml (static pod) and
+    /// oxlb-control-plane.service here instead of printing them.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod control_plane;
 mod controller;
 mod convert;
 mod crds;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::LabBackend { node } => lab::backend(&node),
         cli::Command::Controller(args) => controller::run(&args),
+        cli::Command::ControlPlaneVip(args) => control_plane::run(&args),
         cli::Command::MemberlistSecret { namespace } => memberlist::run(&namespace),
         cli::Command::Speaker(args) => speaker::run(&args),
     }

@@ -156,3 +156,26 @@ fn check_shows_what_the_cluster_would_keep_and_leave_out() {
     assert!(out.contains("In force (namespace metallb-system"), "{out}");
     assert!(out.contains("Address pools (1):"), "{out}");
 }
+
+#[test]
+fn check_warns_of_an_invalid_health_check_annotation() {
+    let dir = std::env::temp_dir().join(format!("oxlb-cli-hc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("svc.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\n  namespace: metallb-system\n\
+         spec:\n  addresses:\n    - 192.168.10.0/24\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  namespace: default\n  annotations:\n\
+         \x20   oxlb.io/health-check: https://127.0.0.1:6443/livez\n\
+         \x20   oxlb.io/health-check-interval: 50ms\n\
+         spec:\n  type: LoadBalancer\n  ports:\n    - port: 443\n",
+    )
+    .unwrap();
+    let (code, out, err) = oxlb(&["check", "-f", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "a warning, not an error: {out}{err}");
+    assert!(out.contains("default/api"), "{out}");
+    assert!(out.contains("oxlb.io/health-check-interval"), "{out}");
+    assert!(out.contains("as if it had no health check"), "{out}");
+}

@@ -92,6 +92,11 @@ struct Engine {
     last_valid: oxlb_config::LastValid,
     /// `oxlb drain`: withdraw everything while the host keeps its service IPs.
     drain: oxlb_announce::drain::DrainState,
+    /// `oxlb.io/health-check`: the checks this node runs, and their change counter.
+    health: oxlb_node::health::HealthChecks,
+    health_changes: watch::Receiver<u64>,
+    /// Layer 2: which checked Services pass on the other speakers.
+    peer_health: Option<watch::Receiver<oxlb_node::health::PeerHealth>>,
 }
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
@@ -140,7 +145,12 @@ pub async fn run(
         }
         None => None,
     };
+    let health = oxlb_node::health::HealthChecks::default();
+    let health_changes = health.subscribe();
     let mut engine = Engine {
+        health,
+        health_changes,
+        peer_health: None,
         planner: Planner::new(&options.node, options.lb_class.clone())
             .with_service_limit(options.max_services),
         options,
@@ -183,6 +193,8 @@ pub async fn run(
             () = oxlb_node::weights::due(crate::drain::poll(&engine.drain)) => {
                 engine.observe_drain().await;
             }
+            Ok(()) = engine.health_changes.changed() => engine.apply().await,
+            Some(()) = changed(&mut engine.peer_health) => engine.apply().await,
             () = engine.driver.bfd_down() => {}
             () = &mut shutdown => break,
         }
@@ -274,13 +286,31 @@ impl Engine {
             return;
         };
         let live = self.layer2.as_ref().and_then(Layer2::live);
-        let mut plan = self.planner.plan(
+        self.health
+            .sync(current.snapshot.services.iter().map(|s| &s.object));
+        let mut plan = self.planner.plan_checked(
             &current.snapshot,
             &current.config,
             &self.held,
             live.as_ref(),
+            &self.health.health_view(
+                &self.options.node,
+                self.peer_health
+                    .as_ref()
+                    .map(|p| p.borrow().clone())
+                    .as_ref(),
+                live.as_ref(),
+            ),
         );
         self.drain.withhold(&mut plan.announcements);
+        if let Some(layer2) = &self.layer2 {
+            layer2.set_passing(self.health.passing());
+        }
+        let peers = self.peer_health.as_ref().map(|p| p.borrow().clone());
+        self.health
+            .note_everywhere(&self.options.node, peers.as_ref(), live.as_ref());
+        // Logged there, as the speaker records them as events.
+        self.health.changes();
         if let Some(layer2) = &self.layer2 {
             layer2.update_seeds(&current.snapshot);
         }
@@ -317,7 +347,9 @@ impl Engine {
                 Err(e) => error!("cannot update the service IPs on this host: {e}"),
             }
         }
+        let health_checks = self.health.status();
         self.report.send_modify(|r| {
+            r.health_checks = health_checks;
             r.services = plan.services.clone();
             r.pools = plan.pools.clone();
             r.bgp_routes = plan.bgp_routes.clone();
@@ -342,6 +374,7 @@ impl Engine {
         let layer2 =
             Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await;
         self.live = layer2.watch_live();
+        self.peer_health = layer2.watch_peer_health();
         self.layer2 = Some(layer2);
     }
 
@@ -388,6 +421,12 @@ impl Engine {
         let status = self.driver.status().await;
         self.check_host(status.kernel_arp.as_ref()).await;
         crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+        let health_checks = self.health.status();
+        self.report.send_if_modified(|r| {
+            let changed = r.health_checks != health_checks;
+            r.health_checks = health_checks;
+            changed
+        });
         self.publish(status);
     }
 
@@ -453,7 +492,7 @@ impl Engine {
 }
 
 /// Resolves when the watched value changes; never when there is nothing to watch.
-async fn changed(receiver: &mut Option<watch::Receiver<BTreeSet<String>>>) -> Option<()> {
+async fn changed<T>(receiver: &mut Option<watch::Receiver<T>>) -> Option<()> {
     match receiver {
         Some(r) => r.changed().await.ok(),
         None => std::future::pending().await,

@@ -72,6 +72,20 @@ impl Layer2 {
         self.membership.as_ref().map(|m| m.watch_electorate())
     }
 
+    /// Health checks: tells the others which checked Services pass here.
+    pub fn set_passing(&self, services: BTreeSet<String>) {
+        if let Some(membership) = &self.membership {
+            membership.set_passing(services);
+        }
+    }
+
+    /// Health checks: what the other speakers told; `None` without membership.
+    pub fn watch_peer_health(
+        &self,
+    ) -> Option<watch::Receiver<std::collections::BTreeMap<String, BTreeSet<String>>>> {
+        self.membership.as_ref().map(|m| m.watch_peer_health())
+    }
+
     /// A clean stop tells the other speakers at once, so they take over without waiting
     /// for failure detection.
     pub async fn stop(self) {

@@ -11,6 +11,7 @@ pub mod client;
 pub mod drain;
 pub mod drain_http;
 pub mod engine;
+pub mod health_render;
 pub mod l2_glue;
 pub mod memory;
 pub mod plan;

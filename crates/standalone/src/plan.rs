@@ -79,6 +79,25 @@ impl Planner {
         held: &Assignments,
         live: Option<&BTreeSet<String>>,
     ) -> Plan {
+        self.plan_checked(
+            snapshot,
+            config,
+            held,
+            live,
+            &oxlb_announce::Health::default(),
+        )
+    }
+
+    /// [`Planner::plan`] with health checks (`oxlb.io/health-check`): Services whose
+    /// check does not pass on a node are not announced by it.
+    pub fn plan_checked(
+        &mut self,
+        snapshot: &Snapshot,
+        config: &Config,
+        held: &Assignments,
+        live: Option<&BTreeSet<String>>,
+        health: &oxlb_announce::Health,
+    ) -> Plan {
         // The Services as the files have them, without a second copy: the controller
         // gets each with the status this host held, one at a time.
         let services: Vec<&Service> = snapshot.services.iter().map(|s| &s.object).collect();
@@ -187,7 +206,7 @@ impl Planner {
             snapshot.nodes.iter().map(|n| &n.object),
             live,
         );
-        plan.announcements = input.announce(config);
+        plan.announcements = input.announce_checked(config, health);
         let service_views = input.services;
         plan.local_ips = plan
             .announcements

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use oxlb_node::status::{Protocol, ServiceStatus, StatusReport};
 
 /// Column-aligned rows; the first row is the header.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -176,6 +176,7 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    out.push_str(&crate::health_render::status_table(report));
     out.push_str("\nPools\n");
     let mut rows = vec![
         ["POOL", "ADDRESSES", "IPV4 IN USE", "IPV6 IN USE"]
@@ -210,7 +211,7 @@ fn announced_summary(service: &ServiceStatus) -> String {
         .join(", ")
 }
 
-fn indent(text: &str) -> String {
+pub(crate) fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
@@ -295,6 +296,7 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
         }
+        out.push_str(&crate::health_render::explain(report, service));
         if let Some(note) = &report.host.kernel_note {
             let _ = writeln!(out, "  Host warning: {note}");
         } else if report.host.kernel_unowned_answers == Some(0)

@@ -301,6 +301,9 @@ async fn run_speaker_inner(
     // write theirs: an invalid config is visible per node, not only as a metric.
     let state_target = crate::writer::StateObject::speaker(&options.node_name, options.pod.clone());
     let mut written_state: Option<crate::writer::ConfigState> = None;
+    // `oxlb.io/health-check`: the checks this node runs; a state change recomputes.
+    let mut health = oxlb_node::health::HealthChecks::default();
+    let mut health_changes = health.subscribe();
     // Someone deleting `speaker-<node>` gets it back at once, as with MetalLB.
     let own_state = crate::own_state::OwnStateWatch::start(
         &client,
@@ -358,7 +361,37 @@ async fn run_speaker_inner(
             if !options.cordon_withdraws {
                 inputs::ignore_cordon(&mut input);
             }
-            let announcements = input.announce(config);
+            let service_objects = stores.services.state();
+            for (key, message) in health.sync(service_objects.iter().map(|s| s.as_ref())) {
+                if let Some(service) = stores
+                    .services
+                    .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                {
+                    crate::health_events::publish_invalid(&recorder, &service, &message).await;
+                }
+            }
+            let health_view = health.health_view(
+                &options.node_name,
+                membership.peer_health().as_ref(),
+                Some(&live),
+            );
+            membership.set_passing(health.passing());
+            health.note_everywhere(
+                &options.node_name,
+                membership.peer_health().as_ref(),
+                Some(&live),
+            );
+            let announcements = input.announce_checked(config, &health_view);
+            for change in health.changes() {
+                if let Some(service) = stores.services.get(
+                    &reflector::ObjectRef::new(&change.service.name)
+                        .within(&change.service.namespace),
+                ) {
+                    crate::health_events::publish(&recorder, &service, &change).await;
+                }
+            }
+            let health_checks = health.status();
+            report_tx.send_modify(|r| r.health_checks = health_checks);
             let services = input.services;
             let inputs = (
                 oxlb_node::host_check::layer2_ips(
@@ -438,10 +471,17 @@ async fn run_speaker_inner(
                 _ = &mut shutdown => break 'outer,
                 _ = notify.notified() => break,
                 _ = membership.changed() => break,
+                Ok(()) = health_changes.changed() => break,
                 _ = recheck.tick() => {
                     if membership.recheck() {
                         break;
                     }
+                    let health_checks = health.status();
+                    report_tx.send_if_modified(|r| {
+                        let changed = r.health_checks != health_checks;
+                        r.health_checks = health_checks;
+                        changed
+                    });
                     host::check_host(
                         &mut host_check,
                         protocol_status.as_ref(),
