@@ -6,9 +6,9 @@
 //! Prints the resident set size and the open file descriptors of the process after a
 //! warm-up (the first 20 % of the run, at least 20 churns) and at the end, both taken
 //! at rest (once the churn written last is in force); fails when RSS grew by more than
-//! 1 % or any descriptor leaked. A debug build re-reads 10,000 Services in about 13 s
-//! (measured on the 2-core CI machine), so there the per-second churns coalesce into
-//! fewer reloads; a release build is the real soak. The three peers are test peers
+//! 1 % or any descriptor leaked. A debug build takes about 13 s for one reload of
+//! 10,000 Services (measured on the 2-core machine under load), so it falls behind one
+//! churn a second; a release build is the real soak. The three peers are test peers
 //! on loopback that accept the session and read every UPDATE.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
@@ -175,10 +175,10 @@ fn status_json(addr: &str) -> Option<serde_json::Value> {
 }
 
 // Not in the default run: with 10,000 Services a debug build falls behind one churn a
-// second (each reload about 7-13 s on the 2-core CI machine, changes not coalesced, so
-// the run takes 8 min), and with a new Service name per churn RSS still grows (+1.35 %
-// over 96 churns with 1,000 Services; -1.82 % with two names in turn): a finding, see
-// the README's "Soak". CI's 2-minute version:
+// second (one reload about 13 s on the 2-core machine under load; the run took 8 min),
+// and with a new Service name per churn RSS still grows (+1.35 % over 96 churns with
+// 1,000 Services; -1.82 % with two names in turn): a finding, see the README's "Soak".
+// CI's 2-minute version:
 // OXLB_SOAK_SERVICES=1000 OXLB_SOAK_SECS=120 cargo test -p oxlb --test soak -- --ignored
 #[ignore = "soak: minutes long, and fails today on RSS growth with new Service names (see README, Soak)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
