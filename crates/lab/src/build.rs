@@ -110,25 +110,14 @@ fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
             &backend_log,
         )?;
         let run_log = logs.join(format!("{name}-oxlb.log"));
-        let (oxlb, node_dir_arg) = (path_arg(&options.oxlb_bin), path_arg(&node_dir));
-        let config_args: Vec<String> = config_paths.iter().map(|p| path_arg(p)).collect();
-        let mut argv = vec![
-            oxlb.as_str(),
-            "run",
-            "--node",
+        let argv = node_run_argv(
+            &options.oxlb_bin,
             &name,
-            "--state-dir",
-            &node_dir_arg,
-            "--listen",
-            "127.0.0.1:7472",
-        ];
-        for config_arg in &config_args {
-            argv.extend(["-f", config_arg.as_str()]);
-        }
-        let extra = added.extra_path.as_deref().map(path_arg);
-        if let Some(extra) = &extra {
-            argv.extend(["-f", extra.as_str()]);
-        }
+            &node_dir,
+            &config_paths,
+            added.extra_path.as_deref(),
+        );
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let run = spawn_detached(ns, &argv, &run_log)?;
         node_states.push(NodeState {
             name: name.clone(),
@@ -169,6 +158,31 @@ fn build(options: &LabOptions, names: &Names) -> Result<State, Error> {
     };
     state.write()?;
     Ok(state)
+}
+
+/// The command line of a node's `oxlb run` (also used to restart it: `lab chaos`).
+pub fn node_run_argv(
+    oxlb_bin: &Path,
+    name: &str,
+    node_dir: &Path,
+    config_paths: &[PathBuf],
+    extra: Option<&Path>,
+) -> Vec<String> {
+    let mut argv: Vec<String> = vec![
+        path_arg(oxlb_bin),
+        "run".into(),
+        "--node".into(),
+        name.into(),
+        "--state-dir".into(),
+        path_arg(node_dir),
+        "--listen".into(),
+        "127.0.0.1:7472".into(),
+    ];
+    for path in config_paths.iter().map(PathBuf::as_path).chain(extra) {
+        argv.push("-f".into());
+        argv.push(path_arg(path));
+    }
+    argv
 }
 
 fn create(name: &str) -> Result<Netns, Error> {

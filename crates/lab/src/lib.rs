@@ -12,12 +12,15 @@
 //! `/run/oxlb-lab/state.json`) lets later commands find the lab; `down` also finds it by
 //! prefix after a crash.
 //!
-//! The CLI is a thin layer: `oxlb lab up|status|curl|fail|heal|down|demo` map to
+//! The CLI is a thin layer: `oxlb lab up|status|curl|fail|heal|down|demo|chaos` map to
 //! [`Lab::up`], [`Lab::status`], [`Lab::curl`], [`Lab::fail`], [`Lab::heal`],
-//! [`down`], [`demo`]; the hidden `oxlb lab-backend NODE` to [`backend::serve`].
+//! [`down`], [`demo`], [`chaos::run`]; the hidden `oxlb lab-backend NODE` to
+//! [`backend::serve`], `oxlb lab-load` and `oxlb lab-relay` (chaos's request load and
+//! lossy link) to [`chaos::load::run`] and [`chaos::relay::run`].
 
 pub mod backend;
 mod build;
+pub mod chaos;
 mod demo;
 mod down;
 mod error;

@@ -63,6 +63,26 @@ pub enum Command {
     /// (internal) The lab's HTTP backend: answers every request with the node's name.
     #[command(hide = true)]
     LabBackend { node: String },
+    /// (internal) `lab chaos`'s request load, run in the workstation namespace.
+    #[command(hide = true)]
+    LabLoad {
+        #[arg(long)]
+        targets: PathBuf,
+    },
+    /// (internal) `lab chaos`'s lossy link: a frame relay in the LAN namespace.
+    #[command(hide = true)]
+    LabRelay {
+        #[arg(long)]
+        port: String,
+        #[arg(long)]
+        via: String,
+        #[arg(long)]
+        loss: u8,
+        #[arg(long)]
+        delay_ms: u64,
+        #[arg(long)]
+        seed: u64,
+    },
     /// Print a new `memberlist` Secret (128 random bytes under key `secretkey`): the
     /// shared key that authenticates the Layer 2 speakers' gossip. Apply it in the
     /// cluster, or give the same file to every `oxlb run` host.
@@ -236,6 +256,12 @@ pub struct RouterConfigArgs {
 pub struct LabArgs {
     #[command(subcommand)]
     pub command: LabCommand,
+    /// Namespace name prefix: several labs side by side need different ones.
+    #[arg(long, global = true, default_value = "oxlblab")]
+    pub prefix: String,
+    /// Where the lab keeps its state file, generated configuration and logs.
+    #[arg(long, global = true, default_value = "/run/oxlb-lab")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +293,32 @@ pub enum LabCommand {
     Demo {
         #[arg(long, default_value = "frr")]
         router: String,
+    },
+    /// Rehearse failures on a lab that is up: random faults (oxlb killed or stopped, a
+    /// link cut, gossip cut, a lossy link, the router's bgpd restarted or reloaded, the
+    /// configuration changed) under a steady request load to every Service IP. Prints
+    /// the seed (replay with --seed), a score per fault kind, writes the timeline
+    /// (JSON and SVG). Exit 1 if an invariant broke (an IP moved, two ARP answerers,
+    /// a session not back, a Service lost).
+    ///
+    /// Example: oxlb lab chaos --duration 30m
+    Chaos {
+        /// How long to inject faults: 90s, 10m, 1h.
+        #[arg(long, default_value = "5m")]
+        duration: String,
+        /// Replay a run: the seed it printed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fault kinds, comma-separated: kill, term, link-flap, partition, lossy,
+        /// bgpd-restart, router-reload, pool-edit, service-change, or all.
+        #[arg(long, default_value = "all")]
+        faults: String,
+        /// Nodes node faults may hit (comma-separated names or numbers); all by default.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        /// Where chaos-SEED.json and chaos-SEED.svg are written.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -486,6 +538,7 @@ mod tests {
         match parsed.map(|c| c.command) {
             Ok(Command::Lab(LabArgs {
                 command: LabCommand::Up { config, .. },
+                ..
             })) => assert_eq!(config, [PathBuf::from("a.yaml"), PathBuf::from("b/")]),
             other => panic!("{other:?}"),
         }
