@@ -137,9 +137,13 @@ fn both_families_over_one_session_with_ecmp_over_three_nodes() {
     let up_after = started.elapsed();
 
     // RFC 8950: IPv4 prefix, IPv6 next hops, three equal paths.
-    let r = wait("10.99.0.1/32 with three paths", 30, || {
-        route(&frr, "ipv4", "10.99.0.1/32")
-            .filter(|r| r["paths"].as_array().is_some_and(|p| p.len() == NODES))
+    // FRR lists a new path before its best-path run marks it multipath: wait for both.
+    let r = wait("10.99.0.1/32 with three multipaths", 30, || {
+        route(&frr, "ipv4", "10.99.0.1/32").filter(|r| {
+            r["paths"]
+                .as_array()
+                .is_some_and(|p| p.len() == NODES && p.iter().all(|path| path["multipath"] == true))
+        })
     });
     let ecmp_v4 = started.elapsed();
     let mut seen = Vec::new();
@@ -211,8 +215,11 @@ fn both_families_over_one_session_with_ecmp_over_three_nodes() {
         ),
     ] {
         let r = wait(prefix, 30, || {
-            route(&frr, family, prefix)
-                .filter(|r| r["paths"].as_array().is_some_and(|p| p.len() == NODES))
+            route(&frr, family, prefix).filter(|r| {
+                r["paths"].as_array().is_some_and(|p| {
+                    p.len() == NODES && p.iter().all(|path| path["multipath"] == true)
+                })
+            })
         });
         let mut seen: Vec<String> = r["paths"]
             .as_array()
