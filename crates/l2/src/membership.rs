@@ -120,7 +120,39 @@ impl Default for Tuning {
     }
 }
 
+/// Beyond this many known speakers the heartbeat timing stretches in proportion.
+const BEAT_SCALE_FROM: usize = 32;
+
+/// The heartbeat timing for a cluster size ([`Tuning::lease_timing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LeaseTiming {
+    beat_every: Duration,
+    lease: Duration,
+    takeover_after: Duration,
+}
+
 impl Tuning {
+    /// Every speaker beats every other, so beat traffic grows with the square of the
+    /// cluster: beyond [`BEAT_SCALE_FROM`] known speakers the three durations stretch
+    /// by `known / 32` together (the safety margin between letting go and taking over
+    /// stretches with them). 50 speakers: beats every 62 ms, takeover after 406 ms
+    /// instead of 260 ms, for a third less beat traffic (measured: 1.03 % of a core per
+    /// idle speaker at 40 ms, over the 1 % target).
+    fn lease_timing(&self, known: usize) -> LeaseTiming {
+        let scale = |d: Duration| {
+            if known <= BEAT_SCALE_FROM {
+                d
+            } else {
+                d.mul_f64(known as f64 / BEAT_SCALE_FROM as f64)
+            }
+        };
+        LeaseTiming {
+            beat_every: scale(self.beat_every),
+            lease: scale(self.lease),
+            takeover_after: scale(self.takeover_after),
+        }
+    }
+
     fn foca_config(&self) -> Config {
         let mut config = Config::simple();
         config.probe_period = self.probe_period;
@@ -447,7 +479,8 @@ impl Shell {
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut send_view = tokio::time::interval(VIEW_EVERY);
         send_view.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut beat = tokio::time::interval(tuning.beat_every);
+        let mut timing = tuning.lease_timing(self.known.len());
+        let mut beat = tokio::time::interval(timing.beat_every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut announce = tokio::time::interval(tuning.announce_every);
         announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -458,6 +491,9 @@ impl Shell {
                 received = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = received {
                         self.receive(buf.get(..n).unwrap_or_default(), from);
+                        // The rest of a burst (beats from many speakers arrive together)
+                        // in the same wake-up: one pass through this loop, not one each.
+                        self.drain_socket(&mut buf);
                     }
                 }
                 Some(timer) = timers.recv() => {
@@ -489,6 +525,12 @@ impl Shell {
                     self.replace_seeds(new, tuning.announce_every);
                     self.recheck_due = true;
                     self.announce_to_missing_seeds(tuning.announce_every);
+                    let now = tuning.lease_timing(self.known.len());
+                    if now != timing {
+                        timing = now;
+                        beat = tokio::time::interval(timing.beat_every);
+                        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
                 }
                 done = &mut leave => {
                     // Nothing is claimed from here on: before the others hear of the
@@ -801,13 +843,14 @@ impl Shell {
     fn decide_claim(&mut self, tuning: &Tuning) {
         let now = Instant::now();
         let known = self.known();
+        let timing = tuning.lease_timing(known.len());
         // Alive for SWIM and a fresh heartbeat within the lease.
         let heard: BTreeSet<SocketAddr> = self
             .foca
             .iter_membership_state()
             .filter(|m| m.state() == foca::State::Alive && known.contains(&m.id().addr))
             .map(|m| m.id().addr)
-            .filter(|addr| self.leases.heard_within(addr, now, tuning.lease))
+            .filter(|addr| self.leases.heard_within(addr, now, timing.lease))
             .chain(std::iter::once(self.me.addr))
             .collect();
         let standing = quorum::standing(&known, &heard);
@@ -840,7 +883,7 @@ impl Shell {
                 .filter(|m| m.state() == foca::State::Down)
                 .filter(|m| {
                     self.leases
-                        .heard_within(&m.id().addr, now, tuning.takeover_after)
+                        .heard_within(&m.id().addr, now, timing.takeover_after)
                 })
                 .map(|m| m.id().name.clone()),
         );
