@@ -51,7 +51,25 @@ fn stays(lab: &Lab, ip: &str, mac: &str, period: Duration, what: &str) -> usize 
     let mut samples = 0;
     while start.elapsed() < period {
         let macs = answerers(lab, ip);
-        assert_eq!(macs, BTreeSet::from([mac.to_string()]), "{what}");
+        if macs != BTreeSet::from([mac.to_string()]) {
+            // The nodes' own account of the moment (quorum standing, claims) is what
+            // tells a lost quorum from a lost ARP sample.
+            let logs: Vec<String> = (0..3)
+                .map(|i| {
+                    let log = lab.log(i);
+                    let tail: Vec<&str> = log.lines().rev().take(12).collect();
+                    format!(
+                        "node{}:\n  {}",
+                        i + 1,
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+                    )
+                })
+                .collect();
+            panic!(
+                "{what}: answerers {macs:?}, expected only {mac} (after {samples} good samples)\n{}",
+                logs.join("\n")
+            );
+        }
         samples += 1;
     }
     samples
