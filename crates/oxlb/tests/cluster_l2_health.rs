@@ -253,12 +253,24 @@ fn layer2_health_news_moves_ownership_between_speakers() {
     // 1. The owner's server dies; its speaker keeps running.
     let killed = Instant::now();
     c.topo.nodes[owner].backend = None;
-    let (new_mac, failover, silent) =
-        until_one(&c, &ip, killed, |m| m != owner_mac, "owner's check fails");
+    // ARP samples (about a second each) check "never two"; a status poll beside them
+    // (every speaker's /api/v1/status, a few ms each) times the take-over finer.
+    let (polled, (new_mac, failover, silent)) = std::thread::scope(|scope| {
+        let poll = scope.spawn(|| {
+            wait(CONVERGE, || {
+                (0..NODES)
+                    .any(|i| i != owner && announces(&c, i, &ip))
+                    .then(|| killed.elapsed())
+            })
+        });
+        let sampled = until_one(&c, &ip, killed, |m| m != owner_mac, "owner's check fails");
+        (poll.join().unwrap(), sampled)
+    });
     let new_owner = node_of[&new_mac];
     let samples = stays(&c, &ip, &new_mac, "after failover");
     println!(
-        "Layer 2 health failover (oxlb speaker): {} answers alone {failover:?} after {}'s \
+        "Layer 2 health failover (oxlb speaker): the new owner's status says it announces \
+         {polled:?} after the kill (status poll); {} answers ARP alone {failover:?} after {}'s \
          check server was killed ({silent} ARP samples without an answer on the way, none \
          with two; then alone in {samples} samples over {STABLE:?}); defaults: interval \
          500ms, timeout 300ms, fall 2",
@@ -287,16 +299,25 @@ fn layer2_health_news_moves_ownership_between_speakers() {
     // the election's choice among all three, takes the IP back. Never two.
     let restarted = Instant::now();
     c.topo.start_backend(owner);
-    let (back_mac, back, silent) = until_one(
-        &c,
-        &ip,
-        restarted,
-        |m| m == owner_mac,
-        "owner's check passes again",
-    );
+    let (polled, (back_mac, back, silent)) = std::thread::scope(|scope| {
+        let poll = scope.spawn(|| {
+            wait(CONVERGE, || {
+                announces(&c, owner, &ip).then(|| restarted.elapsed())
+            })
+        });
+        let sampled = until_one(
+            &c,
+            &ip,
+            restarted,
+            |m| m == owner_mac,
+            "owner's check passes again",
+        );
+        (poll.join().unwrap(), sampled)
+    });
     let samples = stays(&c, &ip, &back_mac, "after the return");
     println!(
-        "Layer 2 health return: {} answers alone again {back:?} after its check server \
+        "Layer 2 health return: its status says it announces again {polled:?} after the \
+         restart (status poll); {} answers ARP alone again {back:?} after its check server \
          restarted ({silent} samples without an answer, none with two; then alone in \
          {samples} samples over {STABLE:?}); defaults: rise 3",
         name(&back_mac)
