@@ -355,7 +355,7 @@ fn layer2_health_news_moves_ownership_between_speakers() {
         );
         assert_eq!(
             answerers(&c, &plain_ip),
-            [plain_before.clone()],
+            std::slice::from_ref(&plain_before),
             "the unchecked Service keeps its answerer"
         );
     }

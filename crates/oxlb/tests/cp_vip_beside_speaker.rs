@@ -331,7 +331,7 @@ impl Rig {
         for k in 0..n {
             assert_eq!(
                 self.answerers(ip),
-                [mac.clone()],
+                std::slice::from_ref(&mac),
                 "{what}: ARP sample {k} for {ip}\n{}",
                 self.logs()
             );
