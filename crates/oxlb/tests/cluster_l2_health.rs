@@ -9,7 +9,8 @@
 //!
 //! 1. the owner's HTTP server killed (its speaker keeps running and tells the others by
 //!    the membership's health news) → a node whose check passes answers, never two at
-//!    once; the failover time (kill → first sample with the new owner alone) is printed;
+//!    once; the failover time is printed (kill → the new owner's status says it
+//!    announces, polled; kill → the first ARP sample with it alone, ~1 s resolution);
 //!    the speakers' status API shows the old owner's check `down`, the new one's `up`,
 //!    and a `HealthCheckFailed` event names the old owner;
 //! 2. the server restarted → ownership moves back to it (no stickiness: the election is
