@@ -45,24 +45,31 @@ impl Datagram {
     }
 }
 
-/// Binds the receive socket for one family on the single- or multihop port.
-pub fn bind_receiver(ipv6: bool, multihop: bool) -> io::Result<UdpSocket> {
+/// Binds a receive socket on the single- or multihop port at `local`, this side's
+/// address of the sessions it serves (with `interface` as the scope of an IPv6
+/// link-local address).
+///
+/// At the session's own address, not the wildcard: two processes on one host that
+/// both run BFD from different addresses (the control-plane VIP's `oxlb run` with its
+/// `sourceAddress` beside `oxlb speaker`) each get their own peers' packets. Two
+/// wildcard sockets on 3784 with SO_REUSEADDR bind without error, but Linux delivers
+/// every unicast datagram to one of them only, so the other side's sessions would
+/// silently time out; a socket at a specific address is preferred over a wildcard one
+/// for datagrams to that address. SO_REUSEADDR stays so a wildcard listener already on
+/// the port (a bfdd) does not make the bind fail.
+pub fn bind_receiver(
+    local: IpAddr,
+    interface: Option<u32>,
+    multihop: bool,
+) -> io::Result<UdpSocket> {
     let port = if multihop {
         MULTI_HOP_PORT
     } else {
         SINGLE_HOP_PORT
     };
-    let (domain, address) = if ipv6 {
-        (
-            Domain::IPV6,
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-        )
-    } else {
-        (
-            Domain::IPV4,
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        )
-    };
+    let ipv6 = local.is_ipv6();
+    let address = destination(local, port, interface);
+    let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
     let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
     if ipv6 {

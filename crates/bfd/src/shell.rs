@@ -198,8 +198,9 @@ struct Entry {
 struct Runtime {
     by_discriminator: HashMap<u32, Entry>,
     demux: Demux,
-    /// Receive sockets by (ipv6, multihop), bound when the first session needs them.
-    receivers: HashMap<(bool, bool), tokio::task::JoinHandle<()>>,
+    /// Receive sockets by (local address, multihop), bound at that address when the
+    /// first session from it needs them (see [`net::bind_receiver`]).
+    receivers: HashMap<(IpAddr, bool), tokio::task::JoinHandle<()>>,
     datagrams: mpsc::Sender<Datagram>,
     dropped: BTreeMap<DropReason, u64>,
     next_discriminator: u32,
@@ -348,11 +349,12 @@ impl Runtime {
     }
 
     fn ensure_receiver(&mut self, key: PeerKey) -> Result<(), BfdError> {
-        let slot = (key.local.is_ipv6(), key.multihop);
+        let slot = (key.local, key.multihop);
         if self.receivers.contains_key(&slot) {
             return Ok(());
         }
-        let socket = net::bind_receiver(slot.0, slot.1).map_err(|e| BfdError::Socket(key, e))?;
+        let socket = net::bind_receiver(key.local, key.interface, key.multihop)
+            .map_err(|e| BfdError::Socket(key, e))?;
         let sink = self.datagrams.clone();
         let multihop = key.multihop;
         let task = tokio::spawn(async move {

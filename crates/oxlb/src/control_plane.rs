@@ -9,7 +9,9 @@
 //! (127.0.0.1:7473, not 7472), membership port (7947, not 7946), VIP interface
 //! (`oxlb-cp0`, not `oxlb0`), state directory (/var/lib/oxlb-control-plane), namespace of
 //! its objects, and no BGP listener (it connects out only; a router keeps one session per neighbour
-//! address, so beside a BGP speaker it needs `--source-address` or another router address).
+//! address, so beside a BGP speaker it needs `--source-address`, a second node address,
+//! generated per node). Its BFD sessions, if a profile is added, bind UDP 3784 at their own
+//! local address, as the speaker's do, so both run BFD side by side (tests/cp_vip_beside_speaker.rs).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -133,10 +135,17 @@ pub fn render(args: &ControlPlaneVipArgs, memberlist_key: &[u8]) -> Result<Bundl
             config.push_str("---\n");
         }
         (None, Some(peer)) => {
-            let source = args
-                .source_address
-                .map(|s| format!("  sourceAddress: {s}\n"))
-                .unwrap_or_default();
+            let source = match args.source_address {
+                Some(s) => format!("  sourceAddress: {s}\n"),
+                // A router keeps one session per neighbour address: beside a BGP
+                // `oxlb speaker` (which peers from the node's address) this session
+                // needs a second address of its own.
+                None => {
+                    "  # Beside oxlb speaker peering with this router from the node's address:\n  \
+                         # generate on each node with --source-address (a second node address).\n"
+                        .to_string()
+                }
+            };
             let _ = write!(
                 config,
                 "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: control-plane-router\n  namespace: {NAMESPACE}\n\
@@ -356,6 +365,28 @@ mod tests {
         assert_eq!(config.peers.len(), 1);
         assert_eq!(config.bgp_advertisements.len(), 1);
         assert!(bundle.config.contains("sourceAddress: 10.0.0.21"));
+        assert!(!bundle.config.contains("--source-address"));
+        // Without one, the config says when it is needed.
+        let bundle = render(
+            &args(&[
+                "--peer",
+                "10.0.0.1",
+                "--peer-asn",
+                "64501",
+                "--my-asn",
+                "64500",
+            ]),
+            &[7u8; 128],
+        )
+        .unwrap();
+        assert_eq!(load(&bundle.config).peers.len(), 1);
+        assert!(
+            bundle
+                .config
+                .contains("generate on each node with --source-address"),
+            "{}",
+            bundle.config
+        );
         assert!(!bundle.config.contains("kind: Secret"));
     }
 

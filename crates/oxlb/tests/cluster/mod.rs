@@ -185,7 +185,9 @@ impl Cluster {
         self.topo.dir.0.join(format!("{name}.log"))
     }
 
-    fn spawn(&self, node: usize, args: &[&str], env: &[(&str, &str)], log: &str) -> Guarded {
+    /// `oxlb ARGS` in node `node`'s namespace with the cluster's kubeconfig, logged to
+    /// `<log>.log` in the scratch directory.
+    pub fn spawn(&self, node: usize, args: &[&str], env: &[(&str, &str)], log: &str) -> Guarded {
         let file = std::fs::File::create(self.log_path(log)).unwrap();
         let mut command = self.topo.nodes[node].ns.command(OXLB);
         command
