@@ -163,7 +163,7 @@ mod tests {
         assert!(routes_withdrawn(&[up_clean.clone(), down.clone()]));
         assert!(!routes_withdrawn(&[up_clean.clone(), up_busy.clone()]));
         assert!(!routes_withdrawn(std::slice::from_ref(&up_pending)));
-        assert_eq!(going(false, &[up_busy.clone()]), Going::Restart);
+        assert_eq!(going(false, std::slice::from_ref(&up_busy)), Going::Restart);
         assert_eq!(
             going(true, &[up_busy]),
             Going::Down {
