@@ -97,86 +97,11 @@ impl DrainState {
     }
 }
 
-/// How a speaker that was told to stop (SIGTERM) leaves its peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopPlan {
-    /// Withdraw every route with UPDATEs while the sessions and the service IPs stay,
-    /// wait `delay` (routers converge, open connections finish), then Cease (RFC 8203)
-    /// and drop the service IPs.
-    WithdrawThenCease { delay: Duration },
-    /// A restart, e.g. an upgrade: close without NOTIFICATION where graceful restart was
-    /// negotiated so the routers keep the routes as stale until we are back (RFC 4724
-    /// §4.1); the service IPs stay.
-    GracefulRestart,
-}
-
-/// Tells a node going down from a restart. Going down: the node was drained
-/// (`oxlb drain`) or cordoned (`kubectl drain` cordons before it evicts the speaker) —
-/// then the routes go first and graceful restart is not used, since nobody comes back
-/// soon. Otherwise a stop is taken as a restart (DaemonSet rolling update, `systemctl
-/// restart`): graceful restart where a peer has it configured, else withdraw after
-/// `delay` (0 by default: MetalLB's immediate Cease). A node already drained and
-/// converged has nothing left to withdraw and does not wait again.
-pub fn stop_plan(
-    state: &DrainState,
-    node_cordoned: bool,
-    graceful_restart_configured: bool,
-    delay: Duration,
-) -> StopPlan {
-    let going_down = state.is_drained() || node_cordoned;
-    match (going_down, state) {
-        (true, DrainState::Drained { .. }) => StopPlan::WithdrawThenCease {
-            delay: Duration::ZERO,
-        },
-        (true, _) => StopPlan::WithdrawThenCease { delay },
-        (false, _) if graceful_restart_configured => StopPlan::GracefulRestart,
-        (false, _) => StopPlan::WithdrawThenCease { delay },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{L2Announcement, RouteAttributes};
     use std::collections::BTreeMap;
-
-    #[test]
-    fn a_node_going_down_withdraws_first_and_a_restart_keeps_routes_by_graceful_restart() {
-        let t0 = Instant::now();
-        let delay = Duration::from_secs(5);
-        let active = DrainState::Active;
-        // An upgrade of a schedulable node with graceful restart configured.
-        assert_eq!(
-            stop_plan(&active, false, true, delay),
-            StopPlan::GracefulRestart
-        );
-        // The same without graceful restart: withdraw after the delay.
-        assert_eq!(
-            stop_plan(&active, false, false, delay),
-            StopPlan::WithdrawThenCease { delay }
-        );
-        // Cordoned (kubectl drain): never graceful restart.
-        assert_eq!(
-            stop_plan(&active, true, true, delay),
-            StopPlan::WithdrawThenCease { delay }
-        );
-        // Drained and converged already: nothing to wait for.
-        let drained = DrainState::Drained {
-            since: t0,
-            took: Duration::from_millis(3),
-        };
-        assert_eq!(
-            stop_plan(&drained, false, true, delay),
-            StopPlan::WithdrawThenCease {
-                delay: Duration::ZERO
-            }
-        );
-        let draining = DrainState::Draining { since: t0 };
-        assert_eq!(
-            stop_plan(&draining, false, true, delay),
-            StopPlan::WithdrawThenCease { delay }
-        );
-    }
 
     #[test]
     fn drain_is_idempotent_and_undrain_restores() {

@@ -5,6 +5,19 @@
 //! owns the IP, where ip is the service's first ingress IP. Every speaker computes it
 //! alone from the same snapshot. With `preferredNodeSelectors` (MetalLB main), only
 //! the eligible nodes with the highest preference score are candidates.
+//!
+//! Drained nodes (`oxlb drain`, [`NodeView::drained`]) are left out while a candidate
+//! that is not drained remains, so ownership moves to a live node that is not drained;
+//! an undrain makes the node a candidate again. Rule when every candidate is drained:
+//! they stay candidates and the hash elects one of them, which keeps answering. Why,
+//! unlike the health rule ([`crate::health`]: withdraw when the check fails everywhere):
+//! a failing check says the node cannot serve, a drain only says "send new traffic
+//! elsewhere" — a drained `oxlb run` host keeps its service IPs and backends, so it
+//! still serves. With nowhere else to send the traffic, withdrawing would turn a
+//! maintenance step into an outage of the Service (Layer 2 has no second path: nobody
+//! would answer ARP). It is MetalLB's rule for endpoints that are all terminating,
+//! too. Every speaker computes it from the same drained set (the health news), so they
+//! agree on one owner.
 
 use std::net::IpAddr;
 
@@ -30,6 +43,16 @@ pub fn l2_owner<'a>(candidates: impl IntoIterator<Item = &'a str>, ip: &IpAddr) 
     candidates
         .into_iter()
         .min_by(|a, b| l2_rank(a, ip).cmp(&l2_rank(b, ip)).then_with(|| a.cmp(b)))
+}
+
+/// The candidates without the drained ones, unless every candidate is drained (then
+/// all of them stand: see the module's rule).
+pub fn without_drained(candidates: Vec<&NodeView>) -> Vec<&NodeView> {
+    if candidates.iter().all(|n| n.drained) {
+        candidates
+    } else {
+        candidates.into_iter().filter(|n| !n.drained).collect()
+    }
 }
 
 /// `None`: no L2Advertisement selects the pool. `Some(Ok)`: this node owns the IPs and
@@ -80,6 +103,11 @@ pub(crate) fn decide_l2(
         .filter(|n| selects(n) && serves_from(service, n).is_ok())
         .filter(|n| health.passes(&service.key, &n.name))
         .collect::<Vec<_>>();
+    let candidates = without_drained(candidates);
+    if !candidates.iter().any(|n| n.name == node.name) {
+        // Only a drain takes this node out at this point: it passed every other test.
+        return Some(Err(Skip::NodeDrained));
+    }
     // MetalLB (main) preferredNodeSelectors: a node's score is the sum, over the
     // advertisements that select it, of the weights whose preference matches its labels;
     // only the highest-scoring candidates stand, and the hash decides among them.

@@ -59,6 +59,9 @@ pub enum Skip {
     /// The Service's health check (`oxlb.io/health-check`) does not pass on this node
     /// (see [`health`] for the rule when it fails everywhere).
     HealthCheckFailing,
+    /// Layer 2: this node is drained (`oxlb drain`) and a live node that is not can
+    /// answer (see [`election`] for the rule when every candidate is drained).
+    NodeDrained,
 }
 
 impl Skip {
@@ -77,6 +80,7 @@ impl Skip {
             Skip::NotLive => "not_live",
             Skip::NoPeer => "no_peer",
             Skip::HealthCheckFailing => "health_check_failing",
+            Skip::NodeDrained => "node_drained",
         }
     }
 }
@@ -115,6 +119,10 @@ impl std::fmt::Display for Skip {
             Skip::HealthCheckFailing => write!(
                 f,
                 "its health check (oxlb.io/health-check) does not pass on this node; withdrawn (also when it fails on every node)"
+            ),
+            Skip::NodeDrained => write!(
+                f,
+                "this node is drained (oxlb drain): a live node that is not answers (a drained node answers only when every candidate is drained)"
             ),
         }
     }

@@ -75,6 +75,10 @@ pub struct NodeView {
     /// treats a cordon as the start of a drain (the default; `false` when the shell was
     /// told to keep MetalLB's label-only behaviour).
     pub cordoned: bool,
+    /// `oxlb run`: the node's speaker is drained (`oxlb drain`, told to the others with
+    /// its health news). Layer 2 only: it stands in no election while a live node that
+    /// is not drained can answer (its BGP routes are withheld by the drain itself).
+    pub drained: bool,
 }
 
 /// The label that takes a node out of external load balancing (Kubernetes well-known).

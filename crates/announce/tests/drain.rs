@@ -128,3 +128,66 @@ fn weights_follow_ready_local_endpoints_only_for_local_services_under_the_annota
         .push(service("web", "public", &["203.0.113.10"]));
     assert_eq!(world.on("node1").bgp["r"][&prefix].weight, None);
 }
+
+/// `oxlb drain` (issue 19, Layer 2): a drained node stands in no election while a node
+/// that is not drained can answer, so each IP has exactly one owner and it is not
+/// drained; an undrain restores the election's own choice; when every node is drained,
+/// they all stand again and one answers (the rule in election.rs).
+#[test]
+fn a_drained_node_hands_its_layer2_ips_to_a_node_that_is_not_and_all_drained_keep_answering() {
+    let ips: Vec<std::net::IpAddr> = (1..40)
+        .map(|i| format!("192.168.10.{i}").parse().unwrap())
+        .collect();
+    let world_with = |drained: &[&str]| {
+        let mut ns = nodes();
+        for n in &mut ns {
+            n.drained = drained.contains(&n.name.as_str());
+        }
+        let mut world = World::new(config(false), ns);
+        for (i, ip) in ips.iter().enumerate() {
+            world
+                .services
+                .push(service(&format!("l2-{i}"), "lan", &[&ip.to_string()]));
+        }
+        world
+    };
+    let owners = |world: &World, ip: &std::net::IpAddr| -> Vec<&'static str> {
+        ["node1", "node2", "node3"]
+            .into_iter()
+            .filter(|n| world.on(n).l2.contains_key(ip))
+            .collect()
+    };
+    let before = world_with(&[]);
+    let drained = world_with(&["node1"]);
+    let moved = ips
+        .iter()
+        .filter(|ip| owners(&before, ip) == ["node1"])
+        .count();
+    assert!(moved > 0, "node1 owned some IPs before the drain");
+    for ip in &ips {
+        let now = owners(&drained, ip);
+        assert_eq!(now.len(), 1, "{ip}: {now:?}");
+        assert_ne!(now[0], "node1", "{ip}");
+        // An IP node1 did not own stays where it was.
+        if owners(&before, ip) != ["node1"] {
+            assert_eq!(now, owners(&before, ip), "{ip}");
+        }
+    }
+    let out = drained.on("node1");
+    assert!(out.l2.is_empty());
+    assert!(
+        out.skipped.iter().any(|s| s.reason == Skip::NodeDrained),
+        "{out:?}"
+    );
+    assert_eq!(Skip::NodeDrained.label(), "node_drained");
+    // Every node drained: the election's own choice again, one owner per IP.
+    let all = world_with(&["node1", "node2", "node3"]);
+    for ip in &ips {
+        assert_eq!(owners(&all, ip), owners(&before, ip), "{ip}");
+    }
+    // Two of three drained: the third owns everything.
+    let two = world_with(&["node1", "node2"]);
+    for ip in &ips {
+        assert_eq!(owners(&two, ip), ["node3"], "{ip}");
+    }
+}

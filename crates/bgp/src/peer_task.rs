@@ -65,6 +65,8 @@ pub(crate) async fn run(
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut next_id: ConnId = 1;
     let mut stop_ack: Option<oneshot::Sender<()>> = None;
+    // Writers of connections closed by the session, still flushing (a NOTIFICATION).
+    let mut closing: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     // Found when a connection attaches, handed to the session once it knows the conn.
     let mut link_local: Option<(ConnId, LinkAddresses)> = None;
     let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
@@ -93,8 +95,11 @@ pub(crate) async fn run(
                     if let Some(c) = conns.remove(&conn) {
                         c.reader.abort();
                         let _ = c.writer.send(Write::Close);
-                        // The writer flushes, shuts down and ends by itself.
-                        drop(c.done);
+                        // The writer flushes, shuts down and ends by itself; a stop
+                        // waits for it (below), so the NOTIFICATION is written before
+                        // the process exits.
+                        closing.retain(|d: &tokio::task::JoinHandle<()>| !d.is_finished());
+                        closing.push(c.done);
                     }
                 }
             }
@@ -106,6 +111,9 @@ pub(crate) async fn run(
                 let _ = c.writer.send(Write::Close);
                 c.reader.abort();
                 let _ = tokio::time::timeout(Duration::from_secs(2), c.done).await;
+            }
+            for done in closing.drain(..) {
+                let _ = tokio::time::timeout(Duration::from_secs(2), done).await;
             }
             let _ = ack.send(());
             return;

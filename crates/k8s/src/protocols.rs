@@ -29,6 +29,9 @@ pub struct ProtocolOptions {
     pub l2_exclude: Option<Vec<String>>,
     /// How often session counters are refreshed for `/metrics`.
     pub status_interval: Duration,
+    /// `--drain-delay-seconds`: on a stop that withdraws ([`oxlb_node::stop`]), how long
+    /// the sessions stay up after the withdrawals before the Cease.
+    pub drain_delay: Duration,
 }
 
 impl ProtocolOptions {
@@ -52,6 +55,7 @@ impl ProtocolOptions {
             bgp_listen: None,
             l2_exclude: None,
             status_interval: Duration::from_secs(1),
+            drain_delay: Duration::ZERO,
         }
     }
 }
@@ -67,7 +71,7 @@ struct Desired {
 pub struct Protocols {
     desired: watch::Sender<Option<Arc<Desired>>>,
     status: watch::Receiver<ProtocolStatus>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -86,6 +90,7 @@ impl Protocols {
         let (stop_tx, stop_rx) = oneshot::channel();
         let shells = Shells {
             interval: options.status_interval,
+            drain_delay: options.drain_delay,
             driver,
             status: status_tx,
             last: None,
@@ -113,11 +118,18 @@ impl Protocols {
         self.status.clone()
     }
 
-    /// Stops cleanly: graceful restart if any BGPPeer in force asks for it (routers keep
-    /// our routes while we restart), else Cease / Administrative Shutdown to every peer.
-    pub async fn shutdown(mut self) {
+    /// Stops cleanly, as a restart ([`Protocols::shutdown_as`] with `going_down` false).
+    pub async fn shutdown(self) {
+        self.shutdown_as(false).await;
+    }
+
+    /// Stops cleanly by the stop plan ([`oxlb_node::stop`]): `going_down` (the Node is
+    /// cordoned) withdraws without graceful restart, at once if the cordon withdrew the
+    /// routes already; a restart keeps the routes by graceful restart where a BGPPeer in
+    /// force asks for it, else withdraws, waits the drain delay, then sends the Cease.
+    pub async fn shutdown_as(mut self, going_down: bool) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(going_down);
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -137,6 +149,7 @@ impl Drop for Protocols {
 /// What the task owns.
 struct Shells {
     interval: Duration,
+    drain_delay: Duration,
     driver: Driver,
     status: watch::Sender<ProtocolStatus>,
     /// The desired state last applied: applied again when the driver's weight damping
@@ -148,8 +161,10 @@ impl Shells {
     async fn run(
         mut self,
         mut desired: watch::Receiver<Option<Arc<Desired>>>,
-        mut stop: oneshot::Receiver<()>,
+        mut stop: oneshot::Receiver<bool>,
     ) {
+        // Dropped without a word (the handle gone): a restart.
+        let mut going_down = false;
         let mut refresh = tokio::time::interval(self.interval);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -172,10 +187,44 @@ impl Shells {
                 }
                 () = self.driver.bfd_down() => {}
                 _ = refresh.tick() => self.refresh().await,
-                _ = &mut stop => break,
+                down = &mut stop => {
+                    going_down = down.unwrap_or(false);
+                    break;
+                }
             }
         }
-        self.driver.stop().await;
+        self.stop(going_down).await;
+    }
+
+    /// The shared stop plan, carried out: the withdrawals go first (the sessions stay
+    /// up, so the routers drop the paths before any session closes), the sessions stay
+    /// `drain_delay`, then the driver closes them.
+    async fn stop(mut self, going_down: bool) {
+        let status = self.driver.status().await;
+        let going = oxlb_node::stop::going(going_down, &status.bgp_sessions);
+        let plan = oxlb_node::stop::stop_plan(going, self.driver.stop_mode(), self.drain_delay);
+        tracing::info!(?going, ?plan, "stopping");
+        let delay = plan.delay();
+        if !delay.is_zero()
+            && let Some(last) = self.last.clone()
+        {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "stopping: withdrawing every route first, closing after the drain delay"
+            );
+            // Layer 2 leaves too: the membership has been left, the others answer now.
+            let mut withdrawn = last.announcements.clone();
+            for routes in withdrawn.bgp.values_mut() {
+                routes.clear();
+            }
+            withdrawn.l2.clear();
+            self.driver
+                .apply(&last.config, &withdrawn, &last.node)
+                .await;
+            self.refresh().await;
+            tokio::time::sleep(delay).await;
+        }
+        self.driver.stop_as(plan.mode()).await;
     }
 
     async fn apply(&mut self, desired: &Desired) {

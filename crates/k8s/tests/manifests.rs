@@ -697,3 +697,33 @@ fn speaker_gets_its_pod_and_node_address_from_the_downward_api() {
     assert_eq!(field("OXLB_HOST"), "status.hostIP");
     assert_eq!(speaker["hostNetwork"], true);
 }
+
+/// `speaker.drainDelaySeconds` (issue 19): passed to `oxlb speaker`, and the Pod's
+/// grace period stays longer than it, so the kubelet does not kill the speaker in the
+/// middle of its drain delay. The default (0) passes nothing (MetalLB's immediate
+/// Cease) and keeps 5 s.
+#[test]
+fn speaker_drain_delay_is_passed_and_the_grace_period_exceeds_it() {
+    let speaker = |delay: Option<u64>| {
+        let mut values = default_values();
+        if let Some(delay) = delay {
+            values["speaker"]["drainDelaySeconds"] = json!(delay);
+        }
+        let docs = helm::documents(&render_chart(&values));
+        find(&docs, "DaemonSet", "oxlb-speaker")["spec"]["template"]["spec"].clone()
+    };
+    let default = speaker(None);
+    assert_eq!(default["terminationGracePeriodSeconds"], 5);
+    let args = default["containers"][0]["args"].to_string();
+    assert!(!args.contains("drain-delay"), "{args}");
+    let set = speaker(Some(20));
+    assert_eq!(set["terminationGracePeriodSeconds"], 25);
+    assert!(
+        set["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--drain-delay-seconds=20")),
+        "{}",
+        set["containers"][0]["args"]
+    );
+}

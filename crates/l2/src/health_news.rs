@@ -5,24 +5,59 @@
 //! (the same pattern as [`crate::views`]); sent at once on a change and repeated every
 //! second, so a speaker that joins later, or lost one, learns it. Pure: encoding,
 //! decoding, and the table of the latest news per speaker.
+//!
+//! The same news carries the speaker's state flags ([`Flag`]): `oxlb drain` reaches the
+//! other speakers this way, so they elect another Layer 2 owner. A flag is a line
+//! starting with `!`; a speaker that predates flags reads it as one more passing
+//! Service name, which never matches (a Service is named `namespace/name`, and `!` is
+//! in no Kubernetes name), so old and new speakers mix. A flag this speaker does not
+//! know is ignored (a newer speaker's).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Marks a health datagram's body (never the start of a SWIM body, see `views`).
 const MAGIC: &[u8] = b"\xff\xff\xffoxlb-health\n";
 
-/// One speaker's news: the checked Services that pass on it now. `seq` grows with
-/// every message (it starts at the speaker's start time in milliseconds, so a restart
-/// is newer too), so reordered or repeated datagrams never roll the table back.
+/// Starts a flag line.
+const FLAG_MARK: char = '!';
+
+/// A speaker's state, as it tells the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    /// `oxlb drain`: the speaker withdrew its routes and stands in no Layer 2 election
+    /// while another live speaker can answer.
+    Drained,
+}
+
+impl Flag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::Drained => "drained",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Flag> {
+        match text {
+            "drained" => Some(Flag::Drained),
+            _ => None,
+        }
+    }
+}
+
+/// One speaker's news: the checked Services that pass on it now, and its flags. `seq`
+/// grows with every message (it starts at the speaker's start time in milliseconds, so
+/// a restart is newer too), so reordered or repeated datagrams never roll the table
+/// back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct News {
     pub from: String,
     pub seq: u64,
     pub passing: BTreeSet<String>,
+    pub flags: BTreeSet<Flag>,
 }
 
 /// The body: magic, the sender's name, the sequence number, then one `namespace/name`
-/// per line (names hold no newline).
+/// per line (names hold no newline), then one `!flag` per line.
 pub fn encode(news: &News) -> Vec<u8> {
     let mut body = MAGIC.to_vec();
     body.extend_from_slice(news.from.as_bytes());
@@ -31,6 +66,11 @@ pub fn encode(news: &News) -> Vec<u8> {
     for service in &news.passing {
         body.push(b'\n');
         body.extend_from_slice(service.as_bytes());
+    }
+    for flag in &news.flags {
+        body.push(b'\n');
+        body.extend_from_slice(FLAG_MARK.to_string().as_bytes());
+        body.extend_from_slice(flag.as_str().as_bytes());
     }
     body
 }
@@ -48,45 +88,109 @@ pub fn decode(body: &[u8]) -> Option<Option<News>> {
     let Some(seq) = lines.next().and_then(|s| s.parse::<u64>().ok()) else {
         return Some(None);
     };
-    let passing = lines
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let mut passing = BTreeSet::new();
+    let mut flags = BTreeSet::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        match line.strip_prefix(FLAG_MARK) {
+            Some(flag) => flags.extend(Flag::parse(flag)),
+            None => {
+                passing.insert(line.to_string());
+            }
+        }
+    }
     Some(Some(News {
         from: from.to_string(),
         seq,
         passing,
+        flags,
     }))
 }
 
 /// The latest news per speaker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
-    latest: BTreeMap<String, (u64, BTreeSet<String>)>,
+    latest: BTreeMap<String, Latest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Latest {
+    seq: u64,
+    passing: BTreeSet<String>,
+    flags: BTreeSet<Flag>,
+}
+
+/// What a newer piece of news changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub passing: bool,
+    pub flags: bool,
 }
 
 impl Table {
-    /// Takes `news` if it is newer than what is known of its sender; returns whether
-    /// the passing sets changed.
-    pub fn observe(&mut self, news: News) -> bool {
-        match self.latest.get(&news.from) {
-            Some((seq, _)) if *seq >= news.seq => false,
-            Some((_, passing)) if *passing == news.passing => {
-                self.latest.insert(news.from, (news.seq, news.passing));
-                false
-            }
-            _ => {
-                self.latest.insert(news.from, (news.seq, news.passing));
-                true
-            }
-        }
+    /// Takes `news` if it is newer than what is known of its sender; returns what
+    /// changed.
+    pub fn observe(&mut self, news: News) -> Changed {
+        let changed = match self.latest.get(&news.from) {
+            Some(latest) if latest.seq >= news.seq => return Changed::default(),
+            Some(latest) => Changed {
+                passing: latest.passing != news.passing,
+                flags: latest.flags != news.flags,
+            },
+            None => Changed {
+                passing: true,
+                flags: !news.flags.is_empty(),
+            },
+        };
+        self.latest.insert(
+            news.from,
+            Latest {
+                seq: news.seq,
+                passing: news.passing,
+                flags: news.flags,
+            },
+        );
+        changed
     }
 
     /// Speaker → the checked Services that pass on it.
     pub fn passing(&self) -> BTreeMap<String, BTreeSet<String>> {
         self.latest
             .iter()
-            .map(|(node, (_, passing))| (node.clone(), passing.clone()))
+            .map(|(node, latest)| (node.clone(), latest.passing.clone()))
+            .collect()
+    }
+
+    /// Forgets the flags of the speakers not in `live` (gone, or restarting: a speaker
+    /// restarted after a drain is not drained, and its first news may come after it
+    /// rejoins). Its sequence number stays, so a late datagram from before cannot bring
+    /// the flags back; its next news does if they still hold. Returns whether any flag
+    /// was forgotten.
+    pub fn forget_flags_of_absent(&mut self, live: &BTreeSet<String>) -> bool {
+        let mut changed = false;
+        for (node, latest) in &mut self.latest {
+            if !live.contains(node) && !latest.flags.is_empty() {
+                latest.flags.clear();
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Speaker → its flags (speakers without any are left out).
+    pub fn flags(&self) -> BTreeMap<String, BTreeSet<Flag>> {
+        self.latest
+            .iter()
+            .filter(|(_, latest)| !latest.flags.is_empty())
+            .map(|(node, latest)| (node.clone(), latest.flags.clone()))
+            .collect()
+    }
+
+    /// The speakers whose latest news carries `flag`.
+    pub fn with_flag(&self, flag: Flag) -> BTreeSet<String> {
+        self.latest
+            .iter()
+            .filter(|(_, latest)| latest.flags.contains(&flag))
+            .map(|(node, _)| node.clone())
             .collect()
     }
 }
@@ -101,7 +205,13 @@ mod tests {
             from: from.into(),
             seq,
             passing: passing.iter().map(|s| s.to_string()).collect(),
+            flags: BTreeSet::new(),
         }
+    }
+
+    fn drained(mut news: News) -> News {
+        news.flags.insert(Flag::Drained);
+        news
     }
 
     #[test]
@@ -109,6 +219,7 @@ mod tests {
         for n in [
             news("node1", 7, &[]),
             news("node-2", u64::MAX, &["a/b", "kube-system/api"]),
+            drained(news("node3", 9, &["a/b"])),
         ] {
             assert_eq!(decode(&encode(&n)), Some(Some(n)));
         }
@@ -124,14 +235,64 @@ mod tests {
     #[test]
     fn older_news_never_rolls_the_table_back() {
         let mut table = Table::default();
-        assert!(table.observe(news("n1", 5, &["a/b"])));
-        assert!(!table.observe(news("n1", 4, &[])), "reordered");
-        assert!(!table.observe(news("n1", 5, &[])), "repeated seq");
-        assert!(
-            !table.observe(news("n1", 6, &["a/b"])),
+        assert!(table.observe(news("n1", 5, &["a/b"])).passing);
+        assert!(!table.observe(news("n1", 4, &[])).passing, "reordered");
+        assert!(!table.observe(news("n1", 5, &[])).passing, "repeated seq");
+        assert_eq!(
+            table.observe(news("n1", 6, &["a/b"])),
+            Changed::default(),
             "same set, newer seq"
         );
-        assert!(table.observe(news("n1", 7, &[])));
+        assert!(table.observe(news("n1", 7, &[])).passing);
         assert_eq!(table.passing()["n1"], BTreeSet::new());
+        // A drain, then a stale datagram from before it, then the undrain.
+        let change = table.observe(drained(news("n1", 8, &[])));
+        assert_eq!(
+            change,
+            Changed {
+                passing: false,
+                flags: true
+            }
+        );
+        assert_eq!(
+            table.with_flag(Flag::Drained),
+            BTreeSet::from(["n1".into()])
+        );
+        assert_eq!(table.observe(news("n1", 7, &[])), Changed::default());
+        assert_eq!(table.with_flag(Flag::Drained).len(), 1);
+        assert!(table.observe(news("n1", 9, &[])).flags);
+        assert!(table.with_flag(Flag::Drained).is_empty());
+        // A drained speaker that leaves is forgotten as drained; its next news counts.
+        table.observe(drained(news("n1", 10, &[])));
+        assert!(!table.forget_flags_of_absent(&BTreeSet::from(["n1".into()])));
+        assert!(table.forget_flags_of_absent(&BTreeSet::new()));
+        assert!(table.flags().is_empty());
+        assert_eq!(
+            table.observe(drained(news("n1", 10, &[]))),
+            Changed::default()
+        );
+        assert!(table.observe(drained(news("n1", 11, &[]))).flags);
+    }
+
+    /// What a speaker from before flags makes of news with a flag: one more passing
+    /// name, which no Service key (`namespace/name`) ever equals. And a flag from a
+    /// newer speaker that this one does not know is ignored.
+    #[test]
+    fn flags_are_harmless_to_old_readers_and_unknown_flags_are_ignored() {
+        let body = encode(&drained(news("n1", 3, &["a/b"])));
+        let text = String::from_utf8_lossy(&body[MAGIC.len()..]).to_string();
+        let old_reading: BTreeSet<&str> = text.split('\n').skip(2).collect();
+        assert_eq!(old_reading, BTreeSet::from(["a/b", "!drained"]));
+        assert!(
+            old_reading
+                .iter()
+                .filter(|l| !l.contains('/'))
+                .all(|l| l.starts_with('!'))
+        );
+        let mut future = MAGIC.to_vec();
+        future.extend_from_slice(b"n2\n4\na/b\n!some-future-flag\n!drained");
+        let read = decode(&future).unwrap().unwrap();
+        assert_eq!(read.passing, BTreeSet::from(["a/b".to_string()]));
+        assert_eq!(read.flags, BTreeSet::from([Flag::Drained]));
     }
 }

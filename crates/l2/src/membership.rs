@@ -30,6 +30,7 @@ use oxlb_announce::quorum::{self, Claim, Gate, Standing};
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Sealer};
+pub use crate::health_news::Flag;
 use crate::lease::{self, Beats, Leases, Observed};
 use crate::views;
 
@@ -234,6 +235,10 @@ pub struct Membership {
     passing: watch::Sender<BTreeSet<String>>,
     /// What the others told (see [`crate::health_news`]).
     peer_health: watch::Receiver<BTreeMap<String, BTreeSet<String>>>,
+    /// This speaker's flags (`oxlb drain`), to tell the others with the health news.
+    flags: watch::Sender<BTreeSet<Flag>>,
+    /// The other speakers' flags, as they told.
+    peer_flags: watch::Receiver<BTreeMap<String, BTreeSet<Flag>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -270,6 +275,8 @@ impl Membership {
         let (leave_tx, leave_rx) = oneshot::channel();
         let (passing_tx, passing_rx) = watch::channel(BTreeSet::new());
         let (peer_health_tx, peer_health) = watch::channel(BTreeMap::new());
+        let (flags_tx, flags_rx) = watch::channel(BTreeSet::new());
+        let (peer_flags_tx, peer_flags) = watch::channel(BTreeMap::new());
         let rng: StdRng = rand::make_rng();
         let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
         let mut shell = Shell {
@@ -296,9 +303,10 @@ impl Membership {
             health_seq: generation,
             health_table: crate::health_news::Table::default(),
             peer_health: peer_health_tx,
+            peer_flags: peer_flags_tx,
         };
         shell.replace_seeds(seeds, tuning.announce_every);
-        let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx, passing_rx));
+        let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx, passing_rx, flags_rx));
         Ok(Membership {
             live,
             electorate,
@@ -308,6 +316,8 @@ impl Membership {
             seeds: seeds_tx,
             passing: passing_tx,
             peer_health,
+            flags: flags_tx,
+            peer_flags,
             task,
         })
     }
@@ -336,6 +346,24 @@ impl Membership {
             }
             differs
         });
+    }
+
+    /// Tells the other speakers this speaker's flags (at once on a change, then every
+    /// second with the health news): [`Flag::Drained`] after `oxlb drain`.
+    pub fn set_flags(&self, flags: BTreeSet<Flag>) {
+        self.flags.send_if_modified(|current| {
+            let differs = *current != flags;
+            if differs {
+                *current = flags;
+            }
+            differs
+        });
+    }
+
+    /// Speaker → its flags, as the others told (speakers without flags are absent);
+    /// changes whenever one speaker's flags change.
+    pub fn watch_peer_flags(&self) -> watch::Receiver<BTreeMap<String, BTreeSet<Flag>>> {
+        self.peer_flags.clone()
     }
 
     /// Speaker → the checked Services that pass on it, as the others told; changes
@@ -459,6 +487,7 @@ struct Shell {
     /// The latest health news of every other speaker.
     health_table: crate::health_news::Table,
     peer_health: watch::Sender<BTreeMap<String, BTreeSet<String>>>,
+    peer_flags: watch::Sender<BTreeMap<String, BTreeSet<Flag>>>,
 }
 
 impl Shell {
@@ -468,6 +497,7 @@ impl Shell {
         mut leave: oneshot::Receiver<oneshot::Sender<()>>,
         mut seeds: watch::Receiver<Vec<SocketAddr>>,
         mut passing: watch::Receiver<BTreeSet<String>>,
+        mut flags: watch::Receiver<BTreeSet<Flag>>,
     ) {
         let mut send_health = tokio::time::interval(HEALTH_EVERY);
         send_health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -514,11 +544,20 @@ impl Shell {
                 _ = send_view.tick() => self.send_view().await,
                 _ = send_health.tick() => {
                     let now = passing.borrow().clone();
-                    self.send_health(&now).await;
+                    let own = flags.borrow().clone();
+                    self.send_health(&now, &own, 1).await;
                 }
                 Ok(()) = passing.changed() => {
                     let now = passing.borrow_and_update().clone();
-                    self.send_health(&now).await;
+                    let own = flags.borrow().clone();
+                    self.send_health(&now, &own, 1).await;
+                }
+                Ok(()) = flags.changed() => {
+                    // A drain or undrain moves Layer 2 owners: sent as often as the
+                    // gossip's datagrams, so one lost copy does not wait for the repeat.
+                    let now = passing.borrow().clone();
+                    let own = flags.borrow_and_update().clone();
+                    self.send_health(&now, &own, tuning.copies.max(1)).await;
                 }
                 Ok(()) = seeds.changed() => {
                     let new = seeds.borrow_and_update().clone();
@@ -657,8 +696,14 @@ impl Shell {
                 Some(news) => {
                     drop(stats);
                     self.remember(packet);
-                    if news.from != self.me.name && self.health_table.observe(news) {
-                        self.peer_health.send_replace(self.health_table.passing());
+                    if news.from != self.me.name {
+                        let changed = self.health_table.observe(news);
+                        if changed.passing {
+                            self.peer_health.send_replace(self.health_table.passing());
+                        }
+                        if changed.flags {
+                            self.peer_flags.send_replace(self.health_table.flags());
+                        }
                     }
                 }
                 None => stats.dropped_malformed += 1,
@@ -715,18 +760,26 @@ impl Shell {
 
     /// Tells every member which checked Services pass here. To all of them (not a few
     /// in turn as views): a Layer 2 owner change waits for it.
-    async fn send_health(&mut self, passing: &BTreeSet<String>) {
+    async fn send_health(
+        &mut self,
+        passing: &BTreeSet<String>,
+        flags: &BTreeSet<Flag>,
+        copies: u8,
+    ) {
         self.health_seq = self.health_seq.wrapping_add(1);
         let news = crate::health_news::News {
             from: self.me.name.clone(),
             seq: self.health_seq,
             passing: passing.clone(),
+            flags: flags.clone(),
         };
         let packet = self.sealer.seal(&crate::health_news::encode(&news));
         let members: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
-        for addr in members {
-            if self.socket.send_to(&packet, addr).await.is_ok() {
-                self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+        for _ in 0..copies {
+            for addr in &members {
+                if self.socket.send_to(&packet, *addr).await.is_ok() {
+                    self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
+                }
             }
         }
     }
@@ -823,6 +876,9 @@ impl Shell {
                 .map(|m| m.id().name.clone())
                 .collect();
             live.insert(self.me.name.clone());
+            if self.health_table.forget_flags_of_absent(&live) {
+                self.peer_flags.send_replace(self.health_table.flags());
+            }
             self.live.send_if_modified(|current| {
                 let differs = *current != live;
                 *current = live;

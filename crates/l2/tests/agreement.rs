@@ -116,7 +116,7 @@ proptest! {
             if spec.selected {
                 labels.insert("l2".to_string(), "yes".to_string());
             }
-            (name.clone(), NodeView { name, labels, network_unavailable: spec.excluded, cordoned: false })
+            (name.clone(), NodeView { name, labels, network_unavailable: spec.excluded, cordoned: false, drained: false })
         }).collect();
         let live: BTreeSet<String> = nodes.iter().enumerate()
             .filter(|(_, s)| s.live).map(|(i, _)| format!("node-{i}")).collect();

@@ -56,6 +56,16 @@ pub struct AnnounceInput {
 }
 
 impl AnnounceInput {
+    /// Marks the nodes whose speakers are drained (`oxlb drain`: this node's own state
+    /// and what the others told): they stand in no Layer 2 election while a node that
+    /// is not drained can answer ([`oxlb_announce::election`]).
+    pub fn mark_drained(&mut self, drained: &BTreeSet<String>) {
+        self.node.drained = drained.contains(&self.node.name);
+        for (name, view) in &mut self.nodes {
+            view.drained = drained.contains(name);
+        }
+    }
+
     /// This node's announcements under `config`.
     pub fn announce(&self, config: &Config) -> Announcements {
         oxlb_announce::announce(Input {

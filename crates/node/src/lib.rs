@@ -14,6 +14,7 @@
 //! - [`health`]: the `oxlb.io/health-check` checks this node runs, the health view the
 //!   announce core decides with, their status rows and `/metrics`.
 //! - [`host_check`]: whether this host's kernel would answer for IPs it does not own.
+//! - [`stop`]: how a node told to stop leaves its peers (going down or restarting).
 
 pub mod bfd;
 pub mod bgp;
@@ -25,5 +26,6 @@ pub mod inputs;
 pub mod metrics;
 pub mod node_info;
 pub mod status;
+pub mod stop;
 pub mod views;
 pub mod weights;

@@ -156,6 +156,7 @@ pub enum SkipReason {
     NodeCordoned,
     LocalEndpointsTerminating,
     HealthCheckFailing,
+    NodeDrained,
 }
 
 impl From<&oxlb_announce::Skip> for SkipReason {
@@ -174,6 +175,7 @@ impl From<&oxlb_announce::Skip> for SkipReason {
             Skip::NodeCordoned => SkipReason::NodeCordoned,
             Skip::LocalEndpointsTerminating => SkipReason::LocalEndpointsTerminating,
             Skip::HealthCheckFailing => SkipReason::HealthCheckFailing,
+            Skip::NodeDrained => SkipReason::NodeDrained,
         }
     }
 }
@@ -194,6 +196,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NodeCordoned => "node_cordoned",
             SkipReason::LocalEndpointsTerminating => "local_endpoints_terminating",
             SkipReason::HealthCheckFailing => "health_check_failing",
+            SkipReason::NodeDrained => "node_drained",
         };
         f.write_str(label)
     }
@@ -346,6 +349,7 @@ mod tests {
             oxlb_announce::Skip::NoPeer,
             oxlb_announce::Skip::NodeCordoned,
             oxlb_announce::Skip::LocalEndpointsTerminating,
+            oxlb_announce::Skip::NodeDrained,
         ];
         for skip in &skips {
             let reason = SkipReason::from(skip);

@@ -30,6 +30,8 @@ pub fn node_view(node: &Node) -> NodeView {
             .as_ref()
             .and_then(|s| s.unschedulable)
             .unwrap_or(false),
+        // Known from the speakers' news, not from the object (`oxlb run`'s shell).
+        drained: false,
     }
 }
 
@@ -40,6 +42,7 @@ pub fn bare_node(name: &str) -> NodeView {
         labels: BTreeMap::new(),
         network_unavailable: false,
         cordoned: false,
+        drained: false,
     }
 }
 

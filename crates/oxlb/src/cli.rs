@@ -398,6 +398,16 @@ pub struct SpeakerArgs {
     /// node's BGP routes and hands over its Layer 2 IPs before its pods are evicted.
     #[arg(long)]
     pub keep_routes_when_cordoned: bool,
+    /// On SIGTERM when no graceful restart is configured (an upgrade: the Node is
+    /// schedulable), or on a cordoned Node whose routes are still out: withdraw the
+    /// routes first and keep the sessions this many seconds (routers converge, open
+    /// connections finish) before closing. 0: close at once (MetalLB). A cordoned Node
+    /// (going down: `kubectl drain` cordons first) whose routes are withdrawn already
+    /// closes at once; with graceful restart configured on a schedulable Node the
+    /// routers keep the routes instead. Keep the Pod's terminationGracePeriodSeconds
+    /// above it.
+    #[arg(long, default_value_t = 0)]
+    pub drain_delay_seconds: u64,
     /// Layer 2: interface name patterns (regular expressions) never answered on,
     /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
     #[arg(long, value_delimiter = ',')]

@@ -40,6 +40,7 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
     let mut protocols = oxlb_k8s::ProtocolOptions::new(&args.node_name);
     protocols.bgp_listen = args.bgp_listen;
     protocols.l2_exclude = args.l2_exclude.clone();
+    protocols.drain_delay = std::time::Duration::from_secs(args.drain_delay_seconds);
     let runtime = match logging::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -97,7 +97,20 @@ struct Engine {
     health_changes: watch::Receiver<u64>,
     /// Layer 2: which checked Services pass on the other speakers.
     peer_health: Option<watch::Receiver<oxlb_node::health::PeerHealth>>,
+    /// Layer 2: the other speakers' flags (drained).
+    peer_flags: Option<watch::Receiver<crate::l2_glue::PeerFlags>>,
+    /// After an undrain, this node stays out of the Layer 2 election until then: the
+    /// others hear of the undrain first and let go of its IPs, so two never answer.
+    undrain_hold: Option<tokio::time::Instant>,
 }
+
+/// How long an undrained node waits before it claims Layer 2 IPs again. The undrain
+/// news goes out at once (twice) and the owner lets go as soon as it reads it, within
+/// a few milliseconds on a LAN; the hold is that time with a wide margin, and the
+/// trade-off is explicit: the IP goes unanswered for about this long (a client with the
+/// entry cached does not notice; one asking then retries), while a shorter hold would
+/// risk two answerers if the news is late. Measured gap: tests/drain_l2.rs.
+const UNDRAIN_HOLD: Duration = Duration::from_millis(200);
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
 /// restart where negotiated) and returns.
@@ -151,6 +164,8 @@ pub async fn run(
         health,
         health_changes,
         peer_health: None,
+        peer_flags: None,
+        undrain_hold: None,
         planner: Planner::new(&options.node, options.lb_class.clone())
             .with_service_limit(options.max_services),
         options,
@@ -186,10 +201,19 @@ pub async fn run(
             () = oxlb_node::weights::due(engine.driver.weight_wake()) => engine.apply().await,
             Ok(()) = drain_rx.changed() => {
                 let wish = *drain_rx.borrow_and_update();
+                let was = engine.drain.is_drained();
                 crate::drain::request(&mut engine.drain, wish);
+                if was && !engine.drain.is_drained() {
+                    engine.undrain_hold = Some(tokio::time::Instant::now() + UNDRAIN_HOLD);
+                }
                 engine.apply().await;
                 engine.observe_drain().await;
             }
+            () = oxlb_node::weights::due(engine.undrain_hold) => {
+                engine.undrain_hold = None;
+                engine.apply().await;
+            }
+            Some(()) = changed(&mut engine.peer_flags) => engine.apply().await,
             () = oxlb_node::weights::due(crate::drain::poll(&engine.drain)) => {
                 engine.observe_drain().await;
             }
@@ -286,6 +310,10 @@ impl Engine {
             return;
         };
         let live = self.layer2.as_ref().and_then(Layer2::live);
+        if let Some(layer2) = &self.layer2 {
+            layer2.set_drained(self.drain.is_drained());
+        }
+        self.planner.set_drained(self.drained_speakers());
         self.health
             .sync(current.snapshot.services.iter().map(|s| &s.object));
         let mut plan = self.planner.plan_checked(
@@ -375,6 +403,7 @@ impl Engine {
             Layer2::start(&self.options.node, &self.options.layer2, &current.snapshot).await;
         self.live = layer2.watch_live();
         self.peer_health = layer2.watch_peer_health();
+        self.peer_flags = layer2.watch_peer_flags();
         self.layer2 = Some(layer2);
     }
 
@@ -443,6 +472,39 @@ impl Engine {
         });
     }
 
+    /// The speakers the Layer 2 election leaves out while another can answer: the
+    /// others that told they are drained, and this one while drained or just undrained
+    /// ([`UNDRAIN_HOLD`]).
+    fn drained_speakers(&self) -> BTreeSet<String> {
+        let mut drained: BTreeSet<String> = self
+            .peer_flags
+            .as_ref()
+            .map(|flags| {
+                flags
+                    .borrow()
+                    .iter()
+                    .filter(|(_, f)| f.contains(&oxlb_l2::membership::Flag::Drained))
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if self.drain.is_drained() || self.undrain_hold.is_some() {
+            drained.insert(self.options.node.clone());
+        }
+        drained
+    }
+
+    /// Whether this host's Node object in the files is cordoned (`spec.unschedulable`).
+    fn own_node_cordoned(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| {
+            c.snapshot
+                .nodes
+                .iter()
+                .filter(|n| n.object.metadata.name.as_deref() == Some(self.options.node.as_str()))
+                .any(|n| oxlb_node::views::node_view(&n.object).cordoned)
+        })
+    }
+
     /// Whether a drain has converged (every session sent the withdrawals); publishes
     /// the drain status.
     async fn observe_drain(&mut self) {
@@ -450,20 +512,22 @@ impl Engine {
         crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
     }
 
-    /// The stop plan of issue 19: on a drained host, or where no session asks for
-    /// graceful restart, the routes are withdrawn first and the sessions close after
-    /// `--drain-delay-seconds`; a restart with graceful restart configured keeps them.
+    /// The stop plan of issue 19 ([`oxlb_node::stop`], shared with `oxlb speaker`): a
+    /// host going down (drained, or its Node cordoned in the files) withdraws and closes
+    /// without graceful restart, at once if the routes are already gone; any other stop
+    /// is a restart: graceful restart where configured, else the routes are withdrawn
+    /// first and the sessions close after `--drain-delay-seconds`.
     async fn stop(mut self) {
-        let configured = self.driver.stop_mode() == StopMode::GracefulRestart;
-        let plan = oxlb_announce::drain::stop_plan(
-            &self.drain,
-            false,
-            configured,
-            self.options.drain_delay,
+        let status = self.driver.status().await;
+        let going = oxlb_node::stop::going(
+            self.drain.is_drained() || self.own_node_cordoned(),
+            &status.bgp_sessions,
         );
-        if let oxlb_announce::drain::StopPlan::WithdrawThenCease { delay } = plan
-            && !delay.is_zero()
-        {
+        let plan =
+            oxlb_node::stop::stop_plan(going, self.driver.stop_mode(), self.options.drain_delay);
+        info!(?going, ?plan, "stopping");
+        let delay = plan.delay();
+        if !delay.is_zero() {
             info!(
                 delay_ms = delay.as_millis() as u64,
                 "stopping: withdrawing every route first, closing after the drain delay"
@@ -472,10 +536,7 @@ impl Engine {
             self.apply().await;
             tokio::time::sleep(delay).await;
         }
-        let mode = match plan {
-            oxlb_announce::drain::StopPlan::GracefulRestart => StopMode::GracefulRestart,
-            oxlb_announce::drain::StopPlan::WithdrawThenCease { .. } => StopMode::Withdraw,
-        };
+        let mode = plan.mode();
         if let Some(layer2) = self.layer2 {
             layer2.stop().await;
         }

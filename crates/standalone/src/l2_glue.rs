@@ -15,6 +15,9 @@ use tracing::{error, info};
 /// memberlist uses it.
 pub use oxlb_config::memberlist::{SECRET_KEY as MEMBERLIST_KEY, SECRET_NAME as MEMBERLIST_SECRET};
 
+/// Speaker → its flags, as the other speakers told.
+pub type PeerFlags = std::collections::BTreeMap<String, BTreeSet<oxlb_l2::membership::Flag>>;
+
 pub struct Layer2 {
     pub membership: Option<oxlb_l2::membership::Membership>,
     node: String,
@@ -77,6 +80,24 @@ impl Layer2 {
         if let Some(membership) = &self.membership {
             membership.set_passing(services);
         }
+    }
+
+    /// `oxlb drain`: tells the others whether this speaker is drained (they then elect
+    /// Layer 2 owners without it while another speaker can answer).
+    pub fn set_drained(&self, drained: bool) {
+        if let Some(membership) = &self.membership {
+            let flags = if drained {
+                BTreeSet::from([oxlb_l2::membership::Flag::Drained])
+            } else {
+                BTreeSet::new()
+            };
+            membership.set_flags(flags);
+        }
+    }
+
+    /// The other speakers' flags (drained), as they told; `None` without membership.
+    pub fn watch_peer_flags(&self) -> Option<watch::Receiver<PeerFlags>> {
+        self.membership.as_ref().map(|m| m.watch_peer_flags())
     }
 
     /// Health checks: what the other speakers told; `None` without membership.

@@ -45,6 +45,8 @@ pub struct Planner {
     /// failure only once; `explain` needs it every time).
     failures: BTreeMap<String, String>,
     service_limit: Option<usize>,
+    /// The drained speakers (`oxlb drain`): this one and those that told so.
+    drained: BTreeSet<String>,
 }
 
 impl Planner {
@@ -55,6 +57,7 @@ impl Planner {
             controller: None,
             failures: BTreeMap::new(),
             service_limit: None,
+            drained: BTreeSet::new(),
         }
     }
 
@@ -67,6 +70,12 @@ impl Planner {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The drained speakers the next plans elect Layer 2 owners with: this node's own
+    /// drain and the drains the other speakers told.
+    pub fn set_drained(&mut self, drained: BTreeSet<String>) {
+        self.drained = drained;
     }
 
     /// Plans with `config` (already validated from `snapshot`). `held`: what this host
@@ -198,7 +207,7 @@ impl Planner {
                 pool: &assignment.pool,
             })
         });
-        let input = announce_input(
+        let mut input = announce_input(
             Source::Files,
             &self.node,
             assigned,
@@ -206,6 +215,7 @@ impl Planner {
             snapshot.nodes.iter().map(|n| &n.object),
             live,
         );
+        input.mark_drained(&self.drained);
         plan.announcements = input.announce_checked(config, health);
         let service_views = input.services;
         plan.local_ips = plan

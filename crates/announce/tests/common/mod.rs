@@ -79,6 +79,7 @@ pub fn node(name: &str, labels: &[(&str, &str)]) -> NodeView {
             .collect(),
         network_unavailable: false,
         cordoned: false,
+        drained: false,
     }
 }
 

@@ -182,8 +182,8 @@ pub async fn run_speaker(
 /// `oxlb speaker`: the Kubernetes side driving the protocols (BGP, Layer 2, BFD) of
 /// [`Protocols`], with their session state in `/metrics`. After `shutdown` it leaves
 /// the membership first (the other speakers take this node's Layer 2 IPs over at
-/// once), then stops the protocols cleanly (Cease, or graceful restart where
-/// configured).
+/// once), then stops the protocols by the stop plan ([`oxlb_node::stop`]): a cordoned
+/// Node is going down (`kubectl drain` cordons first), anything else is a restart.
 pub async fn run_speaker_with_protocols(
     client: Client,
     options: SpeakerOptions,
@@ -192,7 +192,7 @@ pub async fn run_speaker_with_protocols(
 ) -> std::io::Result<()> {
     let protocols = Protocols::start(protocols).await?;
     let status = protocols.status();
-    run_speaker_inner(
+    let going_down = run_speaker_inner(
         client,
         options,
         Some(status),
@@ -200,7 +200,7 @@ pub async fn run_speaker_with_protocols(
         shutdown,
     )
     .await;
-    protocols.shutdown().await;
+    protocols.shutdown_as(going_down).await;
     Ok(())
 }
 
@@ -224,7 +224,7 @@ async fn run_speaker_inner(
     mut protocol_status: Option<tokio::sync::watch::Receiver<ProtocolStatus>>,
     mut apply: impl FnMut(&Config, &Announcements, &NodeInfo) + Send,
     shutdown: impl Future<Output = ()> + Send,
-) {
+) -> bool {
     let (report_tx, report_rx) = tokio::sync::watch::channel(StatusReport {
         node: options.node_name.clone(),
         ..StatusReport::default()
@@ -276,7 +276,7 @@ async fn run_speaker_inner(
         _ = &mut shutdown => {
             for t in &tasks { t.abort(); }
             let _ = stop_tx.send(true);
-            return;
+            return false;
         }
     }
     let recorder = crate::writer::speaker_recorder(&client, &options.node_name);
@@ -505,6 +505,12 @@ async fn run_speaker_inner(
             }
         }
     }
+    // Going down or restarting (the stop plan): the Node as last seen. `kubectl drain`
+    // cordons first, an upgrade leaves the Node schedulable.
+    let going_down = nodes
+        .get(&reflector::ObjectRef::new(&options.node_name))
+        .is_some_and(|n| oxlb_node::views::node_view(&n).cordoned);
+    tracing::info!(going_down, "stopping");
     // Leave first: the others take the Layer 2 IPs over at once, before this node's
     // protocols stop answering.
     membership.stop().await;
@@ -515,6 +521,7 @@ async fn run_speaker_inner(
     if let Some(server) = server {
         server.join().await;
     }
+    going_down
 }
 
 /// Resolves when the protocols' status changed; never without protocols (or once

@@ -205,21 +205,24 @@ impl Cluster {
 
     /// `oxlb speaker` on node `i` (0-based), as the DaemonSet would run it.
     pub fn start_speaker(&mut self, i: usize) {
+        self.start_speaker_with(i, &[]);
+    }
+
+    /// [`Cluster::start_speaker`] with more arguments (logged to `<node>-speaker`, a
+    /// restart starts the log afresh).
+    pub fn start_speaker_with(&mut self, i: usize, extra: &[&str]) {
         let name = self.topo.nodes[i].name.clone();
-        let speaker = self.spawn(
-            i,
-            &[
-                "speaker",
-                "--node-name",
-                &name,
-                "--metrics-address",
-                SPEAKER_METRICS,
-                "--log-level",
-                "info",
-            ],
-            &[],
-            &format!("{name}-speaker"),
-        );
+        let mut args = vec![
+            "speaker",
+            "--node-name",
+            &name,
+            "--metrics-address",
+            SPEAKER_METRICS,
+            "--log-level",
+            "info",
+        ];
+        args.extend_from_slice(extra);
+        let speaker = self.spawn(i, &args, &[], &format!("{name}-speaker"));
         self.topo.nodes[i].run = Some(speaker);
     }
 

@@ -110,6 +110,14 @@ impl Topo {
         Topo::build_inner(nodes, false, None, &["zebra", "bgpd"], true)
     }
 
+    /// [`Topo::build_dual`] with namespace names starting with `tag`.
+    pub fn build_dual_tagged(tag: &str, nodes: usize) -> Topo {
+        TAG.with(|t| *t.borrow_mut() = tag.to_string());
+        let topo = Topo::build_dual(nodes);
+        TAG.with(|t| *t.borrow_mut() = "e2e".to_string());
+        topo
+    }
+
     /// Like [`Topo::build`], with the router's frr.conf and daemons given (e.g. from
     /// `oxlb router-config`, with `bfdd`), loaded through vtysh as FRR's init does.
     pub fn build_with_frr(nodes: usize, frr_conf: &str, daemons: &[&str]) -> Topo {
