@@ -207,7 +207,7 @@ pub struct DrainArgs {
     /// Address of the running `oxlb run` (its --listen).
     #[arg(long, default_value = "127.0.0.1:7472")]
     pub addr: std::net::SocketAddr,
-    /// How many seconds `oxlb drain` waits for the sessions to send the withdrawals.
+    /// How many seconds `oxlb drain` waits for the peers to confirm the withdrawals.
     #[arg(long, default_value_t = 30)]
     pub timeout_seconds: u64,
 }

@@ -87,6 +87,17 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    if report.drain.drained {
+        let state = match report.drain.converged_after_ms {
+            Some(ms) if report.drain.converged => format!("converged after {ms} ms"),
+            _ => "in progress".to_string(),
+        };
+        let _ = writeln!(out, "\nDrained (oxlb drain): {state}");
+        for p in &report.drain.peers {
+            let _ = writeln!(out, "  {}: {p}", p.peer);
+        }
+    }
+
     out.push_str("\nAnnounced BGP prefixes\n");
     if report.bgp_routes.is_empty() {
         out.push_str("  (none)\n");
