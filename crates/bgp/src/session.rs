@@ -815,6 +815,18 @@ impl Session {
                 restart_time: RESTART_TIME,
                 families,
             });
+        } else {
+            // RFC 4724 §3: without any <AFI, SAFI> the capability says only that we
+            // support the receiving speaker's procedures (End-of-RIB), and the peer keeps
+            // none of our routes when the session drops. Routers need it to answer a
+            // route refresh request with BoRR/EoRR: FRR sends a BoRR only after its
+            // End-of-RIB (RFC 7313 §4), and its End-of-RIB only to a peer that sent this
+            // capability; without it a drain could not be confirmed.
+            capabilities.push(Capability::GracefulRestart {
+                restarting: false,
+                restart_time: 0,
+                families: Vec::new(),
+            });
         }
         Open {
             version: 4,
