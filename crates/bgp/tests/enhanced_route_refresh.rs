@@ -218,3 +218,45 @@ fn gobgp_without_enhanced_route_refresh_is_unconfirmable() {
     }
     assert_eq!(status["state"], "Established", "{status}");
 }
+
+/// The Graceful Restart capability oxlb now always sends (so FRR answers refresh
+/// requests) lists no address family when graceful restart is not configured: FRR must
+/// still drop our routes at once when the session goes, never keep them as stale
+/// (RFC 4724 §3, §4.2).
+#[test]
+fn without_graceful_restart_frr_keeps_no_stale_route_when_the_session_drops() {
+    if !netns_tests_enabled("err_no_gr").unwrap() {
+        return;
+    }
+    let dir = scratch("err-no-gr");
+    let (router, node) = router_and_node(&[]);
+    let frr = Frr::start(
+        &router,
+        "frr defaults traditional\nhostname router\nrouter bgp 64501\n bgp router-id 10.0.0.1\n \
+         no bgp ebgp-requires-policy\n neighbor 10.0.0.2 remote-as 64500\n",
+        &["bgpd"],
+    )
+    .unwrap();
+    let probe = Probe::start(&node, &dir, "probe", &config(route()));
+    wait("route at FRR", 30, || frr_path(&frr, "ipv4", "10.8.0.1/32"));
+    let gr = &frr_neighbor(&frr, "10.0.0.2").unwrap()["gracefulRestartInfo"];
+    assert_eq!(gr["remoteGrMode"], "Helper", "{gr:#}");
+    // Gone without a NOTIFICATION (the process dies; the kernel closes the socket).
+    probe.process.signal("KILL").unwrap();
+    let mut stale_seen = None;
+    wait("FRR to drop the path", 30, || {
+        match frr_path(&frr, "ipv4", "10.8.0.1/32") {
+            Some(path) => {
+                if path["stale"] == true {
+                    stale_seen = Some(path);
+                }
+                None
+            }
+            None => Some(()),
+        }
+    });
+    assert!(
+        stale_seen.is_none(),
+        "FRR kept the route as stale: {stale_seen:#?}"
+    );
+}
