@@ -398,6 +398,42 @@ mod tests {
             assert!(text.contains(part), "{part} missing in\n{text}");
         }
     }
+
+    #[test]
+    fn status_shows_each_peer_of_a_drain() {
+        let mut r = report();
+        assert!(!status(&r).contains("Drained"));
+        r.drain = DrainStatus {
+            drained: true,
+            converged: true,
+            converged_after_ms: Some(2720),
+            peers: vec![
+                DrainPeerStatus {
+                    peer: "frr".into(),
+                    outcome: DrainOutcome::Confirmed,
+                    written_after_ms: Some(1),
+                    confirmed_after_ms: Some(2720),
+                },
+                DrainPeerStatus {
+                    peer: "gobgp".into(),
+                    outcome: DrainOutcome::WrittenUnconfirmable,
+                    written_after_ms: Some(2),
+                    confirmed_after_ms: None,
+                },
+            ],
+        };
+        let text = status(&r);
+        for line in [
+            "Drained (oxlb drain): converged after 2720 ms",
+            "  frr: confirmed after 2720 ms (written after 1 ms; End-of-Route-Refresh received)",
+            "  gobgp: written after 2 ms, peer cannot confirm (no enhanced route refresh)",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        // The JSON names the outcome, not a sentence.
+        let json = serde_json::to_value(&r.drain).unwrap();
+        assert_eq!(json["peers"][1]["outcome"], "written_unconfirmable");
+    }
 }
 
 #[cfg(test)]
