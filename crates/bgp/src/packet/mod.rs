@@ -174,6 +174,24 @@ pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Deco
         M::RouteRefresh => 23,
         M::Other(kind) => return Err(HeaderError::BadType { kind }.into()),
     };
+    // RFC 7313 §5: a BoRR or EoRR (subtype 1 or 2) whose body is not 4 octets is a
+    // ROUTE-REFRESH Message Error carrying the whole message (not a header error).
+    if kind == M::RouteRefresh && len != min_len && len > HEADER_LEN + 2 && len <= MAX_MESSAGE_LEN {
+        let Some(&subtype) = buf.get(HEADER_LEN + 2) else {
+            return Ok(None);
+        };
+        if matches!(
+            RefreshSubtype::from_code(subtype),
+            RefreshSubtype::Begin | RefreshSubtype::End
+        ) {
+            let Some(frame) = buf.get(..len) else {
+                return Ok(None);
+            };
+            return Err(DecodeError::RouteRefreshLength {
+                message: frame.to_vec(),
+            });
+        }
+    }
     let exact = matches!(kind, M::Keepalive | M::RouteRefresh);
     if len < min_len || len > MAX_MESSAGE_LEN || (exact && len != min_len) {
         if kind == M::Notification {

@@ -223,6 +223,27 @@ fn route_refresh_subtypes() {
     }
 }
 
+/// RFC 7313 §5: a BoRR/EoRR whose body is not 4 octets gets ROUTE-REFRESH Message
+/// Error / Invalid Message Length with the whole message as data; a request of the wrong
+/// length stays a header error (RFC 4271 §6.1).
+#[test]
+fn borr_of_the_wrong_length_is_a_route_refresh_error() {
+    let wire = frame(5, &[0, 1, 1, 1, 0]);
+    // Not all there yet: wait.
+    assert_eq!(decode(&wire[..21], FOUR).unwrap(), None);
+    let err = decode(&wire, FOUR).unwrap_err();
+    let n = err.notification().unwrap();
+    assert_eq!((n.code, n.subcode), (7, 1));
+    assert_eq!(n.data, wire);
+    assert_eq!(
+        n.to_string(),
+        "ROUTE-REFRESH error / Invalid Message Length"
+    );
+    let request = frame(5, &[0, 1, 0, 1, 0]);
+    let n = decode(&request, FOUR).unwrap_err().notification().unwrap();
+    assert_eq!((n.code, n.subcode), (1, 2));
+}
+
 #[test]
 fn enhanced_route_refresh_capability() {
     let mut body = vec![4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 1];
