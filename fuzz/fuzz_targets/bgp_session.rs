@@ -73,9 +73,14 @@ fuzz_target!(|data: &[u8]| {
         }
         now += Duration::from_secs(u64::from(wire.first().copied().unwrap_or(0) % 8));
         check(session.handle(now, Input::Tick));
+        if flags & 16 == 16 {
+            // What a drain does: ask the peer to confirm (RFC 7313 refresh request).
+            check(session.handle(now, Input::Confirm));
+        }
         if flags & 4 == 4 {
             conn = 3 - conn;
         }
     }
     let _ = session.prefixes_pending();
+    let _ = session.confirmation();
 });

@@ -22,6 +22,8 @@ pub(crate) enum PeerCommand {
     Routes(Routes),
     Inbound(TcpStream),
     Reset(String),
+    /// Ask the peer to confirm what was sent (RFC 7313; [`Input::Confirm`]).
+    Confirm,
     Stop(Stop, oneshot::Sender<()>),
 }
 
@@ -141,6 +143,7 @@ pub(crate) async fn run(
                     }
                 }
                 Some(PeerCommand::Reset(reason)) => Input::Stop(Stop::Reset { reason }),
+                Some(PeerCommand::Confirm) => Input::Confirm,
                 Some(PeerCommand::Stop(stop, ack)) => {
                     stop_ack = Some(ack);
                     Input::Stop(stop)
@@ -205,6 +208,9 @@ fn publish(
         s.messages = session.counters.messages.clone();
         s.last_error = session.last_error.clone();
         s.withheld = session.withheld;
+        s.enhanced_route_refresh = session.enhanced_route_refresh();
+        s.confirm_requested = session.confirm_requested();
+        s.confirmed = session.confirmed_through();
     }
     if let Some(sink) = events {
         if session.last_error != last.1

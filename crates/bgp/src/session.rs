@@ -10,7 +10,7 @@ use crate::packet::error::{CloseReason, UnexpectedIn};
 use crate::packet::notification::{code, open as open_err};
 use crate::packet::open::{AS_TRANS, ExtendedNextHopFamily, GracefulRestartFamily};
 use crate::packet::prefix::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
-use crate::packet::{Capability, Context, Message, Notification, Open};
+use crate::packet::{Capability, Context, Message, Notification, Open, RefreshSubtype};
 use crate::rib::{self, AdjRibOut, Encoding, Routes};
 use crate::settings::{PeerAsn, PeerSettings};
 use std::net::{IpAddr, SocketAddr};
@@ -124,7 +124,29 @@ pub enum Input {
         error: Option<String>,
     },
     Routes(Routes),
+    /// Ask the peer to confirm that it has processed everything sent so far: a
+    /// ROUTE-REFRESH request per negotiated family, confirmed by its EoRR (RFC 7313 §4:
+    /// messages on a session are processed in order, so the answer to a request sent
+    /// after our UPDATEs comes after the peer has processed them). The outcome is
+    /// [`Session::confirmation`] and a [`Report::Confirmed`].
+    Confirm,
     Tick,
+}
+
+/// Whether the peer has confirmed what we sent (see [`Input::Confirm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Confirmation {
+    /// Nothing asked since the session came up (or it is not Established).
+    #[default]
+    NotAsked,
+    /// The peer did not negotiate Enhanced Route Refresh (RFC 7313 §3.1): BGP has no
+    /// other acknowledgement of an UPDATE, so what was sent cannot be confirmed.
+    Unsupported,
+    /// Request `id` went out at `asked_at`; waiting for the EoRR of every family.
+    Pending { id: u64, asked_at: Instant },
+    /// The peer sent the EoRR of every family after request `id`, `after` it was sent:
+    /// it has processed every UPDATE we sent before the request.
+    Confirmed { id: u64, after: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +179,15 @@ pub enum Report {
         peer: IpAddr,
         errors: Vec<crate::packet::AttributeError>,
     },
+    /// The peer answered confirmation request `id` (RFC 7313 EoRR for every family).
+    Confirmed {
+        peer: IpAddr,
+        id: u64,
+        after: Duration,
+    },
+    /// A ROUTE-REFRESH with a Message Subtype other than 0, 1 or 2, ignored (RFC 7313 §5:
+    /// MUST ignore, SHOULD log).
+    UnknownRefreshSubtype { peer: IpAddr, subtype: u8 },
 }
 
 impl std::fmt::Display for Report {
@@ -178,6 +209,17 @@ impl std::fmt::Display for Report {
                 }
                 Ok(())
             }
+            Report::Confirmed { peer, id, after } => write!(
+                f,
+                "{peer} confirmed it processed our updates (enhanced route refresh request \
+                 {id} answered with End-of-Route-Refresh after {} ms)",
+                after.as_millis()
+            ),
+            Report::UnknownRefreshSubtype { peer, subtype } => write!(
+                f,
+                "ignored a ROUTE-REFRESH from {peer} with unknown message subtype {subtype} \
+                 (RFC 7313 §5)"
+            ),
         }
     }
 }
@@ -279,6 +321,18 @@ pub struct Session {
     no_ipv6_next_hop: bool,
     /// IPv4 was negotiated on an IPv6 session without the extended next hop.
     no_ipv4_next_hop: bool,
+    /// The AFIs (unicast) negotiated on the Established connection (RFC 4760 §8).
+    families: Vec<u16>,
+    /// The peer sent Route Refresh and Enhanced Route Refresh (we always do): refresh
+    /// answers are framed by BoRR/EoRR both ways (RFC 7313 §4).
+    enhanced_refresh: bool,
+    confirmation: Confirmation,
+    /// Families whose EoRR has not come since the pending request.
+    confirm_waiting: Vec<u16>,
+    /// Numbers the confirmation requests of this session (never reset).
+    confirm_seq: u64,
+    /// The highest request number the peer confirmed (never reset).
+    confirmed_id: u64,
 }
 
 impl Session {
@@ -301,7 +355,34 @@ impl Session {
             withheld: None,
             no_ipv6_next_hop: false,
             no_ipv4_next_hop: false,
+            families: Vec::new(),
+            enhanced_refresh: false,
+            confirmation: Confirmation::NotAsked,
+            confirm_waiting: Vec::new(),
+            confirm_seq: 0,
+            confirmed_id: 0,
         }
+    }
+
+    /// How many confirmation requests were sent (each numbered, from 1).
+    pub fn confirm_requested(&self) -> u64 {
+        self.confirm_seq
+    }
+
+    /// The highest confirmation request the peer answered (0: none); monotonic, so a
+    /// caller that saw `confirm_requested() == n` before asking waits for `> n`.
+    pub fn confirmed_through(&self) -> u64 {
+        self.confirmed_id
+    }
+
+    /// Whether the peer confirmed what we sent ([`Input::Confirm`]).
+    pub fn confirmation(&self) -> Confirmation {
+        self.confirmation
+    }
+
+    /// Whether the Established session negotiated Enhanced Route Refresh (RFC 7313).
+    pub fn enhanced_route_refresh(&self) -> bool {
+        self.enhanced_refresh && self.established_conn().is_some()
     }
 
     pub fn settings(&self) -> &PeerSettings {
@@ -424,7 +505,127 @@ impl Session {
                 self.desired = routes;
                 self.sync(out);
             }
+            Input::Confirm => self.confirm(now, out),
             Input::Tick => self.tick(now, out),
+        }
+    }
+
+    fn confirm(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(conn) = self.established_conn() else {
+            return;
+        };
+        if !self.enhanced_refresh {
+            self.confirmation = Confirmation::Unsupported;
+            return;
+        }
+        self.confirm_seq += 1;
+        let id = self.confirm_seq;
+        // A new request supersedes a pending one: its EoRR comes after both.
+        self.confirm_waiting = self.families.clone();
+        if self.confirm_waiting.is_empty() {
+            // No family negotiated: nothing was ever sent to confirm.
+            self.confirmed(now, id, now, out);
+            return;
+        }
+        let ctx = self.context();
+        let mut bytes = Vec::new();
+        for &afi in &self.families {
+            // RFC 2918 §3 / RFC 7313 §3.2: subtype 0, a normal request.
+            Message::RouteRefresh {
+                afi,
+                safi: SAFI_UNICAST,
+                subtype: RefreshSubtype::Request,
+            }
+            .encode(ctx, &mut bytes);
+        }
+        out.push(Action::Send { conn, bytes });
+        self.confirmation = Confirmation::Pending { id, asked_at: now };
+    }
+
+    fn confirmed(&mut self, now: Instant, id: u64, asked_at: Instant, out: &mut Vec<Action>) {
+        let after = now.saturating_duration_since(asked_at);
+        self.confirmation = Confirmation::Confirmed { id, after };
+        self.confirmed_id = self.confirmed_id.max(id);
+        out.push(Action::Report(Report::Confirmed {
+            peer: self.peer(),
+            id,
+            after,
+        }));
+    }
+
+    /// A ROUTE-REFRESH on the Established connection `id`.
+    fn refresh_received(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        afi: u16,
+        safi: u8,
+        subtype: RefreshSubtype,
+        out: &mut Vec<Action>,
+    ) {
+        match subtype {
+            RefreshSubtype::Request => self.refresh_requested(id, afi, safi, out),
+            // RFC 7313 §4.2: the peer may also frame a refresh it sends on its own;
+            // we keep no received routes, so only a pending confirmation cares.
+            RefreshSubtype::Begin => {}
+            RefreshSubtype::End => {
+                let Confirmation::Pending {
+                    id: request,
+                    asked_at,
+                } = self.confirmation
+                else {
+                    return;
+                };
+                if safi != SAFI_UNICAST {
+                    return;
+                }
+                self.confirm_waiting.retain(|&f| f != afi);
+                if self.confirm_waiting.is_empty() {
+                    self.confirmed(now, request, asked_at, out);
+                }
+            }
+            // RFC 7313 §5: any other subtype MUST be ignored and SHOULD be logged.
+            RefreshSubtype::Other(subtype) => {
+                out.push(Action::Report(Report::UnknownRefreshSubtype {
+                    peer: self.peer(),
+                    subtype,
+                }));
+            }
+        }
+    }
+
+    /// RFC 2918 §4: answer a request by re-advertising the Adj-RIB-Out of that family;
+    /// with Enhanced Route Refresh framed by BoRR and EoRR (RFC 7313 §4.2).
+    fn refresh_requested(&mut self, id: ConnId, afi: u16, safi: u8, out: &mut Vec<Action>) {
+        // RFC 2918 §4: a family not negotiated at session establishment is ignored.
+        if safi != SAFI_UNICAST || !self.families.contains(&afi) {
+            return;
+        }
+        let Some(enc) = &self.encoding else {
+            return;
+        };
+        let mut enc = enc.clone();
+        if afi != AFI_IPV4 {
+            enc.next_hop_v4 = None;
+            enc.next_hop_v4_extended = None;
+        }
+        if afi != AFI_IPV6 {
+            enc.next_hop_v6 = None;
+        }
+        let ctx = enc.ctx;
+        let marker = |subtype| Message::RouteRefresh { afi, safi, subtype }.to_bytes(ctx);
+        let mut bytes = Vec::new();
+        if self.enhanced_refresh {
+            bytes.extend(marker(RefreshSubtype::Begin));
+        }
+        let packed = self.rib.resend(&enc);
+        self.counters.updates_sent += packed.messages;
+        bytes.extend(packed.bytes);
+        if self.enhanced_refresh {
+            bytes.extend(marker(RefreshSubtype::End));
+        }
+        if !bytes.is_empty() {
+            out.push(Action::Send { conn: id, bytes });
         }
     }
 
@@ -588,6 +789,9 @@ impl Session {
             capabilities.push(Capability::ExtendedNextHop(vec![IPV4_OVER_IPV6]));
         }
         capabilities.push(Capability::RouteRefresh);
+        // RFC 7313 §3.1: we frame our refresh answers and use the peer's EoRR as the
+        // confirmation that it processed our UPDATEs (Input::Confirm).
+        capabilities.push(Capability::EnhancedRouteRefresh);
         if let Some(role) = self
             .peer_role
             .and_then(crate::packet::open::complementary_role)
@@ -610,6 +814,18 @@ impl Session {
                 restarting: self.restarting,
                 restart_time: RESTART_TIME,
                 families,
+            });
+        } else {
+            // RFC 4724 §3: without any <AFI, SAFI> the capability says only that we
+            // support the receiving speaker's procedures (End-of-RIB), and the peer keeps
+            // none of our routes when the session drops. Routers need it to answer a
+            // route refresh request with BoRR/EoRR: FRR sends a BoRR only after its
+            // End-of-RIB (RFC 7313 §4), and its End-of-RIB only to a peer that sent this
+            // capability; without it a drain could not be confirmed.
+            capabilities.push(Capability::GracefulRestart {
+                restarting: false,
+                restart_time: 0,
+                families: Vec::new(),
             });
         }
         Open {
@@ -652,26 +868,8 @@ impl Session {
                     }));
                 }
             }
-            (ConnState::Established, Message::RouteRefresh { afi, .. }) => {
-                // RFC 2918 §4: answer by re-advertising the Adj-RIB-Out of that family.
-                if let Some(enc) = &self.encoding {
-                    let mut enc = enc.clone();
-                    if afi != AFI_IPV4 {
-                        enc.next_hop_v4 = None;
-                        enc.next_hop_v4_extended = None;
-                    }
-                    if afi != AFI_IPV6 {
-                        enc.next_hop_v6 = None;
-                    }
-                    let packed = self.rib.resend(&enc);
-                    self.counters.updates_sent += packed.messages;
-                    if !packed.bytes.is_empty() {
-                        out.push(Action::Send {
-                            conn: id,
-                            bytes: packed.bytes,
-                        });
-                    }
-                }
+            (ConnState::Established, Message::RouteRefresh { afi, safi, subtype }) => {
+                self.refresh_received(now, id, afi, safi, subtype, out)
             }
             (state, message) => {
                 // RFC 6608: FSM error subcode says in which state the surprise came.
@@ -802,6 +1000,17 @@ impl Session {
         let v4 = s.ipv4 && peer_has(AFI_IPV4);
         let v6 = s.ipv6 && peer_has(AFI_IPV6);
         let peer_gr = peer_open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
+        // RFC 7313 §4: BoRR/EoRR only when both sides advertised the capability (we
+        // always do); a request needs the peer's Route Refresh capability (RFC 2918 §4).
+        self.enhanced_refresh = peer_open.has(|c| matches!(c, Capability::EnhancedRouteRefresh))
+            && peer_open.has(|c| matches!(c, Capability::RouteRefresh));
+        self.families = [(v4, AFI_IPV4), (v6, AFI_IPV6)]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, afi)| afi)
+            .collect();
+        self.confirmation = Confirmation::NotAsked;
+        self.confirm_waiting.clear();
         // RFC 8950 §4: IPv4 NLRI with an IPv6 next hop only when both sides sent the
         // capability for that tuple (we send it on IPv6 sessions carrying IPv4).
         let peer_ext_nh = peer_open
@@ -945,6 +1154,10 @@ impl Session {
             self.rib.clear();
             self.encoding = None;
             self.counters.established_at = None;
+            self.families.clear();
+            self.enhanced_refresh = false;
+            self.confirmation = Confirmation::NotAsked;
+            self.confirm_waiting.clear();
         }
         self.last_error = Some(reason);
         if self.wants_outbound() {

@@ -405,7 +405,11 @@ fn route_refresh_resends_the_family() {
         t,
         Input::Message {
             conn: 1,
-            message: Message::RouteRefresh { afi: 1, safi: 1 },
+            message: Message::RouteRefresh {
+                afi: 1,
+                safi: 1,
+                subtype: RefreshSubtype::Request,
+            },
         },
     );
     let Message::Update(u) = &sent(&a, 1)[0] else {
@@ -416,7 +420,11 @@ fn route_refresh_resends_the_family() {
         t,
         Input::Message {
             conn: 1,
-            message: Message::RouteRefresh { afi: 2, safi: 1 },
+            message: Message::RouteRefresh {
+                afi: 2,
+                safi: 1,
+                subtype: RefreshSubtype::Request,
+            },
         },
     );
     assert!(a.is_empty());
@@ -611,4 +619,222 @@ fn a_peer_asking_for_a_role_gets_the_matching_one_on_the_next_connection() {
         panic!()
     };
     assert!(ours.has(|c| *c == Capability::Role(3)));
+}
+
+/// A peer that sent Enhanced Route Refresh (RFC 7313 §3.1), like FRR and BIRD.
+fn err_open() -> Message {
+    let Message::Open(mut open) = peer_open(64501, [10, 0, 0, 1], 9, false) else {
+        unreachable!()
+    };
+    open.capabilities.push(Capability::EnhancedRouteRefresh);
+    Message::Open(open)
+}
+
+/// Established on connection 1 with a peer that negotiated Enhanced Route Refresh.
+fn established_err() -> (Session, Instant) {
+    let t = Instant::now();
+    let mut session = Session::new(settings());
+    session.handle(t, Input::Routes(routes(3)));
+    session.handle(t, Input::Start);
+    let a = session.handle(
+        t,
+        Input::Connected {
+            conn: 1,
+            outbound: true,
+            local: local(),
+        },
+    );
+    let [Message::Open(ours)] = &sent(&a, 1)[..] else {
+        panic!()
+    };
+    // RFC 7313 §3.1: we advertise it beside Route Refresh.
+    assert!(ours.has(|c| *c == Capability::EnhancedRouteRefresh));
+    assert!(ours.has(|c| *c == Capability::RouteRefresh));
+    for message in [err_open(), Message::Keepalive] {
+        session.handle(t, Input::Message { conn: 1, message });
+    }
+    assert_eq!(session.state(), State::Established);
+    assert!(session.enhanced_route_refresh());
+    (session, t)
+}
+
+fn refresh(afi: u16, subtype: RefreshSubtype) -> Input {
+    Input::Message {
+        conn: 1,
+        message: Message::RouteRefresh {
+            afi,
+            safi: 1,
+            subtype,
+        },
+    }
+}
+
+#[test]
+fn enhanced_route_refresh_frames_the_answer_with_borr_and_eorr() {
+    let (mut session, t) = established_err();
+    // RFC 7313 §4.2: BoRR, the Adj-RIB-Out of the family, EoRR.
+    let msgs = sent(&session.handle(t, refresh(1, RefreshSubtype::Request)), 1);
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(matches!(
+        msgs[0],
+        Message::RouteRefresh {
+            afi: 1,
+            safi: 1,
+            subtype: RefreshSubtype::Begin
+        }
+    ));
+    assert!(matches!(&msgs[1], Message::Update(u) if u.nlri.len() == 3));
+    assert!(matches!(
+        msgs[2],
+        Message::RouteRefresh {
+            afi: 1,
+            safi: 1,
+            subtype: RefreshSubtype::End
+        }
+    ));
+    // IPv6: nothing announced, still framed (the family's Adj-RIB-Out is empty).
+    let msgs = sent(&session.handle(t, refresh(2, RefreshSubtype::Request)), 1);
+    assert!(matches!(
+        msgs[..],
+        [
+            Message::RouteRefresh {
+                subtype: RefreshSubtype::Begin,
+                ..
+            },
+            Message::RouteRefresh {
+                subtype: RefreshSubtype::End,
+                ..
+            }
+        ]
+    ));
+    // RFC 2918 §4: a family that was not negotiated is ignored.
+    assert!(
+        session
+            .handle(t, refresh(25, RefreshSubtype::Request))
+            .is_empty()
+    );
+}
+
+#[test]
+fn confirm_sends_a_request_per_family_and_is_confirmed_by_every_eorr() {
+    let (mut session, t) = established_err();
+    assert_eq!(session.confirmation(), Confirmation::NotAsked);
+    // The drain: withdraw, then ask for the confirmation; the requests follow the
+    // withdrawal on the wire.
+    let mut a = session.handle(t, Input::Routes(Routes::new()));
+    a.extend(session.handle(t, Input::Confirm));
+    let msgs = sent(&a, 1);
+    assert!(matches!(&msgs[0], Message::Update(u) if u.withdrawn.len() == 3));
+    assert_eq!(
+        msgs[1..],
+        [
+            Message::RouteRefresh {
+                afi: 1,
+                safi: 1,
+                subtype: RefreshSubtype::Request
+            },
+            Message::RouteRefresh {
+                afi: 2,
+                safi: 1,
+                subtype: RefreshSubtype::Request
+            }
+        ]
+    );
+    assert_eq!(
+        session.confirmation(),
+        Confirmation::Pending { id: 1, asked_at: t }
+    );
+    let t1 = t + Duration::from_millis(7);
+    // The peer's refresh: BoRR, (its routes, ignored), EoRR per family.
+    assert!(
+        session
+            .handle(t1, refresh(1, RefreshSubtype::Begin))
+            .is_empty()
+    );
+    assert!(
+        session
+            .handle(t1, refresh(1, RefreshSubtype::End))
+            .is_empty()
+    );
+    assert!(matches!(
+        session.confirmation(),
+        Confirmation::Pending { id: 1, .. }
+    ));
+    session.handle(t1, refresh(2, RefreshSubtype::Begin));
+    let a = session.handle(t1, refresh(2, RefreshSubtype::End));
+    let after = Duration::from_millis(7);
+    assert_eq!(
+        session.confirmation(),
+        Confirmation::Confirmed { id: 1, after }
+    );
+    assert_eq!(
+        a,
+        vec![Action::Report(Report::Confirmed {
+            peer: "10.0.0.1".parse().unwrap(),
+            id: 1,
+            after
+        })]
+    );
+    // A late or unsolicited EoRR changes nothing (RFC 7313 §4.2: a peer may frame a
+    // refresh of its own).
+    assert!(
+        session
+            .handle(t1, refresh(1, RefreshSubtype::End))
+            .is_empty()
+    );
+    // A second request gets the next number.
+    session.handle(t1, Input::Confirm);
+    assert!(matches!(
+        session.confirmation(),
+        Confirmation::Pending { id: 2, .. }
+    ));
+    // The session drops: nothing pending any more.
+    session.handle(
+        t1,
+        Input::Closed {
+            conn: 1,
+            error: None,
+        },
+    );
+    assert_eq!(session.confirmation(), Confirmation::NotAsked);
+}
+
+#[test]
+fn a_peer_without_enhanced_route_refresh_cannot_confirm() {
+    let (mut session, t, _) = established(settings(), false);
+    assert!(!session.enhanced_route_refresh());
+    assert!(session.handle(t, Input::Confirm).is_empty());
+    assert_eq!(session.confirmation(), Confirmation::Unsupported);
+    // RFC 2918 answers stay unframed.
+    let msgs = sent(&session.handle(t, refresh(1, RefreshSubtype::Request)), 1);
+    assert!(matches!(msgs[..], [Message::Update(_)]));
+}
+
+#[test]
+fn confirm_before_established_does_nothing() {
+    let mut session = Session::new(settings());
+    let t = Instant::now();
+    session.handle(t, Input::Start);
+    assert!(session.handle(t, Input::Confirm).is_empty());
+    assert_eq!(session.confirmation(), Confirmation::NotAsked);
+}
+
+#[test]
+fn unknown_refresh_subtype_is_ignored_and_reported() {
+    let (mut session, t) = established_err();
+    session.handle(t, Input::Confirm);
+    let a = session.handle(t, refresh(1, RefreshSubtype::Other(255)));
+    // RFC 7313 §5: ignored (no NOTIFICATION, no close), logged.
+    assert_eq!(
+        a,
+        vec![Action::Report(Report::UnknownRefreshSubtype {
+            peer: "10.0.0.1".parse().unwrap(),
+            subtype: 255
+        })]
+    );
+    assert_eq!(session.state(), State::Established);
+    assert!(matches!(
+        session.confirmation(),
+        Confirmation::Pending { .. }
+    ));
 }

@@ -43,6 +43,13 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// A negotiated family the session does not announce, and why.
     pub withheld: Option<crate::session::Withheld>,
+    /// The Established session negotiated Enhanced Route Refresh (RFC 7313): the peer
+    /// can confirm that it processed our UPDATEs ([`Speaker::confirm`]).
+    pub enhanced_route_refresh: bool,
+    /// Confirmation requests sent on this session so far (numbered from 1).
+    pub confirm_requested: u64,
+    /// The highest request the peer has confirmed (0: none).
+    pub confirmed: u64,
 }
 
 /// How [`Speaker::shutdown`] leaves the peers.
@@ -165,6 +172,9 @@ impl Speaker {
             messages: Default::default(),
             last_error: None,
             withheld: None,
+            enhanced_route_refresh: false,
+            confirm_requested: 0,
+            confirmed: 0,
         }));
         if let Some((listener, _)) = &self.listener
             && let Some(password) = &settings.password
@@ -232,6 +242,15 @@ impl Speaker {
     pub fn reset_peer(&self, name: &str, reason: &str) {
         if let Some(peer) = self.peers.get(name) {
             let _ = peer.commands.send(PeerCommand::Reset(reason.to_string()));
+        }
+    }
+
+    /// Asks peer `name` to confirm that it has processed every UPDATE sent so far: a
+    /// ROUTE-REFRESH request whose EoRR answers it (RFC 7313). Progress shows in
+    /// [`PeerStatus::confirm_requested`] / [`PeerStatus::confirmed`].
+    pub fn confirm(&self, name: &str) {
+        if let Some(peer) = self.peers.get(name) {
+            let _ = peer.commands.send(PeerCommand::Confirm);
         }
     }
 

@@ -11,7 +11,7 @@
 //! committing, it is the assertion).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use oxlb_bgp::packet::{Capability, Context, Message, Notification, Open, decode};
+use oxlb_bgp::packet::{Capability, Context, Message, Notification, Open, RefreshSubtype, decode};
 use oxlb_bgp::rib::Routes;
 use oxlb_bgp::session::{Action, ConnectError, Input, Session, Stop};
 use oxlb_bgp::{PeerAsn, PeerSettings, RouteAttributes};
@@ -77,9 +77,11 @@ fn hex(text: &str) -> Vec<u8> {
 /// - `start`; `stop shutdown TEXT` | `stop restart` | `stop reset TEXT` | `stop deconfigured`
 /// - `connected CONN out|in`; `connect-failed refused|timeout`; `closed CONN`
 /// - `routes PREFIX,PREFIX...` (default attributes; `routes -` for none)
-/// - `open CONN as=ASN id=IP hold=S [gr] [role=N]` (IPv4+IPv6 unicast, route refresh,
-///   4-octet AS, and graceful restart with `gr`)
-/// - `keepalive CONN`; `notification CONN CODE SUBCODE`; `route-refresh CONN AFI SAFI`
+/// - `open CONN as=ASN id=IP hold=S [gr] [err] [role=N]` (IPv4+IPv6 unicast, route
+///   refresh, 4-octet AS, graceful restart with `gr`, enhanced route refresh with `err`)
+/// - `keepalive CONN`; `notification CONN CODE SUBCODE`;
+///   `route-refresh CONN AFI SAFI [borr|eorr|SUBTYPE]` (a request without the last word)
+/// - `confirm`: ask the peer to confirm what was sent (enhanced route refresh)
 /// - `wire CONN HEX`: raw bytes through the decoder; a message or a decode error
 /// - `update-raw CONN ATTRS-HEX PREFIX...`: an UPDATE framed around these path
 ///   attribute bytes (`_` may separate them) and IPv4 NLRI, then as `wire`
@@ -143,6 +145,9 @@ fn input(words: &[&str]) -> Input {
                     families: vec![],
                 });
             }
+            if options.contains(&"err") {
+                capabilities.push(Capability::EnhancedRouteRefresh);
+            }
             if let Some(role) = option("role") {
                 capabilities.push(Capability::Role(role.parse().unwrap()));
             }
@@ -169,13 +174,21 @@ fn input(words: &[&str]) -> Input {
                 vec![],
             )),
         },
-        ["route-refresh", _, afi, safi] => Input::Message {
+        ["route-refresh", _, afi, safi, subtype @ ..] => Input::Message {
             conn: conn(1),
             message: Message::RouteRefresh {
                 afi: afi.parse().unwrap(),
                 safi: safi.parse().unwrap(),
+                subtype: match subtype {
+                    [] => RefreshSubtype::Request,
+                    ["borr"] => RefreshSubtype::Begin,
+                    ["eorr"] => RefreshSubtype::End,
+                    [code] => RefreshSubtype::from_code(code.parse().unwrap()),
+                    other => panic!("route-refresh subtype: {other:?}"),
+                },
             },
         },
+        ["confirm"] => Input::Confirm,
         ["update-raw", _, attrs, nlri @ ..] => {
             let attrs = hex(attrs);
             let mut body = vec![0, 0];
@@ -239,7 +252,12 @@ fn message_line(m: &Message) -> String {
             line
         }
         Message::Keepalive => "KEEPALIVE".into(),
-        Message::RouteRefresh { afi, safi } => format!("ROUTE-REFRESH {afi}/{safi}"),
+        Message::RouteRefresh { afi, safi, subtype } => match subtype {
+            RefreshSubtype::Request => format!("ROUTE-REFRESH {afi}/{safi}"),
+            RefreshSubtype::Begin => format!("ROUTE-REFRESH {afi}/{safi} BoRR"),
+            RefreshSubtype::End => format!("ROUTE-REFRESH {afi}/{safi} EoRR"),
+            RefreshSubtype::Other(code) => format!("ROUTE-REFRESH {afi}/{safi} subtype={code}"),
+        },
     }
 }
 

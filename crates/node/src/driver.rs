@@ -213,6 +213,14 @@ impl Driver {
         self.weight_wake
     }
 
+    /// Asks the peers of these sessions to confirm that they processed every UPDATE
+    /// sent so far (RFC 7313 route refresh; see [`oxlb_bgp::Speaker::confirm`]).
+    pub fn confirm(&self, peers: &[String]) {
+        for peer in peers {
+            self.speaker.confirm(peer);
+        }
+    }
+
     /// The protocols' state now.
     pub async fn status(&self) -> ProtocolStatus {
         let now = SystemTime::now();
@@ -267,6 +275,9 @@ impl Driver {
             updates_sent: s.updates_sent,
             messages: (&s.messages).into(),
             vrf: self.vrf(&s.name),
+            enhanced_route_refresh: s.enhanced_route_refresh,
+            confirm_requested: s.confirm_requested,
+            confirmed: s.confirmed,
             // A family withheld on an up session (no IPv6 next hop on that link) is
             // shown where operators look for what is wrong with the session.
             last_error: s

@@ -35,10 +35,77 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrainStatus {
     pub drained: bool,
-    /// Every BGP session has sent the withdrawal of every route.
+    /// Every BGP session is done: its peer confirmed the withdrawals (RFC 7313 EoRR
+    /// after our ROUTE-REFRESH request), or they were written where the peer cannot
+    /// confirm, or the session is down.
     pub converged: bool,
     /// From the drain request to `converged`, in milliseconds.
     pub converged_after_ms: Option<u64>,
+    /// Each BGP session's part, by peer.
+    #[serde(default)]
+    pub peers: Vec<DrainPeerStatus>,
+}
+
+/// One BGP session in a drain; times count from the drain request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainPeerStatus {
+    pub peer: String,
+    pub outcome: DrainOutcome,
+    /// When every withdrawal had been written to the session.
+    #[serde(default)]
+    pub written_after_ms: Option<u64>,
+    /// When the peer confirmed it processed them.
+    #[serde(default)]
+    pub confirmed_after_ms: Option<u64>,
+}
+
+/// Where one session is in a drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainOutcome {
+    /// Withdrawals not all written yet.
+    Withdrawing,
+    /// Written; waiting for the peer's End-of-Route-Refresh.
+    Confirming,
+    /// The peer confirmed: it has no path from this node any more.
+    Confirmed,
+    /// Written; the peer lacks enhanced route refresh (RFC 7313), so it cannot confirm.
+    WrittenUnconfirmable,
+    /// Written and asked, but the peer did not answer in time.
+    WrittenUnanswered,
+    /// The session is down (the peer dropped our routes with it).
+    SessionDown,
+}
+
+impl std::fmt::Display for DrainPeerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
+        match self.outcome {
+            DrainOutcome::Withdrawing => f.write_str("withdrawing"),
+            DrainOutcome::Confirming => write!(
+                f,
+                "written after {} ms, waiting for the peer to confirm",
+                ms(self.written_after_ms)
+            ),
+            DrainOutcome::Confirmed => write!(
+                f,
+                "confirmed after {} ms (written after {} ms; End-of-Route-Refresh received)",
+                ms(self.confirmed_after_ms),
+                ms(self.written_after_ms)
+            ),
+            DrainOutcome::WrittenUnconfirmable => write!(
+                f,
+                "written after {} ms, peer cannot confirm (no enhanced route refresh)",
+                ms(self.written_after_ms)
+            ),
+            DrainOutcome::WrittenUnanswered => write!(
+                f,
+                "written after {} ms, peer did not confirm (no End-of-Route-Refresh in time)",
+                ms(self.written_after_ms)
+            ),
+            DrainOutcome::SessionDown => f.write_str("session down (no route at the peer)"),
+        }
+    }
 }
 
 /// The Layer 2 host check ([`crate::host_check`]).
@@ -236,6 +303,15 @@ pub struct BgpSessionStatus {
     /// The BGPPeer's `vrf`; `None`: the default VRF.
     #[serde(default)]
     pub vrf: Option<String>,
+    /// Enhanced Route Refresh (RFC 7313) negotiated: the peer can confirm a drain.
+    #[serde(default)]
+    pub enhanced_route_refresh: bool,
+    /// Confirmation requests (ROUTE-REFRESH, answered by EoRR) sent on the session.
+    #[serde(default)]
+    pub confirm_requested: u64,
+    /// The highest of them the peer answered.
+    #[serde(default)]
+    pub confirmed: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

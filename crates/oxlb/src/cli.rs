@@ -207,8 +207,10 @@ pub struct DrainArgs {
     /// Address of the running `oxlb run` (its --listen).
     #[arg(long, default_value = "127.0.0.1:7472")]
     pub addr: std::net::SocketAddr,
-    /// How many seconds `oxlb drain` waits for the sessions to send the withdrawals.
-    #[arg(long, default_value_t = 30)]
+    /// How many seconds `oxlb drain` waits for the peers to confirm the withdrawals
+    /// (a peer that has nothing to send back may answer only with its next keepalive,
+    /// and one that never answers is given up on after 95 s).
+    #[arg(long, default_value_t = 120)]
     pub timeout_seconds: u64,
 }
 

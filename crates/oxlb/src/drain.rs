@@ -1,10 +1,12 @@
 //! `oxlb drain` / `oxlb undrain`: ask a running `oxlb run` to withdraw this host (or
-//! announce again) and, for a drain, wait until its BGP sessions have sent the
-//! withdrawals.
+//! announce again) and, for a drain, wait until every peer has confirmed the withdrawals
+//! (RFC 7313 End-of-Route-Refresh after our request) or, where it cannot confirm, been
+//! sent them.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use oxlb_node::status::DrainOutcome;
 use oxlb_standalone::client;
 
 use crate::cli::DrainArgs;
@@ -23,10 +25,20 @@ pub fn drain(args: &DrainArgs) -> ExitCode {
                     .drain
                     .converged_after_ms
                     .map_or_else(|| "?".to_string(), |ms| ms.to_string());
+                let confirmed = report
+                    .drain
+                    .peers
+                    .iter()
+                    .filter(|p| p.outcome == DrainOutcome::Confirmed)
+                    .count();
                 crate::out::println(&format!(
-                    "drained: node {} withdrew every route; the BGP sessions sent the withdrawals {took} ms after the drain began",
-                    report.node
+                    "drained: node {} withdrew every route; {confirmed} of {} peers confirmed, converged {took} ms after the drain began",
+                    report.node,
+                    report.drain.peers.len()
                 ));
+                for p in &report.drain.peers {
+                    crate::out::println(&format!("  {}: {p}", p.peer));
+                }
                 return ExitCode::SUCCESS;
             }
             Ok(_) => {}
@@ -37,7 +49,7 @@ pub fn drain(args: &DrainArgs) -> ExitCode {
         }
         if Instant::now() >= deadline {
             eprintln!(
-                "oxlb drain: the node is drained, but not every BGP session has sent the withdrawals within {} s (a session may be stuck; see oxlb status)",
+                "oxlb drain: the node is drained, but not every peer has confirmed or been sent the withdrawals within {} s (a session may be stuck; see oxlb status)",
                 args.timeout_seconds
             );
             return ExitCode::FAILURE;

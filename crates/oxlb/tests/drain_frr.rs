@@ -4,8 +4,13 @@
 //! clients in parallel, every answer counted). Draining node1 and undraining it again loses no
 //! request; the router drops node1's path and takes it back.
 //!
-//! Prints the number of requests and failures, and the time from `oxlb drain` to the
-//! moment FRR has no path via node1 (polled every 20 ms: a figure, not an assertion).
+//! `oxlb drain` returns once FRR has confirmed the withdrawal (RFC 7313: its
+//! End-of-Route-Refresh answers a ROUTE-REFRESH request sent after the withdrawal), and
+//! right then FRR has no path via node1: the confirmation is real.
+//!
+//! Prints the number of requests and failures, the time from `oxlb drain` to the
+//! confirmation (as `oxlb run` measured it) and to the moment FRR has no path via node1
+//! (polled every 20 ms: figures, not assertions).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod common;
@@ -105,13 +110,49 @@ fn drain_and_undrain_lose_no_request_through_frr() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
 
-    // Drain node1: `oxlb drain` returns once its sessions sent the withdrawals.
+    // FRR 8.4 negotiates enhanced route refresh with oxlb by default.
+    let neighbors: serde_json::Value =
+        serde_json::from_str(&topo.frr.vtysh("show bgp neighbors json").unwrap()).unwrap();
+    let node1 = &neighbors[node_ip(1)]["neighborCapabilities"];
+    assert_eq!(
+        node1["enhancedRouteRefresh"], "advertisedAndReceived",
+        "{node1:#}"
+    );
+
+    // Drain node1: `oxlb drain` returns once FRR confirmed the withdrawal. Meanwhile a
+    // thread polls FRR for the moment node1's path is gone.
     let started = Instant::now();
-    eprintln!("drain at {}", epoch());
-    let said = topo
-        .oxlb(0, &["drain", "--addr", LISTEN])
-        .unwrap_or_else(|e| panic!("{e}\n{}", topo.logs()));
-    let cli_took = started.elapsed();
+    let gone = std::thread::scope(|scope| {
+        let poller = scope.spawn(|| {
+            wait_until(CONVERGE, Duration::from_millis(20), || {
+                (hops_now(&topo) == rest).then(|| started.elapsed())
+            })
+        });
+        eprintln!("drain at {}", epoch());
+        let said = topo
+            .oxlb(0, &["drain", "--addr", LISTEN])
+            .unwrap_or_else(|e| panic!("{e}\n{}", topo.logs()));
+        let cli_took = started.elapsed();
+        // The real proof: the moment oxlb drain says FRR confirmed, FRR has no path
+        // from node1.
+        let hops_then = hops_now(&topo);
+        (said, cli_took, hops_then, poller.join().unwrap())
+    });
+    let (said, cli_took, hops_then, gone_after) = gone;
+    let status = topo.status(0).unwrap();
+    let peers = status["drain"]["peers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!peers.is_empty(), "{status}");
+    for p in &peers {
+        assert_eq!(p["outcome"], "confirmed", "{status}");
+    }
+    assert_eq!(
+        hops_then, rest,
+        "FRR still had node1's path when it confirmed: {said}"
+    );
+    assert!(said.contains("confirmed after"), "{said}");
     let converged = wait_until(CONVERGE, Duration::from_millis(20), || {
         (hops_now(&topo) == rest).then(|| started.elapsed())
     })
@@ -124,9 +165,13 @@ fn drain_and_undrain_lose_no_request_through_frr() {
     });
     eprintln!("oxlb drain said: {said}");
     eprintln!(
-        "oxlb drain returned after {} ms; FRR had no path via node1 {} ms after the drain began",
+        "oxlb drain returned after {} ms (withdrawal written after {} ms, FRR confirmed after {} ms); \
+         FRR had no path via node1 {} ms after the drain began (poll: {:?})",
         cli_took.as_millis(),
-        converged.as_millis()
+        peers[0]["written_after_ms"],
+        peers[0]["confirmed_after_ms"],
+        converged.as_millis(),
+        gone_after.map(|d| d.as_millis())
     );
     assert!(said.contains("drained"), "{said}");
     // A second drain changes nothing and still reports success.

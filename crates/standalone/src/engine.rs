@@ -449,7 +449,8 @@ impl Engine {
     async fn refresh_counters(&mut self) {
         let status = self.driver.status().await;
         self.check_host(status.kernel_arp.as_ref()).await;
-        crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+        let confirm = crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+        self.driver.confirm(&confirm);
         let health_checks = self.health.status();
         self.report.send_if_modified(|r| {
             let changed = r.health_checks != health_checks;
@@ -509,7 +510,8 @@ impl Engine {
     /// the drain status.
     async fn observe_drain(&mut self) {
         let status = self.driver.status().await;
-        crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+        let confirm = crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
+        self.driver.confirm(&confirm);
     }
 
     /// The stop plan of issue 19 ([`oxlb_node::stop`], shared with `oxlb speaker`): a

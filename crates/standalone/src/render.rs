@@ -87,6 +87,17 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    if report.drain.drained {
+        let state = match report.drain.converged_after_ms {
+            Some(ms) if report.drain.converged => format!("converged after {ms} ms"),
+            _ => "in progress".to_string(),
+        };
+        let _ = writeln!(out, "\nDrained (oxlb drain): {state}");
+        for p in &report.drain.peers {
+            let _ = writeln!(out, "  {}: {p}", p.peer);
+        }
+    }
+
     out.push_str("\nAnnounced BGP prefixes\n");
     if report.bgp_routes.is_empty() {
         out.push_str("  (none)\n");
@@ -386,6 +397,42 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn status_shows_each_peer_of_a_drain() {
+        let mut r = report();
+        assert!(!status(&r).contains("Drained"));
+        r.drain = DrainStatus {
+            drained: true,
+            converged: true,
+            converged_after_ms: Some(2720),
+            peers: vec![
+                DrainPeerStatus {
+                    peer: "frr".into(),
+                    outcome: DrainOutcome::Confirmed,
+                    written_after_ms: Some(1),
+                    confirmed_after_ms: Some(2720),
+                },
+                DrainPeerStatus {
+                    peer: "gobgp".into(),
+                    outcome: DrainOutcome::WrittenUnconfirmable,
+                    written_after_ms: Some(2),
+                    confirmed_after_ms: None,
+                },
+            ],
+        };
+        let text = status(&r);
+        for line in [
+            "Drained (oxlb drain): converged after 2720 ms",
+            "  frr: confirmed after 2720 ms (written after 1 ms; End-of-Route-Refresh received)",
+            "  gobgp: written after 2 ms, peer cannot confirm (no enhanced route refresh)",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        // The JSON names the outcome, not a sentence.
+        let json = serde_json::to_value(&r.drain).unwrap();
+        assert_eq!(json["peers"][1]["outcome"], "written_unconfirmable");
     }
 }
 

@@ -1,7 +1,8 @@
 //! A tiny process around [`Speaker`] for interop tests and benchmarks: runs inside a
 //! network namespace, reads peers and routes from a JSON file, re-reads it on SIGHUP,
-//! prints status as JSON lines (periodically and on SIGUSR1), and stops cleanly on
-//! SIGTERM (Cease, or graceful-restart close when the file says so).
+//! prints status as JSON lines (periodically and on SIGUSR1), asks every peer to confirm
+//! what was sent on SIGUSR2 (RFC 7313 route refresh request, answered by EoRR), and stops
+//! cleanly on SIGTERM (Cease, or graceful-restart close when the file says so).
 //!
 //! Usage: oxlb-bgp-probe CONFIG.json
 
@@ -223,6 +224,9 @@ fn print_status(speaker: &Speaker) {
                 "updates_sent": s.updates_sent,
                 "last_error": s.last_error,
                 "withheld": s.withheld.map(|w| w.to_string()),
+                "enhanced_route_refresh": s.enhanced_route_refresh,
+                "confirm_requested": s.confirm_requested,
+                "confirmed": s.confirmed,
             })
         })
         .collect();
@@ -261,9 +265,10 @@ async fn main() {
     };
     speaker.set_desired(desired);
     let mut on_term = file.on_term.clone();
-    let (Ok(mut hup), Ok(mut usr1), Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut hup), Ok(mut usr1), Ok(mut usr2), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
@@ -283,6 +288,11 @@ async fn main() {
                 Err(e) => print_line(serde_json::json!({ "event": format!("reload failed: {e}") })),
             },
             _ = usr1.recv() => print_status(&speaker),
+            _ = usr2.recv() => {
+                for s in speaker.status() {
+                    speaker.confirm(&s.name);
+                }
+            }
             _ = ticker.tick() => if file.status_interval_ms.is_some() { print_status(&speaker) },
             _ = term.recv() => break,
             _ = int.recv() => break,

@@ -5,7 +5,8 @@
 
 use super::attribute_error::{AttributeError, AttributeFault, ErrorAction};
 use super::iana::{
-    CapabilityCode, ErrorCode, HeaderSubcode, MessageType, OpenSubcode, UpdateSubcode,
+    CapabilityCode, ErrorCode, HeaderSubcode, MessageType, OpenSubcode, RouteRefreshSubcode,
+    UpdateSubcode,
 };
 use super::notification::Notification;
 use std::fmt;
@@ -19,6 +20,11 @@ pub enum DecodeError {
     /// A NOTIFICATION whose length is wrong (RFC 4271 §6.4: never answered with one).
     Notification {
         length: u16,
+    },
+    /// A BoRR or EoRR whose body is not 4 octets (RFC 7313 §5); `message` is the whole
+    /// message, the NOTIFICATION's data.
+    RouteRefreshLength {
+        message: Vec<u8>,
     },
 }
 
@@ -101,6 +107,13 @@ impl DecodeError {
         };
         Some(match self {
             DecodeError::Notification { .. } => return None,
+            // RFC 7313 §5: ROUTE-REFRESH Message Error / Invalid Message Length, with the
+            // complete message as data.
+            DecodeError::RouteRefreshLength { message } => Notification::new(
+                ErrorCode::RouteRefresh.code(),
+                RouteRefreshSubcode::InvalidMessageLength.code(),
+                message.clone(),
+            ),
             DecodeError::Header(e) => match e {
                 HeaderError::NotSynchronized => {
                     header(HeaderSubcode::ConnectionNotSynchronized, vec![])
@@ -180,6 +193,9 @@ impl fmt::Display for DecodeError {
         }
         match self {
             DecodeError::Notification { length } => write!(f, ": {length} octets"),
+            DecodeError::RouteRefreshLength { message } => {
+                write!(f, ": BoRR/EoRR of {} octets", message.len())
+            }
             DecodeError::Header(HeaderError::BadLength { length, kind }) => {
                 write!(f, ": {} of {length} octets", kind_name(*kind))
             }

@@ -84,6 +84,13 @@ registry! {
 }
 
 registry! {
+    /// ROUTE-REFRESH Message Error subcodes (RFC 7313 §5).
+    RouteRefreshSubcode: u8 {
+        InvalidMessageLength = 1 => "Invalid Message Length",
+    }
+}
+
+registry! {
     /// OPEN Message Error subcodes (RFC 4271 §6.2, RFC 5492, RFC 9234).
     OpenSubcode: u8 {
         Unspecific = 0 => "Unspecific",

@@ -45,11 +45,46 @@ pub enum Message {
     Update(Update),
     Notification(Notification),
     Keepalive,
-    /// RFC 2918 §3.
+    /// RFC 2918 §3; the octet between AFI and SAFI is the RFC 7313 §3.2 message subtype.
     RouteRefresh {
         afi: u16,
         safi: u8,
+        subtype: RefreshSubtype,
     },
+}
+
+/// The Message Subtype of a ROUTE-REFRESH (RFC 7313 §3.2; "Reserved" in RFC 2918).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefreshSubtype {
+    /// 0: a route refresh request (RFC 2918).
+    #[default]
+    Request,
+    /// 1: Beginning of Route Refresh (BoRR), before the re-advertisement.
+    Begin,
+    /// 2: End of Route Refresh (EoRR), after it.
+    End,
+    /// Any other value (255 is reserved): RFC 7313 §5 says ignore the message.
+    Other(u8),
+}
+
+impl RefreshSubtype {
+    pub fn from_code(code: u8) -> RefreshSubtype {
+        match code {
+            0 => RefreshSubtype::Request,
+            1 => RefreshSubtype::Begin,
+            2 => RefreshSubtype::End,
+            other => RefreshSubtype::Other(other),
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            RefreshSubtype::Request => 0,
+            RefreshSubtype::Begin => 1,
+            RefreshSubtype::End => 2,
+            RefreshSubtype::Other(code) => code,
+        }
+    }
 }
 
 impl Message {
@@ -97,10 +132,10 @@ impl Message {
                 out.push(message_type::KEEPALIVE);
                 message_type::KEEPALIVE
             }
-            Message::RouteRefresh { afi, safi } => {
+            Message::RouteRefresh { afi, safi, subtype } => {
                 out.push(message_type::ROUTE_REFRESH);
                 out.extend_from_slice(&afi.to_be_bytes());
-                out.push(0);
+                out.push(subtype.code());
                 out.push(*safi);
                 message_type::ROUTE_REFRESH
             }
@@ -139,6 +174,24 @@ pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Deco
         M::RouteRefresh => 23,
         M::Other(kind) => return Err(HeaderError::BadType { kind }.into()),
     };
+    // RFC 7313 §5: a BoRR or EoRR (subtype 1 or 2) whose body is not 4 octets is a
+    // ROUTE-REFRESH Message Error carrying the whole message (not a header error).
+    if kind == M::RouteRefresh && len != min_len && len > HEADER_LEN + 2 && len <= MAX_MESSAGE_LEN {
+        let Some(&subtype) = buf.get(HEADER_LEN + 2) else {
+            return Ok(None);
+        };
+        if matches!(
+            RefreshSubtype::from_code(subtype),
+            RefreshSubtype::Begin | RefreshSubtype::End
+        ) {
+            let Some(frame) = buf.get(..len) else {
+                return Ok(None);
+            };
+            return Err(DecodeError::RouteRefreshLength {
+                message: frame.to_vec(),
+            });
+        }
+    }
     let exact = matches!(kind, M::Keepalive | M::RouteRefresh);
     if len < min_len || len > MAX_MESSAGE_LEN || (exact && len != min_len) {
         if kind == M::Notification {
@@ -160,6 +213,7 @@ pub fn decode(buf: &[u8], ctx: Context) -> Result<Option<(Message, usize)>, Deco
         M::RouteRefresh | M::Other(_) => Message::RouteRefresh {
             afi: u16::from_be_bytes([body[0], body[1]]),
             safi: body[3],
+            subtype: RefreshSubtype::from_code(body[2]),
         },
     };
     Ok(Some((message, len)))

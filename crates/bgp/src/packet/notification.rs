@@ -149,7 +149,9 @@ impl fmt::Display for Notification {
 }
 
 fn names(c: u8, s: u8) -> (&'static str, Option<&'static str>) {
-    use super::iana::{CeaseSubcode, ErrorCode, HeaderSubcode, OpenSubcode, UpdateSubcode};
+    use super::iana::{
+        CeaseSubcode, ErrorCode, HeaderSubcode, OpenSubcode, RouteRefreshSubcode, UpdateSubcode,
+    };
     let code = ErrorCode::from_code(c);
     let subcode = match code {
         ErrorCode::MessageHeader => HeaderSubcode::from_code(s).label(),
@@ -159,7 +161,8 @@ fn names(c: u8, s: u8) -> (&'static str, Option<&'static str>) {
         // as numbers, as before.
         ErrorCode::HoldTimerExpired | ErrorCode::Fsm => Some("-"),
         ErrorCode::Cease => CeaseSubcode::from_code(s).label(),
-        ErrorCode::RouteRefresh | ErrorCode::Other(_) => None,
+        ErrorCode::RouteRefresh => RouteRefreshSubcode::from_code(s).label(),
+        ErrorCode::Other(_) => None,
     };
     (code.label().unwrap_or("unknown error code"), subcode)
 }

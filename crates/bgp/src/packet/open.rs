@@ -14,6 +14,7 @@ pub mod capability_code {
     use super::super::iana::CapabilityCode as C;
     pub const MULTIPROTOCOL: u8 = C::Multiprotocol.code();
     pub const ROUTE_REFRESH: u8 = C::RouteRefresh.code();
+    pub const ENHANCED_ROUTE_REFRESH: u8 = C::EnhancedRouteRefresh.code();
     pub const EXTENDED_NEXT_HOP: u8 = C::ExtendedNextHop.code();
     pub const BGP_ROLE: u8 = C::BgpRole.code();
     pub const GRACEFUL_RESTART: u8 = C::GracefulRestart.code();
@@ -54,6 +55,9 @@ pub enum Capability {
         safi: u8,
     },
     RouteRefresh,
+    /// Enhanced Route Refresh (RFC 7313 §3.1): ROUTE-REFRESH answers are framed by BoRR
+    /// and EoRR.
+    EnhancedRouteRefresh,
     /// Extended Next Hop Encoding (RFC 8950 §3): NLRI families whose next hop may be of
     /// another address family.
     ExtendedNextHop(Vec<ExtendedNextHopFamily>),
@@ -204,6 +208,9 @@ impl Capability {
             (MULTIPROTOCOL, _) => return None,
             (ROUTE_REFRESH, []) => Capability::RouteRefresh,
             (ROUTE_REFRESH, _) => return None,
+            // RFC 7313 §3.1: Capability Length 0.
+            (ENHANCED_ROUTE_REFRESH, []) => Capability::EnhancedRouteRefresh,
+            (ENHANCED_ROUTE_REFRESH, _) => return None,
             (EXTENDED_NEXT_HOP, tuples) if !tuples.is_empty() && tuples.len() % 6 == 0 => {
                 Capability::ExtendedNextHop(
                     tuples
@@ -253,6 +260,7 @@ impl Capability {
                 out.extend_from_slice(&[0, *safi]);
             }
             Capability::RouteRefresh => out.extend_from_slice(&[ROUTE_REFRESH, 0]),
+            Capability::EnhancedRouteRefresh => out.extend_from_slice(&[ENHANCED_ROUTE_REFRESH, 0]),
             Capability::ExtendedNextHop(families) => {
                 // 42 tuples fill the 255-octet capability length.
                 let families = &families[..families.len().min(42)];

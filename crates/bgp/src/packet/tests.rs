@@ -77,9 +77,10 @@ fn open_with_capabilities_in_separate_parameters_and_unknown_ones() {
     #[rustfmt::skip]
     let body = [
         4, 0xfd, 0xe9, 0, 3, 10, 0, 0, 2,
-        20,
+        24,
         2, 6, 1, 4, 0, 1, 0, 1,
         2, 2, 70, 0, // enhanced route refresh
+        2, 2, 73, 0, // not acted on
         2, 6, 65, 4, 0, 0, 0xfd, 0xe9,
     ];
     let (message, _) = decode(&frame(1, &body), FOUR).unwrap().unwrap();
@@ -88,7 +89,8 @@ fn open_with_capabilities_in_separate_parameters_and_unknown_ones() {
     };
     assert_eq!(open.hold_time, 3);
     assert_eq!(open.asn(), 65001);
-    assert!(open.has(|c| matches!(c, Capability::Unknown { code: 70, .. })));
+    assert!(open.has(|c| *c == Capability::EnhancedRouteRefresh));
+    assert!(open.has(|c| matches!(c, Capability::Unknown { code: 73, .. })));
 }
 
 #[test]
@@ -190,10 +192,67 @@ fn notification_with_shutdown_message() {
 #[test]
 fn route_refresh() {
     round_trip(
-        Message::RouteRefresh { afi: 2, safi: 1 },
+        Message::RouteRefresh {
+            afi: 2,
+            safi: 1,
+            subtype: RefreshSubtype::Request,
+        },
         FOUR,
         &frame(5, &[0, 2, 0, 1]),
     );
+}
+
+/// RFC 7313 §3.2: the third octet is the message subtype: 1 BoRR, 2 EoRR; other values
+/// are decoded (and ignored by the session, §5).
+#[test]
+fn route_refresh_subtypes() {
+    for (code, subtype) in [
+        (1, RefreshSubtype::Begin),
+        (2, RefreshSubtype::End),
+        (255, RefreshSubtype::Other(255)),
+    ] {
+        round_trip(
+            Message::RouteRefresh {
+                afi: 1,
+                safi: 1,
+                subtype,
+            },
+            FOUR,
+            &frame(5, &[0, 1, code, 1]),
+        );
+    }
+}
+
+/// RFC 7313 §5: a BoRR/EoRR whose body is not 4 octets gets ROUTE-REFRESH Message
+/// Error / Invalid Message Length with the whole message as data; a request of the wrong
+/// length stays a header error (RFC 4271 §6.1).
+#[test]
+fn borr_of_the_wrong_length_is_a_route_refresh_error() {
+    let wire = frame(5, &[0, 1, 1, 1, 0]);
+    // Not all there yet: wait.
+    assert_eq!(decode(&wire[..21], FOUR).unwrap(), None);
+    let err = decode(&wire, FOUR).unwrap_err();
+    let n = err.notification().unwrap();
+    assert_eq!((n.code, n.subcode), (7, 1));
+    assert_eq!(n.data, wire);
+    assert_eq!(
+        n.to_string(),
+        "ROUTE-REFRESH error / Invalid Message Length"
+    );
+    let request = frame(5, &[0, 1, 0, 1, 0]);
+    let n = decode(&request, FOUR).unwrap_err().notification().unwrap();
+    assert_eq!((n.code, n.subcode), (1, 2));
+}
+
+#[test]
+fn enhanced_route_refresh_capability() {
+    let mut body = vec![4, 0xfd, 0xe9, 0, 90, 10, 0, 0, 1];
+    // One Capabilities parameter: code 70, length 0 (RFC 7313 §3.1).
+    body.extend_from_slice(&[4, 2, 2, 70, 0]);
+    let Some((Message::Open(open), _)) = decode(&frame(1, &body), FOUR).unwrap() else {
+        panic!()
+    };
+    assert_eq!(open.capabilities, vec![Capability::EnhancedRouteRefresh]);
 }
 
 fn ebgp_ipv4_update() -> Update {

@@ -67,7 +67,14 @@ mod tests {
         let mut bytes = Message::Keepalive.to_bytes(ctx);
         bytes.extend(Message::Keepalive.to_bytes(ctx));
         bytes.extend(Message::Notification(Notification::new(6, 2, vec![])).to_bytes(ctx));
-        bytes.extend(Message::RouteRefresh { afi: 1, safi: 1 }.to_bytes(ctx));
+        bytes.extend(
+            Message::RouteRefresh {
+                afi: 1,
+                safi: 1,
+                subtype: crate::packet::RefreshSubtype::Request,
+            }
+            .to_bytes(ctx),
+        );
         let mut counts = MessageCounts::default();
         counts.sent(&bytes);
         assert_eq!(counts.keepalives_sent, 2);
