@@ -134,12 +134,27 @@ impl Drop for Run {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` figure in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
+}
+
+/// The resident set split: anonymous (the heap, stacks) and file-backed (the binary's
+/// pages, which come and go with the page cache).
+fn rss_split(pid: u32) -> String {
+    format!(
+        "anon {} KiB, file {} KiB",
+        status_kib(pid, "RssAnon:"),
+        status_kib(pid, "RssFile:")
+    )
 }
 
 fn fds(pid: u32) -> usize {
@@ -316,9 +331,10 @@ async fn ten_thousand_services_three_peers_one_churn_per_second() {
             baseline = (rss_kib(pid), fds(pid));
             println!(
                 "soak: after {warmup} churns (warm-up; in force {:.1} s after its write): \
-                 RSS {} KiB, {} fds",
+                 RSS {} KiB ({}), {} fds",
                 waited.elapsed().as_secs_f64(),
                 baseline.0,
+                rss_split(pid),
                 baseline.1
             );
         }
@@ -340,11 +356,12 @@ async fn ten_thousand_services_three_peers_one_churn_per_second() {
     let updates: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     println!(
         "soak: {churns} churns in {:.0} s (the last in force {:.1} s after its write); end: \
-         RSS {} KiB ({growth:+.2} % since the warm-up), {} fds ({:+}); UPDATEs read per peer \
-         {updates:?}",
+         RSS {} KiB ({growth:+.2} % since the warm-up; {}), {} fds ({:+}); UPDATEs read per \
+         peer {updates:?}",
         churn_started.elapsed().as_secs_f64(),
         waited.elapsed().as_secs_f64(),
         end.0,
+        rss_split(pid),
         end.1,
         end.1 as i64 - baseline.1 as i64
     );
