@@ -134,26 +134,28 @@ impl Drop for Run {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS:")
+    rss(pid).0
 }
 
-/// A `/proc/PID/status` figure in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
-/// The resident set split: anonymous (the heap, stacks) and file-backed (the binary's
-/// pages, which come and go with the page cache).
-fn rss_split(pid: u32) -> String {
-    format!(
-        "anon {} KiB, file {} KiB",
-        status_kib(pid, "RssAnon:"),
-        status_kib(pid, "RssFile:")
+/// The resident set in KiB from one read of `/proc/PID/status`, and its split:
+/// anonymous (the heap, stacks) and file-backed (the binary's pages, which come and go
+/// with the page cache).
+fn rss(pid: u32) -> (u64, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    };
+    (
+        field("VmRSS:"),
+        format!(
+            "anon {} KiB, file {} KiB",
+            field("RssAnon:"),
+            field("RssFile:")
+        ),
     )
 }
 
@@ -328,13 +330,14 @@ async fn ten_thousand_services_three_peers_one_churn_per_second() {
                 .await
                 .unwrap();
             assert!(ok, "churn {k} never came into force: {}", log_text());
-            baseline = (rss_kib(pid), fds(pid));
+            let (total, split) = rss(pid);
+            baseline = (total, fds(pid));
             println!(
                 "soak: after {warmup} churns (warm-up; in force {:.1} s after its write): \
                  RSS {} KiB ({}), {} fds",
                 waited.elapsed().as_secs_f64(),
                 baseline.0,
-                rss_split(pid),
+                split,
                 baseline.1
             );
         }
@@ -346,7 +349,8 @@ async fn ten_thousand_services_three_peers_one_churn_per_second() {
     let churned_in = tokio::task::spawn_blocking(move || in_force(&status_addr, &name))
         .await
         .unwrap();
-    let end = (rss_kib(pid), fds(pid));
+    let (end_rss, end_split) = rss(pid);
+    let end = (end_rss, fds(pid));
     let growth = (end.0 as f64 - baseline.0 as f64) / baseline.0 as f64 * 100.0;
     let value = status_json(&status).unwrap();
     let sessions = value["bgp_sessions"]
@@ -361,7 +365,7 @@ async fn ten_thousand_services_three_peers_one_churn_per_second() {
         churn_started.elapsed().as_secs_f64(),
         waited.elapsed().as_secs_f64(),
         end.0,
-        rss_split(pid),
+        end_split,
         end.1,
         end.1 as i64 - baseline.1 as i64
     );
