@@ -193,11 +193,13 @@ fn status_json(addr: &str) -> Option<serde_json::Value> {
 
 // Not in the default run: with 10,000 Services a debug build falls behind one churn a
 // second (one reload about 13 s on the 2-core machine under load; the run took 8 min),
-// and with a new Service name per churn RSS still grows (+1.35 % over 96 churns with
-// 1,000 Services; -1.82 % with two names in turn): a finding, see the README's "Soak".
+// and with 1,000 Services the 1 % bound is at the allocator's noise: no per-name state
+// is kept (heaptrack: the live heap is the same after 15 and 90 new names), but RSS at
+// rest still moves by a few hundred KiB (+0.65 % and +1.03 % in two runs of 122 s with
+// `oxlb run`'s allocator settings): see the README's "Soak".
 // CI's 2-minute version:
 // OXLB_SOAK_SERVICES=1000 OXLB_SOAK_SECS=120 cargo test -p oxlb --test soak -- --ignored
-#[ignore = "soak: minutes long, and fails today on RSS growth with new Service names (see README, Soak)"]
+#[ignore = "soak: minutes long; the 1 % RSS bound is at the allocator's noise (see README, Soak)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_services_three_peers_one_churn_per_second() {
     let services_n = services_count();

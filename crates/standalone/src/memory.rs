@@ -6,11 +6,11 @@
 //! One arena (issue 21): glibc gives each thread that allocates its own arena (up to 8
 //! per core), and the engine task runs on whichever tokio worker is free, so one reload
 //! builds its objects in one arena and the next in another. Each arena keeps its
-//! partly used pages and its top chunk after `malloc_trim`, so the resident size at rest
-//! wandered by up to 1.4 MB (±3 % of a 50 MB debug process with 1,000 Services) with
-//! the live heap unchanged (heaptrack: 7.45 MB after 15 new Service names, 7.46 MB
-//! after 90). The allocations are one reload at a time on one task: one arena costs no
-//! contention worth having and makes the figure at rest follow the live heap.
+//! partly used pages after `malloc_trim`, so the resident size at rest wandered by up
+//! to 1.3 MB (about 2.5 % of a 50 MB debug process with 1,000 Services) with the live
+//! heap unchanged (heaptrack: 7.45 MB after 15 new Service names, 7.46 MB after 90).
+//! The allocations are one reload at a time on one task: one arena costs no contention
+//! worth having and brings the figure at rest closer to the live heap.
 #![allow(unsafe_code)] // malloc_trim(3), mallopt(3): plain integers, no memory handed over.
 
 /// Returns the free memory of every malloc arena to the kernel (glibc's
@@ -31,7 +31,7 @@ pub const MMAP_THRESHOLD: i32 = 128 * 1024;
 /// whether glibc took every setting.
 /// - `M_ARENA_MAX` = 1: every thread allocates from the main arena (see the module).
 /// - `M_MMAP_THRESHOLD` fixed at 128 KiB: a large block (the status report's JSON for
-///   1,000 Services is about 1 MB, a reload's lists as much) is mapped on its own and
+///   1,000 Services is 452 KB, and a reload's larger lists) is mapped on its own and
 ///   handed back when freed. By default glibc raises the threshold (up to 32 MB) after
 ///   such a block is freed, and with it the trim threshold, so later large blocks come
 ///   from the heap and stay resident after they are freed until the next reload's
