@@ -35,7 +35,7 @@ pub const MMAP_THRESHOLD: i32 = 128 * 1024;
 ///   handed back when freed. By default glibc raises the threshold (up to 32 MB) after
 ///   such a block is freed, and with it the trim threshold, so later large blocks come
 ///   from the heap and stay resident after they are freed until the next reload's
-///   `malloc_trim`: every `oxlb status` left its answer in the resident size.
+///   `malloc_trim`: an `oxlb status` answer could stay in the resident size.
 pub fn tune_allocator() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters.
