@@ -195,8 +195,9 @@ fn status_json(addr: &str) -> Option<serde_json::Value> {
 // second (one reload about 13 s on the 2-core machine under load; the run took 8 min),
 // and with 1,000 Services the 1 % bound is at the allocator's noise: no per-name state
 // is kept (heaptrack: the live heap is the same after 15 and 90 new names), but RSS at
-// rest still moves by a few hundred KiB (+0.65 % and +1.03 % in two runs of 122 s with
-// `oxlb run`'s allocator settings): see the README's "Soak".
+// rest still moves by a few hundred KiB (+0.65 %, +1.03 %, +0.47 % with new names and
+// +1.10 % with two names, runs of 122 s with `oxlb run`'s allocator settings): see the
+// README's "Soak".
 // CI's 2-minute version:
 // OXLB_SOAK_SERVICES=1000 OXLB_SOAK_SECS=120 cargo test -p oxlb --test soak -- --ignored
 #[ignore = "soak: minutes long; the 1 % RSS bound is at the allocator's noise (see README, Soak)"]
