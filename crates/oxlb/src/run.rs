@@ -9,6 +9,9 @@ use crate::cli::{ExplainArgs, OutputFormat, RunArgs, StatusArgs};
 use crate::logging;
 
 pub fn run(args: &RunArgs) -> ExitCode {
+    // Before any thread: one malloc arena, large blocks unmapped when freed, so the
+    // resident size follows the live heap (see oxlb_standalone::memory).
+    oxlb_standalone::memory::tune_allocator();
     logging::init(&args.log);
     let options = RunOptions {
         node: args.node.clone(),

@@ -452,6 +452,62 @@ metadata:
         assert_eq!(plan.held.services.len(), 3);
     }
 
+    /// Issue 21 (soak): a Service that goes leaves nothing behind in the planner (the
+    /// controller's maps, the allocator, the failures), so replacing one Service by a
+    /// new name each reload keeps the state the same size. The planner's debug text
+    /// shows every map it keeps; with names of one length it must not grow.
+    #[test]
+    fn a_service_that_goes_leaves_no_state_behind() {
+        let mut planner = Planner::new("n1", None).with_service_limit(Some(3));
+        let mut sizes = Vec::new();
+        for k in 10..60 {
+            // Two steady Services, one new name per step, and one refused for the
+            // limit under a new name too (its failure is remembered while it exists).
+            let text: String = [
+                FILES.to_string(),
+                service("steady-a"),
+                service("steady-b"),
+                service(&format!("churn-{k}")),
+                service(&format!("extra-{k}")),
+            ]
+            .concat();
+            let snapshot = oxlb_config::load_str(&text, None, "metallb-system").unwrap();
+            let config = oxlb_config::build_config(&snapshot).applied;
+            let plan = planner.plan(&snapshot, &config, &Assignments::default(), None);
+            let churn = format!("default/churn-{k}");
+            let extra = format!("default/extra-{k}");
+            let held: Vec<&str> = plan.held.services.keys().map(String::as_str).collect();
+            assert_eq!(
+                held,
+                [churn.as_str(), "default/steady-a", "default/steady-b"]
+            );
+            let controller = planner.controller.as_ref().unwrap();
+            let tracked: Vec<String> = controller.all_desired().into_keys().collect();
+            assert_eq!(
+                tracked,
+                [
+                    churn.clone(),
+                    "default/steady-a".into(),
+                    "default/steady-b".into()
+                ]
+            );
+            let mut allocated: Vec<&str> =
+                controller.allocator().services().map(|(k, _)| k).collect();
+            allocated.sort_unstable();
+            assert_eq!(
+                allocated,
+                [churn.as_str(), "default/steady-a", "default/steady-b"]
+            );
+            assert_eq!(controller.refused().collect::<Vec<_>>(), [extra.as_str()]);
+            assert_eq!(planner.failures.keys().collect::<Vec<_>>(), [&extra]);
+            sizes.push(format!("{planner:?}").len());
+        }
+        assert!(
+            sizes.windows(2).all(|w| w[0] == w[1]),
+            "the planner grew: {sizes:?}"
+        );
+    }
+
     /// `oxlb run --max-services`: beyond the limit a Service gets no IP, one warning
     /// event, and its report says why.
     #[test]
