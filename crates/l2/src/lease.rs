@@ -166,6 +166,15 @@ impl Leases {
             .is_some_and(|heard| now.saturating_duration_since(heard) < within)
     }
 
+    /// How long ago the last fresh beat from `addr` arrived; `None` before its first
+    /// beat and after a leaving one.
+    pub fn age(&self, addr: &SocketAddr, now: Instant) -> Option<Duration> {
+        self.peers
+            .get(addr)
+            .and_then(|p| p.heard)
+            .map(|heard| now.saturating_duration_since(heard))
+    }
+
     /// Keeps only the peers `known` accepts. Beats are taken only from the known
     /// speakers, so the table is as big as the member list; a peer is never forgotten
     /// while it is known (forgetting its last sequence number would let a replay in).

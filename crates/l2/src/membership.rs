@@ -183,6 +183,62 @@ impl Tuning {
     }
 }
 
+/// Why a known peer does not count toward this speaker's quorum now. Carried to the
+/// "layer2 quorum lost" log line, counted in [`MembershipStats`] and published with
+/// [`QuorumReport`]: what made a speaker lose its standing must be observable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Excluded {
+    /// No beat from it yet (or its last one said it leaves).
+    NoBeat,
+    /// Its last beat arrived `age` ago, not within the lease.
+    BeatStale { age: Duration },
+    /// Its beat is fresh but SWIM suspects it.
+    Suspect { beat_age: Duration },
+    /// Its beat is fresh but SWIM has it down or does not know it.
+    NotAlive { beat_age: Duration },
+}
+
+impl std::fmt::Display for Excluded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Excluded::NoBeat => f.write_str("no_beat"),
+            Excluded::BeatStale { age } => write!(f, "beat_stale({}ms)", age.as_millis()),
+            Excluded::Suspect { beat_age } => {
+                write!(f, "swim_suspect(beat {}ms)", beat_age.as_millis())
+            }
+            Excluded::NotAlive { beat_age } => {
+                write!(f, "swim_not_alive(beat {}ms)", beat_age.as_millis())
+            }
+        }
+    }
+}
+
+/// This speaker's standing and, for every known peer it does not count, why: published
+/// on every change of either (see [`Membership::watch_quorum`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReport {
+    pub standing: Standing,
+    pub excluded: Vec<(SocketAddr, Excluded)>,
+    /// How long since the quorum was judged before this report: a long gap is this
+    /// speaker's own task waiting for the CPU.
+    pub since_last_check: Duration,
+}
+
+impl std::fmt::Display for QuorumReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "standing {} excluded=", self.standing)?;
+        let mut first = true;
+        for (addr, why) in &self.excluded {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{addr}:{why}")?;
+        }
+        write!(f, " check_gap={}ms", self.since_last_check.as_millis())
+    }
+}
+
 /// Why membership cannot start.
 #[derive(Debug)]
 pub enum MembershipError {
@@ -218,6 +274,14 @@ pub struct MembershipStats {
     pub dropped_unauthenticated: u64,
     /// Dropped: too short, unknown version, or not decodable by SWIM.
     pub dropped_malformed: u64,
+    /// Times this speaker lost the standing to claim ([`Standing::may_claim`]).
+    pub quorum_lost: u64,
+    /// Why known peers stopped counting toward the quorum: one count per peer each
+    /// time it goes from counted to excluded, by [`Excluded`] kind.
+    pub excluded_no_beat: u64,
+    pub excluded_beat_stale: u64,
+    pub excluded_suspect: u64,
+    pub excluded_not_alive: u64,
 }
 
 /// A running membership. Dropping it stops it without a leave; call
@@ -227,6 +291,7 @@ pub struct Membership {
     live: watch::Receiver<BTreeSet<String>>,
     electorate: watch::Receiver<BTreeSet<String>>,
     standing: watch::Receiver<Standing>,
+    quorum: watch::Receiver<QuorumReport>,
     stats: Arc<Mutex<MembershipStats>>,
     leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
     seeds: watch::Sender<Vec<SocketAddr>>,
@@ -266,6 +331,11 @@ impl Membership {
         // Nothing is claimed before the gate opens.
         let (electorate_tx, electorate) = watch::channel(BTreeSet::new());
         let (standing_tx, standing) = watch::channel(Standing::Minority);
+        let (quorum_tx, quorum) = watch::channel(QuorumReport {
+            standing: Standing::Minority,
+            excluded: Vec::new(),
+            since_last_check: Duration::ZERO,
+        });
         let stats = Arc::new(Mutex::new(MembershipStats::default()));
         let (leave_tx, leave_rx) = oneshot::channel();
         let (passing_tx, passing_rx) = watch::channel(BTreeSet::new());
@@ -284,6 +354,9 @@ impl Membership {
             live: live_tx,
             electorate: electorate_tx,
             standing: standing_tx,
+            quorum: quorum_tx,
+            excluded: BTreeMap::new(),
+            last_check: None,
             gate: Gate::default(),
             settle_at: None,
             recheck_due: true,
@@ -303,6 +376,7 @@ impl Membership {
             live,
             electorate,
             standing,
+            quorum,
             stats,
             leave: Some(leave_tx),
             seeds: seeds_tx,
@@ -369,6 +443,11 @@ impl Membership {
     /// This speaker's quorum standing now.
     pub fn standing(&self) -> Standing {
         *self.standing.borrow()
+    }
+
+    /// Changes whenever the standing or the set of excluded peers (or a reason) changes.
+    pub fn watch_quorum(&self) -> watch::Receiver<QuorumReport> {
+        self.quorum.clone()
     }
 
     pub fn stats(&self) -> MembershipStats {
@@ -438,6 +517,11 @@ struct Shell {
     live: watch::Sender<BTreeSet<String>>,
     electorate: watch::Sender<BTreeSet<String>>,
     standing: watch::Sender<Standing>,
+    quorum: watch::Sender<QuorumReport>,
+    /// The known peers not counted at the last check, and why.
+    excluded: BTreeMap<SocketAddr, Excluded>,
+    /// When the quorum was last judged.
+    last_check: Option<Instant>,
     gate: Gate,
     /// When the gate opens, if it is settling.
     settle_at: Option<tokio::time::Instant>,
@@ -844,32 +928,97 @@ impl Shell {
         let now = Instant::now();
         let known = self.known();
         let timing = tuning.lease_timing(known.len());
-        // Alive for SWIM and a fresh heartbeat within the lease.
-        let heard: BTreeSet<SocketAddr> = self
+        let since_last_check = self
+            .last_check
+            .map(|at| now.saturating_duration_since(at))
+            .unwrap_or_default();
+        self.last_check = Some(now);
+        let states: BTreeMap<SocketAddr, foca::State> = self
             .foca
             .iter_membership_state()
-            .filter(|m| m.state() == foca::State::Alive && known.contains(&m.id().addr))
-            .map(|m| m.id().addr)
-            .filter(|addr| self.leases.heard_within(addr, now, timing.lease))
-            .chain(std::iter::once(self.me.addr))
+            .map(|m| (m.id().addr, m.state()))
             .collect();
+        // Alive for SWIM and a fresh heartbeat within the lease; every other known
+        // peer with the reason it does not count.
+        let mut excluded = BTreeMap::new();
+        let mut heard = BTreeSet::from([self.me.addr]);
+        for addr in known.iter().filter(|a| **a != self.me.addr) {
+            let why = match (self.leases.age(addr, now), states.get(addr)) {
+                (None, _) => Some(Excluded::NoBeat),
+                (Some(age), _) if age >= timing.lease => Some(Excluded::BeatStale { age }),
+                (Some(_), Some(foca::State::Alive)) => None,
+                (Some(beat_age), Some(foca::State::Suspect)) => {
+                    Some(Excluded::Suspect { beat_age })
+                }
+                (Some(beat_age), _) => Some(Excluded::NotAlive { beat_age }),
+            };
+            match why {
+                Some(why) => {
+                    excluded.insert(*addr, why);
+                }
+                None => {
+                    heard.insert(*addr);
+                }
+            }
+        }
         let standing = quorum::standing(&known, &heard);
         let claim = self.gate.update(standing, now, tuning.settle);
-        if heard != self.heard || standing != *self.standing.borrow() {
+        let was = *self.standing.borrow();
+        if heard != self.heard || standing != was {
+            let newly: Vec<Excluded> = excluded
+                .iter()
+                .filter(|(addr, _)| !self.excluded.contains_key(addr))
+                .map(|(_, why)| *why)
+                .collect();
+            {
+                let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+                for why in &newly {
+                    match why {
+                        Excluded::NoBeat => stats.excluded_no_beat += 1,
+                        Excluded::BeatStale { .. } => stats.excluded_beat_stale += 1,
+                        Excluded::Suspect { .. } => stats.excluded_suspect += 1,
+                        Excluded::NotAlive { .. } => stats.excluded_not_alive += 1,
+                    }
+                }
+                if was.may_claim() && !standing.may_claim() {
+                    stats.quorum_lost += 1;
+                }
+            }
             let view = |set: &BTreeSet<SocketAddr>| {
                 set.iter().map(ToString::to_string).collect::<Vec<_>>()
             };
+            let why: Vec<String> = excluded
+                .iter()
+                .map(|(addr, why)| format!("{addr}: {why}"))
+                .collect();
+            let gap_ms = since_last_check.as_millis();
             if standing.may_claim() {
                 info!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    excluded = ?why, check_gap_ms = gap_ms,
                     "layer2 quorum: this speaker may answer");
             } else {
                 warn!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    excluded = ?why, check_gap_ms = gap_ms,
                     "layer2 quorum lost: this speaker answers for nothing until it hears \
                      from a majority of the known speakers");
             }
             self.heard = heard;
             self.standing.send_replace(standing);
         }
+        let kinds = |m: &BTreeMap<SocketAddr, Excluded>| {
+            m.iter()
+                .map(|(a, w)| (*a, std::mem::discriminant(w)))
+                .collect::<Vec<_>>()
+        };
+        // A change of kind, not of age: a stale peer is not reported on every check.
+        if standing != was || kinds(&excluded) != kinds(&self.excluded) {
+            self.quorum.send_replace(QuorumReport {
+                standing,
+                excluded: excluded.iter().map(|(a, w)| (*a, *w)).collect(),
+                since_last_check,
+            });
+        }
+        self.excluded = excluded;
         self.settle_at = match claim {
             Claim::Settling { until } => Some(tokio::time::Instant::from_std(until)),
             Claim::Allowed | Claim::Denied(_) => None,
