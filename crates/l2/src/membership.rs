@@ -5,11 +5,14 @@
 //! It also says whether this speaker may claim IPs at all ([`Membership::electorate`]):
 //! the known speakers are this one and its seeds (the configured members: `--members`,
 //! the Nodes in the files, the speaker Pods), and the quorum rule of
-//! [`oxlb_announce::quorum`] decides from the members heard from (alive, not merely
-//! suspect) among them, after a settle time without a break ([`quorum::Gate`]).
-//! Heard from means a fresh heartbeat within the lease, and a member found down keeps
-//! its IPs until its last heartbeat is old enough that it has surely let go: see
-//! [`crate::lease`] for why SWIM alone cannot order the two sides of a cut.
+//! [`oxlb_announce::quorum`] decides from the members heard from among them, after a
+//! settle time without a break ([`quorum::Gate`]). Heard from means two-way contact
+//! within the lease: the member's heartbeats echo one of this speaker's own recent
+//! heartbeats. SWIM (alive, suspect, down) decides the membership and the election's
+//! candidates, not the quorum: under loss it suspects live members. A member SWIM
+//! finds down keeps its IPs until its last heartbeat saying it may claim is old enough
+//! that it has surely let go: see [`crate::lease`] for why SWIM alone cannot order the
+//! two sides of a cut.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -30,7 +33,7 @@ use oxlb_announce::quorum::{self, Claim, Gate, Standing};
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Sealer};
-use crate::lease::{self, Beats, Leases, Observed};
+use crate::lease::{self, Beat, Beats, Contact, Leases, Observed};
 use crate::views;
 
 /// The memberlist port MetalLB speakers use.
@@ -84,10 +87,11 @@ pub struct Tuning {
     pub settle: Duration,
     /// How often a heartbeat goes to every known speaker ([`crate::lease`]).
     pub beat_every: Duration,
-    /// A peer counts toward the quorum only while its last heartbeat is younger.
+    /// A peer counts toward the quorum only while the latest of this speaker's
+    /// heartbeats it echoed was sent less than this ago (two-way contact).
     pub lease: Duration,
-    /// A member found down keeps its IPs until its last heartbeat is this old. Must
-    /// exceed `lease` + `beat_every` + the recheck tick (20 ms), with room for
+    /// A member found down keeps its IPs until its last heartbeat saying it may claim
+    /// is this old. Must exceed `lease` + the recheck tick (20 ms), with room for
     /// scheduling delays: that is what keeps a cut-off owner and its successor from
     /// answering at once.
     pub takeover_after: Duration,
@@ -107,13 +111,17 @@ impl Default for Tuning {
             suspect_to_down: Duration::from_millis(100),
             announce_every: Duration::from_millis(500),
             settle: Duration::from_millis(500),
-            // Three beats per lease: 5 % loss drops all three from one peer about once
-            // in 8,000 leases, and the quorum needs only a majority of the peers.
+            // Four beats per lease, and an echo needs a beat each way: with 5 % loss at
+            // each end (9.75 % a hop) a peer lacks a fresh echo about one moment in a
+            // thousand (simulated), as with the one-way 120 ms lease before, and the
+            // quorum needs only a majority of the peers.
             beat_every: Duration::from_millis(40),
-            lease: Duration::from_millis(120),
-            // 120 + 40 + 20 = 180 ms at the latest for the owner to let go; 80 ms to
-            // spare. SWIM takes about as long to find a killed speaker down (probe,
-            // indirect probes, suspicion), so a real failover waits little for it.
+            lease: Duration::from_millis(160),
+            // The owner lets go at 160 + 20 = 180 ms at the latest after the last echo
+            // of its beats was sent; the others take over 260 ms after that beat at
+            // the earliest: 80 ms to spare. SWIM takes about as long to find a killed
+            // speaker down (probe, indirect probes, suspicion), so a real failover
+            // waits little for it.
             takeover_after: Duration::from_millis(260),
             copies: 2,
         }
@@ -183,35 +191,10 @@ impl Tuning {
     }
 }
 
-/// Why a known peer does not count toward this speaker's quorum now. Carried to the
+/// Why a known peer does not count toward this speaker's quorum now: carried to the
 /// "layer2 quorum lost" log line, counted in [`MembershipStats`] and published with
-/// [`QuorumReport`]: what made a speaker lose its standing must be observable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Excluded {
-    /// No beat from it yet (or its last one said it leaves).
-    NoBeat,
-    /// Its last beat arrived `age` ago, not within the lease.
-    BeatStale { age: Duration },
-    /// Its beat is fresh but SWIM suspects it.
-    Suspect { beat_age: Duration },
-    /// Its beat is fresh but SWIM has it down or does not know it.
-    NotAlive { beat_age: Duration },
-}
-
-impl std::fmt::Display for Excluded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Excluded::NoBeat => f.write_str("no_beat"),
-            Excluded::BeatStale { age } => write!(f, "beat_stale({}ms)", age.as_millis()),
-            Excluded::Suspect { beat_age } => {
-                write!(f, "swim_suspect(beat {}ms)", beat_age.as_millis())
-            }
-            Excluded::NotAlive { beat_age } => {
-                write!(f, "swim_not_alive(beat {}ms)", beat_age.as_millis())
-            }
-        }
-    }
-}
+/// [`QuorumReport`]. Never [`Contact::TwoWay`] there.
+pub use crate::lease::Contact as Excluded;
 
 /// This speaker's standing and, for every known peer it does not count, why: published
 /// on every change of either (see [`Membership::watch_quorum`]).
@@ -280,8 +263,7 @@ pub struct MembershipStats {
     /// time it goes from counted to excluded, by [`Excluded`] kind.
     pub excluded_no_beat: u64,
     pub excluded_beat_stale: u64,
-    pub excluded_suspect: u64,
-    pub excluded_not_alive: u64,
+    pub excluded_echo_stale: u64,
 }
 
 /// A running membership. Dropping it stops it without a leave; call
@@ -475,8 +457,8 @@ impl Drop for Membership {
     }
 }
 
-/// How often the quorum standing is recomputed without a membership change (a member
-/// turned suspect or alive again).
+/// How often the quorum standing is recomputed without a membership change (a lease
+/// ran out).
 const RECHECK_EVERY: Duration = Duration::from_millis(20);
 
 /// How often each speaker sends its member list ([`views`]), and to how many others.
@@ -527,7 +509,7 @@ struct Shell {
     settle_at: Option<tokio::time::Instant>,
     /// The quorum is to be rechecked at the next flush.
     recheck_due: bool,
-    /// The known members heard from (alive, not suspect), by address.
+    /// The known members heard from (two-way contact within the lease), by address.
     heard: BTreeSet<SocketAddr>,
     /// The member lists other speakers sent, compared with this one's.
     views: views::Tracker,
@@ -684,13 +666,22 @@ impl Shell {
         }
     }
 
-    /// One heartbeat to every known speaker and every member (see [`crate::lease`]).
+    /// One heartbeat to every known speaker and every member, each echoing the latest
+    /// beat received from its recipient (see [`crate::lease`]).
     async fn send_beats(&mut self, leaving: bool) {
-        let packet = self.sealer.seal(&lease::encode(&self.beats.next(leaving)));
+        let stamp = self.beats.next(Instant::now());
+        let may_claim = !leaving && self.standing.borrow().may_claim();
         let mut to: BTreeSet<SocketAddr> = self.seeds.iter().map(|s| s.addr).collect();
         to.extend(self.foca.iter_members().map(|m| m.id().addr));
         to.remove(&self.me.addr);
         for addr in to {
+            let beat = Beat {
+                stamp,
+                leaving,
+                may_claim,
+                echo: self.leases.echo_for(&addr),
+            };
+            let packet = self.sealer.seal(&lease::encode(&beat));
             if self.socket.send_to(&packet, addr).await.is_ok() {
                 self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
             }
@@ -920,10 +911,10 @@ impl Shell {
     }
 
     /// Recomputes the quorum standing and the electorate from the current membership.
-    /// Suspect members do not count toward the quorum (an owner cut off from the others
-    /// lets go as soon as it suspects them, before they can declare it down and take
-    /// over), but stay candidates of the election (an IP moves only once its owner is
-    /// confirmed down).
+    /// Only members in two-way contact count toward the quorum (an owner cut off from
+    /// the others in either direction loses the echoes of its beats and lets go before
+    /// they can take over); a member SWIM finds down stays a candidate of the election
+    /// until its last beat saying it may claim is `takeover_after` old.
     fn decide_claim(&mut self, tuning: &Tuning) {
         let now = Instant::now();
         let known = self.known();
@@ -933,31 +924,18 @@ impl Shell {
             .map(|at| now.saturating_duration_since(at))
             .unwrap_or_default();
         self.last_check = Some(now);
-        let states: BTreeMap<SocketAddr, foca::State> = self
-            .foca
-            .iter_membership_state()
-            .map(|m| (m.id().addr, m.state()))
-            .collect();
-        // Alive for SWIM and a fresh heartbeat within the lease; every other known
-        // peer with the reason it does not count.
+        // Two-way contact within the lease (see [`crate::lease`]); every other known
+        // peer with the reason it does not count. SWIM's suspicion plays no part:
+        // under loss it suspects live members, and the echoes already prove contact.
         let mut excluded = BTreeMap::new();
         let mut heard = BTreeSet::from([self.me.addr]);
         for addr in known.iter().filter(|a| **a != self.me.addr) {
-            let why = match (self.leases.age(addr, now), states.get(addr)) {
-                (None, _) => Some(Excluded::NoBeat),
-                (Some(age), _) if age >= timing.lease => Some(Excluded::BeatStale { age }),
-                (Some(_), Some(foca::State::Alive)) => None,
-                (Some(beat_age), Some(foca::State::Suspect)) => {
-                    Some(Excluded::Suspect { beat_age })
-                }
-                (Some(beat_age), _) => Some(Excluded::NotAlive { beat_age }),
-            };
-            match why {
-                Some(why) => {
-                    excluded.insert(*addr, why);
-                }
-                None => {
+            match self.leases.contact(addr, &self.beats, now, timing.lease) {
+                Contact::TwoWay => {
                     heard.insert(*addr);
+                }
+                why => {
+                    excluded.insert(*addr, why);
                 }
             }
         }
@@ -974,10 +952,10 @@ impl Shell {
                 let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                 for why in &newly {
                     match why {
-                        Excluded::NoBeat => stats.excluded_no_beat += 1,
-                        Excluded::BeatStale { .. } => stats.excluded_beat_stale += 1,
-                        Excluded::Suspect { .. } => stats.excluded_suspect += 1,
-                        Excluded::NotAlive { .. } => stats.excluded_not_alive += 1,
+                        Contact::TwoWay => {}
+                        Contact::NoBeat => stats.excluded_no_beat += 1,
+                        Contact::BeatStale { .. } => stats.excluded_beat_stale += 1,
+                        Contact::EchoStale { .. } => stats.excluded_echo_stale += 1,
                     }
                 }
                 if was.may_claim() && !standing.may_claim() {
@@ -1025,14 +1003,15 @@ impl Shell {
         };
         let mut electorate = self.live.borrow().clone();
         // Found down, but perhaps only cut off and still answering until its lease
-        // runs out: it stays a candidate, so its IPs do not move yet.
+        // runs out: it stays a candidate, so its IPs do not move yet, until
+        // `takeover_after` since its last beat that said it may claim.
         electorate.extend(
             self.foca
                 .iter_membership_state()
                 .filter(|m| m.state() == foca::State::Down)
                 .filter(|m| {
                     self.leases
-                        .heard_within(&m.id().addr, now, timing.takeover_after)
+                        .claimed_within(&m.id().addr, now, timing.takeover_after)
                 })
                 .map(|m| m.id().name.clone()),
         );
@@ -1078,11 +1057,29 @@ pub fn fuzz_receive(packet: &[u8]) {
     let mut runtime = AccumulatingRuntime::new();
     if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
         let _ = crate::views::decode(&body);
+        fuzz_beat(&body);
         let _ = foca.handle_data(&body, &mut runtime);
     }
     let _ = crate::views::decode(packet);
+    fuzz_beat(packet);
     let _ = foca.handle_data(packet, &mut runtime);
     while runtime.to_send().is_some() {}
+}
+
+/// A body through the beat decoder and the leases (observe, contact, hold), as
+/// `Shell::receive` and the quorum check use them.
+fn fuzz_beat(body: &[u8]) {
+    if let Some(Some(beat)) = lease::decode(body) {
+        let now = Instant::now();
+        let from = SocketAddr::from(([127, 0, 0, 2], DEFAULT_PORT));
+        let mut mine = Beats::new(beat.echo.map(|e| e.generation).unwrap_or_default());
+        mine.next(now);
+        let mut leases = Leases::default();
+        let _ = leases.observe(from, beat, now);
+        let _ = leases.contact(&from, &mine, now, Duration::from_millis(160));
+        let _ = leases.claimed_within(&from, now, Duration::from_millis(260));
+        let _ = lease::encode(&beat);
+    }
 }
 
 /// The member's random number generator for one fuzz input, seeded from the input

@@ -193,6 +193,111 @@ fn a_partial_partition_keeps_exactly_one_answerer() {
     }
 }
 
+/// Drops (`-A`) or stops dropping (`-D`) UDP and TCP between node `i` and the other
+/// two in one direction only, in node `i`'s namespace: `OUTPUT` (the others stop
+/// hearing it, it still hears them) or `INPUT` (it hears nothing, they still hear it).
+fn one_way_cut(lab: &Lab, i: usize, chain: &str, action: &str) {
+    let dir = if chain == "OUTPUT" { "-d" } else { "-s" };
+    for other in (0..3).filter(|o| *o != i) {
+        let peer = format!("10.9.0.{}", other + 1);
+        for proto in ["udp", "tcp"] {
+            let out = lab.nodes[i]
+                .exec(&[
+                    "iptables", action, chain, dir, &peer, "-p", proto, "-j", "DROP",
+                ])
+                .unwrap();
+            assert!(out.status.success(), "iptables: {out:?}");
+        }
+    }
+}
+
+/// The owner's gossip cut one way: it lets go, one of the others takes over (exactly
+/// one answerer within `WAIT`, never two), and after the heal the old owner is back,
+/// again one answerer throughout.
+fn one_way_cut_moves_the_ip_once(tag: &str, chain: &str) {
+    let (lab, owner) = three_members(tag);
+    let before = lab.mac(owner);
+    one_way_cut(&lab, owner, chain, "-A");
+    let cut = Instant::now();
+    let during = loop {
+        let macs = answerers(&lab, V4);
+        assert!(macs.len() <= 1, "{chain} cut: two answerers {macs:?}");
+        if macs.len() == 1 && !macs.contains(&before) {
+            break macs.into_iter().next().unwrap();
+        }
+        assert!(
+            cut.elapsed() < WAIT,
+            "{chain} cut: no new owner: {macs:?}\n{}\n{}\n{}",
+            lab.log(0),
+            lab.log(1),
+            lab.log(2)
+        );
+    };
+    eprintln!(
+        "{chain} cut: the owner let go and node{} answers alone after {:?}",
+        lab.node_of(&during).unwrap() + 1,
+        cut.elapsed()
+    );
+    let samples = stays(&lab, V4, &during, Duration::from_secs(10), "one-way cut");
+    eprintln!("{chain} cut: one answerer in {samples} samples over 10 s");
+    let v6 = one_v6_answerer(&lab, "one-way cut");
+    assert_ne!(v6, before, "the cut-off node answers no NDP either");
+    one_way_cut(&lab, owner, chain, "-D");
+    let healing = Instant::now();
+    let after = loop {
+        let macs = answerers(&lab, V4);
+        assert!(macs.len() <= 1, "{chain} healing: two answerers {macs:?}");
+        if macs.len() == 1 && macs.contains(&before) {
+            break macs.into_iter().next().unwrap();
+        }
+        assert!(healing.elapsed() < WAIT, "{chain} not healed: {macs:?}");
+    };
+    eprintln!(
+        "{chain} heal: one answerer (the old owner) after {:?}",
+        healing.elapsed()
+    );
+    stays(
+        &lab,
+        V4,
+        &after,
+        Duration::from_secs(3),
+        "one-way cut healed",
+    );
+    for ip in [V4, V6] {
+        let gap = lab.assert_never_two_answerers(ip);
+        eprintln!("{chain} cut, {ip}: never two answerers; shortest hand-over gap {gap:.1} ms");
+    }
+    for i in 0..3 {
+        let standing: Vec<String> = lab
+            .log(i)
+            .lines()
+            .filter(|l| is_standing_line(l))
+            .map(str::to_string)
+            .collect();
+        eprintln!("node{}: {}", i + 1, standing.join("\n  "));
+    }
+}
+
+/// The owner's outbound gossip is dropped: the others stop hearing it, it still hears
+/// them. Its beats' echoes at the others go stale, so it lets go before they take over.
+#[test]
+fn an_owner_unheard_lets_go_before_the_others_take_over() {
+    if !enabled("an_owner_unheard_lets_go_before_the_others_take_over") {
+        return;
+    }
+    one_way_cut_moves_the_ip_once("l2qout", "OUTPUT");
+}
+
+/// The owner's inbound gossip is dropped: it hears nothing and lets go; its beats still
+/// reach the others and say it may no longer claim, so they take over.
+#[test]
+fn an_owner_that_hears_nobody_hands_over() {
+    if !enabled("an_owner_that_hears_nobody_hands_over") {
+        return;
+    }
+    one_way_cut_moves_the_ip_once("l2qin", "INPUT");
+}
+
 #[test]
 fn five_percent_gossip_loss_moves_nothing() {
     if !enabled("five_percent_gossip_loss_moves_nothing") {

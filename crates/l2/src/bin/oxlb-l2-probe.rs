@@ -177,12 +177,12 @@ mod probe {
                     let report = quorum.borrow_and_update().clone();
                     let stats = membership.stats();
                     println!(
-                        "{:.6} {report} lost_total={} stale={} suspect={} not_alive={}",
+                        "{:.6} {report} lost_total={} no_beat={} beat_stale={} echo_stale={}",
                         unix_now(),
                         stats.quorum_lost,
+                        stats.excluded_no_beat,
                         stats.excluded_beat_stale,
-                        stats.excluded_suspect,
-                        stats.excluded_not_alive
+                        stats.excluded_echo_stale
                     );
                 }
                 _ = term.recv() => break,
