@@ -111,11 +111,13 @@ impl Default for Tuning {
             suspect_to_down: Duration::from_millis(100),
             announce_every: Duration::from_millis(500),
             settle: Duration::from_millis(500),
-            // Four beats per lease, and an echo needs a beat each way: with 5 % loss at
-            // each end (9.75 % a hop) a peer lacks a fresh echo about one moment in a
-            // thousand (simulated), as with the one-way 120 ms lease before, and the
-            // quorum needs only a majority of the peers.
-            beat_every: Duration::from_millis(40),
+            // Eight beats per lease, and an echo needs a beat each way: with 5 % loss at
+            // each end (9.75 % a hop) and up to 20 ms of scheduling delay, a peer lacks
+            // a fresh echo less than one moment in a million (simulated; at 40 ms, four
+            // beats per lease, one in 400, and the one-way 120 ms lease before lost all
+            // three beats of both peers at once about once in ten minutes under load).
+            // The quorum needs only a majority of the peers.
+            beat_every: Duration::from_millis(20),
             lease: Duration::from_millis(160),
             // The owner lets go at 160 + 20 = 180 ms at the latest after the last echo
             // of its beats was sent; the others take over 260 ms after that beat at
@@ -128,8 +130,10 @@ impl Default for Tuning {
     }
 }
 
-/// Beyond this many known speakers the heartbeat timing stretches in proportion.
-const BEAT_SCALE_FROM: usize = 32;
+/// Beyond this many known speakers the heartbeats are sent less often, in proportion.
+const BEAT_SCALE_FROM: usize = 16;
+/// Beyond this many known speakers the lease and the takeover stretch in proportion.
+const LEASE_SCALE_FROM: usize = 32;
 
 /// The heartbeat timing for a cluster size ([`Tuning::lease_timing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,23 +145,26 @@ struct LeaseTiming {
 
 impl Tuning {
     /// Every speaker beats every other, so beat traffic grows with the square of the
-    /// cluster: beyond [`BEAT_SCALE_FROM`] known speakers the three durations stretch
-    /// by `known / 32` together (the safety margin between letting go and taking over
-    /// stretches with them). 50 speakers: beats every 62 ms, takeover after 406 ms
-    /// instead of 260 ms, for a third less beat traffic (measured: 1.03 % of a core per
-    /// idle speaker at 40 ms, over the 1 % target).
+    /// cluster: beyond [`BEAT_SCALE_FROM`] known speakers the beats are sent every
+    /// `beat_every * known / 16` (a speaker never sends more beats than 31 peers at
+    /// 40 ms), and beyond [`LEASE_SCALE_FROM`] the lease and the takeover stretch by
+    /// `known / 32` (the safety margin between letting go and taking over stretches
+    /// with them; the lease always spans eight beats up to 16 speakers and four to five
+    /// beyond 32). 50 speakers: beats every 62 ms, lease 250 ms, takeover after 406 ms
+    /// instead of 260 ms (measured: 1.03 % of a core per idle speaker at 40 ms, over
+    /// the 1 % target).
     fn lease_timing(&self, known: usize) -> LeaseTiming {
-        let scale = |d: Duration| {
-            if known <= BEAT_SCALE_FROM {
+        let scale = |d: Duration, from: usize| {
+            if known <= from {
                 d
             } else {
-                d.mul_f64(known as f64 / BEAT_SCALE_FROM as f64)
+                d.mul_f64(known as f64 / from as f64)
             }
         };
         LeaseTiming {
-            beat_every: scale(self.beat_every),
-            lease: scale(self.lease),
-            takeover_after: scale(self.takeover_after),
+            beat_every: scale(self.beat_every, BEAT_SCALE_FROM),
+            lease: scale(self.lease, LEASE_SCALE_FROM),
+            takeover_after: scale(self.takeover_after, LEASE_SCALE_FROM),
         }
     }
 
@@ -1121,6 +1128,31 @@ pub fn fuzz_seed() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_timing_keeps_its_margins_at_every_size() {
+        let tuning = Tuning::default();
+        let ms = Duration::from_millis;
+        let small = tuning.lease_timing(3);
+        assert_eq!((small.beat_every, small.lease), (ms(20), ms(160)));
+        assert_eq!(tuning.lease_timing(16), small);
+        let t32 = tuning.lease_timing(32);
+        assert_eq!((t32.beat_every, t32.lease), (ms(40), ms(160)));
+        let t50 = tuning.lease_timing(50);
+        assert_eq!(t50.beat_every.as_millis(), 62);
+        assert_eq!(t50.lease.as_millis(), 250);
+        assert_eq!(t50.takeover_after.as_millis(), 406);
+        for known in 1..=200 {
+            let t = tuning.lease_timing(known);
+            // The owner lets go (lease + recheck tick) well before anyone takes over.
+            assert!(
+                t.takeover_after >= t.lease + RECHECK_EVERY + ms(60),
+                "{known}: {t:?}"
+            );
+            // At least four beats each way per lease.
+            assert!(t.beat_every * 4 <= t.lease, "{known}: {t:?}");
+        }
+    }
 
     #[test]
     fn the_fuzz_rng_is_a_function_of_the_input() {

@@ -364,7 +364,9 @@ fn five_percent_gossip_loss_moves_nothing() {
     let dropped = lab.nodes[owner]
         .exec_stdout(&["iptables", "-L", "INPUT", "-v", "-n", "-x"])
         .unwrap();
-    eprintln!("{secs} s with 5 % loss: one owner in {samples} samples; owner's INPUT:\n{dropped}");
+    eprintln!(
+        "{secs} s with {loss} loss per rule: one owner in {samples} samples; owner's INPUT:\n{dropped}"
+    );
 }
 
 /// A speaker that restarts claims nothing before it has heard the others: a non-owner
