@@ -5,11 +5,14 @@
 //! It also says whether this speaker may claim IPs at all ([`Membership::electorate`]):
 //! the known speakers are this one and its seeds (the configured members: `--members`,
 //! the Nodes in the files, the speaker Pods), and the quorum rule of
-//! [`oxlb_announce::quorum`] decides from the members heard from (alive, not merely
-//! suspect) among them, after a settle time without a break ([`quorum::Gate`]).
-//! Heard from means a fresh heartbeat within the lease, and a member found down keeps
-//! its IPs until its last heartbeat is old enough that it has surely let go: see
-//! [`crate::lease`] for why SWIM alone cannot order the two sides of a cut.
+//! [`oxlb_announce::quorum`] decides from the members heard from among them, after a
+//! settle time without a break ([`quorum::Gate`]). Heard from means two-way contact
+//! within the lease: the member's heartbeats echo one of this speaker's own recent
+//! heartbeats. SWIM (alive, suspect, down) decides the membership and the election's
+//! candidates, not the quorum: under loss it suspects live members. A member SWIM
+//! finds down keeps its IPs until its last heartbeat saying it may claim is old enough
+//! that it has surely let go: see [`crate::lease`] for why SWIM alone cannot order the
+//! two sides of a cut.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -31,7 +34,7 @@ use tracing::{info, warn};
 
 use crate::auth::{AuthError, Sealer};
 pub use crate::health_news::Flag;
-use crate::lease::{self, Beats, Leases, Observed};
+use crate::lease::{self, Beat, Beats, Contact, Leases, Observed};
 use crate::views;
 
 /// The memberlist port MetalLB speakers use.
@@ -85,10 +88,11 @@ pub struct Tuning {
     pub settle: Duration,
     /// How often a heartbeat goes to every known speaker ([`crate::lease`]).
     pub beat_every: Duration,
-    /// A peer counts toward the quorum only while its last heartbeat is younger.
+    /// A peer counts toward the quorum only while the latest of this speaker's
+    /// heartbeats it echoed was sent less than this ago (two-way contact).
     pub lease: Duration,
-    /// A member found down keeps its IPs until its last heartbeat is this old. Must
-    /// exceed `lease` + `beat_every` + the recheck tick (20 ms), with room for
+    /// A member found down keeps its IPs until its last heartbeat saying it may claim
+    /// is this old. Must exceed `lease` + the recheck tick (20 ms), with room for
     /// scheduling delays: that is what keeps a cut-off owner and its successor from
     /// answering at once.
     pub takeover_after: Duration,
@@ -108,21 +112,29 @@ impl Default for Tuning {
             suspect_to_down: Duration::from_millis(100),
             announce_every: Duration::from_millis(500),
             settle: Duration::from_millis(500),
-            // Three beats per lease: 5 % loss drops all three from one peer about once
-            // in 8,000 leases, and the quorum needs only a majority of the peers.
-            beat_every: Duration::from_millis(40),
-            lease: Duration::from_millis(120),
-            // 120 + 40 + 20 = 180 ms at the latest for the owner to let go; 80 ms to
-            // spare. SWIM takes about as long to find a killed speaker down (probe,
-            // indirect probes, suspicion), so a real failover waits little for it.
+            // Eight beats per lease, and an echo needs a beat each way: with 5 % loss at
+            // each end (9.75 % a hop) and up to 20 ms of scheduling delay, a peer lacks
+            // a fresh echo less than one moment in a million (simulated; at 40 ms, four
+            // beats per lease, one in 400, and the one-way 120 ms lease before lost all
+            // three beats of both peers at once about once in ten minutes under load).
+            // The quorum needs only a majority of the peers.
+            beat_every: Duration::from_millis(20),
+            lease: Duration::from_millis(160),
+            // The owner lets go at 160 + 20 = 180 ms at the latest after the last echo
+            // of its beats was sent; the others take over 260 ms after that beat at
+            // the earliest: 80 ms to spare. SWIM takes about as long to find a killed
+            // speaker down (probe, indirect probes, suspicion), so a real failover
+            // waits little for it.
             takeover_after: Duration::from_millis(260),
             copies: 2,
         }
     }
 }
 
-/// Beyond this many known speakers the heartbeat timing stretches in proportion.
-const BEAT_SCALE_FROM: usize = 32;
+/// Beyond this many known speakers the heartbeats are sent less often, in proportion.
+const BEAT_SCALE_FROM: usize = 16;
+/// Beyond this many known speakers the lease and the takeover stretch in proportion.
+const LEASE_SCALE_FROM: usize = 32;
 
 /// The heartbeat timing for a cluster size ([`Tuning::lease_timing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,23 +146,26 @@ struct LeaseTiming {
 
 impl Tuning {
     /// Every speaker beats every other, so beat traffic grows with the square of the
-    /// cluster: beyond [`BEAT_SCALE_FROM`] known speakers the three durations stretch
-    /// by `known / 32` together (the safety margin between letting go and taking over
-    /// stretches with them). 50 speakers: beats every 62 ms, takeover after 406 ms
-    /// instead of 260 ms, for a third less beat traffic (measured: 1.03 % of a core per
-    /// idle speaker at 40 ms, over the 1 % target).
+    /// cluster: beyond [`BEAT_SCALE_FROM`] known speakers the beats are sent every
+    /// `beat_every * known / 16` (a speaker never sends more beats than 31 peers at
+    /// 40 ms), and beyond [`LEASE_SCALE_FROM`] the lease and the takeover stretch by
+    /// `known / 32` (the safety margin between letting go and taking over stretches
+    /// with them; the lease always spans eight beats up to 16 speakers and four to five
+    /// beyond 32). 50 speakers: beats every 62 ms, lease 250 ms, takeover after 406 ms
+    /// instead of 260 ms (measured: 1.03 % of a core per idle speaker at 40 ms, over
+    /// the 1 % target).
     fn lease_timing(&self, known: usize) -> LeaseTiming {
-        let scale = |d: Duration| {
-            if known <= BEAT_SCALE_FROM {
+        let scale = |d: Duration, from: usize| {
+            if known <= from {
                 d
             } else {
-                d.mul_f64(known as f64 / BEAT_SCALE_FROM as f64)
+                d.mul_f64(known as f64 / from as f64)
             }
         };
         LeaseTiming {
-            beat_every: scale(self.beat_every),
-            lease: scale(self.lease),
-            takeover_after: scale(self.takeover_after),
+            beat_every: scale(self.beat_every, BEAT_SCALE_FROM),
+            lease: scale(self.lease, LEASE_SCALE_FROM),
+            takeover_after: scale(self.takeover_after, LEASE_SCALE_FROM),
         }
     }
 
@@ -181,6 +196,37 @@ impl Tuning {
             num_members: NonZeroUsize::MIN.saturating_add(5),
         });
         config
+    }
+}
+
+/// Why a known peer does not count toward this speaker's quorum now: carried to the
+/// "layer2 quorum lost" log line, counted in [`MembershipStats`] and published with
+/// [`QuorumReport`]. Never [`Contact::TwoWay`] there.
+pub use crate::lease::Contact as Excluded;
+
+/// This speaker's standing and, for every known peer it does not count, why: published
+/// on every change of either (see [`Membership::watch_quorum`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReport {
+    pub standing: Standing,
+    pub excluded: Vec<(SocketAddr, Excluded)>,
+    /// How long since the quorum was judged before this report: a long gap is this
+    /// speaker's own task waiting for the CPU.
+    pub since_last_check: Duration,
+}
+
+impl std::fmt::Display for QuorumReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "standing {} excluded=", self.standing)?;
+        let mut first = true;
+        for (addr, why) in &self.excluded {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{addr}:{why}")?;
+        }
+        write!(f, " check_gap={}ms", self.since_last_check.as_millis())
     }
 }
 
@@ -219,6 +265,13 @@ pub struct MembershipStats {
     pub dropped_unauthenticated: u64,
     /// Dropped: too short, unknown version, or not decodable by SWIM.
     pub dropped_malformed: u64,
+    /// Times this speaker lost the standing to claim ([`Standing::may_claim`]).
+    pub quorum_lost: u64,
+    /// Why known peers stopped counting toward the quorum: one count per peer each
+    /// time it goes from counted to excluded, by [`Excluded`] kind.
+    pub excluded_no_beat: u64,
+    pub excluded_beat_stale: u64,
+    pub excluded_echo_stale: u64,
 }
 
 /// A running membership. Dropping it stops it without a leave; call
@@ -228,6 +281,7 @@ pub struct Membership {
     live: watch::Receiver<BTreeSet<String>>,
     electorate: watch::Receiver<BTreeSet<String>>,
     standing: watch::Receiver<Standing>,
+    quorum: watch::Receiver<QuorumReport>,
     stats: Arc<Mutex<MembershipStats>>,
     leave: Option<oneshot::Sender<oneshot::Sender<()>>>,
     seeds: watch::Sender<Vec<SocketAddr>>,
@@ -271,6 +325,11 @@ impl Membership {
         // Nothing is claimed before the gate opens.
         let (electorate_tx, electorate) = watch::channel(BTreeSet::new());
         let (standing_tx, standing) = watch::channel(Standing::Minority);
+        let (quorum_tx, quorum) = watch::channel(QuorumReport {
+            standing: Standing::Minority,
+            excluded: Vec::new(),
+            since_last_check: Duration::ZERO,
+        });
         let stats = Arc::new(Mutex::new(MembershipStats::default()));
         let (leave_tx, leave_rx) = oneshot::channel();
         let (passing_tx, passing_rx) = watch::channel(BTreeSet::new());
@@ -291,6 +350,9 @@ impl Membership {
             live: live_tx,
             electorate: electorate_tx,
             standing: standing_tx,
+            quorum: quorum_tx,
+            excluded: BTreeMap::new(),
+            last_check: None,
             gate: Gate::default(),
             settle_at: None,
             recheck_due: true,
@@ -311,6 +373,7 @@ impl Membership {
             live,
             electorate,
             standing,
+            quorum,
             stats,
             leave: Some(leave_tx),
             seeds: seeds_tx,
@@ -399,6 +462,11 @@ impl Membership {
         *self.standing.borrow()
     }
 
+    /// Changes whenever the standing or the set of excluded peers (or a reason) changes.
+    pub fn watch_quorum(&self) -> watch::Receiver<QuorumReport> {
+        self.quorum.clone()
+    }
+
     pub fn stats(&self) -> MembershipStats {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -424,8 +492,8 @@ impl Drop for Membership {
     }
 }
 
-/// How often the quorum standing is recomputed without a membership change (a member
-/// turned suspect or alive again).
+/// How often the quorum standing is recomputed without a membership change (a lease
+/// ran out).
 const RECHECK_EVERY: Duration = Duration::from_millis(20);
 
 /// How often each speaker sends its member list ([`views`]), and to how many others.
@@ -466,12 +534,17 @@ struct Shell {
     live: watch::Sender<BTreeSet<String>>,
     electorate: watch::Sender<BTreeSet<String>>,
     standing: watch::Sender<Standing>,
+    quorum: watch::Sender<QuorumReport>,
+    /// The known peers not counted at the last check, and why.
+    excluded: BTreeMap<SocketAddr, Excluded>,
+    /// When the quorum was last judged.
+    last_check: Option<Instant>,
     gate: Gate,
     /// When the gate opens, if it is settling.
     settle_at: Option<tokio::time::Instant>,
     /// The quorum is to be rechecked at the next flush.
     recheck_due: bool,
-    /// The known members heard from (alive, not suspect), by address.
+    /// The known members heard from (two-way contact within the lease), by address.
     heard: BTreeSet<SocketAddr>,
     /// The member lists other speakers sent, compared with this one's.
     views: views::Tracker,
@@ -639,13 +712,22 @@ impl Shell {
         }
     }
 
-    /// One heartbeat to every known speaker and every member (see [`crate::lease`]).
+    /// One heartbeat to every known speaker and every member, each echoing the latest
+    /// beat received from its recipient (see [`crate::lease`]).
     async fn send_beats(&mut self, leaving: bool) {
-        let packet = self.sealer.seal(&lease::encode(&self.beats.next(leaving)));
+        let stamp = self.beats.next(Instant::now());
+        let may_claim = !leaving && self.standing.borrow().may_claim();
         let mut to: BTreeSet<SocketAddr> = self.seeds.iter().map(|s| s.addr).collect();
         to.extend(self.foca.iter_members().map(|m| m.id().addr));
         to.remove(&self.me.addr);
         for addr in to {
+            let beat = Beat {
+                stamp,
+                leaving,
+                may_claim,
+                echo: self.leases.echo_for(&addr),
+            };
+            let packet = self.sealer.seal(&lease::encode(&beat));
             if self.socket.send_to(&packet, addr).await.is_ok() {
                 self.stats.lock().unwrap_or_else(|p| p.into_inner()).sent += 1;
             }
@@ -892,54 +974,107 @@ impl Shell {
     }
 
     /// Recomputes the quorum standing and the electorate from the current membership.
-    /// Suspect members do not count toward the quorum (an owner cut off from the others
-    /// lets go as soon as it suspects them, before they can declare it down and take
-    /// over), but stay candidates of the election (an IP moves only once its owner is
-    /// confirmed down).
+    /// Only members in two-way contact count toward the quorum (an owner cut off from
+    /// the others in either direction loses the echoes of its beats and lets go before
+    /// they can take over); a member SWIM finds down stays a candidate of the election
+    /// until its last beat saying it may claim is `takeover_after` old.
     fn decide_claim(&mut self, tuning: &Tuning) {
         let now = Instant::now();
         let known = self.known();
         let timing = tuning.lease_timing(known.len());
-        // Alive for SWIM and a fresh heartbeat within the lease.
-        let heard: BTreeSet<SocketAddr> = self
-            .foca
-            .iter_membership_state()
-            .filter(|m| m.state() == foca::State::Alive && known.contains(&m.id().addr))
-            .map(|m| m.id().addr)
-            .filter(|addr| self.leases.heard_within(addr, now, timing.lease))
-            .chain(std::iter::once(self.me.addr))
-            .collect();
+        let since_last_check = self
+            .last_check
+            .map(|at| now.saturating_duration_since(at))
+            .unwrap_or_default();
+        self.last_check = Some(now);
+        // Two-way contact within the lease (see [`crate::lease`]); every other known
+        // peer with the reason it does not count. SWIM's suspicion plays no part:
+        // under loss it suspects live members, and the echoes already prove contact.
+        let mut excluded = BTreeMap::new();
+        let mut heard = BTreeSet::from([self.me.addr]);
+        for addr in known.iter().filter(|a| **a != self.me.addr) {
+            match self.leases.contact(addr, &self.beats, now, timing.lease) {
+                Contact::TwoWay => {
+                    heard.insert(*addr);
+                }
+                why => {
+                    excluded.insert(*addr, why);
+                }
+            }
+        }
         let standing = quorum::standing(&known, &heard);
         let claim = self.gate.update(standing, now, tuning.settle);
-        if heard != self.heard || standing != *self.standing.borrow() {
+        let was = *self.standing.borrow();
+        if heard != self.heard || standing != was {
+            let newly: Vec<Excluded> = excluded
+                .iter()
+                .filter(|(addr, _)| !self.excluded.contains_key(addr))
+                .map(|(_, why)| *why)
+                .collect();
+            {
+                let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+                for why in &newly {
+                    match why {
+                        Contact::TwoWay => {}
+                        Contact::NoBeat => stats.excluded_no_beat += 1,
+                        Contact::BeatStale { .. } => stats.excluded_beat_stale += 1,
+                        Contact::EchoStale { .. } => stats.excluded_echo_stale += 1,
+                    }
+                }
+                if was.may_claim() && !standing.may_claim() {
+                    stats.quorum_lost += 1;
+                }
+            }
             let view = |set: &BTreeSet<SocketAddr>| {
                 set.iter().map(ToString::to_string).collect::<Vec<_>>()
             };
+            let why: Vec<String> = excluded
+                .iter()
+                .map(|(addr, why)| format!("{addr}: {why}"))
+                .collect();
+            let gap_ms = since_last_check.as_millis();
             if standing.may_claim() {
                 info!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    excluded = ?why, check_gap_ms = gap_ms,
                     "layer2 quorum: this speaker may answer");
             } else {
                 warn!(%standing, heard = ?view(&heard), known = ?view(&known),
+                    excluded = ?why, check_gap_ms = gap_ms,
                     "layer2 quorum lost: this speaker answers for nothing until it hears \
                      from a majority of the known speakers");
             }
             self.heard = heard;
             self.standing.send_replace(standing);
         }
+        let kinds = |m: &BTreeMap<SocketAddr, Excluded>| {
+            m.iter()
+                .map(|(a, w)| (*a, std::mem::discriminant(w)))
+                .collect::<Vec<_>>()
+        };
+        // A change of kind, not of age: a stale peer is not reported on every check.
+        if standing != was || kinds(&excluded) != kinds(&self.excluded) {
+            self.quorum.send_replace(QuorumReport {
+                standing,
+                excluded: excluded.iter().map(|(a, w)| (*a, *w)).collect(),
+                since_last_check,
+            });
+        }
+        self.excluded = excluded;
         self.settle_at = match claim {
             Claim::Settling { until } => Some(tokio::time::Instant::from_std(until)),
             Claim::Allowed | Claim::Denied(_) => None,
         };
         let mut electorate = self.live.borrow().clone();
         // Found down, but perhaps only cut off and still answering until its lease
-        // runs out: it stays a candidate, so its IPs do not move yet.
+        // runs out: it stays a candidate, so its IPs do not move yet, until
+        // `takeover_after` since its last beat that said it may claim.
         electorate.extend(
             self.foca
                 .iter_membership_state()
                 .filter(|m| m.state() == foca::State::Down)
                 .filter(|m| {
                     self.leases
-                        .heard_within(&m.id().addr, now, timing.takeover_after)
+                        .claimed_within(&m.id().addr, now, timing.takeover_after)
                 })
                 .map(|m| m.id().name.clone()),
         );
@@ -985,11 +1120,29 @@ pub fn fuzz_receive(packet: &[u8]) {
     let mut runtime = AccumulatingRuntime::new();
     if let Some(body) = Sealer::new(b"fuzz").and_then(|s| s.open(packet).ok()) {
         let _ = crate::views::decode(&body);
+        fuzz_beat(&body);
         let _ = foca.handle_data(&body, &mut runtime);
     }
     let _ = crate::views::decode(packet);
+    fuzz_beat(packet);
     let _ = foca.handle_data(packet, &mut runtime);
     while runtime.to_send().is_some() {}
+}
+
+/// A body through the beat decoder and the leases (observe, contact, hold), as
+/// `Shell::receive` and the quorum check use them.
+fn fuzz_beat(body: &[u8]) {
+    if let Some(Some(beat)) = lease::decode(body) {
+        let now = Instant::now();
+        let from = SocketAddr::from(([127, 0, 0, 2], DEFAULT_PORT));
+        let mut mine = Beats::new(beat.echo.map(|e| e.generation).unwrap_or_default());
+        mine.next(now);
+        let mut leases = Leases::default();
+        let _ = leases.observe(from, beat, now);
+        let _ = leases.contact(&from, &mine, now, Duration::from_millis(160));
+        let _ = leases.claimed_within(&from, now, Duration::from_millis(260));
+        let _ = lease::encode(&beat);
+    }
 }
 
 /// The member's random number generator for one fuzz input, seeded from the input
@@ -1031,6 +1184,31 @@ pub fn fuzz_seed() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_timing_keeps_its_margins_at_every_size() {
+        let tuning = Tuning::default();
+        let ms = Duration::from_millis;
+        let small = tuning.lease_timing(3);
+        assert_eq!((small.beat_every, small.lease), (ms(20), ms(160)));
+        assert_eq!(tuning.lease_timing(16), small);
+        let t32 = tuning.lease_timing(32);
+        assert_eq!((t32.beat_every, t32.lease), (ms(40), ms(160)));
+        let t50 = tuning.lease_timing(50);
+        assert_eq!(t50.beat_every.as_millis(), 62);
+        assert_eq!(t50.lease.as_millis(), 250);
+        assert_eq!(t50.takeover_after.as_millis(), 406);
+        for known in 1..=200 {
+            let t = tuning.lease_timing(known);
+            // The owner lets go (lease + recheck tick) well before anyone takes over.
+            assert!(
+                t.takeover_after >= t.lease + RECHECK_EVERY + ms(60),
+                "{known}: {t:?}"
+            );
+            // At least four beats each way per lease.
+            assert!(t.beat_every * 4 <= t.lease, "{known}: {t:?}");
+        }
+    }
 
     #[test]
     fn the_fuzz_rng_is_a_function_of_the_input() {

@@ -8,7 +8,9 @@
 //! --owned: announce these IPs unconditionally (also with --members). --ips with --members: own each IP for
 //! which this node wins MetalLB's election among the live members (lowest
 //! sha256(name + "#" + ip)), while it has the quorum of `oxlb_announce::quorum`. Prints one line per ownership change:
-//! `<unix time> owned <ips>`. SIGTERM or SIGINT: leaves the cluster, then exits.
+//! `<unix time> owned <ips>`, and one per change of the quorum standing or of the peers
+//! it does not count, with the reasons: `<unix time> standing <standing> excluded=<addr>:<why>,...
+//! check_gap=<ms>` (never an ownership change: tests count only `owned` lines). SIGTERM or SIGINT: leaves the cluster, then exits.
 
 fn main() {
     if let Err(error) = probe::run() {
@@ -98,13 +100,16 @@ mod probe {
             .collect::<BTreeMap<_, _>>()
     }
 
-    fn report(ips: &OwnedSet) {
-        let now = SystemTime::now()
+    fn unix_now() -> f64 {
+        SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
-            .as_secs_f64();
+            .as_secs_f64()
+    }
+
+    fn report(ips: &OwnedSet) {
         let list: Vec<String> = ips.keys().map(|ip| ip.to_string()).collect();
-        println!("{now:.6} owned {}", list.join(","));
+        println!("{:.6} owned {}", unix_now(), list.join(","));
     }
 
     pub fn run() -> Result<(), String> {
@@ -150,6 +155,7 @@ mod probe {
         // The electorate: the live members, without this one while it may not claim
         // (no quorum, or not settled yet).
         let mut live = membership.watch_electorate();
+        let mut quorum = membership.watch_quorum();
         loop {
             let members = live.borrow_and_update().clone();
             let mine: Vec<IpAddr> = args
@@ -166,6 +172,19 @@ mod probe {
             }
             tokio::select! {
                 changed = live.changed() => if changed.is_err() { break },
+                changed = quorum.changed() => {
+                    if changed.is_err() { break }
+                    let report = quorum.borrow_and_update().clone();
+                    let stats = membership.stats();
+                    println!(
+                        "{:.6} {report} lost_total={} no_beat={} beat_stale={} echo_stale={}",
+                        unix_now(),
+                        stats.quorum_lost,
+                        stats.excluded_no_beat,
+                        stats.excluded_beat_stale,
+                        stats.excluded_echo_stale
+                    );
+                }
                 _ = term.recv() => break,
                 _ = tokio::signal::ctrl_c() => break,
             }
