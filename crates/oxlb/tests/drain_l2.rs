@@ -323,17 +323,7 @@ fn oxlb_drain_hands_layer2_ips_to_a_node_that_is_not_drained() {
 }
 
 fn l2_yaml(topo: &Topo) -> String {
-    let nodes: String = topo
-        .nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {}\nstatus:\n  addresses:\n\
-                 \x20   - type: InternalIP\n      address: {}\n",
-                n.name, n.ip
-            )
-        })
-        .collect();
+    let nodes = topo.node_objects_yaml();
     format!(
         "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool

@@ -186,17 +186,7 @@ fn arp_answers(ns: &Netns, ip: &str) -> BTreeSet<String> {
 }
 
 fn l2_yaml(topo: &Topo) -> String {
-    let nodes: String = topo
-        .nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {}\nstatus:\n  addresses:\n\
-                 \x20   - type: InternalIP\n      address: {}\n",
-                n.name, n.ip
-            )
-        })
-        .collect();
+    let nodes = topo.node_objects_yaml();
     format!(
         "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool

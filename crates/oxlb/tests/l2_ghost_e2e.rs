@@ -214,17 +214,7 @@ fn ndp_answers(ns: &Netns, ip: &str) -> BTreeSet<String> {
 /// A dual-stack Layer 2 pool on the LAN, one RequireDualStack Service, the Nodes (so
 /// the speakers find each other) and the memberlist Secret (so they see each other die).
 fn l2_yaml(topo: &Topo) -> String {
-    let nodes: String = topo
-        .nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {}\nstatus:\n  addresses:\n\
-                 \x20   - type: InternalIP\n      address: {}\n",
-                n.name, n.ip
-            )
-        })
-        .collect();
+    let nodes = topo.node_objects_yaml();
     format!(
         "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool

@@ -235,6 +235,21 @@ impl Topo {
         }
     }
 
+    /// A Node object per node with its LAN InternalIP, each document led by `---`
+    /// (what a Layer 2 configuration needs for the speakers to find each other).
+    pub fn node_objects_yaml(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {}\nstatus:\n  addresses:\n\
+                     \x20   - type: InternalIP\n      address: {}\n",
+                    n.name, n.ip
+                )
+            })
+            .collect()
+    }
+
     pub fn config_dir(&self) -> PathBuf {
         self.dir.0.join("config")
     }
