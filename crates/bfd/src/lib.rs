@@ -4,8 +4,8 @@
 //! - [`packet`]: the Control packet codec and the stateless reception checks.
 //! - [`session`]: the sans-I/O state machine (time is an input).
 //! - [`Bfd`] / [`BfdHandle`]: the tokio shell the speaker uses: `add_peer` returns a
-//!   `watch::Receiver<SessionState>`; a change to Down means "tear the BGP session
-//!   down now".
+//!   `watch::Receiver<Report>`; a change from Up to Down whose
+//!   [`DownCause::is_path_failure`] means "tear the BGP session down now".
 //!
 //! Not implemented: the Echo function (a profile with `echo: true` is refused),
 //! Demand mode, authentication (authenticated packets are dropped and counted).
@@ -23,7 +23,9 @@
 //! let mut state = bfd.add_peer(key, profile).await?;        // once per BGPPeer with
 //!                                                           // a bfdProfile
 //! // in the BGP session task:
-//! //   state.changed() -> if it was Up and is now Down: send NOTIFICATION Cease,
+//! //   state.changed() -> if it was Up and is now Down for a path failure
+//! //   (report.down_cause.is_path_failure(); a neighbour's AdminDown or a
+//! //   neighbour that replaced its session is not one): send NOTIFICATION Cease,
 //! //   subcode 10 "BFD Down" (RFC 9384), close, and reconnect as usual.
 //! //   A BFD session that never came Up does not hold BGP back (RFC 5882 §4.3).
 //! bfd.update_peer(key, new_profile).await?;                 // profile edited
@@ -47,4 +49,5 @@ mod shell;
 
 pub use packet::{Diag, DropReason, State as SessionState};
 pub use profile::{Profile, ProfileError};
-pub use shell::{Bfd, BfdError, BfdHandle, PeerKey, SessionStatus, Status};
+pub use session::DownCause;
+pub use shell::{Bfd, BfdError, BfdHandle, PeerKey, Report, SessionStatus, Status};

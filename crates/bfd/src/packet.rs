@@ -65,6 +65,22 @@ pub enum Diag {
 }
 
 impl Diag {
+    /// Whether this diagnostic, sent by a system whose session went Down, says a path
+    /// failed (RFC 5880 §4.1: detection time expired, echo failed, forwarding plane
+    /// reset, path down, concatenated path down either way) rather than an
+    /// administrative act, a reset, or nothing at all.
+    pub fn is_path_failure(self) -> bool {
+        matches!(
+            self,
+            Diag::ControlDetectionTimeExpired
+                | Diag::EchoFunctionFailed
+                | Diag::ForwardingPlaneReset
+                | Diag::PathDown
+                | Diag::ConcatenatedPathDown
+                | Diag::ReverseConcatenatedPathDown
+        )
+    }
+
     fn from_bits(bits: u8) -> Diag {
         match bits & 0x1f {
             0 => Diag::None,

@@ -43,10 +43,65 @@ pub enum Event {
 pub enum Action {
     /// Transmit this packet to the peer now.
     Send(ControlPacket),
-    /// bfd.SessionState changed.
-    StateChanged { from: State, to: State, diag: Diag },
+    /// bfd.SessionState changed. `cause` is set when the session left Init or Up for
+    /// Down or AdminDown.
+    StateChanged {
+        from: State,
+        to: State,
+        diag: Diag,
+        cause: Option<DownCause>,
+    },
     /// The received packet was discarded.
     Dropped(DropReason),
+}
+
+/// Why a session left Init or Up. It decides whether the client protocol (BGP) is told
+/// that the path failed: RFC 5882 §3.2 has the client act on a failure of the path, and
+/// a session the neighbour took down administratively is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DownCause {
+    /// §6.8.4: no valid packet for a Detection Time; the path failed as seen from here.
+    DetectionTimeExpired,
+    /// The neighbour's packets say Down with a diagnostic that names a failed path
+    /// (RFC 5880 §4.1: its Detection Time passed, so our packets stopped reaching it,
+    /// or it knows its forwarding path is down).
+    NeighborDetectedFailure,
+    /// The neighbour's packets say Down with any other diagnostic: it reset or replaced
+    /// its session. FRR does this when BGP comes up and it learns the source address
+    /// (the old session says Down with "neighbor signaled session down" though we never
+    /// did, then a new discriminator starts). Its packet just arrived: the path works.
+    NeighborReset,
+    /// The neighbour signalled AdminDown (§6.8.16); RFC 5882 §3.2: not a path failure.
+    NeighborAdminDown,
+    /// We took the session down (§6.8.16).
+    LocalAdminDown,
+}
+
+impl DownCause {
+    /// Whether the client protocol should treat this as a failed path.
+    pub fn is_path_failure(self) -> bool {
+        matches!(
+            self,
+            DownCause::DetectionTimeExpired | DownCause::NeighborDetectedFailure
+        )
+    }
+
+    /// A stable name for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownCause::DetectionTimeExpired => "detection_time_expired",
+            DownCause::NeighborDetectedFailure => "neighbor_detected_failure",
+            DownCause::NeighborReset => "neighbor_reset",
+            DownCause::NeighborAdminDown => "neighbor_admin_down",
+            DownCause::LocalAdminDown => "local_admin_down",
+        }
+    }
+}
+
+impl std::fmt::Display for DownCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The state variables of §6.8.1 plus the timers that drive them.
@@ -164,9 +219,10 @@ impl Session {
             Event::Received(packet) => self.on_packet(now, &packet, &mut actions),
             Event::AdminDown => {
                 if self.state != State::AdminDown {
-                    self.set_state(
+                    self.set_state_because(
                         State::AdminDown,
                         Diag::AdministrativelyDown,
+                        Some(DownCause::LocalAdminDown),
                         now,
                         &mut actions,
                     );
@@ -192,7 +248,13 @@ impl Session {
             self.remote_discr = 0;
             self.remote_state = State::Down;
             if matches!(self.state, State::Init | State::Up) {
-                self.set_state(State::Down, Diag::ControlDetectionTimeExpired, now, actions);
+                self.set_state_because(
+                    State::Down,
+                    Diag::ControlDetectionTimeExpired,
+                    Some(DownCause::DetectionTimeExpired),
+                    now,
+                    actions,
+                );
             }
             if !self.may_transmit() {
                 self.next_tx = None;
@@ -233,7 +295,13 @@ impl Session {
         // The state table of §6.8.6.
         if packet.state == State::AdminDown {
             if self.state != State::Down {
-                self.set_state(State::Down, Diag::NeighborSignaledSessionDown, now, actions);
+                self.set_state_because(
+                    State::Down,
+                    Diag::NeighborSignaledSessionDown,
+                    Some(DownCause::NeighborAdminDown),
+                    now,
+                    actions,
+                );
             }
         } else {
             match (self.state, packet.state) {
@@ -244,7 +312,18 @@ impl Session {
                     self.set_state(State::Up, self.local_diag, now, actions)
                 }
                 (State::Up, State::Down) => {
-                    self.set_state(State::Down, Diag::NeighborSignaledSessionDown, now, actions)
+                    let cause = if packet.diag.is_path_failure() {
+                        DownCause::NeighborDetectedFailure
+                    } else {
+                        DownCause::NeighborReset
+                    };
+                    self.set_state_because(
+                        State::Down,
+                        Diag::NeighborSignaledSessionDown,
+                        Some(cause),
+                        now,
+                        actions,
+                    )
                 }
                 _ => {}
             }
@@ -311,13 +390,29 @@ impl Session {
     }
 
     fn set_state(&mut self, to: State, diag: Diag, now: Instant, actions: &mut Vec<Action>) {
+        self.set_state_because(to, diag, None, now, actions);
+    }
+
+    fn set_state_because(
+        &mut self,
+        to: State,
+        diag: Diag,
+        cause: Option<DownCause>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
         let from = self.state;
         if from == to {
             return;
         }
         self.state = to;
         self.local_diag = diag;
-        actions.push(Action::StateChanged { from, to, diag });
+        actions.push(Action::StateChanged {
+            from,
+            to,
+            diag,
+            cause,
+        });
         let polled_before = actions.len();
         self.apply_timers(now, actions);
         // Tell the peer at once instead of at the next periodic packet (the Poll that

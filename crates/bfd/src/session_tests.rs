@@ -26,7 +26,7 @@ fn changes(actions: &[Action]) -> Vec<(State, State, Diag)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::StateChanged { from, to, diag } => Some((*from, *to, *diag)),
+            Action::StateChanged { from, to, diag, .. } => Some((*from, *to, *diag)),
             _ => None,
         })
         .collect()
@@ -493,4 +493,99 @@ fn random_event_sequences_keep_the_invariants() {
             }
         }
     }
+}
+
+fn causes(actions: &[Action]) -> Vec<Option<DownCause>> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::StateChanged { cause, .. } => Some(*cause),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A session brought Up by a peer's packets (local discriminator 1, the peer's 77).
+fn up_session(now: Instant) -> Session {
+    let mut session = Session::new(1, config(100, 100, 3), now, 11);
+    session.handle(now, Event::Received(peer_packet(State::Down, 0)));
+    session.handle(now, Event::Received(peer_packet(State::Up, 1)));
+    assert_eq!(session.state(), State::Up);
+    session
+}
+
+/// Why the session went Down decides whether BGP is told the path failed: only a
+/// detection here, or a neighbour whose diagnostic names a failed path (RFC 5880 §4.1),
+/// is one; a neighbour's AdminDown (RFC 5882 §3.2) or a Down with any other diagnostic
+/// (FRR 8.4's old session says "neighbor signaled session down" when it replaces it)
+/// is not.
+#[test]
+fn the_down_cause_tells_a_failed_path_from_a_reset() {
+    let now = Instant::now();
+    let neighbour_down = |diag: Diag| {
+        let mut session = up_session(now);
+        let mut packet = peer_packet(State::Down, 1);
+        packet.diag = diag;
+        causes(&session.handle(now, Event::Received(packet)))
+    };
+    for diag in [
+        Diag::ControlDetectionTimeExpired,
+        Diag::EchoFunctionFailed,
+        Diag::ForwardingPlaneReset,
+        Diag::PathDown,
+        Diag::ConcatenatedPathDown,
+        Diag::ReverseConcatenatedPathDown,
+    ] {
+        assert_eq!(
+            neighbour_down(diag),
+            vec![Some(DownCause::NeighborDetectedFailure)],
+            "{diag:?}"
+        );
+    }
+    for diag in [
+        Diag::None,
+        Diag::NeighborSignaledSessionDown,
+        Diag::AdministrativelyDown,
+        Diag::Reserved(20),
+    ] {
+        assert_eq!(
+            neighbour_down(diag),
+            vec![Some(DownCause::NeighborReset)],
+            "{diag:?}"
+        );
+    }
+
+    let mut session = up_session(now);
+    let actions = session.handle(now, Event::Received(peer_packet(State::AdminDown, 1)));
+    assert_eq!(causes(&actions), vec![Some(DownCause::NeighborAdminDown)]);
+
+    let mut session = up_session(now);
+    let later = now + Duration::from_secs(5);
+    assert_eq!(
+        causes(&session.handle(later, Event::Timer)),
+        vec![Some(DownCause::DetectionTimeExpired)]
+    );
+
+    let mut session = up_session(now);
+    assert_eq!(
+        causes(&session.handle(now, Event::AdminDown)),
+        vec![Some(DownCause::LocalAdminDown)]
+    );
+    // Coming back Up carries no cause.
+    let mut session = up_session(now);
+    session.handle(now, Event::Received(peer_packet(State::Down, 1)));
+    let actions = session.handle(now, Event::Received(peer_packet(State::Init, 1)));
+    assert_eq!(causes(&actions), vec![None]);
+
+    let paths: Vec<bool> = [
+        DownCause::DetectionTimeExpired,
+        DownCause::NeighborDetectedFailure,
+        DownCause::NeighborReset,
+        DownCause::NeighborAdminDown,
+        DownCause::LocalAdminDown,
+    ]
+    .iter()
+    .map(|c| c.is_path_failure())
+    .collect();
+    assert_eq!(paths, vec![true, true, false, false, false]);
 }

@@ -16,7 +16,16 @@ use crate::demux::Demux;
 use crate::net::{self, Datagram};
 use crate::packet::{DropReason, State};
 use crate::profile::{Profile, ProfileError};
-use crate::session::{Action, Event, Session};
+use crate::session::{Action, DownCause, Event, Session};
+
+/// What a session's watch channel carries: its state, and why it last went Down (kept
+/// through Init until it is Up again, so a client that wakes late still knows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub state: State,
+    /// `None` while Up, and before the session was ever Up or Init.
+    pub down_cause: Option<DownCause>,
+}
 
 /// Identifies a BFD session: the peer, our address towards it, the encapsulation
 /// (single hop RFC 5881 on UDP 3784, or multihop RFC 5883 on UDP 4784) and, for
@@ -128,7 +137,7 @@ enum Command {
     Add(
         PeerKey,
         Profile,
-        oneshot::Sender<Result<watch::Receiver<State>, BfdError>>,
+        oneshot::Sender<Result<watch::Receiver<Report>, BfdError>>,
     ),
     Remove(PeerKey, oneshot::Sender<bool>),
     Update(PeerKey, Profile, oneshot::Sender<bool>),
@@ -138,11 +147,22 @@ enum Command {
 impl BfdHandle {
     /// Starts a session (Down at first) and returns its state channel. The profile is
     /// validated first: `echo: true` is refused with the error the config layer shows.
-    pub async fn add_peer(
+    /// The request is queued before this returns, so a later [`BfdHandle::remove_peer`]
+    /// is processed after it even if the returned future is awaited elsewhere or later.
+    pub fn add_peer(
         &self,
         key: PeerKey,
         profile: Profile,
-    ) -> Result<watch::Receiver<State>, BfdError> {
+    ) -> impl std::future::Future<Output = Result<watch::Receiver<Report>, BfdError>> + use<> {
+        let queued = self.queue_add(key, profile);
+        async move { queued?.await.map_err(|_| BfdError::Stopped)? }
+    }
+
+    fn queue_add(
+        &self,
+        key: PeerKey,
+        profile: Profile,
+    ) -> Result<oneshot::Receiver<Result<watch::Receiver<Report>, BfdError>>, BfdError> {
         profile.validate().map_err(BfdError::Profile)?;
         if key.peer.is_ipv6() != key.local.is_ipv6() {
             return Err(BfdError::MixedFamilies(key));
@@ -151,7 +171,7 @@ impl BfdHandle {
         self.commands
             .send(Command::Add(key, profile, reply))
             .map_err(|_| BfdError::Stopped)?;
-        answer.await.map_err(|_| BfdError::Stopped)?
+        Ok(answer)
     }
 
     /// Applies a changed profile to a running session (a Poll Sequence tells the peer,
@@ -188,7 +208,7 @@ struct Entry {
     profile: Profile,
     session: Session,
     socket: UdpSocket,
-    state_tx: watch::Sender<State>,
+    state_tx: watch::Sender<Report>,
     up_events: u64,
     down_events: u64,
     packets_in: u64,
@@ -264,7 +284,7 @@ impl Runtime {
         }
     }
 
-    fn add(&mut self, key: PeerKey, profile: Profile) -> Result<watch::Receiver<State>, BfdError> {
+    fn add(&mut self, key: PeerKey, profile: Profile) -> Result<watch::Receiver<Report>, BfdError> {
         if self.demux.discriminator(&key).is_some() {
             return Err(BfdError::AlreadyExists(key));
         }
@@ -279,7 +299,10 @@ impl Runtime {
             now,
             u64::from(discriminator) ^ u64::from(seed_u32()) << 32,
         );
-        let (state_tx, state_rx) = watch::channel(State::Down);
+        let (state_tx, state_rx) = watch::channel(Report {
+            state: State::Down,
+            down_cause: None,
+        });
         let entry_minimum_ttl = profile.minimum_ttl;
         self.by_discriminator.insert(
             discriminator,
@@ -433,13 +456,22 @@ impl Runtime {
                         entry.packets_out += 1;
                     }
                 }
-                Action::StateChanged { from, to, .. } => {
+                Action::StateChanged {
+                    from, to, cause, ..
+                } => {
                     if to == State::Up {
                         entry.up_events += 1;
                     } else if from == State::Up {
                         entry.down_events += 1;
                     }
-                    entry.state_tx.send_replace(to);
+                    entry.state_tx.send_modify(|report| {
+                        report.state = to;
+                        if to == State::Up {
+                            report.down_cause = None;
+                        } else if cause.is_some() {
+                            report.down_cause = cause;
+                        }
+                    });
                 }
                 Action::Dropped(reason) => dropped.push(reason),
             }

@@ -123,9 +123,15 @@ impl Replay {
         for action in self.session.handle(at, event) {
             let line = match action {
                 Action::Send(p) => packet_line(&p),
-                Action::StateChanged { from, to, diag } => {
-                    format!("changed {from:?}->{to:?} diag={diag:?}")
-                }
+                Action::StateChanged {
+                    from,
+                    to,
+                    diag,
+                    cause,
+                } => match cause {
+                    Some(cause) => format!("changed {from:?}->{to:?} diag={diag:?} cause={cause}"),
+                    None => format!("changed {from:?}->{to:?} diag={diag:?}"),
+                },
                 Action::Dropped(reason) => format!("dropped {reason:?}"),
             };
             let _ = writeln!(self.out, "  {line}");

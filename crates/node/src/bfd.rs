@@ -1,22 +1,51 @@
 //! BFD for `oxlb run` and `oxlb speaker` (through the node driver): one BFD session
-//! per BGP session whose BGPPeer names a BFDProfile; when a BFD session goes from Up to Down the BGP session is torn down at
-//! once (and re-established as usual when the peer is back). A BFD session that never
-//! came Up does not hold BGP back.
+//! per BGP session whose BGPPeer names a BFDProfile; when a BFD session goes from Up to
+//! Down because the path failed, the BGP session is torn down at once (and
+//! re-established as usual when the peer is back). A BFD session that never came Up
+//! does not hold BGP back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use oxlb_bfd::{BfdHandle, PeerKey, Profile, SessionState};
+use oxlb_bfd::{BfdHandle, DownCause, PeerKey, Profile, Report, SessionState};
 use oxlb_config::Config;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 pub struct BfdSessions {
     handle: BfdHandle,
-    /// Per BGPPeer name: the BFD session key and profile in force.
+    /// Per BGPPeer name: the BFD session key and profile asked of the BFD task.
     sessions: BTreeMap<String, (PeerKey, Profile)>,
-    down_tx: mpsc::UnboundedSender<String>,
+    /// Wanted sessions whose BGP session has not [`SETTLE`]d yet.
+    waiting: BTreeMap<String, (PeerKey, Profile)>,
+    events_tx: mpsc::UnboundedSender<BfdEvent>,
+}
+
+/// A session that was Up is not: passes the BGPPeer's name on to close its BGP session
+/// when the path failed, logs why it stays otherwise (RFC 5882 §3.2: a neighbour's
+/// AdminDown is not a failure; nor is a neighbour's Down whose diagnostic names no failed
+/// path: it reset its session, as FRR does when the BGP session comes up). Returns false when
+/// nobody listens any more.
+fn report_down(peer: &str, report: Report, events: &mpsc::UnboundedSender<BfdEvent>) -> bool {
+    match report.down_cause {
+        Some(cause) if !cause.is_path_failure() => {
+            info!(
+                peer,
+                cause = cause.as_str(),
+                "BFD session went Down without a path failure: the BGP session stays"
+            );
+            true
+        }
+        cause => {
+            warn!(
+                peer,
+                cause = cause.map_or("unknown", DownCause::as_str),
+                "BFD session went Down: the path failed"
+            );
+            events.send(BfdEvent::PathFailed(peer.to_string())).is_ok()
+        }
+    }
 }
 
 /// What BFD sessions should exist: per BGPPeer name, (key, profile).
@@ -66,44 +95,93 @@ pub fn desired(
     out
 }
 
+/// How long a BGP session must have been Established before its BFD session starts.
+/// FRR registers a neighbour's BFD session before BGP is up, without a source address,
+/// and replaces it when BGP comes up and the address is known; if that first session
+/// was Up by then, FRR's bgpd reads the replacement as BFD Down and resets the BGP
+/// session it just brought up (Cease, subcode 10: seen with FRR 8.4 in
+/// `tests/bfd_e2e.rs`). Starting ours once BGP has settled means FRR's first session
+/// never comes Up. BFD guards an Established session, so nothing is lost: before that
+/// there is no route to withdraw.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// How often sessions waiting for [`SETTLE`] are looked at.
+pub const SETTLE_CHECK: Duration = Duration::from_millis(250);
+
+/// The BGPPeers whose session has been Established for at least [`SETTLE`] at `now`.
+pub fn settled(sessions: &[oxlb_bgp::speaker::PeerStatus], now: SystemTime) -> BTreeSet<String> {
+    sessions
+        .iter()
+        .filter(|s| s.state == oxlb_bgp::session::State::Established)
+        .filter(|s| {
+            s.established_since
+                .and_then(|since| now.duration_since(since).ok())
+                .is_some_and(|up| up >= SETTLE)
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// What the BFD side tells the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BfdEvent {
+    /// This BGPPeer's BFD session went from Up to Down because the path failed: close
+    /// its BGP session now.
+    PathFailed(String),
+    /// The BFD task refused this session (e.g. the local address is not configured):
+    /// it is asked for again at the next apply.
+    StartFailed(String, PeerKey),
+}
+
 /// Starts BFD the first time a session is wanted (nothing runs for configs without
-/// BFD), then applies `wanted`. `down` receives the BGPPeer names whose BFD session went
-/// Down.
+/// BFD), then applies `wanted`; `settled`: see [`settled`]. `events` receives what
+/// [`BfdEvent`] says.
 pub async fn start_and_apply(
     bfd: &mut Option<BfdSessions>,
-    down: &mut Option<mpsc::UnboundedReceiver<String>>,
+    events: &mut Option<mpsc::UnboundedReceiver<BfdEvent>>,
     wanted: BTreeMap<String, (PeerKey, Profile)>,
+    settled: &BTreeSet<String>,
 ) {
     if !wanted.is_empty() && bfd.is_none() {
         match BfdSessions::start() {
             Ok((sessions, receiver)) => {
                 *bfd = Some(sessions);
-                *down = Some(receiver);
+                *events = Some(receiver);
             }
             Err(e) => error!("cannot start BFD: {e}"),
         }
     }
     if let Some(sessions) = bfd {
-        sessions.apply(wanted).await;
+        sessions.apply(wanted, settled).await;
     }
 }
 
 impl BfdSessions {
-    /// Starts BFD; the receiver yields the BGPPeer names whose BFD session went Down.
-    pub fn start() -> Result<(BfdSessions, mpsc::UnboundedReceiver<String>), String> {
+    /// Starts BFD; the receiver yields what [`BfdEvent`] says.
+    pub fn start() -> Result<(BfdSessions, mpsc::UnboundedReceiver<BfdEvent>), String> {
         let handle = oxlb_bfd::Bfd::start().map_err(|e| e.to_string())?;
-        let (down_tx, down_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok((
             BfdSessions {
                 handle,
                 sessions: BTreeMap::new(),
-                down_tx,
+                waiting: BTreeMap::new(),
+                events_tx,
             },
-            down_rx,
+            events_rx,
         ))
     }
 
-    pub async fn apply(&mut self, desired: BTreeMap<String, (PeerKey, Profile)>) {
+    /// Whether a wanted session waits for its BGP session to settle.
+    pub fn is_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    pub async fn apply(
+        &mut self,
+        desired: BTreeMap<String, (PeerKey, Profile)>,
+        settled: &BTreeSet<String>,
+    ) {
         let gone: Vec<String> = self
             .sessions
             .iter()
@@ -115,6 +193,7 @@ impl BfdSessions {
                 self.handle.remove_peer(key).await;
             }
         }
+        self.waiting.clear();
         for (name, (key, profile)) in desired {
             match self.sessions.get(&name) {
                 Some((_, current)) if *current == profile => {}
@@ -124,27 +203,63 @@ impl BfdSessions {
                     }
                     Err(e) => error!(peer = name, "BFD: cannot change timers: {e}"),
                 },
-                None => match self.handle.add_peer(key, profile.clone()).await {
-                    Ok(mut state) => {
-                        info!(peer = name, "BFD session to {} started", key.peer);
-                        let down_tx = self.down_tx.clone();
-                        let peer = name.clone();
-                        tokio::spawn(async move {
-                            let mut was_up = false;
-                            while state.changed().await.is_ok() {
-                                let up = *state.borrow() == SessionState::Up;
-                                if was_up && !up && down_tx.send(peer.clone()).is_err() {
-                                    return;
-                                }
-                                was_up = up;
-                            }
-                        });
-                        self.sessions.insert(name, (key, profile));
-                    }
-                    Err(e) => error!(peer = name, "BFD: {e}"),
-                },
+                None => {
+                    self.waiting.insert(name, (key, profile));
+                }
             }
         }
+        self.start_settled(settled);
+    }
+
+    /// Starts the waiting sessions whose BGP session has settled.
+    pub fn start_settled(&mut self, settled: &BTreeSet<String>) {
+        let due: Vec<String> = self
+            .waiting
+            .keys()
+            .filter(|name| settled.contains(*name))
+            .cloned()
+            .collect();
+        for name in due {
+            if let Some((key, profile)) = self.waiting.remove(&name) {
+                self.start_session(name, key, profile);
+            }
+        }
+    }
+
+    /// The BFD task refused a session: forget it so the next apply asks again.
+    pub fn forget(&mut self, name: &str, key: PeerKey) {
+        if self.sessions.get(name).is_some_and(|(k, _)| *k == key) {
+            self.sessions.remove(name);
+        }
+    }
+
+    /// Asks the BFD task for the session now (queued before this returns, so a later
+    /// remove is processed after it) and watches it from a task of its own.
+    fn start_session(&mut self, name: String, key: PeerKey, profile: Profile) {
+        let starting = self.handle.add_peer(key, profile.clone());
+        let events = self.events_tx.clone();
+        let peer = name.clone();
+        tokio::spawn(async move {
+            let mut state = match starting.await {
+                Ok(state) => state,
+                Err(e) => {
+                    error!(peer, "BFD: {e}");
+                    let _ = events.send(BfdEvent::StartFailed(peer, key));
+                    return;
+                }
+            };
+            info!(peer, "BFD session to {} started", key.peer);
+            let mut was_up = false;
+            while state.changed().await.is_ok() {
+                let report = *state.borrow_and_update();
+                let up = report.state == SessionState::Up;
+                if was_up && !up && !report_down(&peer, report, &events) {
+                    return;
+                }
+                was_up = up;
+            }
+        });
+        self.sessions.insert(name, (key, profile));
     }
 
     /// Per BGPPeer name: up, and transitions into / out of Up. `vrf_of`: the VRF of a
@@ -172,5 +287,44 @@ impl BfdSessions {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxlb_bgp::session::State;
+    use oxlb_bgp::speaker::PeerStatus;
+
+    fn peer(name: &str, state: State, since: Option<SystemTime>) -> PeerStatus {
+        PeerStatus {
+            name: name.to_string(),
+            address: "10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            state,
+            established_since: since,
+            prefixes_announced: 0,
+            prefixes_pending: 0,
+            updates_sent: 0,
+            messages: Default::default(),
+            last_error: None,
+            withheld: None,
+            enhanced_route_refresh: false,
+            confirm_requested: 0,
+            confirmed: 0,
+        }
+    }
+
+    #[test]
+    fn only_sessions_established_for_the_settle_time_are_settled() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let sessions = [
+            peer("old", State::Established, Some(now - SETTLE)),
+            peer("new", State::Established, Some(now - SETTLE / 2)),
+            peer("down", State::Active, Some(now - SETTLE * 10)),
+            peer("unknown", State::Established, None),
+            peer("future", State::Established, Some(now + SETTLE)),
+        ];
+        let names: Vec<String> = settled(&sessions, now).into_iter().collect();
+        assert_eq!(names, vec!["old".to_string()]);
     }
 }

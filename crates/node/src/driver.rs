@@ -81,7 +81,7 @@ pub struct Driver {
     speaker: oxlb_bgp::Speaker,
     responder: Option<oxlb_l2::Responder>,
     bfd: Option<BfdSessions>,
-    bfd_down: Option<mpsc::UnboundedReceiver<String>>,
+    bfd_events: Option<mpsc::UnboundedReceiver<bfd::BfdEvent>>,
     /// The sessions in force: ports for the `peer` label, the stop choice.
     sessions: BTreeMap<String, SessionFacts>,
     /// Per BGPPeer name, its `vrf` (the metrics' `vrf` label).
@@ -119,7 +119,7 @@ impl Driver {
             speaker,
             responder: None,
             bfd: None,
-            bfd_down: None,
+            bfd_events: None,
             sessions: BTreeMap::new(),
             vrfs: BTreeMap::new(),
             l2: BTreeMap::new(),
@@ -183,26 +183,51 @@ impl Driver {
             .map(|(name, (s, _))| (name.clone(), SessionFacts { port: s.peer_port }))
             .collect();
         self.speaker.set_desired(sessions);
-        bfd::start_and_apply(&mut self.bfd, &mut self.bfd_down, bfd_wanted).await;
+        let settled = bfd::settled(&self.speaker.status(), SystemTime::now());
+        bfd::start_and_apply(&mut self.bfd, &mut self.bfd_events, bfd_wanted, &settled).await;
     }
 
-    /// Waits for a BFD session to go Down and closes its BGP session at once (RFC 5882
-    /// §4.3: BFD Down is a fast failure signal for the client protocol). Never resolves
-    /// while no BFD runs. Cancel-safe (for `select!`).
+    /// Waits for a BFD session to go Down for a failed path and closes its BGP session
+    /// at once (RFC 5882 §4.3: BFD Down is a fast failure signal for the client
+    /// protocol); meanwhile starts BFD sessions whose BGP session has settled (see
+    /// [`bfd::SETTLE`]). Never resolves while no BFD runs. Cancel-safe (for `select!`):
+    /// every await is a channel receive or a sleep, the work after them is synchronous.
     pub async fn bfd_down(&mut self) {
-        let peer = match &mut self.bfd_down {
-            Some(receiver) => receiver.recv().await,
-            None => None,
-        };
-        match peer {
-            Some(peer) => {
-                warn!(
-                    peer,
-                    "BFD session went Down: closing the BGP session at once"
-                );
-                self.speaker.reset_peer(&peer, "BFD session went Down");
+        loop {
+            let waiting = self.bfd.as_ref().is_some_and(BfdSessions::is_waiting);
+            let event = tokio::select! {
+                event = async {
+                    match &mut self.bfd_events {
+                        Some(receiver) => receiver.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match event {
+                    Some(event) => Some(event),
+                    None => std::future::pending().await,
+                },
+                () = tokio::time::sleep(bfd::SETTLE_CHECK), if waiting => None,
+            };
+            match event {
+                Some(bfd::BfdEvent::PathFailed(peer)) => {
+                    warn!(
+                        peer,
+                        "BFD session went Down: closing the BGP session at once"
+                    );
+                    self.speaker.reset_peer(&peer, "BFD session went Down");
+                    return;
+                }
+                Some(bfd::BfdEvent::StartFailed(peer, key)) => {
+                    if let Some(bfd) = &mut self.bfd {
+                        bfd.forget(&peer, key);
+                    }
+                }
+                None => {
+                    let settled = bfd::settled(&self.speaker.status(), SystemTime::now());
+                    if let Some(bfd) = &mut self.bfd {
+                        bfd.start_settled(&settled);
+                    }
+                }
             }
-            None => std::future::pending().await,
         }
     }
 

@@ -156,3 +156,55 @@ fn bfd_down_tears_bgp_down_and_frr_withdraws_the_route() {
     wait_bfd_metric(&lab, "metallb_bfd_session_up", 1);
     wait_bfd_metric(&lab, "metallb_bfd_session_up_events", 2);
 }
+
+/// FRR (8.4 as in Debian 12, and later) registers a BGP neighbour's BFD session before
+/// the BGP session exists, without a source address; when BGP reaches Established it
+/// learns the local address and replaces the BFD session (`bgp_peer_bfd_update_source`).
+/// If that first session was Up, FRR's bgpd reads the replacement as BFD Down and resets
+/// the BGP session it just brought up (Cease, subcode 10), and our side hears the old
+/// session say Down ("neighbor signaled session down", though we never did). Seen in CI
+/// as a lost request through the router in `cp_vip_beside_speaker` whenever a node's
+/// BGP session came up later than its BFD session. So oxlb starts BFD only once the BGP
+/// session has settled: here BGP is held back by the router for a few seconds while
+/// FRR's BFD session waits, and the BGP session must come up once and stay.
+#[test]
+fn bfd_starts_after_bgp_so_frr_never_resets_the_new_session() {
+    if !oxlb_netlab::netns_tests_enabled("bfd_e2e").unwrap() {
+        return;
+    }
+    let lab = Lab::start(Detection::Bfd { hold_s: 90 }, true);
+    // BGP blocked: FRR's BFD session exists and calls; ours does not answer yet.
+    std::thread::sleep(Duration::from_secs(3));
+    let peer = lab.frr_bfd_peer().unwrap_or_default();
+    assert_ne!(peer["status"], "up", "BFD Up before BGP: {peer}");
+    let status = lab.status().unwrap_or_default();
+    assert_eq!(bfd_up(&status), None, "{status}");
+
+    lab.unblock_bgp();
+    lab.wait_route(true);
+    wait_frr_bfd(&lab, "up");
+    wait_status(&lab, "BGP Established and BFD up", |s| {
+        bgp_session(s)["state"] == "Established" && bfd_up(s) == Some(true)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let text = lab
+        .frr
+        .vtysh(&format!("show bgp neighbors {NODE_IP} json"))
+        .unwrap();
+    let neighbour: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let neighbour = &neighbour[NODE_IP];
+    assert_eq!(neighbour["bgpState"], "Established", "{neighbour}");
+    assert_eq!(
+        (
+            neighbour["connectionsEstablished"].as_u64(),
+            neighbour["connectionsDropped"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "the BGP session was reset after it came up\nFRR BFD: {}\noxlb log:\n{}",
+        lab.frr.vtysh("show bfd peers json").unwrap_or_default(),
+        lab.oxlb_log()
+    );
+    let log = lab.oxlb_log();
+    assert!(!log.contains("went Down"), "{log}");
+    assert!(lab.has_route());
+}

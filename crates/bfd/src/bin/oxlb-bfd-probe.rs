@@ -160,7 +160,7 @@ fn run() -> Result<(), String> {
                     if changed.is_err() {
                         return Err("the BFD task stopped".to_string());
                     }
-                    let now = *state.borrow_and_update();
+                    let now = state.borrow_and_update().state;
                     let epoch_ms = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_millis());

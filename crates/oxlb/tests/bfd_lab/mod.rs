@@ -34,6 +34,12 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(detection: Detection) -> Lab {
+        Lab::start(detection, false)
+    }
+
+    /// `bgp_blocked`: the router drops BGP (TCP 179) from before FRR starts until
+    /// [`Lab::unblock_bgp`], so BFD can come Up before the BGP session does.
+    pub fn start(detection: Detection, bgp_blocked: bool) -> Lab {
         let router = Netns::new("bfdbgpr").unwrap();
         let node = Netns::new("bfdbgpn").unwrap();
         veth(&router, "r0", &node, "n0").unwrap();
@@ -49,6 +55,9 @@ impl Lab {
         assert!(reachable.is_some(), "{ROUTER_IP} unreachable from the node");
 
         let dir = TempDir::new(node.name());
+        if bgp_blocked {
+            nft(&router, &dir, "block-bgp.nft", BLOCK_BGP);
+        }
         let config_dir = dir.path.join("config");
         let state_dir = dir.path.join("state");
         std::fs::create_dir_all(&config_dir).unwrap();
@@ -181,11 +190,14 @@ impl Lab {
         let rules = "table inet oxlbcut {\n\
                      chain in { type filter hook input priority 0; policy drop; }\n\
                      chain out { type filter hook output priority 0; policy drop; }\n}\n";
-        let path = self.dir.path.join("cut.nft");
-        std::fs::write(&path, rules).unwrap();
+        nft(&self.router, &self.dir, "cut.nft", rules);
+    }
+
+    /// Lets BGP through again (see [`Lab::start`]).
+    pub fn unblock_bgp(&self) {
         let out = self
             .router
-            .exec(&["nft", "-f", &path.to_string_lossy()])
+            .exec(&["nft", "delete", "table", "inet", "oxlbblockbgp"])
             .unwrap();
         assert!(out.status.success(), "nft: {out:?}");
     }
@@ -197,6 +209,19 @@ impl Lab {
             .unwrap();
         assert!(out.status.success(), "nft: {out:?}");
     }
+}
+
+/// Drops BGP both ways at the router; BFD (UDP) still passes.
+const BLOCK_BGP: &str = "table inet oxlbblockbgp {\n\
+     chain in { type filter hook input priority 0; tcp dport 179 drop; tcp sport 179 drop; }\n\
+     chain out { type filter hook output priority 0; tcp dport 179 drop; tcp sport 179 drop; }\n}\n";
+
+/// Loads an nftables ruleset (one transaction) in `ns`.
+fn nft(ns: &Netns, dir: &TempDir, file: &str, rules: &str) {
+    let path = dir.path.join(file);
+    std::fs::write(&path, rules).unwrap();
+    let out = ns.exec(&["nft", "-f", &path.to_string_lossy()]).unwrap();
+    assert!(out.status.success(), "nft: {out:?}");
 }
 
 fn oxlb_config(detection: Detection) -> String {
