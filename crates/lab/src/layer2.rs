@@ -15,12 +15,40 @@ use crate::state::State;
 /// sent from the router onto the LAN. Every node sees the broadcast, so a node that
 /// wrongly answers is counted too.
 pub fn arp_answerers(state: &State, ip: Ipv4Addr) -> Result<BTreeSet<String>, Error> {
+    Ok(arp_answers_per_request(state, ip)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// How many ARP requests one look sends, one at a time.
+const REQUESTS: usize = 3;
+
+/// The answerers of each of [`REQUESTS`] ARP requests for `ip`, sent one after the other
+/// from the router. Per request, so that an owner handing over between two requests
+/// (one node answers the first, another the next) is told apart from two nodes
+/// answering one request, which is the split brain the invariant is about.
+pub fn arp_answers_per_request(
+    state: &State,
+    ip: Ipv4Addr,
+) -> Result<Vec<BTreeSet<String>>, Error> {
     let macs = node_macs(state);
-    // Three requests 100 ms apart, waiting at most 1 s: a reply lost to a busy machine
-    // is not taken for silence, and a slow second answerer is still seen.
+    (0..REQUESTS)
+        .map(|_| {
+            Ok(reply_macs(&arping_once(state, ip)?)
+                .into_iter()
+                .map(|mac| macs.get(&mac).cloned().unwrap_or(mac))
+                .collect())
+        })
+        .collect()
+}
+
+/// One ARP request, every reply that comes within 250 ms (a busy machine's slow second
+/// answerer still counts): arping's output.
+fn arping_once(state: &State, ip: Ipv4Addr) -> Result<String, Error> {
     let output = std::process::Command::new("ip")
         .args(["netns", "exec", &state.router_namespace])
-        .args(["arping", "-i", LAN_IF, "-c", "3", "-W", "0.1", "-w", "1"])
+        .args(["arping", "-i", LAN_IF, "-c", "1", "-w", "0.25"])
         .arg(ip.to_string())
         .stdin(std::process::Stdio::null())
         .output()
@@ -35,11 +63,17 @@ pub fn arp_answerers(state: &State, ip: Ipv4Addr) -> Result<BTreeSet<String>, Er
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    Ok(reply_macs(&text)
-        .into_iter()
-        .map(|mac| macs.get(&mac).cloned().unwrap_or(mac))
-        .collect())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The nodes seen answering one request together, over all requests of one look.
+pub fn answered_together(per_request: &[BTreeSet<String>]) -> BTreeSet<String> {
+    per_request
+        .iter()
+        .filter(|nodes| nodes.len() > 1)
+        .flatten()
+        .cloned()
+        .collect()
 }
 
 /// Sender MACs of arping's reply lines ("42 bytes from 02:..:ff (172.31.0.200): ...").
@@ -190,6 +224,19 @@ pub fn report(state: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_one_request_answered_by_two_is_answered_together() {
+        let set =
+            |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
+        // A hand-over between requests.
+        assert!(answered_together(&[set(&["node1"]), set(&["node2"]), set(&["node2"])]).is_empty());
+        assert!(answered_together(&[set(&[]), set(&["node2"])]).is_empty());
+        assert_eq!(
+            answered_together(&[set(&["node1"]), set(&["node1", "node3"])]),
+            set(&["node1", "node3"])
+        );
+    }
 
     #[test]
     fn reply_lines_give_their_sender_macs() {

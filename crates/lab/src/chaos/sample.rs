@@ -147,13 +147,13 @@ pub fn take(state: &State, t_ms: u64, l2_seen: &mut BTreeSet<IpAddr>) -> Sample 
         }
     }
     let l2: Vec<IpAddr> = l2_seen.iter().copied().collect();
-    sample.answerers = std::thread::scope(|scope| {
+    let looks: Vec<(IpAddr, Vec<BTreeSet<String>>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = l2
             .iter()
             .filter_map(|ip| match ip {
                 IpAddr::V4(v4) => Some((
                     *ip,
-                    scope.spawn(move || crate::layer2::arp_answerers(state, *v4)),
+                    scope.spawn(move || crate::layer2::arp_answers_per_request(state, *v4)),
                 )),
                 IpAddr::V6(_) => None,
             })
@@ -163,6 +163,15 @@ pub fn take(state: &State, t_ms: u64, l2_seen: &mut BTreeSet<IpAddr>) -> Sample 
             .filter_map(|(ip, h)| Some((ip, h.join().ok()?.ok()?)))
             .collect()
     });
+    for (ip, per_request) in looks {
+        let together = crate::layer2::answered_together(&per_request);
+        if !together.is_empty() {
+            sample.answered_together.insert(ip, together);
+        }
+        sample
+            .answerers
+            .insert(ip, per_request.into_iter().flatten().collect());
+    }
     let mut routes = String::new();
     for family in ["-4", "-6"] {
         if let Ok(text) = run_in(

@@ -265,13 +265,14 @@ pub fn ip_moves(samples: &[Sample]) -> Vec<Violation> {
     out
 }
 
-/// Samples where more than one node answered ARP for one IP.
+/// Samples where more than one node answered one ARP request for one IP (answers to
+/// different requests of one sample from different nodes are a hand-over).
 pub fn two_answerers(samples: &[Sample]) -> Vec<Violation> {
     samples
         .iter()
         .flat_map(|sample| {
             sample
-                .answerers
+                .answered_together
                 .iter()
                 .filter(|(_, nodes)| nodes.len() > 1)
                 .map(|(ip, nodes)| Violation::TwoAnswerers {
@@ -502,17 +503,21 @@ mod tests {
 
     #[test]
     fn two_answerers_are_found_and_the_score_fails() {
+        let both = BTreeSet::from(["node1".to_string(), "node2".to_string()]);
         let mut s = sample(10, &[("l2", "node1", "10.0.0.200")]);
-        s.answerers.insert(
-            ip("10.0.0.200"),
-            BTreeSet::from(["node1".to_string(), "node2".to_string()]),
-        );
+        s.answerers.insert(ip("10.0.0.200"), both.clone());
+        s.answered_together.insert(ip("10.0.0.200"), both.clone());
         let mut one = s.clone();
         one.t_ms = 20;
         one.answerers
             .insert(ip("10.0.0.200"), BTreeSet::from(["node1".to_string()]));
+        one.answered_together.clear();
+        // A hand-over inside one sample: both nodes seen, never on one request.
+        let mut handover = one.clone();
+        handover.t_ms = 30;
+        handover.answerers.insert(ip("10.0.0.200"), both);
         let faults = [fault(FaultKind::Partition, 5, 15)];
-        let score = score(&faults, &[], &[s, one], &BTreeMap::new());
+        let score = score(&faults, &[], &[s, one, handover], &BTreeMap::new());
         assert!(!score.passed());
         assert_eq!(score.violations.len(), 1);
         assert_eq!(

@@ -44,8 +44,13 @@ pub struct Sample {
     /// Service -> its IPs, as each node's `oxlb status` says (nodes that did not
     /// answer are missing).
     pub services: BTreeMap<String, BTreeMap<String, BTreeSet<IpAddr>>>,
-    /// Layer 2 IP -> the nodes that answered ARP for it from the router.
+    /// Layer 2 IP -> the nodes that answered ARP for it from the router (any of the
+    /// look's requests).
     pub answerers: BTreeMap<IpAddr, BTreeSet<String>>,
+    /// Layer 2 IP -> the nodes that answered one and the same request together (empty
+    /// IPs left out): two owners at once, not a hand-over between requests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answered_together: BTreeMap<IpAddr, BTreeSet<String>>,
     /// BGP Service IP -> the router's next hops for it.
     pub router_paths: BTreeMap<IpAddr, usize>,
     /// Node -> whether its session to the router is Established (by the node's status).
