@@ -135,8 +135,9 @@ pub async fn run(
         .map_err(|e| RunError::Io(e.to_string()))?;
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let (drain_tx, mut drain_rx) = watch::channel(false);
-    let drain_routes = crate::drain_http::router(drain_tx, report_rx.clone());
-    let http = oxlb_node::http::serve_with(listener, report_rx, drain_routes, async {
+    let extra_routes =
+        crate::drain_http::router(drain_tx, report_rx.clone()).merge(crate::memory::router());
+    let http = oxlb_node::http::serve_with(listener, report_rx, extra_routes, async {
         let _ = stop_http_rx.await;
     });
     let (_watcher, mut reloads) = crate::watch::watch(&options.paths)
