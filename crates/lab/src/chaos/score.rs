@@ -181,6 +181,12 @@ fn service_names(samples: &[Sample]) -> BTreeMap<IpAddr, String> {
 }
 
 /// Failed-request spans per IP. `requests` need not be sorted.
+/// Requests to an IP further apart than this mean nobody aimed at it in between (its
+/// Service was removed, and the IP later given to another): an outage open at the gap
+/// ends at its last failure instead of spanning the time the IP was not in use. The
+/// load sends every 100 ms, a request waits 1 s at most.
+const NOT_TARGETED_MS: u64 = 3_000;
+
 pub fn outages(
     requests: &[Request],
     faults: &[FaultRecord],
@@ -195,6 +201,12 @@ pub fn outages(
         list.sort_by_key(|r| r.t_ms);
         let mut open: Option<(u64, u64, u64)> = None; // start, last failure, count
         for request in list {
+            if let Some((start, last, n)) = open
+                && request.t_ms.saturating_sub(last) > NOT_TARGETED_MS
+            {
+                out.push(outage(ip, start, last, n, faults, names));
+                open = None;
+            }
             match (request.ok, open) {
                 (false, None) => open = Some((request.t_ms, request.t_ms, 1)),
                 (false, Some((start, _, n))) => open = Some((start, request.t_ms, n + 1)),
@@ -465,6 +477,23 @@ mod tests {
         // Never followed by a success: ends at the last failure, in the quiet phase.
         assert_eq!((found[1].start_ms, found[1].end_ms), (6_000, 6_500));
         assert_eq!(found[1].phase, Phase::Quiet);
+    }
+
+    /// A Service removed right after a failed request, its IP given to another Service
+    /// two minutes later: the outage is that one request, not the two minutes.
+    #[test]
+    fn an_outage_ends_where_nobody_aimed_at_the_ip_any_more() {
+        let requests = [
+            req(1_000, "10.0.0.1", true),
+            req(1_100, "10.0.0.1", false),
+            req(120_000, "10.0.0.1", true),
+        ];
+        let found = outages(&requests, &[], &BTreeMap::new());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].start_ms, found[0].end_ms, found[0].failed),
+            (1_100, 1_100, 1)
+        );
     }
 
     #[test]
