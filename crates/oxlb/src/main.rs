@@ -20,6 +20,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Counts the bytes the process holds, so `oxlb run` can report its live heap exactly
+/// (`GET /api/v1/memory`; the soak test bounds it).
+#[global_allocator]
+static ALLOCATOR: oxlb_standalone::memory::CountingAllocator =
+    oxlb_standalone::memory::CountingAllocator;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {

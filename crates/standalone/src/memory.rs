@@ -13,8 +13,12 @@
 //! worth having and brings the figure at rest closer to the live heap.
 //!
 //! `GET /api/v1/memory` ([`router`], beside the status API on loopback): the live heap at
-//! the moment of asking, `null` where the allocator cannot tell; the soak test bounds it.
-#![allow(unsafe_code)] // malloc_trim(3), mallopt(3): plain integers, no memory handed over.
+//! the moment of asking ([`heap_use`]), `null` where nothing can tell; the soak test
+//! bounds it.
+#![allow(unsafe_code)] // malloc_trim(3), mallopt(3), mallinfo2(3), and GlobalAlloc over System.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Returns the free memory of every malloc arena to the kernel (glibc's
 /// `malloc_trim(0)`); a no-op elsewhere.
@@ -26,18 +30,96 @@ pub fn release_freed() {
     }
 }
 
-/// What the allocator has handed out and not had back: the live heap, which a leak
-/// grows and allocator bookkeeping does not (the resident size also counts free pages
-/// an arena keeps, and wanders with them). glibc's `mallinfo2`: in-use bytes of the
-/// arenas plus mmapped blocks. `None` where the allocator cannot tell (musl).
+/// The live heap, which a leak grows and allocator bookkeeping does not (the resident
+/// size also counts free pages an arena keeps, and wanders with them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeapUse {
+    /// Bytes the program holds: counted exactly by [`CountingAllocator`] where the
+    /// binary installs it (the `oxlb` binary does), else glibc's `mallinfo2` in-use
+    /// figure, which also counts freed blocks parked in the per-thread caches (it moved
+    /// by up to 3.5 % with nothing kept, where heaptrack saw 0 bytes of difference).
     pub in_use_bytes: u64,
-    /// Free bytes the arenas keep (resident or not).
-    pub free_bytes: u64,
+    /// Allocations held (counted only by [`CountingAllocator`]; 0 otherwise).
+    pub blocks: u64,
+    /// Where the figure comes from.
+    pub source: HeapSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeapSource {
+    CountingAllocator,
+    Mallinfo2,
+}
+
+static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+static LIVE_BLOCKS: AtomicU64 = AtomicU64::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// The system allocator, counting the bytes and blocks it holds for the program: two
+/// relaxed atomic additions per call, a live heap figure that is exact on every libc
+/// (the static musl image included). Install it with `#[global_allocator]`.
+pub struct CountingAllocator;
+
+impl CountingAllocator {
+    fn held(size: usize) {
+        COUNTING.store(true, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn released(size: usize) {
+        LIVE_BYTES.fetch_sub(size as u64, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded to `System` with the caller's layout and pointer; the
+// counters are only arithmetic beside it.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            Self::held(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            Self::held(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator (so from `System`) with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        Self::released(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`, and `new_size` per the caller's contract.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            LIVE_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+            LIVE_BYTES.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        }
+        new
+    }
 }
 
 pub fn heap_use() -> Option<HeapUse> {
+    if COUNTING.load(Ordering::Relaxed) {
+        return Some(HeapUse {
+            in_use_bytes: LIVE_BYTES.load(Ordering::Relaxed),
+            blocks: LIVE_BLOCKS.load(Ordering::Relaxed),
+            source: HeapSource::CountingAllocator,
+        });
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallinfo2 returns a struct by value after walking the allocator's own
@@ -46,7 +128,8 @@ pub fn heap_use() -> Option<HeapUse> {
         let bytes = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Some(HeapUse {
             in_use_bytes: bytes(info.uordblks).saturating_add(bytes(info.hblkhd)),
-            free_bytes: bytes(info.fordblks),
+            blocks: 0,
+            source: HeapSource::Mallinfo2,
         })
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -95,7 +178,8 @@ mod tests {
         super::release_freed();
     }
 
-    /// The live heap grows by what is allocated and shrinks when it is freed.
+    /// The live heap grows by what is allocated and shrinks when it is freed (the unit
+    /// tests run on the system allocator: mallinfo2).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn heap_use_follows_allocations() {
