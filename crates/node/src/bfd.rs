@@ -1,8 +1,9 @@
 //! BFD for `oxlb run` and `oxlb speaker` (through the node driver): one BFD session
 //! per BGP session whose BGPPeer names a BFDProfile; when a BFD session goes from Up to
 //! Down because the path failed, the BGP session is torn down at once (and
-//! re-established as usual when the peer is back). A BFD session that never came Up
-//! does not hold BGP back.
+//! re-established as usual when the peer is back). A BFD session starts once its BGP
+//! session has been Established for [`SETTLE`], and one that never came Up does not
+//! hold BGP back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -24,9 +25,9 @@ pub struct BfdSessions {
 
 /// A session that was Up is not: passes the BGPPeer's name on to close its BGP session
 /// when the path failed, logs why it stays otherwise (RFC 5882 §3.2: a neighbour's
-/// AdminDown is not a failure; nor is a neighbour's Down whose diagnostic names no failed
-/// path: it reset its session, as FRR does when the BGP session comes up). Returns false when
-/// nobody listens any more.
+/// AdminDown is not a failure; nor is a neighbour's Down whose diagnostic names no
+/// failed path: it reset its session, as FRR does when the BGP session comes up).
+/// Returns false when nobody listens any more.
 fn report_down(peer: &str, report: Report, events: &mpsc::UnboundedSender<BfdEvent>) -> bool {
     match report.down_cause {
         Some(cause) if !cause.is_path_failure() => {
