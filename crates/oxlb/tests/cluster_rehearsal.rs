@@ -892,8 +892,17 @@ fn node_drain_under_load(c: &Cluster, policy: &str) {
         withdrawn.as_millis()
     );
     assert_eq!(lines.len(), 2 * each, "{text}");
+    // A request per client may fail: a connection in flight when the router's next hops
+    // change can be re-hashed to another node (Linux hash-threshold multipath moves part
+    // of the surviving flows too when a path leaves), which resets it; no speaker can
+    // prevent that, and each of the two clients has at most one request in flight when
+    // the route changes. Seen here: 1 of 300 in a CI run and in 2 of 6 local drains, 0 in
+    // the others (and 1 in 7 drain_frr runs, docs/weighted-ecmp-and-drain.md). A drain
+    // that let node1 stop serving before the router stopped sending to it fails many:
+    // the router took 59-141 ms, 5 to 12 requests at this rate.
+    let clients = 2;
     assert!(
-        failures.is_empty(),
+        failures.len() <= clients,
         "{policy}: failed requests {failures:?}"
     );
     assert!(by("node1") > 0, "node1 served nothing before the drain");
