@@ -52,6 +52,27 @@ pub struct PeerStatus {
     pub confirmed: u64,
 }
 
+impl PeerStatus {
+    /// A peer with no session yet: Idle, nothing sent or received.
+    pub fn idle(name: PeerName, address: IpAddr) -> PeerStatus {
+        PeerStatus {
+            name,
+            address,
+            state: State::Idle,
+            established_since: None,
+            prefixes_announced: 0,
+            prefixes_pending: 0,
+            updates_sent: 0,
+            messages: Default::default(),
+            last_error: None,
+            withheld: None,
+            enhanced_route_refresh: false,
+            confirm_requested: 0,
+            confirmed: 0,
+        }
+    }
+}
+
 /// How [`Speaker::shutdown`] leaves the peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShutdownMode {
@@ -161,21 +182,10 @@ impl Speaker {
 
     fn spawn(&self, settings: PeerSettings) -> Peer {
         let (commands, rx) = mpsc::unbounded_channel();
-        let status = Arc::new(Mutex::new(PeerStatus {
-            name: settings.name.clone(),
-            address: settings.peer_address,
-            state: State::Idle,
-            established_since: None,
-            prefixes_announced: 0,
-            prefixes_pending: 0,
-            updates_sent: 0,
-            messages: Default::default(),
-            last_error: None,
-            withheld: None,
-            enhanced_route_refresh: false,
-            confirm_requested: 0,
-            confirmed: 0,
-        }));
+        let status = Arc::new(Mutex::new(PeerStatus::idle(
+            settings.name.clone(),
+            settings.peer_address,
+        )));
         if let Some((listener, _)) = &self.listener
             && let Some(password) = &settings.password
         {

@@ -298,21 +298,10 @@ mod tests {
     use oxlb_bgp::speaker::PeerStatus;
 
     fn peer(name: &str, state: State, since: Option<SystemTime>) -> PeerStatus {
-        PeerStatus {
-            name: name.to_string(),
-            address: "10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            state,
-            established_since: since,
-            prefixes_announced: 0,
-            prefixes_pending: 0,
-            updates_sent: 0,
-            messages: Default::default(),
-            last_error: None,
-            withheld: None,
-            enhanced_route_refresh: false,
-            confirm_requested: 0,
-            confirmed: 0,
-        }
+        let mut status = PeerStatus::idle(name.to_string(), IpAddr::from([10, 0, 0, 1]));
+        status.state = state;
+        status.established_since = since;
+        status
     }
 
     #[test]
