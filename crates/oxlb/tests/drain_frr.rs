@@ -44,22 +44,15 @@ fn router_config(file: &std::path::Path) -> String {
 }
 
 /// The load: two loops of REQUESTS / 2 short requests each, one new connection per
-/// request, 10 ms pause between a loop's requests; one line per request, written at
-/// once: the HTTP code (000 for a failed connection), when it started (epoch seconds)
-/// and the node that answered.
+/// request, 10 ms pause between a loop's requests; one [`flows::Request`] line per
+/// request, written at once.
 fn load_script() -> String {
     let each = REQUESTS / 2;
-    let one = |k: usize| {
-        format!(
-            "( for i in $(seq {each}); do \
-                 rm -f /tmp/oxlb-we-body.$$.{k}; t=$(date +%s.%N); \
-                 code=$(curl -s --max-time 3 -o /tmp/oxlb-we-body.$$.{k} -w '%{{http_code}}' http://{VIP}/); \
-                 echo \"$code $t $(cat /tmp/oxlb-we-body.$$.{k} 2>/dev/null)\"; \
-                 sleep 0.01; \
-               done; rm -f /tmp/oxlb-we-body.$$.{k} ) &"
-        )
-    };
-    format!("{} {} wait; echo DONE", one(1), one(2))
+    format!(
+        "{} {} wait; echo DONE",
+        flows::client_loop(VIP, each, "0.01", "1"),
+        flows::client_loop(VIP, each, "0.01", "2")
+    )
 }
 
 fn epoch() -> String {
@@ -71,6 +64,43 @@ fn epoch() -> String {
 
 fn hops_now(topo: &Topo) -> Vec<String> {
     topo.paths(&format!("{VIP}/32")).into_keys().collect()
+}
+
+/// The capture parser reads what tcpdump -nn -e -tt writes, and tells a re-hashed
+/// connection (recorded in a probe of this test: established with one node, its request
+/// hashed to another after FRR removed a next hop, reset there) from one a single node
+/// failed.
+#[test]
+fn a_connection_split_over_two_nodes_is_a_rehash() {
+    let capture = "\
+1796620351.850414 16:c2:78:65:94:cc > 5e:e3:dc:b9:51:aa, ethertype IPv4 (0x0800), length 74: 10.78.0.2.44728 > 10.79.0.10.80: Flags [S], seq 184048753, win 64240, length 0
+1796620351.850443 5e:e3:dc:b9:51:aa > 16:c2:78:65:94:cc, ethertype IPv4 (0x0800), length 74: 10.79.0.10.80 > 10.78.0.2.44728: Flags [S.], seq 1334535576, ack 184048754, win 65160, length 0
+1796620351.850458 16:c2:78:65:94:cc > 5e:e3:dc:b9:51:aa, ethertype IPv4 (0x0800), length 66: 10.78.0.2.44728 > 10.79.0.10.80: Flags [.], ack 1, win 63, length 0
+1796620351.852847 16:c2:78:65:94:cc > d6:6d:ad:f3:91:55, ethertype IPv4 (0x0800), length 140: 10.78.0.2.44728 > 10.79.0.10.80: Flags [P.], seq 1:75, ack 1, win 63, length 74: HTTP: GET / HTTP/1.1
+1796620351.852875 d6:6d:ad:f3:91:55 > 16:c2:78:65:94:cc, ethertype IPv4 (0x0800), length 54: 10.79.0.10.80 > 10.78.0.2.44728: Flags [R], seq 1334535577, win 0, length 0
+1796620352.100000 16:c2:78:65:94:cc > 5e:e3:dc:b9:51:aa, ethertype IPv4 (0x0800), length 74: 10.78.0.2.44730 > 10.79.0.10.80: Flags [S], seq 1, win 64240, length 0
+1796620352.100020 5e:e3:dc:b9:51:aa > 16:c2:78:65:94:cc, ethertype IPv4 (0x0800), length 54: 10.79.0.10.80 > 10.78.0.2.44730: Flags [R.], seq 0, ack 2, win 0, length 0
+";
+    let rehashed = flows::Request::parse("000 56 44728 1796620351.837818334 ").unwrap();
+    assert_eq!(rehashed.port, 44728);
+    assert!(!rehashed.answered());
+    match flows::why_failed(capture, &rehashed, WORKSTATION, VIP) {
+        flows::Loss::Rehashed { hops } => assert_eq!(hops.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    let refused = flows::Request::parse("000 7 44730 1796620352.099 ").unwrap();
+    assert!(matches!(
+        flows::why_failed(capture, &refused, WORKSTATION, VIP),
+        flows::Loss::Unexplained(_)
+    ));
+    let unseen = flows::Request::parse("000 28 44731 1796620352.099 ").unwrap();
+    assert!(matches!(
+        flows::why_failed(capture, &unseen, WORKSTATION, VIP),
+        flows::Loss::Unexplained(_)
+    ));
+    let answered = flows::Request::parse("200 0 44732 1796620352.2 node2").unwrap();
+    assert!(answered.answered());
+    assert_eq!(answered.body, "node2");
 }
 
 #[test]
@@ -103,6 +133,7 @@ fn drain_and_undrain_lose_no_request_through_frr() {
     .expect("the service answers through the router");
 
     let load_log = topo.dir.0.join("load.log");
+    let capture = flows::Capture::start(&topo.router, &topo.dir.0, 80);
     let load_started = Instant::now();
     let mut load = topo
         .ws
@@ -231,20 +262,37 @@ fn drain_and_undrain_lose_no_request_through_frr() {
     let text = std::fs::read_to_string(&load_log).unwrap();
     assert!(text.contains("DONE"), "{text}");
     let lines: Vec<&str> = text.lines().filter(|l| *l != "DONE").collect();
-    let failures: Vec<&&str> = lines.iter().filter(|l| !l.starts_with("200 ")).collect();
+    let losses = flows::losses(&lines, &capture.stop(), WORKSTATION, VIP);
     let by_node = |n: &str| lines.iter().filter(|l| l.ends_with(n)).count();
     eprintln!(
         "requests {} in {:.1} s ({:.0}/s), failures {}, answered by node1 {}, node2 {}, node3 {}",
         lines.len(),
         load_took.as_secs_f64(),
         lines.len() as f64 / load_took.as_secs_f64(),
-        failures.len(),
+        losses.len(),
         by_node("node1"),
         by_node("node2"),
         by_node("node3")
     );
+    for (line, why) in &losses {
+        eprintln!("failed: {line} -> {why:?}");
+    }
     assert_eq!(lines.len(), REQUESTS, "{text}");
-    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(
+        lines.iter().all(|l| flows::Request::parse(l).is_some()),
+        "{text}"
+    );
+    // No request is lost by the drains. The only failure allowed is the router's: a
+    // connection open at the instant FRR changed the next hops, whose next packet the
+    // router hashed to another node (proved by the capture: its packets went to two
+    // nodes); each of the two clients has at most one connection open at an instant,
+    // and the load sees three next-hop changes (drain, undrain, SIGTERM).
+    let unexplained: Vec<_> = losses
+        .iter()
+        .filter(|(_, why)| !matches!(why, flows::Loss::Rehashed { .. }))
+        .collect();
+    assert!(unexplained.is_empty(), "failed requests: {unexplained:#?}");
+    assert!(losses.len() <= 2 * 3, "failed requests: {losses:#?}");
     // The load really spread over the nodes, node1 included (before and after).
     assert!(by_node("node1") > 0 && by_node("node2") > 0 && by_node("node3") > 0);
 }

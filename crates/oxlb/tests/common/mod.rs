@@ -18,7 +18,11 @@ use std::time::Duration;
 use oxlb_netlab::{Frr, Guarded, Netns, veth, wait_until};
 use serde_json::Value;
 
+pub mod flows;
+
 pub const OXLB: &str = env!("CARGO_BIN_EXE_oxlb");
+/// The workstation's address (on the WAN side of the router).
+pub const WORKSTATION: &str = "10.78.0.2";
 pub const ROUTER_LAN: &str = "10.77.0.1";
 pub const ROUTER_LAN6: &str = "fd00:77::1";
 pub const CLIENT_LAN: &str = "10.77.0.50";
@@ -157,7 +161,8 @@ impl Topo {
         veth(&router, "lan0", &lan, "router").unwrap();
         lan.add_bridge("br0").unwrap();
         lan.attach_to_bridge("router", "br0").unwrap();
-        ws.add_address("wan0", "10.78.0.2/24").unwrap();
+        ws.add_address("wan0", &format!("{WORKSTATION}/24"))
+            .unwrap();
         router.add_address("wan0", "10.78.0.1/24").unwrap();
         router
             .add_address("lan0", &format!("{ROUTER_LAN}/24"))
