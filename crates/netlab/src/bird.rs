@@ -68,6 +68,11 @@ impl Bird {
         }
     }
 
+    /// The daemon's process id (to read its memory), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Guarded::id)
+    }
+
     /// BIRD's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("bird.log")).unwrap_or_default()
