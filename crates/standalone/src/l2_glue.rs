@@ -119,7 +119,9 @@ impl Layer2 {
 /// tells which of them are older and announce weighted prefixes without the
 /// link-bandwidth community (`oxlb_announce::mixed_paths`). Only when an advertisement
 /// is weighted and another speaker is known (`--members`, or other Nodes in the files):
-/// alone, nothing can mix.
+/// alone, nothing can mix. And only with the memberlist Secret in the files: without
+/// it a BGP-only host has no membership to start, and the Layer 2 error about the
+/// missing Secret would be noise there.
 pub fn wanted_for_weighted_ecmp(
     config: &oxlb_config::Config,
     options: &Layer2Options,
@@ -128,6 +130,7 @@ pub fn wanted_for_weighted_ecmp(
 ) -> bool {
     config.bgp_advertisements.values().any(|a| a.weighted_ecmp)
         && !seeds(options, snapshot, node).is_empty()
+        && oxlb_config::memberlist::key_in(snapshot).is_some()
 }
 
 /// Starts the membership when the files hold its Secret. Also with no other speaker
@@ -334,6 +337,19 @@ mod tests {
         ));
         assert!(!wanted_for_weighted_ecmp(&on, &options(&[]), &alone, "a"));
         assert!(!wanted_for_weighted_ecmp(&off, &options(&[]), &two, "a"));
+        let no_secret = oxlb_config::load_str(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: b\nstatus:\n  addresses:\n\
+             \x20   - type: InternalIP\n      address: 10.0.0.2\n",
+            None,
+            "metallb-system",
+        )
+        .unwrap();
+        assert!(!wanted_for_weighted_ecmp(
+            &on,
+            &options(&[]),
+            &no_secret,
+            "a"
+        ));
     }
 
     /// Two speakers that each started knowing only themselves meet once a reload names
