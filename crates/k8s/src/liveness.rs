@@ -188,6 +188,9 @@ struct Running {
     live: watch::Receiver<BTreeSet<String>>,
     /// Health checks: which checked Services pass on the other speakers.
     peer_health: watch::Receiver<std::collections::BTreeMap<String, BTreeSet<String>>>,
+    /// Weighted ECMP: the other speakers' flags (an older one lacks the link-bandwidth
+    /// flag).
+    peer_flags: watch::Receiver<oxlb_node::mixed_paths::PeerFlags>,
     key: Vec<u8>,
     bind: SocketAddr,
     started: Instant,
@@ -308,9 +311,13 @@ impl SpeakerMembership {
                 info!(%bind, seeds = ?seeds, "layer2 liveness: membership started");
                 self.problem = None;
                 self.start_failed = false;
+                // This version attaches the link-bandwidth community; the speaker drains by
+                // cordon, which every speaker reads from the Node, so no drained flag.
+                membership.set_flags(oxlb_l2::health_news::own_flags(false));
                 self.running = Some(Running {
                     live: membership.watch_electorate(),
                     peer_health: membership.watch_peer_health(),
+                    peer_flags: membership.watch_peer_flags(),
                     membership,
                     key,
                     bind,
@@ -353,13 +360,15 @@ impl SpeakerMembership {
         }
     }
 
-    /// Resolves when the live set changed (never without a membership).
+    /// Resolves when the live set, or what the other speakers told, changed (never
+    /// without a membership).
     pub async fn changed(&mut self) {
         match &mut self.running {
             Some(running) => {
                 let changed = tokio::select! {
                     r = running.live.changed() => r,
                     r = running.peer_health.changed() => r,
+                    r = running.peer_flags.changed() => r,
                 };
                 if changed.is_err() {
                     std::future::pending::<()>().await;
@@ -382,6 +391,17 @@ impl SpeakerMembership {
         self.running
             .as_ref()
             .map(|r| r.peer_health.borrow().clone())
+    }
+
+    /// Weighted ECMP: what each speaker heard from told about the link-bandwidth
+    /// community ([`oxlb_node::mixed_paths::told`]); empty without a membership.
+    pub fn told(
+        &self,
+    ) -> std::collections::BTreeMap<String, oxlb_announce::mixed_paths::LinkBandwidth> {
+        self.running
+            .as_ref()
+            .map(|r| oxlb_node::mixed_paths::told(&r.peer_flags.borrow()))
+            .unwrap_or_default()
     }
 
     /// For a periodic check: whether something no event signals changed: the warm-up

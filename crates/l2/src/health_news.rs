@@ -12,6 +12,11 @@
 //! Service name, which never matches (a Service is named `namespace/name`, and `!` is
 //! in no Kubernetes name), so old and new speakers mix. A flag this speaker does not
 //! know is ignored (a newer speaker's).
+//!
+//! Every speaker of this version always sends [`Flag::LinkBandwidth`]; news that
+//! arrives without it comes from an older speaker, which announces weighted ECMP
+//! prefixes without the link-bandwidth community (`oxlb_announce::mixed_paths`).
+//! That is why [`Table::flags`] lists every speaker heard from, also with no flag.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,21 +32,37 @@ pub enum Flag {
     /// `oxlb drain`: the speaker withdrew its routes and stands in no Layer 2 election
     /// while another live speaker can answer.
     Drained,
+    /// This speaker attaches the link-bandwidth extended community to weighted ECMP
+    /// announcements (`oxlb.io/weighted-ecmp`). Always sent by this version: its
+    /// absence is what tells an older speaker.
+    LinkBandwidth,
 }
 
 impl Flag {
     pub fn as_str(self) -> &'static str {
         match self {
             Flag::Drained => "drained",
+            Flag::LinkBandwidth => "link-bandwidth",
         }
     }
 
     fn parse(text: &str) -> Option<Flag> {
         match text {
             "drained" => Some(Flag::Drained),
+            "link-bandwidth" => Some(Flag::LinkBandwidth),
             _ => None,
         }
     }
+}
+
+/// The flags a speaker of this version tells: [`Flag::LinkBandwidth`] always, and
+/// [`Flag::Drained`] while drained. Both shells send these.
+pub fn own_flags(drained: bool) -> BTreeSet<Flag> {
+    let mut flags = BTreeSet::from([Flag::LinkBandwidth]);
+    if drained {
+        flags.insert(Flag::Drained);
+    }
+    flags
 }
 
 /// One speaker's news: the checked Services that pass on it now, and its flags. `seq`
@@ -116,7 +137,9 @@ pub struct Table {
 struct Latest {
     seq: u64,
     passing: BTreeSet<String>,
-    flags: BTreeSet<Flag>,
+    /// `None`: forgotten since the speaker left ([`Table::forget_flags_of_absent`]):
+    /// nothing is known of it until its next news.
+    flags: Option<BTreeSet<Flag>>,
 }
 
 /// What a newer piece of news changed.
@@ -134,11 +157,13 @@ impl Table {
             Some(latest) if latest.seq >= news.seq => return Changed::default(),
             Some(latest) => Changed {
                 passing: latest.passing != news.passing,
-                flags: latest.flags != news.flags,
+                flags: latest.flags.as_ref() != Some(&news.flags),
             },
+            // A speaker heard from for the first time is news in itself, flags or not
+            // (none at all: an older speaker).
             None => Changed {
                 passing: true,
-                flags: !news.flags.is_empty(),
+                flags: true,
             },
         };
         self.latest.insert(
@@ -146,7 +171,7 @@ impl Table {
             Latest {
                 seq: news.seq,
                 passing: news.passing,
-                flags: news.flags,
+                flags: Some(news.flags),
             },
         );
         changed
@@ -168,20 +193,20 @@ impl Table {
     pub fn forget_flags_of_absent(&mut self, live: &BTreeSet<String>) -> bool {
         let mut changed = false;
         for (node, latest) in &mut self.latest {
-            if !live.contains(node) && !latest.flags.is_empty() {
-                latest.flags.clear();
+            if !live.contains(node) && latest.flags.is_some() {
+                latest.flags = None;
                 changed = true;
             }
         }
         changed
     }
 
-    /// Speaker → its flags (speakers without any are left out).
+    /// Speaker → its flags, for every speaker heard from and not forgotten since (an
+    /// empty set: its news carries no flag, an older speaker's).
     pub fn flags(&self) -> BTreeMap<String, BTreeSet<Flag>> {
         self.latest
             .iter()
-            .filter(|(_, latest)| !latest.flags.is_empty())
-            .map(|(node, latest)| (node.clone(), latest.flags.clone()))
+            .filter_map(|(node, latest)| Some((node.clone(), latest.flags.clone()?)))
             .collect()
     }
 
@@ -189,7 +214,7 @@ impl Table {
     pub fn with_flag(&self, flag: Flag) -> BTreeSet<String> {
         self.latest
             .iter()
-            .filter(|(_, latest)| latest.flags.contains(&flag))
+            .filter(|(_, latest)| latest.flags.as_ref().is_some_and(|f| f.contains(&flag)))
             .map(|(node, _)| node.clone())
             .collect()
     }
@@ -220,6 +245,10 @@ mod tests {
             news("node1", 7, &[]),
             news("node-2", u64::MAX, &["a/b", "kube-system/api"]),
             drained(news("node3", 9, &["a/b"])),
+            News {
+                flags: own_flags(true),
+                ..news("node4", 1, &["a/b"])
+            },
         ] {
             assert_eq!(decode(&encode(&n)), Some(Some(n)));
         }
@@ -294,5 +323,49 @@ mod tests {
         let read = decode(&future).unwrap().unwrap();
         assert_eq!(read.passing, BTreeSet::from(["a/b".to_string()]));
         assert_eq!(read.flags, BTreeSet::from([Flag::Drained]));
+    }
+
+    /// The link-bandwidth flag on the wire, and what an older speaker's news (no such
+    /// flag, or no flag at all) reads as: heard from, without the flag.
+    #[test]
+    fn a_speaker_without_the_link_bandwidth_flag_is_told_apart() {
+        let body = encode(&News {
+            flags: own_flags(false),
+            ..news("new", 5, &[])
+        });
+        assert!(body.ends_with(b"\n!link-bandwidth"), "{body:?}");
+        // An older speaker's body: passing names and maybe `!drained`, nothing else.
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(b"old\n7\na/b\n!drained");
+        let old = decode(&old).unwrap().unwrap();
+        assert_eq!(old.flags, BTreeSet::from([Flag::Drained]));
+        let mut older = MAGIC.to_vec();
+        older.extend_from_slice(b"older\n7");
+        let older = decode(&older).unwrap().unwrap();
+        assert!(older.flags.is_empty() && older.passing.is_empty());
+
+        let mut table = Table::default();
+        assert!(
+            table.observe(older).flags,
+            "a first news counts, flags or not"
+        );
+        table.observe(old);
+        table.observe(decode(&body).unwrap().unwrap());
+        let flags = table.flags();
+        assert_eq!(flags["older"], BTreeSet::new());
+        assert_eq!(flags["old"], BTreeSet::from([Flag::Drained]));
+        assert_eq!(flags["new"], BTreeSet::from([Flag::LinkBandwidth]));
+        assert_eq!(
+            table.with_flag(Flag::LinkBandwidth),
+            BTreeSet::from(["new".to_string()])
+        );
+        // Gone: not known any more (neither old nor new) until it speaks again.
+        assert!(table.forget_flags_of_absent(&BTreeSet::from(["new".into()])));
+        assert_eq!(
+            table.flags().keys().collect::<Vec<_>>(),
+            vec![&"new".to_string()]
+        );
+        assert!(table.observe(news("older", 8, &[])).flags);
+        assert_eq!(table.flags()["older"], BTreeSet::new());
     }
 }

@@ -412,7 +412,8 @@ impl Membership {
     }
 
     /// Tells the other speakers this speaker's flags (at once on a change, then every
-    /// second with the health news): [`Flag::Drained`] after `oxlb drain`.
+    /// second with the health news): [`Flag::Drained`] after `oxlb drain`. The shells
+    /// send [`crate::health_news::own_flags`]; none at all is an older speaker's news.
     pub fn set_flags(&self, flags: BTreeSet<Flag>) {
         self.flags.send_if_modified(|current| {
             let differs = *current != flags;
@@ -423,8 +424,9 @@ impl Membership {
         });
     }
 
-    /// Speaker → its flags, as the others told (speakers without flags are absent);
-    /// changes whenever one speaker's flags change.
+    /// Speaker → its flags, as the others told: every speaker heard from that did not
+    /// leave since (an empty set: an older speaker, see [`Flag::LinkBandwidth`]);
+    /// changes whenever one speaker's flags change or one is first heard from.
     pub fn watch_peer_flags(&self) -> watch::Receiver<BTreeMap<String, BTreeSet<Flag>>> {
         self.peer_flags.clone()
     }

@@ -93,6 +93,30 @@ impl AnnounceInput {
     }
 }
 
+impl AnnounceInput {
+    /// Weighted ECMP: the Services whose prefixes a router would get with and without
+    /// the link-bandwidth community, from what the other speakers told
+    /// ([`crate::mixed_paths::told`]).
+    pub fn mixed_paths(
+        &self,
+        config: &Config,
+        health: &Health,
+        told: &BTreeMap<String, oxlb_announce::mixed_paths::LinkBandwidth>,
+    ) -> Vec<oxlb_announce::MixedPaths> {
+        oxlb_announce::mixed_paths(
+            Input {
+                config,
+                node: &self.node,
+                nodes: &self.nodes,
+                live_speakers: &self.live,
+                services: &self.services,
+            },
+            health,
+            told,
+        )
+    }
+}
+
 /// The pure step. `me`: this node's name. `live`: the speakers known alive; `None`:
 /// no liveness source, every node known counts (and this one).
 pub fn announce_input<'a>(

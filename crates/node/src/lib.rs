@@ -14,6 +14,8 @@
 //! - [`health`]: the `oxlb.io/health-check` checks this node runs, the health view the
 //!   announce core decides with, their status rows and `/metrics`.
 //! - [`host_check`]: whether this host's kernel would answer for IPs it does not own.
+//! - [`mixed_paths`]: weighted ECMP paths a router gets with and without the
+//!   link-bandwidth community (older speakers), from the speakers' news.
 //! - [`stop`]: how a node told to stop leaves its peers (going down or restarting).
 
 pub mod bfd;
@@ -24,6 +26,7 @@ pub mod host_check;
 pub mod http;
 pub mod inputs;
 pub mod metrics;
+pub mod mixed_paths;
 pub mod node_info;
 pub mod status;
 pub mod stop;

@@ -180,6 +180,22 @@ pub fn render(report: &StatusReport) -> String {
         }
     }
 
+    // Weighted ECMP with mixed paths: per Service, the nodes that announce its
+    // prefixes without the link-bandwidth community (older speakers); absent: none.
+    let mut mixed = Family::start(
+        &mut out,
+        "oxlb_bgp_weighted_ecmp_paths_without_community",
+        "gauge",
+        "Nodes announcing a weighted ECMP Service's prefixes without the link bandwidth community while others attach it (older oxlb speakers); routers may then split traffic equally",
+    );
+    for m in &report.weighted_ecmp_mixed {
+        mixed.sample(
+            "oxlb_bgp_weighted_ecmp_paths_without_community",
+            &[("service", &m.service)],
+            m.without_community.len(),
+        );
+    }
+
     let l2_counters: [L2Counter; 3] = [
         (
             "metallb_layer2_requests_received",

@@ -29,6 +29,43 @@ pub struct StatusReport {
     /// Health-checked Services on this node.
     #[serde(default)]
     pub health_checks: Vec<HealthCheckStatus>,
+    /// Weighted ECMP: Services whose prefixes a router receives both with and without
+    /// the link-bandwidth community (older speakers beside this version).
+    #[serde(default)]
+    pub weighted_ecmp_mixed: Vec<MixedPathsStatus>,
+}
+
+/// One weighted Service with mixed paths ([`oxlb_announce::mixed_paths`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixedPathsStatus {
+    /// `namespace/name`.
+    pub service: String,
+    pub prefixes: Vec<ipnet::IpNet>,
+    /// The nodes that announce them without the community (older oxlb speakers).
+    pub without_community: Vec<String>,
+    /// The nodes that announce them with it.
+    pub with_community: Vec<String>,
+}
+
+impl std::fmt::Display for MixedPathsStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |items: &[String]| items.join(", ");
+        let prefixes: Vec<String> = self.prefixes.iter().map(ToString::to_string).collect();
+        let verb = if self.without_community.len() == 1 {
+            "announces"
+        } else {
+            "announce"
+        };
+        write!(
+            f,
+            "{} {verb} {} ({}) without the link-bandwidth community (an older oxlb); FRR \
+             then splits traffic equally over every path unless the router has `bgp bestpath \
+             bandwidth default-weight-for-missing` (oxlb router-config emits it)",
+            list(&self.without_community),
+            list(&prefixes),
+            self.service,
+        )
+    }
 }
 
 /// The drain of this node (`oxlb drain` / `oxlb undrain`).

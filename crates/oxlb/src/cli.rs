@@ -176,8 +176,9 @@ pub struct RunArgs {
     /// the routers keep the routes instead.
     #[arg(long, default_value_t = 0)]
     pub drain_delay_seconds: u64,
-    /// Layer 2: the other speakers' membership addresses (host:port, comma separated).
-    /// Default: the InternalIP of every other Node in the files, port 7946.
+    /// Layer 2 and weighted ECMP: the other speakers' membership addresses (host:port,
+    /// comma separated). Default: the InternalIP of every other Node in the files, port
+    /// 7946. With weighted ECMP the membership tells older speakers (mixed paths).
     #[arg(long, value_delimiter = ',')]
     pub members: Vec<std::net::SocketAddr>,
     /// Layer 2: where this speaker's membership listens. The other speakers reach it

@@ -97,8 +97,10 @@ struct Engine {
     health_changes: watch::Receiver<u64>,
     /// Layer 2: which checked Services pass on the other speakers.
     peer_health: Option<watch::Receiver<oxlb_node::health::PeerHealth>>,
-    /// Layer 2: the other speakers' flags (drained).
+    /// The other speakers' flags (drained, link bandwidth), for every speaker heard.
     peer_flags: Option<watch::Receiver<crate::l2_glue::PeerFlags>>,
+    /// Weighted ECMP with mixed paths: logged once per change.
+    mixed_paths_log: oxlb_node::mixed_paths::MixedPathsLog,
     /// After an undrain, this node stays out of the Layer 2 election until then: the
     /// others hear of the undrain first and let go of its IPs, so two never answer.
     undrain_hold: Option<tokio::time::Instant>,
@@ -166,6 +168,7 @@ pub async fn run(
         health_changes,
         peer_health: None,
         peer_flags: None,
+        mixed_paths_log: oxlb_node::mixed_paths::MixedPathsLog::default(),
         undrain_hold: None,
         planner: Planner::new(&options.node, options.lb_class.clone())
             .with_service_limit(options.max_services),
@@ -315,6 +318,12 @@ impl Engine {
             layer2.set_drained(self.drain.is_drained());
         }
         self.planner.set_drained(self.drained_speakers());
+        self.planner.set_told(
+            self.peer_flags
+                .as_ref()
+                .map(|flags| oxlb_node::mixed_paths::told(&flags.borrow()))
+                .unwrap_or_default(),
+        );
         self.health
             .sync(current.snapshot.services.iter().map(|s| &s.object));
         let mut plan = self.planner.plan_checked(
@@ -377,8 +386,11 @@ impl Engine {
             }
         }
         let health_checks = self.health.status();
+        let mixed = oxlb_node::mixed_paths::status(&plan.mixed_paths);
+        self.mixed_paths_log.observe(&mixed);
         self.report.send_modify(|r| {
             r.health_checks = health_checks;
+            r.weighted_ecmp_mixed = mixed;
             r.services = plan.services.clone();
             r.pools = plan.pools.clone();
             r.bgp_routes = plan.bgp_routes.clone();
@@ -391,13 +403,25 @@ impl Engine {
     }
 
     /// The membership joins the election once this node can answer: the driver's
-    /// responder started (the first L2Advertisement). Before planning, so that the
-    /// plan sees the live speakers.
+    /// responder started (the first L2Advertisement). Weighted ECMP with other speakers
+    /// known starts it too, without a responder: their news tells which of them are
+    /// older ([`crate::l2_glue::wanted_for_weighted_ecmp`]). Before planning, so that
+    /// the plan sees the live speakers.
     async fn start_layer2_if_needed(&mut self) {
         let Some(current) = &self.current else {
             return;
         };
-        if self.layer2.is_some() || !self.driver.start_layer2_if_wanted(&current.config) {
+        if self.layer2.is_some() {
+            return;
+        }
+        let responder = self.driver.start_layer2_if_wanted(&current.config);
+        let weighted = crate::l2_glue::wanted_for_weighted_ecmp(
+            &current.config,
+            &self.options.layer2,
+            &current.snapshot,
+            &self.options.node,
+        );
+        if !responder && !weighted {
             return;
         }
         let layer2 =

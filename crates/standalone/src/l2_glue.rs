@@ -1,6 +1,8 @@
 //! Layer 2 for `oxlb run`: the membership that tells which speakers are alive (the
-//! election's candidates), from the files. The ARP/NDP responder is the node driver's
-//! (`oxlb_node::driver`); the membership starts once it runs.
+//! election's candidates), from the files, and carries the speakers' news (health,
+//! drain, the link-bandwidth flag). The ARP/NDP responder is the node driver's
+//! (`oxlb_node::driver`); the membership starts once it runs, or when weighted ECMP
+//! needs the news of other speakers ([`wanted_for_weighted_ecmp`]).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -82,20 +84,17 @@ impl Layer2 {
         }
     }
 
-    /// `oxlb drain`: tells the others whether this speaker is drained (they then elect
-    /// Layer 2 owners without it while another speaker can answer).
+    /// Tells the others this speaker's flags: whether it is drained (`oxlb drain`: they
+    /// then elect Layer 2 owners without it while another speaker can answer), and that
+    /// it attaches the link-bandwidth community (always, this version).
     pub fn set_drained(&self, drained: bool) {
         if let Some(membership) = &self.membership {
-            let flags = if drained {
-                BTreeSet::from([oxlb_l2::membership::Flag::Drained])
-            } else {
-                BTreeSet::new()
-            };
-            membership.set_flags(flags);
+            membership.set_flags(oxlb_l2::health_news::own_flags(drained));
         }
     }
 
-    /// The other speakers' flags (drained), as they told; `None` without membership.
+    /// The other speakers' flags (drained, link bandwidth), as they told, for every
+    /// speaker heard from; `None` without membership.
     pub fn watch_peer_flags(&self) -> Option<watch::Receiver<PeerFlags>> {
         self.membership.as_ref().map(|m| m.watch_peer_flags())
     }
@@ -114,6 +113,24 @@ impl Layer2 {
             membership.leave().await;
         }
     }
+}
+
+/// Weighted ECMP needs the membership without Layer 2 too: the other speakers' news
+/// tells which of them are older and announce weighted prefixes without the
+/// link-bandwidth community (`oxlb_announce::mixed_paths`). Only when an advertisement
+/// is weighted and another speaker is known (`--members`, or other Nodes in the files):
+/// alone, nothing can mix. And only with the memberlist Secret in the files: without
+/// it a BGP-only host has no membership to start, and the Layer 2 error about the
+/// missing Secret would be noise there.
+pub fn wanted_for_weighted_ecmp(
+    config: &oxlb_config::Config,
+    options: &Layer2Options,
+    snapshot: &Snapshot,
+    node: &str,
+) -> bool {
+    config.bgp_advertisements.values().any(|a| a.weighted_ecmp)
+        && !seeds(options, snapshot, node).is_empty()
+        && oxlb_config::memberlist::key_in(snapshot).is_some()
 }
 
 /// Starts the membership when the files hold its Secret. Also with no other speaker
@@ -136,7 +153,8 @@ pub async fn start_membership(
                  e.g. `kubectl create secret generic {MEMBERLIST_SECRET} -n metallb-system \
                  --from-literal={MEMBERLIST_KEY}=\"$(openssl rand -base64 128)\" --dry-run=client -o yaml`, \
                  and give the same file to every node. Until then every known node counts \
-                 as alive and a dead owner is not replaced."
+                 as alive and a dead owner is not replaced, and weighted ECMP cannot tell \
+                 older speakers (mixed paths)."
             );
         }
         return None;
@@ -286,6 +304,52 @@ mod tests {
             ));
         }
         oxlb_config::load_str(&text, None, "metallb-system").unwrap()
+    }
+
+    /// Weighted ECMP starts the membership (without Layer 2) only when another speaker
+    /// is known: alone, no router can get mixed paths.
+    #[test]
+    fn weighted_ecmp_wants_the_membership_when_other_speakers_are_known() {
+        let weighted = |annotation: &str| {
+            let text = format!(
+                "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\n  \
+                 namespace: metallb-system\nspec:\n  addresses: [10.0.0.0/24]\n---\n\
+                 apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: a\n  \
+                 namespace: metallb-system\n  annotations:\n    oxlb.io/weighted-ecmp: \"{annotation}\"\n"
+            );
+            let snapshot = oxlb_config::load_str(&text, None, "metallb-system").unwrap();
+            oxlb_config::build_config(&snapshot).applied
+        };
+        let options = |members: &[&str]| Layer2Options {
+            bind: addr("0.0.0.0:7946"),
+            members: members.iter().map(|m| addr(m)).collect(),
+            exclude: None,
+        };
+        let alone = snapshot(&[("a", "10.0.0.1")]);
+        let two = snapshot(&[("a", "10.0.0.1"), ("b", "10.0.0.2")]);
+        let (on, off) = (weighted("true"), weighted("false"));
+        assert!(wanted_for_weighted_ecmp(&on, &options(&[]), &two, "a"));
+        assert!(wanted_for_weighted_ecmp(
+            &on,
+            &options(&["10.0.0.2:7946"]),
+            &alone,
+            "a"
+        ));
+        assert!(!wanted_for_weighted_ecmp(&on, &options(&[]), &alone, "a"));
+        assert!(!wanted_for_weighted_ecmp(&off, &options(&[]), &two, "a"));
+        let no_secret = oxlb_config::load_str(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: b\nstatus:\n  addresses:\n\
+             \x20   - type: InternalIP\n      address: 10.0.0.2\n",
+            None,
+            "metallb-system",
+        )
+        .unwrap();
+        assert!(!wanted_for_weighted_ecmp(
+            &on,
+            &options(&[]),
+            &no_secret,
+            "a"
+        ));
     }
 
     /// Two speakers that each started knowing only themselves meet once a reload names

@@ -12,6 +12,7 @@ use oxlb_config::{Community, Config};
 use oxlb_controller::{Controller, Desired, EventReason, POOL_ANNOTATION};
 
 use crate::state::{Assignments, HeldAssignment};
+use oxlb_announce::mixed_paths::LinkBandwidth;
 use oxlb_node::inputs::{Assigned, Source, announce_input};
 use oxlb_node::status::{
     AnnouncedIp, BgpRouteStatus, NotAnnouncedIp, PoolStatus, ServiceStatus as ServiceReport,
@@ -32,6 +33,9 @@ pub struct Plan {
     /// `namespace/name`, reason, type, message: logged by the shell, as the controller
     /// would record them as Kubernetes events.
     pub events: Vec<(String, EventReason, String)>,
+    /// Weighted ECMP: Services a router gets both with and without the link-bandwidth
+    /// community (older speakers told so, see [`Planner::set_told`]).
+    pub mixed_paths: Vec<oxlb_announce::MixedPaths>,
 }
 
 /// Keeps the controller (which remembers assignments and which failures it already
@@ -47,6 +51,8 @@ pub struct Planner {
     service_limit: Option<usize>,
     /// The drained speakers (`oxlb drain`): this one and those that told so.
     drained: BTreeSet<String>,
+    /// Whether each speaker heard from attaches the link-bandwidth community.
+    told: BTreeMap<String, LinkBandwidth>,
 }
 
 impl Planner {
@@ -58,6 +64,7 @@ impl Planner {
             failures: BTreeMap::new(),
             service_limit: None,
             drained: BTreeSet::new(),
+            told: BTreeMap::new(),
         }
     }
 
@@ -76,6 +83,13 @@ impl Planner {
     /// drain and the drains the other speakers told.
     pub fn set_drained(&mut self, drained: BTreeSet<String>) {
         self.drained = drained;
+    }
+
+    /// What the other speakers told about the link-bandwidth community
+    /// ([`oxlb_node::mixed_paths::told`]): the next plans check weighted ECMP for mixed
+    /// paths with it.
+    pub fn set_told(&mut self, told: BTreeMap<String, LinkBandwidth>) {
+        self.told = told;
     }
 
     /// Plans with `config` (already validated from `snapshot`). `held`: what this host
@@ -217,6 +231,7 @@ impl Planner {
         );
         input.mark_drained(&self.drained);
         plan.announcements = input.announce_checked(config, health);
+        plan.mixed_paths = input.mixed_paths(config, health, &self.told);
         let service_views = input.services;
         plan.local_ips = plan
             .announcements

@@ -123,6 +123,10 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    for mixed in &report.weighted_ecmp_mixed {
+        let _ = writeln!(out, "  WARNING: Weighted ECMP: {mixed}.");
+    }
+
     out.push_str("\nLayer 2 (IPs this node answers ARP/NDP for)\n");
     if let Some(note) = &report.host.kernel_note {
         let _ = writeln!(out, "  WARNING: {note}");
@@ -304,6 +308,13 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
                 }
             );
         }
+        for mixed in report
+            .weighted_ecmp_mixed
+            .iter()
+            .filter(|m| m.service == s.service)
+        {
+            let _ = writeln!(out, "  WARNING: Weighted ECMP: {mixed}.");
+        }
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
         }
@@ -397,6 +408,25 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn status_and_explain_warn_of_weighted_ecmp_mixed_paths() {
+        let mut r = report();
+        assert!(!status(&r).contains("Weighted ECMP"));
+        r.weighted_ecmp_mixed = vec![MixedPathsStatus {
+            service: "default/web".into(),
+            prefixes: vec!["192.168.32.1/32".parse().unwrap()],
+            without_community: vec!["node2".into()],
+            with_community: vec!["node1".into()],
+        }];
+        let want = "WARNING: Weighted ECMP: node2 announces 192.168.32.1/32 (default/web) \
+                    without the link-bandwidth community (an older oxlb)";
+        let text = status(&r);
+        assert!(text.contains(want), "{text}");
+        let text = explain(&r, "default/web").unwrap();
+        assert!(text.contains(want), "{text}");
+        assert!(text.contains("default-weight-for-missing"), "{text}");
     }
 
     #[test]

@@ -304,6 +304,8 @@ async fn run_speaker_inner(
     // `oxlb.io/health-check`: the checks this node runs; a state change recomputes.
     let mut health = oxlb_node::health::HealthChecks::default();
     let mut health_changes = health.subscribe();
+    // Weighted ECMP with mixed paths (older speakers): logged once per change.
+    let mut mixed_paths_log = oxlb_node::mixed_paths::MixedPathsLog::default();
     // Someone deleting `speaker-<node>` gets it back at once, as with MetalLB.
     let own_state = crate::own_state::OwnStateWatch::start(
         &client,
@@ -382,6 +384,17 @@ async fn run_speaker_inner(
                 Some(&live),
             );
             let announcements = input.announce_checked(config, &health_view);
+            let mixed = oxlb_node::mixed_paths::status(&input.mixed_paths(
+                config,
+                &health_view,
+                &membership.told(),
+            ));
+            mixed_paths_log.observe(&mixed);
+            report_tx.send_if_modified(|r| {
+                let changed = r.weighted_ecmp_mixed != mixed;
+                r.weighted_ecmp_mixed = mixed;
+                changed
+            });
             for change in health.changes() {
                 if let Some(service) = stores.services.get(
                     &reflector::ObjectRef::new(&change.service.name)
