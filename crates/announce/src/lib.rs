@@ -14,6 +14,7 @@ pub mod health;
 pub mod mixed_paths;
 pub mod quorum;
 mod snapshot;
+pub mod undrain;
 pub mod weight;
 pub mod weight_damping;
 

@@ -17,6 +17,14 @@
 //! arrives without it comes from an older speaker, which announces weighted ECMP
 //! prefixes without the link-bandwidth community (`oxlb_announce::mixed_paths`).
 //! That is why [`Table::flags`] lists every speaker heard from, also with no flag.
+//!
+//! Acknowledgements: a speaker echoes, for every other speaker whose flags changed in
+//! the last [`ACK_WINDOW`], the sequence number of the latest news it holds from it
+//! (a line `@name seq`), and answers such a change at once. An undrained speaker waits
+//! for these echoes before it claims Layer 2 IPs again (`oxlb_announce::undrain`), so
+//! the owner has let go first. [`Flag::AcknowledgesFlags`] tells that a speaker echoes;
+//! an older one reads an echo line as one more passing name, which never matches (no
+//! `/`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +33,13 @@ const MAGIC: &[u8] = b"\xff\xff\xffoxlb-health\n";
 
 /// Starts a flag line.
 const FLAG_MARK: char = '!';
+
+/// Starts an acknowledgement line: `@name seq`.
+const ACK_MARK: char = '@';
+
+/// How long after a speaker's flags changed the others keep echoing its news: enough
+/// for any hold waiting on the echo, short enough that news stays small.
+pub const ACK_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A speaker's state, as it tells the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,6 +51,9 @@ pub enum Flag {
     /// announcements (`oxlb.io/weighted-ecmp`). Always sent by this version: its
     /// absence is what tells an older speaker.
     LinkBandwidth,
+    /// This speaker echoes the news of speakers whose flags changed lately (lines
+    /// `@name seq`). Always sent by this version.
+    AcknowledgesFlags,
 }
 
 impl Flag {
@@ -43,6 +61,7 @@ impl Flag {
         match self {
             Flag::Drained => "drained",
             Flag::LinkBandwidth => "link-bandwidth",
+            Flag::AcknowledgesFlags => "acknowledges-flags",
         }
     }
 
@@ -50,15 +69,17 @@ impl Flag {
         match text {
             "drained" => Some(Flag::Drained),
             "link-bandwidth" => Some(Flag::LinkBandwidth),
+            "acknowledges-flags" => Some(Flag::AcknowledgesFlags),
             _ => None,
         }
     }
 }
 
-/// The flags a speaker of this version tells: [`Flag::LinkBandwidth`] always, and
-/// [`Flag::Drained`] while drained. Both shells send these.
+/// The flags a speaker of this version tells: [`Flag::LinkBandwidth`] and
+/// [`Flag::AcknowledgesFlags`] always, [`Flag::Drained`] while drained. Both shells
+/// send these.
 pub fn own_flags(drained: bool) -> BTreeSet<Flag> {
-    let mut flags = BTreeSet::from([Flag::LinkBandwidth]);
+    let mut flags = BTreeSet::from([Flag::LinkBandwidth, Flag::AcknowledgesFlags]);
     if drained {
         flags.insert(Flag::Drained);
     }
@@ -75,10 +96,14 @@ pub struct News {
     pub seq: u64,
     pub passing: BTreeSet<String>,
     pub flags: BTreeSet<Flag>,
+    /// Speaker → the sequence number of its latest news this speaker holds, for the
+    /// speakers whose flags changed lately.
+    pub acks: BTreeMap<String, u64>,
 }
 
 /// The body: magic, the sender's name, the sequence number, then one `namespace/name`
-/// per line (names hold no newline), then one `!flag` per line.
+/// per line (names hold no newline), then one `!flag` per line, then one `@name seq`
+/// per acknowledgement.
 pub fn encode(news: &News) -> Vec<u8> {
     let mut body = MAGIC.to_vec();
     body.extend_from_slice(news.from.as_bytes());
@@ -92,6 +117,10 @@ pub fn encode(news: &News) -> Vec<u8> {
         body.push(b'\n');
         body.extend_from_slice(FLAG_MARK.to_string().as_bytes());
         body.extend_from_slice(flag.as_str().as_bytes());
+    }
+    for (speaker, seq) in &news.acks {
+        body.push(b'\n');
+        body.extend_from_slice(format!("{ACK_MARK}{speaker} {seq}").as_bytes());
     }
     body
 }
@@ -111,12 +140,20 @@ pub fn decode(body: &[u8]) -> Option<Option<News>> {
     };
     let mut passing = BTreeSet::new();
     let mut flags = BTreeSet::new();
+    let mut acks = BTreeMap::new();
     for line in lines.filter(|l| !l.is_empty()) {
-        match line.strip_prefix(FLAG_MARK) {
-            Some(flag) => flags.extend(Flag::parse(flag)),
-            None => {
-                passing.insert(line.to_string());
+        if let Some(flag) = line.strip_prefix(FLAG_MARK) {
+            flags.extend(Flag::parse(flag));
+        } else if let Some(ack) = line.strip_prefix(ACK_MARK) {
+            // A malformed echo is ignored, not the news: it only delays a claim.
+            if let Some((speaker, seq)) = ack.split_once(' ')
+                && let Ok(seq) = seq.parse::<u64>()
+                && !speaker.is_empty()
+            {
+                acks.insert(speaker.to_string(), seq);
             }
+        } else {
+            passing.insert(line.to_string());
         }
     }
     Some(Some(News {
@@ -124,6 +161,7 @@ pub fn decode(body: &[u8]) -> Option<Option<News>> {
         seq,
         passing,
         flags,
+        acks,
     }))
 }
 
@@ -140,6 +178,7 @@ struct Latest {
     /// `None`: forgotten since the speaker left ([`Table::forget_flags_of_absent`]):
     /// nothing is known of it until its next news.
     flags: Option<BTreeSet<Flag>>,
+    acks: BTreeMap<String, u64>,
 }
 
 /// What a newer piece of news changed.
@@ -172,6 +211,7 @@ impl Table {
                 seq: news.seq,
                 passing: news.passing,
                 flags: Some(news.flags),
+                acks: news.acks,
             },
         );
         changed
@@ -210,6 +250,21 @@ impl Table {
             .collect()
     }
 
+    /// The sequence number of the latest news held from `speaker`.
+    pub fn seq_of(&self, speaker: &str) -> Option<u64> {
+        self.latest.get(speaker).map(|l| l.seq)
+    }
+
+    /// The speakers whose latest news echoes `speaker`'s news numbered `since` or
+    /// later: they have read it.
+    pub fn acknowledging(&self, speaker: &str, since: u64) -> BTreeSet<String> {
+        self.latest
+            .iter()
+            .filter(|(_, latest)| latest.acks.get(speaker).is_some_and(|s| *s >= since))
+            .map(|(node, _)| node.clone())
+            .collect()
+    }
+
     /// The speakers whose latest news carries `flag`.
     pub fn with_flag(&self, flag: Flag) -> BTreeSet<String> {
         self.latest
@@ -231,6 +286,7 @@ mod tests {
             seq,
             passing: passing.iter().map(|s| s.to_string()).collect(),
             flags: BTreeSet::new(),
+            acks: BTreeMap::new(),
         }
     }
 
@@ -248,6 +304,11 @@ mod tests {
             News {
                 flags: own_flags(true),
                 ..news("node4", 1, &["a/b"])
+            },
+            News {
+                flags: own_flags(false),
+                acks: BTreeMap::from([("node1".into(), 7), ("node-2".into(), u64::MAX)]),
+                ..news("node5", 2, &["a/b"])
             },
         ] {
             assert_eq!(decode(&encode(&n)), Some(Some(n)));
@@ -333,7 +394,9 @@ mod tests {
             flags: own_flags(false),
             ..news("new", 5, &[])
         });
-        assert!(body.ends_with(b"\n!link-bandwidth"), "{body:?}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("\n!link-bandwidth"), "{text}");
+        assert!(text.contains("\n!acknowledges-flags"), "{text}");
         // An older speaker's body: passing names and maybe `!drained`, nothing else.
         let mut old = MAGIC.to_vec();
         old.extend_from_slice(b"old\n7\na/b\n!drained");
@@ -354,7 +417,7 @@ mod tests {
         let flags = table.flags();
         assert_eq!(flags["older"], BTreeSet::new());
         assert_eq!(flags["old"], BTreeSet::from([Flag::Drained]));
-        assert_eq!(flags["new"], BTreeSet::from([Flag::LinkBandwidth]));
+        assert_eq!(flags["new"], own_flags(false));
         assert_eq!(
             table.with_flag(Flag::LinkBandwidth),
             BTreeSet::from(["new".to_string()])
@@ -367,5 +430,46 @@ mod tests {
         );
         assert!(table.observe(news("older", 8, &[])).flags);
         assert_eq!(table.flags()["older"], BTreeSet::new());
+    }
+
+    /// An echo says who read which news; a malformed echo line is dropped alone; an
+    /// older speaker reads echo lines as passing names no Service key equals.
+    #[test]
+    fn echoes_tell_who_read_a_speakers_news() {
+        let mut table = Table::default();
+        let echo = |from: &str, seq: u64, of: &[(&str, u64)]| News {
+            flags: own_flags(false),
+            acks: of.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+            ..news(from, seq, &[])
+        };
+        table.observe(echo("n2", 10, &[("n1", 41)]));
+        table.observe(echo("n3", 10, &[("n1", 40)]));
+        table.observe(news("old", 10, &[]));
+        assert_eq!(table.acknowledging("n1", 41), BTreeSet::from(["n2".into()]));
+        assert_eq!(table.acknowledging("n1", 40).len(), 2);
+        assert!(table.acknowledging("n9", 0).is_empty());
+        assert_eq!(
+            table.with_flag(Flag::AcknowledgesFlags),
+            BTreeSet::from(["n2".into(), "n3".into()])
+        );
+        // The echo is only as new as the speaker's latest news.
+        table.observe(echo("n2", 11, &[]));
+        assert!(table.acknowledging("n1", 41).is_empty());
+        assert_eq!(table.seq_of("n2"), Some(11));
+
+        let mut body = MAGIC.to_vec();
+        body.extend_from_slice(b"n4\n3\n!acknowledges-flags\n@n1 12\n@n2 x\n@ 5\n@n3");
+        let read = decode(&body).unwrap().unwrap();
+        assert_eq!(read.acks, BTreeMap::from([("n1".to_string(), 12)]));
+        assert!(read.passing.is_empty());
+        let body = encode(&echo("n5", 1, &[("n1", 12)]));
+        let text = String::from_utf8_lossy(&body[MAGIC.len()..]).to_string();
+        assert!(
+            text.split('\n')
+                .skip(2)
+                .filter(|l| !l.starts_with('!'))
+                .all(|l| l.starts_with('@') && !l.contains('/')),
+            "{text}"
+        );
     }
 }

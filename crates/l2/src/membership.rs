@@ -293,7 +293,20 @@ pub struct Membership {
     flags: watch::Sender<BTreeSet<Flag>>,
     /// The other speakers' flags, as they told.
     peer_flags: watch::Receiver<BTreeMap<String, BTreeSet<Flag>>>,
+    /// Who has read this speaker's latest flag change.
+    flag_acks: watch::Receiver<FlagAcks>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Who has read this speaker's latest flag change: the speakers whose news echoes its
+/// news numbered `since` (the first sent with the current flags) or later
+/// ([`crate::health_news`]). An undrained speaker waits on it before it claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagAcks {
+    pub since: u64,
+    pub acknowledged: BTreeSet<String>,
+    /// The speakers whose news says they echo ([`Flag::AcknowledgesFlags`]).
+    pub can_acknowledge: BTreeSet<String>,
 }
 
 impl Membership {
@@ -336,6 +349,7 @@ impl Membership {
         let (peer_health_tx, peer_health) = watch::channel(BTreeMap::new());
         let (flags_tx, flags_rx) = watch::channel(BTreeSet::new());
         let (peer_flags_tx, peer_flags) = watch::channel(BTreeMap::new());
+        let (flag_acks_tx, flag_acks) = watch::channel(FlagAcks::default());
         let rng: StdRng = rand::make_rng();
         let foca = Foca::new(me.clone(), tuning.foca_config(), rng, PostcardCodec);
         let mut shell = Shell {
@@ -366,6 +380,10 @@ impl Membership {
             health_table: crate::health_news::Table::default(),
             peer_health: peer_health_tx,
             peer_flags: peer_flags_tx,
+            flag_acks: flag_acks_tx,
+            flags_since: generation,
+            flags_changed_at: BTreeMap::new(),
+            echo_due: false,
         };
         shell.replace_seeds(seeds, tuning.announce_every);
         let task = tokio::spawn(shell.run(tuning, leave_rx, seeds_rx, passing_rx, flags_rx));
@@ -381,6 +399,7 @@ impl Membership {
             peer_health,
             flags: flags_tx,
             peer_flags,
+            flag_acks,
             task,
         })
     }
@@ -429,6 +448,11 @@ impl Membership {
     /// changes whenever one speaker's flags change or one is first heard from.
     pub fn watch_peer_flags(&self) -> watch::Receiver<BTreeMap<String, BTreeSet<Flag>>> {
         self.peer_flags.clone()
+    }
+
+    /// Who has read this speaker's latest flag change; changes when one more has.
+    pub fn watch_flag_acks(&self) -> watch::Receiver<FlagAcks> {
+        self.flag_acks.clone()
     }
 
     /// Speaker → the checked Services that pass on it, as the others told; changes
@@ -563,6 +587,14 @@ struct Shell {
     health_table: crate::health_news::Table,
     peer_health: watch::Sender<BTreeMap<String, BTreeSet<String>>>,
     peer_flags: watch::Sender<BTreeMap<String, BTreeSet<Flag>>>,
+    flag_acks: watch::Sender<FlagAcks>,
+    /// The number of the first news sent with this speaker's current flags.
+    flags_since: u64,
+    /// When each other speaker's flags last changed: their news is echoed for
+    /// [`crate::health_news::ACK_WINDOW`] after.
+    flags_changed_at: BTreeMap<String, Instant>,
+    /// A speaker's flags changed: send news (with the echo) at once.
+    echo_due: bool,
 }
 
 impl Shell {
@@ -632,6 +664,8 @@ impl Shell {
                     // gossip's datagrams, so one lost copy does not wait for the repeat.
                     let now = passing.borrow().clone();
                     let own = flags.borrow_and_update().clone();
+                    self.flags_since = self.health_seq.wrapping_add(1);
+                    self.publish_flag_acks();
                     self.send_health(&now, &own, tuning.copies.max(1)).await;
                 }
                 Ok(()) = seeds.changed() => {
@@ -661,6 +695,11 @@ impl Shell {
                     }
                     return;
                 }
+            }
+            if std::mem::take(&mut self.echo_due) {
+                let now = passing.borrow().clone();
+                let own = flags.borrow().clone();
+                self.send_health(&now, &own, 1).await;
             }
             self.flush(&timer_tx, &tuning).await;
         }
@@ -781,12 +820,21 @@ impl Shell {
                     drop(stats);
                     self.remember(packet);
                     if news.from != self.me.name {
+                        let from = news.from.clone();
+                        let echoes_me = news.acks.contains_key(&self.me.name);
                         let changed = self.health_table.observe(news);
                         if changed.passing {
                             self.peer_health.send_replace(self.health_table.passing());
                         }
                         if changed.flags {
                             self.peer_flags.send_replace(self.health_table.flags());
+                            // Echoed at once, so a speaker waiting on it (an
+                            // undrain) does not wait for the next round.
+                            self.flags_changed_at.insert(from, Instant::now());
+                            self.echo_due = true;
+                        }
+                        if changed.flags || echoes_me {
+                            self.publish_flag_acks();
                         }
                     }
                 }
@@ -851,11 +899,20 @@ impl Shell {
         copies: u8,
     ) {
         self.health_seq = self.health_seq.wrapping_add(1);
+        let now = Instant::now();
+        self.flags_changed_at
+            .retain(|_, at| now.duration_since(*at) < crate::health_news::ACK_WINDOW);
+        let acks = self
+            .flags_changed_at
+            .keys()
+            .filter_map(|speaker| Some((speaker.clone(), self.health_table.seq_of(speaker)?)))
+            .collect();
         let news = crate::health_news::News {
             from: self.me.name.clone(),
             seq: self.health_seq,
             passing: passing.clone(),
             flags: flags.clone(),
+            acks,
         };
         let packet = self.sealer.seal(&crate::health_news::encode(&news));
         let members: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
@@ -866,6 +923,24 @@ impl Shell {
                 }
             }
         }
+    }
+
+    /// Recomputes who has read this speaker's latest flag change.
+    fn publish_flag_acks(&mut self) {
+        let acks = FlagAcks {
+            since: self.flags_since,
+            acknowledged: self
+                .health_table
+                .acknowledging(&self.me.name, self.flags_since),
+            can_acknowledge: self.health_table.with_flag(Flag::AcknowledgesFlags),
+        };
+        self.flag_acks.send_if_modified(|current| {
+            let differs = *current != acks;
+            if differs {
+                *current = acks;
+            }
+            differs
+        });
     }
 
     /// Logs a member list that differs from this speaker's for longer than gossip

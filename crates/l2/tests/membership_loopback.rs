@@ -180,3 +180,87 @@ async fn seeds_learned_later_are_announced_to() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(m1.live_members(), names(3));
 }
+
+/// Waits until `member`'s flag acknowledgements satisfy `done`; returns them.
+async fn wait_acks(
+    member: &Membership,
+    done: impl Fn(&oxlb_l2::membership::FlagAcks) -> bool,
+) -> Option<oxlb_l2::membership::FlagAcks> {
+    let mut watch = member.watch_flag_acks();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let acks = watch.borrow_and_update().clone();
+            if done(&acks) {
+                return Some(acks);
+            }
+            if watch.changed().await.is_err() {
+                return None;
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A flag change (drain, undrain) is acknowledged by every member that read it, over
+/// the real datagrams: each echoes the news at once. A member that is gone echoes
+/// nothing, and is never counted as having read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_acknowledges_a_flag_change_it_read() {
+    use oxlb_l2::health_news::own_flags;
+    let addrs = free_ports(3);
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let m = start(i, &addrs).await;
+        m.set_flags(own_flags(false));
+        members.push(Some(m));
+    }
+    for m in members.iter().flatten() {
+        assert!(wait_for(m, &names(3)).await, "{:?}", m.live_members());
+    }
+    let others = BTreeSet::from(["node2".to_string(), "node3".to_string()]);
+    let node1 = members[0].take().unwrap();
+    let node1 = &node1;
+
+    let before = node1.watch_flag_acks().borrow().since;
+    node1.set_flags(own_flags(true));
+    let drained = wait_acks(node1, |a| a.since > before && a.acknowledged == others).await;
+    let drained = drained.unwrap_or_else(|| {
+        panic!(
+            "drain not acknowledged: {:?}",
+            node1.watch_flag_acks().borrow()
+        )
+    });
+    assert_eq!(drained.can_acknowledge, others);
+
+    let started = std::time::Instant::now();
+    node1.set_flags(own_flags(false));
+    let undrained = wait_acks(node1, |a| {
+        a.since > drained.since && a.acknowledged == others
+    })
+    .await;
+    assert!(
+        undrained.is_some(),
+        "undrain not acknowledged: {:?}",
+        node1.watch_flag_acks().borrow()
+    );
+    eprintln!(
+        "MEASURED undrain acknowledged by both members after {} ms (loopback)",
+        started.elapsed().as_millis()
+    );
+
+    // node3 stops without a word: the next change is acknowledged by node2 only.
+    drop(members[2].take());
+    let since = undrained.unwrap().since;
+    node1.set_flags(own_flags(true));
+    let only_node2 = BTreeSet::from(["node2".to_string()]);
+    let acks = wait_acks(node1, |a| a.since > since && a.acknowledged == only_node2).await;
+    assert!(acks.is_some(), "{:?}", node1.watch_flag_acks().borrow());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        node1.watch_flag_acks().borrow().acknowledged,
+        only_node2,
+        "node3 is gone: it read nothing"
+    );
+}

@@ -101,18 +101,24 @@ struct Engine {
     peer_flags: Option<watch::Receiver<crate::l2_glue::PeerFlags>>,
     /// Weighted ECMP with mixed paths: logged once per change.
     mixed_paths_log: oxlb_node::mixed_paths::MixedPathsLog,
-    /// After an undrain, this node stays out of the Layer 2 election until then: the
-    /// others hear of the undrain first and let go of its IPs, so two never answer.
-    undrain_hold: Option<tokio::time::Instant>,
+    /// Who has read this speaker's latest flag change (its undrain).
+    flag_acks: Option<watch::Receiver<oxlb_l2::membership::FlagAcks>>,
+    /// After an undrain, this node stays out of the Layer 2 election until every live
+    /// speaker acknowledged it (`oxlb_announce::undrain`): the owner of its IPs lets go
+    /// first, so two never answer.
+    undrain: Option<UndrainWait>,
 }
 
-/// How long an undrained node waits before it claims Layer 2 IPs again. The undrain
-/// news goes out at once (twice) and the owner lets go as soon as it reads it, within
-/// a few milliseconds on a LAN; the hold is that time with a wide margin, and the
-/// trade-off is explicit: the IP goes unanswered for about this long (a client with the
-/// entry cached does not notice; one asking then retries), while a shorter hold would
-/// risk two answerers if the news is late. Measured gap: tests/drain_l2.rs.
-const UNDRAIN_HOLD: Duration = Duration::from_millis(200);
+/// An undrain waiting for the other speakers to read it.
+struct UndrainWait {
+    started: tokio::time::Instant,
+    /// The number of this speaker's flag news before the undrain: acknowledgements
+    /// count only once the membership has sent the undrain news (a newer number).
+    since_before: u64,
+    /// When to look again without news (the older speakers' time, the slow warning).
+    wake: Option<tokio::time::Instant>,
+    warned: bool,
+}
 
 /// Runs until `shutdown` resolves, then stops cleanly (Cease to every peer, or graceful
 /// restart where negotiated) and returns.
@@ -169,7 +175,8 @@ pub async fn run(
         peer_health: None,
         peer_flags: None,
         mixed_paths_log: oxlb_node::mixed_paths::MixedPathsLog::default(),
-        undrain_hold: None,
+        flag_acks: None,
+        undrain: None,
         planner: Planner::new(&options.node, options.lb_class.clone())
             .with_service_limit(options.max_services),
         options,
@@ -208,14 +215,18 @@ pub async fn run(
                 let was = engine.drain.is_drained();
                 crate::drain::request(&mut engine.drain, wish);
                 if was && !engine.drain.is_drained() {
-                    engine.undrain_hold = Some(tokio::time::Instant::now() + UNDRAIN_HOLD);
+                    engine.begin_undrain_hold();
                 }
                 engine.apply().await;
                 engine.observe_drain().await;
             }
-            () = oxlb_node::weights::due(engine.undrain_hold) => {
-                engine.undrain_hold = None;
+            () = oxlb_node::weights::due(engine.undrain.as_ref().and_then(|u| u.wake)) => {
                 engine.apply().await;
+            }
+            Some(()) = changed(&mut engine.flag_acks) => {
+                if engine.undrain.is_some() {
+                    engine.apply().await;
+                }
             }
             Some(()) = changed(&mut engine.peer_flags) => engine.apply().await,
             () = oxlb_node::weights::due(crate::drain::poll(&engine.drain)) => {
@@ -310,6 +321,7 @@ impl Engine {
 
     async fn apply(&mut self) {
         self.start_layer2_if_needed().await;
+        self.settle_undrain();
         let Some(current) = &self.current else {
             return;
         };
@@ -429,6 +441,7 @@ impl Engine {
         self.live = layer2.watch_live();
         self.peer_health = layer2.watch_peer_health();
         self.peer_flags = layer2.watch_peer_flags();
+        self.flag_acks = layer2.watch_flag_acks();
         self.layer2 = Some(layer2);
     }
 
@@ -498,9 +511,83 @@ impl Engine {
         });
     }
 
+    /// After an undrain: stays out of the election until the other speakers read it.
+    fn begin_undrain_hold(&mut self) {
+        let started = tokio::time::Instant::now();
+        self.undrain = Some(UndrainWait {
+            started,
+            since_before: self.flag_acks.as_ref().map_or(0, |a| a.borrow().since),
+            wake: Some(started + oxlb_announce::undrain::OLDER_SPEAKER_HOLD),
+            warned: false,
+        });
+    }
+
+    /// Ends the undrain hold once every live speaker acknowledged it (older speakers:
+    /// once they had the time), else sets when to look again.
+    fn settle_undrain(&mut self) {
+        use oxlb_announce::undrain::{OLDER_SPEAKER_HOLD, SLOW_ACK, Speakers, UndrainHold};
+        let Some(wait) = &mut self.undrain else {
+            return;
+        };
+        let elapsed = wait.started.elapsed();
+        let acks = self
+            .flag_acks
+            .as_ref()
+            .map(|a| a.borrow().clone())
+            .unwrap_or_default();
+        let mut live = self
+            .layer2
+            .as_ref()
+            .and_then(Layer2::live)
+            .unwrap_or_default();
+        live.remove(&self.options.node);
+        let sent = acks.since > wait.since_before;
+        let speakers = Speakers {
+            live,
+            can_acknowledge: acks.can_acknowledge,
+            acknowledged: if sent {
+                acks.acknowledged
+            } else {
+                BTreeSet::new()
+            },
+        };
+        match oxlb_announce::undrain::undrain_hold(elapsed, &speakers) {
+            UndrainHold::Over(end) => {
+                info!(
+                    after_ms = elapsed.as_millis() as u64,
+                    end = end.as_str(),
+                    "layer2: undrained; this node stands in the election again"
+                );
+                self.undrain = None;
+            }
+            UndrainHold::Waiting {
+                unacknowledged,
+                older,
+            } => {
+                if elapsed >= SLOW_ACK && !wait.warned {
+                    warn!(
+                        waiting_for = ?unacknowledged,
+                        "layer2: undrained {} s ago, but these live speakers have not \
+                         acknowledged it; this node stays out of the election until they \
+                         do (another node answers meanwhile)",
+                        elapsed.as_secs()
+                    );
+                    wait.warned = true;
+                }
+                wait.wake = if !older.is_empty() {
+                    Some(wait.started + OLDER_SPEAKER_HOLD)
+                } else if !wait.warned {
+                    Some(wait.started + SLOW_ACK)
+                } else {
+                    None
+                };
+            }
+        }
+    }
+
     /// The speakers the Layer 2 election leaves out while another can answer: the
     /// others that told they are drained, and this one while drained or just undrained
-    /// ([`UNDRAIN_HOLD`]).
+    /// (until the others acknowledged it, [`Engine::settle_undrain`]).
     fn drained_speakers(&self) -> BTreeSet<String> {
         let mut drained: BTreeSet<String> = self
             .peer_flags
@@ -514,7 +601,7 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
-        if self.drain.is_drained() || self.undrain_hold.is_some() {
+        if self.drain.is_drained() || self.undrain.is_some() {
             drained.insert(self.options.node.clone());
         }
         drained

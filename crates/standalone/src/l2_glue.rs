@@ -99,6 +99,12 @@ impl Layer2 {
         self.membership.as_ref().map(|m| m.watch_peer_flags())
     }
 
+    /// Who has read this speaker's latest flag change (the undrain hold waits on it);
+    /// `None` without membership.
+    pub fn watch_flag_acks(&self) -> Option<watch::Receiver<oxlb_l2::membership::FlagAcks>> {
+        self.membership.as_ref().map(|m| m.watch_flag_acks())
+    }
+
     /// Health checks: what the other speakers told; `None` without membership.
     pub fn watch_peer_health(
         &self,
