@@ -1,4 +1,5 @@
-//! Start-up with 10,000 Services, in-process against filled caches (no API server):
+//! Start-up with 10,000 Services (`OXLB_SCALE_SERVICES` for another count, e.g. the
+//! 100,000 of issue 22), in-process against filled caches (no API server):
 //! the time to build the config and reconcile every Service (fresh cluster, then a
 //! restart that re-claims every address), and the memory it takes. Printed as figures
 //! and as a ratio against decoding the same Services from JSON (what one LIST costs
@@ -21,6 +22,14 @@ use serde_json::json;
 
 const SERVICES: usize = 10_000;
 
+/// [`SERVICES`] unless `OXLB_SCALE_SERVICES` says otherwise (the in-process test only).
+fn services_count() -> usize {
+    std::env::var("OXLB_SCALE_SERVICES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SERVICES)
+}
+
 fn filled<K>(objects: Vec<K>) -> Store<K>
 where
     K: kube::Resource + Clone + 'static,
@@ -38,10 +47,15 @@ where
 }
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A line of /proc/self/status in KiB (`VmRSS:`, `VmHWM:` the peak).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -66,9 +80,10 @@ fn service_json(i: usize, status: Option<&str>) -> serde_json::Value {
 #[test]
 #[ignore = "measurement; run with --release --ignored --nocapture"]
 fn startup_with_10k_services() {
+    let count = services_count();
     let rss_start = rss_kib();
     let text: String = serde_json::to_string(
-        &(0..SERVICES)
+        &(0..count)
             .map(|i| service_json(i, None))
             .collect::<Vec<_>>(),
     )
@@ -89,7 +104,7 @@ fn startup_with_10k_services() {
     let pool: oxlb_api::IPAddressPool = serde_json::from_value(json!({
         "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
         "metadata": {"name": "big", "namespace": "metallb-system"},
-        "spec": {"addresses": ["10.100.0.0/16"]}}))
+        "spec": {"addresses": ["10.128.0.0/14"]}}))
     .unwrap();
     let services = filled(decoded);
     let namespace_store = filled(namespaces);
@@ -122,7 +137,7 @@ fn startup_with_10k_services() {
     let fresh = t.elapsed();
     assert_eq!(
         outcome.services.values().filter(|o| o.needs_update).count(),
-        SERVICES
+        count
     );
     let rss_core = rss_kib();
 
@@ -156,8 +171,8 @@ fn startup_with_10k_services() {
         "a restart writes nothing"
     );
 
-    println!("10,000 Services, in-process against filled caches:");
-    println!("  decode 10k Services from JSON (one LIST, reference): {decode:?}");
+    println!("{count} Services, in-process against filled caches:");
+    println!("  decode {count} Services from JSON (one LIST, reference): {decode:?}");
     println!(
         "  fresh cluster (build config + allocate all): {fresh:?} = {:.1}x the decode",
         fresh.as_secs_f64() / decode.as_secs_f64()
@@ -167,8 +182,9 @@ fn startup_with_10k_services() {
         restart.as_secs_f64() / decode.as_secs_f64()
     );
     println!(
-        "  RSS: test start {rss_start} KiB, caches filled {rss_filled} KiB, with core {rss_core} KiB (core adds {} KiB)",
-        rss_core.saturating_sub(rss_filled)
+        "  RSS: test start {rss_start} KiB, caches filled {rss_filled} KiB, with core {rss_core} KiB (core adds {} KiB), peak {} KiB",
+        rss_core.saturating_sub(rss_filled),
+        status_kib("VmHWM:")
     );
 }
 
