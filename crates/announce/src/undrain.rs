@@ -1,10 +1,9 @@
 //! When a node that was drained (`oxlb undrain`) may stand in the Layer 2 election
 //! again. Until the other speakers know it is back, the current owner of its IPs keeps
 //! answering; if this node claimed at once, two would answer. So it waits until every
-//! live speaker has acknowledged the undrain: each speaker's health news echoes the
-//! sequence number of the latest news it heard from a speaker whose flags changed
-//! lately, and a speaker answers a flag change at once, so on a LAN this takes a few
-//! milliseconds. News can be lost: the echo repeats with every news (every second), so
+//! live speaker has acknowledged the undrain: while its health news asks for it, every
+//! speaker's news echoes the sequence number of the latest news it heard from it, the
+//! first echo at once, so on a LAN this takes a few milliseconds. News can be lost: the echo repeats with every news (every second), so
 //! a lost one delays the claim, never doubles the answer.
 //!
 //! Speakers from before acknowledgements cannot echo; for them the rule of before

@@ -18,13 +18,14 @@
 //! prefixes without the link-bandwidth community (`oxlb_announce::mixed_paths`).
 //! That is why [`Table::flags`] lists every speaker heard from, also with no flag.
 //!
-//! Acknowledgements: a speaker echoes, for every other speaker whose flags changed in
-//! the last [`ACK_WINDOW`], the sequence number of the latest news it holds from it
-//! (a line `@name seq`), and answers such a change at once. An undrained speaker waits
-//! for these echoes before it claims Layer 2 IPs again (`oxlb_announce::undrain`), so
-//! the owner has let go first. [`Flag::AcknowledgesFlags`] tells that a speaker echoes;
-//! an older one reads an echo line as one more passing name, which never matches (no
-//! `/`).
+//! Acknowledgements: a speaker that needs to know the others have read its news (an
+//! undrained one, before it claims Layer 2 IPs again: `oxlb_announce::undrain`) says
+//! so with [`Flag::AwaitingAcks`]; while its news carries it, every other speaker
+//! echoes the number of the latest news it holds from it (a line `@name seq`), at once
+//! when the flag appears and then with every news. Only speakers asking are echoed, so
+//! news stays small in any cluster. [`Flag::AcknowledgesFlags`] tells that a speaker
+//! echoes; an older one reads an echo line as one more passing name, which never
+//! matches (no `/`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,10 +38,6 @@ const FLAG_MARK: char = '!';
 /// Starts an acknowledgement line: `@name seq`.
 const ACK_MARK: char = '@';
 
-/// How long after a speaker's flags changed the others keep echoing its news: enough
-/// for any hold waiting on the echo, short enough that news stays small.
-pub const ACK_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// A speaker's state, as it tells the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Flag {
@@ -51,9 +48,12 @@ pub enum Flag {
     /// announcements (`oxlb.io/weighted-ecmp`). Always sent by this version: its
     /// absence is what tells an older speaker.
     LinkBandwidth,
-    /// This speaker echoes the news of speakers whose flags changed lately (lines
-    /// `@name seq`). Always sent by this version.
+    /// This speaker echoes the news of speakers that ask for it (lines `@name seq`).
+    /// Always sent by this version.
     AcknowledgesFlags,
+    /// This speaker waits until every other one has read its news (after `oxlb
+    /// undrain`): echo it.
+    AwaitingAcks,
 }
 
 impl Flag {
@@ -62,6 +62,7 @@ impl Flag {
             Flag::Drained => "drained",
             Flag::LinkBandwidth => "link-bandwidth",
             Flag::AcknowledgesFlags => "acknowledges-flags",
+            Flag::AwaitingAcks => "awaiting-acks",
         }
     }
 
@@ -70,6 +71,7 @@ impl Flag {
             "drained" => Some(Flag::Drained),
             "link-bandwidth" => Some(Flag::LinkBandwidth),
             "acknowledges-flags" => Some(Flag::AcknowledgesFlags),
+            "awaiting-acks" => Some(Flag::AwaitingAcks),
             _ => None,
         }
     }
@@ -97,7 +99,7 @@ pub struct News {
     pub passing: BTreeSet<String>,
     pub flags: BTreeSet<Flag>,
     /// Speaker → the sequence number of its latest news this speaker holds, for the
-    /// speakers whose flags changed lately.
+    /// speakers awaiting acknowledgements.
     pub acks: BTreeMap<String, u64>,
 }
 
@@ -262,6 +264,28 @@ impl Table {
             .iter()
             .filter(|(_, latest)| latest.acks.get(speaker).is_some_and(|s| *s >= since))
             .map(|(node, _)| node.clone())
+            .collect()
+    }
+
+    /// Whether `speaker`'s latest news carries `flag`.
+    pub fn has_flag(&self, speaker: &str, flag: Flag) -> bool {
+        self.latest
+            .get(speaker)
+            .and_then(|l| l.flags.as_ref())
+            .is_some_and(|f| f.contains(&flag))
+    }
+
+    /// The echo lines this speaker's news carries: every speaker awaiting
+    /// acknowledgements, with the number of its latest news held here.
+    pub fn echoes(&self) -> BTreeMap<String, u64> {
+        self.latest
+            .iter()
+            .filter(|(_, l)| {
+                l.flags
+                    .as_ref()
+                    .is_some_and(|f| f.contains(&Flag::AwaitingAcks))
+            })
+            .map(|(node, l)| (node.clone(), l.seq))
             .collect()
     }
 
@@ -452,6 +476,16 @@ mod tests {
             table.with_flag(Flag::AcknowledgesFlags),
             BTreeSet::from(["n2".into(), "n3".into()])
         );
+        // Only speakers asking for it are echoed, with their latest number.
+        assert!(table.echoes().is_empty());
+        table.observe(News {
+            flags: BTreeSet::from([Flag::AwaitingAcks]),
+            ..news("n1", 41, &[])
+        });
+        assert_eq!(table.echoes(), BTreeMap::from([("n1".to_string(), 41)]));
+        assert!(table.has_flag("n1", Flag::AwaitingAcks));
+        table.observe(news("n1", 42, &[]));
+        assert!(table.echoes().is_empty());
         // The echo is only as new as the speaker's latest news.
         table.observe(echo("n2", 11, &[]));
         assert!(table.acknowledging("n1", 41).is_empty());

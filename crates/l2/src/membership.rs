@@ -382,7 +382,6 @@ impl Membership {
             peer_flags: peer_flags_tx,
             flag_acks: flag_acks_tx,
             flags_since: generation,
-            flags_changed_at: BTreeMap::new(),
             echo_due: false,
         };
         shell.replace_seeds(seeds, tuning.announce_every);
@@ -590,10 +589,7 @@ struct Shell {
     flag_acks: watch::Sender<FlagAcks>,
     /// The number of the first news sent with this speaker's current flags.
     flags_since: u64,
-    /// When each other speaker's flags last changed: their news is echoed for
-    /// [`crate::health_news::ACK_WINDOW`] after.
-    flags_changed_at: BTreeMap<String, Instant>,
-    /// A speaker's flags changed: send news (with the echo) at once.
+    /// A speaker started awaiting acknowledgements: send news (with the echo) at once.
     echo_due: bool,
 }
 
@@ -830,8 +826,9 @@ impl Shell {
                             self.peer_flags.send_replace(self.health_table.flags());
                             // Echoed at once, so a speaker waiting on it (an
                             // undrain) does not wait for the next round.
-                            self.flags_changed_at.insert(from, Instant::now());
-                            self.echo_due = true;
+                            if self.health_table.has_flag(&from, Flag::AwaitingAcks) {
+                                self.echo_due = true;
+                            }
                         }
                         if changed.flags || echoes_me {
                             self.publish_flag_acks();
@@ -899,14 +896,7 @@ impl Shell {
         copies: u8,
     ) {
         self.health_seq = self.health_seq.wrapping_add(1);
-        let now = Instant::now();
-        self.flags_changed_at
-            .retain(|_, at| now.duration_since(*at) < crate::health_news::ACK_WINDOW);
-        let acks = self
-            .flags_changed_at
-            .keys()
-            .filter_map(|speaker| Some((speaker.clone(), self.health_table.seq_of(speaker)?)))
-            .collect();
+        let acks = self.health_table.echoes();
         let news = crate::health_news::News {
             from: self.me.name.clone(),
             seq: self.health_seq,

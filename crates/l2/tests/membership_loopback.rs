@@ -203,12 +203,18 @@ async fn wait_acks(
     .flatten()
 }
 
-/// A flag change (drain, undrain) is acknowledged by every member that read it, over
-/// the real datagrams: each echoes the news at once. A member that is gone echoes
-/// nothing, and is never counted as having read it.
+/// A member awaiting acknowledgements (an undrain) gets them from every member that
+/// read its news, over the real datagrams: each echoes the news at once. A member that
+/// is gone echoes nothing, and is never counted as having read it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_member_acknowledges_a_flag_change_it_read() {
     use oxlb_l2::health_news::own_flags;
+    use oxlb_l2::membership::Flag;
+    let awaiting = |drained: bool| {
+        let mut flags = own_flags(drained);
+        flags.insert(Flag::AwaitingAcks);
+        flags
+    };
     let addrs = free_ports(3);
     let mut members = Vec::new();
     for i in 0..3 {
@@ -224,7 +230,7 @@ async fn every_member_acknowledges_a_flag_change_it_read() {
     let node1 = &node1;
 
     let before = node1.watch_flag_acks().borrow().since;
-    node1.set_flags(own_flags(true));
+    node1.set_flags(awaiting(true));
     let drained = wait_acks(node1, |a| a.since > before && a.acknowledged == others).await;
     let drained = drained.unwrap_or_else(|| {
         panic!(
@@ -235,7 +241,7 @@ async fn every_member_acknowledges_a_flag_change_it_read() {
     assert_eq!(drained.can_acknowledge, others);
 
     let started = std::time::Instant::now();
-    node1.set_flags(own_flags(false));
+    node1.set_flags(awaiting(false));
     let undrained = wait_acks(node1, |a| {
         a.since > drained.since && a.acknowledged == others
     })
@@ -253,7 +259,7 @@ async fn every_member_acknowledges_a_flag_change_it_read() {
     // node3 stops without a word: the next change is acknowledged by node2 only.
     drop(members[2].take());
     let since = undrained.unwrap().since;
-    node1.set_flags(own_flags(true));
+    node1.set_flags(awaiting(true));
     let only_node2 = BTreeSet::from(["node2".to_string()]);
     let acks = wait_acks(node1, |a| a.since > since && a.acknowledged == only_node2).await;
     assert!(acks.is_some(), "{:?}", node1.watch_flag_acks().borrow());

@@ -327,7 +327,7 @@ impl Engine {
         };
         let live = self.layer2.as_ref().and_then(Layer2::live);
         if let Some(layer2) = &self.layer2 {
-            layer2.set_drained(self.drain.is_drained());
+            layer2.set_flags(self.drain.is_drained(), self.undrain.is_some());
         }
         self.planner.set_drained(self.drained_speakers());
         self.planner.set_told(

@@ -85,11 +85,16 @@ impl Layer2 {
     }
 
     /// Tells the others this speaker's flags: whether it is drained (`oxlb drain`: they
-    /// then elect Layer 2 owners without it while another speaker can answer), and that
-    /// it attaches the link-bandwidth community (always, this version).
-    pub fn set_drained(&self, drained: bool) {
+    /// then elect Layer 2 owners without it while another speaker can answer), whether
+    /// it awaits their acknowledgement (an undrain), and that it attaches the
+    /// link-bandwidth community and echoes (always, this version).
+    pub fn set_flags(&self, drained: bool, awaiting_acks: bool) {
         if let Some(membership) = &self.membership {
-            membership.set_flags(oxlb_l2::health_news::own_flags(drained));
+            let mut flags = oxlb_l2::health_news::own_flags(drained);
+            if awaiting_acks {
+                flags.insert(oxlb_l2::membership::Flag::AwaitingAcks);
+            }
+            membership.set_flags(flags);
         }
     }
 
