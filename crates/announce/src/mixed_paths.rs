@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
-use crate::snapshot::{NodeView, ServiceKey};
+use crate::snapshot::{NodeView, ServiceKey, TrafficPolicy};
 use crate::{Health, Input};
 
 /// What a speaker told about the link-bandwidth community.
@@ -61,8 +61,20 @@ pub fn mixed_paths(
     if !nodes.iter().any(|(_, c)| *c == LinkBandwidth::Lacks) {
         return Vec::new();
     }
+    // Only a Local Service of a pool a weighted advertisement selects can carry a
+    // weight: the decision runs per node for those alone (a rolling upgrade of a large
+    // cluster re-plans often; the other Services cost nothing here).
+    let weighted_pools: BTreeSet<&str> = input
+        .config
+        .bgp_advertisements
+        .values()
+        .filter(|a| a.weighted_ecmp)
+        .flat_map(|a| a.pools.iter().map(String::as_str))
+        .collect();
     let mut out = Vec::new();
-    for service in input.services {
+    for service in input.services.iter().filter(|s| {
+        s.traffic_policy == TrafficPolicy::Local && weighted_pools.contains(s.pool.as_str())
+    }) {
         let Some(pool) = input.config.pools.get(&service.pool) else {
             continue;
         };
