@@ -116,6 +116,11 @@ pub enum Code {
     MultiHopIbgp,
     PasswordBoth,
     DuplicatePeer,
+    /// `vrf` on a BGPPeer: this version opens no session for it (never one in the
+    /// default VRF instead).
+    VrfUnsupported,
+    /// `interface` (unnumbered BGP): this version opens no session for it.
+    UnnumberedUnsupported,
     AggregationLength,
     LocalPrefConflict,
     InvalidCommunity,

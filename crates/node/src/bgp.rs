@@ -26,6 +26,9 @@ pub enum SessionSkip {
     Unnumbered { peer: String, interface: String },
     /// No router ID: none configured and none could be derived.
     NoRouterId { peer: String },
+    /// `vrf:` needs the session inside that VRF, which this version cannot open; one in
+    /// the default VRF would announce into the wrong table.
+    Vrf { peer: String, vrf: String },
 }
 
 impl std::fmt::Display for SessionSkip {
@@ -35,6 +38,11 @@ impl std::fmt::Display for SessionSkip {
                 f,
                 "BGPPeer {peer}: unnumbered peering on interface {interface} is not supported by \
                  oxlb run yet; give peerAddress instead"
+            ),
+            SessionSkip::Vrf { peer, vrf } => write!(
+                f,
+                "BGPPeer {peer}: sessions in a VRF (vrf {vrf}) are not supported by this \
+                 version; no session is opened (never one in the default VRF instead)"
             ),
             SessionSkip::NoRouterId { peer } => write!(
                 f,
@@ -60,6 +68,13 @@ pub fn desired_sessions(
         .values()
         .filter(|p| any_matches(&p.node_selectors, node_labels))
     {
+        if let Some(vrf) = &peer.vrf {
+            skipped.push(SessionSkip::Vrf {
+                peer: peer.name.clone(),
+                vrf: vrf.clone(),
+            });
+            continue;
+        }
         let address = match &peer.address {
             PeerAddress::Ip(address) => *address,
             PeerAddress::Interface(interface) => {
@@ -316,6 +331,51 @@ mod tests {
             skipped.as_slice(),
             [SessionSkip::NoRouterId { .. }]
         ));
+    }
+
+    /// A BGPPeer with `vrf` gets no session (this version cannot open one inside the
+    /// VRF, and one in the default VRF would be wrong), with the reason; the peer beside
+    /// it is unaffected.
+    #[test]
+    fn a_vrf_peer_gets_no_session_rather_than_one_in_the_default_vrf() {
+        let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: red, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: plain, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.2}\n";
+        let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
+        let built = oxlb_config::build_config(&snapshot);
+        assert!(
+            built
+                .warnings
+                .iter()
+                .any(|d| d.code == oxlb_config::Code::VrfUnsupported),
+            "{:?}",
+            built.warnings
+        );
+        let config = built.config.unwrap();
+        let mut ids = RouterIds::default();
+        let (sessions, skipped) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            None,
+            dual,
+        );
+        assert_eq!(sessions.keys().collect::<Vec<_>>(), ["plain"]);
+        assert_eq!(
+            skipped,
+            [SessionSkip::Vrf {
+                peer: "red".into(),
+                vrf: "red".into()
+            }]
+        );
+        assert!(
+            skipped[0]
+                .to_string()
+                .contains("never one in the default VRF")
+        );
     }
 
     /// MetalLB (main) `localASN`: the session presents it instead of myASN (FRR's

@@ -260,6 +260,33 @@ fn build_one(
     if let Some(vrf) = spec.vrf.as_deref() {
         cx.single_line(subject, "spec.vrf", vrf, false);
     }
+    // MetalLB (FRR mode) runs such sessions inside the VRF. oxlb cannot yet; running
+    // the session in the default VRF instead would announce into the wrong table and
+    // send return traffic the wrong way, so the speakers open none, and say so here.
+    if let Some(vrf) = spec.vrf.as_deref().filter(|v| !v.is_empty()) {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::VrfUnsupported,
+                    "spec.vrf",
+                    "BGP sessions in a VRF are not supported by this version: no session is opened for this peer (never one in the default VRF instead)",
+                )
+                .value(vrf)
+                .expected("leave vrf out to peer from the default VRF"),
+        );
+    }
+    if let Some(interface) = spec.interface.as_deref().filter(|i| !i.is_empty()) {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::UnnumberedUnsupported,
+                    "spec.interface",
+                    "unnumbered BGP (interface) is not supported by this version: no session is opened for this peer",
+                )
+                .value(interface)
+                .expected("peerAddress: the router's IP on that link"),
+        );
+    }
     if let Some(password) = spec.password.as_deref() {
         cx.single_line(subject, "spec.password", password, true);
     }
