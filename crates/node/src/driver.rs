@@ -86,6 +86,9 @@ pub struct Driver {
     sessions: BTreeMap<String, SessionFacts>,
     /// Per BGPPeer name, its `vrf` (the metrics' `vrf` label).
     vrfs: BTreeMap<String, Option<String>>,
+    /// The BGPPeers given no session at the last apply, logged once per change (apply
+    /// runs on every change of anything).
+    skipped_sessions: Vec<crate::bgp::SessionSkip>,
     /// The Layer 2 announcements in force (the per-IP rows).
     l2: BTreeMap<IpAddr, L2Announcement>,
     stop_mode: StopMode,
@@ -122,6 +125,7 @@ impl Driver {
             bfd_events: None,
             sessions: BTreeMap::new(),
             vrfs: BTreeMap::new(),
+            skipped_sessions: Vec::new(),
             l2: BTreeMap::new(),
             stop_mode: StopMode::Withdraw,
             router_ids: bgp::RouterIds::default(),
@@ -162,8 +166,14 @@ impl Driver {
             node.internal_ipv4,
             local_address_toward,
         );
-        for skip in &skipped {
-            warn!("{skip}");
+        if skipped != self.skipped_sessions {
+            for skip in skipped
+                .iter()
+                .filter(|s| !self.skipped_sessions.contains(s))
+            {
+                warn!("{skip}");
+            }
+            self.skipped_sessions = skipped;
         }
         let bfd_wanted = bfd::desired(
             config,
