@@ -199,7 +199,9 @@ fn main() {
         return;
     }
     oxlb_netlab::sweep_stale();
-    let dir: PathBuf = std::env::temp_dir().join(format!("oxlb-footprint-{}", std::process::id()));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("oxlb-footprint-{}", std::process::id())));
+    let dir: PathBuf = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let router = Netns::new("fpr").unwrap();
     let (oxlb_ns, oxlb_sources) = speaker_ns(&router, "fpo", 1);
@@ -320,5 +322,13 @@ fn main() {
         converge_n.as_secs_f64() / converge_3.as_secs_f64()
     );
     drop((oxlb, gobgpd, feeder, bird, frr));
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The bench's files, removed when it ends, also by a panic.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
