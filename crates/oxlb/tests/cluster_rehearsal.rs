@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use cluster::*;
-use common::{CONVERGE, OXLB, WORKSTATION, flows, node_ip};
+use common::{CONVERGE, WORKSTATION, flows, node_ip};
 use serde_json::{Value, json};
 
 /// The metallb.io objects of a MetalLB install, as its documentation writes them: a BGP
@@ -158,27 +158,7 @@ fn hops() -> Vec<String> {
 fn router_config(dir: &std::path::Path) -> String {
     let file = dir.join("metallb.yaml");
     std::fs::write(&file, METALLB_CRS).unwrap();
-    let mut args = vec![
-        "router-config".to_string(),
-        "--flavor".into(),
-        "frr".into(),
-        "-f".into(),
-        file.to_str().unwrap().into(),
-    ];
-    for i in 1..=NODES {
-        args.push("--node".into());
-        args.push(format!("node{i}={}", node_ip(i)));
-    }
-    let output = std::process::Command::new(OXLB)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "oxlb router-config: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    common::frr_router_config(&file, NODES)
 }
 
 /// MetalLB's memberlist Secret: name `memberlist`, key `secretkey`, as MetalLB's install

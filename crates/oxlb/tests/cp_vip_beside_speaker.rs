@@ -130,20 +130,7 @@ fn memberlist_secret() -> Value {
 fn router_config(dir: &Path) -> String {
     let file = dir.join("metallb.yaml");
     std::fs::write(&file, CRS).unwrap();
-    let mut command = std::process::Command::new(OXLB);
-    command.args([
-        "router-config",
-        "--flavor",
-        "frr",
-        "-f",
-        file.to_str().unwrap(),
-    ]);
-    for i in 1..=NODES {
-        command.args(["--node", &format!("node{i}={}", node_ip(i))]);
-    }
-    let output = command.output().unwrap();
-    assert!(output.status.success(), "oxlb router-config: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
+    common::frr_router_config(&file, NODES)
 }
 
 /// `oxlb control-plane-vip --address vip MODE…`; returns the config text and the

@@ -24,23 +24,7 @@ const VIP: &str = "10.79.0.10";
 const REQUESTS: usize = 600;
 
 fn router_config(file: &std::path::Path) -> String {
-    let mut args = vec![
-        "router-config".to_string(),
-        "--flavor".into(),
-        "frr".into(),
-        "-f".into(),
-        file.to_str().unwrap().into(),
-    ];
-    for i in 1..=3 {
-        args.push("--node".into());
-        args.push(format!("node{i}={}", node_ip(i)));
-    }
-    let output = std::process::Command::new(OXLB)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
+    frr_router_config(file, 3)
 }
 
 /// The load: two loops of REQUESTS / 2 short requests each, one new connection per

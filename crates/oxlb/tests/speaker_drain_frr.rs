@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use cluster::*;
-use common::{CONVERGE, OXLB, metallb_yaml, node_ip};
+use common::{CONVERGE, frr_router_config, metallb_yaml, node_ip};
 use serde_json::{Value, json};
 
 const VIP: &str = "10.79.0.10";
@@ -28,23 +28,7 @@ const DELAY: &str = "3";
 fn router_config(dir: &std::path::Path) -> String {
     let file = dir.join("metallb.yaml");
     std::fs::write(&file, metallb_yaml("10.79.0.0/24")).unwrap();
-    let mut args = vec![
-        "router-config".to_string(),
-        "--flavor".into(),
-        "frr".into(),
-        "-f".into(),
-        file.to_str().unwrap().into(),
-    ];
-    for i in 1..=NODES {
-        args.push("--node".into());
-        args.push(format!("node{i}={}", node_ip(i)));
-    }
-    let output = std::process::Command::new(OXLB)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
+    frr_router_config(&file, NODES)
 }
 
 /// FRR's neighbour `ip`: its state and the last NOTIFICATION it got or sent.

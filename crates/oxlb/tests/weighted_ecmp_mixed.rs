@@ -347,25 +347,5 @@ fn an_older_speaker_beside_weighted_ecmp_is_warned_of() {
 
 /// `oxlb router-config --flavor frr` for the three nodes.
 fn router_config(file: &std::path::Path) -> String {
-    let mut args = vec![
-        "router-config".to_string(),
-        "--flavor".into(),
-        "frr".into(),
-        "-f".into(),
-        file.to_str().unwrap().into(),
-    ];
-    for i in 1..=3 {
-        args.push("--node".into());
-        args.push(format!("node{i}={}", node_ip(i)));
-    }
-    let output = std::process::Command::new(OXLB)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "oxlb router-config: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    frr_router_config(file, 3)
 }

@@ -534,6 +534,25 @@ pub fn paths_of(text: &str) -> BTreeMap<String, String> {
 
 /// The metallb.io objects: a BGP pool, the router as peer, an advertisement with a
 /// plain and a well-known community (65535:65282 = no-advertise).
+/// `oxlb router-config --flavor frr -f FILE` for nodes 1..=`nodes` (nodeN=its LAN
+/// address): the router's side as a user would generate it.
+pub fn frr_router_config(file: &std::path::Path, nodes: usize) -> String {
+    let mut command = std::process::Command::new(OXLB);
+    command
+        .args(["router-config", "--flavor", "frr", "-f"])
+        .arg(file);
+    for i in 1..=nodes {
+        command.args(["--node", &format!("node{i}={}", node_ip(i))]);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "oxlb router-config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 pub fn metallb_yaml(pool: &str) -> String {
     format!(
         "apiVersion: metallb.io/v1beta1
