@@ -1,0 +1,163 @@
+//! The Kubernetes speaker's footprint (issue 22: "the Kubernetes speaker with 10,000
+//! Services and 50,000 endpoints in ≤ 50 MB"): the real `oxlb speaker` on one node of
+//! the rehearsal cluster (tests/cluster: the in-memory API server over HTTP, FRR as the
+//! router), with
+//!
+//! - 10,000 LoadBalancer Services, their IPs already written by a controller (one /18
+//!   pool, one BGPAdvertisement, one BGPPeer; `externalTrafficPolicy: Cluster`, so the
+//!   node announces every one);
+//! - one EndpointSlice per Service with 5 ready endpoints on 5 nodes (50,000 endpoints;
+//!   node1 runs the speaker, the others are Node objects only).
+//!
+//! Printed, from the same run: the speaker's RSS with the same cluster but no Service
+//! (idle, 30 s after start); its RSS and peak 30 s after FRR holds all 10,000 routes,
+//! with the ratio against the issue's 50 MB target and against the idle speaker; the
+//! time from the objects' arrival to FRR holding every route; the requests the speaker
+//! sent to the API server.
+//! Run: `cargo bench -p oxlb --bench speaker_footprint` (root; about 3 minutes).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+#[path = "../tests/cluster/mod.rs"]
+mod cluster;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use oxlb_netlab::{netns_tests_enabled, wait_until};
+use serde_json::json;
+
+const SERVICES: usize = 10_000;
+const ENDPOINTS_PER_SERVICE: usize = 5;
+const POOL: &str = "10.100.0.0/18";
+const SETTLE: Duration = Duration::from_secs(30);
+/// The issue's target for the speaker with 10,000 Services and 50,000 endpoints.
+const TARGET_MIB: f64 = 50.0 * 1e6 / (1024.0 * 1024.0);
+
+fn service_ip(i: usize) -> String {
+    format!("10.100.{}.{}", i / 250, i % 250 + 1)
+}
+
+/// (VmRSS, VmHWM) of `pid`, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Prefixes FRR received from node1.
+fn received(c: &cluster::Cluster) -> u64 {
+    let text = c
+        .topo
+        .frr
+        .vtysh("show bgp ipv4 unicast summary json")
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    json["peers"][node_ip(1)]["pfxRcd"].as_u64().unwrap_or(0)
+}
+
+fn endpoint_slice(i: usize) -> serde_json::Value {
+    let name = format!("svc{i}");
+    let endpoints: Vec<serde_json::Value> = (0..ENDPOINTS_PER_SERVICE)
+        .map(|e| {
+            json!({"addresses": [format!("10.244.{e}.{}", i % 250 + 1)],
+                "nodeName": format!("node{}", e + 1),
+                "targetRef": {"kind": "Pod", "namespace": "default", "name": format!("{name}-{e}")},
+                "conditions": {"ready": true, "serving": true, "terminating": false}})
+        })
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{name}-x7k2p"), "namespace": "default",
+            "labels": {"kubernetes.io/service-name": name,
+                       "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+        "endpoints": endpoints,
+    })
+}
+
+fn main() {
+    if !netns_tests_enabled("bench speaker_footprint").unwrap() {
+        return;
+    }
+    oxlb_netlab::sweep_stale();
+    let scratch = Scratch::new("spkfp-cfg");
+    let crs = metallb_yaml(POOL);
+    let file = scratch.0.join("metallb.yaml");
+    std::fs::write(&file, &crs).unwrap();
+    let frr_conf = frr_router_config(&file, 1);
+    let mut c = cluster::Cluster::build(1, &frr_conf, &["bgpd"]);
+    c.seed_cluster();
+    for n in 2..=ENDPOINTS_PER_SERVICE {
+        c.api()
+            .put(cluster::node_object(&format!("node{n}"), &node_ip(n)));
+    }
+    c.apply_yaml(&crs);
+    c.start_speaker(0);
+    let pid = c.topo.nodes[0].run.as_ref().unwrap().id();
+    std::thread::sleep(SETTLE);
+    let (idle_rss, _) = memory_kib(pid);
+
+    let requests_before = c.api().log().len();
+    let arrived = Instant::now();
+    for i in 0..SERVICES {
+        let name = format!("svc{i}");
+        c.api().put(endpoint_slice(i));
+        c.api()
+            .put(cluster::service(&name, Some((&service_ip(i), "e2e-bgp"))));
+    }
+    let all = wait_until(Duration::from_secs(600), Duration::from_millis(200), || {
+        (received(&c) == SERVICES as u64).then_some(())
+    });
+    assert!(
+        all.is_some(),
+        "FRR holds {} of {SERVICES} routes\n{}",
+        received(&c),
+        c.logs()
+    );
+    let converged = arrived.elapsed();
+    std::thread::sleep(SETTLE);
+    let (rss, peak) = memory_kib(pid);
+    let requests = c.api().log().len() - requests_before;
+
+    println!(
+        "speaker_footprint: oxlb speaker, {SERVICES} Services, {} endpoints, 1 BGP peer \
+         (RSS {}s after FRR held all {SERVICES} routes)",
+        SERVICES * ENDPOINTS_PER_SERVICE,
+        SETTLE.as_secs()
+    );
+    println!("| speaker | RSS | peak |");
+    println!("|---|---|---|");
+    println!(
+        "| oxlb speaker, 0 Services | {:.1} MiB | |",
+        mib(idle_rss)
+    );
+    println!(
+        "| oxlb speaker, {SERVICES} Services | {:.1} MiB | {:.1} MiB |",
+        mib(rss),
+        mib(peak)
+    );
+    println!(
+        "speaker_footprint ratio: RSS / target (50 MB = {TARGET_MIB:.1} MiB) {:.2}; \
+         RSS / idle speaker {:.2}; objects → FRR holds every route {:.0} ms; \
+         {requests} API requests from the speaker meanwhile; load average {}",
+        mib(rss) / TARGET_MIB,
+        rss as f64 / idle_rss as f64,
+        converged.as_secs_f64() * 1e3,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+}
