@@ -88,6 +88,20 @@ fn endpoint_slice(i: usize) -> serde_json::Value {
     })
 }
 
+/// `…/namespaces/NS/RESOURCE[/NAME[/SUBRESOURCE]]` → `RESOURCE[/SUBRESOURCE]`.
+fn resource_of(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let start = segments
+        .iter()
+        .position(|s| *s == "namespaces")
+        .map_or(segments.len().saturating_sub(2), |i| i + 2);
+    let resource = segments.get(start).copied().unwrap_or(path);
+    match segments.get(start + 2) {
+        Some(sub) => format!("{resource}/{sub}"),
+        None => resource.to_string(),
+    }
+}
+
 fn main() {
     if !netns_tests_enabled("bench speaker_footprint").unwrap() {
         return;
@@ -130,7 +144,15 @@ fn main() {
     let converged = arrived.elapsed();
     std::thread::sleep(SETTLE);
     let (rss, peak) = memory_kib(pid);
-    let requests = c.api().log().len() - requests_before;
+    let log = c.api().log();
+    let requests = log.len() - requests_before;
+    // What the speaker asked for, by method and resource (names left out).
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for r in &log[requests_before..] {
+        *kinds
+            .entry(format!("{} {}", r.method, resource_of(&r.path)))
+            .or_default() += 1;
+    }
 
     println!(
         "speaker_footprint: oxlb speaker, {SERVICES} Services, {} endpoints, 1 BGP peer \
@@ -140,10 +162,7 @@ fn main() {
     );
     println!("| speaker | RSS | peak |");
     println!("|---|---|---|");
-    println!(
-        "| oxlb speaker, 0 Services | {:.1} MiB | |",
-        mib(idle_rss)
-    );
+    println!("| oxlb speaker, 0 Services | {:.1} MiB | |", mib(idle_rss));
     println!(
         "| oxlb speaker, {SERVICES} Services | {:.1} MiB | {:.1} MiB |",
         mib(rss),
@@ -160,4 +179,7 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
+    for (kind, count) in kinds {
+        println!("speaker_footprint requests: {count} × {kind}");
+    }
 }
