@@ -117,8 +117,8 @@ pub fn plan(
             PeerAddress::Ip(ip) => Some((p, *ip)),
             PeerAddress::Interface(interface) => {
                 notes.push(format!(
-                    "BGPPeer {} is unnumbered (interface {interface}): configure it on the \
-                     router by hand (FRR: neighbor IFNAME interface remote-as external)",
+                    "BGPPeer {} is unnumbered (interface {interface}): see the interface \
+                     neighbours below (oxlb router-config --link NODE=IFNAME)",
                     p.name
                 ));
                 None
