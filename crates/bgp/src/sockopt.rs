@@ -150,7 +150,6 @@ pub fn recv_with_control(
         .with_control(control);
     let len = socket.recvmsg(&mut msg, 0)?;
     let control_len = msg.control_len();
-    drop(msg);
     Ok((len, source.as_socket_ipv6(), control_len))
 }
 

@@ -377,7 +377,9 @@ mod tests {
         render_frr(&peers, &mut o);
         let text = o.finish();
         for line in [
-            "interface n1\n ipv6 nd ra-interval 10\n no ipv6 nd suppress-ra\nexit",
+            "interface n1\n",
+            "interface n2\n",
+            " ipv6 nd ra-interval 10\n no ipv6 nd suppress-ra\nexit",
             "router bgp 64501",
             " neighbor oxlb-uplink remote-as 64500",
             " neighbor n1 interface peer-group oxlb-uplink",
