@@ -4,10 +4,11 @@
 //! the node: duplicate address detection on, no sysctl set).
 //!
 //! - `generated`: FRR runs what `oxlb router-config --link node1=n1` writes (a
-//!   peer-group with `neighbor n1 interface peer-group ...`);
-//! - `plain`: FRR has `neighbor n1 interface remote-as external`, hand-written, and a
-//!   second BGPPeer names an interface the node does not have yet: its session says so,
-//!   and comes up once the interface is created.
+//!   peer-group with `neighbor n1 interface peer-group ...`), and `oxlb run` also
+//!   listens (`--bgp-listen`), so FRR's own connection can win;
+//! - `plain`: FRR has `neighbor n1 interface remote-as external`, hand-written, `oxlb
+//!   run` only connects (its default), and a second BGPPeer names an interface the node
+//!   does not have yet: its session says so, and comes up once the interface exists.
 //!
 //! Each checks that the IPv4 and the IPv6 Service IP are in FRR's kernel table via the
 //! node's link-local address on the link (`via inet6 fe80::…` for IPv4, RFC 8950), and
@@ -186,7 +187,7 @@ impl Lab {
         }
     }
 
-    fn start_run(&mut self) {
+    fn start_run(&mut self, extra: &[&str]) {
         let config = self.dir.0.join("config");
         let state = self.dir.0.join("state");
         self.run = Some(
@@ -205,7 +206,10 @@ impl Lab {
                         LISTEN,
                         "--log-level",
                         "debug",
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(extra.iter().copied())
+                    .collect::<Vec<_>>(),
                     Some(&self.log),
                 )
                 .unwrap(),
@@ -292,7 +296,14 @@ fn link_local(ns: &Netns, interface: &str) -> Option<String> {
 }
 
 /// The whole scenario against the router configuration `frr_config` builds.
-fn scenario(name: &str, extra_peer: bool, frr_config: impl Fn(&std::path::Path) -> String) {
+/// `extra_peer`: also the BGPPeer on an interface created later. `run_args`: extra
+/// `oxlb run` arguments.
+fn scenario(
+    name: &str,
+    extra_peer: bool,
+    run_args: &[&str],
+    frr_config: impl Fn(&std::path::Path) -> String,
+) {
     if !netns_tests_enabled(name).unwrap() {
         return;
     }
@@ -324,7 +335,7 @@ fn scenario(name: &str, extra_peer: bool, frr_config: impl Fn(&std::path::Path) 
         0
     }));
     let started = Instant::now();
-    lab.start_run();
+    lab.start_run(run_args);
 
     // The session comes up with no address configured on either end of the link.
     let up = wait_until(CONVERGE, Duration::from_millis(50), || {
@@ -499,9 +510,14 @@ fn scenario(name: &str, extra_peer: bool, frr_config: impl Fn(&std::path::Path) 
 
 #[test]
 fn unnumbered_with_the_generated_frr_config() {
-    scenario("unnumbered_with_the_generated_frr_config", false, |file| {
-        generated_frr_config(file)
-    });
+    // Listening too: the router's connection to our link-local address is accepted
+    // and matched to the peer by the interface its scope names.
+    scenario(
+        "unnumbered_with_the_generated_frr_config",
+        false,
+        &["--bgp-listen", "[::]:179"],
+        generated_frr_config,
+    );
 }
 
 #[test]
@@ -509,6 +525,7 @@ fn unnumbered_with_neighbor_interface_remote_as_external() {
     scenario(
         "unnumbered_with_neighbor_interface_remote_as_external",
         true,
+        &[],
         |_| plain_frr_config(),
     );
 }
