@@ -10,9 +10,13 @@
 //!   run` only connects (its default), and a second BGPPeer names an interface the node
 //!   does not have yet: its session says so, and comes up once the interface exists.
 //!
-//! Each checks that the IPv4 and the IPv6 Service IP are in FRR's kernel table via the
-//! node's link-local address on the link (`via inet6 fe80::…` for IPv4, RFC 8950), and
-//! that a curl from a workstation behind the router reaches the backend on the node.
+//! - `bird`: BIRD 2.0.12 with what `oxlb router-config --flavor bird --link node1=n1`
+//!   writes (radv, dynamic BGP from `fe80::/10` on the interface).
+//!
+//! Each checks that the IPv4 and the IPv6 Service IP are in the router's kernel table
+//! via the node's link-local address on the link (`via inet6 fe80::…` for IPv4, RFC
+//! 8950), and that a curl from a workstation behind the router reaches the backend on
+//! the node. `oxlb status` is read until it shows the session (it refreshes each second).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod common;
@@ -20,7 +24,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oxlb_netlab::{Frr, Guarded, Netns, netns_tests_enabled, veth, wait_until};
+use oxlb_netlab::{Bird, Frr, Guarded, Netns, netns_tests_enabled, veth, wait_until};
 use serde_json::Value;
 
 const V4_POOL: &str = "10.79.1.0/24";
@@ -30,7 +34,7 @@ const V6_POOL: &str = "fd00:79:1::/120";
 struct Lab {
     run: Option<Guarded>,
     _backend: Guarded,
-    frr: Frr,
+    daemon: Daemon,
     node: Netns,
     router: Netns,
     ws: Netns,
@@ -102,13 +106,59 @@ spec:
         .join("---\n")
 }
 
-/// The router's configuration for the `generated` case, from `oxlb router-config`.
-fn generated_frr_config(file: &std::path::Path) -> String {
+/// The router daemon.
+enum Daemon {
+    Frr(Frr),
+    Bird(Bird),
+}
+
+impl Daemon {
+    /// Whether the session on the router's interface `interface` is Established.
+    fn established(&self, interface: &str) -> bool {
+        match self {
+            Daemon::Frr(frr) => {
+                let text = frr
+                    .vtysh(&format!("show bgp neighbors {interface} json"))
+                    .unwrap_or_default();
+                let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                json[interface]["bgpState"] == "Established"
+            }
+            // A dynamic protocol instance per accepted connection: oxlb_uplink_n1_1.
+            Daemon::Bird(bird) => bird
+                .birdc("show protocols")
+                .unwrap_or_default()
+                .lines()
+                .any(|l| {
+                    l.starts_with(&format!("oxlb_uplink_{interface}_")) && l.contains("Established")
+                }),
+        }
+    }
+
+    /// The daemon's view of the sessions and of `prefix`, for failure messages.
+    fn describe(&self, prefix: &str) -> String {
+        match self {
+            Daemon::Frr(frr) => format!(
+                "{}\n{}",
+                frr.vtysh("show bgp summary").unwrap_or_default(),
+                frr.vtysh(&format!("show bgp {prefix}")).unwrap_or_default()
+            ),
+            Daemon::Bird(bird) => format!(
+                "{}\n{}\n{}",
+                bird.birdc("show protocols all").unwrap_or_default(),
+                bird.birdc("show route all").unwrap_or_default(),
+                bird.log()
+            ),
+        }
+    }
+}
+
+/// The router's configuration from `oxlb router-config --flavor FLAVOR --link node1=n1`.
+fn generated_config(flavor: &str, file: &std::path::Path) -> String {
     let output = std::process::Command::new(OXLB)
         .args([
             "router-config",
             "--flavor",
-            "frr",
+            flavor,
             "--link",
             "node1=n1",
             "-f",
@@ -144,8 +194,13 @@ exit
 
 impl Lab {
     /// Builds ws — router — node; the node's link has only link-local addresses.
-    /// `frr_config(config file)`: the router's frr.conf.
-    fn build(extra_peer: bool, frr_config: impl Fn(&std::path::Path) -> String) -> Lab {
+    /// `router_config(config file)`: the router's configuration (frr.conf, or
+    /// bird.conf with `bird`).
+    fn build(
+        extra_peer: bool,
+        bird: bool,
+        router_config: impl Fn(&std::path::Path) -> String,
+    ) -> Lab {
         let dir = Scratch::new("unnum");
         std::fs::create_dir_all(dir.0.join("config")).unwrap();
         let ws = Netns::new("unws").unwrap();
@@ -165,9 +220,13 @@ impl Lab {
         let config = dir.0.join("config");
         std::fs::write(config.join("metallb.yaml"), metallb_yaml(extra_peer)).unwrap();
         std::fs::write(config.join("services.yaml"), services_yaml()).unwrap();
-        let frr_conf = frr_config(&config.join("metallb.yaml"));
-        eprintln!("frr.conf:\n{frr_conf}");
-        let frr = Frr::start_via_vtysh(&router, &frr_conf, &["zebra", "bgpd"]).unwrap();
+        let router_conf = router_config(&config.join("metallb.yaml"));
+        eprintln!("router configuration:\n{router_conf}");
+        let daemon = if bird {
+            Daemon::Bird(Bird::start(&router, &router_conf).unwrap())
+        } else {
+            Daemon::Frr(Frr::start_via_vtysh(&router, &router_conf, &["zebra", "bgpd"]).unwrap())
+        };
         let backend = node
             .spawn(
                 &[OXLB, "lab-backend", "node1"],
@@ -178,7 +237,7 @@ impl Lab {
         Lab {
             run: None,
             _backend: backend,
-            frr,
+            daemon,
             node,
             router,
             ws,
@@ -220,18 +279,6 @@ impl Lab {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn neighbor_state(&self, interface: &str) -> String {
-        let text = self
-            .frr
-            .vtysh(&format!("show bgp neighbors {interface} json"))
-            .unwrap_or_default();
-        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        json[interface]["bgpState"]
-            .as_str()
-            .unwrap_or("?")
-            .to_string()
     }
 
     fn status(&self) -> Option<Value> {
@@ -301,14 +348,15 @@ fn link_local(ns: &Netns, interface: &str) -> Option<String> {
 fn scenario(
     name: &str,
     extra_peer: bool,
+    bird: bool,
     run_args: &[&str],
-    frr_config: impl Fn(&std::path::Path) -> String,
+    router_config: impl Fn(&std::path::Path) -> String,
 ) {
     if !netns_tests_enabled(name).unwrap() {
         return;
     }
     oxlb_netlab::sweep_stale();
-    let mut lab = Lab::build(extra_peer, frr_config);
+    let mut lab = Lab::build(extra_peer, bird, router_config);
     // UNNUM_CAPTURE=1: print the router's first Router Advertisement (hex), the
     // source of the codec's test vector.
     let capture = std::env::var_os("UNNUM_CAPTURE").map(|_| {
@@ -339,18 +387,17 @@ fn scenario(
 
     // The session comes up with no address configured on either end of the link.
     let up = wait_until(CONVERGE, Duration::from_millis(50), || {
-        (lab.neighbor_state("n1") == "Established").then(Instant::now)
+        lab.daemon.established("n1").then(Instant::now)
     })
     .unwrap_or_else(|| {
         panic!(
-            "FRR's neighbour n1 never Established: {}\n{}\n{}",
-            lab.neighbor_state("n1"),
-            lab.frr.vtysh("show bgp neighbors n1").unwrap_or_default(),
+            "the router's session on n1 never Established:\n{}\n{}",
+            lab.daemon.describe("::/0"),
             lab.logs()
         )
     });
     eprintln!(
-        "MEASURED {name}: session Established in FRR {:.2} s after `oxlb run` started",
+        "MEASURED {name}: session Established in the router {:.2} s after `oxlb run` started",
         (up - started).as_secs_f64()
     );
 
@@ -377,9 +424,7 @@ fn scenario(
         panic!(
             "no IPv4 kernel route via inet6 {node_ll}: {:?}\n{}\n{}",
             lab.router.exec_stdout(&["ip", "route"]),
-            lab.frr
-                .vtysh(&format!("show bgp ipv4 unicast {v4}/32"))
-                .unwrap_or_default(),
+            lab.daemon.describe(&format!("ipv4 unicast {v4}/32")),
             lab.logs()
         )
     });
@@ -397,9 +442,7 @@ fn scenario(
         panic!(
             "no IPv6 kernel route via {node_ll}: {:?}\n{}\n{}",
             lab.router.exec_stdout(&["ip", "-6", "route"]),
-            lab.frr
-                .vtysh(&format!("show bgp ipv6 unicast {v6}/128"))
-                .unwrap_or_default(),
+            lab.daemon.describe(&format!("ipv6 unicast {v6}/128")),
             lab.logs()
         )
     });
@@ -480,12 +523,12 @@ fn scenario(
         let appeared = Instant::now();
         veth(&lab.router, "n2", &lab.node, "late0").unwrap();
         wait_until(CONVERGE, Duration::from_millis(50), || {
-            (lab.neighbor_state("n2") == "Established").then_some(())
+            lab.daemon.established("n2").then_some(())
         })
         .unwrap_or_else(|| {
             panic!(
                 "no session on late0 once it exists: {}\n{:?}\n{}",
-                lab.neighbor_state("n2"),
+                lab.daemon.describe("::/0"),
                 lab.session("later"),
                 lab.logs()
             )
@@ -494,7 +537,7 @@ fn scenario(
             "MEASURED {name}: session on the late interface Established {:.2} s after it was created",
             appeared.elapsed().as_secs_f64()
         );
-        assert_eq!(lab.neighbor_state("n1"), "Established");
+        assert!(lab.daemon.established("n1"));
     }
     if capture.is_some() {
         eprintln!(
@@ -515,8 +558,23 @@ fn unnumbered_with_the_generated_frr_config() {
     scenario(
         "unnumbered_with_the_generated_frr_config",
         false,
+        false,
         &["--bgp-listen", "[::]:179"],
-        generated_frr_config,
+        |file| generated_config("frr", file),
+    );
+}
+
+/// BIRD 2.0.12 with what `oxlb router-config --flavor bird --link node1=n1` writes:
+/// `radv` on the link and a dynamic BGP protocol accepting the node's link-local
+/// address (BIRD is passive there: the node connects, after BIRD's RA).
+#[test]
+fn unnumbered_with_the_generated_bird_config() {
+    scenario(
+        "unnumbered_with_the_generated_bird_config",
+        false,
+        true,
+        &[],
+        |file| generated_config("bird", file),
     );
 }
 
@@ -525,6 +583,7 @@ fn unnumbered_with_neighbor_interface_remote_as_external() {
     scenario(
         "unnumbered_with_neighbor_interface_remote_as_external",
         true,
+        false,
         &[],
         |_| plain_frr_config(),
     );
