@@ -79,6 +79,9 @@ pub(crate) async fn run(
         .interface
         .clone()
         .map(crate::unnumbered::link::spawn);
+    // Watched here so a session on an interface that goes away (or down) is reset at
+    // once rather than when its hold timer expires.
+    let mut link_watch = link.clone();
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
         for action in actions.drain(..) {
@@ -183,12 +186,38 @@ pub(crate) async fn run(
                 }
                 None => Input::Tick,
             },
+            changed = link_changed(&mut link_watch) => match changed {
+                Some(problem) if session.state() != State::Idle
+                    && session.state() != State::Connect
+                    && session.state() != State::Active =>
+                {
+                    Input::Stop(Stop::Reset { reason: problem })
+                }
+                _ => Input::Tick,
+            },
             _ = sleep => Input::Tick,
         };
         actions = session.handle(Instant::now(), now_input);
         if let Some((id, address)) = link_local.take() {
             session.set_link_addresses(id, address);
         }
+    }
+}
+
+/// Waits for the unnumbered link to change (forever without one); the problem when it
+/// can no longer carry the session (interface gone, no link-local address).
+async fn link_changed(link: &mut Option<watch::Receiver<LinkState>>) -> Option<String> {
+    let Some(watch) = link.as_mut() else {
+        return std::future::pending().await;
+    };
+    if watch.changed().await.is_err() {
+        *link = None;
+        return None;
+    }
+    let state = watch.borrow_and_update().clone();
+    match state {
+        LinkState::NoInterface { .. } | LinkState::NoLinkLocal { .. } => state.problem(),
+        _ => None,
     }
 }
 

@@ -538,6 +538,36 @@ fn scenario(
             appeared.elapsed().as_secs_f64()
         );
         assert!(lab.daemon.established("n1"));
+
+        // It goes away: the session is reset at once (not after its hold time), the
+        // status says why, and it comes back with the interface.
+        let before = wait_until(CONVERGE, Duration::from_millis(100), || {
+            let session = lab.session("later")?;
+            (session["state"] == "Established").then_some(session["last_error"].clone())
+        })
+        .unwrap();
+        let gone = Instant::now();
+        lab.node.exec(&["ip", "link", "del", "late0"]).unwrap();
+        let error = wait_until(CONVERGE, Duration::from_millis(100), || {
+            let session = lab.session("later")?;
+            let error = session["last_error"].as_str()?.to_string();
+            (session["state"] != "Established"
+                && session["last_error"] != before
+                && error.contains("interface late0"))
+            .then_some(error)
+        })
+        .unwrap_or_else(|| panic!("no error once late0 is gone: {:?}", lab.session("later")));
+        eprintln!(
+            "MEASURED {name}: interface gone -> peer down with the error in status in {:.2} s \
+             (status refreshes each second; hold time 9 s): {error}",
+            gone.elapsed().as_secs_f64()
+        );
+        veth(&lab.router, "n2", &lab.node, "late0").unwrap();
+        wait_until(CONVERGE, Duration::from_millis(50), || {
+            lab.daemon.established("n2").then_some(())
+        })
+        .unwrap_or_else(|| panic!("no session once late0 is back\n{}", lab.logs()));
+        assert!(lab.daemon.established("n1"));
     }
     if capture.is_some() {
         eprintln!(
