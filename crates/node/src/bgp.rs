@@ -238,6 +238,15 @@ impl RouterIds {
                 _ => None,
             })
             .collect();
+        // An unnumbered peer's address is `::` until found: no route lookup toward it
+        // (the kernel would answer with loopback, ::1, the same on every node).
+        let toward = |ip: &IpAddr| {
+            if ip.is_unspecified() {
+                None
+            } else {
+                toward(ip)
+            }
+        };
         let derived = std::cell::RefCell::new(Vec::new());
         let result = desired_sessions(config, node_labels, announcements, |peer| {
             let (id, source) = fallback_router_id(peer, node_ipv4, &ipv4_peers, &toward)?;
@@ -400,6 +409,17 @@ mod tests {
         assert_eq!(settings.peer_address, ip("::"));
         assert!(settings.ipv4 && settings.ipv6);
         assert_eq!(settings.router_id, Ipv4Addr::new(10, 0, 0, 5));
+        // No IPv4 anywhere: no router ID is made up from a lookup toward `::`.
+        let loopback = |_: &IpAddr| Some(ip("::1"));
+        let (sessions, skipped) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            None,
+            loopback,
+        );
+        assert!(sessions.is_empty());
+        assert_eq!(skipped, [SessionSkip::NoRouterId { peer: "up".into() }]);
     }
 
     /// MetalLB (main) `localASN`: the session presents it instead of myASN (FRR's
