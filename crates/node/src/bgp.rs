@@ -249,7 +249,7 @@ impl RouterIds {
         };
         let derived = std::cell::RefCell::new(Vec::new());
         let result = desired_sessions(config, node_labels, announcements, |peer| {
-            let (id, source) = fallback_router_id(peer, node_ipv4, &ipv4_peers, &toward)?;
+            let (id, source) = fallback_router_id(peer, node_ipv4, &ipv4_peers, toward)?;
             derived.borrow_mut().push((*peer, id, source));
             Some(id)
         });
