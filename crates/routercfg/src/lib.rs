@@ -111,11 +111,17 @@ pub fn generate_with_links(
     router_address: Option<IpAddr>,
     router_asn: Option<u32>,
 ) -> Result<String, Error> {
-    let unnumbered = unnumbered::plan_unnumbered(config, links, router_asn)?;
     let numbered = config
         .peers
         .values()
         .any(|p| matches!(p.address, oxlb_config::PeerAddress::Ip(_)));
+    // Without --link, unnumbered peers stay a note beside the numbered ones (their
+    // router may be another one); alone, they need the links.
+    let unnumbered = if links.is_empty() && numbered {
+        Vec::new()
+    } else {
+        unnumbered::plan_unnumbered(config, links, router_asn)?
+    };
     let mut text = if !unnumbered.is_empty() && (nodes.is_empty() || !numbered) {
         String::new()
     } else {

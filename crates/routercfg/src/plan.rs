@@ -117,8 +117,8 @@ pub fn plan(
             PeerAddress::Ip(ip) => Some((p, *ip)),
             PeerAddress::Interface(interface) => {
                 notes.push(format!(
-                    "BGPPeer {} is unnumbered (interface {interface}): see the interface \
-                     neighbours below (oxlb router-config --link NODE=IFNAME)",
+                    "BGPPeer {} is unnumbered (interface {interface}): its router side \
+                     (interface neighbours) comes with --link NODE=ROUTER-IFNAME",
                     p.name
                 ));
                 None

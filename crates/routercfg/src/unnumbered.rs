@@ -411,6 +411,38 @@ mod tests {
         }
     }
 
+    /// A numbered peer beside it: without --link the numbered router's configuration
+    /// still comes out, with a note; with it, both.
+    #[test]
+    fn numbered_peers_beside_do_not_need_links() {
+        let yaml = format!(
+            "{YAML}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+             metadata: {{name: tor, namespace: metallb-system}}\n\
+             spec: {{myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1}}\n"
+        );
+        let config = config(&yaml);
+        let nodes = [("node1".to_string(), "10.0.0.11".parse().unwrap())];
+        let text = crate::generate_with_links(crate::Flavor::Frr, &config, &nodes, &[], None, None)
+            .unwrap();
+        assert!(
+            text.contains("neighbor 10.0.0.11 peer-group oxlb-tor"),
+            "{text}"
+        );
+        assert!(text.contains("--link NODE=ROUTER-IFNAME"), "{text}");
+        assert!(!text.contains("interface peer-group"), "{text}");
+        let text =
+            crate::generate_with_links(crate::Flavor::Frr, &config, &nodes, &links(), None, None)
+                .unwrap();
+        assert!(
+            text.contains("neighbor 10.0.0.11 peer-group oxlb-tor"),
+            "{text}"
+        );
+        assert!(
+            text.contains(" neighbor n1 interface peer-group oxlb-uplink"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn an_unnumbered_peer_without_links_says_what_to_give() {
         let error = plan_unnumbered(&config(YAML), &[], None).unwrap_err();
