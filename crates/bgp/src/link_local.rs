@@ -21,6 +21,27 @@ pub fn lookup(local: Ipv6Addr, peer: Ipv6Addr) -> Option<Ipv6Addr> {
     from_table(&table, local, peer)
 }
 
+/// A usable link-local address of interface `index` (unnumbered peers send their Router
+/// Advertisements and connect from it).
+pub fn usable_on(index: u32) -> Option<Ipv6Addr> {
+    let table = std::fs::read_to_string("/proc/self/net/if_inet6").ok()?;
+    usable_in_table(&table, index)
+}
+
+/// Pure part of [`usable_on`].
+pub fn usable_in_table(table: &str, index: u32) -> Option<Ipv6Addr> {
+    table
+        .lines()
+        .filter_map(parse_row)
+        .find(|r| {
+            r.index == index
+                && r.scope == SCOPE_LINK
+                && r.flags & NOT_USABLE == 0
+                && r.address.is_unicast_link_local()
+        })
+        .map(|r| r.address)
+}
+
 /// One row of `/proc/net/if_inet6`.
 struct Row {
     address: Ipv6Addr,
@@ -93,6 +114,17 @@ fe80000000000000a8bbccfffedd0099 03 40 20 c0    oxlb0
             from_table(TABLE, ip("fd00:77::11"), ip("fd00:77::1")),
             Some(ip("fe80::a8bb:ccff:fedd:11"))
         );
+    }
+
+    #[test]
+    fn usable_link_local_addresses_by_interface() {
+        assert_eq!(
+            usable_in_table(TABLE, 2),
+            Some(ip("fe80::a8bb:ccff:fedd:11"))
+        );
+        // oxlb0's is tentative; lo has none.
+        assert_eq!(usable_in_table(TABLE, 3), None);
+        assert_eq!(usable_in_table(TABLE, 1), None);
     }
 
     #[test]

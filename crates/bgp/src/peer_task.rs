@@ -8,15 +8,16 @@ use crate::session::{Action, ConnId, ConnectError, Input, Session, SetupStep, St
 use crate::settings::{PeerAsn, PeerSettings};
 use crate::sockopt;
 use crate::speaker::{EventSink, PeerStatus};
+use crate::unnumbered::LinkState;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) enum PeerCommand {
     Routes(Routes),
@@ -72,6 +73,15 @@ pub(crate) async fn run(
     // Found when a connection attaches, handed to the session once it knows the conn.
     let mut link_local: Option<(ConnId, LinkAddresses)> = None;
     let mut last_reported: (State, Option<String>, Option<Instant>) = (State::Idle, None, None);
+    // Unnumbered: our Router Advertisements go out and the router's come in for as long
+    // as the peer exists (the task ends with the last receiver).
+    let link = settings
+        .interface
+        .clone()
+        .map(crate::unnumbered::link::spawn);
+    // Watched here so a session on an interface that goes away (or down) is reset at
+    // once rather than when its hold timer expires.
+    let mut link_watch = link.clone();
     let mut actions = session.handle(Instant::now(), Input::Start);
     loop {
         for action in actions.drain(..) {
@@ -79,8 +89,9 @@ pub(crate) async fn run(
                 Action::Connect => {
                     let tx = event_tx.clone();
                     let s = settings.clone();
+                    let link = link.clone();
                     tokio::spawn(async move {
-                        let _ = tx.send(Event::Outbound(connect(&s).await));
+                        let _ = tx.send(Event::Outbound(connect(&s, link).await));
                     });
                 }
                 Action::Send { conn, bytes } => {
@@ -133,7 +144,7 @@ pub(crate) async fn run(
                 Some(PeerCommand::Inbound(stream)) => {
                     let id = next_id;
                     next_id += 1;
-                    match attach(id, stream, &settings, &event_tx) {
+                    match attach(id, stream, &settings, &event_tx, &status) {
                         Some((conn, local)) => {
                             conns.insert(id, conn);
                             link_local = Some((id, link_local_toward(local.ip(), &settings)));
@@ -157,7 +168,7 @@ pub(crate) async fn run(
                 Some(Event::Outbound(Ok(stream))) => {
                     let id = next_id;
                     next_id += 1;
-                    match attach(id, stream, &settings, &event_tx) {
+                    match attach(id, stream, &settings, &event_tx, &status) {
                         Some((conn, local)) => {
                             conns.insert(id, conn);
                             link_local = Some((id, link_local_toward(local.ip(), &settings)));
@@ -175,12 +186,38 @@ pub(crate) async fn run(
                 }
                 None => Input::Tick,
             },
+            changed = link_changed(&mut link_watch) => match changed {
+                Some(problem) if session.state() != State::Idle
+                    && session.state() != State::Connect
+                    && session.state() != State::Active =>
+                {
+                    Input::Stop(Stop::Reset { reason: problem })
+                }
+                _ => Input::Tick,
+            },
             _ = sleep => Input::Tick,
         };
         actions = session.handle(Instant::now(), now_input);
         if let Some((id, address)) = link_local.take() {
             session.set_link_addresses(id, address);
         }
+    }
+}
+
+/// Waits for the unnumbered link to change (forever without one); the problem when it
+/// can no longer carry the session (interface gone, no link-local address).
+async fn link_changed(link: &mut Option<watch::Receiver<LinkState>>) -> Option<String> {
+    let Some(watch) = link.as_mut() else {
+        return std::future::pending().await;
+    };
+    if watch.changed().await.is_err() {
+        *link = None;
+        return None;
+    }
+    let state = watch.borrow_and_update().clone();
+    match state {
+        LinkState::NoInterface { .. } | LinkState::NoLinkLocal { .. } => state.problem(),
+        _ => None,
     }
 }
 
@@ -229,14 +266,55 @@ fn publish(
     );
 }
 
-async fn connect(s: &PeerSettings) -> Result<TcpStream, ConnectError> {
+/// How long an outbound attempt to an unnumbered peer waits for its router to show up.
+const LINK_WAIT: Duration = Duration::from_secs(3);
+
+/// Where an outbound connection goes: the configured address, or for an unnumbered
+/// peer the router's link-local address on its interface, waited for (up to the connect
+/// limit) until its Router Advertisement arrives.
+async fn remote(
+    s: &PeerSettings,
+    link: Option<watch::Receiver<LinkState>>,
+    limit: Duration,
+) -> Result<SocketAddr, ConnectError> {
+    let Some(mut link) = link else {
+        return Ok(SocketAddr::new(s.peer_address, s.peer_port));
+    };
+    // Not the whole connect limit: a missing interface is reported within seconds
+    // (and the attempt retried with the session's backoff).
+    let wait = limit.min(LINK_WAIT);
+    let found = match tokio::time::timeout(wait, link.wait_for(|s| s.router().is_some())).await {
+        Ok(Ok(state)) => state.router(),
+        _ => None,
+    };
+    if let Some((address, index)) = found {
+        return Ok(SocketAddr::V6(SocketAddrV6::new(
+            address,
+            s.peer_port,
+            0,
+            index,
+        )));
+    }
+    let state = link.borrow().clone();
+    Err(ConnectError::NoLinkPeer(state.problem().unwrap_or_else(
+        || "no router found on the link yet".to_string(),
+    )))
+}
+
+async fn connect(
+    s: &PeerSettings,
+    link: Option<watch::Receiver<LinkState>>,
+) -> Result<TcpStream, ConnectError> {
     let setup = |step| {
         move |e: std::io::Error| ConnectError::Setup {
             step,
             error: e.to_string(),
         }
     };
-    let remote = SocketAddr::new(s.peer_address, s.peer_port);
+    let limit = s
+        .connect_retry_time
+        .clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let remote = remote(s, link, limit).await?;
     let socket = match remote {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -249,13 +327,10 @@ async fn connect(s: &PeerSettings) -> Result<TcpStream, ConnectError> {
             .map_err(setup(SetupStep::SourceAddress(source)))?;
     }
     if let Some(password) = &s.password {
-        sockopt::set_md5(socket.as_raw_fd(), v6, s.peer_address, password.as_bytes())
+        sockopt::set_md5(socket.as_raw_fd(), v6, remote.ip(), password.as_bytes())
             .map_err(setup(SetupStep::Md5))?;
     }
     sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(setup(SetupStep::Ttl))?;
-    let limit = s
-        .connect_retry_time
-        .clamp(Duration::from_secs(1), Duration::from_secs(30));
     match tokio::time::timeout(limit, socket.connect(remote)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(ConnectError::from_io(&e)),
@@ -271,8 +346,16 @@ fn attach(
     stream: TcpStream,
     settings: &PeerSettings,
     events: &mpsc::UnboundedSender<Event>,
+    status: &Mutex<PeerStatus>,
 ) -> Option<(Conn, SocketAddr)> {
     let local = stream.local_addr().ok()?;
+    // An unnumbered peer's address is only known once connected: show it.
+    if settings.interface.is_some()
+        && let Ok(remote) = stream.peer_addr()
+        && let Ok(mut status) = status.lock()
+    {
+        status.address = remote.ip();
+    }
     let _ = stream.set_nodelay(true);
     let _ = sockopt::set_ttl(stream.as_raw_fd(), local.is_ipv6(), ttl(settings));
     let local = SocketAddr::new(unmap(local.ip()), local.port());

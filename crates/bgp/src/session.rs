@@ -471,7 +471,7 @@ impl Session {
                 if self.wants_outbound() && !expected {
                     self.last_error = Some(format!(
                         "could not connect to {}: {error}{}",
-                        self.peer(),
+                        self.peer_text(),
                         if self.settings.password.is_some() && error.could_be_md5() {
                             " (a TCP MD5 password is set: a wrong or missing password on \
                              the peer makes it drop our packets silently)"
@@ -488,15 +488,15 @@ impl Session {
             Input::DecodeError { conn, error } => {
                 let reason = format!(
                     "we closed the session with {}: its message was malformed ({error})",
-                    self.peer()
+                    self.peer_text()
                 );
                 self.fail(now, conn, Some(CloseReason::Malformed(error)), reason, out);
             }
             Input::Closed { conn, error } => {
                 if self.conns.iter().any(|c| c.id == conn) {
                     let reason = match error {
-                        Some(e) => format!("connection to {} failed: {e}", self.peer()),
-                        None => format!("peer {} closed the TCP connection", self.peer()),
+                        Some(e) => format!("connection to {} failed: {e}", self.peer_text()),
+                        None => format!("peer {} closed the TCP connection", self.peer_text()),
                     };
                     self.conn_down(now, conn, reason);
                 }
@@ -633,6 +633,15 @@ impl Session {
         self.settings.peer_address
     }
 
+    /// The peer in messages: its address, or for an unnumbered peer the interface it is
+    /// found on (its link-local address is the shell's to learn).
+    fn peer_text(&self) -> String {
+        match &self.settings.interface {
+            Some(interface) => format!("{interface} (unnumbered)"),
+            None => self.settings.peer_address.to_string(),
+        }
+    }
+
     /// Whether an outbound attempt is due: none under way, and no connection that can
     /// still become the session. An inbound connection whose peer never sent an OPEN
     /// does not count: it may be a stray or half-dead socket from the peer's address
@@ -690,7 +699,7 @@ impl Session {
             let hold = self.conns.iter().find(|c| c.id == id).map(|c| c.hold);
             let reason = format!(
                 "hold timer expired: no message from {} in {} s",
-                self.peer(),
+                self.peer_text(),
                 hold.unwrap_or(OPEN_HOLD).as_secs()
             );
             self.fail(now, id, Some(CloseReason::HoldTimerExpired), reason, out);
@@ -849,7 +858,7 @@ impl Session {
             (_, Message::Notification(n)) => {
                 let reason = format!(
                     "peer {} closed the session: {}",
-                    self.peer(),
+                    self.peer_text(),
                     self.explain(&n)
                 );
                 self.conn_down(now, id, reason);
@@ -880,7 +889,7 @@ impl Session {
                 };
                 let reason = format!(
                     "we closed the session with {}: unexpected {} in state {:?}",
-                    self.peer(),
+                    self.peer_text(),
                     message.kind(),
                     state
                 );
@@ -930,7 +939,7 @@ impl Session {
             };
             let reason = format!(
                 "we closed the session with {}: OPEN error / Bad Peer AS (we expected {expected}, it sent {peer_asn})",
-                self.peer()
+                self.peer_text()
             );
             return self.fail(now, id, Some(CloseReason::BadPeerAs), reason, out);
         }
@@ -938,7 +947,7 @@ impl Session {
         if peer_asn == s.local_asn && open.bgp_id == s.router_id {
             let reason = format!(
                 "we closed the session with {}: it uses our router ID {}",
-                self.peer(),
+                self.peer_text(),
                 s.router_id
             );
             let n = CloseReason::BadBgpIdentifier { id: open.bgp_id };

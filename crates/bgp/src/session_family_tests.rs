@@ -258,3 +258,61 @@ fn without_the_peers_capability_ipv4_routes_stay_pending_on_an_ipv6_session() {
     });
     assert!(reported, "{a:?}");
 }
+
+/// Unnumbered (`interface`): the peer address is `::` until the shell connects over
+/// link-local, and our only address on the link is link-local. Both families go with
+/// that link-local address alone as next hop (length 16): IPv4 through the extended
+/// next hop capability (RFC 8950), which the OPEN offers; FRR accepts a link-local
+/// global next hop from an interface neighbour and installs `via inet6 fe80::… dev`.
+#[test]
+fn an_unnumbered_session_sends_the_link_local_next_hop_alone() {
+    let t = Instant::now();
+    let mut s = settings();
+    s.peer_address = "::".parse().unwrap();
+    s.interface = Some("up0".into());
+    let mut session = Session::new(s);
+    session.handle(t, Input::Routes(v6_routes()));
+    session.handle(t, Input::Start);
+    let a = session.handle(
+        t,
+        Input::Connected {
+            conn: 1,
+            outbound: true,
+            local: "[fe80::2]:40000".parse().unwrap(),
+        },
+    );
+    let Message::Open(ours) = &sent(&a, 1)[0] else {
+        panic!("{a:?}")
+    };
+    assert!(
+        ours.capabilities
+            .contains(&Capability::ExtendedNextHop(vec![IPV4_OVER_IPV6])),
+        "{ours:?}"
+    );
+    // What the shell finds for a link-local session address: nothing to add.
+    session.set_link_addresses(1, LinkAddresses::default());
+    let Message::Open(mut open) = peer_open(64501, [10, 0, 0, 1], 9, false) else {
+        panic!()
+    };
+    open.capabilities
+        .push(Capability::ExtendedNextHop(vec![IPV4_OVER_IPV6]));
+    session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Open(open),
+        },
+    );
+    let a = session.handle(
+        t,
+        Input::Message {
+            conn: 1,
+            message: Message::Keepalive,
+        },
+    );
+    assert_eq!(session.state(), State::Established);
+    let hop = vec![IpAddr::V6(ip6("fe80::2"))];
+    assert_eq!(mp_reach_next_hops(&a), vec![hop.clone(), hop]);
+    assert_eq!(session.prefixes_announced(), 2);
+    assert_eq!(session.withheld, None);
+}

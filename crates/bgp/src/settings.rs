@@ -42,6 +42,10 @@ pub struct PeerSettings {
     /// the IPv6 routes when there are none (never the IPv4-mapped session address,
     /// which routers accept but cannot install).
     pub ipv6_next_hop: Option<std::net::Ipv6Addr>,
+    /// Unnumbered BGP (the BGPPeer's `interface`): the session goes to whatever router
+    /// advertises itself on this interface, over IPv6 link-local; `peer_address` is then
+    /// unspecified (`::`) and the speaker sends our Router Advertisements on it.
+    pub interface: Option<String>,
 }
 
 impl PeerSettings {
@@ -70,6 +74,7 @@ impl PeerSettings {
             ipv4: true,
             ipv6: true,
             ipv6_next_hop: None,
+            interface: None,
         }
     }
 }

@@ -114,3 +114,49 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) ->
         Err(io::Error::last_os_error())
     }
 }
+
+/// The index of interface `name` in this network namespace (`if_nametoindex(3)`), or
+/// None when there is no such interface.
+pub fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// One datagram from a raw socket with its source and ancillary data (`recvmsg(2)`):
+/// (length, source, control length). `control` receives the ancillary data.
+pub fn recv_with_control(
+    socket: &socket2::Socket,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> io::Result<(usize, Option<std::net::SocketAddrV6>, usize)> {
+    use std::mem::MaybeUninit;
+    let mut source = socket2::SockAddr::from(std::net::SocketAddrV6::new(
+        std::net::Ipv6Addr::UNSPECIFIED,
+        0,
+        0,
+        0,
+    ));
+    // SAFETY: [u8] and [MaybeUninit<u8>] have the same layout, and recvmsg only writes
+    // initialised bytes into both buffers.
+    let data = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+    // SAFETY: as above.
+    let control = unsafe { &mut *(control as *mut [u8] as *mut [MaybeUninit<u8>]) };
+    let mut bufs = [socket2::MaybeUninitSlice::new(data)];
+    let mut msg = socket2::MsgHdrMut::new()
+        .with_addr(&mut source)
+        .with_buffers(&mut bufs)
+        .with_control(control);
+    let len = socket.recvmsg(&mut msg, 0)?;
+    let control_len = msg.control_len();
+    Ok((len, source.as_socket_ipv6(), control_len))
+}
+
+/// Registers a socket with the tokio reactor.
+pub fn async_fd(socket: socket2::Socket) -> io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
+    // SAFETY: the AsyncFd takes ownership of the Socket, which owns its fd; nothing
+    // else closes or duplicates it while it is registered.
+    let registered = unsafe { tokio::io::unix::AsyncFd::register(socket) };
+    registered.map_err(|e| e.into_parts().1)
+}

@@ -32,7 +32,10 @@ pub struct SpeakerOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
     pub name: PeerName,
+    /// For an unnumbered peer: `::` until connected, then the router's link-local address.
     pub address: IpAddr,
+    /// The interface of an unnumbered peer (`address` is scoped to it).
+    pub interface: Option<String>,
     pub state: State,
     pub established_since: Option<SystemTime>,
     pub prefixes_announced: usize,
@@ -58,6 +61,7 @@ impl PeerStatus {
         PeerStatus {
             name,
             address,
+            interface: None,
             state: State::Idle,
             established_since: None,
             prefixes_announced: 0,
@@ -96,9 +100,15 @@ type Registry = Arc<
     Mutex<HashMap<IpAddr, Vec<(Option<IpAddr>, PeerName, mpsc::UnboundedSender<PeerCommand>)>>>,
 >;
 
+/// Unnumbered peers by interface name: an inbound connection from a link-local address
+/// belongs to the peer on the interface its scope names.
+type LinkRegistry =
+    Arc<Mutex<BTreeMap<String, Vec<(PeerName, mpsc::UnboundedSender<PeerCommand>)>>>>;
+
 pub struct Speaker {
     peers: BTreeMap<PeerName, Peer>,
     by_address: Registry,
+    by_interface: LinkRegistry,
     listener: Option<(Arc<TcpListener>, tokio::task::JoinHandle<()>)>,
     options: SpeakerOptions,
 }
@@ -107,11 +117,15 @@ impl Speaker {
     /// Must be called inside a tokio runtime.
     pub async fn start(options: SpeakerOptions) -> io::Result<Speaker> {
         let by_address: Registry = Arc::default();
+        let by_interface: LinkRegistry = Arc::default();
         let listener = match options.listen {
             Some(address) => {
                 let listener = Arc::new(TcpListener::bind(address).await?);
-                let task =
-                    tokio::spawn(accept_loop(Arc::clone(&listener), Arc::clone(&by_address)));
+                let task = tokio::spawn(accept_loop(
+                    Arc::clone(&listener),
+                    Arc::clone(&by_address),
+                    Arc::clone(&by_interface),
+                ));
                 Some((listener, task))
             }
             None => None,
@@ -119,6 +133,7 @@ impl Speaker {
         Ok(Speaker {
             peers: BTreeMap::new(),
             by_address,
+            by_interface,
             listener,
             options,
         })
@@ -182,11 +197,17 @@ impl Speaker {
 
     fn spawn(&self, settings: PeerSettings) -> Peer {
         let (commands, rx) = mpsc::unbounded_channel();
-        let status = Arc::new(Mutex::new(PeerStatus::idle(
-            settings.name.clone(),
-            settings.peer_address,
-        )));
-        if let Some((listener, _)) = &self.listener
+        let mut idle = PeerStatus::idle(settings.name.clone(), settings.peer_address);
+        idle.interface = settings.interface.clone();
+        let status = Arc::new(Mutex::new(idle));
+        if let Some(interface) = &settings.interface {
+            if let Ok(mut registry) = self.by_interface.lock() {
+                registry
+                    .entry(interface.clone())
+                    .or_default()
+                    .push((settings.name.clone(), commands.clone()));
+            }
+        } else if let Some((listener, _)) = &self.listener
             && let Some(password) = &settings.password
         {
             let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
@@ -203,7 +224,9 @@ impl Speaker {
                 );
             }
         }
-        if let Ok(mut registry) = self.by_address.lock() {
+        if settings.interface.is_none()
+            && let Ok(mut registry) = self.by_address.lock()
+        {
             registry.entry(settings.peer_address).or_default().push((
                 settings.source_address,
                 settings.name.clone(),
@@ -225,6 +248,17 @@ impl Speaker {
     }
 
     fn forget_address(&self, settings: &PeerSettings) {
+        if let Some(interface) = &settings.interface {
+            if let Ok(mut registry) = self.by_interface.lock()
+                && let Some(entries) = registry.get_mut(interface)
+            {
+                entries.retain(|(name, _)| *name != settings.name);
+                if entries.is_empty() {
+                    registry.remove(interface);
+                }
+            }
+            return;
+        }
         if let Ok(mut registry) = self.by_address.lock()
             && let Some(entries) = registry.get_mut(&settings.peer_address)
         {
@@ -290,7 +324,7 @@ impl Speaker {
     }
 }
 
-async fn accept_loop(listener: Arc<TcpListener>, registry: Registry) {
+async fn accept_loop(listener: Arc<TcpListener>, registry: Registry, links: LinkRegistry) {
     loop {
         let Ok((stream, remote)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -298,6 +332,10 @@ async fn accept_loop(listener: Arc<TcpListener>, registry: Registry) {
         };
         let ip = peer_task::unmap(remote.ip());
         let local = stream.local_addr().ok().map(|a| peer_task::unmap(a.ip()));
+        if let Some(commands) = unnumbered_peer(&links, remote) {
+            let _ = commands.send(PeerCommand::Inbound(stream));
+            continue;
+        }
         let peer = registry.lock().ok().and_then(|r| {
             let entries = r.get(&ip)?;
             entries
@@ -314,4 +352,24 @@ async fn accept_loop(listener: Arc<TcpListener>, registry: Registry) {
             None => drop(stream), // not a configured peer (RFC 4271 §8: refuse)
         }
     }
+}
+
+/// The unnumbered peer an inbound connection belongs to: one from a link-local address
+/// on an interface that has an unnumbered peer (the scope names the interface).
+fn unnumbered_peer(
+    links: &LinkRegistry,
+    remote: SocketAddr,
+) -> Option<mpsc::UnboundedSender<PeerCommand>> {
+    let SocketAddr::V6(remote) = remote else {
+        return None;
+    };
+    if !remote.ip().is_unicast_link_local() || remote.scope_id() == 0 {
+        return None;
+    }
+    let links = links.lock().ok()?;
+    links
+        .iter()
+        .find(|(interface, _)| sockopt::interface_index(interface) == Some(remote.scope_id()))
+        .and_then(|(_, peers)| peers.first())
+        .map(|(_, commands)| commands.clone())
 }

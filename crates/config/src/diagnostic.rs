@@ -119,8 +119,6 @@ pub enum Code {
     /// `vrf` on a BGPPeer: this version opens no session for it (never one in the
     /// default VRF instead).
     VrfUnsupported,
-    /// `interface` (unnumbered BGP): this version opens no session for it.
-    UnnumberedUnsupported,
     AggregationLength,
     LocalPrefConflict,
     InvalidCommunity,

@@ -22,8 +22,6 @@ pub type DesiredSessions = BTreeMap<
 /// Why a BGPPeer that applies to this node gets no session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionSkip {
-    /// `interface:` (unnumbered BGP) needs link-local discovery oxlb run does not do yet.
-    Unnumbered { peer: String, interface: String },
     /// No router ID: none configured and none could be derived.
     NoRouterId { peer: String },
     /// `vrf:` needs the session inside that VRF, which this version cannot open; one in
@@ -34,11 +32,6 @@ pub enum SessionSkip {
 impl std::fmt::Display for SessionSkip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SessionSkip::Unnumbered { peer, interface } => write!(
-                f,
-                "BGPPeer {peer}: unnumbered peering on interface {interface} is not supported by \
-                 oxlb run yet; give peerAddress instead"
-            ),
             SessionSkip::Vrf { peer, vrf } => write!(
                 f,
                 "BGPPeer {peer}: sessions in a VRF (vrf {vrf}) are not supported by this \
@@ -75,15 +68,11 @@ pub fn desired_sessions(
             });
             continue;
         }
+        // Unnumbered: the speaker finds the router on the interface (IPv6 link-local,
+        // from its Router Advertisements); the address stays unspecified until then.
         let address = match &peer.address {
             PeerAddress::Ip(address) => *address,
-            PeerAddress::Interface(interface) => {
-                skipped.push(SessionSkip::Unnumbered {
-                    peer: peer.name.clone(),
-                    interface: interface.clone(),
-                });
-                continue;
-            }
+            PeerAddress::Interface(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
         };
         let Some(router_id) = peer.router_id.or_else(|| fallback_router_id(&address)) else {
             skipped.push(SessionSkip::NoRouterId {
@@ -127,8 +116,15 @@ fn settings(peer: &Peer, address: IpAddr, router_id: Ipv4Addr) -> oxlb_bgp::Peer
     settings.ebgp_multihop = peer.ebgp_multihop;
     settings.graceful_restart = peer.graceful_restart;
     // A session carries its own family, both with dualStackAddressFamily (RFC 4760).
-    settings.ipv4 = address.is_ipv4() || peer.dual_stack_address_family;
+    // An unnumbered session carries both: IPv4 with the IPv6 link-local next hop
+    // (RFC 8950), as FRR's interface neighbours do.
+    let unnumbered = match &peer.address {
+        PeerAddress::Interface(interface) => Some(interface.clone()),
+        PeerAddress::Ip(_) => None,
+    };
+    settings.ipv4 = address.is_ipv4() || peer.dual_stack_address_family || unnumbered.is_some();
     settings.ipv6 = address.is_ipv6() || peer.dual_stack_address_family;
+    settings.interface = unnumbered;
     settings
 }
 
@@ -242,9 +238,18 @@ impl RouterIds {
                 _ => None,
             })
             .collect();
+        // An unnumbered peer's address is `::` until found: no route lookup toward it
+        // (the kernel would answer with loopback, ::1, the same on every node).
+        let toward = |ip: &IpAddr| {
+            if ip.is_unspecified() {
+                None
+            } else {
+                toward(ip)
+            }
+        };
         let derived = std::cell::RefCell::new(Vec::new());
         let result = desired_sessions(config, node_labels, announcements, |peer| {
-            let (id, source) = fallback_router_id(peer, node_ipv4, &ipv4_peers, &toward)?;
+            let (id, source) = fallback_router_id(peer, node_ipv4, &ipv4_peers, toward)?;
             derived.borrow_mut().push((*peer, id, source));
             Some(id)
         });
@@ -376,6 +381,45 @@ mod tests {
                 .to_string()
                 .contains("never one in the default VRF")
         );
+    }
+
+    /// An unnumbered BGPPeer (`interface`, no address) gets its session: the speaker
+    /// finds the router on that interface, and the session carries IPv4 (with the IPv6
+    /// link-local next hop, RFC 8950) and IPv6, with no warning from the config.
+    #[test]
+    fn an_unnumbered_peer_gets_a_session_on_its_interface() {
+        let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: up, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, interface: eth1}\n";
+        let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
+        let built = oxlb_config::build_config(&snapshot);
+        assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+        let config = built.config.unwrap();
+        let mut ids = RouterIds::default();
+        let (sessions, skipped) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            Some(Ipv4Addr::new(10, 0, 0, 5)),
+            dual,
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let settings = &sessions["up"].0;
+        assert_eq!(settings.interface.as_deref(), Some("eth1"));
+        assert_eq!(settings.peer_address, ip("::"));
+        assert!(settings.ipv4 && settings.ipv6);
+        assert_eq!(settings.router_id, Ipv4Addr::new(10, 0, 0, 5));
+        // No IPv4 anywhere: no router ID is made up from a lookup toward `::`.
+        let loopback = |_: &IpAddr| Some(ip("::1"));
+        let (sessions, skipped) = ids.desired_sessions(
+            &config,
+            &BTreeMap::new(),
+            &Announcements::default(),
+            None,
+            loopback,
+        );
+        assert!(sessions.is_empty());
+        assert_eq!(skipped, [SessionSkip::NoRouterId { peer: "up".into() }]);
     }
 
     /// MetalLB (main) `localASN`: the session presents it instead of myASN (FRR's

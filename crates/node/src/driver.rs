@@ -179,6 +179,8 @@ impl Driver {
             config,
             sessions
                 .iter()
+                // BFD needs the peer's address: an unnumbered peer's is found later.
+                .filter(|(_, (s, _))| s.interface.is_none())
                 .map(|(name, (s, _))| (name.clone(), s.peer_address, s.source_address)),
             local_address_toward,
         );
@@ -299,7 +301,12 @@ impl Driver {
     fn session_row(&self, s: oxlb_bgp::speaker::PeerStatus, now: SystemTime) -> BgpSessionStatus {
         let port = self.sessions.get(&s.name).map_or(179, |f| f.port);
         BgpSessionStatus {
-            address: SocketAddr::new(s.address, port).to_string(),
+            address: match &s.interface {
+                // Unnumbered: the router's link-local address (`::` until found) on its
+                // interface, the scope written by name.
+                Some(interface) => format!("[{}%{interface}]:{port}", s.address),
+                None => SocketAddr::new(s.address, port).to_string(),
+            },
             state: s.state,
             established_seconds: s
                 .established_since

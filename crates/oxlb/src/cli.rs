@@ -243,8 +243,16 @@ pub struct RouterConfigArgs {
     #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
     /// A node and its address as the router sees it: NAME=ADDRESS (repeat per node).
-    #[arg(long = "node", value_name = "NAME=ADDRESS", required = true)]
+    #[arg(
+        long = "node",
+        value_name = "NAME=ADDRESS",
+        required_unless_present = "links"
+    )]
     pub nodes: Vec<String>,
+    /// For unnumbered BGPPeers (`interface`): a node and the router's interface toward
+    /// it, NODE=IFNAME (repeat per node).
+    #[arg(long = "link", value_name = "NODE=IFNAME")]
+    pub links: Vec<String>,
     /// Which BGPPeer address is this router (when the config has several routers).
     #[arg(long)]
     pub router_address: Option<std::net::IpAddr>,

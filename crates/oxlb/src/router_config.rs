@@ -27,6 +27,20 @@ pub fn run(args: &RouterConfigArgs) -> ExitCode {
             }
         }
     }
+    let mut links = Vec::new();
+    for entry in &args.links {
+        match entry.split_once('=') {
+            Some((node, interface)) if !node.is_empty() && !interface.is_empty() => {
+                links.push((node.to_string(), interface.to_string()));
+            }
+            _ => {
+                eprintln!(
+                    "oxlb router-config: --link {entry:?}: expected NODE=IFNAME, e.g. node1=swp1"
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let config = match crate::load_config(&args.files, &args.namespace) {
         Ok(config) => config,
         Err(e) => {
@@ -34,10 +48,11 @@ pub fn run(args: &RouterConfigArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match oxlb_routercfg::generate_with_asn(
+    match oxlb_routercfg::generate_with_links(
         flavor,
         &config,
         &nodes,
+        &links,
         args.router_address,
         args.router_asn,
     ) {

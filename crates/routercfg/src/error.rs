@@ -47,6 +47,12 @@ pub enum Error {
     Password {
         peer: String,
     },
+    /// An unnumbered BGPPeer and no `--link NODE=IFNAME`: the router's interfaces toward
+    /// the nodes are not in the config.
+    NoLinks {
+        peer: String,
+        interface: String,
+    },
 }
 
 impl std::error::Error for Error {}
@@ -122,6 +128,12 @@ impl fmt::Display for Error {
                 f,
                 "BGPPeer {peer}'s password contains whitespace or quotes, which router \
                  configuration languages cannot carry safely: choose another password"
+            ),
+            Error::NoLinks { peer, interface } => write!(
+                f,
+                "BGPPeer {peer} is unnumbered (the nodes peer on their interface \
+                 {interface}): give the router's interface toward each node with \
+                 --link NODE=IFNAME"
             ),
         }
     }

@@ -17,6 +17,7 @@ mod mikrotik;
 mod out;
 pub mod plan;
 mod prefixes;
+pub mod unnumbered;
 mod vyos;
 
 use std::net::IpAddr;
@@ -97,4 +98,65 @@ pub fn generate_with_asn(
         Flavor::Vyos => vyos::render(&plan),
         Flavor::Mikrotik => mikrotik::render(&plan),
     })
+}
+
+/// Like [`generate_with_asn`], with the unnumbered BGPPeers too: `links` are (node, the
+/// router's interface toward it). The numbered part needs `nodes` and is left out
+/// when none are given; the unnumbered part needs `links` and is appended.
+pub fn generate_with_links(
+    flavor: Flavor,
+    config: &Config,
+    nodes: &[(String, IpAddr)],
+    links: &[(String, String)],
+    router_address: Option<IpAddr>,
+    router_asn: Option<u32>,
+) -> Result<String, Error> {
+    let numbered = config
+        .peers
+        .values()
+        .any(|p| matches!(p.address, oxlb_config::PeerAddress::Ip(_)));
+    // Without --link, unnumbered peers stay a note beside the numbered ones (their
+    // router may be another one); alone, they need the links.
+    let unnumbered = if links.is_empty() && numbered {
+        Vec::new()
+    } else {
+        unnumbered::plan_unnumbered(config, links, router_asn)?
+    };
+    let mut text = if !unnumbered.is_empty() && (nodes.is_empty() || !numbered) {
+        String::new()
+    } else {
+        generate_with_asn(flavor, config, nodes, router_address, router_asn)?
+    };
+    let mut o = out::Out::default();
+    match flavor {
+        Flavor::Frr => {
+            if text.is_empty() {
+                o.line(
+                    "! oxlb router-config --flavor frr: the router's side of oxlb's BGP sessions.",
+                );
+                o.line("frr defaults traditional");
+                o.line("!");
+            }
+            unnumbered::render_frr(&unnumbered, &mut o);
+        }
+        Flavor::Bird => {
+            if text.is_empty() {
+                o.line(
+                    "# oxlb router-config --flavor bird: the router's side of oxlb's BGP sessions.",
+                );
+                o.line("protocol device {}");
+                o.line("protocol kernel { ipv4 { export all; }; }");
+                o.line("protocol kernel { ipv6 { export all; }; }");
+                o.line("");
+            }
+            unnumbered::render_bird(&unnumbered, &mut o);
+        }
+        Flavor::Vyos | Flavor::Mikrotik => {
+            if let Some(note) = unnumbered::note(&unnumbered) {
+                o.comment("#", &format!("NOTE: {note}"));
+            }
+        }
+    }
+    text.push_str(&o.finish());
+    Ok(text)
 }

@@ -117,8 +117,8 @@ pub fn plan(
             PeerAddress::Ip(ip) => Some((p, *ip)),
             PeerAddress::Interface(interface) => {
                 notes.push(format!(
-                    "BGPPeer {} is unnumbered (interface {interface}): configure it on the \
-                     router by hand (FRR: neighbor IFNAME interface remote-as external)",
+                    "BGPPeer {} is unnumbered (interface {interface}): its router side \
+                     (interface neighbours) comes with --link NODE=ROUTER-IFNAME",
                     p.name
                 ));
                 None

@@ -34,7 +34,7 @@ impl Session {
             // old one (the peer restarted); otherwise the established one stays.
             let peer_restarting = open.has(|c| matches!(c, Capability::GracefulRestart { .. }));
             if peer_restarting {
-                let reason = format!("peer {} restarted (graceful restart)", self.peer());
+                let reason = format!("peer {} restarted (graceful restart)", self.peer_text());
                 self.conn_down(now, other_id, reason);
                 out.push(Action::Close { conn: other_id });
                 return true;
@@ -104,8 +104,10 @@ impl Session {
         let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
         for id in ids {
             let reason = match &stop {
-                Stop::Reset { reason } => format!("session with {} reset: {reason}", self.peer()),
-                _ => format!("session with {} stopped by us", self.peer()),
+                Stop::Reset { reason } => {
+                    format!("session with {} reset: {reason}", self.peer_text())
+                }
+                _ => format!("session with {} stopped by us", self.peer_text()),
             };
             self.fail(now, id, notification.clone(), reason, out);
         }

@@ -16,6 +16,9 @@ pub enum ConnectError {
     Io(String),
     /// The connection was gone before we could use it.
     ClosedAtOnce,
+    /// Unnumbered peer: no router known on the link yet; why, with the fix
+    /// ([`crate::unnumbered::LinkState::problem`]).
+    NoLinkPeer(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Timeout { secs } => write!(f, "no answer within {secs} s"),
             ConnectError::Io(error) => f.write_str(error),
             ConnectError::ClosedAtOnce => f.write_str("socket closed at once"),
+            ConnectError::NoLinkPeer(why) => f.write_str(why),
         }
     }
 }

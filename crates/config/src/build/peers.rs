@@ -275,18 +275,6 @@ fn build_one(
                 .expected("leave vrf out to peer from the default VRF"),
         );
     }
-    if let Some(interface) = spec.interface.as_deref().filter(|i| !i.is_empty()) {
-        cx.warnings.push(
-            subject
-                .warning(
-                    Code::UnnumberedUnsupported,
-                    "spec.interface",
-                    "unnumbered BGP (interface) is not supported by this version: no session is opened for this peer",
-                )
-                .value(interface)
-                .expected("peerAddress: the router's IP on that link"),
-        );
-    }
     if let Some(password) = spec.password.as_deref() {
         cx.single_line(subject, "spec.password", password, true);
     }
