@@ -15,6 +15,9 @@
 //! time from the objects' arrival to FRR holding every route; the requests the speaker
 //! sent to the API server.
 //! Run: `cargo bench -p oxlb --bench speaker_footprint` (root; about 3 minutes).
+//! Where the memory goes: `OXLB_BENCH_HEAPTRACK=/tmp/spk` runs the speaker under
+//! heaptrack instead (the RSS figures are then heaptrack's, not the speaker's) and kills
+//! it after the settle, so `heaptrack_print --print-leaks` lists what was live then.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 #[path = "../tests/cluster/mod.rs"]
@@ -119,7 +122,21 @@ fn main() {
             .put(cluster::node_object(&format!("node{n}"), &node_ip(n)));
     }
     c.apply_yaml(&crs);
-    c.start_speaker(0);
+    let heaptrack = std::env::var("OXLB_BENCH_HEAPTRACK").ok();
+    match &heaptrack {
+        None => c.start_speaker(0),
+        Some(output) => {
+            let log = std::fs::File::create(c.log_path("node1-speaker")).unwrap();
+            let mut command = c.topo.nodes[0].ns.command("heaptrack");
+            command
+                .args(["-o", output, OXLB, "speaker", "--node-name", "node1"])
+                .args(["--metrics-address", cluster::SPEAKER_METRICS])
+                .env("KUBECONFIG", &c.kubeconfig)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            c.topo.nodes[0].run = Some(oxlb_netlab::Guarded::new(command.spawn().unwrap()));
+        }
+    }
     let pid = c.topo.nodes[0].run.as_ref().unwrap().id();
     std::thread::sleep(SETTLE);
     let (idle_rss, _) = memory_kib(pid);
@@ -144,6 +161,14 @@ fn main() {
     let converged = arrived.elapsed();
     std::thread::sleep(SETTLE);
     let (rss, peak) = memory_kib(pid);
+    if heaptrack.is_some() {
+        // Only this speaker (the exact binary path: other trees may run speakers too);
+        // heaptrack's own processes write the profile out.
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f", &format!("^{OXLB} speaker --node-name node1")])
+            .status();
+        std::thread::sleep(Duration::from_secs(20));
+    }
     let log = c.api().log();
     let requests = log.len() - requests_before;
     // What the speaker asked for, by method and resource (names left out).
