@@ -87,6 +87,29 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    if !report.bfd_sessions.is_empty() {
+        out.push_str("\nBFD sessions\n");
+        let mut rows = vec![
+            ["PEER", "STATE", "UP/DOWN EVENTS", "ECHO", "ECHO OUT/BACK"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for b in &report.bfd_sessions {
+            rows.push(vec![
+                b.peer.clone(),
+                if b.up { "Up" } else { "not Up" }.to_string(),
+                format!("{}/{}", b.up_transitions, b.down_transitions),
+                if b.echo.is_empty() {
+                    "off".to_string()
+                } else {
+                    b.echo.clone()
+                },
+                format!("{}/{}", b.echo_packets_out, b.echo_packets_in),
+            ]);
+        }
+        out.push_str(&indent(&table(&rows)));
+    }
+
     if report.drain.drained {
         let state = match report.drain.converged_after_ms {
             Some(ms) if report.drain.converged => format!("converged after {ms} ms"),
@@ -317,6 +340,13 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         }
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
+        }
+        if s.announced.iter().any(|a| a.protocol == Protocol::Bgp) {
+            for b in &report.bfd_sessions {
+                let state = if b.up { "Up" } else { "not Up" };
+                let echo = if b.echo.is_empty() { "off" } else { &b.echo };
+                let _ = writeln!(out, "  BFD to {}: {state}, echo {echo}.", b.peer);
+            }
         }
         out.push_str(&crate::health_render::explain(report, service));
         if let Some(note) = &report.host.kernel_note {
