@@ -277,7 +277,7 @@ impl EchoInactive {
                 "peer advertises Required Min Echo RX 0 (it does not loop echo packets; FRR: echo-mode in its bfd profile)"
             }
             EchoInactive::NoLinkLayerPath => {
-                "no neighbour (ARP) entry or packet socket for the peer yet"
+                "no complete neighbour (ARP) entry or packet socket for the peer yet (a peer not on a directly connected subnet never has one)"
             }
             EchoInactive::Multihop => "multihop session (RFC 5883 §3: no echo)",
             EchoInactive::Ipv6 => "IPv6 session (oxlb's echo function is IPv4 only)",

@@ -500,6 +500,7 @@ impl Runtime {
         }
         let actions = entry.session.handle(Instant::now(), event);
         let mut dropped = Vec::new();
+        let mut became_up = false;
         for action in actions {
             match action {
                 Action::Send(packet) => {
@@ -525,6 +526,7 @@ impl Runtime {
                 } => {
                     if to == State::Up {
                         entry.up_events += 1;
+                        became_up = true;
                     } else if from == State::Up {
                         entry.down_events += 1;
                     }
@@ -568,8 +570,14 @@ impl Runtime {
             entry.echo_link = None;
             let _ = entry.session.handle(Instant::now(), Event::EchoPath(None));
         }
+        let look_for_echo_path = became_up && entry.profile.echo && entry.echo_link.is_none();
         for reason in dropped {
             self.count_drop(reason);
+        }
+        // Up: the neighbour entry exists now (our Control packets went to it), so the
+        // Echo path is looked up at once rather than at the next periodic look.
+        if look_for_echo_path {
+            self.resolve_echo_paths();
         }
     }
 

@@ -150,6 +150,24 @@ fn echo_failure_takes_bfd_and_bgp_down_with_diag_echo_function_failed() {
     assert_eq!(peer["echo-receive-interval"], ECHO_MS, "{peer}");
     assert_eq!(peer["remote-echo-receive-interval"], 0, "{peer}");
     assert_eq!(peer["remote-receive-interval"], 100, "{peer}");
+    // The router side of this profile as `oxlb router-config` writes it is what the lab
+    // runs FRR with (bfd_lab): echo-mode and both echo intervals.
+    let file = lab.dir.path.join("config/oxlb.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oxlb"))
+        .args(["router-config", "--flavor", "frr", "--node"])
+        .arg(format!("node1={NODE_IP}"))
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "  echo-mode".to_string(),
+        format!("  echo transmit-interval {ECHO_MS}"),
+        format!("  echo receive-interval {ECHO_MS}"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
     // Prometheus counters of MetalLB's FRR mode.
     let metrics = lab.metrics().unwrap_or_default();
     let line = metrics
