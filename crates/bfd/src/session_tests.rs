@@ -704,7 +704,7 @@ fn echo_packets_keep_the_session_up_and_their_loss_takes_it_down_with_diag_2() {
             sent_at.push(now);
             s.handle(now, Event::EchoReceived);
         }
-        if (now - start).as_millis() % 100 == 0 {
+        if (now - start).as_millis().is_multiple_of(100) {
             s.handle(now, Event::Received(echo_peer_packet(State::Up, 50)));
         }
     }
