@@ -441,6 +441,44 @@ mod tests {
     }
 
     #[test]
+    fn status_and_explain_say_whether_bfd_echo_runs_and_why_not() {
+        let mut r = report();
+        assert!(!status(&r).contains("BFD sessions"));
+        r.bfd_sessions = vec![
+            BfdSessionStatus {
+                peer: "10.0.0.1".into(),
+                up: true,
+                echo: "active: every 50 ms, detection 150 ms".into(),
+                echo_packets_out: 12,
+                echo_packets_in: 11,
+                ..Default::default()
+            },
+            BfdSessionStatus {
+                peer: "10.0.0.9".into(),
+                up: true,
+                echo: "inactive: multihop session (RFC 5883 §3: no echo)".into(),
+                ..Default::default()
+            },
+        ];
+        let text = status(&r);
+        assert!(text.contains("BFD sessions"), "{text}");
+        assert!(
+            text.contains("active: every 50 ms, detection 150 ms"),
+            "{text}"
+        );
+        assert!(text.contains("12/11"), "{text}");
+        let text = explain(&r, "default/web").unwrap();
+        assert!(
+            text.contains("BFD to 10.0.0.1: Up, echo active: every 50 ms, detection 150 ms."),
+            "{text}"
+        );
+        assert!(
+            text.contains("BFD to 10.0.0.9: Up, echo inactive: multihop session"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn status_and_explain_warn_of_weighted_ecmp_mixed_paths() {
         let mut r = report();
         assert!(!status(&r).contains("Weighted ECMP"));
