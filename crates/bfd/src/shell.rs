@@ -402,6 +402,12 @@ impl Runtime {
         // Say AdminDown once so the peer goes Down at once instead of timing out.
         self.drive(discriminator, Event::AdminDown);
         self.by_discriminator.remove(&discriminator);
+        // The last session with echoMode gone: close the packet sockets too.
+        if !self.by_discriminator.values().any(|e| e.profile.echo) {
+            for (_, socket) in self.echo_sockets.drain() {
+                socket.task.abort();
+            }
+        }
         true
     }
 
