@@ -680,8 +680,9 @@ impl Runtime {
         let Some(entry) = self.by_discriminator.get_mut(&discriminator) else {
             return;
         };
-        // Only from the address the session's Echo packets carry.
-        if entry.echo_link.as_ref().map(|l| l.local) != Some(looped.address) {
+        // Only from the address the session's Echo packets carry, and through a
+        // forwarding plane (which decremented the TTL 255 they were sent with).
+        if entry.echo_link.as_ref().map(|l| l.local) != Some(looped.address) || looped.ttl >= 255 {
             return;
         }
         entry.echo_in += 1;
