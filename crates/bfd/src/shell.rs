@@ -682,7 +682,9 @@ impl Runtime {
         };
         // Only from the address the session's Echo packets carry, and through a
         // forwarding plane (which decremented the TTL 255 they were sent with).
-        if entry.echo_link.as_ref().map(|l| l.local) != Some(looped.address) || looped.ttl >= 255 {
+        if entry.echo_link.as_ref().map(|l| l.local) != Some(looped.address)
+            || looped.ttl == u8::MAX
+        {
             return;
         }
         entry.echo_in += 1;
