@@ -7,8 +7,12 @@
 //!   `watch::Receiver<Report>`; a change from Up to Down whose
 //!   [`DownCause::is_path_failure`] means "tear the BGP session down now".
 //!
-//! Not implemented: the Echo function (a profile with `echo: true` is refused),
-//! Demand mode, authentication (authenticated packets are dropped and counted).
+//! - [`echo`]: the Echo function's packet, frame and neighbour-table parsing (the
+//!   session drives it; single hop, IPv4; see [`echo`] for how packets are looped).
+//!
+//! Not implemented: Demand mode, authentication (authenticated packets are dropped and
+//! counted), the Echo function on IPv6 and multihop sessions (RFC 5883 §3 forbids the
+//! latter).
 //! IPv6 link-local peers work when `PeerKey::interface` names the link.
 //!
 //! # Wiring it to the BGP speaker
@@ -16,8 +20,8 @@
 //! ```text
 //! let bfd = Bfd::start()?;                                  // once, inside tokio
 //! profile.validate()?;                                      // config layer: the
-//!     // error text is what the user sees, e.g. "echo mode is not supported;
-//!     // remove echoMode from BFDProfile fast"
+//!     // error text is what the user sees, e.g. "BFDProfile fast: receiveInterval
+//!     // 5 ms is outside 10..60000 ms"
 //! let key = PeerKey { peer, local, multihop: peer_cfg.ebgp_multihop,
 //!                     interface: None /* Some(ifindex) for link-local peers */ };
 //! let mut state = bfd.add_peer(key, profile).await?;        // once per BGPPeer with
@@ -41,12 +45,15 @@
 //! transmit socket binds to it, so it must be configured on the host.
 
 mod demux;
+pub mod echo;
+mod echo_sys;
 pub mod net;
 pub mod packet;
 pub mod profile;
 pub mod session;
 mod shell;
 
+pub use echo::{EchoInactive, EchoStatus};
 pub use packet::{Diag, DropReason, State as SessionState};
 pub use profile::{Profile, ProfileError};
 pub use session::DownCause;

@@ -159,6 +159,19 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
 }
 
+/// The link-layer address of interface `name` (from getifaddrs, so it is the one of
+/// this process's network namespace).
+pub fn interface_mac(name: &str) -> Option<crate::echo::Mac> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|a| a.interface_name == name)
+        .find_map(|a| {
+            let link = a.address?;
+            let bytes = link.as_link_addr()?.addr()?;
+            Some(crate::echo::Mac(bytes))
+        })
+}
+
 /// Where to send: the peer's port, with the interface as scope for IPv6 link-local.
 pub fn destination(peer: IpAddr, port: u16, interface: Option<u32>) -> SocketAddr {
     match peer {

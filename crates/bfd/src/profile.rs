@@ -1,6 +1,5 @@
 //! A BFDProfile as the BFD layer needs it, and the checks the config layer runs
-//! through this crate (oxlb implements no Echo function, so `echoMode: true` is an
-//! error rather than silently ignored).
+//! through this crate.
 
 use std::fmt;
 use std::time::Duration;
@@ -23,12 +22,17 @@ pub struct Profile {
     pub minimum_ttl: u8,
     /// `passiveMode`: wait for the peer to speak first (RFC 5880 §6.1).
     pub passive: bool,
-    /// `echoMode`: must be false; oxlb has no Echo function.
+    /// `echoMode`: run the Echo function (RFC 5880 §6.4; single-hop IPv4 sessions).
     pub echo: bool,
+    /// `echoInterval`: the interval Echo packets are sent at (no faster than the peer
+    /// allows, §6.8.9) and the Required Min Echo RX advertised when this host loops
+    /// the peer's Echo packets. MetalLB's default: 50 ms.
+    pub echo_interval: Duration,
 }
 
 impl Profile {
-    /// MetalLB's defaults: 300 ms / 300 ms, multiplier 3, minimum TTL 254.
+    /// MetalLB's defaults: 300 ms / 300 ms, multiplier 3, minimum TTL 254, echo off
+    /// with echoInterval 50 ms.
     pub fn with_defaults(name: &str) -> Profile {
         Profile {
             name: name.to_string(),
@@ -38,21 +42,18 @@ impl Profile {
             minimum_ttl: 254,
             passive: false,
             echo: false,
+            echo_interval: Duration::from_millis(50),
         }
     }
 
     /// The checks the config layer must run on every BFDProfile: everything this
     /// crate cannot honour is an error naming the profile.
     pub fn validate(&self) -> Result<(), ProfileError> {
-        if self.echo {
-            return Err(ProfileError::EchoNotSupported {
-                profile: self.name.clone(),
-            });
-        }
         let range = Duration::from_millis(10)..=Duration::from_millis(60_000);
         for (field, value) in [
             ("receiveInterval", self.receive_interval),
             ("transmitInterval", self.transmit_interval),
+            ("echoInterval", self.echo_interval),
         ] {
             if !range.contains(&value) {
                 return Err(ProfileError::IntervalOutOfRange {
@@ -82,15 +83,13 @@ impl Profile {
             required_min_rx: self.receive_interval,
             detect_mult: self.detect_multiplier,
             passive: self.passive,
+            echo: self.echo.then_some(self.echo_interval),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileError {
-    EchoNotSupported {
-        profile: String,
-    },
     IntervalOutOfRange {
         profile: String,
         field: &'static str,
@@ -108,10 +107,6 @@ pub enum ProfileError {
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProfileError::EchoNotSupported { profile } => write!(
-                f,
-                "echo mode is not supported; remove echoMode from BFDProfile {profile}"
-            ),
             ProfileError::IntervalOutOfRange {
                 profile,
                 field,
@@ -139,14 +134,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn echo_mode_is_rejected_with_the_profile_name() {
+    fn echo_mode_is_accepted_and_its_interval_checked() {
         let mut profile = Profile::with_defaults("fast");
-        assert_eq!(profile.validate(), Ok(()));
         profile.echo = true;
+        assert_eq!(profile.validate(), Ok(()));
+        assert_eq!(
+            profile.session_config().echo,
+            Some(Duration::from_millis(50))
+        );
+        profile.echo_interval = Duration::from_millis(5);
         let error = profile.validate().unwrap_err();
         assert_eq!(
             error.to_string(),
-            "echo mode is not supported; remove echoMode from BFDProfile fast"
+            "BFDProfile fast: echoInterval 5 ms is outside 10..60000 ms"
         );
     }
 

@@ -2,12 +2,18 @@
 //! decoded packets and the current time, and carries out the [`Action`]s it returns.
 //! Time is an input, so tests advance it by hand.
 //!
+//! The Echo function (§6.4, §6.8.9) is driven from here too: the session says when to
+//! send an Echo packet ([`Action::SendEcho`]) and goes Down with diagnostic 2 (Echo
+//! Function Failed) when none came back for the echo Detection Time; the shell owns
+//! the packet socket ([`crate::echo`]).
+//!
 //! Not implemented (and never advertised): Demand mode (we never set D; a peer in
-//! Demand mode is not supported), the Echo function (Required Min Echo RX is always 0),
-//! authentication (packets with the A bit are dropped before they get here).
+//! Demand mode is not supported), authentication (packets with the A bit are dropped
+//! before they get here).
 
 use std::time::{Duration, Instant};
 
+use crate::echo::{EchoInactive, EchoPath, EchoStatus};
 use crate::packet::{ControlPacket, Diag, DropReason, State};
 
 /// §6.8.3: while the session is not Up, bfd.DesiredMinTxInterval is at least 1 s.
@@ -24,7 +30,15 @@ pub struct SessionConfig {
     pub detect_mult: u8,
     /// §6.1 Passive role: send nothing until the peer has been heard from.
     pub passive: bool,
+    /// The Echo function: `Some(echoInterval)` to run it (the interval we send Echo
+    /// packets at, and the Required Min Echo RX we advertise when this host loops the
+    /// peer's echoes), `None` for none.
+    pub echo: Option<Duration>,
 }
+
+/// §6.8.3: "When the Echo function is active, a system SHOULD set
+/// bfd.DesiredMinTxInterval to a value of not less than one second".
+pub const ECHO_ACTIVE_MIN_TX: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -37,6 +51,10 @@ pub enum Event {
     AdminUp,
     /// New timers / multiplier / role (a changed BFDProfile).
     Configure(SessionConfig),
+    /// The shell can (`Some`) or cannot (`None`) send Echo packets towards the peer.
+    EchoPath(Option<EchoPath>),
+    /// One of our Echo packets came back (its discriminator is ours).
+    EchoReceived,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +71,8 @@ pub enum Action {
     },
     /// The received packet was discarded.
     Dropped(DropReason),
+    /// Transmit an Echo packet now (§6.8.9), carrying this sequence number.
+    SendEcho(u64),
 }
 
 /// Why a session left Init or Up. It decides whether the client protocol (BGP) is told
@@ -75,6 +95,9 @@ pub enum DownCause {
     NeighborAdminDown,
     /// We took the session down (§6.8.16).
     LocalAdminDown,
+    /// §6.8.5: our Echo packets stopped coming back while Control packets may still
+    /// flow: the forwarding path failed.
+    EchoFailed,
 }
 
 impl DownCause {
@@ -82,7 +105,9 @@ impl DownCause {
     pub fn is_path_failure(self) -> bool {
         matches!(
             self,
-            DownCause::DetectionTimeExpired | DownCause::NeighborDetectedFailure
+            DownCause::DetectionTimeExpired
+                | DownCause::NeighborDetectedFailure
+                | DownCause::EchoFailed
         )
     }
 
@@ -94,6 +119,7 @@ impl DownCause {
             DownCause::NeighborReset => "neighbor_reset",
             DownCause::NeighborAdminDown => "neighbor_admin_down",
             DownCause::LocalAdminDown => "local_admin_down",
+            DownCause::EchoFailed => "echo_function_failed",
         }
     }
 }
@@ -125,16 +151,35 @@ pub struct Session {
     remote_detect_mult: u8,
     /// §6.5: a Poll Sequence is in progress (P set on periodic packets).
     polling: bool,
+    /// The Required Min Echo RX Interval in our packets (µs).
+    advertised_echo_rx_us: u32,
     next_tx: Option<Instant>,
     detect_deadline: Option<Instant>,
     rng: u64,
+    /// The Echo function (§6.8.9).
+    echo: EchoState,
+}
+
+#[derive(Debug, Clone, Default)]
+struct EchoState {
+    /// What the shell reported; `None`: no way to send Echo packets (yet).
+    path: Option<EchoPath>,
+    /// bfd.RemoteMinEchoRxInterval: the peer's Required Min Echo RX Interval (µs).
+    remote_min_rx_us: u32,
+    active: bool,
+    next_tx: Option<Instant>,
+    deadline: Option<Instant>,
+    sequence: u64,
+    /// When the last Echo packet went: a session that cycles Down and Up again
+    /// still waits out the interval (§6.8.9).
+    last_tx: Option<Instant>,
 }
 
 impl Session {
     /// A new session in Down (§6.8.1 initial values). `local_discr` must be non-zero and
     /// unique on this system; `seed` feeds the transmit jitter.
     pub fn new(local_discr: u32, config: SessionConfig, now: Instant, seed: u64) -> Session {
-        let desired = advertised_tx(&config, State::Down);
+        let desired = advertised_tx(&config, State::Down, false);
         let required = duration_us(config.required_min_rx);
         let mut session = Session {
             config,
@@ -152,9 +197,11 @@ impl Session {
             remote_desired_min_tx_us: 0,
             remote_detect_mult: 0,
             polling: false,
+            advertised_echo_rx_us: 0,
             next_tx: None,
             detect_deadline: None,
             rng: seed | 1,
+            echo: EchoState::default(),
         };
         if session.may_transmit() {
             session.next_tx = Some(now);
@@ -206,9 +253,69 @@ impl Session {
 
     /// When the shell must next call `handle(Event::Timer)`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.next_tx, self.detect_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [
+            self.next_tx,
+            self.detect_deadline,
+            self.echo.next_tx,
+            self.echo.deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// §6.8.9: Echo packets go no faster than the larger of our echoInterval and the
+    /// peer's Required Min Echo RX Interval. `None` when the profile has no echo.
+    pub fn echo_interval(&self) -> Option<Duration> {
+        let ours = self.config.echo?;
+        Some(ours.max(Duration::from_micros(u64::from(self.echo.remote_min_rx_us))))
+    }
+
+    /// §6.8.5 leaves "the number of packets, and the means of determining" an Echo
+    /// failure to the implementation: here, the echo interval times our own
+    /// bfd.DetectMult (the profile's detectMultiplier; the Echo packets are ours, the
+    /// peer's Detect Mult is about our Control packets). FRR's bfdd multiplies by the
+    /// remote Detect Mult instead; with equal multipliers they agree.
+    pub fn echo_detection_time(&self) -> Option<Duration> {
+        Some(self.echo_interval()? * u32::from(self.config.detect_mult))
+    }
+
+    /// Whether the Echo function runs, and if not, why (as far as the session knows:
+    /// the shell adds multihop / IPv6).
+    pub fn echo_status(&self) -> EchoStatus {
+        if self.config.echo.is_none() {
+            return EchoStatus::Disabled;
+        }
+        match (self.echo_interval(), self.echo_detection_time()) {
+            (Some(interval), Some(detection_time)) if self.echo.active => EchoStatus::Active {
+                interval,
+                detection_time,
+            },
+            _ => EchoStatus::Inactive(self.echo_blocker().unwrap_or(EchoInactive::SessionNotUp)),
+        }
+    }
+
+    /// The Required Min Echo RX Interval we advertise (µs): non-zero only when the
+    /// profile has echo and the shell found that this host loops the peer's Echo
+    /// packets (RFC 5880 §4.1: zero means we do not support receiving them).
+    fn required_min_echo_rx_us(&self) -> u32 {
+        match (self.config.echo, self.echo.path) {
+            (Some(interval), Some(path)) if path.loops_peer_echoes => duration_us(interval),
+            _ => 0,
+        }
+    }
+
+    /// What keeps the Echo function from running, if anything.
+    fn echo_blocker(&self) -> Option<EchoInactive> {
+        if self.state != State::Up {
+            Some(EchoInactive::SessionNotUp)
+        } else if self.echo.remote_min_rx_us == 0 {
+            // §6.8.9: MUST NOT send Echo packets when the peer's value is zero.
+            Some(EchoInactive::PeerDoesNotLoop)
+        } else if self.echo.path.is_none() {
+            Some(EchoInactive::NoLinkLayerPath)
+        } else {
+            None
         }
     }
 
@@ -235,8 +342,72 @@ impl Session {
                 }
             }
             Event::Configure(config) => self.configure(config, now, &mut actions),
+            Event::EchoPath(path) => {
+                self.echo.path = path;
+                // The advertised Required Min Echo RX may change: a Poll tells the peer.
+                self.apply_timers(now, &mut actions);
+            }
+            Event::EchoReceived => {
+                // §6.8.5: an Echo packet back restarts the echo detection timer.
+                if self.echo.active {
+                    self.echo.deadline = self.echo_detection_time().map(|d| now + d);
+                }
+            }
         }
+        self.update_echo(now, &mut actions);
         actions
+    }
+
+    /// Starts or stops the Echo function as its conditions change (§6.8.9).
+    fn update_echo(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let wanted = self.config.echo.is_some() && self.echo_blocker().is_none();
+        if wanted == self.echo.active {
+            return;
+        }
+        self.echo.active = wanted;
+        if wanted {
+            let interval = self.echo_interval().unwrap_or_default();
+            self.echo.next_tx = Some(self.echo.last_tx.map_or(now, |at| (at + interval).max(now)));
+            // The first Detection Time counts from activation.
+            self.echo.deadline = self.echo_detection_time().map(|d| now + d);
+        } else {
+            self.echo.next_tx = None;
+            self.echo.deadline = None;
+        }
+        // §6.8.3: slower Control packets while Echo is active, back when it stops.
+        if self.state == State::Up {
+            self.apply_timers(now, actions);
+        }
+        // The first Echo packet goes at once (unless one went less than an interval ago).
+        self.on_echo_timer(now, actions);
+    }
+
+    fn on_echo_timer(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if !self.echo.active || self.state != State::Up {
+            return;
+        }
+        if self.echo.deadline.is_some_and(|deadline| deadline <= now) {
+            // §6.8.5 / §6.8.6: the Echo function failed: Down, diagnostic 2.
+            self.echo.active = false;
+            self.echo.next_tx = None;
+            self.echo.deadline = None;
+            self.set_state_because(
+                State::Down,
+                Diag::EchoFunctionFailed,
+                Some(DownCause::EchoFailed),
+                now,
+                actions,
+            );
+            return;
+        }
+        if self.echo.next_tx.is_some_and(|at| at <= now) {
+            self.echo.sequence = self.echo.sequence.wrapping_add(1);
+            actions.push(Action::SendEcho(self.echo.sequence));
+            self.echo.last_tx = Some(now);
+            // §6.8.9: never faster than the peer's Required Min Echo RX: no jitter
+            // below the interval.
+            self.echo.next_tx = self.echo_interval().map(|i| now + i);
+        }
     }
 
     fn on_timer(&mut self, now: Instant, actions: &mut Vec<Action>) {
@@ -268,6 +439,7 @@ impl Session {
                 self.next_tx = None;
             }
         }
+        self.on_echo_timer(now, actions);
     }
 
     /// §6.8.6, the part after the stateless checks done by the decoder.
@@ -282,6 +454,7 @@ impl Session {
         self.remote_min_rx_us = packet.required_min_rx_us;
         self.remote_desired_min_tx_us = packet.desired_min_tx_us;
         self.remote_detect_mult = packet.detect_mult;
+        self.echo.remote_min_rx_us = packet.required_min_echo_rx_us;
         // §6.5: a Final ends our Poll Sequence; parameters held back take effect.
         if packet.final_ && self.polling {
             self.polling = false;
@@ -363,9 +536,13 @@ impl Session {
     /// Recomputes the advertised intervals from the config and the state (§6.8.3),
     /// starting a Poll Sequence when they change while Up.
     fn apply_timers(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        let desired = advertised_tx(&self.config, self.state);
+        let desired = advertised_tx(&self.config, self.state, self.echo.active);
         let required = duration_us(self.config.required_min_rx);
-        let changed = desired != self.desired_min_tx_us || required != self.required_min_rx_us;
+        let echo_rx = self.required_min_echo_rx_us();
+        let changed = desired != self.desired_min_tx_us
+            || required != self.required_min_rx_us
+            || echo_rx != self.advertised_echo_rx_us;
+        self.advertised_echo_rx_us = echo_rx;
         let up = self.state == State::Up;
         // §6.8.3: a larger tx interval, or a smaller rx interval, is used for our own
         // timing only once the Poll Sequence has ended; the safe direction applies now.
@@ -446,7 +623,7 @@ impl Session {
             your_discriminator: self.remote_discr,
             desired_min_tx_us: self.desired_min_tx_us,
             required_min_rx_us: self.required_min_rx_us,
-            required_min_echo_rx_us: 0,
+            required_min_echo_rx_us: self.advertised_echo_rx_us,
         }
     }
 
@@ -474,9 +651,11 @@ impl Session {
     }
 }
 
-fn advertised_tx(config: &SessionConfig, state: State) -> u32 {
+fn advertised_tx(config: &SessionConfig, state: State, echo_active: bool) -> u32 {
     let configured = duration_us(config.desired_min_tx);
-    if state == State::Up {
+    if state == State::Up && echo_active {
+        configured.max(duration_us(ECHO_ACTIVE_MIN_TX))
+    } else if state == State::Up {
         configured
     } else {
         configured.max(duration_us(SLOW_START_TX))

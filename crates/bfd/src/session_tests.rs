@@ -1,5 +1,6 @@
 //! Transition tables and timer behaviour, advancing time by hand.
 use super::*;
+use crate::echo::{EchoInactive, EchoPath, EchoStatus};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -9,6 +10,7 @@ fn config(tx_ms: u64, rx_ms: u64, mult: u8) -> SessionConfig {
         required_min_rx: Duration::from_millis(rx_ms),
         detect_mult: mult,
         passive: false,
+        echo: None,
     }
 }
 
@@ -444,6 +446,7 @@ fn random_event_sequences_keep_the_invariants() {
                         required_min_rx: Duration::from_millis(10 + next() % 2000),
                         detect_mult: 1 + (next() % 255) as u8,
                         passive: next() % 2 == 0,
+                        echo: None,
                     };
                     Event::Configure(cfg)
                 }
@@ -588,4 +591,237 @@ fn the_down_cause_tells_a_failed_path_from_a_reset() {
     .map(|c| c.is_path_failure())
     .collect();
     assert_eq!(paths, vec![true, true, false, false, false]);
+}
+
+// ---- The Echo function (RFC 5880 §6.4, §6.8.5, §6.8.9) ----
+
+fn echo_config(echo_ms: u64) -> SessionConfig {
+    SessionConfig {
+        echo: Some(Duration::from_millis(echo_ms)),
+        ..config(100, 100, 3)
+    }
+}
+
+/// A peer packet in `state` that advertises `echo_rx_ms` as Required Min Echo RX.
+fn echo_peer_packet(state: State, echo_rx_ms: u32) -> ControlPacket {
+    ControlPacket {
+        required_min_echo_rx_us: echo_rx_ms * 1000,
+        ..peer_packet(state, 1)
+    }
+}
+
+fn echo_sends(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::SendEcho(_)))
+        .count()
+}
+
+/// An echo session brought Up, with a path, the peer looping at `peer_echo_ms`.
+fn echo_up(now: Instant, echo_ms: u64, peer_echo_ms: u32) -> Session {
+    let mut s = Session::new(1, echo_config(echo_ms), now, 5);
+    s.handle(now, Event::Received(peer_packet(State::Down, 0)));
+    s.handle(
+        now,
+        Event::EchoPath(Some(EchoPath {
+            loops_peer_echoes: false,
+        })),
+    );
+    let actions = s.handle(
+        now,
+        Event::Received(echo_peer_packet(State::Up, peer_echo_ms)),
+    );
+    assert_eq!(s.state(), State::Up);
+    assert_eq!(
+        echo_sends(&actions),
+        1,
+        "the first Echo packet goes at once"
+    );
+    s
+}
+
+#[test]
+fn echo_runs_only_while_up_with_a_peer_that_loops_and_a_path() {
+    let now = Instant::now();
+    // No path: inactive, no echo.
+    let mut s = Session::new(1, echo_config(50), now, 5);
+    assert_eq!(
+        s.echo_status(),
+        EchoStatus::Inactive(EchoInactive::SessionNotUp)
+    );
+    s.handle(now, Event::Received(echo_peer_packet(State::Down, 50)));
+    let actions = s.handle(now, Event::Received(echo_peer_packet(State::Up, 50)));
+    assert_eq!(s.state(), State::Up);
+    assert_eq!(echo_sends(&actions), 0);
+    assert_eq!(
+        s.echo_status(),
+        EchoStatus::Inactive(EchoInactive::NoLinkLayerPath)
+    );
+    // Peer advertises 0: §6.8.9 MUST NOT send.
+    let mut s = echo_up(now, 50, 50);
+    let actions = s.handle(now, Event::Received(echo_peer_packet(State::Up, 0)));
+    assert_eq!(echo_sends(&actions), 0);
+    assert_eq!(
+        s.echo_status(),
+        EchoStatus::Inactive(EchoInactive::PeerDoesNotLoop)
+    );
+    let later = now + 200 * MS;
+    assert_eq!(echo_sends(&s.handle(later, Event::Timer)), 0);
+    assert_eq!(s.state(), State::Up, "no echo expected, none missed");
+    // A profile without echo never sends one.
+    let mut s = up_session(now);
+    assert_eq!(s.echo_status(), EchoStatus::Disabled);
+    assert_eq!(echo_sends(&s.handle(later, Event::Timer)), 0);
+}
+
+#[test]
+fn echo_interval_is_the_larger_of_ours_and_the_peers() {
+    let now = Instant::now();
+    let s = echo_up(now, 50, 200);
+    assert_eq!(s.echo_interval(), Some(200 * MS));
+    assert_eq!(s.echo_detection_time(), Some(600 * MS));
+    let s = echo_up(now, 300, 20);
+    assert_eq!(s.echo_interval(), Some(300 * MS));
+    assert_eq!(
+        s.echo_status(),
+        EchoStatus::Active {
+            interval: 300 * MS,
+            detection_time: 900 * MS
+        }
+    );
+}
+
+#[test]
+fn echo_packets_keep_the_session_up_and_their_loss_takes_it_down_with_diag_2() {
+    let start = Instant::now();
+    let mut s = echo_up(start, 50, 50);
+    let mut now = start;
+    let mut sent_at = Vec::new();
+    // Echoes come back, Control packets keep arriving: Up for 2 s.
+    while now < start + Duration::from_secs(2) {
+        now += 10 * MS;
+        if echo_sends(&s.handle(now, Event::Timer)) > 0 {
+            sent_at.push(now);
+            s.handle(now, Event::EchoReceived);
+        }
+        if (now - start).as_millis().is_multiple_of(100) {
+            s.handle(now, Event::Received(echo_peer_packet(State::Up, 50)));
+        }
+    }
+    assert_eq!(s.state(), State::Up);
+    // §6.8.9: never faster than max(ours, peer's) = 50 ms.
+    for pair in sent_at.windows(2) {
+        assert!(pair[1] - pair[0] >= 50 * MS);
+    }
+    assert!(sent_at.len() >= 35, "{}", sent_at.len());
+    // Echoes stop coming back; Control packets still flow.
+    let broken = now;
+    let mut down = None;
+    while down.is_none() && now < broken + Duration::from_secs(2) {
+        now += 10 * MS;
+        let actions = s.handle(now, Event::Timer);
+        if let Some((_, to, diag)) = changes(&actions).first() {
+            down = Some((now, *to, *diag, causes(&actions)));
+        }
+        s.handle(now, Event::Received(echo_peer_packet(State::Up, 50)));
+    }
+    let (at, to, diag, cause) = down.unwrap();
+    assert_eq!((to, diag), (State::Down, Diag::EchoFunctionFailed));
+    assert_eq!(cause, vec![Some(DownCause::EchoFailed)]);
+    assert!(DownCause::EchoFailed.is_path_failure());
+    // Last echo back at most one interval before the break; detection = 150 ms.
+    let elapsed = at - broken;
+    assert!(elapsed <= 150 * MS, "{elapsed:?}");
+    assert!(elapsed >= 100 * MS, "{elapsed:?}");
+}
+
+#[test]
+fn control_packets_slow_to_one_second_while_echo_is_active() {
+    let now = Instant::now();
+    let mut s = echo_up(now, 50, 50);
+    // §6.8.3 SHOULD: DesiredMinTx >= 1 s while Echo is active, via a Poll Sequence.
+    let actions = s.handle(now, Event::Timer);
+    let _ = actions;
+    let p = s.packet(false);
+    assert_eq!(p.desired_min_tx_us, 1_000_000);
+    assert!(s.polling());
+    // Echo stops (the peer no longer loops): back to the profile's 100 ms.
+    s.handle(now, Event::Received(echo_peer_packet(State::Up, 0)));
+    assert_eq!(s.packet(false).desired_min_tx_us, 100_000);
+}
+
+#[test]
+fn required_min_echo_rx_is_advertised_only_when_this_host_loops() {
+    let now = Instant::now();
+    let s = echo_up(now, 50, 50);
+    assert_eq!(s.packet(false).required_min_echo_rx_us, 0);
+    let mut s = s;
+    s.handle(
+        now,
+        Event::EchoPath(Some(EchoPath {
+            loops_peer_echoes: true,
+        })),
+    );
+    assert_eq!(s.packet(false).required_min_echo_rx_us, 50_000);
+    // Without echoMode never, whatever the host does.
+    let mut s = up_session(now);
+    s.handle(
+        now,
+        Event::EchoPath(Some(EchoPath {
+            loops_peer_echoes: true,
+        })),
+    );
+    assert_eq!(s.packet(false).required_min_echo_rx_us, 0);
+}
+
+proptest::proptest! {
+    /// Any sequence of events: Echo packets only while Up with a path and a peer that
+    /// loops, never faster than the peer allows, and a Down for a missed echo always
+    /// carries diagnostic 2.
+    #[test]
+    fn echo_invariants_hold_for_any_event_sequence(
+        steps in proptest::collection::vec((0u8..8, 0u32..400, 0u32..300), 1..300)
+    ) {
+        let start = Instant::now();
+        let mut now = start;
+        let mut s = Session::new(1, echo_config(50), now, 9);
+        let mut last_echo: Option<Instant> = None;
+        for (kind, a, b) in steps {
+            let event = match kind {
+                0 => Event::Received(echo_peer_packet(State::Down, b)),
+                1 => Event::Received(echo_peer_packet(State::Init, b)),
+                2 | 3 => Event::Received(echo_peer_packet(State::Up, b)),
+                4 => Event::EchoReceived,
+                5 => Event::EchoPath(if a % 3 == 0 { None } else {
+                    Some(EchoPath { loops_peer_echoes: a % 2 == 0 })
+                }),
+                _ => {
+                    now += Duration::from_millis(u64::from(a));
+                    Event::Timer
+                }
+            };
+            let floor = s.echo_interval();
+            let actions = s.handle(now, event);
+            if echo_sends(&actions) > 0 {
+                proptest::prop_assert_eq!(s.state(), State::Up);
+                if let (Some(prev), Some(floor)) = (last_echo, floor) {
+                    proptest::prop_assert!(now - prev >= floor.min(Duration::from_millis(50)));
+                }
+                last_echo = Some(now);
+            }
+            for (_, to, diag) in changes(&actions) {
+                if causes(&actions).contains(&Some(DownCause::EchoFailed)) {
+                    proptest::prop_assert_eq!((to, diag), (State::Down, Diag::EchoFunctionFailed));
+                }
+            }
+            for p in sends(&actions) {
+                if p.required_min_echo_rx_us != 0 {
+                    proptest::prop_assert_eq!(p.required_min_echo_rx_us, 50_000);
+                }
+            }
+            if event == Event::Timer {
+                proptest::prop_assert!(s.next_deadline().is_none_or(|d| d > now));
+            }
+        }
+    }
 }

@@ -5,14 +5,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::demux::Demux;
+use crate::echo::{self, EchoInactive, EchoPacket, EchoPath, EchoStatus, LoopedEcho, Mac};
 use crate::net::{self, Datagram};
 use crate::packet::{DropReason, State};
 use crate::profile::{Profile, ProfileError};
@@ -104,6 +107,12 @@ pub struct SessionStatus {
     /// (`metallb_bfd_control_packet_input` / `_output`).
     pub control_packets_in: u64,
     pub control_packets_out: u64,
+    /// The Echo function: off, inactive (and why) or active (RFC 5880 §6.4).
+    pub echo: EchoStatus,
+    /// Our Echo packets that came back / that we sent
+    /// (`metallb_bfd_echo_packet_input` / `_output`).
+    pub echo_packets_in: u64,
+    pub echo_packets_out: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -213,6 +222,36 @@ struct Entry {
     down_events: u64,
     packets_in: u64,
     packets_out: u64,
+    /// Where Echo packets go, once the neighbour entry was found.
+    echo_link: Option<EchoLink>,
+    echo_in: u64,
+    echo_out: u64,
+}
+
+/// The link-layer path of one session's Echo packets.
+#[derive(Debug, Clone)]
+struct EchoLink {
+    ifindex: u32,
+    peer_mac: Mac,
+    our_mac: Mac,
+    local: Ipv4Addr,
+}
+
+/// One packet socket per interface carrying Echo packets (see [`crate::echo_sys`]).
+struct EchoSocket {
+    fd: Arc<AsyncFd<Socket>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Why a session with echoMode can never run it, or `None` if it may.
+fn echo_impossible(key: &PeerKey) -> Option<EchoInactive> {
+    if key.multihop {
+        Some(EchoInactive::Multihop)
+    } else if key.peer.is_ipv6() {
+        Some(EchoInactive::Ipv6)
+    } else {
+        None
+    }
 }
 
 struct Runtime {
@@ -224,10 +263,17 @@ struct Runtime {
     datagrams: mpsc::Sender<Datagram>,
     dropped: BTreeMap<DropReason, u64>,
     next_discriminator: u32,
+    /// Echo packet sockets by interface index.
+    echo_sockets: HashMap<u32, EchoSocket>,
+    echoes: mpsc::Sender<LoopedEcho>,
 }
+
+/// How often sessions with echoMode that have no Echo path yet look for one.
+const ECHO_RESOLVE: Duration = Duration::from_secs(1);
 
 async fn run(mut commands: mpsc::UnboundedReceiver<Command>) {
     let (datagrams, mut incoming) = mpsc::channel(1024);
+    let (echoes, mut looped) = mpsc::channel(1024);
     let mut runtime = Runtime {
         by_discriminator: HashMap::new(),
         demux: Demux::default(),
@@ -235,7 +281,11 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>) {
         datagrams,
         dropped: BTreeMap::new(),
         next_discriminator: seed_u32(),
+        echo_sockets: HashMap::new(),
+        echoes,
     };
+    let mut resolve = tokio::time::interval(ECHO_RESOLVE);
+    resolve.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = runtime
             .by_discriminator
@@ -254,6 +304,8 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>) {
                 None => break,
             },
             Some(datagram) = incoming.recv() => runtime.receive(&datagram),
+            Some(echo) = looped.recv() => runtime.echo_received(echo),
+            _ = resolve.tick() => runtime.resolve_echo_paths(),
             () = sleep => runtime.timers(),
         }
     }
@@ -263,6 +315,9 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>) {
     }
     for task in runtime.receivers.values() {
         task.abort();
+    }
+    for socket in runtime.echo_sockets.values() {
+        socket.task.abort();
     }
 }
 
@@ -316,6 +371,9 @@ impl Runtime {
                 down_events: 0,
                 packets_in: 0,
                 packets_out: 0,
+                echo_link: None,
+                echo_in: 0,
+                echo_out: 0,
             },
         );
         self.demux.insert(key, discriminator, entry_minimum_ttl);
@@ -344,6 +402,12 @@ impl Runtime {
         // Say AdminDown once so the peer goes Down at once instead of timing out.
         self.drive(discriminator, Event::AdminDown);
         self.by_discriminator.remove(&discriminator);
+        // The last session with echoMode gone: close the packet sockets too.
+        if !self.by_discriminator.values().any(|e| e.profile.echo) {
+            for (_, socket) in self.echo_sockets.drain() {
+                socket.task.abort();
+            }
+        }
         true
     }
 
@@ -362,6 +426,12 @@ impl Runtime {
                 down_events: e.down_events,
                 control_packets_in: e.packets_in,
                 control_packets_out: e.packets_out,
+                echo: match echo_impossible(&e.key) {
+                    Some(why) if e.profile.echo => EchoStatus::Inactive(why),
+                    _ => e.session.echo_status(),
+                },
+                echo_packets_in: e.echo_in,
+                echo_packets_out: e.echo_out,
             })
             .collect();
         sessions.sort_by_key(|s| s.key);
@@ -436,6 +506,7 @@ impl Runtime {
         }
         let actions = entry.session.handle(Instant::now(), event);
         let mut dropped = Vec::new();
+        let mut became_up = false;
         for action in actions {
             match action {
                 Action::Send(packet) => {
@@ -461,6 +532,7 @@ impl Runtime {
                 } => {
                     if to == State::Up {
                         entry.up_events += 1;
+                        became_up = true;
                     } else if from == State::Up {
                         entry.down_events += 1;
                     }
@@ -474,11 +546,149 @@ impl Runtime {
                     });
                 }
                 Action::Dropped(reason) => dropped.push(reason),
+                Action::SendEcho(sequence) => {
+                    let Some(link) = &entry.echo_link else {
+                        continue;
+                    };
+                    let Some(socket) = self.echo_sockets.get(&link.ifindex) else {
+                        continue;
+                    };
+                    let frame = echo::build_frame(
+                        link.peer_mac,
+                        link.our_mac,
+                        link.local,
+                        sequence as u16,
+                        &EchoPacket {
+                            discriminator,
+                            sequence,
+                        },
+                    );
+                    // Like Control packets: a failed send is what detection is for.
+                    if socket.fd.get_ref().send(&frame).is_ok() {
+                        entry.echo_out += 1;
+                    }
+                }
             }
         }
+        // A session that left Up looks its Echo path up again when it is back (the
+        // neighbour may have changed its MAC or this host its forwarding).
+        if entry.session.state() != State::Up && entry.echo_link.is_some() {
+            entry.echo_link = None;
+            let _ = entry.session.handle(Instant::now(), Event::EchoPath(None));
+        }
+        let look_for_echo_path = became_up && entry.profile.echo && entry.echo_link.is_none();
         for reason in dropped {
             self.count_drop(reason);
         }
+        // Up: the neighbour entry exists now (our Control packets went to it), so the
+        // Echo path is looked up at once rather than at the next periodic look.
+        if look_for_echo_path {
+            self.resolve_echo_paths();
+        }
+    }
+
+    /// Sessions with echoMode that are Up and have no Echo path yet look one up: the
+    /// peer's complete neighbour (ARP) entry, our MAC on that link, whether this host
+    /// forwards there (then it loops the peer's echoes and says so), and the packet
+    /// socket of that interface.
+    fn resolve_echo_paths(&mut self) {
+        let wanting: Vec<(u32, Ipv4Addr, Ipv4Addr)> = self
+            .by_discriminator
+            .iter()
+            .filter(|(_, e)| e.profile.echo && e.echo_link.is_none())
+            .filter(|(_, e)| echo_impossible(&e.key).is_none())
+            .filter(|(_, e)| e.session.state() == State::Up)
+            .filter_map(|(d, e)| match (e.key.peer, e.key.local) {
+                (IpAddr::V4(peer), IpAddr::V4(local)) => Some((*d, peer, local)),
+                _ => None,
+            })
+            .collect();
+        if wanting.is_empty() {
+            return;
+        }
+        let arp = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+        for (discriminator, peer, local) in wanting {
+            let Some(neighbour) = echo::find_neighbour(&arp, peer) else {
+                continue;
+            };
+            let Ok(ifindex) = net::interface_index(&neighbour.device) else {
+                continue;
+            };
+            let Some(our_mac) = net::interface_mac(&neighbour.device) else {
+                continue;
+            };
+            if self.ensure_echo_socket(ifindex, our_mac).is_err() {
+                continue;
+            }
+            let loops_peer_echoes = std::fs::read_to_string(format!(
+                "/proc/sys/net/ipv4/conf/{}/forwarding",
+                neighbour.device
+            ))
+            .is_ok_and(|v| v.trim() == "1");
+            if let Some(entry) = self.by_discriminator.get_mut(&discriminator) {
+                entry.echo_link = Some(EchoLink {
+                    ifindex,
+                    peer_mac: neighbour.mac,
+                    our_mac,
+                    local,
+                });
+            }
+            self.drive(
+                discriminator,
+                Event::EchoPath(Some(EchoPath { loops_peer_echoes })),
+            );
+        }
+    }
+
+    fn ensure_echo_socket(&mut self, ifindex: u32, our_mac: Mac) -> std::io::Result<()> {
+        if self.echo_sockets.contains_key(&ifindex) {
+            return Ok(());
+        }
+        let fd = Arc::new(crate::echo_sys::async_fd(crate::echo_sys::echo_socket(
+            ifindex,
+        )?)?);
+        let reader = Arc::clone(&fd);
+        let sink = self.echoes.clone();
+        let task = tokio::spawn(async move {
+            let mut frame = [0u8; 128];
+            loop {
+                let Ok(mut ready) = reader.readable().await else {
+                    return;
+                };
+                match ready.try_io(|inner| std::io::Read::read(&mut inner.get_ref(), &mut frame)) {
+                    Ok(Ok(len)) => {
+                        let looped = frame
+                            .get(..len)
+                            .and_then(|f| echo::parse_looped(f, our_mac));
+                        if let Some(looped) = looped
+                            && sink.send(looped).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    Err(_would_block) => {}
+                }
+            }
+        });
+        self.echo_sockets.insert(ifindex, EchoSocket { fd, task });
+        Ok(())
+    }
+
+    fn echo_received(&mut self, looped: LoopedEcho) {
+        let discriminator = looped.echo.discriminator;
+        let Some(entry) = self.by_discriminator.get_mut(&discriminator) else {
+            return;
+        };
+        // Only from the address the session's Echo packets carry, and through a
+        // forwarding plane (which decremented the TTL 255 they were sent with).
+        if entry.echo_link.as_ref().map(|l| l.local) != Some(looped.address)
+            || looped.ttl == u8::MAX
+        {
+            return;
+        }
+        entry.echo_in += 1;
+        self.drive(discriminator, Event::EchoReceived);
     }
 
     fn count_drop(&mut self, reason: DropReason) {

@@ -234,15 +234,15 @@ fn removing_a_session_signals_admin_down_to_frr() {
 }
 
 #[test]
-fn echo_mode_is_refused_by_the_probe() {
+fn an_echo_interval_out_of_range_is_refused_by_the_probe() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_oxlb-bfd-probe"))
-        .args(["--peer", "127.0.0.1", "--local", "127.0.0.1", "--echo"])
+        .args(["--peer", "127.0.0.1", "--local", "127.0.0.1", "--echo", "5"])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("echo mode is not supported; remove echoMode from BFDProfile probe"),
+        stderr.contains("BFDProfile probe: echoInterval 5 ms is outside 10..60000 ms"),
         "{stderr}"
     );
 }

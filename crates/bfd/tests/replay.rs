@@ -25,6 +25,7 @@ fn config(v: &Value) -> SessionConfig {
         required_min_rx: ms("required_min_rx_ms"),
         detect_mult: v["detect_mult"].as_u64().unwrap_or(3) as u8,
         passive: v["passive"].as_bool().unwrap_or(false),
+        echo: None,
     }
 }
 
@@ -64,6 +65,7 @@ fn event(words: &[&str]) -> Event {
             required_min_rx: Duration::from_millis(number("rx", 300)),
             detect_mult: number("mult", 3) as u8,
             passive: words.contains(&"passive"),
+            echo: None,
         }),
         Some("recv") => Event::Received(ControlPacket {
             diag: match option("diag") {
@@ -133,6 +135,7 @@ impl Replay {
                     None => format!("changed {from:?}->{to:?} diag={diag:?}"),
                 },
                 Action::Dropped(reason) => format!("dropped {reason:?}"),
+                Action::SendEcho(sequence) => format!("echo {sequence}"),
             };
             let _ = writeln!(self.out, "  {line}");
         }

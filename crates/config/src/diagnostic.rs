@@ -124,7 +124,13 @@ pub enum Code {
     InvalidCommunity,
     // BFD.
     BfdRange,
+    /// BFD echo mode on a peer it cannot run on: an IPv6 or `interface` peer (oxlb's
+    /// Echo function is IPv4 only); the session runs asynchronous mode.
     BfdEchoUnsupported,
+    /// BFD echo mode on an `ebgpMultiHop` peer: RFC 5883 §3 has no Echo on multihop
+    /// sessions (MetalLB accepts it and FRR ignores it; here the session runs
+    /// asynchronous mode and the warning names the fix).
+    BfdEchoMultihop,
     /// BFD echo mode on a peer that gets IPv6 prefixes (MetalLB refuses the combination).
     BfdEchoIpv6,
     // Selectors.

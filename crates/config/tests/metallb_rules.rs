@@ -518,7 +518,7 @@ fn rows() -> Vec<Row> {
                 echo_profile.clone(),
                 obj("BGPAdvertisement", "adv3", "{}"),
             ]),
-            Valid(&["bfd-echo-unsupported BFDProfile/nondefault spec.echoMode"]),
+            Valid(&[]),
         ),
         row(
             "BFD Profile with too low receive interval",
@@ -554,7 +554,7 @@ fn rows() -> Vec<Row> {
                     "myASN: 42\npeerASN: 142\npeerAddress: 1.2.3.4\npeerPort: 1179\nbfdProfile: with-echo",
                 ),
             ]),
-            Valid(&["bfd-echo-unsupported BFDProfile/with-echo spec.echoMode"]),
+            Valid(&[]),
         ),
         row(
             "peer with dynamic asn",

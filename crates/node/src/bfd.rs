@@ -87,9 +87,11 @@ pub fn desired(
             detect_multiplier: profile.detect_multiplier,
             minimum_ttl: profile.minimum_ttl,
             passive: profile.passive_mode,
-            // oxlb implements no Echo function (RFC 5880 §6.4); a profile with echoMode
-            // (accepted, as MetalLB accepts it, with a warning) runs asynchronous mode.
-            echo: false,
+            // The Echo function (RFC 5880 §6.4) runs on single-hop IPv4 sessions; on
+            // the others the BFD task leaves it inactive and status says why (and
+            // `oxlb check` warned of multihop / IPv6 peers).
+            echo: profile.echo_mode,
+            echo_interval: Duration::from_millis(u64::from(profile.echo_interval_ms)),
         };
         out.insert(name, (key, profile));
     }
@@ -285,6 +287,9 @@ impl BfdSessions {
                     control_packets_in: s.control_packets_in,
                     control_packets_out: s.control_packets_out,
                     vrf: vrf_of(name),
+                    echo: s.echo.to_string(),
+                    echo_packets_in: s.echo_packets_in,
+                    echo_packets_out: s.echo_packets_out,
                 })
             })
             .collect()

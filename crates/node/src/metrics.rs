@@ -335,8 +335,7 @@ pub fn render(report: &StatusReport) -> String {
         );
     }
     // MetalLB's FRR-mode speaker exports these counters with the same names. Echo
-    // packets: oxlb's BFD sends none (echo mode is not offered), so they stay 0 rather
-    // than missing from dashboards that sum them.
+    // packets: ours sent and ours looped back (0 for sessions without echo).
     type BfdCounter = (&'static str, &'static str, fn(&BfdSessionStatus) -> u64);
     let bfd_events: [BfdCounter; 6] = [
         (
@@ -352,12 +351,12 @@ pub fn render(report: &StatusReport) -> String {
         (
             "metallb_bfd_echo_packet_input",
             "Number of received BFD echo packets",
-            |_| 0,
+            |s| s.echo_packets_in,
         ),
         (
             "metallb_bfd_echo_packet_output",
             "Number of sent BFD echo packets",
-            |_| 0,
+            |s| s.echo_packets_out,
         ),
         (
             "metallb_bfd_session_down_events",
@@ -469,6 +468,9 @@ mod tests {
                     control_packets_in: 30,
                     control_packets_out: 31,
                     vrf: None,
+                    echo: "active: every 50 ms, detection 150 ms".into(),
+                    echo_packets_in: 7,
+                    echo_packets_out: 8,
                 },
                 BfdSessionStatus {
                     peer: "10.1.0.1".into(),
@@ -502,7 +504,8 @@ mod tests {
             "# TYPE metallb_bgp_total_sent counter",
             "metallb_bfd_control_packet_input{peer=\"10.0.0.1\",vrf=\"default\"} 30",
             "metallb_bfd_control_packet_output{peer=\"10.0.0.1\",vrf=\"default\"} 31",
-            "metallb_bfd_echo_packet_input{peer=\"10.0.0.1\",vrf=\"default\"} 0",
+            "metallb_bfd_echo_packet_input{peer=\"10.0.0.1\",vrf=\"default\"} 7",
+            "metallb_bfd_echo_packet_output{peer=\"10.0.0.1\",vrf=\"default\"} 8",
             "metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"default\"} 1",
             "metallb_bfd_session_up_events{peer=\"10.0.0.1\",vrf=\"default\"} 2",
             "metallb_bfd_session_down_events{peer=\"10.0.0.1\",vrf=\"default\"} 1",

@@ -416,6 +416,15 @@ pub struct BfdSessionStatus {
     /// The BGPPeer's `vrf`; `None`: the default VRF.
     #[serde(default)]
     pub vrf: Option<String>,
+    /// The Echo function: "off", "inactive: WHY" or "active: every N ms, detection
+    /// M ms" ([`oxlb_bfd::EchoStatus`]'s text).
+    #[serde(default)]
+    pub echo: String,
+    /// Our Echo packets that came back / that were sent.
+    #[serde(default)]
+    pub echo_packets_in: u64,
+    #[serde(default)]
+    pub echo_packets_out: u64,
 }
 
 /// MetalLB's `vrf` metric label: its FRR-mode collector labels each BGP neighbour and

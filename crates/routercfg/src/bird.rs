@@ -122,6 +122,15 @@ pub(crate) fn render(plan: &Plan) -> String {
             o.line("\t};");
         }
         o.line("}");
+        if plan.bfd_profiles().values().any(|p| p.echo_mode) {
+            c(
+                &mut o,
+                "BIRD's BFD has no echo mode: it neither asks for echo packets nor sends any, so\n\
+                 the nodes' echoMode stays inactive (Required Min Echo RX 0) and detection is\n\
+                 min rx interval x multiplier above. IP forwarding on this router is still what\n\
+                 would loop a node's echo packets.",
+            );
+        }
         o.line("");
     }
 

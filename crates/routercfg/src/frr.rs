@@ -202,10 +202,22 @@ fn render_bfd(o: &mut Out, plan: &Plan) {
         if profile.echo_mode {
             o.comment(
                 "  !",
-                "Echo packets: looped back by the peer's forwarding plane.",
+                "BFD echo (single-hop IPv4 sessions): the nodes send echo packets addressed\n\
+                 to themselves that this router's forwarding plane loops back, so IP forwarding\n\
+                 must be on here (as on any router). echo-mode makes FRR advertise the receive\n\
+                 interval below; without it the nodes send no echo. While echo runs the nodes\n\
+                 slow their control packets to 1 s (RFC 5880 6.8.3). FRR sends echoes of its\n\
+                 own only to a node that advertises it loops them (IP forwarding on the node).",
             );
             o.line("  echo-mode");
-            o.line(format!("  echo-interval {}", profile.echo_interval_ms));
+            o.line(format!(
+                "  echo transmit-interval {}",
+                profile.echo_interval_ms
+            ));
+            o.line(format!(
+                "  echo receive-interval {}",
+                profile.echo_interval_ms
+            ));
         }
         if profile.passive_mode {
             o.comment("  !", "Wait for the node to start the BFD session.");

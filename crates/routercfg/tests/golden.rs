@@ -54,3 +54,20 @@ fn simple_ebgp_matches_its_golden_files() {
         check(flavor, &format!("simple.{}", flavor.name()), &text);
     }
 }
+
+#[test]
+fn bfd_echo_profile_matches_its_golden_files() {
+    let mut config = common::ebgp_config("172.31.0.1", &["172.31.100.0/24"]);
+    let mut echo = common::bfd("echo");
+    echo.echo_mode = true;
+    echo.echo_interval_ms = 100;
+    config.bfd_profiles.insert("echo".into(), echo);
+    if let Some(peer) = config.peers.get_mut("router") {
+        peer.bfd_profile = Some("echo".into());
+    }
+    let nodes = vec![("node1".to_string(), common::ip("172.31.0.11"))];
+    for flavor in [oxlb_routercfg::Flavor::Frr, oxlb_routercfg::Flavor::Bird] {
+        let text = generate(flavor, &config, &nodes, None).unwrap();
+        check(flavor, &format!("bfd-echo.{}", flavor.name()), &text);
+    }
+}

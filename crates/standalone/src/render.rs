@@ -87,6 +87,29 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    if !report.bfd_sessions.is_empty() {
+        out.push_str("\nBFD sessions\n");
+        let mut rows = vec![
+            ["PEER", "STATE", "UP/DOWN EVENTS", "ECHO", "ECHO OUT/BACK"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for b in &report.bfd_sessions {
+            rows.push(vec![
+                b.peer.clone(),
+                if b.up { "Up" } else { "not Up" }.to_string(),
+                format!("{}/{}", b.up_transitions, b.down_transitions),
+                if b.echo.is_empty() {
+                    "off".to_string()
+                } else {
+                    b.echo.clone()
+                },
+                format!("{}/{}", b.echo_packets_out, b.echo_packets_in),
+            ]);
+        }
+        out.push_str(&indent(&table(&rows)));
+    }
+
     if report.drain.drained {
         let state = match report.drain.converged_after_ms {
             Some(ms) if report.drain.converged => format!("converged after {ms} ms"),
@@ -318,6 +341,13 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         if s.announced.is_empty() && s.not_announced.is_empty() {
             let _ = writeln!(out, "  nothing is announced from this node.");
         }
+        if s.announced.iter().any(|a| a.protocol == Protocol::Bgp) {
+            for b in &report.bfd_sessions {
+                let state = if b.up { "Up" } else { "not Up" };
+                let echo = if b.echo.is_empty() { "off" } else { &b.echo };
+                let _ = writeln!(out, "  BFD to {}: {state}, echo {echo}.", b.peer);
+            }
+        }
         out.push_str(&crate::health_render::explain(report, service));
         if let Some(note) = &report.host.kernel_note {
             let _ = writeln!(out, "  Host warning: {note}");
@@ -408,6 +438,44 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn status_and_explain_say_whether_bfd_echo_runs_and_why_not() {
+        let mut r = report();
+        assert!(!status(&r).contains("BFD sessions"));
+        r.bfd_sessions = vec![
+            BfdSessionStatus {
+                peer: "10.0.0.1".into(),
+                up: true,
+                echo: "active: every 50 ms, detection 150 ms".into(),
+                echo_packets_out: 12,
+                echo_packets_in: 11,
+                ..Default::default()
+            },
+            BfdSessionStatus {
+                peer: "10.0.0.9".into(),
+                up: true,
+                echo: "inactive: multihop session (RFC 5883 §3: no echo)".into(),
+                ..Default::default()
+            },
+        ];
+        let text = status(&r);
+        assert!(text.contains("BFD sessions"), "{text}");
+        assert!(
+            text.contains("active: every 50 ms, detection 150 ms"),
+            "{text}"
+        );
+        assert!(text.contains("12/11"), "{text}");
+        let text = explain(&r, "default/web").unwrap();
+        assert!(
+            text.contains("BFD to 10.0.0.1: Up, echo active: every 50 ms, detection 150 ms."),
+            "{text}"
+        );
+        assert!(
+            text.contains("BFD to 10.0.0.9: Up, echo inactive: multihop session"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! ```text
 //! oxlb-bfd-probe --peer 10.0.0.1 --local 10.0.0.2 [--multihop] [--interface IF]
 //!                [--rx MS] [--tx MS]
-//!                [--mult N] [--min-ttl N] [--passive] [--echo] [--retime TX:RX:MULT]
+//!                [--mult N] [--min-ttl N] [--passive] [--echo MS] [--retime TX:RX:MULT]
 //! ```
 //!
 //! `--remove-after-up SECS` removes the session that long after it first comes Up
@@ -78,7 +78,10 @@ fn parse() -> Result<Args, String> {
                 profile.minimum_ttl = value()?.parse().map_err(|e| format!("--min-ttl: {e}"))?
             }
             "--passive" => profile.passive = true,
-            "--echo" => profile.echo = true,
+            "--echo" => {
+                profile.echo = true;
+                profile.echo_interval = ms(value()?)?;
+            }
             "--retime" => retime = Some(value()?),
             "--remove-after-up" => {
                 let secs: u64 = value()?

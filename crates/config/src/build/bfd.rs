@@ -45,22 +45,9 @@ pub(super) fn build(
         let echo = bounded("echoInterval", spec.echo_interval, 10, 60_000, 50);
         let multiplier = bounded("detectMultiplier", spec.detect_multiplier, 2, 255, 3);
         let ttl = bounded("minimumTtl", spec.minimum_ttl, 1, 254, 254);
-        // MetalLB (FRR mode) accepts echo mode. oxlb's BFD has no Echo function
-        // (RFC 5880 §6.4): the profile is accepted and runs in asynchronous mode, whose
-        // detection time the intervals fix; the warning says so. (Echo with IPv6
-        // prefixes is refused, as in MetalLB, by the advertisement check.)
-        if spec.echo_mode == Some(true) {
-            cx.warnings.push(
-                subject
-                    .warning(
-                        Code::BfdEchoUnsupported,
-                        "spec.echoMode",
-                        "oxlb's BFD has no echo function: sessions with this profile run in asynchronous mode (detection = receiveInterval x detectMultiplier)",
-                    )
-                    .value(true)
-                    .expected("false, or leave it out"),
-            );
-        }
+        // echoMode runs the Echo function (RFC 5880 §6.4) on single-hop IPv4 sessions;
+        // the peers it cannot run on are told in the BGPPeer check (build/peers.rs).
+        // Echo with IPv6 prefixes is refused, as in MetalLB, by the advertisement check.
         if ok {
             profiles.insert(
                 subject.name.to_string(),

@@ -328,6 +328,7 @@ fn build_one(
         dual_stack_address_family: spec.dual_stack_address_family.unwrap_or(false),
         local_asn: spec.local_asn.filter(|a| *a != 0),
     };
+    echo_checks(cx, subject, &peer, snapshot);
     // MetalLB refuses ebgpMultiHop when peerASN equals myASN; with dynamicASN: internal
     // it accepts it (the session is iBGP, which needs no multihop): a warning here.
     if peer.ebgp_multihop && peer.peer_asn == PeerAsn::DynamicInternal {
@@ -350,6 +351,44 @@ fn build_one(
         );
     }
     Some(peer)
+}
+
+/// BFD echo mode where the Echo function cannot run (RFC 5883 §3: not on multihop
+/// sessions; oxlb: IPv4 single hop only). MetalLB accepts these, so they are warnings
+/// naming the peer and the fix; the session runs asynchronous BFD.
+fn echo_checks(cx: &mut Context, subject: &Subject<'_>, peer: &Peer, snapshot: &Snapshot) {
+    let Some(profile) = peer.bfd_profile.as_deref() else {
+        return;
+    };
+    let echo = snapshot.bfd_profiles.iter().any(|p| {
+        p.object.metadata.name.as_deref() == Some(profile) && p.object.spec.echo_mode == Some(true)
+    });
+    if !echo {
+        return;
+    }
+    if peer.ebgp_multihop {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::BfdEchoMultihop,
+                    "spec.bfdProfile",
+                    format!("BGPPeer {:?} is ebgpMultiHop but its BFDProfile {profile:?} has echoMode: BFD echo runs only on single-hop sessions (RFC 5883 §3), so this session runs asynchronous BFD without echo", peer.name),
+                )
+                .value(profile)
+                .expected("a BFDProfile without echoMode for this peer, or no ebgpMultiHop if the router is on a directly connected subnet"),
+        );
+    } else if !matches!(peer.address, PeerAddress::Ip(IpAddr::V4(_))) {
+        cx.warnings.push(
+            subject
+                .warning(
+                    Code::BfdEchoUnsupported,
+                    "spec.bfdProfile",
+                    format!("BGPPeer {:?} is not an IPv4 peer but its BFDProfile {profile:?} has echoMode: oxlb's BFD echo is IPv4 only, so this session runs asynchronous BFD without echo", peer.name),
+                )
+                .value(profile)
+                .expected("a BFDProfile without echoMode for this peer"),
+        );
+    }
 }
 
 fn duration_error(

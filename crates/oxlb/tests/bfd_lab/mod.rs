@@ -21,6 +21,11 @@ pub enum Detection {
     Bfd { hold_s: u32 },
     /// No BFD: only the BGP hold timer (`hold_s`) notices a dead path.
     HoldTimer { hold_s: u32 },
+    /// BFDProfile `fast` with echoMode and echoInterval `echo_ms` on our side; FRR's
+    /// profile with `echo-mode` and echo intervals `echo_ms`, and IP forwarding on in
+    /// the router namespace (a router forwards; that is what loops our Echo packets).
+    /// Namespace tags start with "echo".
+    BfdEcho { hold_s: u32, echo_ms: u32 },
 }
 
 pub struct Lab {
@@ -40,8 +45,12 @@ impl Lab {
     /// `bgp_blocked`: the router drops BGP (TCP 179) from before FRR starts until
     /// [`Lab::unblock_bgp`], so BFD can come Up before the BGP session does.
     pub fn start(detection: Detection, bgp_blocked: bool) -> Lab {
-        let router = Netns::new("bfdbgpr").unwrap();
-        let node = Netns::new("bfdbgpn").unwrap();
+        let (router_tag, node_tag) = match detection {
+            Detection::BfdEcho { .. } => ("echor", "echon"),
+            _ => ("bfdbgpr", "bfdbgpn"),
+        };
+        let router = Netns::new(router_tag).unwrap();
+        let node = Netns::new(node_tag).unwrap();
         veth(&router, "r0", &node, "n0").unwrap();
         router
             .add_address("r0", &format!("{ROUTER_IP}/24"))
@@ -65,16 +74,26 @@ impl Lab {
         std::fs::write(config_dir.join("oxlb.yaml"), oxlb_config(detection)).unwrap();
 
         let (daemons, bfd_lines): (&[&str], &str) = match detection {
-            Detection::Bfd { .. } => (
+            Detection::Bfd { .. } | Detection::BfdEcho { .. } => (
                 &["zebra", "bgpd", "bfdd"],
                 " neighbor 10.97.0.2 bfd\n neighbor 10.97.0.2 bfd profile fast\n",
             ),
             Detection::HoldTimer { .. } => (&["zebra", "bgpd"], ""),
         };
+        let echo_lines = match detection {
+            Detection::BfdEcho { echo_ms, .. } => {
+                router.enable_forwarding().unwrap();
+                format!(
+                    "  echo-mode\n  echo transmit-interval {echo_ms}\n  \
+                     echo receive-interval {echo_ms}\n"
+                )
+            }
+            _ => String::new(),
+        };
         let frr_config = format!(
             "frr defaults traditional\n\
              bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  \
-             detect-multiplier 3\n !\n!\n\
+             detect-multiplier 3\n{echo_lines} !\n!\n\
              router bgp 64501\n bgp router-id {ROUTER_IP}\n no bgp ebgp-requires-policy\n \
              neighbor {NODE_IP} remote-as 64500\n{bfd_lines}!\n"
         );
@@ -202,6 +221,22 @@ impl Lab {
         assert!(out.status.success(), "nft: {out:?}");
     }
 
+    /// Drops only forwarded UDP to port 3785 at the router: our Echo packets are no
+    /// longer looped back, while Control packets (to the router itself) still flow.
+    pub fn break_echo(&self) {
+        let rules = "table inet oxlbecho {\n\
+                     chain forwarded { type filter hook forward priority 0; udp dport 3785 drop; }\n}\n";
+        nft(&self.router, &self.dir, "echo.nft", rules);
+    }
+
+    pub fn restore_echo(&self) {
+        let out = self
+            .router
+            .exec(&["nft", "delete", "table", "inet", "oxlbecho"])
+            .unwrap();
+        assert!(out.status.success(), "nft: {out:?}");
+    }
+
     pub fn restore(&self) {
         let out = self
             .router
@@ -226,8 +261,16 @@ fn nft(ns: &Netns, dir: &TempDir, file: &str, rules: &str) {
 
 fn oxlb_config(detection: Detection) -> String {
     let (hold_s, profile) = match detection {
-        Detection::Bfd { hold_s } => (hold_s, "  bfdProfile: fast\n"),
+        Detection::Bfd { hold_s } | Detection::BfdEcho { hold_s, .. } => {
+            (hold_s, "  bfdProfile: fast\n")
+        }
         Detection::HoldTimer { hold_s } => (hold_s, ""),
+    };
+    let echo = match detection {
+        Detection::BfdEcho { echo_ms, .. } => {
+            format!("  echoMode: true\n  echoInterval: {echo_ms}\n")
+        }
+        _ => String::new(),
     };
     // The keepalive is a third of the hold time (RFC 4271 §10 suggests so).
     let keepalive_s = (hold_s / 3).max(1);
@@ -250,7 +293,7 @@ spec:
   receiveInterval: 100
   transmitInterval: 100
   detectMultiplier: 3
----
+{echo}---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata:

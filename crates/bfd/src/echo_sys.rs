@@ -1,0 +1,88 @@
+//! The packet socket of the Echo function: the one socket call socket2 has no safe
+//! wrapper for (binding an AF_PACKET socket to an interface with sockaddr_ll), and the
+//! classic BPF filter that keeps everything but arriving UDP-to-3785 frames out.
+#![allow(unsafe_code)] // bind(2) with a sockaddr_ll; one call.
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+
+use crate::echo::{ECHO_PORT, ETHERTYPE_IPV4};
+
+/// A non-blocking raw AF_PACKET socket on interface `ifindex` that sends whole Ethernet
+/// frames and receives only arriving IPv4 UDP frames to port 3785 (see [`filter`]).
+///
+/// Created with protocol 0 (receives nothing), the filter attached, and only then bound
+/// to the interface and IPv4, so no unfiltered frame slips in (packet(7)).
+pub fn echo_socket(ifindex: u32) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::PACKET,
+        Type::RAW.nonblocking().cloexec(),
+        Some(Protocol::from(0)),
+    )?;
+    socket.attach_filter(&filter())?;
+    let address = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: ETHERTYPE_IPV4.to_be(),
+        sll_ifindex: i32::try_from(ifindex).map_err(io::Error::other)?,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `address` is a valid sockaddr_ll living across the call, and the length
+    // passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&raw const address).cast::<libc::sockaddr>(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(socket)
+}
+
+/// Classic BPF (offsets from the Ethernet header): accept a frame only if it was not
+/// sent by this host (pkttype != PACKET_OUTGOING), is IPv4, UDP, not a fragment, and
+/// goes to UDP port 3785. Everything else the kernel drops before it reaches us, so the
+/// socket costs nothing for the node's other traffic on that link.
+pub fn filter() -> Vec<SockFilter> {
+    const LD_W_ABS: u16 = 0x20;
+    const LD_H_ABS: u16 = 0x28;
+    const LD_B_ABS: u16 = 0x30;
+    const LDX_B_MSH: u16 = 0xb1;
+    const LD_H_IND: u16 = 0x48;
+    const JEQ_K: u16 = 0x15;
+    const JSET_K: u16 = 0x45;
+    const RET_K: u16 = 0x06;
+    // SKF_AD_OFF + SKF_AD_PKTTYPE.
+    const PKTTYPE: u32 = 0xffff_f000 + 4;
+    const PACKET_OUTGOING: u32 = 4;
+    vec![
+        SockFilter::new(LD_W_ABS, 0, 0, PKTTYPE),                // 0
+        SockFilter::new(JEQ_K, 10, 0, PACKET_OUTGOING),          // 1: -> drop
+        SockFilter::new(LD_H_ABS, 0, 0, 12),                     // 2: ethertype
+        SockFilter::new(JEQ_K, 0, 8, u32::from(ETHERTYPE_IPV4)), // 3
+        SockFilter::new(LD_B_ABS, 0, 0, 23),                     // 4: IP protocol
+        SockFilter::new(JEQ_K, 0, 6, 17),                        // 5: UDP
+        SockFilter::new(LD_H_ABS, 0, 0, 20),                     // 6: flags + fragment offset
+        SockFilter::new(JSET_K, 4, 0, 0x1fff),                   // 7: a fragment -> drop
+        SockFilter::new(LDX_B_MSH, 0, 0, 14),                    // 8: X = IP header length
+        SockFilter::new(LD_H_IND, 0, 0, 16),                     // 9: UDP destination port
+        SockFilter::new(JEQ_K, 0, 1, u32::from(ECHO_PORT)),      // 10
+        SockFilter::new(RET_K, 0, 0, 0xffff),                    // 11: accept
+        SockFilter::new(RET_K, 0, 0, 0),                         // 12: drop
+    ]
+}
+
+/// Registers the socket with the tokio reactor.
+pub fn async_fd(socket: Socket) -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
+    // SAFETY: the AsyncFd takes ownership of the Socket, which owns its fd; nothing
+    // else closes or duplicates it while it is registered.
+    let registered = unsafe { tokio::io::unix::AsyncFd::register(socket) };
+    registered.map_err(|e| e.into_parts().1)
+}
