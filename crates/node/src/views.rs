@@ -82,6 +82,30 @@ pub fn slice_owner(slice: &EndpointSlice) -> Option<ServiceKey> {
     })
 }
 
+/// Drops from an EndpointSlice all that [`slice_owner`] and [`endpoints_of`] never read,
+/// so that a cache of slices keeps per endpoint only its node and conditions. Measured
+/// (issue 22, bench speaker_footprint, heaptrack): 10,000 slices of 5 endpoints held
+/// 34.8 MB in the speaker's cache, most of it addresses, target references and ports.
+pub fn keep_what_endpoints_read(slice: &mut EndpointSlice) {
+    slice.ports = None;
+    let meta = &mut slice.metadata;
+    meta.annotations = None;
+    meta.owner_references = None;
+    meta.managed_fields = None;
+    meta.generate_name = None;
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|key, _| key == SERVICE_NAME_LABEL);
+    }
+    for endpoint in &mut slice.endpoints {
+        endpoint.addresses = Vec::new();
+        endpoint.target_ref = None;
+        endpoint.hints = None;
+        endpoint.hostname = None;
+        endpoint.zone = None;
+        endpoint.deprecated_topology = None;
+    }
+}
+
 /// The endpoints of `service` from every EndpointSlice labelled with its name in its
 /// namespace; no such slice at all means the endpoints are unknown (standalone: served
 /// on every node).
@@ -188,6 +212,42 @@ mod tests {
             name: "y".into(),
         };
         assert_eq!(endpoints_of(&lonely, &slices), Endpoints::Unknown);
+    }
+
+    #[test]
+    fn a_slimmed_slice_keeps_its_owner_and_endpoints() {
+        let full: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "front-x7k2p", "namespace": "web",
+                "labels": {SERVICE_NAME_LABEL: "front",
+                           "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-12-07T08:00:00Z"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "front", "uid": "u1"}]},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            "endpoints": [
+                {"addresses": ["10.244.1.5"], "nodeName": "n1", "zone": "a", "hostname": "h",
+                 "targetRef": {"kind": "Pod", "namespace": "web", "name": "front-1"},
+                 "hints": {"forZones": [{"name": "a"}]},
+                 "conditions": {"ready": true, "serving": true, "terminating": false}},
+                {"addresses": ["10.244.2.5"], "nodeName": "n2",
+                 "conditions": {"ready": false, "serving": true, "terminating": true}},
+                {"addresses": ["10.244.3.5"]}
+            ]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut slim = full.clone();
+        keep_what_endpoints_read(&mut slim);
+        let key = slice_owner(&full);
+        assert!(key.is_some());
+        assert_eq!(slice_owner(&slim), key);
+        let key = key.unwrap_or_else(|| unreachable!());
+        assert_eq!(endpoints_of(&key, [&slim]), endpoints_of(&key, [&full]));
+        assert!(slim.ports.is_none() && slim.metadata.annotations.is_none());
+        assert!(
+            slim.endpoints
+                .iter()
+                .all(|e| e.addresses.is_empty() && e.target_ref.is_none())
+        );
     }
 
     #[test]

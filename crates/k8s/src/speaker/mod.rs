@@ -134,14 +134,23 @@ where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    spawn_slimmed(api, config, notify, crate::stores::slim::<K>)
+}
+
+/// [`spawn`] with `slim` applied to every object before the cache keeps it.
+fn spawn_slimmed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    notify: &Arc<Notify>,
+    slim: fn(&mut K),
+) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let (reader, writer) = reflector::store();
     let notify = notify.clone();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, config)
-            .default_backoff()
-            .modify(crate::stores::slim::<K>),
-    );
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff().modify(slim));
     let task = tokio::spawn(async move {
         stream
             .for_each(|e| {
@@ -248,7 +257,14 @@ async fn run_speaker_inner(
     let (stores, _reflectors) = Stores::start(&client, &options.namespace, &notify);
     let all = watcher::Config::default;
     let (nodes, t1) = spawn::<Node>(Api::all(client.clone()), all(), &notify);
-    let (slices, t2) = spawn::<EndpointSlice>(Api::all(client.clone()), all(), &notify);
+    // Only an endpoint's node and conditions are read (oxlb_node::views): the cache
+    // keeps nothing else of the cluster's largest watched kind.
+    let (slices, t2) = spawn_slimmed::<EndpointSlice>(
+        Api::all(client.clone()),
+        all(),
+        &notify,
+        oxlb_node::views::keep_what_endpoints_read,
+    );
     let mine = format!("{NODE_LABEL}={}", options.node_name);
     let (l2_statuses, t3) = spawn::<ServiceL2Status>(
         Api::namespaced(client.clone(), &options.namespace),
