@@ -5,11 +5,13 @@
 
 use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
+
+use crate::event_sink::EventSink;
 use oxlb_health::CheckState;
 use oxlb_node::health::CheckEvent;
 
-pub async fn publish(recorder: &Recorder, service: &Service, change: &CheckEvent) {
+pub async fn publish(recorder: &EventSink, service: &Service, change: &CheckEvent) {
     let (type_, reason) = match change.state {
         CheckState::Up => (EventType::Normal, "HealthCheckPassed"),
         CheckState::Down => (EventType::Warning, "HealthCheckFailed"),
@@ -27,7 +29,7 @@ pub async fn publish(recorder: &Recorder, service: &Service, change: &CheckEvent
     }
 }
 
-pub async fn publish_invalid(recorder: &Recorder, service: &Service, message: &str) {
+pub async fn publish_invalid(recorder: &EventSink, service: &Service, message: &str) {
     let event = Event {
         type_: EventType::Warning,
         reason: "HealthCheckInvalid".to_string(),

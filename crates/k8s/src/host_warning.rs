@@ -13,13 +13,15 @@
 
 use k8s_openapi::api::core::v1::Node;
 use kube::Resource;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
+
+use crate::event_sink::EventSink;
 
 /// The event's reason (a stable word for `kubectl get events --field-selector`).
 pub const REASON: &str = "Layer2KernelAnswersUnownedIPs";
 
 /// Records the Warning event on `node`.
-pub async fn publish(recorder: &Recorder, node: &Node, note: &str) {
+pub async fn publish(recorder: &EventSink, node: &Node, note: &str) {
     let event = Event {
         type_: EventType::Warning,
         reason: REASON.to_string(),

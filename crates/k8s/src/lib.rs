@@ -8,6 +8,7 @@
 pub mod allocation_log;
 pub mod controller;
 pub mod endpoints;
+pub mod event_sink;
 pub mod health_events;
 pub mod host_warning;
 pub mod last_valid;

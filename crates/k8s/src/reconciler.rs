@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::event_sink::EventSink;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use oxlb_config::{Built, Config, LastValid, build_config_with};
 use oxlb_controller::{Change, Controller, Outcome, PoolStatus};
@@ -28,7 +28,7 @@ pub struct Reconciler {
     /// At most this many LoadBalancer Services are handled (`--max-services`).
     service_limit: Option<usize>,
     identity: String,
-    recorder: Recorder,
+    recorder: EventSink,
     core: Option<Controller>,
     /// resourceVersion of every Service / Namespace as last fed to the core.
     seen_services: HashMap<String, String>,

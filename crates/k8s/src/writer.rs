@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reporter};
 use kube::{Client, Resource};
 use oxlb_api::{
     ConfigurationState, ConfigurationStateResult, ConfigurationStateStatus, IPAddressPool,
@@ -17,6 +17,7 @@ use oxlb_controller::{
 };
 use serde_json::{Value, json};
 
+use crate::event_sink::EventSink;
 use crate::speaker::PodIdentity;
 
 /// The field manager named in server-side apply and shown in managedFields.
@@ -123,7 +124,7 @@ pub async fn write_service(
 }
 
 /// Records the core's events on a Service.
-pub async fn publish_events(recorder: &Recorder, service: &Service, events: &[Event]) {
+pub async fn publish_events(recorder: &EventSink, service: &Service, events: &[Event]) {
     let reference = service.object_ref(&());
     for event in events {
         let kube_event = KubeEvent {
@@ -153,7 +154,7 @@ pub const INVALID_OBJECT_REASON: &str = "InvalidConfiguration";
 /// what would be valid), so `kubectl describe` on the object shows why it is not in
 /// force as written.
 pub async fn publish_config_errors(
-    recorder: &Recorder,
+    recorder: &EventSink,
     namespace: &str,
     errors: &[oxlb_config::Diagnostic],
 ) {
@@ -218,16 +219,16 @@ pub const CONTROLLER_COMPONENT: &str = "metallb-controller";
 /// The same for the speakers' events (`nodeAssigned`).
 pub const SPEAKER_COMPONENT: &str = "metallb-speaker";
 
-pub fn recorder(client: &Client, identity: &str) -> Recorder {
+pub fn recorder(client: &Client, identity: &str) -> EventSink {
     component_recorder(client, CONTROLLER_COMPONENT, identity)
 }
 
-pub fn speaker_recorder(client: &Client, node: &str) -> Recorder {
+pub fn speaker_recorder(client: &Client, node: &str) -> EventSink {
     component_recorder(client, SPEAKER_COMPONENT, node)
 }
 
-fn component_recorder(client: &Client, component: &str, identity: &str) -> Recorder {
-    Recorder::new(
+fn component_recorder(client: &Client, component: &str, identity: &str) -> EventSink {
+    EventSink::new(
         client.clone(),
         Reporter {
             controller: component.to_string(),

@@ -138,7 +138,7 @@ pub(super) fn report_services(
 }
 
 pub(super) async fn publish_node_assigned(
-    recorder: &kube::runtime::events::Recorder,
+    recorder: &crate::event_sink::EventSink,
     service: &Service,
     protocol: Protocol,
     message: String,

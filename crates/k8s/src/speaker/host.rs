@@ -16,7 +16,7 @@ pub(super) async fn check_host(
     check: &mut oxlb_node::host_check::HostCheck,
     protocols: Option<&tokio::sync::watch::Receiver<ProtocolStatus>>,
     inputs: Option<&(BTreeSet<std::net::IpAddr>, BTreeSet<std::net::IpAddr>)>,
-    recorder: &kube::runtime::events::Recorder,
+    recorder: &crate::event_sink::EventSink,
     node: Option<Arc<Node>>,
     report: &tokio::sync::watch::Sender<StatusReport>,
 ) {
