@@ -33,6 +33,7 @@ pub mod session;
 pub mod settings;
 mod sockopt;
 pub mod speaker;
+pub mod vrf;
 
 pub use session::{State, Withheld};
 pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};

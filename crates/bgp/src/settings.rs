@@ -42,6 +42,10 @@ pub struct PeerSettings {
     /// the IPv6 routes when there are none (never the IPv4-mapped session address,
     /// which routers accept but cannot install).
     pub ipv6_next_hop: Option<std::net::Ipv6Addr>,
+    /// The Linux VRF (its master device's name) the session runs in; `None`: the
+    /// default VRF. The socket is bound to it, so the source address and next hop come
+    /// from the VRF's interfaces ([`crate::vrf`]).
+    pub vrf: Option<String>,
 }
 
 impl PeerSettings {
@@ -70,6 +74,7 @@ impl PeerSettings {
             ipv4: true,
             ipv6: true,
             ipv6_next_hop: None,
+            vrf: None,
         }
     }
 }

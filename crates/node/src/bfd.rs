@@ -50,10 +50,14 @@ fn report_down(peer: &str, report: Report, events: &mpsc::UnboundedSender<BfdEve
 }
 
 /// What BFD sessions should exist: per BGPPeer name, (key, profile).
+/// `local_toward(peer, vrf)`: our address toward `peer` in `vrf` (`None`: the default
+/// VRF); `vrf_index(name)`: the VRF device's index, or why it cannot be used. A session
+/// in a VRF is bound to the VRF device (`PeerKey::interface`), never run outside it.
 pub fn desired(
     config: &Config,
     peers: impl Iterator<Item = (String, IpAddr, Option<IpAddr>)>,
-    local_toward: impl Fn(&IpAddr) -> Option<IpAddr>,
+    local_toward: impl Fn(&IpAddr, Option<&str>) -> Option<IpAddr>,
+    vrf_index: impl Fn(&str) -> Result<u32, String>,
 ) -> BTreeMap<String, (PeerKey, Profile)> {
     let mut out = BTreeMap::new();
     for (name, address, source) in peers {
@@ -67,7 +71,16 @@ pub fn desired(
         else {
             continue;
         };
-        let Some(local) = source.or_else(|| local_toward(&address)) else {
+        let vrf = peer.vrf.as_deref().filter(|v| !v.is_empty());
+        let interface = match vrf.map(&vrf_index) {
+            None => None,
+            Some(Ok(index)) => Some(index),
+            Some(Err(e)) => {
+                warn!(peer = name, "BFD: {e}");
+                continue;
+            }
+        };
+        let Some(local) = source.or_else(|| local_toward(&address, vrf)) else {
             warn!(
                 peer = name,
                 "BFD: no local address toward {address}; set sourceAddress"
@@ -78,7 +91,7 @@ pub fn desired(
             peer: address,
             local,
             multihop: peer.ebgp_multihop,
-            interface: None,
+            interface,
         };
         let profile = Profile {
             name: profile.name.clone(),

@@ -290,6 +290,20 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
             };
             let _ = writeln!(out, "  {} is {what} {via}.", a.ip);
         }
+        // Peers in a VRF: what the host needs so the replies go back through it.
+        let vrf_peers: std::collections::BTreeSet<(&str, &str)> = report
+            .bgp_sessions
+            .iter()
+            .filter(|b| s.announced.iter().any(|a| a.via.contains(&b.peer)))
+            .filter_map(|b| Some((b.peer.as_str(), b.vrf.as_deref()?)))
+            .collect();
+        for (peer, vrf) in vrf_peers {
+            let _ = writeln!(
+                out,
+                "  BGPPeer {peer}: {}.",
+                oxlb_config::vrf_return_traffic_note(vrf)
+            );
+        }
         for n in &s.not_announced {
             let protocol = n.protocol.map(|p| format!(" by {p}")).unwrap_or_default();
             let _ = writeln!(out, "  {} is not announced{protocol}: {}.", n.ip, n.detail);
