@@ -37,6 +37,8 @@ const VIP_RED: &str = "10.93.0.10";
 const VIP_DEF: &str = "10.94.0.10";
 /// Generous: the guest may run in software emulation.
 const CONVERGE: Duration = Duration::from_secs(240);
+/// Once the routes are in, traffic flows or something is wrong.
+const TRAFFIC: Duration = Duration::from_secs(60);
 
 #[test]
 fn vrf_peers_with_frr_in_a_vm() {
@@ -247,7 +249,9 @@ fn inner() {
     let check = oxlb(&node, &["check", "-f", config.to_str().unwrap()]);
     eprintln!("oxlb check:\n{check}");
     assert!(
-        check.contains("runs inside VRF red") && check.contains("docs/vrf.md"),
+        check.contains("10.91.0.1 in VRF red")
+            && check.contains("runs inside VRF red")
+            && check.contains("docs/vrf.md"),
         "{check}"
     );
 
@@ -379,16 +383,46 @@ fn inner() {
             .exec_stdout(&[&["curl", "-s", "--max-time", "5"], args].concat())
             .unwrap_or_default()
     };
-    let body = wait_until(CONVERGE, Duration::from_millis(500), || {
+    let body = wait_until(TRAFFIC, Duration::from_millis(500), || {
         Some(curl(&["--interface", "red", &format!("http://{VIP_RED}/")]))
             .filter(|b| b.contains("node-in-red"))
     });
-    assert!(
-        body.is_some(),
-        "curl through VRF red: {:?}\n{}",
-        curl(&["-v", "--interface", "red", &format!("http://{VIP_RED}/")]),
-        logs()
-    );
+    if body.is_none() {
+        let both = |ns: &Netns, argv: &[&str]| {
+            ns.exec(argv)
+                .map(|o| {
+                    format!(
+                        "$ {}\n{}{}",
+                        argv.join(" "),
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_default()
+        };
+        panic!(
+            "curl through VRF red failed\n{}\n{}\n{}\n{}\n{}\n{}\nbackend log: {}\n{}",
+            both(
+                &router,
+                &[
+                    "curl",
+                    "-sv",
+                    "--max-time",
+                    "5",
+                    "--interface",
+                    "red",
+                    &format!("http://{VIP_RED}/")
+                ]
+            ),
+            both(&node, &["ip", "vrf", "pids", "red"]),
+            both(&node, &["ip", "rule"]),
+            both(&node, &["ip", "route", "show", "table", "10"]),
+            both(&node, &["ip", "route", "show", "table", "local"]),
+            both(&node, &["ss", "-tlnp"]),
+            std::fs::read_to_string(dir.0.join("backend-red.log")).unwrap_or_default(),
+            logs()
+        );
+    }
     let body = wait_until(CONVERGE, Duration::from_millis(500), || {
         Some(curl(&[&format!("http://{VIP_DEF}/")])).filter(|b| b.contains("node-in-default"))
     });
@@ -397,16 +431,25 @@ fn inner() {
     // 4. BFD up in VRF red, on both sides.
     let bfd = wait_until(CONVERGE, Duration::from_millis(500), || {
         let text = vtysh(&frr, "show bfd vrf red peers json");
+        let theirs: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let theirs_up = theirs.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|b| b["peer"] == NODE_RED && b["status"] == "up")
+        });
         let ours = status(&node);
-        let ours_up = ours["bfd_sessions"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|b| b["peer"] == "red-peer" && b["up"] == true));
-        (text.contains("\"status\":\"up\"") && ours_up).then_some(text)
+        // Our row: the router's address (MetalLB's label), in VRF red.
+        let ours_up = ours["bfd_sessions"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|b| b["peer"] == ROUTER_RED && b["vrf"] == "red" && b["up"] == true)
+        });
+        (theirs_up && ours_up).then_some(text)
     });
     assert!(
         bfd.is_some(),
-        "BFD never up in VRF red: {}\n{}",
+        "BFD never up in VRF red: {}\nours: {}\n{}",
         vtysh(&frr, "show bfd vrf red peers"),
+        status(&node)["bfd_sessions"],
         logs()
     );
     eprintln!(
