@@ -468,6 +468,9 @@ fn inner() {
     );
     let run_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(run_log.contains("VRF nosuch does not exist"), "{}", logs());
+    // The listener in VRF red bound beside the default VRF's on the same port
+    // (tcp_l3mdev_accept=0 keeps them apart).
+    assert!(!run_log.contains("cannot listen on"), "{}", logs());
 
     // 6. explain says what the return path needs.
     let explain = oxlb(&node, &["explain", "default/svc-red", "--addr", LISTEN]);

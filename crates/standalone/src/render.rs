@@ -410,6 +410,27 @@ mod tests {
         assert!(explain(&report(), "default/none").is_none());
     }
 
+    /// A Service announced to a BGPPeer in a VRF: explain says what the return path
+    /// through that VRF needs; one announced only in the default VRF says nothing of it.
+    #[test]
+    fn explain_says_what_return_traffic_through_a_vrf_needs() {
+        let plain = explain(&report(), "default/web").unwrap();
+        assert!(!plain.contains("VRF"), "{plain}");
+        let mut r = report();
+        r.bgp_sessions = vec![BgpSessionStatus {
+            peer: "router".into(),
+            vrf: Some("red".into()),
+            ..Default::default()
+        }];
+        let text = explain(&r, "default/web").unwrap();
+        assert!(
+            text.contains("BGPPeer router: the session runs inside VRF red"),
+            "{text}"
+        );
+        assert!(text.contains("ip vrf exec red"), "{text}");
+        assert!(text.contains("docs/vrf.md"), "{text}");
+    }
+
     #[test]
     fn status_shows_every_section() {
         let text = status(&report());
