@@ -8,7 +8,7 @@
 //!   default VRF; `oxlb run` with three BGPPeers: `red-peer` (vrf red, TCP MD5, BFD),
 //!   `def-peer` (default VRF), `ghost-peer` (vrf `nosuch`, which does not exist);
 //! - router: FRR with `router bgp 64501` (default VRF) and `router bgp 64501 vrf red`
-//!   over its own VRF `red`.
+//!   over its own VRF `red`, as `oxlb router-config` generates them.
 //!
 //! Checked: both sessions come up at once, each in its own VRF; svc-red's IP lands in
 //! FRR's VRF red only, with the node's VRF address as next hop, svc-def's in the default
@@ -172,26 +172,38 @@ spec: {ipAddressPools: [def], peers: [def-peer]}
     .to_string()
 }
 
-const FRR_CONF: &str = "frr defaults datacenter
-!
-vrf red
-exit-vrf
-!
-router bgp 64501
- bgp router-id 10.92.0.1
- no bgp ebgp-requires-policy
- neighbor 10.92.0.2 remote-as 64500
-exit
-!
-router bgp 64501 vrf red
- bgp router-id 10.91.0.1
- no bgp ebgp-requires-policy
- neighbor 10.91.0.2 remote-as 64500
- neighbor 10.91.0.2 password s3cret
- neighbor 10.91.0.2 bfd
-exit
-!
-";
+/// The router's side as a user would generate it: `oxlb router-config` for the VRF
+/// peer (FRR `router bgp 64501 vrf red`, MD5, BFD profile) and for the default-VRF
+/// peer, one file.
+fn router_config(metallb: &std::path::Path) -> String {
+    let generate = |router: &str, node: &str| {
+        let out = std::process::Command::new(OXLB)
+            .args(["router-config", "--flavor", "frr", "-f"])
+            .arg(metallb)
+            .args([
+                "--router-address",
+                router,
+                "--node",
+                &format!("node1={node}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "oxlb router-config --router-address {router}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let red = generate(ROUTER_RED, NODE_RED);
+    assert!(red.contains("router bgp 64501 vrf red"), "{red}");
+    let default: String = generate(ROUTER_DEF, NODE_DEF)
+        .lines()
+        .filter(|l| !l.starts_with("frr defaults"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!("{red}{default}")
+}
 
 fn vtysh(frr: &Frr, command: &str) -> String {
     frr.vtysh(command).unwrap_or_default()
@@ -235,11 +247,12 @@ fn inner() {
     router
         .add_address("r-def", &format!("{ROUTER_DEF}/24"))
         .unwrap();
-    let frr = Frr::start_via_vtysh(&router, FRR_CONF, &["zebra", "bgpd", "bfdd"]).unwrap();
-
     let config = dir.0.join("config");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(config.join("metallb.yaml"), config_yaml()).unwrap();
+    let frr_conf = router_config(&config.join("metallb.yaml"));
+    let frr = Frr::start_via_vtysh(&router, &frr_conf, &["zebra", "bgpd", "bfdd"])
+        .unwrap_or_else(|e| panic!("FRR with the generated config: {e}\n{frr_conf}"));
     std::fs::write(
         config.join("services.yaml"),
         services_yaml(&[("svc-red", Some(VIP_RED)), ("svc-def", Some(VIP_DEF))]),
