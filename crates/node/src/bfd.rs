@@ -310,6 +310,50 @@ mod tests {
     use oxlb_bgp::session::State;
     use oxlb_bgp::speaker::PeerStatus;
 
+    /// A BGPPeer in a VRF gets its BFD session bound to the VRF device, with the local
+    /// address looked up in that VRF; a VRF that cannot be used gets no BFD session
+    /// (never one outside the VRF).
+    #[test]
+    fn a_vrf_peer_gets_its_bfd_session_inside_the_vrf() {
+        let yaml = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\n\
+                    metadata: {name: fast, namespace: metallb-system}\nspec: {}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: red, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red, bfdProfile: fast}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: plain, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.2, bfdProfile: fast}\n";
+        let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
+        let config = oxlb_config::build_config(&snapshot).config.unwrap();
+        let peers = || {
+            vec![
+                ("red".to_string(), IpAddr::from([10, 0, 0, 1]), None),
+                ("plain".to_string(), IpAddr::from([10, 0, 0, 2]), None),
+            ]
+            .into_iter()
+        };
+        // Our address differs per VRF: 10.9.9.9 only inside red.
+        let toward = |_: &IpAddr, vrf: Option<&str>| {
+            Some(IpAddr::from(if vrf == Some("red") {
+                [10, 9, 9, 9]
+            } else {
+                [10, 0, 0, 5]
+            }))
+        };
+        let wanted = desired(&config, peers(), toward, |_| Ok(7));
+        let (red, _) = wanted["red"];
+        assert_eq!(red.interface, Some(7));
+        assert_eq!(red.local, IpAddr::from([10, 9, 9, 9]));
+        let (plain, _) = wanted["plain"];
+        assert_eq!(plain.interface, None);
+        assert_eq!(plain.local, IpAddr::from([10, 0, 0, 5]));
+        let wanted = desired(&config, peers(), toward, |v| {
+            Err(format!("VRF {v} does not exist"))
+        });
+        assert!(!wanted.contains_key("red"));
+        assert!(wanted.contains_key("plain"));
+    }
+
     fn peer(name: &str, state: State, since: Option<SystemTime>) -> PeerStatus {
         let mut status = PeerStatus::idle(name.to_string(), IpAddr::from([10, 0, 0, 1]));
         status.state = state;
