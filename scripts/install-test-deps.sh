@@ -4,11 +4,15 @@
 # musl-tools; scripts/check-image.sh), the linters of the workflows and scripts
 # (actionlint, shellcheck; scripts/check-workflows.sh) and the real Helm engine for the
 # chart tests (PyPI helm-python-sdk in a venv).
+# The VRF test (crates/oxlb/tests/vrf_e2e.rs) boots Debian's kernel (linux-image-amd64,
+# which has VRF) under QEMU (qemu-system-x86) with an initramfs made of busybox-static
+# and the kernel's modules: the host's kernel may lack VRF (crates/netlab/src/vm.rs).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(frr bird2 gobgpd exabgp arping ndisc6 iproute2 iputils-ping curl tcpdump nftables
-  buildah skopeo jq file binutils util-linux musl-tools shellcheck)
+  buildah skopeo jq file binutils util-linux musl-tools shellcheck
+  qemu-system-x86 linux-image-amd64 busybox-static)
 missing=()
 # The chart tests render charts/oxlb with the real Helm engine from Python (below): a
 # venv needs ensurepip, which Debian ships apart in python3-venv.

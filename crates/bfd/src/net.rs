@@ -80,6 +80,16 @@ pub fn bind_receiver(
         setsockopt(&socket, sockopt::Ipv4RecvTtl, &true).map_err(io::Error::from)?;
         setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
     }
+    // Bound to the session's device: an interface (link-local peers) or a VRF's master
+    // device, without which a socket outside the VRF never sees the VRF's packets
+    // (`net.ipv4.udp_l3mdev_accept=0`, the default; Documentation/networking/vrf.rst).
+    if let Some(index) = interface.and_then(NonZeroU32::new) {
+        if ipv6 {
+            socket.bind_device_by_index_v6(Some(index))?;
+        } else {
+            socket.bind_device_by_index_v4(Some(index))?;
+        }
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
     UdpSocket::from_std(socket.into())

@@ -450,10 +450,17 @@ impl Runtime {
             .map_err(|e| BfdError::Socket(key, e))?;
         let sink = self.datagrams.clone();
         let multihop = key.multihop;
+        let bound = key.interface;
         let task = tokio::spawn(async move {
             loop {
                 match net::receive(&socket, multihop).await {
-                    Ok(datagram) => {
+                    Ok(mut datagram) => {
+                        // A socket bound to a device only gets that device's packets;
+                        // for a VRF the kernel reports the enslaved interface they came
+                        // in on, the session is keyed by the VRF.
+                        if bound.is_some() {
+                            datagram.interface = bound;
+                        }
                         if sink.send(datagram).await.is_err() {
                             return;
                         }

@@ -34,6 +34,7 @@ pub mod settings;
 mod sockopt;
 pub mod speaker;
 pub mod unnumbered;
+pub mod vrf;
 
 pub use session::{State, Withheld};
 pub use settings::{PeerAsn, PeerName, PeerSettings, RouteAttributes};

@@ -321,14 +321,38 @@ async fn connect(
     }
     .map_err(setup(SetupStep::Socket))?;
     let v6 = remote.is_ipv6();
+    // Inside a VRF: bound to its device before anything else, so the source address
+    // and the route to the peer come from the VRF (never the default VRF instead).
+    let vrf = match &s.vrf {
+        Some(name) => {
+            let index = crate::vrf::resolve(name).map_err(|e| ConnectError::Setup {
+                step: SetupStep::Vrf,
+                error: e.to_string(),
+            })?;
+            crate::vrf::bind_to_device(socket.as_raw_fd(), name).map_err(|e| {
+                ConnectError::Setup {
+                    step: SetupStep::Vrf,
+                    error: format!("cannot bind the socket to VRF {name}: {e}"),
+                }
+            })?;
+            Some(index)
+        }
+        None => None,
+    };
     if let Some(source) = s.source_address {
         socket
             .bind(SocketAddr::new(source, 0))
             .map_err(setup(SetupStep::SourceAddress(source)))?;
     }
     if let Some(password) = &s.password {
-        sockopt::set_md5(socket.as_raw_fd(), v6, remote.ip(), password.as_bytes())
-            .map_err(setup(SetupStep::Md5))?;
+        sockopt::set_md5(
+            socket.as_raw_fd(),
+            v6,
+            remote.ip(),
+            password.as_bytes(),
+            vrf,
+        )
+        .map_err(setup(SetupStep::Md5))?;
     }
     sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(setup(SetupStep::Ttl))?;
     match tokio::time::timeout(limit, socket.connect(remote)).await {

@@ -46,6 +46,10 @@ pub struct PeerSettings {
     /// advertises itself on this interface, over IPv6 link-local; `peer_address` is then
     /// unspecified (`::`) and the speaker sends our Router Advertisements on it.
     pub interface: Option<String>,
+    /// The Linux VRF (its master device's name) the session runs in; `None`: the
+    /// default VRF. The socket is bound to it, so the source address and next hop come
+    /// from the VRF's interfaces ([`crate::vrf`]).
+    pub vrf: Option<String>,
 }
 
 impl PeerSettings {
@@ -75,6 +79,7 @@ impl PeerSettings {
             ipv6: true,
             ipv6_next_hop: None,
             interface: None,
+            vrf: None,
         }
     }
 }

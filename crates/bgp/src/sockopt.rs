@@ -21,9 +21,23 @@ struct TcpMd5Sig {
     key: [u8; MAX_KEY],
 }
 
+/// TCP_MD5SIG_EXT and TCP_MD5SIG_FLAG_IFINDEX (linux/tcp.h, Linux 5.6+): a key scoped
+/// to one L3 master device (a VRF).
+const TCP_MD5SIG_EXT: libc::c_int = 32;
+const TCP_MD5SIG_FLAG_IFINDEX: u8 = 0x2;
+
 /// Installs (or with an empty key removes) the MD5 key for `peer` on socket `fd`. On an
 /// IPv6 socket an IPv4 peer is written in its IPv4-mapped form, as the kernel sees it.
-pub fn set_md5(fd: RawFd, socket_v6: bool, peer: IpAddr, key: &[u8]) -> io::Result<()> {
+/// `vrf`: the ifindex of the VRF the socket is bound to; the key is then scoped to that
+/// VRF (TCP_MD5SIG_EXT with TCP_MD5SIG_FLAG_IFINDEX), so the same peer address in
+/// another VRF does not share it.
+pub fn set_md5(
+    fd: RawFd,
+    socket_v6: bool,
+    peer: IpAddr,
+    key: &[u8],
+    vrf: Option<u32>,
+) -> io::Result<()> {
     if key.len() > MAX_KEY {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -33,10 +47,14 @@ pub fn set_md5(fd: RawFd, socket_v6: bool, peer: IpAddr, key: &[u8]) -> io::Resu
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut sig = TcpMd5Sig {
         addr: unsafe { std::mem::zeroed() },
-        flags: 0,
+        flags: if vrf.is_some() {
+            TCP_MD5SIG_FLAG_IFINDEX
+        } else {
+            0
+        },
         prefix_len: 0,
         key_len: key.len() as u16,
-        ifindex: 0,
+        ifindex: vrf.map_or(0, |i| i as libc::c_int),
         key: [0; MAX_KEY],
     };
     sig.key[..key.len()].copy_from_slice(key);
@@ -78,7 +96,12 @@ pub fn set_md5(fd: RawFd, socket_v6: bool, peer: IpAddr, key: &[u8]) -> io::Resu
             ));
         }
     }
-    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &sig)
+    let option = if vrf.is_some() {
+        TCP_MD5SIG_EXT
+    } else {
+        libc::TCP_MD5SIG
+    };
+    setsockopt(fd, libc::IPPROTO_TCP, option, &sig)
 }
 
 /// TTL (IPv4) or unicast hop limit (IPv6) of packets sent on `fd`.

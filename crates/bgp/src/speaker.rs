@@ -94,10 +94,16 @@ struct Peer {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Inbound connections find their peer by remote address; several sessions to one
-/// router address (from different source addresses) are told apart by our local address.
+/// Inbound connections find their peer by VRF (the listener they came in on) and remote
+/// address; several sessions to one router address (from different source addresses)
+/// are told apart by our local address. The same address in two VRFs is two peers.
 type Registry = Arc<
-    Mutex<HashMap<IpAddr, Vec<(Option<IpAddr>, PeerName, mpsc::UnboundedSender<PeerCommand>)>>>,
+    Mutex<
+        HashMap<
+            (Option<String>, IpAddr),
+            Vec<(Option<IpAddr>, PeerName, mpsc::UnboundedSender<PeerCommand>)>,
+        >,
+    >,
 >;
 
 /// Unnumbered peers by interface name: an inbound connection from a link-local address
@@ -105,11 +111,18 @@ type Registry = Arc<
 type LinkRegistry =
     Arc<Mutex<BTreeMap<String, Vec<(PeerName, mpsc::UnboundedSender<PeerCommand>)>>>>;
 
+/// One listening socket and its accept loop.
+type Listener = (Arc<TcpListener>, tokio::task::JoinHandle<()>);
+
 pub struct Speaker {
     peers: BTreeMap<PeerName, Peer>,
     by_address: Registry,
     by_interface: LinkRegistry,
-    listener: Option<(Arc<TcpListener>, tokio::task::JoinHandle<()>)>,
+    listener: Option<Listener>,
+    /// Per VRF with a peer: a listener on the same port bound to the VRF device. With
+    /// `net.ipv4.tcp_l3mdev_accept=0` (the kernel default) the default-VRF listener does
+    /// not see connections arriving in a VRF (Documentation/networking/vrf.rst).
+    vrf_listeners: BTreeMap<String, Listener>,
     options: SpeakerOptions,
 }
 
@@ -123,6 +136,7 @@ impl Speaker {
                 let listener = Arc::new(TcpListener::bind(address).await?);
                 let task = tokio::spawn(accept_loop(
                     Arc::clone(&listener),
+                    None,
                     Arc::clone(&by_address),
                     Arc::clone(&by_interface),
                 ));
@@ -135,6 +149,7 @@ impl Speaker {
             by_address,
             by_interface,
             listener,
+            vrf_listeners: BTreeMap::new(),
             options,
         })
     }
@@ -184,30 +199,74 @@ impl Speaker {
                     (prefix.trunc(), Arc::clone(shared))
                 })
                 .collect();
-            let peer = match self.peers.get(&name) {
-                Some(peer) => peer,
-                None => {
-                    let peer = self.spawn(settings);
-                    self.peers.entry(name).or_insert(peer)
-                }
-            };
-            let _ = peer.commands.send(PeerCommand::Routes(routes));
+            if !self.peers.contains_key(&name) {
+                let peer = self.spawn(settings);
+                self.peers.insert(name.clone(), peer);
+            }
+            if let Some(peer) = self.peers.get(&name) {
+                let _ = peer.commands.send(PeerCommand::Routes(routes));
+            }
         }
     }
 
-    fn spawn(&self, settings: PeerSettings) -> Peer {
+    /// The listener for this peer's VRF, opened the first time a peer in that VRF
+    /// appears (and tried again at the next one while the VRF cannot be used: the
+    /// session's own connect attempts report why). `None` for the default VRF's.
+    fn vrf_listener(&mut self, settings: &PeerSettings) -> Option<(Arc<TcpListener>, u32)> {
+        let vrf = settings.vrf.as_ref()?;
+        let (main, _) = self.listener.as_ref()?;
+        let index = crate::vrf::resolve(vrf).ok()?;
+        if let Some((listener, _)) = self.vrf_listeners.get(vrf) {
+            return Some((Arc::clone(listener), index));
+        }
+        let address = main.local_addr().ok()?;
+        match bind_in_vrf(address, vrf) {
+            Ok(listener) => {
+                let listener = Arc::new(listener);
+                let task = tokio::spawn(accept_loop(
+                    Arc::clone(&listener),
+                    Some(vrf.clone()),
+                    Arc::clone(&self.by_address),
+                    Arc::clone(&self.by_interface),
+                ));
+                self.vrf_listeners
+                    .insert(vrf.clone(), (Arc::clone(&listener), task));
+                Some((listener, index))
+            }
+            Err(e) => {
+                if let Some(sink) = &self.options.on_event {
+                    sink(
+                        &settings.name,
+                        &format!(
+                            "cannot listen on {address} in VRF {vrf} ({e}): the session \
+                             only connects actively"
+                        ),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self, settings: PeerSettings) -> Peer {
         let (commands, rx) = mpsc::unbounded_channel();
         let mut idle = PeerStatus::idle(settings.name.clone(), settings.peer_address);
         idle.interface = settings.interface.clone();
         let status = Arc::new(Mutex::new(idle));
-        if let Some(interface) = &settings.interface {
-            if let Ok(mut registry) = self.by_interface.lock() {
-                registry
-                    .entry(interface.clone())
-                    .or_default()
-                    .push((settings.name.clone(), commands.clone()));
-            }
-        } else if let Some((listener, _)) = &self.listener
+        let listener = match (&settings.interface, &settings.vrf) {
+            (Some(_), _) => None,
+            (None, Some(_)) => self.vrf_listener(&settings).map(|(l, i)| (l, Some(i))),
+            (None, None) => self.listener.as_ref().map(|(l, _)| (Arc::clone(l), None)),
+        };
+        if let Some(interface) = &settings.interface
+            && let Ok(mut registry) = self.by_interface.lock()
+        {
+            registry
+                .entry(interface.clone())
+                .or_default()
+                .push((settings.name.clone(), commands.clone()));
+        }
+        if let Some((listener, vrf)) = &listener
             && let Some(password) = &settings.password
         {
             let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
@@ -216,6 +275,7 @@ impl Speaker {
                 v6,
                 settings.peer_address,
                 password.as_bytes(),
+                *vrf,
             ) && let Some(sink) = &self.options.on_event
             {
                 sink(
@@ -227,11 +287,14 @@ impl Speaker {
         if settings.interface.is_none()
             && let Ok(mut registry) = self.by_address.lock()
         {
-            registry.entry(settings.peer_address).or_default().push((
-                settings.source_address,
-                settings.name.clone(),
-                commands.clone(),
-            ));
+            registry
+                .entry((settings.vrf.clone(), settings.peer_address))
+                .or_default()
+                .push((
+                    settings.source_address,
+                    settings.name.clone(),
+                    commands.clone(),
+                ));
         }
         let task = tokio::spawn(peer_task::run(
             settings.clone(),
@@ -260,18 +323,25 @@ impl Speaker {
             return;
         }
         if let Ok(mut registry) = self.by_address.lock()
-            && let Some(entries) = registry.get_mut(&settings.peer_address)
+            && let Some(entries) = registry.get_mut(&(settings.vrf.clone(), settings.peer_address))
         {
             entries.retain(|(_, name, _)| *name != settings.name);
             if entries.is_empty() {
-                registry.remove(&settings.peer_address);
+                registry.remove(&(settings.vrf.clone(), settings.peer_address));
             }
         }
-        if let Some((listener, _)) = &self.listener
+        let listener = match &settings.vrf {
+            Some(vrf) => self
+                .vrf_listeners
+                .get(vrf)
+                .map(|(l, _)| (Arc::clone(l), crate::vrf::resolve(vrf).ok())),
+            None => self.listener.as_ref().map(|(l, _)| (Arc::clone(l), None)),
+        };
+        if let Some((listener, vrf)) = listener
             && settings.password.is_some()
         {
             let v6 = listener.local_addr().is_ok_and(|a| a.is_ipv6());
-            let _ = sockopt::set_md5(listener.as_raw_fd(), v6, settings.peer_address, &[]);
+            let _ = sockopt::set_md5(listener.as_raw_fd(), v6, settings.peer_address, &[], vrf);
         }
     }
 
@@ -304,6 +374,9 @@ impl Speaker {
         if let Some((_, task)) = self.listener.take() {
             task.abort();
         }
+        for (_, (_, task)) in std::mem::take(&mut self.vrf_listeners) {
+            task.abort();
+        }
         let mut acks = Vec::new();
         for (_, peer) in std::mem::take(&mut self.peers) {
             let stop = match &mode {
@@ -324,7 +397,27 @@ impl Speaker {
     }
 }
 
-async fn accept_loop(listener: Arc<TcpListener>, registry: Registry, links: LinkRegistry) {
+/// A listener on `address` bound to VRF device `vrf` (SO_BINDTODEVICE before bind: with
+/// `tcp_l3mdev_accept=0` the kernel keeps it apart from the default VRF's listener on
+/// the same port).
+fn bind_in_vrf(address: SocketAddr, vrf: &str) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    crate::vrf::bind_to_device(socket.as_raw_fd(), vrf)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+async fn accept_loop(
+    listener: Arc<TcpListener>,
+    vrf: Option<String>,
+    registry: Registry,
+    links: LinkRegistry,
+) {
     loop {
         let Ok((stream, remote)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -332,12 +425,14 @@ async fn accept_loop(listener: Arc<TcpListener>, registry: Registry, links: Link
         };
         let ip = peer_task::unmap(remote.ip());
         let local = stream.local_addr().ok().map(|a| peer_task::unmap(a.ip()));
-        if let Some(commands) = unnumbered_peer(&links, remote) {
+        if vrf.is_none()
+            && let Some(commands) = unnumbered_peer(&links, remote)
+        {
             let _ = commands.send(PeerCommand::Inbound(stream));
             continue;
         }
         let peer = registry.lock().ok().and_then(|r| {
-            let entries = r.get(&ip)?;
+            let entries = r.get(&(vrf.clone(), ip))?;
             entries
                 .iter()
                 .find(|(source, _, _)| source.is_some() && *source == local)

@@ -116,9 +116,10 @@ pub enum Code {
     MultiHopIbgp,
     PasswordBoth,
     DuplicatePeer,
-    /// `vrf` on a BGPPeer: this version opens no session for it (never one in the
-    /// default VRF instead).
-    VrfUnsupported,
+    /// `vrf` on a BGPPeer: the session runs inside that VRF; replies to clients that
+    /// came in through it leave through it only if the host is set up for it
+    /// (docs/vrf.md), which oxlb cannot check from the configuration.
+    VrfReturnTraffic,
     AggregationLength,
     LocalPrefConflict,
     InvalidCommunity,

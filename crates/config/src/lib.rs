@@ -29,3 +29,18 @@ pub use quarantine::{
 };
 pub use selector::{LabelSelector, Requirement, SelectorOperator};
 pub use snapshot::{DEFAULT_NAMESPACE, Snapshot, Sourced};
+
+/// What `oxlb check` and `oxlb explain` say about a BGPPeer in VRF `vrf`: the session
+/// runs in the VRF, and what the host needs so that replies to clients that came in
+/// through the VRF leave through it (docs/vrf.md; MetalLB #1983, #2326).
+pub fn vrf_return_traffic_note(vrf: &str) -> String {
+    format!(
+        "the session runs inside VRF {vrf} (its socket is bound to the VRF device; source \
+         address and next hop come from the VRF's interfaces); clients reaching the \
+         service IPs through {vrf} are answered through it only if the host routes the \
+         replies there: pods behind kube-proxy need `ip rule add to POD_CIDR lookup main \
+         pref 998` (the way in) and `ip rule add from BACKEND_POD_IPS lookup VRF_TABLE \
+         pref 999` (the way back), a process on the host must run in the VRF (`ip vrf \
+         exec {vrf} ...`) or the host set net.ipv4.tcp_l3mdev_accept=1; see docs/vrf.md"
+    )
+}

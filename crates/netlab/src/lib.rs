@@ -11,6 +11,7 @@ mod bird;
 mod frr;
 mod netns;
 mod process;
+pub mod vm;
 mod wait;
 
 pub use bird::Bird;

@@ -50,10 +50,14 @@ fn report_down(peer: &str, report: Report, events: &mpsc::UnboundedSender<BfdEve
 }
 
 /// What BFD sessions should exist: per BGPPeer name, (key, profile).
+/// `local_toward(peer, vrf)`: our address toward `peer` in `vrf` (`None`: the default
+/// VRF); `vrf_index(name)`: the VRF device's index, or why it cannot be used. A session
+/// in a VRF is bound to the VRF device (`PeerKey::interface`), never run outside it.
 pub fn desired(
     config: &Config,
     peers: impl Iterator<Item = (String, IpAddr, Option<IpAddr>)>,
-    local_toward: impl Fn(&IpAddr) -> Option<IpAddr>,
+    local_toward: impl Fn(&IpAddr, Option<&str>) -> Option<IpAddr>,
+    vrf_index: impl Fn(&str) -> Result<u32, String>,
 ) -> BTreeMap<String, (PeerKey, Profile)> {
     let mut out = BTreeMap::new();
     for (name, address, source) in peers {
@@ -67,7 +71,16 @@ pub fn desired(
         else {
             continue;
         };
-        let Some(local) = source.or_else(|| local_toward(&address)) else {
+        let vrf = peer.vrf.as_deref().filter(|v| !v.is_empty());
+        let interface = match vrf.map(&vrf_index) {
+            None => None,
+            Some(Ok(index)) => Some(index),
+            Some(Err(e)) => {
+                warn!(peer = name, "BFD: {e}");
+                continue;
+            }
+        };
+        let Some(local) = source.or_else(|| local_toward(&address, vrf)) else {
             warn!(
                 peer = name,
                 "BFD: no local address toward {address}; set sourceAddress"
@@ -78,7 +91,7 @@ pub fn desired(
             peer: address,
             local,
             multihop: peer.ebgp_multihop,
-            interface: None,
+            interface,
         };
         let profile = Profile {
             name: profile.name.clone(),
@@ -301,6 +314,50 @@ mod tests {
     use super::*;
     use oxlb_bgp::session::State;
     use oxlb_bgp::speaker::PeerStatus;
+
+    /// A BGPPeer in a VRF gets its BFD session bound to the VRF device, with the local
+    /// address looked up in that VRF; a VRF that cannot be used gets no BFD session
+    /// (never one outside the VRF).
+    #[test]
+    fn a_vrf_peer_gets_its_bfd_session_inside_the_vrf() {
+        let yaml = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\n\
+                    metadata: {name: fast, namespace: metallb-system}\nspec: {}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: red, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red, bfdProfile: fast}\n\
+                    ---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
+                    metadata: {name: plain, namespace: metallb-system}\n\
+                    spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.2, bfdProfile: fast}\n";
+        let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
+        let config = oxlb_config::build_config(&snapshot).config.unwrap();
+        let peers = || {
+            vec![
+                ("red".to_string(), IpAddr::from([10, 0, 0, 1]), None),
+                ("plain".to_string(), IpAddr::from([10, 0, 0, 2]), None),
+            ]
+            .into_iter()
+        };
+        // Our address differs per VRF: 10.9.9.9 only inside red.
+        let toward = |_: &IpAddr, vrf: Option<&str>| {
+            Some(IpAddr::from(if vrf == Some("red") {
+                [10, 9, 9, 9]
+            } else {
+                [10, 0, 0, 5]
+            }))
+        };
+        let wanted = desired(&config, peers(), toward, |_| Ok(7));
+        let (red, _) = wanted["red"];
+        assert_eq!(red.interface, Some(7));
+        assert_eq!(red.local, IpAddr::from([10, 9, 9, 9]));
+        let (plain, _) = wanted["plain"];
+        assert_eq!(plain.interface, None);
+        assert_eq!(plain.local, IpAddr::from([10, 0, 0, 5]));
+        let wanted = desired(&config, peers(), toward, |v| {
+            Err(format!("VRF {v} does not exist"))
+        });
+        assert!(!wanted.contains_key("red"));
+        assert!(wanted.contains_key("plain"));
+    }
 
     fn peer(name: &str, state: State, since: Option<SystemTime>) -> PeerStatus {
         let mut status = PeerStatus::idle(name.to_string(), IpAddr::from([10, 0, 0, 1]));

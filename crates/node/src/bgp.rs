@@ -24,19 +24,11 @@ pub type DesiredSessions = BTreeMap<
 pub enum SessionSkip {
     /// No router ID: none configured and none could be derived.
     NoRouterId { peer: String },
-    /// `vrf:` needs the session inside that VRF, which this version cannot open; one in
-    /// the default VRF would announce into the wrong table.
-    Vrf { peer: String, vrf: String },
 }
 
 impl std::fmt::Display for SessionSkip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SessionSkip::Vrf { peer, vrf } => write!(
-                f,
-                "BGPPeer {peer}: sessions in a VRF (vrf {vrf}) are not supported by this \
-                 version; no session is opened (never one in the default VRF instead)"
-            ),
             SessionSkip::NoRouterId { peer } => write!(
                 f,
                 "BGPPeer {peer}: no routerID configured and none could be derived (no IPv4 \
@@ -61,13 +53,6 @@ pub fn desired_sessions(
         .values()
         .filter(|p| any_matches(&p.node_selectors, node_labels))
     {
-        if let Some(vrf) = &peer.vrf {
-            skipped.push(SessionSkip::Vrf {
-                peer: peer.name.clone(),
-                vrf: vrf.clone(),
-            });
-            continue;
-        }
         // Unnumbered: the speaker finds the router on the interface (IPv6 link-local,
         // from its Router Advertisements); the address stays unspecified until then.
         let address = match &peer.address {
@@ -115,6 +100,9 @@ fn settings(peer: &Peer, address: IpAddr, router_id: Ipv4Addr) -> oxlb_bgp::Peer
     settings.password = peer.password.clone();
     settings.ebgp_multihop = peer.ebgp_multihop;
     settings.graceful_restart = peer.graceful_restart;
+    // Inside the VRF or not at all: the speaker binds the socket to the VRF device and
+    // reports a VRF that does not exist on this node as the session's error.
+    settings.vrf = peer.vrf.clone().filter(|v| !v.is_empty());
     // A session carries its own family, both with dualStackAddressFamily (RFC 4760).
     // An unnumbered session carries both: IPv4 with the IPv6 link-local next hop
     // (RFC 8950), as FRR's interface neighbours do.
@@ -151,12 +139,22 @@ fn route_attributes(attributes: &oxlb_announce::RouteAttributes) -> oxlb_bgp::Ro
 /// lookup by connecting a UDP socket, which sends nothing. Used for the router ID
 /// fallback and as the local end of BFD sessions.
 pub fn local_address_toward(peer: &IpAddr) -> Option<IpAddr> {
+    local_address_toward_in(peer, None)
+}
+
+/// [`local_address_toward`] inside VRF `vrf` (`None`: the default VRF): the socket is
+/// bound to the VRF device first, so the VRF's table and interfaces answer.
+pub fn local_address_toward_in(peer: &IpAddr, vrf: Option<&str>) -> Option<IpAddr> {
     let bind = if peer.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
     };
     let socket = std::net::UdpSocket::bind(bind).ok()?;
+    if let Some(vrf) = vrf {
+        use std::os::fd::AsRawFd;
+        oxlb_bgp::vrf::bind_to_device(socket.as_raw_fd(), vrf).ok()?;
+    }
     socket
         .connect(std::net::SocketAddr::new(*peer, 3784))
         .ok()?;
@@ -338,11 +336,11 @@ mod tests {
         ));
     }
 
-    /// A BGPPeer with `vrf` gets no session (this version cannot open one inside the
-    /// VRF, and one in the default VRF would be wrong), with the reason; the peer beside
-    /// it is unaffected.
+    /// A BGPPeer with `vrf` gets its session inside that VRF (the speaker binds it to
+    /// the VRF device), never one in the default VRF; `oxlb check` notes what return
+    /// traffic needs; the peer beside it stays in the default VRF.
     #[test]
-    fn a_vrf_peer_gets_no_session_rather_than_one_in_the_default_vrf() {
+    fn a_vrf_peer_gets_its_session_in_that_vrf() {
         let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\n\
                     metadata: {name: red, namespace: metallb-system}\n\
                     spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1, vrf: red}\n\
@@ -351,14 +349,12 @@ mod tests {
                     spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.2}\n";
         let snapshot = oxlb_config::load_str(yaml, None, "metallb-system").unwrap();
         let built = oxlb_config::build_config(&snapshot);
-        assert!(
-            built
-                .warnings
-                .iter()
-                .any(|d| d.code == oxlb_config::Code::VrfUnsupported),
-            "{:?}",
-            built.warnings
-        );
+        let notes: Vec<_> = built
+            .warnings
+            .iter()
+            .filter(|d| d.code == oxlb_config::Code::VrfReturnTraffic)
+            .collect();
+        assert_eq!(notes.len(), 1, "{:?}", built.warnings);
         let config = built.config.unwrap();
         let mut ids = RouterIds::default();
         let (sessions, skipped) = ids.desired_sessions(
@@ -368,19 +364,10 @@ mod tests {
             None,
             dual,
         );
-        assert_eq!(sessions.keys().collect::<Vec<_>>(), ["plain"]);
-        assert_eq!(
-            skipped,
-            [SessionSkip::Vrf {
-                peer: "red".into(),
-                vrf: "red".into()
-            }]
-        );
-        assert!(
-            skipped[0]
-                .to_string()
-                .contains("never one in the default VRF")
-        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let vrf = |name: &str| sessions.get(name).map(|(s, _)| s.vrf.clone());
+        assert_eq!(vrf("red"), Some(Some("red".into())));
+        assert_eq!(vrf("plain"), Some(None));
     }
 
     /// An unnumbered BGPPeer (`interface`, no address) gets its session: the speaker

@@ -8,7 +8,7 @@
 //! the BGP sessions and the BFD sessions are derived from the same desired sessions, so
 //! they cannot disagree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::SystemTime;
 
@@ -159,12 +159,25 @@ impl Driver {
         self.l2 = announcements.l2.clone();
         let mut damped = announcements.clone();
         self.weight_wake = crate::weights::damp(&mut self.weights, &mut damped);
+        // A peer reachable only inside a VRF: our address toward it there (router ID).
+        let vrf_names: BTreeSet<&str> = config
+            .peers
+            .values()
+            .filter_map(|p| p.vrf.as_deref())
+            .collect();
+        let toward = |ip: &IpAddr| {
+            local_address_toward(ip).or_else(|| {
+                vrf_names
+                    .iter()
+                    .find_map(|vrf| bgp::local_address_toward_in(ip, Some(vrf)))
+            })
+        };
         let (sessions, skipped) = self.router_ids.desired_sessions(
             config,
             &node.labels,
             &damped,
             node.internal_ipv4,
-            local_address_toward,
+            toward,
         );
         if skipped != self.skipped_sessions {
             for skip in skipped
@@ -182,7 +195,8 @@ impl Driver {
                 // BFD needs the peer's address: an unnumbered peer's is found later.
                 .filter(|(_, (s, _))| s.interface.is_none())
                 .map(|(name, (s, _))| (name.clone(), s.peer_address, s.source_address)),
-            local_address_toward,
+            bgp::local_address_toward_in,
+            |vrf| oxlb_bgp::vrf::resolve(vrf).map_err(|e| e.to_string()),
         );
         self.stop_mode = StopMode::choose(&sessions);
         self.vrfs = config

@@ -82,6 +82,9 @@ pub struct PeerSummary {
     pub keepalive_time_s: f64,
     pub bfd_profile: Option<String>,
     pub node_selectors: usize,
+    /// The Linux VRF the session runs in (`None`: the default VRF).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 fn check(args: &CheckArgs) -> Report {
@@ -192,6 +195,7 @@ fn summarize(config: &Config, snapshot: &Snapshot) -> Summary {
             keepalive_time_s: p.keepalive_time.as_secs_f64(),
             bfd_profile: p.bfd_profile.clone(),
             node_selectors: p.node_selectors.len(),
+            vrf: p.vrf.clone(),
         })
         .collect();
     Summary {
@@ -314,9 +318,14 @@ fn render_into(report: &Report, out: &mut String) -> std::fmt::Result {
             } else {
                 format!("{} node selector(s)", p.node_selectors)
             };
+            let vrf = p
+                .vrf
+                .as_ref()
+                .map(|v| format!(" in VRF {v}"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "  {}: {} port {}, AS {} -> AS {} ({kind}), hold {}s keepalive {}s{bfd}, from {nodes}",
+                "  {}: {}{vrf} port {}, AS {} -> AS {} ({kind}), hold {}s keepalive {}s{bfd}, from {nodes}",
                 p.name, p.address, p.port, p.my_asn, p.peer_asn, p.hold_time_s, p.keepalive_time_s
             )?;
         }

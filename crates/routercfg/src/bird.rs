@@ -192,6 +192,19 @@ fn render_peer(o: &mut Out, plan: &Plan, peer: &RouterPeer) {
         "\tlocal {} as {};\t# this router's address and AS",
         peer.router_address, plan.router_asn
     ));
+    if let Some(vrf) = &peer.vrf {
+        o.comment(
+            "\t#",
+            &format!(
+                "The nodes peer from their VRF {vrf} (the BGPPeer's vrf): these sessions run in\n\
+                 this router's Linux VRF {vrf} (rename it if yours is called otherwise). The\n\
+                 routes land in the channels' tables below; to forward in the VRF, give the\n\
+                 channels a table that a `protocol kernel {{ vrf \"{vrf}\"; kernel table N; ... }}`\n\
+                 exports."
+            ),
+        );
+        o.line(format!("\tvrf \"{vrf}\";"));
+    }
     for family in &peer.families {
         let channel = match family {
             Family::V4 => "ipv4",

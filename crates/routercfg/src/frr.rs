@@ -31,14 +31,43 @@ pub(crate) fn render(plan: &Plan) -> String {
     render_policy(&mut o, plan);
     render_bfd(&mut o, plan);
 
+    for vrf in plan.vrfs() {
+        render_instance(&mut o, &plan.in_vrf(vrf), vrf);
+    }
+    o.finish()
+}
+
+/// One `router bgp` block: the default instance, or the one in `vrf` for BGPPeers
+/// whose nodes peer from that VRF.
+fn render_instance(o: &mut Out, plan: &Plan, vrf: Option<&str>) {
+    let c = |o: &mut Out, text: &str| o.comment("!", text);
     c(
-        &mut o,
+        o,
         &format!(
             "The BGP process. {} is this router's own AS number (the BGPPeers' peerASN).",
             plan.router_asn
         ),
     );
-    o.line(format!("router bgp {}", plan.router_asn));
+    match vrf {
+        None => o.line(format!("router bgp {}", plan.router_asn)),
+        Some(vrf) => {
+            c(
+                o,
+                &format!(
+                    "The nodes peer from their VRF {vrf} (the BGPPeer's vrf), so this side runs\n\
+                     in a VRF too: FRR's `router bgp ASN vrf NAME` over a Linux VRF whose table\n\
+                     holds the interface toward the nodes (ip link add {vrf} type vrf table N;\n\
+                     ip link set IFACE master {vrf}). The name here is the nodes' VRF name:\n\
+                     rename it if this router's VRF is called otherwise, or move these\n\
+                     neighbors into the default instance if its interface is in no VRF."
+                ),
+            );
+            o.line(format!("vrf {vrf}"));
+            o.line("exit-vrf");
+            o.line("!");
+            o.line(format!("router bgp {} vrf {vrf}", plan.router_asn));
+        }
+    }
     o.comment(
         " !",
         "The router id names this router in BGP; it must be unique among the speakers.",
@@ -69,16 +98,15 @@ pub(crate) fn render(plan: &Plan) -> String {
         o.line(" bgp bestpath bandwidth default-weight-for-missing");
     }
     for peer in &plan.peers {
-        render_peer(&mut o, peer);
+        render_peer(o, peer);
     }
     for family in [Family::V4, Family::V6] {
         if plan.any_family(family) {
-            render_family(&mut o, plan, family);
+            render_family(o, plan, family);
         }
     }
     o.line("exit");
     o.line("!");
-    o.finish()
 }
 
 fn afi(family: Family) -> &'static str {

@@ -48,6 +48,24 @@ impl Plan {
     pub fn any_ibgp(&self) -> bool {
         self.peers.iter().any(|p| p.ibgp)
     }
+
+    /// The VRFs of the peers, the default VRF (`None`) first.
+    pub fn vrfs(&self) -> BTreeSet<Option<&str>> {
+        self.peers.iter().map(|p| p.vrf.as_deref()).collect()
+    }
+
+    /// This plan with only the peers in `vrf` (one BGP instance of the router).
+    pub fn in_vrf(&self, vrf: Option<&str>) -> Plan {
+        Plan {
+            peers: self
+                .peers
+                .iter()
+                .filter(|p| p.vrf.as_deref() == vrf)
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// The router's side of one BGPPeer: the nodes are its neighbors.
@@ -78,6 +96,9 @@ pub struct RouterPeer {
     pub connect_retry_s: u64,
     pub graceful_restart: bool,
     pub port: u16,
+    /// The BGPPeer's `vrf`: the nodes peer from this Linux VRF, so the router's side
+    /// of these sessions goes into a VRF too (same name, unless the user renames it).
+    pub vrf: Option<String>,
 }
 
 impl RouterPeer {
@@ -249,6 +270,7 @@ pub fn plan(
             connect_retry_s: peer.connect_time.as_secs().max(1),
             graceful_restart: peer.graceful_restart,
             port: peer.port,
+            vrf: peer.vrf.clone().filter(|v| !v.is_empty()),
         });
     }
     let accepts_something = peers

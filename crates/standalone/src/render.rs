@@ -313,6 +313,20 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
             };
             let _ = writeln!(out, "  {} is {what} {via}.", a.ip);
         }
+        // Peers in a VRF: what the host needs so the replies go back through it.
+        let vrf_peers: std::collections::BTreeSet<(&str, &str)> = report
+            .bgp_sessions
+            .iter()
+            .filter(|b| s.announced.iter().any(|a| a.via.contains(&b.peer)))
+            .filter_map(|b| Some((b.peer.as_str(), b.vrf.as_deref()?)))
+            .collect();
+        for (peer, vrf) in vrf_peers {
+            let _ = writeln!(
+                out,
+                "  BGPPeer {peer}: {}.",
+                oxlb_config::vrf_return_traffic_note(vrf)
+            );
+        }
         for n in &s.not_announced {
             let protocol = n.protocol.map(|p| format!(" by {p}")).unwrap_or_default();
             let _ = writeln!(out, "  {} is not announced{protocol}: {}.", n.ip, n.detail);
@@ -424,6 +438,27 @@ mod tests {
             "{text}"
         );
         assert!(explain(&report(), "default/none").is_none());
+    }
+
+    /// A Service announced to a BGPPeer in a VRF: explain says what the return path
+    /// through that VRF needs; one announced only in the default VRF says nothing of it.
+    #[test]
+    fn explain_says_what_return_traffic_through_a_vrf_needs() {
+        let plain = explain(&report(), "default/web").unwrap();
+        assert!(!plain.contains("VRF"), "{plain}");
+        let mut r = report();
+        r.bgp_sessions = vec![BgpSessionStatus {
+            peer: "router".into(),
+            vrf: Some("red".into()),
+            ..Default::default()
+        }];
+        let text = explain(&r, "default/web").unwrap();
+        assert!(
+            text.contains("BGPPeer router: the session runs inside VRF red"),
+            "{text}"
+        );
+        assert!(text.contains("ip vrf exec red"), "{text}");
+        assert!(text.contains("docs/vrf.md"), "{text}");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum SetupStep {
     SourceAddress(IpAddr),
     Md5,
     Ttl,
+    /// The peer's `vrf` cannot be used (missing, not a VRF) or the socket cannot be
+    /// bound to it; the message says which and the fix.
+    Vrf,
 }
 
 impl ConnectError {
@@ -51,6 +54,7 @@ impl fmt::Display for ConnectError {
                 SetupStep::SourceAddress(a) => write!(f, "cannot use source address {a}: {error}"),
                 SetupStep::Md5 => write!(f, "cannot set TCP MD5 password: {error}"),
                 SetupStep::Ttl => write!(f, "cannot set TTL: {error}"),
+                SetupStep::Vrf => f.write_str(error),
             },
             ConnectError::Refused => f.write_str("connection refused"),
             ConnectError::Timeout { secs } => write!(f, "no answer within {secs} s"),

@@ -260,19 +260,18 @@ fn build_one(
     if let Some(vrf) = spec.vrf.as_deref() {
         cx.single_line(subject, "spec.vrf", vrf, false);
     }
-    // MetalLB (FRR mode) runs such sessions inside the VRF. oxlb cannot yet; running
-    // the session in the default VRF instead would announce into the wrong table and
-    // send return traffic the wrong way, so the speakers open none, and say so here.
+    // The session runs inside the VRF (bound to its device). What the check cannot see
+    // from here is whether replies to clients that came in through the VRF leave
+    // through it: say what the host needs (MetalLB #1983, #2326).
     if let Some(vrf) = spec.vrf.as_deref().filter(|v| !v.is_empty()) {
         cx.warnings.push(
             subject
                 .warning(
-                    Code::VrfUnsupported,
+                    Code::VrfReturnTraffic,
                     "spec.vrf",
-                    "BGP sessions in a VRF are not supported by this version: no session is opened for this peer (never one in the default VRF instead)",
+                    crate::vrf_return_traffic_note(vrf),
                 )
-                .value(vrf)
-                .expected("leave vrf out to peer from the default VRF"),
+                .value(vrf),
         );
     }
     if let Some(password) = spec.password.as_deref() {
