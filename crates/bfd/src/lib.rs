@@ -8,7 +8,7 @@
 //!   [`DownCause::is_path_failure`] means "tear the BGP session down now".
 //!
 //! - [`echo`]: the Echo function's packet, frame and neighbour-table parsing (the
-//!   session drives it; single hop, IPv4; see [`echo`] for how packets are looped).
+//!   session drives it; single hop, IPv4 and IPv6; see [`echo`] for how packets are looped).
 //!
 //! Not implemented: Demand mode, authentication (authenticated packets are dropped and
 //! counted), the Echo function on IPv6 and multihop sessions (RFC 5883 §3 forbids the

@@ -169,6 +169,14 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
 }
 
+/// The name of the interface with index `ifindex` in this process's network namespace.
+pub fn interface_name(ifindex: u32) -> Option<String> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .map(|a| a.interface_name)
+        .find(|name| interface_index(name).ok() == Some(ifindex))
+}
+
 /// The link-layer address of interface `name` (from getifaddrs, so it is the one of
 /// this process's network namespace).
 pub fn interface_mac(name: &str) -> Option<crate::echo::Mac> {

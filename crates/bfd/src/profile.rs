@@ -22,7 +22,7 @@ pub struct Profile {
     pub minimum_ttl: u8,
     /// `passiveMode`: wait for the peer to speak first (RFC 5880 §6.1).
     pub passive: bool,
-    /// `echoMode`: run the Echo function (RFC 5880 §6.4; single-hop IPv4 sessions).
+    /// `echoMode`: run the Echo function (RFC 5880 §6.4; single-hop IPv4 and IPv6 sessions, not link-local).
     pub echo: bool,
     /// `echoInterval`: the interval Echo packets are sent at (no faster than the peer
     /// allows, §6.8.9) and the Required Min Echo RX advertised when this host loops

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -234,10 +234,10 @@ struct EchoLink {
     ifindex: u32,
     peer_mac: Mac,
     our_mac: Mac,
-    local: Ipv4Addr,
+    local: IpAddr,
 }
 
-/// One packet socket per interface carrying Echo packets (see [`crate::echo_sys`]).
+/// One packet socket per interface and family carrying Echo packets (see [`crate::echo_sys`]).
 struct EchoSocket {
     fd: Arc<AsyncFd<Socket>>,
     task: tokio::task::JoinHandle<()>,
@@ -247,11 +247,17 @@ struct EchoSocket {
 fn echo_impossible(key: &PeerKey) -> Option<EchoInactive> {
     if key.multihop {
         Some(EchoInactive::Multihop)
-    } else if key.peer.is_ipv6() {
-        Some(EchoInactive::Ipv6)
+    } else if let IpAddr::V6(local) = key.local
+        && (local.is_unicast_link_local() || key.peer.is_ipv6() && is_link_local(key.peer))
+    {
+        Some(EchoInactive::LinkLocal)
     } else {
         None
     }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
 }
 
 struct Runtime {
@@ -263,8 +269,8 @@ struct Runtime {
     datagrams: mpsc::Sender<Datagram>,
     dropped: BTreeMap<DropReason, u64>,
     next_discriminator: u32,
-    /// Echo packet sockets by interface index.
-    echo_sockets: HashMap<u32, EchoSocket>,
+    /// Echo packet sockets by interface index and ethertype (IPv4, IPv6).
+    echo_sockets: HashMap<(u32, u16), EchoSocket>,
     echoes: mpsc::Sender<LoopedEcho>,
 }
 
@@ -557,21 +563,35 @@ impl Runtime {
                     let Some(link) = &entry.echo_link else {
                         continue;
                     };
-                    let Some(socket) = self.echo_sockets.get(&link.ifindex) else {
+                    let Some(socket) = self
+                        .echo_sockets
+                        .get(&(link.ifindex, ethertype(link.local)))
+                    else {
                         continue;
                     };
-                    let frame = echo::build_frame(
-                        link.peer_mac,
-                        link.our_mac,
-                        link.local,
-                        sequence as u16,
-                        &EchoPacket {
-                            discriminator,
-                            sequence,
-                        },
-                    );
+                    let packet = EchoPacket {
+                        discriminator,
+                        sequence,
+                    };
+                    let sent = match link.local {
+                        IpAddr::V4(local) => {
+                            let frame = echo::build_frame(
+                                link.peer_mac,
+                                link.our_mac,
+                                local,
+                                sequence as u16,
+                                &packet,
+                            );
+                            socket.fd.get_ref().send(&frame)
+                        }
+                        IpAddr::V6(local) => {
+                            let frame =
+                                echo::build_frame6(link.peer_mac, link.our_mac, local, &packet);
+                            socket.fd.get_ref().send(&frame)
+                        }
+                    };
                     // Like Control packets: a failed send is what detection is for.
-                    if socket.fd.get_ref().send(&frame).is_ok() {
+                    if sent.is_ok() {
                         entry.echo_out += 1;
                     }
                 }
@@ -595,47 +615,64 @@ impl Runtime {
     }
 
     /// Sessions with echoMode that are Up and have no Echo path yet look one up: the
-    /// peer's complete neighbour (ARP) entry, our MAC on that link, whether this host
-    /// forwards there (then it loops the peer's echoes and says so), and the packet
-    /// socket of that interface.
+    /// peer's complete neighbour entry (ARP for IPv4 from /proc/net/arp, NDP for IPv6
+    /// over rtnetlink), our MAC on that link, whether this host forwards that family
+    /// there (then it loops the peer's echoes and says so), and the packet socket of
+    /// that interface and family.
     fn resolve_echo_paths(&mut self) {
-        let wanting: Vec<(u32, Ipv4Addr, Ipv4Addr)> = self
+        let wanting: Vec<(u32, IpAddr, IpAddr)> = self
             .by_discriminator
             .iter()
             .filter(|(_, e)| e.profile.echo && e.echo_link.is_none())
             .filter(|(_, e)| echo_impossible(&e.key).is_none())
             .filter(|(_, e)| e.session.state() == State::Up)
-            .filter_map(|(d, e)| match (e.key.peer, e.key.local) {
-                (IpAddr::V4(peer), IpAddr::V4(local)) => Some((*d, peer, local)),
-                _ => None,
-            })
+            .filter(|(_, e)| e.key.peer.is_ipv4() == e.key.local.is_ipv4())
+            .map(|(d, e)| (*d, e.key.peer, e.key.local))
             .collect();
         if wanting.is_empty() {
             return;
         }
-        let arp = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+        let arp = if wanting.iter().any(|(_, peer, _)| peer.is_ipv4()) {
+            std::fs::read_to_string("/proc/net/arp").unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let ndp = if wanting.iter().any(|(_, peer, _)| peer.is_ipv6()) {
+            crate::echo_sys::ipv6_neighbours().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         for (discriminator, peer, local) in wanting {
-            let Some(neighbour) = echo::find_neighbour(&arp, peer) else {
+            let found = match peer {
+                IpAddr::V4(peer) => echo::find_neighbour(&arp, peer).and_then(|n| {
+                    let ifindex = net::interface_index(&n.device).ok()?;
+                    Some((n.mac, ifindex, n.device))
+                }),
+                IpAddr::V6(peer) => ndp
+                    .iter()
+                    .find(|n| n.address == peer)
+                    .and_then(|n| Some((n.mac, n.ifindex, net::interface_name(n.ifindex)?))),
+            };
+            let Some((peer_mac, ifindex, device)) = found else {
                 continue;
             };
-            let Ok(ifindex) = net::interface_index(&neighbour.device) else {
+            let Some(our_mac) = net::interface_mac(&device) else {
                 continue;
             };
-            let Some(our_mac) = net::interface_mac(&neighbour.device) else {
-                continue;
-            };
-            if self.ensure_echo_socket(ifindex, our_mac).is_err() {
+            if self
+                .ensure_echo_socket(ifindex, ethertype(local), our_mac)
+                .is_err()
+            {
                 continue;
             }
-            let loops_peer_echoes = std::fs::read_to_string(format!(
-                "/proc/sys/net/ipv4/conf/{}/forwarding",
-                neighbour.device
-            ))
-            .is_ok_and(|v| v.trim() == "1");
+            let family = if local.is_ipv4() { "ipv4" } else { "ipv6" };
+            let loops_peer_echoes =
+                std::fs::read_to_string(format!("/proc/sys/net/{family}/conf/{device}/forwarding"))
+                    .is_ok_and(|v| v.trim() == "1");
             if let Some(entry) = self.by_discriminator.get_mut(&discriminator) {
                 entry.echo_link = Some(EchoLink {
                     ifindex,
-                    peer_mac: neighbour.mac,
+                    peer_mac,
                     our_mac,
                     local,
                 });
@@ -647,12 +684,17 @@ impl Runtime {
         }
     }
 
-    fn ensure_echo_socket(&mut self, ifindex: u32, our_mac: Mac) -> std::io::Result<()> {
-        if self.echo_sockets.contains_key(&ifindex) {
+    fn ensure_echo_socket(
+        &mut self,
+        ifindex: u32,
+        ethertype: u16,
+        our_mac: Mac,
+    ) -> std::io::Result<()> {
+        if self.echo_sockets.contains_key(&(ifindex, ethertype)) {
             return Ok(());
         }
         let fd = Arc::new(crate::echo_sys::async_fd(crate::echo_sys::echo_socket(
-            ifindex,
+            ifindex, ethertype,
         )?)?);
         let reader = Arc::clone(&fd);
         let sink = self.echoes.clone();
@@ -678,7 +720,8 @@ impl Runtime {
                 }
             }
         });
-        self.echo_sockets.insert(ifindex, EchoSocket { fd, task });
+        self.echo_sockets
+            .insert((ifindex, ethertype), EchoSocket { fd, task });
         Ok(())
     }
 
@@ -688,7 +731,8 @@ impl Runtime {
             return;
         };
         // Only from the address the session's Echo packets carry, and through a
-        // forwarding plane (which decremented the TTL 255 they were sent with).
+        // forwarding plane (which decremented the TTL or hop limit 255 they were sent
+        // with).
         if entry.echo_link.as_ref().map(|l| l.local) != Some(looped.address)
             || looped.ttl == u8::MAX
         {
@@ -700,6 +744,15 @@ impl Runtime {
 
     fn count_drop(&mut self, reason: DropReason) {
         *self.dropped.entry(reason).or_insert(0) += 1;
+    }
+}
+
+/// The ethertype of the Echo frames of a session with local address `local`.
+fn ethertype(local: IpAddr) -> u16 {
+    if local.is_ipv4() {
+        echo::ETHERTYPE_IPV4
+    } else {
+        echo::ETHERTYPE_IPV6
     }
 }
 

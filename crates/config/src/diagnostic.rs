@@ -125,8 +125,9 @@ pub enum Code {
     InvalidCommunity,
     // BFD.
     BfdRange,
-    /// BFD echo mode on a peer it cannot run on: an IPv6 or `interface` peer (oxlb's
-    /// Echo function is IPv4 only); the session runs asynchronous mode.
+    /// BFD echo mode on a peer it cannot run on: an `interface` or IPv6 link-local peer
+    /// (routers do not forward link-local sources, RFC 4291 §2.5.6); the session runs
+    /// asynchronous mode.
     BfdEchoUnsupported,
     /// BFD echo mode on an `ebgpMultiHop` peer: RFC 5883 §3 has no Echo on multihop
     /// sessions (MetalLB accepts it and FRR ignores it; here the session runs

@@ -74,6 +74,14 @@ fn valid_fixtures_build() {
                 lines(&warnings)
             );
         }
+        for w in header(&path, "nowarn") {
+            assert!(
+                !got_warnings.contains(&w),
+                "{}: unexpected warning {w}; got:\n{}",
+                path.display(),
+                lines(&warnings)
+            );
+        }
     }
 }
 

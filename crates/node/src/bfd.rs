@@ -100,9 +100,9 @@ pub fn desired(
             detect_multiplier: profile.detect_multiplier,
             minimum_ttl: profile.minimum_ttl,
             passive: profile.passive_mode,
-            // The Echo function (RFC 5880 §6.4) runs on single-hop IPv4 sessions; on
-            // the others the BFD task leaves it inactive and status says why (and
-            // `oxlb check` warned of multihop / IPv6 peers).
+            // The Echo function (RFC 5880 §6.4) runs on single-hop sessions (IPv4 and
+            // IPv6 but link-local); on the others the BFD task leaves it inactive and
+            // status says why (and `oxlb check` warned of multihop / link-local peers).
             echo: profile.echo_mode,
             echo_interval: Duration::from_millis(u64::from(profile.echo_interval_ms)),
         };

@@ -230,7 +230,7 @@ fn render_bfd(o: &mut Out, plan: &Plan) {
         if profile.echo_mode {
             o.comment(
                 "  !",
-                "BFD echo (single-hop IPv4 sessions): the nodes send echo packets addressed\n\
+                "BFD echo (single-hop IPv4 and IPv6 sessions): the nodes send echo packets addressed\n\
                  to themselves that this router's forwarding plane loops back, so IP forwarding\n\
                  must be on here (as on any router). echo-mode makes FRR advertise the receive\n\
                  interval below; without it the nodes send no echo. While echo runs the nodes\n\

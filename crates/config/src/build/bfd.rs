@@ -45,7 +45,8 @@ pub(super) fn build(
         let echo = bounded("echoInterval", spec.echo_interval, 10, 60_000, 50);
         let multiplier = bounded("detectMultiplier", spec.detect_multiplier, 2, 255, 3);
         let ttl = bounded("minimumTtl", spec.minimum_ttl, 1, 254, 254);
-        // echoMode runs the Echo function (RFC 5880 §6.4) on single-hop IPv4 sessions;
+        // echoMode runs the Echo function (RFC 5880 §6.4) on single-hop sessions (IPv4,
+        // IPv6 with global or unique-local addresses);
         // the peers it cannot run on are told in the BGPPeer check (build/peers.rs).
         // Echo with IPv6 prefixes is refused, as in MetalLB, by the advertisement check.
         if ok {

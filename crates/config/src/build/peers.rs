@@ -376,16 +376,18 @@ fn echo_checks(cx: &mut Context, subject: &Subject<'_>, peer: &Peer, snapshot: &
                 .value(profile)
                 .expected("a BFDProfile without echoMode for this peer, or no ebgpMultiHop if the router is on a directly connected subnet"),
         );
-    } else if !matches!(peer.address, PeerAddress::Ip(IpAddr::V4(_))) {
+    } else if !matches!(peer.address, PeerAddress::Ip(IpAddr::V4(_)))
+        && !matches!(peer.address, PeerAddress::Ip(IpAddr::V6(v6)) if !v6.is_unicast_link_local())
+    {
         cx.warnings.push(
             subject
                 .warning(
                     Code::BfdEchoUnsupported,
                     "spec.bfdProfile",
-                    format!("BGPPeer {:?} is not an IPv4 peer but its BFDProfile {profile:?} has echoMode: oxlb's BFD echo is IPv4 only, so this session runs asynchronous BFD without echo", peer.name),
+                    format!("BGPPeer {:?} peers over IPv6 link-local addresses but its BFDProfile {profile:?} has echoMode: routers do not forward packets with a link-local source (RFC 4291 §2.5.6), so echo packets cannot come back and this session runs asynchronous BFD without echo", peer.name),
                 )
                 .value(profile)
-                .expected("a BFDProfile without echoMode for this peer"),
+                .expected("a BFDProfile without echoMode for this peer, or a peer address that is IPv4 or IPv6 global/unique-local"),
         );
     }
 }
