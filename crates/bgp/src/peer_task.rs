@@ -357,6 +357,25 @@ async fn connect(
     sockopt::set_ttl(socket.as_raw_fd(), v6, ttl(s)).map_err(setup(SetupStep::Ttl))?;
     match tokio::time::timeout(limit, socket.connect(remote)).await {
         Ok(Ok(stream)) => Ok(stream),
+        // No route inside the VRF: the VRF exists but does not hold the way to the
+        // peer; say so with the VRF's interfaces rather than the bare errno.
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable
+            ) && s.vrf.is_some() =>
+        {
+            let name = s.vrf.as_deref().unwrap_or_default();
+            Err(ConnectError::Setup {
+                step: SetupStep::Vrf,
+                error: crate::vrf::unreachable_in(
+                    name,
+                    remote.ip(),
+                    &crate::vrf::members(name),
+                    &e.to_string(),
+                ),
+            })
+        }
         Ok(Err(e)) => Err(ConnectError::from_io(&e)),
         Err(_) => Err(ConnectError::Timeout {
             secs: limit.as_secs(),

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 
 /// Why a peer's `vrf` cannot be used on this node.
@@ -168,6 +169,41 @@ pub fn bind_to_device(fd: RawFd, device: &str) -> io::Result<()> {
     }
 }
 
+/// Pure: the error for a peer the kernel has no route to inside `vrf` (`error`: what
+/// connect(2) said), naming the VRF's interfaces (`members`) and the fix. A VRF that
+/// exists but does not hold the uplink toward the peer is the usual cause.
+pub fn unreachable_in(vrf: &str, peer: IpAddr, members: &[String], error: &str) -> String {
+    let fix = format!(
+        "enslave the interface toward the peer (ip link set UPLINK master {vrf}), or fix \
+         spec.vrf / spec.peerAddress"
+    );
+    if members.is_empty() {
+        format!("{peer} is unreachable in VRF {vrf} ({error}): the VRF has no interface; {fix}")
+    } else {
+        format!(
+            "{peer} is unreachable in VRF {vrf} ({error}): none of its interfaces ({}) \
+             routes to it; {fix}, or add a route in the VRF's table",
+            members.join(", ")
+        )
+    }
+}
+
+/// The interfaces enslaved to `vrf`, sorted: the `lower_IFNAME` links sysfs keeps in the
+/// master device's directory. Empty when there are none or the VRF cannot be read.
+pub fn members(vrf: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/sys/class/net/{vrf}"))
+        .map(|dir| {
+            dir.filter_map(|entry| {
+                let name = entry.ok()?.file_name();
+                Some(name.to_str()?.strip_prefix("lower_")?.to_string())
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +240,23 @@ mod tests {
         }
         .to_string();
         assert!(not.contains("not a VRF device"), "{not}");
+    }
+
+    #[test]
+    fn an_unreachable_peer_names_the_vrfs_interfaces_and_the_fix() {
+        let peer: IpAddr = "10.91.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let empty = unreachable_in("blue", peer, &[], "Network is unreachable");
+        assert!(
+            empty.contains("10.91.0.1 is unreachable in VRF blue"),
+            "{empty}"
+        );
+        assert!(empty.contains("the VRF has no interface"), "{empty}");
+        assert!(empty.contains("ip link set UPLINK master blue"), "{empty}");
+        let some = unreachable_in("blue", peer, &["eth2".into(), "eth3".into()], "No route");
+        assert!(
+            some.contains("none of its interfaces (eth2, eth3)"),
+            "{some}"
+        );
     }
 
     #[test]

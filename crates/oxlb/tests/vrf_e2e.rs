@@ -6,7 +6,8 @@
 //!
 //! - node: uplink `up0` enslaved to VRF `red` (table 10), a second link `def0` in the
 //!   default VRF; `oxlb run` with three BGPPeers: `red-peer` (vrf red, TCP MD5, BFD),
-//!   `def-peer` (default VRF), `ghost-peer` (vrf `nosuch`, which does not exist);
+//!   `def-peer` (default VRF), `ghost-peer` (vrf `nosuch`, which does not exist),
+//!   `lonely-peer` (vrf `blue`, which exists but holds no interface);
 //! - router: FRR with `router bgp 64501` (default VRF) and `router bgp 64501 vrf red`
 //!   over its own VRF `red`, as `oxlb router-config` generates them.
 //!
@@ -14,7 +15,8 @@
 //! FRR's VRF red only, with the node's VRF address as next hop, svc-def's in the default
 //! VRF only; BFD is up in VRF red; a curl from the router's side of VRF red reaches the
 //! backend on the node (which runs in the VRF) and gets its answer back through it; the
-//! ghost peer opens no session and its error names the VRF and the fix; `oxlb explain`
+//! ghost peer opens no session and its error names the VRF and the fix, as does the
+//! lonely peer's (the peer is unreachable in a VRF without interfaces); `oxlb explain`
 //! and `oxlb check` say what return traffic needs. Figures are printed (no timed
 //! assertion): VM boot, session up, whole run.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
@@ -159,6 +161,11 @@ kind: BGPPeer
 metadata: {name: ghost-peer, namespace: metallb-system}
 spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.95.0.1, vrf: nosuch, holdTime: 30s}
 ---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: lonely-peer, namespace: metallb-system}
+spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.96.0.1, vrf: blue, holdTime: 30s, routerID: 10.91.0.2}
+---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: red, namespace: metallb-system}
@@ -239,6 +246,25 @@ fn inner() {
     veth(&node, "def0", &router, "r-def").unwrap();
     vrf_red(&node, "up0");
     vrf_red(&router, "r-red");
+    // VRF blue exists on the node but holds no interface (the kernel's advice still
+    // followed: an unreachable default at the end of its table).
+    for argv in [
+        &["ip", "link", "add", "blue", "type", "vrf", "table", "20"][..],
+        &["ip", "link", "set", "blue", "up"],
+        &[
+            "ip",
+            "route",
+            "add",
+            "table",
+            "20",
+            "unreachable",
+            "default",
+            "metric",
+            "4278198272",
+        ],
+    ] {
+        sh(&node, argv);
+    }
     node.add_address("up0", &format!("{NODE_RED}/24")).unwrap();
     node.add_address("def0", &format!("{NODE_DEF}/24")).unwrap();
     router
@@ -481,6 +507,22 @@ fn inner() {
     );
     let run_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(run_log.contains("VRF nosuch does not exist"), "{}", logs());
+    // The VRF without interfaces: the same, with the reason and the fix.
+    let lonely = wait_until(CONVERGE, Duration::from_millis(500), || {
+        let s = status(&node);
+        let peer = session(&s, "lonely-peer")?.clone();
+        let error = peer["last_error"].as_str()?.to_string();
+        error
+            .contains("unreachable in VRF blue")
+            .then_some((peer, error))
+    });
+    let (lonely, error) = lonely.unwrap_or_else(|| panic!("{}\n{}", status(&node), logs()));
+    eprintln!("vrf figure: lonely-peer's error: {error}");
+    assert_ne!(lonely["state"], "Established");
+    assert!(
+        error.contains("the VRF has no interface") && error.contains("master blue"),
+        "{lonely}"
+    );
     // The listener in VRF red bound beside the default VRF's on the same port
     // (tcp_l3mdev_accept=0 keeps them apart).
     assert!(!run_log.contains("cannot listen on"), "{}", logs());
