@@ -127,15 +127,19 @@ fn options(tag: &str, router: RouterKind, nodes: usize) -> LabOptions {
     options
 }
 
-/// Removes the lab even when an assertion fails.
+/// Removes the lab, and the fake `oxlb`'s directory, even when an assertion fails.
 struct Cleanup {
     prefix: String,
     state_dir: PathBuf,
+    fake_dir: Option<PathBuf>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = down(&self.prefix, &self.state_dir);
+        if let Some(dir) = &self.fake_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -143,6 +147,16 @@ fn cleanup(options: &LabOptions) -> Cleanup {
     Cleanup {
         prefix: options.prefix.clone(),
         state_dir: options.state_dir.clone(),
+        // Only the directory fake_oxlb made (never a real binary's).
+        fake_dir: options
+            .oxlb_bin
+            .parent()
+            .filter(|d| {
+                d.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("oxlb-lab-fake-"))
+            })
+            .map(PathBuf::from),
     }
 }
 

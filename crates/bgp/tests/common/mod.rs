@@ -15,10 +15,33 @@ pub struct Probe {
     pub log: PathBuf,
 }
 
-pub fn scratch(tag: &str) -> PathBuf {
+/// A scratch directory under the temp dir, removed when dropped (also when the test
+/// fails: the panic unwinds through it).
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn scratch(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("oxlb-bgp-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 impl Probe {
