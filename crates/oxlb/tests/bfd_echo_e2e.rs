@@ -13,7 +13,7 @@
 
 mod bfd_lab;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bfd_lab::{Detection, Lab, NODE_IP, ROUTER_IP, WAIT};
 use oxlb_netlab::wait_until;
@@ -24,10 +24,7 @@ const MULT: u32 = 3;
 const RUNS: usize = 5;
 
 fn bfd_session(status: &serde_json::Value) -> serde_json::Value {
-    status["bfd_sessions"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["peer"] == ROUTER_IP).cloned())
-        .unwrap_or_default()
+    bfd_lab::bfd_session_to(status, ROUTER_IP)
 }
 
 fn bgp_session(status: &serde_json::Value) -> serde_json::Value {
@@ -73,41 +70,11 @@ fn wait_frr(
 }
 
 fn echo_active(status: &serde_json::Value) -> bool {
-    let s = bfd_session(status);
-    s["up"] == true && s["echo"].as_str().is_some_and(|e| e.starts_with("active"))
+    bfd_lab::echo_active_to(status, ROUTER_IP)
 }
 
 fn echo_in(status: &serde_json::Value) -> u64 {
-    bfd_session(status)["echo_packets_in"].as_u64().unwrap_or(0)
-}
-
-/// Seconds since the Unix epoch of a log line's RFC 3339 UTC timestamp
-/// (`2026-12-07T08:30:01.123456Z ...`, tracing's default).
-fn log_time(line: &str) -> Option<f64> {
-    let stamp = line.split_whitespace().next()?;
-    let stamp = stamp.strip_suffix('Z')?;
-    let (date, time) = stamp.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':');
-    let (h, min) = (
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-    );
-    let s: f64 = t.next()?.parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + s)
-}
-
-fn epoch_s(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+    bfd_lab::echo_in_from(status, ROUTER_IP)
 }
 
 #[test]
@@ -210,9 +177,9 @@ fn echo_failure_takes_bfd_and_bgp_down_with_diag_echo_function_failed() {
                 lab.oxlb_log()
             )
         });
-        let at = log_time(&line).unwrap_or_else(|| panic!("no timestamp in {line:?}"));
+        let at = bfd_lab::log_time(&line).unwrap_or_else(|| panic!("no timestamp in {line:?}"));
         let floor = f64::from(ECHO_MS * MULT) / 1000.0;
-        let (low, high) = (at - epoch_s(after), at - epoch_s(before));
+        let (low, high) = (at - bfd_lab::epoch_s(after), at - bfd_lab::epoch_s(before));
         eprintln!(
             "run {run}: echo failure detected {:.0}..{:.0} ms after the echo path broke; \
              echo interval x multiplier = {:.0} ms; ratio {:.2}..{:.2}",

@@ -11,7 +11,10 @@
 //! echo peer, and IPv6 sessions carry IPv6 unicast only.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+// The status readers and the log-time parser, shared with the IPv4 test.
+mod bfd_lab;
+
+use std::time::{Duration, SystemTime};
 
 use oxlb_netlab::{Frr, Guarded, Netns, veth, wait_until};
 
@@ -196,15 +199,11 @@ spec:
 }
 
 fn bfd_session(status: &serde_json::Value) -> serde_json::Value {
-    status["bfd_sessions"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["peer"] == ROUTER_IP).cloned())
-        .unwrap_or_default()
+    bfd_lab::bfd_session_to(status, ROUTER_IP)
 }
 
 fn echo_active(status: &serde_json::Value) -> bool {
-    let s = bfd_session(status);
-    s["up"] == true && s["echo"].as_str().is_some_and(|e| e.starts_with("active"))
+    bfd_lab::echo_active_to(status, ROUTER_IP)
 }
 
 fn bgp_established(status: &serde_json::Value) -> bool {
@@ -215,7 +214,7 @@ fn bgp_established(status: &serde_json::Value) -> bool {
 }
 
 fn echo_in(status: &serde_json::Value) -> u64 {
-    bfd_session(status)["echo_packets_in"].as_u64().unwrap_or(0)
+    bfd_lab::echo_in_from(status, ROUTER_IP)
 }
 
 fn wait_status(
@@ -234,31 +233,6 @@ fn wait_status(
             lab.oxlb_log()
         )
     })
-}
-
-/// Seconds since the Unix epoch of a log line's RFC 3339 UTC timestamp.
-fn log_time(line: &str) -> Option<f64> {
-    let stamp = line.split_whitespace().next()?.strip_suffix('Z')?;
-    let (date, time) = stamp.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':');
-    let h: f64 = t.next()?.parse().ok()?;
-    let min: f64 = t.next()?.parse().ok()?;
-    let s: f64 = t.next()?.parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + s)
-}
-
-fn epoch_s(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
 #[test]
@@ -307,9 +281,9 @@ fn ipv6_echo_failure_takes_bfd_and_bgp_down_with_diag_echo_function_failed() {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| panic!("no echo failure logged\noxlb log:\n{}", lab.oxlb_log()));
-        let at = log_time(&line).unwrap_or_else(|| panic!("no timestamp in {line:?}"));
+        let at = bfd_lab::log_time(&line).unwrap_or_else(|| panic!("no timestamp in {line:?}"));
         let floor = f64::from(ECHO_MS * MULT) / 1000.0;
-        let (low, high) = (at - epoch_s(after), at - epoch_s(before));
+        let (low, high) = (at - bfd_lab::epoch_s(after), at - bfd_lab::epoch_s(before));
         eprintln!(
             "run {run}: IPv6 echo failure detected {:.0}..{:.0} ms after the echo path broke; \
              echo interval x multiplier = {:.0} ms; ratio {:.2}..{:.2}",

@@ -352,3 +352,55 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// The BFD session to `peer` in `oxlb status --json`'s `bfd_sessions` (null if none).
+pub fn bfd_session_to(status: &serde_json::Value, peer: &str) -> serde_json::Value {
+    status["bfd_sessions"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["peer"] == peer).cloned())
+        .unwrap_or_default()
+}
+
+/// The session to `peer` is Up and its Echo function active.
+pub fn echo_active_to(status: &serde_json::Value, peer: &str) -> bool {
+    let s = bfd_session_to(status, peer);
+    s["up"] == true && s["echo"].as_str().is_some_and(|e| e.starts_with("active"))
+}
+
+/// Echo packets that came back on the session to `peer`.
+pub fn echo_in_from(status: &serde_json::Value, peer: &str) -> u64 {
+    bfd_session_to(status, peer)["echo_packets_in"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Seconds since the Unix epoch of a log line's RFC 3339 UTC timestamp
+/// (`2026-12-07T08:30:01.123456Z ...`, tracing's default).
+pub fn log_time(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?;
+    let stamp = stamp.strip_suffix('Z')?;
+    let (date, time) = stamp.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    let s: f64 = t.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + s)
+}
+
+pub fn epoch_s(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
