@@ -135,7 +135,7 @@ fn driver_of(name: &str) -> io::Result<String> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `request` points at a live ifreq whose data points at a live DrvInfo.
-    let rc = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL, &mut request) };
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL as _, &mut request) };
     let error = io::Error::last_os_error();
     // SAFETY: `fd` is ours and closed once.
     unsafe { libc::close(fd) };
