@@ -255,16 +255,8 @@ pub fn plan(
             multihop: peer.ebgp_multihop && peer.session_asn() != router_asn,
             bfd,
             families,
-            prefixes_v4: prefixes
-                .iter()
-                .filter(|n| matches!(n, IpNet::V4(_)))
-                .copied()
-                .collect(),
-            prefixes_v6: prefixes
-                .iter()
-                .filter(|n| matches!(n, IpNet::V6(_)))
-                .copied()
-                .collect(),
+            prefixes_v4: of_family(&prefixes, Family::V4),
+            prefixes_v6: of_family(&prefixes, Family::V6),
             hold_time_s: peer.hold_time.as_secs(),
             keepalive_s: peer.keepalive_time.as_secs(),
             connect_retry_s: peer.connect_time.as_secs().max(1),
@@ -332,6 +324,18 @@ fn resolve_router_asn(chosen: &[(&Peer, IpAddr)], explicit: Option<u32>) -> Resu
 
 /// The prefixes of every pool some BGPAdvertisement announces to `peer`, at the
 /// shortest aggregation length used for that pool.
+/// The prefixes of one address family, in order (a peer's IPv4 and IPv6 lists).
+pub(crate) fn of_family(prefixes: &BTreeSet<IpNet>, family: Family) -> Vec<IpNet> {
+    prefixes
+        .iter()
+        .filter(|n| match family {
+            Family::V4 => matches!(n, IpNet::V4(_)),
+            Family::V6 => matches!(n, IpNet::V6(_)),
+        })
+        .copied()
+        .collect()
+}
+
 fn peer_prefixes(config: &Config, peer: &str) -> BTreeSet<IpNet> {
     let mut lengths: BTreeMap<&str, (u8, u8)> = BTreeMap::new();
     for adv in config.bgp_advertisements.values() {

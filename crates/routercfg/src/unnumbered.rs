@@ -9,11 +9,11 @@
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
-use oxlb_config::{Config, PeerAddress, PeerAsn};
+use oxlb_config::{Config, Family, PeerAddress, PeerAsn};
 
 use crate::error::Error;
 use crate::out::Out;
-use crate::plan::ident;
+use crate::plan::{ident, of_family};
 use crate::prefixes::pool_prefixes;
 
 /// One unnumbered BGPPeer as the router sees it.
@@ -80,16 +80,8 @@ pub fn plan_unnumbered(
             hold_time_s: peer.hold_time.as_secs(),
             keepalive_s: peer.keepalive_time.as_secs(),
             connect_retry_s: peer.connect_time.as_secs().max(1),
-            prefixes_v4: prefixes
-                .iter()
-                .filter(|n| matches!(n, IpNet::V4(_)))
-                .copied()
-                .collect(),
-            prefixes_v6: prefixes
-                .iter()
-                .filter(|n| matches!(n, IpNet::V6(_)))
-                .copied()
-                .collect(),
+            prefixes_v4: of_family(&prefixes, Family::V4),
+            prefixes_v6: of_family(&prefixes, Family::V6),
         });
     }
     Ok(out)
