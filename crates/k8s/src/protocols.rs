@@ -32,6 +32,8 @@ pub struct ProtocolOptions {
     /// `--drain-delay-seconds`: on a stop that withdraws ([`oxlb_node::stop`]), how long
     /// the sessions stay up after the withdrawals before the Cease.
     pub drain_delay: Duration,
+    /// `--second-chance`, `--second-chance-rate`.
+    pub second_chance: oxlb_node::second_chance::Options,
 }
 
 impl ProtocolOptions {
@@ -56,6 +58,7 @@ impl ProtocolOptions {
             l2_exclude: None,
             status_interval: Duration::from_secs(1),
             drain_delay: Duration::ZERO,
+            second_chance: oxlb_node::second_chance::Options::default(),
         }
     }
 }
@@ -83,6 +86,7 @@ impl Protocols {
             who: format!("oxlb speaker on {}", options.node_name),
             bgp_listen: options.bgp_listen,
             layer2: options.layer2_settings(),
+            second_chance: options.second_chance,
         })
         .await?;
         let (desired_tx, desired_rx) = watch::channel(None);

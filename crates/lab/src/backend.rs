@@ -71,7 +71,9 @@ fn accept_loop(listener: TcpListener, body: Arc<str>, active: Arc<AtomicUsize>) 
 }
 
 fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // Long enough for the drain test's held requests (their head is finished after a
+    // drain), short enough that a stuck client frees its thread.
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     // Read the request head (up to the blank line); its content does not matter.
     let mut request = Vec::with_capacity(512);

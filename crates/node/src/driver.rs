@@ -30,6 +30,9 @@ pub struct DriverOptions {
     pub bgp_listen: Option<SocketAddr>,
     /// The Layer 2 responder's settings (excluded interfaces, the ARP sysctl policy).
     pub layer2: oxlb_l2::responder::Settings,
+    /// `--second-chance`: hand connections the router re-hashed to the node that has
+    /// them.
+    pub second_chance: crate::second_chance::Options,
 }
 
 /// The protocols' state for the node's report and `/metrics`.
@@ -43,6 +46,7 @@ pub struct ProtocolStatus {
     /// The ARP sysctls of every interface the responder serves, as found or set;
     /// `None`: no responder (no Layer 2 configured, or it could not start).
     pub kernel_arp: Option<crate::host_check::KernelArp>,
+    pub second_chance: crate::second_chance::State,
 }
 
 /// How a node stops (chosen in [`StopMode::choose`]).
@@ -99,6 +103,7 @@ pub struct Driver {
     weights: oxlb_announce::WeightDamper,
     /// When a held weight change is due ([`Driver::weight_due`]).
     weight_wake: Option<tokio::time::Instant>,
+    second_chance: crate::second_chance::SecondChance,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +123,7 @@ impl Driver {
         })
         .await?;
         Ok(Driver {
+            second_chance: crate::second_chance::SecondChance::new(options.second_chance),
             options,
             speaker,
             responder: None,
@@ -153,6 +159,7 @@ impl Driver {
     /// [`Driver::weight_due`] resolves and the shell calls `apply` again.
     pub async fn apply(&mut self, config: &Config, announcements: &Announcements, node: &NodeInfo) {
         self.start_layer2_if_wanted(config);
+        self.second_chance.apply(config);
         if let Some(responder) = &self.responder {
             responder.set_owned(oxlb_l2::owned_from(announcements));
         }
@@ -309,6 +316,7 @@ impl Driver {
             bfd_sessions,
             l2,
             kernel_arp: stats.map(|s| s.kernel_arp),
+            second_chance: self.second_chance.state().clone(),
         }
     }
 

@@ -16,6 +16,8 @@
 //! - [`host_check`]: whether this host's kernel would answer for IPs it does not own.
 //! - [`mixed_paths`]: weighted ECMP paths a router gets with and without the
 //!   link-bandwidth community (older speakers), from the speakers' news.
+//! - [`second_chance`]: connections an ECMP router re-hashes to another node are
+//!   handed to the node that has them (nf_tables on the host).
 //! - [`stop`]: how a node told to stop leaves its peers (going down or restarting).
 
 pub mod bfd;
@@ -28,6 +30,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod mixed_paths;
 pub mod node_info;
+pub mod second_chance;
 pub mod status;
 pub mod stop;
 pub mod views;

@@ -33,6 +33,9 @@ pub struct StatusReport {
     /// the link-bandwidth community (older speakers beside this version).
     #[serde(default)]
     pub weighted_ecmp_mixed: Vec<MixedPathsStatus>,
+    /// Whether connections the router re-hashes to another node are handed over.
+    #[serde(default)]
+    pub second_chance: crate::second_chance::State,
 }
 
 /// One weighted Service with mixed paths ([`oxlb_announce::mixed_paths`]).

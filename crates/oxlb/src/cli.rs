@@ -176,6 +176,8 @@ pub struct RunArgs {
     /// the routers keep the routes instead.
     #[arg(long, default_value_t = 0)]
     pub drain_delay_seconds: u64,
+    #[command(flatten)]
+    pub second_chance: SecondChanceArgs,
     /// Layer 2 and weighted ECMP: the other speakers' membership addresses (host:port,
     /// comma separated). Default: the InternalIP of every other Node in the files, port
     /// 7946. With weighted ECMP the membership tells older speakers (mixed paths).
@@ -419,6 +421,8 @@ pub struct SpeakerArgs {
     /// above it.
     #[arg(long, default_value_t = 0)]
     pub drain_delay_seconds: u64,
+    #[command(flatten)]
+    pub second_chance: SecondChanceArgs,
     /// Layer 2: interface name patterns (regular expressions) never answered on,
     /// replacing the defaults (veth, docker, cni, flannel, cali, kube-ipvs, ...).
     #[arg(long, value_delimiter = ',')]
@@ -654,4 +658,31 @@ pub struct ControlPlaneVipArgs {
     /// oxlb-control-plane.service here instead of printing them.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The second chance (both `oxlb run` and `oxlb speaker`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SecondChanceArgs {
+    /// Hand TCP connections that the router re-hashes to another node (a drain, a node
+    /// failing or coming back) to the node that has them, so they are not reset: a
+    /// node sends a copy of a packet of a connection it does not know to the other
+    /// nodes on the link, and the one that knows it answers (nf_tables rules in table
+    /// `ip oxlb` / `ip6 oxlb`, kept across restarts; needs CAP_NET_ADMIN). A connection
+    /// no node knows is reset after about half a second instead of at once. `false`
+    /// removes the tables.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub second_chance: bool,
+    /// Second chance: at most this many copies per second (all connections together;
+    /// bounds what a flood of stray packets can make the node send on its links).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub second_chance_rate: u32,
+}
+
+impl SecondChanceArgs {
+    pub fn options(&self) -> oxlb_node::second_chance::Options {
+        oxlb_node::second_chance::Options {
+            enabled: self.second_chance,
+            copies_per_second: self.second_chance_rate,
+        }
+    }
 }

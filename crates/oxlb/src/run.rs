@@ -24,6 +24,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         bgp_listen: args.bgp_listen,
         local_ip_interface: (!args.no_local_ips).then(|| args.ip_interface.clone()),
         drain_delay: std::time::Duration::from_secs(args.drain_delay_seconds),
+        second_chance: args.second_chance.options(),
         layer2: Layer2Options {
             bind: args.memberlist_bind,
             members: args.members.clone(),

@@ -41,6 +41,7 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
     protocols.bgp_listen = args.bgp_listen;
     protocols.l2_exclude = args.l2_exclude.clone();
     protocols.drain_delay = std::time::Duration::from_secs(args.drain_delay_seconds);
+    protocols.second_chance = args.second_chance.options();
     let runtime = match logging::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -46,6 +46,8 @@ pub struct RunOptions {
     /// On SIGTERM without graceful restart (or on a drained host): how long to keep the
     /// sessions and service IPs after withdrawing the routes, before closing.
     pub drain_delay: Duration,
+    /// `--second-chance`, `--second-chance-rate`.
+    pub second_chance: oxlb_node::second_chance::Options,
 }
 
 #[derive(Debug)]
@@ -154,6 +156,7 @@ pub async fn run(
         who: format!("oxlb on {}", options.node),
         bgp_listen: options.bgp_listen,
         layer2: options.layer2.responder_settings(),
+        second_chance: options.second_chance,
     })
     .await
     .map_err(|e| RunError::Io(format!("cannot start the BGP speaker: {e}")))?;
@@ -503,10 +506,12 @@ impl Engine {
         self.report.send_if_modified(|r| {
             let changed = r.bgp_sessions != status.bgp_sessions
                 || r.bfd_sessions != status.bfd_sessions
-                || r.l2 != status.l2;
+                || r.l2 != status.l2
+                || r.second_chance != status.second_chance;
             r.bgp_sessions = status.bgp_sessions;
             r.bfd_sessions = status.bfd_sessions;
             r.l2 = status.l2;
+            r.second_chance = status.second_chance;
             changed
         });
     }

@@ -87,6 +87,10 @@ pub fn status(report: &StatusReport) -> String {
         out.push_str(&indent(&table(&rows)));
     }
 
+    if report.second_chance != oxlb_node::second_chance::State::Pending {
+        out.push_str(&format!("\nSecond chance: {}\n", report.second_chance));
+    }
+
     if !report.bfd_sessions.is_empty() {
         out.push_str("\nBFD sessions\n");
         let mut rows = vec![

@@ -528,6 +528,7 @@ async fn run_speaker_inner(
                             r.bgp_sessions = status.bgp_sessions;
                             r.bfd_sessions = status.bfd_sessions;
                             r.l2 = status.l2;
+                            r.second_chance = status.second_chance;
                         });
                     }
                 }
