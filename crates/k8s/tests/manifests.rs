@@ -297,7 +297,7 @@ fn workloads_run_with_least_privilege() {
     let container = &pod["containers"][0];
     assert_eq!(
         container["securityContext"]["capabilities"],
-        json!({"drop": ["ALL"], "add": ["NET_RAW"]})
+        json!({"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]})
     );
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     // PodMonitor-friendly: both components carry the same selector label and port name.

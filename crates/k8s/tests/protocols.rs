@@ -181,7 +181,7 @@ async fn apply_announces_then_withdraws_and_shutdown_sends_cease() {
     let received = Arc::new(Mutex::new(Received::default()));
     let router_task = tokio::spawn(router(listener, received.clone()));
 
-    let protocols = Protocols::start(ProtocolOptions::new("node-a"))
+    let protocols = Protocols::start(in_this_namespace(ProtocolOptions::new("node-a")))
         .await
         .unwrap();
     let config = config(port);
@@ -314,7 +314,7 @@ async fn speaker_in_a_cluster_announces_service_ip_by_bgp() {
                 membership: Default::default(),
                 cordon_withdraws: true,
             },
-            ProtocolOptions::new("n1"),
+            in_this_namespace(ProtocolOptions::new("n1")),
             async {
                 let _ = rx.await;
             },
@@ -376,7 +376,7 @@ async fn graceful_restart_peer_keeps_routes_on_shutdown() {
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Received::default()));
     let router_task = tokio::spawn(router_with(listener, received.clone(), true));
-    let protocols = Protocols::start(ProtocolOptions::new("node-a"))
+    let protocols = Protocols::start(in_this_namespace(ProtocolOptions::new("node-a")))
         .await
         .unwrap();
     let node = NodeInfo {
@@ -416,4 +416,11 @@ async fn graceful_restart_peer_keeps_routes_on_shutdown() {
         received.notification
     );
     assert!(received.prefixes.contains(&first));
+}
+
+/// These tests run in the machine's own namespace: the driver must not program the
+/// second chance's nf_tables there.
+fn in_this_namespace(mut options: ProtocolOptions) -> ProtocolOptions {
+    options.second_chance = oxlb_node::second_chance::Options::unmanaged();
+    options
 }

@@ -14,4 +14,4 @@ pub mod second_chance;
 pub mod socket;
 
 pub use second_chance::{Link, Plan, install, remove};
-pub use socket::{Refused, in_namespace, links_here, send};
+pub use socket::{Refused, in_namespace, links_here, send, table_exists};

@@ -28,6 +28,7 @@ const NFNETLINK_V0: u8 = 0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgType {
     NewTable = 0,
+    GetTable = 1,
     DelTable = 2,
     NewChain = 3,
     NewRule = 6,
@@ -156,6 +157,17 @@ impl Batch {
         self.frame(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 0, &[]);
         (self.buf, acked)
     }
+}
+
+/// A lone request (outside a batch: a GET), asking for an acknowledgement.
+pub fn request(kind: MsgType, family: Family, seq: u32, attrs: Attrs) -> Vec<u8> {
+    let mut batch = Batch {
+        buf: Vec::new(),
+        first_seq: seq,
+        next_seq: seq,
+    };
+    batch.push(kind, family, 0, attrs);
+    batch.buf
 }
 
 /// One answer of the kernel to a request: `errno` 0 is an acknowledgement.

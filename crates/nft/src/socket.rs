@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::netlink::{Batch, answers};
+use crate::netlink::{Attrs, Batch, Family, MsgType, answers, request};
 use crate::second_chance::{Link, Step};
 
 /// The kernel refused a request of the batch (nothing of it took effect).
@@ -79,6 +79,32 @@ pub fn links_here() -> io::Result<Vec<Link>> {
 fn subnet_broadcast(address: Ipv4Addr, netmask: Ipv4Addr) -> Option<Ipv4Addr> {
     let mask = u32::from(netmask);
     (mask.leading_ones() < 31).then(|| Ipv4Addr::from(u32::from(address) | !mask))
+}
+
+/// Whether this namespace has the table `name` of `family` (an nf_tables GETTABLE:
+/// the kernel answers ENOENT when it has none), so that turning the second chance
+/// off touches nothing on a host that never had it.
+pub fn table_exists(family: Family, name: &str) -> io::Result<bool> {
+    let socket = open()?;
+    let seq = 1;
+    socket.send(&request(
+        MsgType::GetTable,
+        family,
+        seq,
+        Attrs::new().string(1, name),
+    ))?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = (&socket).read(&mut buf)?;
+        let got = answers(&buf[..n]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if let Some(answer) = got.iter().find(|a| a.seq == seq) {
+            return match answer.errno {
+                0 => Ok(true),
+                libc::ENOENT => Ok(false),
+                errno => Err(io::Error::from_raw_os_error(errno)),
+            };
+        }
+    }
 }
 
 /// Sends `batch` from this thread's network namespace (see [`in_namespace`]).

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use oxlb_netlab::{Netns, netns_tests_enabled};
-use oxlb_nft::{Link, Plan, in_namespace, install, remove, send};
+use oxlb_nft::netlink::Family;
+use oxlb_nft::{Link, Plan, in_namespace, install, remove, send, table_exists};
 
 fn path(ns: &Netns) -> PathBuf {
     PathBuf::from("/run/netns").join(ns.name())
@@ -89,8 +90,12 @@ fn the_kernel_holds_the_ruleset_nft_reads_back() {
     );
     assert_eq!(table(&ns, "ip6"), "", "no IPv6 prefix: no ip6 table");
 
+    let exists =
+        |ns: &Netns| in_namespace(Some(&path(ns)), || table_exists(Family::Ipv4, "oxlb")).unwrap();
+    assert!(exists(&ns));
     remove_in(&ns);
     assert_eq!(ns.exec_stdout(&["nft", "list", "ruleset"]).unwrap(), "");
+    assert!(!exists(&ns));
     // Removing what is not there is no error.
     remove_in(&ns);
 }

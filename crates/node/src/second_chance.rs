@@ -21,6 +21,10 @@ pub struct Options {
     pub enabled: bool,
     /// Copies per second at most (all connections together).
     pub copies_per_second: u32,
+    /// False: never touch nf_tables, neither to program nor to remove (a driver run
+    /// inside another program's namespace, such as the in-process tests on the
+    /// machine's own namespace).
+    pub manage_nf_tables: bool,
 }
 
 impl Default for Options {
@@ -28,6 +32,18 @@ impl Default for Options {
         Options {
             enabled: true,
             copies_per_second: 20_000,
+            manage_nf_tables: true,
+        }
+    }
+}
+
+impl Options {
+    /// Leaves the host's nf_tables alone (see [`Options::manage_nf_tables`]).
+    pub fn unmanaged() -> Options {
+        Options {
+            enabled: false,
+            manage_nf_tables: false,
+            ..Options::default()
         }
     }
 }
@@ -88,9 +104,23 @@ impl SecondChance {
     /// Makes the kernel hold the plan for `config` (quick: one netlink batch, only
     /// when something changed).
     pub fn apply(&mut self, config: &Config) {
+        if !self.options.manage_nf_tables {
+            self.state = State::Off;
+            return;
+        }
         if !self.options.enabled {
             if !self.removed {
                 self.removed = true;
+                self.state = State::Off;
+                let present = [
+                    oxlb_nft::netlink::Family::Ipv4,
+                    oxlb_nft::netlink::Family::Ipv6,
+                ]
+                .into_iter()
+                .any(|f| oxlb_nft::table_exists(f, oxlb_nft::second_chance::TABLE).unwrap_or(true));
+                if !present {
+                    return;
+                }
                 let (batch, steps) = oxlb_nft::remove(1);
                 match oxlb_nft::send(batch, &steps) {
                     Ok(Ok(())) => {

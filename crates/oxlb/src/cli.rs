@@ -683,6 +683,7 @@ impl SecondChanceArgs {
         oxlb_node::second_chance::Options {
             enabled: self.second_chance,
             copies_per_second: self.second_chance_rate,
+            manage_nf_tables: true,
         }
     }
 }

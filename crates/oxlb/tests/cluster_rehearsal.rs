@@ -876,6 +876,18 @@ fn node_drain_under_load(c: &Cluster, policy: &str) {
     // hash-threshold multipath moves part of the others' too): the second chance hands
     // it to the node that has it. The capture says why any failure failed.
     assert!(losses.is_empty(), "{policy}: failed requests {losses:#?}");
+    // Each `oxlb speaker` programmed the second chance for the pools.
+    for node in &c.topo.nodes {
+        let table = node
+            .ns
+            .exec_stdout(&["nft", "list", "table", "ip", "oxlb"])
+            .unwrap_or_default();
+        assert!(
+            table.contains("jump second_chance"),
+            "{}: no second chance: {table}",
+            node.name
+        );
+    }
     assert!(by("node1") > 0, "node1 served nothing before the drain");
     // Back: endpoint and node restored, the Service to Cluster.
     c.api().put(endpoint_slice(name, NODES));

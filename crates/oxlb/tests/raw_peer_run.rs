@@ -134,7 +134,15 @@ spec:
     let log = dir.join("run.log");
     let file = std::fs::File::create(&log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_oxlb"))
-        .args(["run", "--node", "node1", "--no-local-ips", "-f"])
+        // The machine's own namespace: no second-chance rules here.
+        .args([
+            "run",
+            "--node",
+            "node1",
+            "--no-local-ips",
+            "--second-chance=false",
+            "-f",
+        ])
         .arg(dir.join("config"))
         .arg("--state-dir")
         .arg(dir.join("state"))

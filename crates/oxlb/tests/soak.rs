@@ -287,6 +287,8 @@ async fn services_churned_once_a_second_leak_nothing() {
             "--node",
             "node1",
             "--no-local-ips",
+            // The machine's own namespace: no second-chance rules here.
+            "--second-chance=false",
             "--log-level",
             "warn",
             "-f",
