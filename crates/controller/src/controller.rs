@@ -13,9 +13,11 @@
 //! the same result whatever order it arrived in, and a restart (a fresh controller fed
 //! the Services with their statuses) re-claims every held address before allocating.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use oxlb_allocator::{AllocError, Allocator, PoolCounters, QuotedList, Scope};
@@ -33,8 +35,13 @@ type Labels = BTreeMap<String, String>;
 /// One input change.
 #[derive(Debug, Clone)]
 pub enum Change {
-    UpsertService(Box<Service>),
-    DeleteService { namespace: String, name: String },
+    /// Shared, not copied: the core keeps only its compact view of it (a store's
+    /// `Arc` is handed over as it is).
+    UpsertService(Arc<Service>),
+    DeleteService {
+        namespace: String,
+        name: String,
+    },
     UpsertNamespace(Box<Namespace>),
     DeleteNamespace(String),
     SetConfig(Box<Config>),
@@ -42,13 +49,37 @@ pub enum Change {
 
 #[derive(Debug, Clone)]
 struct Tracked {
-    view: ServiceView,
+    /// Shared so a reconcile step reads it while the controller changes (a refcount,
+    /// not a copy of the labels and annotations per step).
+    view: Arc<ServiceView>,
     /// Last `AllocationFailed` message, so a retry that fails the same way is quiet.
     failure: Option<String>,
     /// Last `AdditionalAssignFailed` message, same purpose.
     additional_failure: Option<String>,
     /// Last `LoadBalancerFailed` / `not enough clusterips` message, same purpose.
     warning: Option<String>,
+}
+
+/// One step of a reconcile: a Service already in its compact view, or any other
+/// change.
+enum Step {
+    Service(ServiceView),
+    DeleteService { namespace: String, name: String },
+    UpsertNamespace(Box<Namespace>),
+    DeleteNamespace(String),
+    SetConfig(Box<Config>),
+}
+
+impl From<Change> for Step {
+    fn from(change: Change) -> Step {
+        match change {
+            Change::UpsertService(service) => Step::Service(ServiceView::from_service(&service)),
+            Change::DeleteService { namespace, name } => Step::DeleteService { namespace, name },
+            Change::UpsertNamespace(namespace) => Step::UpsertNamespace(namespace),
+            Change::DeleteNamespace(name) => Step::DeleteNamespace(name),
+            Change::SetConfig(config) => Step::SetConfig(config),
+        }
+    }
 }
 
 /// Why a Service got no address; `Display` is the MetalLB reason text.
@@ -175,9 +206,17 @@ impl Controller {
     }
 
     /// Replaces the whole picture: Services and Namespaces not listed are forgotten.
-    pub fn sync(&mut self, services: &[Service], namespaces: &[Namespace]) -> Outcome {
-        let listed: BTreeSet<String> = services.iter().map(key_of).collect();
-        self.sync_each(&listed, services.iter().cloned(), namespaces)
+    /// Each Service is read in place into the core's compact view (never copied).
+    pub fn sync<S: Borrow<Service>>(
+        &mut self,
+        services: &[S],
+        namespaces: &[Namespace],
+    ) -> Outcome {
+        let listed: BTreeSet<String> = services.iter().map(|s| key_of(s.borrow())).collect();
+        let views = services
+            .iter()
+            .map(|s| ServiceView::from_service(s.borrow()));
+        self.sync_views(&listed, views, namespaces)
     }
 
     /// [`Self::sync`] with the Services made one at a time: each is turned into the
@@ -189,6 +228,18 @@ impl Controller {
         &mut self,
         listed: &BTreeSet<String>,
         services: impl IntoIterator<Item = Service>,
+        namespaces: &[Namespace],
+    ) -> Outcome {
+        let views = services
+            .into_iter()
+            .map(|service| ServiceView::from_service(&service));
+        self.sync_views(listed, views, namespaces)
+    }
+
+    fn sync_views(
+        &mut self,
+        listed: &BTreeSet<String>,
+        views: impl IntoIterator<Item = ServiceView>,
         namespaces: &[Namespace],
     ) -> Outcome {
         let listed_ns: BTreeSet<&str> = namespaces
@@ -219,14 +270,19 @@ impl Controller {
                 .iter()
                 .map(|n| Change::UpsertNamespace(Box::new(n.clone()))),
         );
-        let services = services
+        let steps = changes
             .into_iter()
-            .map(|s| Change::UpsertService(Box::new(s)));
-        self.apply(changes.into_iter().chain(services))
+            .map(Step::from)
+            .chain(views.into_iter().map(Step::Service));
+        self.reconcile(steps)
     }
 
     /// Applies `changes` and reconciles.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> Outcome {
+        self.reconcile(changes.into_iter().map(Step::from))
+    }
+
+    fn reconcile(&mut self, changes: impl IntoIterator<Item = Step>) -> Outcome {
         let mut run = Run::default();
         let mut first_sight = BTreeSet::new();
         let mut carried: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
@@ -243,9 +299,7 @@ impl Controller {
         };
         for change in changes {
             match change {
-                Change::UpsertService(service) => {
-                    let view = ServiceView::from_service(&service);
-                    drop(service);
+                Step::Service(view) => {
                     let key = view.key.clone();
                     let counts = view.is_load_balancer && self.is_ours(&view);
                     let was_counted = self
@@ -280,21 +334,21 @@ impl Controller {
                         load_balancers = load_balancers.saturating_sub(1);
                     }
                     match self.services.get_mut(&key) {
-                        Some(tracked) if tracked.view == view => {}
+                        Some(tracked) if *tracked.view == view => {}
                         Some(tracked) => {
                             // A status write-back is not news: only a changed spec,
                             // labels or annotations repeat a failure event.
                             if !tracked.view.same_input(&view) {
                                 run.changed.insert(key.clone());
                             }
-                            tracked.view = view;
+                            tracked.view = Arc::new(view);
                             run.dirty.insert(key);
                         }
                         None => {
                             self.services.insert(
                                 key.clone(),
                                 Tracked {
-                                    view,
+                                    view: Arc::new(view),
                                     failure: None,
                                     additional_failure: None,
                                     warning: None,
@@ -306,7 +360,7 @@ impl Controller {
                         }
                     }
                 }
-                Change::DeleteService { namespace, name } => {
+                Step::DeleteService { namespace, name } => {
                     let key = format!("{namespace}/{name}");
                     self.refused.remove(&key);
                     if self
@@ -324,7 +378,7 @@ impl Controller {
                     run.changed.remove(&key);
                     first_sight.remove(&key);
                 }
-                Change::UpsertNamespace(namespace) => {
+                Step::UpsertNamespace(namespace) => {
                     let name = namespace.metadata.name.clone().unwrap_or_default();
                     let labels = namespace.metadata.labels.clone().unwrap_or_default();
                     if self.namespaces.get(&name) != Some(&labels) {
@@ -332,10 +386,10 @@ impl Controller {
                         everything = true;
                     }
                 }
-                Change::DeleteNamespace(name) => {
+                Step::DeleteNamespace(name) => {
                     everything |= self.namespaces.remove(&name).is_some();
                 }
-                Change::SetConfig(config) => {
+                Step::SetConfig(config) => {
                     if *config != self.config {
                         // Addresses held under the old config are re-claimed (or
                         // cleared) under the new one in phase 1.
@@ -355,7 +409,7 @@ impl Controller {
             run.dirty = self.services.keys().cloned().collect();
             run.changed = run.dirty.clone();
         }
-        let dirty: Vec<String> = run.dirty.iter().cloned().collect();
+        let dirty = std::mem::take(&mut run.dirty);
         for key in &dirty {
             let hint = match carried.remove(key) {
                 Some(ips) => ips,
@@ -461,7 +515,7 @@ impl Controller {
         run.touched.insert(key.to_string());
         self.pending.remove(key);
         self.incomplete.remove(key);
-        let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
+        let Some(view) = self.services.get(key).map(|t| Arc::clone(&t.view)) else {
             return;
         };
         // Not a LoadBalancer (any more), another class, or no pools: release, and do
@@ -568,7 +622,7 @@ impl Controller {
     /// Phase 2 for one Service: MetalLB's `allocateIPs`. The error is the
     /// `AllocationFailed` event to report if this stays the final reason.
     fn allocate(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
-        let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
+        let Some(view) = self.services.get(key).map(|t| Arc::clone(&t.view)) else {
             self.pending.remove(key);
             return Ok(());
         };
@@ -632,7 +686,7 @@ impl Controller {
     /// Phase 3 for one Service: PreferDualStack adds the missing family. The error is
     /// the `AdditionalAssignFailed` event to report if this stays the final reason.
     fn complete(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
-        let Some(view) = self.services.get(key).map(|t| t.view.clone()) else {
+        let Some(view) = self.services.get(key).map(|t| Arc::clone(&t.view)) else {
             self.incomplete.remove(key);
             return Ok(());
         };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use oxlb_allocator::{Family, Port, QuotedList, ShareKey, Usage, Want};
 
 pub const PREFIX: &str = "metallb.io/";
@@ -158,7 +158,10 @@ impl ServiceView {
             .filter(|(k, _)| k.starts_with(PREFIX) || k.starts_with(DEPRECATED_PREFIX))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let spec = service.spec.clone().unwrap_or_default();
+        // Read in place: cloning the spec (ports, selector, cluster IPs) cost a copy of
+        // most of every Service per reconcile.
+        let no_spec = ServiceSpec::default();
+        let spec = service.spec.as_ref().unwrap_or(&no_spec);
         let requested = parse_requested(
             annotation(&annotations, LOAD_BALANCER_IPS),
             spec.load_balancer_ip.as_deref(),

@@ -16,7 +16,7 @@ fn ingress(c: &Controller, key: &str) -> Vec<String> {
 }
 
 fn upsert(c: &mut Controller, s: Svc) -> Vec<(String, String)> {
-    let outcome = c.apply([Change::UpsertService(Box::new(s.0))]);
+    let outcome = c.apply([Change::UpsertService(std::sync::Arc::new(s.0))]);
     outcome
         .services
         .values()

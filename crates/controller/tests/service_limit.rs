@@ -11,7 +11,7 @@ use common::*;
 use oxlb_controller::{Change, Controller, Desired, EventReason, Outcome};
 
 fn upsert(c: &mut Controller, s: Svc) -> Outcome {
-    c.apply([Change::UpsertService(Box::new(s.0))])
+    c.apply([Change::UpsertService(std::sync::Arc::new(s.0))])
 }
 
 fn reasons(outcome: &Outcome, key: &str) -> Vec<EventReason> {

@@ -188,12 +188,8 @@ impl Reconciler {
         let outcome = match (&mut self.core, config) {
             (None, None) => None,
             (None, Some(config)) => {
-                let services: Vec<Service> = stores
-                    .services
-                    .state()
-                    .iter()
-                    .map(|s| (**s).clone())
-                    .collect();
+                // The store's own objects, shared: no copy of every Service.
+                let services: Vec<Arc<Service>> = stores.services.state();
                 let namespaces: Vec<Namespace> = stores
                     .namespaces
                     .state()
@@ -286,7 +282,8 @@ impl Reconciler {
                     };
                     self.seen_services.insert(key.clone(), rv(&fresh.metadata));
                     if let Some(core) = self.core.as_mut() {
-                        let outcome = core.apply([Change::UpsertService(Box::new(fresh.clone()))]);
+                        let outcome =
+                            core.apply([Change::UpsertService(std::sync::Arc::new(fresh.clone()))]);
                         if let Some(o) = outcome.services.get(&key) {
                             for record in crate::allocation_log::records(&key, o) {
                                 record.emit();
@@ -452,7 +449,7 @@ fn diff_services(
             }
         }
         if seen.get(&key) != Some(&version) {
-            changes.push(Change::UpsertService(Box::new((**service).clone())));
+            changes.push(Change::UpsertService(service.clone()));
         }
         next.insert(key, version);
     }

@@ -126,7 +126,8 @@ fn startup_with_10k_services() {
     )
     .unwrap();
     let config = build_config(&snapshot).config.unwrap();
-    let all: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
+    // As the controller does: the store's objects, shared, read in place.
+    let all: Vec<Arc<Service>> = services.state();
     let ns: Vec<Namespace> = namespace_store
         .state()
         .iter()
@@ -161,9 +162,8 @@ fn startup_with_10k_services() {
         .collect();
     drop(core);
     let t = Instant::now();
-    let all: Vec<Service> = with_status.iter().map(|s| (**s).clone()).collect();
     let mut core = Controller::new(config, None);
-    let outcome = core.sync(&all, &ns);
+    let outcome = core.sync(&with_status, &ns);
     let restart = t.elapsed();
     assert_eq!(
         outcome.services.values().filter(|o| o.needs_update).count(),

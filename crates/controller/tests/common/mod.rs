@@ -304,7 +304,7 @@ impl Cluster {
     }
 
     pub fn upsert(&mut self, s: Svc) -> Outcome {
-        self.apply(vec![Change::UpsertService(Box::new(s.0))])
+        self.apply(vec![Change::UpsertService(std::sync::Arc::new(s.0))])
     }
 
     pub fn delete(&mut self, key: &str) -> Outcome {
@@ -328,7 +328,7 @@ impl Cluster {
             {
                 let updated = written(current, &result.desired);
                 self.services.insert(key.clone(), updated.clone());
-                writes.push(Change::UpsertService(Box::new(updated)));
+                writes.push(Change::UpsertService(std::sync::Arc::new(updated)));
                 written_keys.insert(key.clone());
             }
         }
