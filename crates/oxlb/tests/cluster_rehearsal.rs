@@ -878,10 +878,7 @@ fn node_drain_under_load(c: &Cluster, policy: &str) {
     assert!(losses.is_empty(), "{policy}: failed requests {losses:#?}");
     // Each `oxlb speaker` programmed the second chance for the pools.
     for node in &c.topo.nodes {
-        let table = node
-            .ns
-            .exec_stdout(&["nft", "list", "table", "ip", "oxlb"])
-            .unwrap_or_default();
+        let table = node.second_chance_table();
         assert!(
             table.contains("jump second_chance"),
             "{}: no second chance: {table}",

@@ -292,10 +292,7 @@ fn drain_and_undrain_lose_no_request_through_frr() {
             assert_eq!(answer, "node1", "port {port} was node1's");
         }
     }
-    let node1_table = topo.nodes[0]
-        .ns
-        .exec_stdout(&["nft", "list", "table", "ip", "oxlb"])
-        .unwrap_or_default();
+    let node1_table = topo.nodes[0].second_chance_table();
     let claims = node1_table
         .lines()
         .find(|l| l.contains("meta pkttype set host counter"))
@@ -389,10 +386,7 @@ fn drain_and_undrain_lose_no_request_through_frr() {
     // Every node holds the second-chance ruleset `oxlb run` programmed for the pool;
     // node2's outlives its oxlb run (a restart must not unhook conntrack).
     for node in &topo.nodes {
-        let table = node
-            .ns
-            .exec_stdout(&["nft", "list", "table", "ip", "oxlb"])
-            .unwrap_or_default();
+        let table = node.second_chance_table();
         assert!(
             table.contains("ip daddr 10.79.0.0/24 jump second_chance"),
             "{}: {table}",

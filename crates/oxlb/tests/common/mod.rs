@@ -86,6 +86,16 @@ pub struct Node {
     pub ns: Netns,
 }
 
+impl Node {
+    /// `nft list table ip oxlb` in the node: the second-chance ruleset oxlb programmed
+    /// (empty if none).
+    pub fn second_chance_table(&self) -> String {
+        self.ns
+            .exec_stdout(&["nft", "list", "table", "ip", "oxlb"])
+            .unwrap_or_default()
+    }
+}
+
 /// Fields drop in order: processes, FRR, then the namespaces (which kill the rest).
 pub struct Topo {
     pub nodes: Vec<Node>,
