@@ -190,7 +190,10 @@ impl Shells {
                     }
                 }
                 () = self.driver.bfd_down() => {}
-                _ = refresh.tick() => self.refresh().await,
+                _ = refresh.tick() => {
+                    self.driver.recheck_host();
+                    self.refresh().await;
+                }
                 down = &mut stop => {
                     going_down = down.unwrap_or(false);
                     break;

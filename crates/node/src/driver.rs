@@ -220,6 +220,12 @@ impl Driver {
         bfd::start_and_apply(&mut self.bfd, &mut self.bfd_events, bfd_wanted, &settled).await;
     }
 
+    /// What changes on the host without a new desired state: the second chance's
+    /// links. The shells call it with their one-second refresh.
+    pub fn recheck_host(&mut self) {
+        self.second_chance.recheck();
+    }
+
     /// Waits for a BFD session to go Down for a failed path and closes its BGP session
     /// at once (RFC 5882 §4.3: BFD Down is a fast failure signal for the client
     /// protocol); meanwhile starts BFD sessions whose BGP session has settled (see

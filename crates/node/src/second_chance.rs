@@ -83,6 +83,8 @@ pub fn plan(config: &Config, options: &Options) -> Plan {
 #[derive(Debug, Default)]
 pub struct SecondChance {
     options: Options,
+    /// The plan of the config in force, without the links (they are read each time).
+    wanted: Option<Plan>,
     applied: Option<Plan>,
     /// Whether the tables were removed (turned off) already.
     removed: bool,
@@ -135,6 +137,21 @@ impl SecondChance {
             }
             return;
         }
+        let wanted = plan(config, &self.options);
+        self.wanted = Some(wanted.clone());
+        self.program(wanted);
+    }
+
+    /// Reads the host's links again and reprograms if they changed (an address that
+    /// came after the last apply, an interface re-created with a new index). Both
+    /// shells call it every second; it costs one interface dump.
+    pub fn recheck(&mut self) {
+        if let Some(wanted) = self.wanted.clone() {
+            self.program(wanted);
+        }
+    }
+
+    fn program(&mut self, wanted: Plan) {
         let links = match oxlb_nft::links_here() {
             Ok(links) => links,
             Err(e) => {
@@ -142,7 +159,7 @@ impl SecondChance {
                 return;
             }
         };
-        let plan = plan(config, &self.options).with_links(links);
+        let plan = wanted.with_links(links);
         if self.applied.as_ref() == Some(&plan) {
             return;
         }

@@ -488,6 +488,7 @@ impl Engine {
 
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
     async fn refresh_counters(&mut self) {
+        self.driver.recheck_host();
         let status = self.driver.status().await;
         self.check_host(status.kernel_arp.as_ref()).await;
         let confirm = crate::drain::observe(&mut self.drain, &status.bgp_sessions, &self.report);
