@@ -2,18 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use oxlb_config::{Pool, selector::any_matches};
+use std::sync::LazyLock;
+
+use oxlb_config::{Pool, StringMap, selector::any_matches};
 
 type Labels = BTreeMap<String, String>;
 
 static NO_LABELS: Labels = BTreeMap::new();
+static NO_SERVICE_LABELS: LazyLock<StringMap> = LazyLock::new(StringMap::default);
 
 /// What `serviceAllocation` looks at: the service's namespace, its labels and the labels
 /// of its namespace (for `namespaceSelectors`).
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub namespace: &'a str,
-    pub service_labels: &'a Labels,
+    pub service_labels: &'a StringMap,
     pub namespace_labels: &'a Labels,
 }
 
@@ -22,7 +25,7 @@ impl<'a> Scope<'a> {
     pub fn plain(namespace: &'a str) -> Scope<'a> {
         Scope {
             namespace,
-            service_labels: &NO_LABELS,
+            service_labels: &NO_SERVICE_LABELS,
             namespace_labels: &NO_LABELS,
         }
     }

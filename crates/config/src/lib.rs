@@ -18,6 +18,7 @@ pub mod quarantine;
 pub mod schema;
 pub mod selector;
 pub mod snapshot;
+pub mod string_map;
 pub mod synthetic;
 
 pub use diagnostic::{Code, Diagnostic, Origin, Severity};
@@ -29,6 +30,7 @@ pub use quarantine::{
 };
 pub use selector::{LabelSelector, Requirement, SelectorOperator};
 pub use snapshot::{DEFAULT_NAMESPACE, Snapshot, Sourced};
+pub use string_map::StringMap;
 
 /// What `oxlb check` and `oxlb explain` say about a BGPPeer in VRF `vrf`: the session
 /// runs in the VRF, and what the host needs so that replies to clients that came in

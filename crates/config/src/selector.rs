@@ -3,6 +3,25 @@
 
 use std::collections::BTreeMap;
 
+use crate::string_map::StringMap;
+
+/// What a selector reads: a label's value by key.
+pub trait Labels {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl Labels for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+impl Labels for StringMap {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key)
+    }
+}
+
 /// A parsed, valid label selector. The empty selector matches everything, as in
 /// Kubernetes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,10 +48,10 @@ pub enum SelectorOperator {
 
 impl LabelSelector {
     /// Every `matchLabels` pair and every expression must hold (logical AND).
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &(impl Labels + ?Sized)) -> bool {
         self.match_labels
             .iter()
-            .all(|(key, value)| labels.get(key) == Some(value))
+            .all(|(key, value)| labels.label(key) == Some(value.as_str()))
             && self
                 .match_expressions
                 .iter()
@@ -45,12 +64,13 @@ impl LabelSelector {
 }
 
 impl Requirement {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.key);
+    pub fn matches(&self, labels: &(impl Labels + ?Sized)) -> bool {
+        let value = labels.label(&self.key);
+        let listed = |v: &str| self.values.iter().any(|listed| listed == v);
         match self.operator {
-            SelectorOperator::In => value.is_some_and(|v| self.values.contains(v)),
+            SelectorOperator::In => value.is_some_and(listed),
             // Kubernetes: NotIn also matches objects that lack the key.
-            SelectorOperator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            SelectorOperator::NotIn => value.is_none_or(|v| !listed(v)),
             SelectorOperator::Exists => value.is_some(),
             SelectorOperator::DoesNotExist => value.is_none(),
         }
@@ -59,7 +79,7 @@ impl Requirement {
 
 /// A list of selectors as MetalLB uses them (`nodeSelectors`, `namespaceSelectors`, ...):
 /// an empty list matches everything; otherwise any one selector matching is enough.
-pub fn any_matches(selectors: &[LabelSelector], labels: &BTreeMap<String, String>) -> bool {
+pub fn any_matches(selectors: &[LabelSelector], labels: &(impl Labels + ?Sized)) -> bool {
     selectors.is_empty() || selectors.iter().any(|s| s.matches(labels))
 }
 

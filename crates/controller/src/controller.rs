@@ -38,6 +38,9 @@ pub enum Change {
     /// Shared, not copied: the core keeps only its compact view of it (a store's
     /// `Arc` is handed over as it is).
     UpsertService(Arc<Service>),
+    /// A Service already in the core's view (a cache that keeps views, not objects):
+    /// the core keeps this very `Arc`, so cache and core share one copy.
+    UpsertView(Arc<ServiceView>),
     DeleteService {
         namespace: String,
         name: String,
@@ -61,11 +64,9 @@ struct Tracked {
 }
 
 /// One step of a reconcile: a Service already in its compact view, or any other
-/// change. Steps stream through one at a time (never held in bulk), so the view is
-/// kept inline rather than boxed: no allocation per Service for the size lint.
-#[allow(clippy::large_enum_variant)]
+/// change.
 enum Step {
-    Service(ServiceView),
+    Service(Arc<ServiceView>),
     DeleteService { namespace: String, name: String },
     UpsertNamespace(Box<Namespace>),
     DeleteNamespace(String),
@@ -75,7 +76,10 @@ enum Step {
 impl From<Change> for Step {
     fn from(change: Change) -> Step {
         match change {
-            Change::UpsertService(service) => Step::Service(ServiceView::from_service(&service)),
+            Change::UpsertService(service) => {
+                Step::Service(Arc::new(ServiceView::from_service(&service)))
+            }
+            Change::UpsertView(view) => Step::Service(view),
             Change::DeleteService { namespace, name } => Step::DeleteService { namespace, name },
             Change::UpsertNamespace(namespace) => Step::UpsertNamespace(namespace),
             Change::DeleteNamespace(name) => Step::DeleteNamespace(name),
@@ -217,8 +221,15 @@ impl Controller {
         let listed: BTreeSet<String> = services.iter().map(|s| key_of(s.borrow())).collect();
         let views = services
             .iter()
-            .map(|s| ServiceView::from_service(s.borrow()));
+            .map(|s| Arc::new(ServiceView::from_service(s.borrow())));
         self.sync_views(&listed, views, namespaces)
+    }
+
+    /// [`Self::sync`] with Services already in the core's view, shared: the core keeps
+    /// these `Arc`s, so a cache of views and the core hold one copy between them.
+    pub fn sync_shared(&mut self, views: &[Arc<ServiceView>], namespaces: &[Namespace]) -> Outcome {
+        let listed: BTreeSet<String> = views.iter().map(|v| v.key.clone()).collect();
+        self.sync_views(&listed, views.iter().cloned(), namespaces)
     }
 
     /// [`Self::sync`] with the Services made one at a time: each is turned into the
@@ -234,14 +245,14 @@ impl Controller {
     ) -> Outcome {
         let views = services
             .into_iter()
-            .map(|service| ServiceView::from_service(&service));
+            .map(|service| Arc::new(ServiceView::from_service(&service)));
         self.sync_views(listed, views, namespaces)
     }
 
     fn sync_views(
         &mut self,
         listed: &BTreeSet<String>,
-        views: impl IntoIterator<Item = ServiceView>,
+        views: impl IntoIterator<Item = Arc<ServiceView>>,
         namespaces: &[Namespace],
     ) -> Outcome {
         let listed_ns: BTreeSet<&str> = namespaces
@@ -336,21 +347,21 @@ impl Controller {
                         load_balancers = load_balancers.saturating_sub(1);
                     }
                     match self.services.get_mut(&key) {
-                        Some(tracked) if *tracked.view == view => {}
+                        Some(tracked) if tracked.view == view => {}
                         Some(tracked) => {
                             // A status write-back is not news: only a changed spec,
                             // labels or annotations repeat a failure event.
                             if !tracked.view.same_input(&view) {
                                 run.changed.insert(key.clone());
                             }
-                            tracked.view = Arc::new(view);
+                            tracked.view = view;
                             run.dirty.insert(key);
                         }
                         None => {
                             self.services.insert(
                                 key.clone(),
                                 Tracked {
-                                    view: Arc::new(view),
+                                    view,
                                     failure: None,
                                     additional_failure: None,
                                     warning: None,

@@ -1,12 +1,12 @@
 //! What the controller reads from a Service, parsed once: annotations under both
 //! prefixes, requested addresses, families, ports and sharing keys.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use oxlb_allocator::{Family, Port, QuotedList, ShareKey, Usage, Want};
+use oxlb_config::StringMap;
 
 pub const PREFIX: &str = "metallb.io/";
 pub const DEPRECATED_PREFIX: &str = "metallb.universe.tf/";
@@ -77,8 +77,9 @@ pub struct ServiceView {
     /// `namespace/name`, the key in events and in the allocator.
     pub key: String,
     pub namespace: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub labels: StringMap,
+    /// Only MetalLB's (both prefixes).
+    pub annotations: StringMap,
     pub is_load_balancer: bool,
     pub class: Option<String>,
     pub policy: FamilyPolicy,
@@ -98,11 +99,10 @@ pub struct ServiceView {
 }
 
 /// `metallb.io/X` if present, else `metallb.universe.tf/X` (MetalLB's precedence).
-fn annotation<'a>(annotations: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+fn annotation<'a>(annotations: &'a StringMap, name: &str) -> Option<&'a str> {
     annotations
         .get(&format!("{PREFIX}{name}"))
         .or_else(|| annotations.get(&format!("{DEPRECATED_PREFIX}{name}")))
-        .map(String::as_str)
 }
 
 fn parse_family(text: &str) -> Option<Family> {
@@ -151,12 +151,11 @@ impl ServiceView {
         // Only MetalLB's annotations are read: others (kubectl's last-applied
         // configuration, often the size of the whole object) are not kept per Service,
         // and changing them is no new input.
-        let annotations: BTreeMap<String, String> = meta
+        let annotations: StringMap = meta
             .annotations
             .iter()
             .flatten()
             .filter(|(k, _)| k.starts_with(PREFIX) || k.starts_with(DEPRECATED_PREFIX))
-            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         // Read in place: cloning the spec (ports, selector, cluster IPs) cost a copy of
         // most of every Service per reconcile.
@@ -250,7 +249,7 @@ impl ServiceView {
             .collect();
         ServiceView {
             key: format!("{namespace}/{name}"),
-            labels: meta.labels.clone().unwrap_or_default(),
+            labels: meta.labels.iter().flatten().collect(),
             is_load_balancer: spec.type_.as_deref() == Some("LoadBalancer"),
             class: spec.load_balancer_class.clone(),
             policy,
@@ -265,7 +264,7 @@ impl ServiceView {
                 key: ShareKey::new(&sharing, &backend),
             },
             status_ips,
-            status_pool: annotations.get(POOL_ANNOTATION).cloned(),
+            status_pool: annotations.get(POOL_ANNOTATION).map(str::to_string),
             namespace,
             annotations,
         }
@@ -296,8 +295,9 @@ impl ServiceView {
             let mut v = v.clone();
             v.status_ips.clear();
             v.status_pool = None;
-            v.annotations.remove(POOL_ANNOTATION);
-            v.annotations.remove(DEPRECATED_POOL_ANNOTATION);
+            v.annotations = v
+                .annotations
+                .without(&[POOL_ANNOTATION, DEPRECATED_POOL_ANNOTATION]);
             v
         };
         strip(self) == strip(other)
@@ -308,7 +308,6 @@ impl ServiceView {
         self.annotations
             .keys()
             .filter(|k| k.starts_with(DEPRECATED_PREFIX))
-            .map(String::as_str)
     }
 }
 
