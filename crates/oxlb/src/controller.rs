@@ -6,6 +6,10 @@ use crate::cli::ControllerArgs;
 use crate::logging;
 
 pub fn run(args: &ControllerArgs) -> ExitCode {
+    // Before any thread: one malloc arena and large blocks mapped on their own, so
+    // the resident size follows the live heap after a bulk reconcile frees its
+    // scratch (oxlb_node::memory; the reconciler trims after one).
+    oxlb_node::memory::tune_allocator();
     logging::init(&args.log);
     let mut options = oxlb_k8s::ControllerOptions {
         namespace: args.namespace.clone(),

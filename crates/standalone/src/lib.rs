@@ -13,7 +13,8 @@ pub mod drain_http;
 pub mod engine;
 pub mod health_render;
 pub mod l2_glue;
-pub mod memory;
+/// Moved to oxlb-node (the Kubernetes controller uses it too); re-exported for `oxlb run`.
+pub use oxlb_node::memory;
 pub mod plan;
 pub mod render;
 pub mod state;
