@@ -104,10 +104,13 @@ pub async fn run_controller_with_client(
     .await
     .map_err(ControllerError::Listen)?;
     let notify = Arc::new(Notify::new());
-    let (stores, reflectors) = Stores::start(&client, &options.namespace, &notify);
+    let (stores, mut reflectors) = Stores::start(&client, &options.namespace, &notify);
+    let services = crate::stores::cached_services(&client, &notify, &mut reflectors);
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::select! {
-        _ = stores.wait_ready() => tracing::info!("every cache synced"),
+        _ = async { futures::join!(stores.wait_ready(), services.wait_until_ready()) } => {
+            tracing::info!("every cache synced")
+        }
         _ = &mut shutdown => {
             let _ = stop_tx.send(true);
             return Ok(());
@@ -139,7 +142,7 @@ pub async fn run_controller_with_client(
     let mut retry_delay = Duration::from_secs(1);
     loop {
         let leader = *leader_rx.borrow_and_update();
-        reconciler.reconcile(&stores, leader).await;
+        reconciler.reconcile(&stores, &services, leader).await;
         report_tx.send_replace(reconciler.report());
         if reconciler.retry.is_empty() {
             retry_delay = Duration::from_secs(1);

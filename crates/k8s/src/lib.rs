@@ -6,6 +6,7 @@
 //! Entry point: [`run_controller`] with [`ControllerOptions`].
 
 pub mod allocation_log;
+pub mod cached_service;
 pub mod controller;
 pub mod endpoints;
 pub mod event_sink;
@@ -17,6 +18,7 @@ pub mod lenient;
 pub mod liveness;
 pub mod memberlist;
 pub mod own_state;
+pub mod projected;
 pub mod protocols;
 pub mod rbac;
 pub mod reconciler;

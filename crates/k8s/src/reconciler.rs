@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::cached_service::CachedService;
 use crate::event_sink::EventSink;
+use crate::projected::Projected;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Client;
-use kube::runtime::reflector::ObjectRef;
 use oxlb_config::{Built, Config, LastValid, build_config_with};
 use oxlb_controller::{Change, Controller, Outcome, PoolStatus};
 use oxlb_node::status::{ConfigStatus, PoolStatus as ReportPool, StatusReport};
@@ -20,6 +21,10 @@ use crate::writer::{self, ConfigState};
 
 /// How many times a write that hit a 409 is retried at once with a fresh read.
 const CONFLICT_RETRIES: usize = 3;
+
+/// A reconcile that reported at least this many Services returns freed memory to the
+/// system afterwards (`malloc_trim`: a few milliseconds, worth it only after a bulk).
+const BULK_OUTCOME: usize = 1_000;
 
 pub struct Reconciler {
     client: Client,
@@ -52,14 +57,6 @@ pub struct Reconciler {
     last_built: Option<Built>,
     /// Errors already recorded as events (each is recorded once while it lasts).
     reported_errors: BTreeSet<String>,
-}
-
-fn key_of_service(s: &Service) -> String {
-    format!(
-        "{}/{}",
-        s.metadata.namespace.as_deref().unwrap_or_default(),
-        s.metadata.name.as_deref().unwrap_or_default()
-    )
 }
 
 fn rv(meta: &kube::api::ObjectMeta) -> String {
@@ -162,7 +159,12 @@ impl Reconciler {
     }
 
     /// One round. `leader`: whether this replica may write.
-    pub async fn reconcile(&mut self, stores: &Stores, leader: bool) {
+    pub async fn reconcile(
+        &mut self,
+        stores: &Stores,
+        services: &Projected<CachedService>,
+        leader: bool,
+    ) {
         let config = self.build(stores);
         if leader && let Some(built) = &self.last_built {
             crate::last_valid::record(&self.client, &self.namespace, stores, built).await;
@@ -188,8 +190,8 @@ impl Reconciler {
         let outcome = match (&mut self.core, config) {
             (None, None) => None,
             (None, Some(config)) => {
-                // The store's own objects, shared: no copy of every Service.
-                let services: Vec<Arc<Service>> = stores.services.state();
+                // The cache's views, shared with the core: no copy of any Service.
+                let services: Vec<Arc<CachedService>> = services.state();
                 let namespaces: Vec<Namespace> = stores
                     .namespaces
                     .state()
@@ -198,7 +200,7 @@ impl Reconciler {
                     .collect();
                 self.seen_services = services
                     .iter()
-                    .map(|s| (key_of_service(s), rv(&s.metadata)))
+                    .map(|s| (s.key().to_string(), version_of(s)))
                     .collect();
                 self.seen_namespaces = namespaces
                     .iter()
@@ -208,7 +210,9 @@ impl Reconciler {
                 self.config_status.updates += (services.len() + namespaces.len() + 1) as u64;
                 let mut core = Controller::new(config, self.lb_class.clone())
                     .with_service_limit(self.service_limit);
-                let outcome = core.sync(&services, &namespaces);
+                let views: Vec<_> = services.iter().map(|s| s.view.clone()).collect();
+                drop(services);
+                let outcome = core.sync_shared(&views, &namespaces);
                 self.core = Some(core);
                 Some(outcome)
             }
@@ -216,7 +220,7 @@ impl Reconciler {
                 let mut changes = diff_services(
                     &mut self.seen_services,
                     &mut self.superseded,
-                    &stores.services.state(),
+                    &services.state(),
                 );
                 changes.extend(diff_namespaces(
                     &mut self.seen_namespaces,
@@ -232,36 +236,43 @@ impl Reconciler {
             }
         };
         if let Some(outcome) = outcome {
-            self.write_outcome(stores, outcome).await;
+            let bulk = outcome.services.len() >= BULK_OUTCOME;
+            self.write_outcome(services, outcome).await;
+            if bulk {
+                // A start-up or a config change over many Services frees megabytes
+                // of scratch (the outcome, the events, decoded pages): hand them back
+                // rather than keep the resident size at that peak.
+                oxlb_node::memory::release_freed();
+            }
         }
-        self.retry_failed(stores).await;
+        self.retry_failed(services).await;
         self.write_pools(stores).await;
         self.write_state().await;
     }
 
-    async fn write_outcome(&mut self, stores: &Stores, outcome: Outcome) {
+    async fn write_outcome(&mut self, services: &Projected<CachedService>, outcome: Outcome) {
         for (key, service_outcome) in outcome.services {
             for record in crate::allocation_log::records(&key, &service_outcome) {
                 record.emit();
             }
-            let Some(service) = stored_service(stores, &key) else {
+            let Some(service) = services.get(&key) else {
                 continue;
             };
             writer::publish_events(&self.recorder, &service, &service_outcome.events).await;
             if service_outcome.needs_update {
-                self.write_with_retries(key, (*service).clone()).await;
+                self.write_with_retries(key, service).await;
             }
         }
     }
 
     /// Writes one Service; on 409 re-reads it, lets the core reconsider it, and tries
     /// again with the fresh resourceVersion.
-    async fn write_with_retries(&mut self, key: String, mut service: Service) {
+    async fn write_with_retries(&mut self, key: String, mut service: Arc<CachedService>) {
         for _ in 0..CONFLICT_RETRIES {
             let Some(desired) = self.core.as_ref().and_then(|c| c.desired(&key)) else {
                 return;
             };
-            if !writer::differences(&service, &desired).any() {
+            if !writer::differences(&service.view, &desired).any() {
                 self.retry.remove(&key);
                 return;
             }
@@ -280,10 +291,10 @@ impl Reconciler {
                         self.retry.insert(key);
                         return;
                     };
-                    self.seen_services.insert(key.clone(), rv(&fresh.metadata));
+                    let fresh = Arc::new(CachedService::from_service(&fresh));
+                    self.seen_services.insert(key.clone(), version_of(&fresh));
                     if let Some(core) = self.core.as_mut() {
-                        let outcome =
-                            core.apply([Change::UpsertService(std::sync::Arc::new(fresh.clone()))]);
+                        let outcome = core.apply([Change::UpsertView(fresh.view.clone())]);
                         if let Some(o) = outcome.services.get(&key) {
                             for record in crate::allocation_log::records(&key, o) {
                                 record.emit();
@@ -304,22 +315,17 @@ impl Reconciler {
         self.retry.insert(key);
     }
 
-    async fn reread(&self, service: &Service) -> Option<Service> {
-        let api: kube::Api<Service> = kube::Api::namespaced(
-            self.client.clone(),
-            service.metadata.namespace.as_deref().unwrap_or("default"),
-        );
-        api.get_opt(service.metadata.name.as_deref().unwrap_or_default())
-            .await
-            .ok()
-            .flatten()
+    async fn reread(&self, service: &CachedService) -> Option<Service> {
+        let api: kube::Api<Service> =
+            kube::Api::namespaced(self.client.clone(), service.namespace());
+        api.get_opt(service.name()).await.ok().flatten()
     }
 
-    async fn retry_failed(&mut self, stores: &Stores) {
+    async fn retry_failed(&mut self, services: &Projected<CachedService>) {
         let keys: Vec<String> = self.retry.iter().cloned().collect();
         for key in keys {
-            match stored_service(stores, &key) {
-                Some(service) => self.write_with_retries(key, (*service).clone()).await,
+            match services.get(&key) {
+                Some(service) => self.write_with_retries(key, service).await,
                 None => {
                     self.retry.remove(&key);
                 }
@@ -422,9 +428,8 @@ impl Reconciler {
     }
 }
 
-fn stored_service(stores: &Stores, key: &str) -> Option<Arc<Service>> {
-    let (namespace, name) = key.split_once('/')?;
-    stores.services.get(&ObjectRef::new(name).within(namespace))
+fn version_of(service: &CachedService) -> String {
+    service.resource_version.clone().unwrap_or_default()
 }
 
 /// The Services that changed since last fed to the core (by resourceVersion, so a
@@ -432,13 +437,13 @@ fn stored_service(stores: &Stores, key: &str) -> Option<Arc<Service>> {
 fn diff_services(
     seen: &mut HashMap<String, String>,
     superseded: &mut HashMap<String, Vec<String>>,
-    state: &[Arc<Service>],
+    state: &[Arc<CachedService>],
 ) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut next = HashMap::with_capacity(state.len());
     for service in state {
-        let key = key_of_service(service);
-        let mut version = rv(&service.metadata);
+        let key = service.key().to_string();
+        let mut version = version_of(service);
         if let Some(old) = superseded.get(&key) {
             if old.contains(&version) {
                 // Our own write already replaced this version; the newer one is on
@@ -449,7 +454,7 @@ fn diff_services(
             }
         }
         if seen.get(&key) != Some(&version) {
-            changes.push(Change::UpsertService(service.clone()));
+            changes.push(Change::UpsertView(service.view.clone()));
         }
         next.insert(key, version);
     }

@@ -13,6 +13,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use oxlb_api::{BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
 use oxlb_config::{Diagnostic, Origin, Snapshot, Sourced};
+
+use crate::cached_service::CachedService;
+use crate::projected::Projected;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -20,10 +23,10 @@ use tokio::task::JoinHandle;
 /// The legacy MetalLB ConfigMap's name.
 pub const LEGACY_CONFIGMAP: &str = "config";
 
-/// Read-only views of every cache.
+/// Read-only views of every cache but the Services (the controller keeps them as its
+/// compact views, [`cached_services`]; the speaker as objects, [`service_objects`]).
 #[derive(Clone)]
 pub struct Stores {
-    pub services: Store<Service>,
     pub namespaces: Store<Namespace>,
     pub secrets: Store<Secret>,
     pub config_maps: Store<ConfigMap>,
@@ -37,6 +40,40 @@ pub struct Stores {
 
 /// The reflector tasks; aborted when dropped.
 pub struct Reflectors(Vec<JoinHandle<()>>);
+
+/// Every Service in the cluster as the controller core's compact view
+/// ([`CachedService`]): no object is kept whole.
+pub fn cached_services(
+    client: &Client,
+    notify: &Arc<Notify>,
+    reflectors: &mut Reflectors,
+) -> Projected<CachedService> {
+    let events = watcher(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff();
+    crate::projected::spawn(
+        events,
+        CachedService::from_service,
+        notify,
+        &mut reflectors.0,
+    )
+}
+
+/// Every Service in the cluster, whole but [`slim`]med.
+pub fn service_objects(
+    client: &Client,
+    notify: &Arc<Notify>,
+    reflectors: &mut Reflectors,
+) -> Store<Service> {
+    spawn(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        notify,
+        &mut reflectors.0,
+    )
+}
 
 impl Drop for Reflectors {
     fn drop(&mut self) {
@@ -122,14 +159,13 @@ pub fn slim<K: Resource>(object: &mut K) {
 }
 
 impl Stores {
-    /// Starts every reflector. Services and Namespaces are watched cluster-wide; the
+    /// Starts every reflector but the Services'. Namespaces are watched cluster-wide; the
     /// metallb.io objects, Secrets and the legacy ConfigMap only in `namespace`.
     pub fn start(client: &Client, namespace: &str, notify: &Arc<Notify>) -> (Stores, Reflectors) {
         let mut tasks = Vec::new();
         let all = watcher::Config::default;
         let ns = |c: &Client| c.clone();
         let stores = Stores {
-            services: spawn(Api::all(ns(client)), all(), notify, &mut tasks),
             namespaces: spawn(Api::all(ns(client)), all(), notify, &mut tasks),
             secrets: spawn(
                 Api::namespaced(ns(client), namespace),
@@ -156,7 +192,6 @@ impl Stores {
     /// Resolves once every cache has been listed.
     pub async fn wait_ready(&self) {
         let _ = futures::join!(
-            self.services.wait_until_ready(),
             self.namespaces.wait_until_ready(),
             self.secrets.wait_until_ready(),
             self.config_maps.wait_until_ready(),

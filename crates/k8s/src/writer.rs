@@ -6,17 +6,19 @@
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reporter};
-use kube::{Client, Resource};
 use oxlb_api::{
     ConfigurationState, ConfigurationStateResult, ConfigurationStateStatus, IPAddressPool,
 };
+use oxlb_controller::service::ServiceView;
 use oxlb_controller::{
     DEPRECATED_POOL_ANNOTATION, Desired, Event, EventType, POOL_ANNOTATION, PoolStatus,
 };
 use serde_json::{Value, json};
 
+use crate::cached_service::CachedService;
 use crate::event_sink::EventSink;
 use crate::speaker::PodIdentity;
 
@@ -39,30 +41,16 @@ impl Differences {
     }
 }
 
-fn current_ips(service: &Service) -> Vec<IpAddr> {
-    service
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
-}
-
-/// Compares `desired` with the stored Service (used for retries, where the core's
+/// Compares `desired` with the cached Service (used for retries, where the core's
 /// `needs_update` refers to an older read).
-pub fn differences(service: &Service, desired: &Desired) -> Differences {
+pub fn differences(service: &ServiceView, desired: &Desired) -> Differences {
     let Desired::Status { ingress, pool } = desired else {
         return Differences::default();
     };
-    let annotations = service.metadata.annotations.as_ref();
-    let current_pool = annotations.and_then(|a| a.get(POOL_ANNOTATION));
-    let deprecated = annotations.is_some_and(|a| a.contains_key(DEPRECATED_POOL_ANNOTATION));
+    let deprecated = service.annotations.contains_key(DEPRECATED_POOL_ANNOTATION);
     Differences {
-        annotation: current_pool != pool.as_ref() || deprecated,
-        status: current_ips(service) != *ingress,
+        annotation: service.status_pool != *pool || deprecated,
+        status: service.status_ips != *ingress,
     }
 }
 
@@ -106,17 +94,16 @@ pub fn service_patch(
 /// but that is already outdated.
 pub async fn write_service(
     client: &Client,
-    service: &Service,
+    service: &CachedService,
     desired: &Desired,
 ) -> Result<Vec<String>, kube::Error> {
-    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
-    let name = service.metadata.name.as_deref().unwrap_or_default();
-    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let diff = differences(service, desired);
+    let api: Api<Service> = Api::namespaced(client.clone(), service.namespace());
+    let name = service.name();
+    let diff = differences(&service.view, desired);
     if !diff.any() {
         return Ok(Vec::new());
     }
-    let version = service.metadata.resource_version.clone();
+    let version = service.resource_version.clone();
     let patch = service_patch(version.as_deref(), diff, desired.pool(), desired.ingress());
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
@@ -124,8 +111,8 @@ pub async fn write_service(
 }
 
 /// Records the core's events on a Service.
-pub async fn publish_events(recorder: &EventSink, service: &Service, events: &[Event]) {
-    let reference = service.object_ref(&());
+pub async fn publish_events(recorder: &EventSink, service: &CachedService, events: &[Event]) {
+    let reference = service.object_ref();
     for event in events {
         let kube_event = KubeEvent {
             type_: match event.event_type {

@@ -254,7 +254,8 @@ async fn run_speaker_inner(
         }
     };
     let notify = Arc::new(Notify::new());
-    let (stores, _reflectors) = Stores::start(&client, &options.namespace, &notify);
+    let (stores, mut reflectors) = Stores::start(&client, &options.namespace, &notify);
+    let service_store = crate::stores::service_objects(&client, &notify, &mut reflectors);
     let all = watcher::Config::default;
     let (nodes, t1) = spawn::<Node>(Api::all(client.clone()), all(), &notify);
     // Only an endpoint's node and conditions are read (oxlb_node::views): the cache
@@ -286,7 +287,7 @@ async fn run_speaker_inner(
     tokio::select! {
         _ = async {
             stores.wait_ready().await;
-            let _ = futures::join!(nodes.wait_until_ready(), slices.wait_until_ready(), pods.wait_until_ready(),
+            let _ = futures::join!(service_store.wait_until_ready(), nodes.wait_until_ready(), slices.wait_until_ready(), pods.wait_until_ready(),
                 l2_statuses.wait_until_ready(), bgp_statuses.wait_until_ready());
         } => {}
         _ = &mut shutdown => {
@@ -370,7 +371,7 @@ async fn run_speaker_inner(
             let live = membership.candidates(&pods.state(), &nodes.state());
             let mut input = cluster_input(
                 &options.node_name,
-                &stores.services.state(),
+                &service_store.state(),
                 &slices.state(),
                 &nodes.state(),
                 &live,
@@ -379,11 +380,10 @@ async fn run_speaker_inner(
             if !options.cordon_withdraws {
                 inputs::ignore_cordon(&mut input);
             }
-            let service_objects = stores.services.state();
+            let service_objects = service_store.state();
             for (key, message) in health.sync(service_objects.iter().map(|s| s.as_ref())) {
-                if let Some(service) = stores
-                    .services
-                    .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                if let Some(service) =
+                    service_store.get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
                 {
                     crate::health_events::publish_invalid(&recorder, &service, &message).await;
                 }
@@ -412,7 +412,7 @@ async fn run_speaker_inner(
                 changed
             });
             for change in health.changes() {
-                if let Some(service) = stores.services.get(
+                if let Some(service) = service_store.get(
                     &reflector::ObjectRef::new(&change.service.name)
                         .within(&change.service.namespace),
                 ) {
@@ -454,8 +454,7 @@ async fn run_speaker_inner(
                 for (key, protocol, message) in
                     node_assigned_events(&options.node_name, &announced, &now)
                 {
-                    if let Some(service) = stores
-                        .services
+                    if let Some(service) = service_store
                         .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
                     {
                         announced::publish_node_assigned(&recorder, &service, protocol, message)
