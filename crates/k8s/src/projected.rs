@@ -60,6 +60,11 @@ impl<V> Projected<V> {
         self.read(|e| e.current.get(key).cloned())
     }
 
+    /// Every key (`namespace/name`), in no particular order.
+    pub fn keys(&self) -> Vec<String> {
+        self.read(|e| e.current.keys().cloned().collect())
+    }
+
     pub fn len(&self) -> usize {
         self.read(|e| e.current.len())
     }

@@ -10,11 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use oxlb_announce::{Announcements, Endpoints, Health, Input, NodeView, ServiceKey, ServiceView};
 use oxlb_config::Config;
 
-use crate::views;
+use crate::views::{self, SliceView};
 
 /// Where the objects come from: the stated policy for what is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,14 +122,14 @@ pub fn announce_input<'a>(
     source: Source,
     me: &str,
     assigned: impl IntoIterator<Item = Assigned<'a>>,
-    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    slices: impl IntoIterator<Item = &'a SliceView>,
     nodes: impl IntoIterator<Item = &'a Node>,
     live: Option<&BTreeSet<String>>,
 ) -> AnnounceInput {
     // Grouped once: every Service then looks at its own slices only.
-    let mut by_service: BTreeMap<ServiceKey, Vec<&EndpointSlice>> = BTreeMap::new();
+    let mut by_service: BTreeMap<&ServiceKey, Vec<&SliceView>> = BTreeMap::new();
     for slice in slices {
-        if let Some(owner) = views::slice_owner(slice) {
+        if let Some(owner) = &slice.owner {
             by_service.entry(owner).or_default().push(slice);
         }
     }

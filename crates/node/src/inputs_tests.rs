@@ -95,7 +95,8 @@ fn a_services_slices_are_its_own_namespace_and_name_only() {
         slice(Some("web"), Some("back"), &["n2"]),
         slice(None, Some("front"), &["n3"]),
         slice(Some("web"), None, &["n4"]),
-    ];
+    ]
+    .map(|s| views::slice_view(&s));
     let ips = ips();
     let input = announce_input(
         Source::Cluster,
@@ -175,6 +176,7 @@ proptest! {
         cluster in any::<bool>(),
     ) {
         let source = if cluster { Source::Cluster } else { Source::Files };
+        let slices: Vec<views::SliceView> = slices.iter().map(views::slice_view).collect();
         let services: Vec<Service> = keys.iter().map(|(ns, name)| service(*ns, name)).collect();
         let ips = ips();
         let input = announce_input(source, "n1", assigned(&services, &ips), &slices, [], None);

@@ -6,6 +6,9 @@ use crate::cli::SpeakerArgs;
 use crate::logging;
 
 pub fn run(args: &SpeakerArgs) -> ExitCode {
+    // Before any thread: the resident size follows the live heap (oxlb_node::memory;
+    // the speaker trims once a burst of changes is over).
+    oxlb_node::memory::tune_allocator();
     logging::init(&args.log);
     if args.node_name.trim().is_empty() {
         eprintln!("oxlb speaker: --node-name (or NODE_NAME) is empty");

@@ -221,11 +221,16 @@ impl Planner {
                 pool: &assignment.pool,
             })
         });
+        let slices: Vec<views::SliceView> = snapshot
+            .endpoint_slices
+            .iter()
+            .map(|s| views::slice_view(&s.object))
+            .collect();
         let mut input = announce_input(
             Source::Files,
             &self.node,
             assigned,
-            snapshot.endpoint_slices.iter().map(|s| &s.object),
+            &slices,
             snapshot.nodes.iter().map(|n| &n.object),
             live,
         );

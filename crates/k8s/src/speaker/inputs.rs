@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use oxlb_node::inputs::{AnnounceInput, Assigned, Source, announce_input};
+use oxlb_node::views::SliceView;
 
 /// The nodes whose speaker is alive by pod readiness, as every speaker sees them from
 /// the API (so they all agree on the Layer 2 owners): nodes with a Ready, not
@@ -84,7 +84,7 @@ pub fn assigned_in_status(
 pub fn cluster_input(
     me: &str,
     services: &[Arc<Service>],
-    slices: &[Arc<EndpointSlice>],
+    slices: &[Arc<SliceView>],
     nodes: &[Arc<Node>],
     live: &BTreeSet<String>,
     lb_class: Option<&str>,

@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -255,34 +254,31 @@ async fn run_speaker_inner(
     };
     let notify = Arc::new(Notify::new());
     let (stores, mut reflectors) = Stores::start(&client, &options.namespace, &notify);
-    let service_store = crate::stores::service_objects(&client, &notify, &mut reflectors);
+    let service_store = crate::stores::speaker_services(&client, &notify, &mut reflectors);
+    let slices = crate::stores::endpoint_slices(&client, &notify, &mut reflectors);
     let all = watcher::Config::default;
     let (nodes, t1) = spawn::<Node>(Api::all(client.clone()), all(), &notify);
-    // Only an endpoint's node and conditions are read (oxlb_node::views): the cache
-    // keeps nothing else of the cluster's largest watched kind.
-    let (slices, t2) = spawn_slimmed::<EndpointSlice>(
-        Api::all(client.clone()),
-        all(),
-        &notify,
-        oxlb_node::views::keep_what_endpoints_read,
-    );
     let mine = format!("{NODE_LABEL}={}", options.node_name);
-    let (l2_statuses, t3) = spawn::<ServiceL2Status>(
-        Api::namespaced(client.clone(), &options.namespace),
-        all().labels(&mine),
+    let l2_statuses = status_objects::cache::<ServiceL2Status>(
+        &client,
+        &options.namespace,
+        &mine,
         &notify,
+        reflectors.tasks(),
     );
-    let (bgp_statuses, t4) = spawn::<ServiceBGPStatus>(
-        Api::namespaced(client.clone(), &options.namespace),
-        all().labels(&mine),
+    let bgp_statuses = status_objects::cache::<ServiceBGPStatus>(
+        &client,
+        &options.namespace,
+        &mine,
         &notify,
+        reflectors.tasks(),
     );
     let (pods, t5) = spawn::<Pod>(
         Api::namespaced(client.clone(), &options.namespace),
         all().labels(SPEAKER_POD_SELECTOR),
         &notify,
     );
-    let tasks = [t1, t2, t3, t4, t5];
+    let tasks = [t1, t5];
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::select! {
         _ = async {
@@ -305,6 +301,7 @@ async fn run_speaker_inner(
     let mut config: Option<Config> = None;
     let mut last_valid = LastValid::default();
     let mut last: Option<Announcements> = None;
+    let mut trim_owed = false;
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut l2_objects = StatusReconciler::<ServiceL2Status>::default();
     let mut bgp_objects = StatusReconciler::<ServiceBGPStatus>::default();
@@ -382,8 +379,7 @@ async fn run_speaker_inner(
             }
             let service_objects = service_store.state();
             for (key, message) in health.sync(service_objects.iter().map(|s| s.as_ref())) {
-                if let Some(service) =
-                    service_store.get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                if let Some(service) = service_store.get(&format!("{}/{}", key.namespace, key.name))
                 {
                     crate::health_events::publish_invalid(&recorder, &service, &message).await;
                 }
@@ -412,10 +408,10 @@ async fn run_speaker_inner(
                 changed
             });
             for change in health.changes() {
-                if let Some(service) = service_store.get(
-                    &reflector::ObjectRef::new(&change.service.name)
-                        .within(&change.service.namespace),
-                ) {
+                if let Some(service) = service_store.get(&format!(
+                    "{}/{}",
+                    change.service.namespace, change.service.name
+                )) {
                     crate::health_events::publish(&recorder, &service, &change).await;
                 }
             }
@@ -438,6 +434,14 @@ async fn run_speaker_inner(
             // the BGP sessions even when the routes stay the same.
             let config_changed = last_applied_config.as_ref() != Some(config);
             let announcements_changed = last.as_ref() != Some(&announcements);
+            // Freed memory goes back to the system once a burst of changes is over (the
+            // first pass that changes nothing after passes that did): trimming on every
+            // pass of a rollout of thousands of Services would cost more than it saves.
+            if announcements_changed {
+                trim_owed = true;
+            } else if std::mem::take(&mut trim_owed) {
+                oxlb_node::memory::release_freed();
+            }
             // Node labels pick the BGPPeers; its InternalIP is the default router ID.
             let node_info = nodes
                 .get(&reflector::ObjectRef::new(&options.node_name))
@@ -454,8 +458,8 @@ async fn run_speaker_inner(
                 for (key, protocol, message) in
                     node_assigned_events(&options.node_name, &announced, &now)
                 {
-                    if let Some(service) = service_store
-                        .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                    if let Some(service) =
+                        service_store.get(&format!("{}/{}", key.namespace, key.name))
                     {
                         announced::publish_node_assigned(&recorder, &service, protocol, message)
                             .await;

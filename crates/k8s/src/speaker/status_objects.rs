@@ -11,14 +11,17 @@ use std::fmt::Debug;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use oxlb_announce::ServiceKey;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use super::{FIELD_MANAGER, NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
 use super::{SpeakerOptions, owner_references};
+use crate::projected::Projected;
 use crate::stable_name::status_name;
 
 /// A per-node status kind.
@@ -72,6 +75,25 @@ macro_rules! status_kind {
 }
 pub(super) use status_kind;
 
+/// This node's objects of kind `K` (selected by `label`, `metallb.io/node=<node>`),
+/// keeping per object only its status: the reconciler reads nothing else (issue 22:
+/// 10,000 ServiceBGPStatus objects were 14 MB in the speaker's cache as objects).
+pub fn cache<K: StatusKind>(
+    client: &Client,
+    namespace: &str,
+    label: &str,
+    notify: &std::sync::Arc<Notify>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Projected<Option<K::Status>> {
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let events = watcher(api, watcher::Config::default().labels(label)).default_backoff();
+    crate::projected::spawn(events, status_of::<K>, notify, tasks)
+}
+
+fn status_of<K: StatusKind>(object: &K) -> Option<K::Status> {
+    object.status().cloned()
+}
+
 /// What this speaker last asked the API for, per object name: the cache may not have
 /// caught up yet, and asking again would only repeat the same write.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +123,7 @@ impl<K: StatusKind> StatusReconciler<K> {
         &mut self,
         client: &Client,
         options: &SpeakerOptions,
-        store: &Store<K>,
+        store: &Projected<Option<K::Status>>,
         want: BTreeMap<ServiceKey, K::Status>,
     ) {
         let node = &options.node_name;
@@ -111,10 +133,8 @@ impl<K: StatusKind> StatusReconciler<K> {
         for (key, status) in want {
             let name = status_name(K::PREFIX, node, &key);
             wanted.insert(name.clone());
-            let current = store
-                .get(&reflector::ObjectRef::new(&name).within(&options.namespace))
-                .and_then(|o| o.status().cloned());
-            if current.as_ref() == Some(&status) {
+            let cached = store.get(&format!("{}/{name}", options.namespace));
+            if cached.as_deref().and_then(Option::as_ref) == Some(&status) {
                 // The cache holds it: no second copy here (at 10,000 Services a copy of
                 // every status applied stayed in `written` for good).
                 self.written.remove(&name);
@@ -138,8 +158,16 @@ impl<K: StatusKind> StatusReconciler<K> {
                 tracing::warn!(error = %e, service = %key, kind = %K::kind(&()), "writing the status object failed");
             }
         }
-        for stale in store.state() {
-            let name = stale.meta().name.clone().unwrap_or_default();
+        let cached: BTreeSet<String> = store
+            .keys()
+            .into_iter()
+            .map(|key| match key.split_once('/') {
+                Some((_, name)) => name.to_string(),
+                None => key,
+            })
+            .collect();
+        for name in &cached {
+            let name = name.clone();
             if wanted.contains(&name) || self.written.get(&name) == Some(&Written::DeletionAsked) {
                 continue;
             }
@@ -150,11 +178,6 @@ impl<K: StatusKind> StatusReconciler<K> {
             }
         }
         // Forget names that are neither wanted nor cached any more.
-        let cached: BTreeSet<String> = store
-            .state()
-            .iter()
-            .filter_map(|o| o.meta().name.clone())
-            .collect();
         self.written
             .retain(|name, _| wanted.contains(name) || cached.contains(name));
     }
