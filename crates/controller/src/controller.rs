@@ -228,7 +228,7 @@ impl Controller {
     /// [`Self::sync`] with Services already in the core's view, shared: the core keeps
     /// these `Arc`s, so a cache of views and the core hold one copy between them.
     pub fn sync_shared(&mut self, views: &[Arc<ServiceView>], namespaces: &[Namespace]) -> Outcome {
-        let listed: BTreeSet<String> = views.iter().map(|v| v.key.clone()).collect();
+        let listed: BTreeSet<String> = views.iter().map(|v| v.key.to_string()).collect();
         self.sync_views(&listed, views.iter().cloned(), namespaces)
     }
 
@@ -313,7 +313,7 @@ impl Controller {
         for change in changes {
             match change {
                 Step::Service(view) => {
-                    let key = view.key.clone();
+                    let key = view.key.to_string();
                     let counts = view.is_load_balancer && self.is_ours(&view);
                     let was_counted = self
                         .services
@@ -429,7 +429,7 @@ impl Controller {
                 None if first_sight.contains(key) => self
                     .services
                     .get(key)
-                    .map(|t| t.view.status_ips.clone())
+                    .map(|t| t.view.status_ips.to_vec())
                     .unwrap_or_default(),
                 None => Vec::new(),
             };
@@ -516,7 +516,7 @@ impl Controller {
     }
 
     fn is_ours(&self, view: &ServiceView) -> bool {
-        view.class == self.lb_class
+        view.class.as_deref() == self.lb_class.as_deref()
     }
 
     fn handled(&self, view: &ServiceView) -> bool {
@@ -537,7 +537,9 @@ impl Controller {
             self.allocator.unassign(key);
             return;
         }
-        if view.policy == FamilyPolicy::RequireDualStack && view.families.len() < 2 {
+        if view.policy == FamilyPolicy::RequireDualStack
+            && matches!(view.family(), ServiceFamily::Single(_))
+        {
             self.warn_once(key, Event::not_enough_cluster_ips(&view.cluster_ips), run);
             self.allocator.unassign(key);
             return;
@@ -623,7 +625,7 @@ impl Controller {
             self.pending.insert(key.to_string());
         } else if held == 1
             // Requested addresses pin the set: never add to them.
-            && view.requested.as_ref().is_ok_and(Vec::is_empty)
+            && view.requested.as_ref().is_ok_and(|ips| ips.is_empty())
             && view.policy == FamilyPolicy::PreferDualStack
             && matches!(view.family(), ServiceFamily::Dual { .. })
         {
@@ -664,7 +666,10 @@ impl Controller {
     }
 
     fn try_allocate(&mut self, key: &str, view: &ServiceView) -> Result<Vec<IpAddr>, Failure> {
-        let requested = view.requested.clone().map_err(Failure::Request)?;
+        let requested = match &view.requested {
+            Ok(ips) => ips.to_vec(),
+            Err(e) => return Err(Failure::Request((**e).clone())),
+        };
         let want = view.want();
         let scope = scope(&self.namespaces, view);
         if requested.is_empty() {
@@ -691,7 +696,7 @@ impl Controller {
             && **wanted != *pool
         {
             self.allocator.unassign(key);
-            return Err(Failure::PoolMismatch(requested, wanted.clone()));
+            return Err(Failure::PoolMismatch(requested, wanted.to_string()));
         }
         Ok(requested)
     }
@@ -758,8 +763,8 @@ impl Controller {
             let needs_update = match &desired {
                 Desired::Unmanaged => false,
                 Desired::Status { ingress, pool } => {
-                    *ingress != view.status_ips
-                        || *pool != view.status_pool
+                    ingress[..] != view.status_ips[..]
+                        || pool.as_deref() != view.status_pool()
                         || view.annotations.contains_key(DEPRECATED_POOL_ANNOTATION)
                 }
             };
@@ -791,9 +796,9 @@ impl Controller {
 fn scope<'a>(namespaces: &'a BTreeMap<String, Labels>, view: &'a ServiceView) -> Scope<'a> {
     static NONE: Labels = BTreeMap::new();
     Scope {
-        namespace: &view.namespace,
+        namespace: view.namespace(),
         service_labels: &view.labels,
-        namespace_labels: namespaces.get(&view.namespace).unwrap_or(&NONE),
+        namespace_labels: namespaces.get(view.namespace()).unwrap_or(&NONE),
     }
 }
 
