@@ -409,7 +409,7 @@ impl Controller {
                         for (key, held) in self.allocator.services() {
                             carried
                                 .entry(key.to_string())
-                                .or_insert_with(|| held.ips.clone());
+                                .or_insert_with(|| held.ips.to_vec());
                         }
                         self.allocator = Allocator::new(&config.pools);
                         self.config = *config;
@@ -545,7 +545,7 @@ impl Controller {
             return;
         }
         let mut current = match self.allocator.held(key) {
-            Some(held) => held.ips.clone(),
+            Some(held) => held.ips.to_vec(),
             None => hint,
         };
         if !current.is_empty() {
@@ -641,7 +641,7 @@ impl Controller {
             self.pending.remove(key);
             return Ok(());
         };
-        let before = self.allocator.held(key).map(|h| h.ips.clone());
+        let before = self.allocator.held(key).map(|h| h.ips.to_vec());
         let ips = match self.try_allocate(key, &view) {
             Ok(ips) => ips,
             Err(failure) => {
@@ -727,7 +727,7 @@ impl Controller {
         }
         match self.allocator.held(&view.key) {
             Some(held) if self.handled(view) => Desired::Status {
-                ingress: held.ips.clone(),
+                ingress: held.ips.to_vec(),
                 pool: Some(held.pool.to_string()),
             },
             _ => Desired::Status {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
-use oxlb_allocator::{Family, Port, QuotedList, ShareKey, Usage, Want};
+use oxlb_allocator::{Family, Port, Protocol, QuotedList, ShareKey, Usage, Want};
 use oxlb_config::StringMap;
 
 pub const PREFIX: &str = "metallb.io/";
@@ -244,7 +244,7 @@ impl ServiceView {
             .iter()
             .flatten()
             .map(|p| Port {
-                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                protocol: Protocol::from(p.protocol.as_deref().unwrap_or("TCP")),
                 port: p.port,
             })
             .collect();
