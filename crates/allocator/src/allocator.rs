@@ -14,7 +14,7 @@ use oxlb_config::{Family, Pool};
 use crate::error::{AllocError, FamilyLabel};
 use crate::scope::{Scope, auto_pools, pinned_pools, pool_allows};
 use crate::space::FamilySpace;
-use crate::{Port, ShareKey, Usage, Want};
+use crate::{ShareKey, Usage, Want};
 
 #[derive(Debug, Clone)]
 struct PoolState {
@@ -47,16 +47,49 @@ impl PoolState {
     }
 }
 
-/// One address in use: the key every holder shares, who holds it (sorted; almost
-/// always one, a handful when shared) and which (protocol, port) each holder uses.
+/// One address in use: the key every holder shares and who holds it (sorted; almost
+/// always one, a handful when shared). The (protocol, port)s in use on it are the
+/// holders' own (`Held::usage`), not copied here (issue 22: a list of them per
+/// address with a holder each was 13 MB at 100,000 Services).
 #[derive(Debug, Clone)]
 struct IpUse {
     key: ShareKey,
     users: Vec<Arc<str>>,
-    /// Port -> holder. A list, not a map: an IP has a handful of ports, and an empty
-    /// B-tree leaf costs hundreds of bytes per IP (10,000 Services: 9.8 MB of the heap
-    /// peak was this map).
-    ports: Vec<(Port, Arc<str>)>,
+}
+
+/// The addresses a service holds: one or two (one per family), inline, so holding
+/// them costs no allocation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HeldIps {
+    ips: [IpAddr; 2],
+    len: u8,
+}
+
+impl HeldIps {
+    /// The first two of `ips` (a service never holds more: `assign` refuses them).
+    fn new(ips: &[IpAddr]) -> HeldIps {
+        let unspecified = IpAddr::from([0, 0, 0, 0]);
+        let first = ips.first().copied().unwrap_or(unspecified);
+        let second = ips.get(1).copied().unwrap_or(unspecified);
+        HeldIps {
+            ips: [first, second],
+            len: u8::try_from(ips.len().min(2)).unwrap_or(2),
+        }
+    }
+}
+
+impl std::ops::Deref for HeldIps {
+    type Target = [IpAddr];
+
+    fn deref(&self) -> &[IpAddr] {
+        &self.ips[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for HeldIps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// What a service holds.
@@ -64,7 +97,7 @@ struct IpUse {
 pub struct Held {
     pub pool: Arc<str>,
     /// IPv4 first when both families are held (MetalLB's order), else as requested.
-    pub ips: Vec<IpAddr>,
+    pub ips: HeldIps,
     pub usage: Usage,
 }
 
@@ -221,12 +254,11 @@ impl Allocator {
     /// Releases what `service` holds; returns it.
     pub fn unassign(&mut self, service: &str) -> Option<Held> {
         let held = self.services.remove(service)?;
-        for ip in &held.ips {
+        for ip in held.ips.iter() {
             let Some(entry) = self.ips.get_mut(ip) else {
                 continue;
             };
             entry.users.retain(|u| &**u != service);
-            entry.ports.retain(|(_, holder)| &**holder != service);
             if entry.users.is_empty() {
                 let key = entry.key.clone();
                 self.ips.remove(ip);
@@ -258,7 +290,7 @@ impl Allocator {
         scope: &Scope<'_>,
     ) -> Result<Vec<IpAddr>, AllocError> {
         if let Some(held) = self.services.get(service) {
-            let ips = held.ips.clone();
+            let ips = held.ips.to_vec();
             self.assign(service, &ips, usage, scope)?;
             return Ok(ips);
         }
@@ -311,10 +343,9 @@ impl Allocator {
         let Some(held) = self.services.get(service) else {
             return Err(AllocError::NoAvailable);
         };
-        let [existing] = held.ips.as_slice() else {
+        let [existing] = *held.ips else {
             return Err(AllocError::NoAvailable);
         };
-        let existing = *existing;
         let pool = held.pool.clone();
         let missing = match Family::of(&existing) {
             Family::V4 => Family::V6,
@@ -367,12 +398,14 @@ impl Allocator {
                 });
             }
         }
-        for port in &usage.ports {
-            if entry
-                .ports
+        for port in usage.ports.iter() {
+            let in_use = entry
+                .users
                 .iter()
-                .any(|(held, holder)| held == port && &**holder != service)
-            {
+                .filter(|holder| &***holder != service)
+                .filter_map(|holder| self.services.get(holder))
+                .any(|held| held.usage.ports.contains(port));
+            if in_use {
                 return Err(AllocError::PortInUse {
                     port: port.clone(),
                     ip: *ip,
@@ -392,7 +425,6 @@ impl Allocator {
             let entry = self.ips.entry(*ip).or_insert_with(|| IpUse {
                 key: usage.key.clone(),
                 users: Vec::new(),
-                ports: Vec::new(),
             });
             if entry.users.is_empty()
                 && let Some(state) = self.pools.get_mut(&**pool)
@@ -410,21 +442,15 @@ impl Allocator {
                 }
             }
             if let Err(at) = entry.users.binary_search(&key) {
+                entry.users.reserve_exact(1);
                 entry.users.insert(at, key.clone());
-            }
-            entry.ports.reserve_exact(usage.ports.len());
-            for port in &usage.ports {
-                match entry.ports.iter_mut().find(|(held, _)| held == port) {
-                    Some((_, holder)) => *holder = key.clone(),
-                    None => entry.ports.push((port.clone(), key.clone())),
-                }
             }
         }
         self.services.insert(
             key,
             Held {
                 pool: pool.clone(),
-                ips: ips.to_vec(),
+                ips: HeldIps::new(ips),
                 usage: usage.clone(),
             },
         );

@@ -67,7 +67,10 @@ fn released_holes_are_reused_lowest_first() {
             .unwrap();
     }
     // s254 holds 10.0.1.1 (the .255 and .0 in between are skipped).
-    assert_eq!(a.held("ns/s254").unwrap().ips, vec![ip("10.0.1.1")]);
+    assert_eq!(
+        a.held("ns/s254").unwrap().ips.to_vec(),
+        vec![ip("10.0.1.1")]
+    );
     a.unassign("ns/s300");
     a.unassign("ns/s10");
     assert_eq!(a.free_intervals(), 3);
@@ -113,7 +116,7 @@ fn sharing_needs_same_key_and_distinct_ports() {
     let mut a = Allocator::new(&[pool("p", &["10.0.0.0/30"], false)].into());
     let scope = Scope::plain("ns");
     let web = |port| Usage {
-        ports: vec![Port::tcp(port)],
+        ports: [Port::tcp(port)].into(),
         key: ShareKey::new("k", ""),
     };
     assert_eq!(
@@ -210,7 +213,7 @@ fn prefer_dual_takes_one_family_then_completes() {
         ip("fc00::")
     );
     assert_eq!(
-        a.held("ns/p").unwrap().ips,
+        a.held("ns/p").unwrap().ips.to_vec(),
         vec![ip("10.0.0.0"), ip("fc00::")]
     );
 }

@@ -50,17 +50,61 @@ pub enum Change {
     SetConfig(Box<Config>),
 }
 
+/// A Service's key (`namespace/name`): the view's own, shared by the maps and sets
+/// that name the Service (a refcount, not a copy of the text per map; issue 22).
+type Key = Arc<str>;
+
 #[derive(Debug, Clone)]
 struct Tracked {
     /// Shared so a reconcile step reads it while the controller changes (a refcount,
     /// not a copy of the labels and annotations per step).
     view: Arc<ServiceView>,
-    /// Last `AllocationFailed` message, so a retry that fails the same way is quiet.
+    /// `None` while nothing failed, as for most Services: three messages inline
+    /// widened every entry of the map by 72 bytes (issue 22).
+    reported: Option<Box<Reported>>,
+}
+
+/// The last failure messages reported for a Service, so a retry that fails the same
+/// way is quiet.
+#[derive(Debug, Clone, Default)]
+struct Reported {
+    /// Last `AllocationFailed` message.
     failure: Option<String>,
-    /// Last `AdditionalAssignFailed` message, same purpose.
+    /// Last `AdditionalAssignFailed` message.
     additional_failure: Option<String>,
-    /// Last `LoadBalancerFailed` / `not enough clusterips` message, same purpose.
+    /// Last `LoadBalancerFailed` / `not enough clusterips` message.
     warning: Option<String>,
+}
+
+impl Tracked {
+    fn new(view: Arc<ServiceView>) -> Tracked {
+        Tracked {
+            view,
+            reported: None,
+        }
+    }
+
+    fn last(&self, which: fn(&Reported) -> &Option<String>) -> Option<&str> {
+        self.reported.as_deref().and_then(|r| which(r).as_deref())
+    }
+
+    fn remember(
+        &mut self,
+        which: fn(&mut Reported) -> &mut Option<String>,
+        message: Option<String>,
+    ) {
+        if message.is_none() && self.reported.is_none() {
+            return;
+        }
+        let reported = self.reported.get_or_insert_with(Box::default);
+        *which(reported) = message;
+        if reported.failure.is_none()
+            && reported.additional_failure.is_none()
+            && reported.warning.is_none()
+        {
+            self.reported = None;
+        }
+    }
 }
 
 /// One step of a reconcile: a Service already in its compact view, or any other
@@ -123,13 +167,13 @@ pub struct Controller {
     config: Config,
     lb_class: Option<String>,
     allocator: Allocator,
-    services: BTreeMap<String, Tracked>,
+    services: BTreeMap<Key, Tracked>,
     namespaces: BTreeMap<String, Labels>,
     /// Handled Services without addresses (or, with `keep_on_unmet_request`, holding
     /// one while asking for another).
-    pending: BTreeSet<String>,
+    pending: BTreeSet<Key>,
     /// PreferDualStack dual-family Services holding one address.
-    incomplete: BTreeSet<String>,
+    incomplete: BTreeSet<Key>,
     /// A Service asking for addresses other than those it holds keeps them until the
     /// request can be met (`oxlb run`); MetalLB (the default) releases them first, so
     /// a request that cannot be met leaves the Service without an IP.
@@ -146,17 +190,17 @@ pub struct Controller {
 #[derive(Default)]
 struct Run {
     /// Services to settle (any input changed).
-    dirty: BTreeSet<String>,
+    dirty: BTreeSet<Key>,
     /// Services whose input changed other than by a status write-back.
-    changed: BTreeSet<String>,
-    touched: BTreeSet<String>,
-    events: BTreeMap<String, Vec<Event>>,
+    changed: BTreeSet<Key>,
+    touched: BTreeSet<Key>,
+    events: BTreeMap<Key, Vec<Event>>,
 }
 
 impl Run {
-    fn emit(&mut self, key: &str, event: Event) {
-        self.touched.insert(key.to_string());
-        self.events.entry(key.to_string()).or_default().push(event);
+    fn emit(&mut self, key: &Key, event: Event) {
+        self.touched.insert(key.clone());
+        self.events.entry(key.clone()).or_default().push(event);
     }
 }
 
@@ -228,7 +272,7 @@ impl Controller {
     /// [`Self::sync`] with Services already in the core's view, shared: the core keeps
     /// these `Arc`s, so a cache of views and the core hold one copy between them.
     pub fn sync_shared(&mut self, views: &[Arc<ServiceView>], namespaces: &[Namespace]) -> Outcome {
-        let listed: BTreeSet<String> = views.iter().map(|v| v.key.clone()).collect();
+        let listed: BTreeSet<String> = views.iter().map(|v| v.key.to_string()).collect();
         self.sync_views(&listed, views.iter().cloned(), namespaces)
     }
 
@@ -262,7 +306,8 @@ impl Controller {
         let mut changes: Vec<Change> = self
             .services
             .keys()
-            .chain(self.refused.keys())
+            .map(|k| &**k)
+            .chain(self.refused.keys().map(String::as_str))
             .filter(|k| !listed.contains(*k))
             .map(|k| {
                 let (namespace, name) = k.split_once('/').unwrap_or((k, ""));
@@ -330,9 +375,9 @@ impl Controller {
                             self.pending.remove(&key);
                             self.incomplete.remove(&key);
                         }
-                        if !self.refused.contains_key(&key) {
+                        if !self.refused.contains_key(&*key) {
                             self.refused
-                                .insert(key.clone(), !view.status_ips.is_empty());
+                                .insert(key.to_string(), !view.status_ips.is_empty());
                             run.emit(&key, Event::service_limit_exceeded(limit));
                         }
                         run.dirty.remove(&key);
@@ -340,7 +385,7 @@ impl Controller {
                         first_sight.remove(&key);
                         continue;
                     }
-                    self.refused.remove(&key);
+                    self.refused.remove(&*key);
                     if counts && !was_counted {
                         load_balancers += 1;
                     } else if !counts && was_counted {
@@ -358,15 +403,7 @@ impl Controller {
                             run.dirty.insert(key);
                         }
                         None => {
-                            self.services.insert(
-                                key.clone(),
-                                Tracked {
-                                    view,
-                                    failure: None,
-                                    additional_failure: None,
-                                    warning: None,
-                                },
-                            );
+                            self.services.insert(key.clone(), Tracked::new(view));
                             first_sight.insert(key.clone());
                             run.changed.insert(key.clone());
                             run.dirty.insert(key);
@@ -378,18 +415,18 @@ impl Controller {
                     self.refused.remove(&key);
                     if self
                         .services
-                        .remove(&key)
+                        .remove(key.as_str())
                         .is_some_and(|t| t.view.is_load_balancer && self.is_ours(&t.view))
                     {
                         load_balancers = load_balancers.saturating_sub(1);
                     }
                     self.allocator.unassign(&key);
                     carried.remove(&key);
-                    self.pending.remove(&key);
-                    self.incomplete.remove(&key);
-                    run.dirty.remove(&key);
-                    run.changed.remove(&key);
-                    first_sight.remove(&key);
+                    self.pending.remove(key.as_str());
+                    self.incomplete.remove(key.as_str());
+                    run.dirty.remove(key.as_str());
+                    run.changed.remove(key.as_str());
+                    first_sight.remove(key.as_str());
                 }
                 Step::UpsertNamespace(namespace) => {
                     let name = namespace.metadata.name.clone().unwrap_or_default();
@@ -409,7 +446,7 @@ impl Controller {
                         for (key, held) in self.allocator.services() {
                             carried
                                 .entry(key.to_string())
-                                .or_insert_with(|| held.ips.clone());
+                                .or_insert_with(|| held.ips.to_vec());
                         }
                         self.allocator = Allocator::new(&config.pools);
                         self.config = *config;
@@ -424,12 +461,12 @@ impl Controller {
         }
         let dirty = std::mem::take(&mut run.dirty);
         for key in &dirty {
-            let hint = match carried.remove(key) {
+            let hint = match carried.remove(&**key) {
                 Some(ips) => ips,
                 None if first_sight.contains(key) => self
                     .services
                     .get(key)
-                    .map(|t| t.view.status_ips.clone())
+                    .map(|t| t.view.status_ips.to_vec())
                     .unwrap_or_default(),
                 None => Vec::new(),
             };
@@ -440,11 +477,11 @@ impl Controller {
         // restart finds nothing left to do. Only each Service's final reason is
         // reported. Each Service progresses at most twice (an address, then the second
         // family), so this ends.
-        let mut failures: BTreeMap<String, Event> = BTreeMap::new();
-        let mut additional_failures: BTreeMap<String, Event> = BTreeMap::new();
+        let mut failures: BTreeMap<Key, Event> = BTreeMap::new();
+        let mut additional_failures: BTreeMap<Key, Event> = BTreeMap::new();
         loop {
             let mut progress = false;
-            let pending: Vec<String> = self.pending.iter().cloned().collect();
+            let pending: Vec<Key> = self.pending.iter().cloned().collect();
             for key in pending {
                 match self.allocate(&key, &mut run) {
                     Ok(()) => {
@@ -456,7 +493,7 @@ impl Controller {
                     }
                 }
             }
-            let incomplete: Vec<String> = self.incomplete.iter().cloned().collect();
+            let incomplete: Vec<Key> = self.incomplete.iter().cloned().collect();
             for key in incomplete {
                 match self.complete(&key, &mut run) {
                     Ok(()) => {
@@ -475,17 +512,17 @@ impl Controller {
         for (key, event) in failures {
             let changed = run.changed.contains(&key);
             if let Some(tracked) = self.services.get_mut(&key)
-                && (changed || tracked.failure.as_deref() != Some(&event.message))
+                && (changed || tracked.last(|r| &r.failure) != Some(&event.message))
             {
-                tracked.failure = Some(event.message.clone());
+                tracked.remember(|r| &mut r.failure, Some(event.message.clone()));
                 run.emit(&key, event);
             }
         }
         for (key, event) in additional_failures {
             if let Some(tracked) = self.services.get_mut(&key)
-                && tracked.additional_failure.as_deref() != Some(&event.message)
+                && tracked.last(|r| &r.additional_failure) != Some(&event.message)
             {
-                tracked.additional_failure = Some(event.message.clone());
+                tracked.remember(|r| &mut r.additional_failure, Some(event.message.clone()));
                 run.emit(&key, event);
             }
         }
@@ -511,12 +548,12 @@ impl Controller {
     pub fn all_desired(&self) -> BTreeMap<String, Desired> {
         self.services
             .iter()
-            .map(|(k, t)| (k.clone(), self.desired_for(&t.view)))
+            .map(|(k, t)| (k.to_string(), self.desired_for(&t.view)))
             .collect()
     }
 
     fn is_ours(&self, view: &ServiceView) -> bool {
-        view.class == self.lb_class
+        view.class.as_deref() == self.lb_class.as_deref()
     }
 
     fn handled(&self, view: &ServiceView) -> bool {
@@ -524,8 +561,8 @@ impl Controller {
     }
 
     /// Phase 1 for one Service: keep what it holds (or `hint`) if still allowed.
-    fn settle(&mut self, key: &str, hint: Vec<IpAddr>, run: &mut Run) {
-        run.touched.insert(key.to_string());
+    fn settle(&mut self, key: &Key, hint: Vec<IpAddr>, run: &mut Run) {
+        run.touched.insert(key.clone());
         self.pending.remove(key);
         self.incomplete.remove(key);
         let Some(view) = self.services.get(key).map(|t| Arc::clone(&t.view)) else {
@@ -537,13 +574,15 @@ impl Controller {
             self.allocator.unassign(key);
             return;
         }
-        if view.policy == FamilyPolicy::RequireDualStack && view.families.len() < 2 {
+        if view.policy == FamilyPolicy::RequireDualStack
+            && matches!(view.family(), ServiceFamily::Single(_))
+        {
             self.warn_once(key, Event::not_enough_cluster_ips(&view.cluster_ips), run);
             self.allocator.unassign(key);
             return;
         }
         let mut current = match self.allocator.held(key) {
-            Some(held) => held.ips.clone(),
+            Some(held) => held.ips.to_vec(),
             None => hint,
         };
         if !current.is_empty() {
@@ -599,47 +638,47 @@ impl Controller {
             }
         }
         if let Some(tracked) = self.services.get_mut(key) {
-            tracked.warning = None;
+            tracked.remember(|r| &mut r.warning, None);
         }
         self.classify(key, &view, current.len());
         if retarget {
-            self.pending.insert(key.to_string());
+            self.pending.insert(key.clone());
         }
     }
 
     /// Emits a warning unless the last one for this Service said the same.
-    fn warn_once(&mut self, key: &str, event: Event, run: &mut Run) {
+    fn warn_once(&mut self, key: &Key, event: Event, run: &mut Run) {
         if let Some(tracked) = self.services.get_mut(key)
-            && tracked.warning.as_deref() != Some(&event.message)
+            && tracked.last(|r| &r.warning) != Some(&event.message)
         {
-            tracked.warning = Some(event.message.clone());
+            tracked.remember(|r| &mut r.warning, Some(event.message.clone()));
             run.emit(key, event);
         }
     }
 
     /// Files a handled Service holding `held` addresses under pending / incomplete.
-    fn classify(&mut self, key: &str, view: &ServiceView, held: usize) {
+    fn classify(&mut self, key: &Key, view: &ServiceView, held: usize) {
         if held == 0 {
-            self.pending.insert(key.to_string());
+            self.pending.insert(key.clone());
         } else if held == 1
             // Requested addresses pin the set: never add to them.
-            && view.requested.as_ref().is_ok_and(Vec::is_empty)
+            && view.requested.as_ref().is_ok_and(|ips| ips.is_empty())
             && view.policy == FamilyPolicy::PreferDualStack
             && matches!(view.family(), ServiceFamily::Dual { .. })
         {
-            self.incomplete.insert(key.to_string());
+            self.incomplete.insert(key.clone());
         }
     }
 
     /// Phase 2 for one Service: MetalLB's `allocateIPs`.
     /// Phase 2 for one Service: MetalLB's `allocateIPs`. The error is the
     /// `AllocationFailed` event to report if this stays the final reason.
-    fn allocate(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
+    fn allocate(&mut self, key: &Key, run: &mut Run) -> Result<(), Event> {
         let Some(view) = self.services.get(key).map(|t| Arc::clone(&t.view)) else {
             self.pending.remove(key);
             return Ok(());
         };
-        let before = self.allocator.held(key).map(|h| h.ips.clone());
+        let before = self.allocator.held(key).map(|h| h.ips.to_vec());
         let ips = match self.try_allocate(key, &view) {
             Ok(ips) => ips,
             Err(failure) => {
@@ -657,14 +696,17 @@ impl Controller {
         self.pending.remove(key);
         run.emit(key, Event::ip_allocated(&ips));
         if let Some(tracked) = self.services.get_mut(key) {
-            tracked.failure = None;
+            tracked.remember(|r| &mut r.failure, None);
         }
         self.classify(key, &view, ips.len());
         Ok(())
     }
 
     fn try_allocate(&mut self, key: &str, view: &ServiceView) -> Result<Vec<IpAddr>, Failure> {
-        let requested = view.requested.clone().map_err(Failure::Request)?;
+        let requested = match &view.requested {
+            Ok(ips) => ips.to_vec(),
+            Err(e) => return Err(Failure::Request((**e).clone())),
+        };
         let want = view.want();
         let scope = scope(&self.namespaces, view);
         if requested.is_empty() {
@@ -691,14 +733,14 @@ impl Controller {
             && **wanted != *pool
         {
             self.allocator.unassign(key);
-            return Err(Failure::PoolMismatch(requested, wanted.clone()));
+            return Err(Failure::PoolMismatch(requested, wanted.to_string()));
         }
         Ok(requested)
     }
 
     /// Phase 3 for one Service: PreferDualStack adds the missing family. The error is
     /// the `AdditionalAssignFailed` event to report if this stays the final reason.
-    fn complete(&mut self, key: &str, run: &mut Run) -> Result<(), Event> {
+    fn complete(&mut self, key: &Key, run: &mut Run) -> Result<(), Event> {
         let Some(view) = self.services.get(key).map(|t| Arc::clone(&t.view)) else {
             self.incomplete.remove(key);
             return Ok(());
@@ -711,7 +753,7 @@ impl Controller {
         self.incomplete.remove(key);
         run.emit(key, Event::additional_ip_allocated(ip));
         if let Some(tracked) = self.services.get_mut(key) {
-            tracked.additional_failure = None;
+            tracked.remember(|r| &mut r.additional_failure, None);
         }
         Ok(())
     }
@@ -722,7 +764,7 @@ impl Controller {
         }
         match self.allocator.held(&view.key) {
             Some(held) if self.handled(view) => Desired::Status {
-                ingress: held.ips.clone(),
+                ingress: held.ips.to_vec(),
                 pool: Some(held.pool.to_string()),
             },
             _ => Desired::Status {
@@ -736,11 +778,11 @@ impl Controller {
         let mut services = BTreeMap::new();
         for key in &run.touched {
             let Some(tracked) = self.services.get(key) else {
-                if let Some(had_status) = self.refused.get(key) {
+                if let Some(had_status) = self.refused.get(&**key) {
                     // Refused for the limit: nothing is held here, so a status that
                     // names addresses is cleared (once).
                     services.insert(
-                        key.clone(),
+                        key.to_string(),
                         ServiceOutcome {
                             desired: Desired::Status {
                                 ingress: Vec::new(),
@@ -758,8 +800,8 @@ impl Controller {
             let needs_update = match &desired {
                 Desired::Unmanaged => false,
                 Desired::Status { ingress, pool } => {
-                    *ingress != view.status_ips
-                        || *pool != view.status_pool
+                    ingress[..] != view.status_ips[..]
+                        || pool.as_deref() != view.status_pool()
                         || view.annotations.contains_key(DEPRECATED_POOL_ANNOTATION)
                 }
             };
@@ -773,7 +815,7 @@ impl Controller {
                 );
             }
             services.insert(
-                key.clone(),
+                key.to_string(),
                 ServiceOutcome {
                     desired,
                     needs_update,
@@ -791,9 +833,9 @@ impl Controller {
 fn scope<'a>(namespaces: &'a BTreeMap<String, Labels>, view: &'a ServiceView) -> Scope<'a> {
     static NONE: Labels = BTreeMap::new();
     Scope {
-        namespace: &view.namespace,
+        namespace: view.namespace(),
         service_labels: &view.labels,
-        namespace_labels: namespaces.get(&view.namespace).unwrap_or(&NONE),
+        namespace_labels: namespaces.get(view.namespace()).unwrap_or(&NONE),
     }
 }
 

@@ -136,7 +136,7 @@ impl Event {
         )
     }
 
-    pub fn not_enough_cluster_ips(cluster_ips: &[String]) -> Event {
+    pub fn not_enough_cluster_ips(cluster_ips: &[Box<str>]) -> Event {
         Event::new(
             EventReason::NotEnoughClusterIps,
             format!(

@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
-use oxlb_allocator::{Family, Port, QuotedList, ShareKey, Usage, Want};
+use oxlb_allocator::{Family, Port, Protocol, QuotedList, ShareKey, Usage, Want};
 use oxlb_config::StringMap;
 
 pub const PREFIX: &str = "metallb.io/";
@@ -72,30 +73,35 @@ pub enum ServiceFamily {
 }
 
 /// A Service as the controller sees it.
+///
+/// Kept compact: one per Service lives as long as the Service (issue 22: at 100,000
+/// Services the view was 310 bytes plus six small allocations each). Text is boxed
+/// (no spare capacity), the namespace is a prefix of the key, the pool annotation is
+/// read from the annotations, and the families are two bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceView {
     /// `namespace/name`, the key in events and in the allocator.
-    pub key: String,
-    pub namespace: String,
+    pub key: Arc<str>,
+    /// The length of the namespace at the start of `key`.
+    namespace_len: u32,
     pub labels: StringMap,
     /// Only MetalLB's (both prefixes).
     pub annotations: StringMap,
     pub is_load_balancer: bool,
-    pub class: Option<String>,
+    pub class: Option<Box<str>>,
     pub policy: FamilyPolicy,
     /// Families from `ipFamilies`, else the cluster IPs, else the requested addresses,
     /// else both for a dual-stack policy, else IPv4 (services in files may lack them).
-    pub families: Vec<Family>,
+    family: ServiceFamily,
     /// For the "not enough clusterips" message.
-    pub cluster_ips: Vec<String>,
-    pub requested: Result<Vec<IpAddr>, RequestError>,
+    pub cluster_ips: Box<[Box<str>]>,
+    /// Boxed: a failed request is rare, and its text would widen every view.
+    pub requested: Result<Box<[IpAddr]>, Box<RequestError>>,
     /// The `address-pool` annotation, if set and non-empty.
-    pub pool: Option<String>,
+    pub pool: Option<Box<str>>,
     pub usage: Usage,
     /// `status.loadBalancer.ingress[].ip` as currently written.
-    pub status_ips: Vec<IpAddr>,
-    /// `metallb.io/ip-allocated-from-pool` as currently written.
-    pub status_pool: Option<String>,
+    pub status_ips: Box<[IpAddr]>,
 }
 
 /// `metallb.io/X` if present, else `metallb.universe.tf/X` (MetalLB's precedence).
@@ -114,6 +120,15 @@ fn parse_family(text: &str) -> Option<Family> {
 }
 
 fn parse_requested(
+    annotation_value: Option<&str>,
+    spec_ip: Option<&str>,
+) -> Result<Box<[IpAddr]>, Box<RequestError>> {
+    parse_requested_ips(annotation_value, spec_ip)
+        .map(Vec::into_boxed_slice)
+        .map_err(Box::new)
+}
+
+fn parse_requested_ips(
     annotation_value: Option<&str>,
     spec_ip: Option<&str>,
 ) -> Result<Vec<IpAddr>, RequestError> {
@@ -146,8 +161,8 @@ fn parse_requested(
 impl ServiceView {
     pub fn from_service(service: &Service) -> ServiceView {
         let meta = &service.metadata;
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let name = meta.name.clone().unwrap_or_default();
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        let name = meta.name.as_deref().unwrap_or_default();
         // Only MetalLB's annotations are read: others (kubectl's last-applied
         // configuration, often the size of the whole object) are not kept per Service,
         // and changing them is no new input.
@@ -171,11 +186,16 @@ impl ServiceView {
             Some(_) => Some(FamilyPolicy::SingleStack),
             None => None,
         };
-        let mut cluster_ips: Vec<String> = spec.cluster_ips.clone().unwrap_or_default();
+        let mut cluster_ips: Vec<Box<str>> = spec
+            .cluster_ips
+            .iter()
+            .flatten()
+            .map(|ip| Box::from(ip.as_str()))
+            .collect();
         if cluster_ips.is_empty()
             && let Some(ip) = &spec.cluster_ip
         {
-            cluster_ips.push(ip.clone());
+            cluster_ips.push(Box::from(ip.as_str()));
         }
         let mut families: Vec<Family> = spec
             .ip_families
@@ -214,12 +234,17 @@ impl ServiceView {
         if policy == FamilyPolicy::SingleStack {
             families.truncate(1);
         }
+        let family = match families.as_slice() {
+            [first, _, ..] => ServiceFamily::Dual { primary: *first },
+            [only] => ServiceFamily::Single(*only),
+            [] => ServiceFamily::Single(Family::V4),
+        };
         let ports = spec
             .ports
             .iter()
             .flatten()
             .map(|p| Port {
-                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                protocol: Protocol::from(p.protocol.as_deref().unwrap_or("TCP")),
                 port: p.port,
             })
             .collect();
@@ -247,35 +272,44 @@ impl ServiceView {
             .flatten()
             .filter_map(|ingress| ingress.ip.as_deref()?.parse::<IpAddr>().ok())
             .collect();
+        // A namespace longer than 4 GB cannot come from the API server; saturating
+        // keeps the view well-formed anyway (the namespace is then the whole key).
+        let namespace_len = u32::try_from(namespace.len()).unwrap_or(u32::MAX);
         ServiceView {
-            key: format!("{namespace}/{name}"),
+            key: Arc::from(format!("{namespace}/{name}")),
+            namespace_len,
             labels: meta.labels.iter().flatten().collect(),
             is_load_balancer: spec.type_.as_deref() == Some("LoadBalancer"),
-            class: spec.load_balancer_class.clone(),
+            class: spec.load_balancer_class.as_deref().map(Box::from),
             policy,
-            families,
-            cluster_ips,
+            family,
+            cluster_ips: cluster_ips.into_boxed_slice(),
             requested,
             pool: annotation(&annotations, ADDRESS_POOL)
                 .filter(|p| !p.is_empty())
-                .map(str::to_string),
+                .map(Box::from),
             usage: Usage {
                 ports,
                 key: ShareKey::new(&sharing, &backend),
             },
             status_ips,
-            status_pool: annotations.get(POOL_ANNOTATION).map(str::to_string),
-            namespace,
             annotations,
         }
     }
 
+    /// The namespace: the key up to its first `/`.
+    pub fn namespace(&self) -> &str {
+        let len = usize::try_from(self.namespace_len).unwrap_or(usize::MAX);
+        self.key.get(..len).unwrap_or(&self.key)
+    }
+
+    /// `metallb.io/ip-allocated-from-pool` as currently written.
+    pub fn status_pool(&self) -> Option<&str> {
+        self.annotations.get(POOL_ANNOTATION)
+    }
+
     pub fn family(&self) -> ServiceFamily {
-        match self.families.as_slice() {
-            [first, _, ..] => ServiceFamily::Dual { primary: *first },
-            [only] => ServiceFamily::Single(*only),
-            [] => ServiceFamily::Single(Family::V4),
-        }
+        self.family
     }
 
     /// What to ask the allocator for.
@@ -293,8 +327,7 @@ impl ServiceView {
     pub fn same_input(&self, other: &ServiceView) -> bool {
         let strip = |v: &ServiceView| {
             let mut v = v.clone();
-            v.status_ips.clear();
-            v.status_pool = None;
+            v.status_ips = Box::default();
             v.annotations = v
                 .annotations
                 .without(&[POOL_ANNOTATION, DEPRECATED_POOL_ANNOTATION]);

@@ -199,9 +199,9 @@ fn check_invariants(cluster: &Cluster) {
             "{key} holds but is not handled"
         );
         let scope = Scope {
-            namespace: &view.namespace,
+            namespace: view.namespace(),
             service_labels: &view.labels,
-            namespace_labels: ns_labels.get(&view.namespace).unwrap_or(&empty),
+            namespace_labels: ns_labels.get(view.namespace()).unwrap_or(&empty),
         };
         assert!(pool_allows(pool, &scope), "{key} may not use {}", pool.name);
         for ip in &ingress {

@@ -31,7 +31,7 @@ impl CachedService {
     }
 
     pub fn namespace(&self) -> &str {
-        &self.view.namespace
+        self.view.namespace()
     }
 
     pub fn name(&self) -> &str {

@@ -49,8 +49,8 @@ pub fn differences(service: &ServiceView, desired: &Desired) -> Differences {
     };
     let deprecated = service.annotations.contains_key(DEPRECATED_POOL_ANNOTATION);
     Differences {
-        annotation: service.status_pool != *pool || deprecated,
-        status: service.status_ips != *ingress,
+        annotation: service.status_pool() != pool.as_deref() || deprecated,
+        status: service.status_ips[..] != ingress[..],
     }
 }
 
