@@ -12,7 +12,8 @@
 //! reasons and messages, status subresource semantics (the main resource ignores
 //! `status`, `/status` ignores everything else), selectors on lists and watches
 //! (an object that stops matching is a DELETED event to that watch, as upstream).
-//! Not modelled: admission, validation, defaulting, managed fields, pagination.
+//! Lists are paginated for `limit` / `continue` as by the API server.
+//! Not modelled: admission, validation, defaulting, managed fields.
 
 mod fixtures;
 mod route;
@@ -482,22 +483,51 @@ impl FakeApi {
             }
             ("GET", None) => {
                 let filter = Filter::from_query(query);
-                let items: Vec<Value> = state
+                // Pagination as the API server does it for `limit` (kube's watcher and
+                // client-go list in pages of 500): at most `limit` items and a
+                // `continue` token; every page carries the first page's
+                // resourceVersion, so a watch from it delivers what changed meanwhile.
+                // Later pages read the objects as they are then (the real server reads
+                // one snapshot), after the last key returned.
+                let limit: Option<usize> = select::query_param(query, "limit")
+                    .and_then(|l| l.parse().ok())
+                    .filter(|l| *l > 0);
+                let token = select::query_param(query, "continue").filter(|t| !t.is_empty());
+                let (version, after) = match token.as_deref().and_then(|t| t.split_once(':')) {
+                    Some((version, key)) => (
+                        version.to_string(),
+                        key.split_once('/')
+                            .map(|(ns, name)| (ns.to_string(), name.to_string())),
+                    ),
+                    None => (state.version.to_string(), None),
+                };
+                let mut matching = state
                     .objects
                     .get(&collection)
-                    .map(|m| {
-                        m.iter()
-                            .filter(|((ns, _), v)| {
-                                route.namespace.as_deref().is_none_or(|want| want == ns)
-                                    && filter.matches(v)
-                            })
-                            .map(|(_, v)| v.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                    .into_iter()
+                    .flatten()
+                    .filter(|(key, _)| after.as_ref().is_none_or(|after| *key > after))
+                    .filter(|((ns, _), v)| {
+                        route.namespace.as_deref().is_none_or(|want| want == ns)
+                            && filter.matches(v)
+                    });
+                let mut items = Vec::new();
+                let mut last = None;
+                while limit.is_none_or(|l| items.len() < l) {
+                    let Some((key, object)) = matching.next() else {
+                        break;
+                    };
+                    items.push(object.clone());
+                    last = Some(key.clone());
+                }
+                let more = matching.next().is_some();
+                let mut metadata = json!({"resourceVersion": version});
+                if more && let Some((ns, name)) = last {
+                    metadata["continue"] = json!(format!("{version}:{ns}/{name}"));
+                }
                 ok(&json!({
                     "apiVersion": api_version, "kind": format!("{kind}List"),
-                    "metadata": {"resourceVersion": state.version.to_string()},
+                    "metadata": metadata,
                     "items": items,
                 }))
             }

@@ -135,3 +135,78 @@ async fn kube_client_over_http() {
         "{log:?}"
     );
 }
+
+/// `limit` / `continue` as the API server pages a list: kube's watcher lists in pages
+/// of 500, so a cache of more objects is filled page by page, and a change made while
+/// it pages arrives on the watch that starts from the list's resourceVersion.
+#[tokio::test]
+async fn lists_are_paged_and_a_watcher_sees_every_object_and_later_changes() {
+    let api = FakeApi::new();
+    for i in 0..1_201 {
+        api.put(service("default", &format!("s{i:04}")));
+    }
+    let client = client_for(&api).await;
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let first = services
+        .list(&ListParams::default().limit(500))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 500);
+    let token = first.metadata.continue_.clone().unwrap();
+    let version = first.metadata.resource_version.clone().unwrap();
+    let mut names: Vec<String> = first
+        .items
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    let mut params = ListParams::default().limit(500).continue_token(&token);
+    loop {
+        let page = services.list(&params).await.unwrap();
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(version.as_str())
+        );
+        names.extend(page.items.iter().filter_map(|s| s.metadata.name.clone()));
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(token) => params = ListParams::default().limit(500).continue_token(&token),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..1_201).map(|i| format!("s{i:04}")).collect();
+    assert_eq!(names, expected, "every object once, in order");
+
+    // kube's watcher over the pages, then a change after its list.
+    let events = kube::runtime::watcher(services, kube::runtime::watcher::Config::default());
+    let mut events = std::pin::pin!(events);
+    let mut listed = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(kube::runtime::watcher::Event::InitApply(_))) => listed += 1,
+            Some(Ok(kube::runtime::watcher::Event::InitDone)) => break,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(listed, 1_201);
+    api.put(service("default", "late"));
+    match tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+    {
+        Some(Ok(kube::runtime::watcher::Event::Apply(s))) => {
+            assert_eq!(s.metadata.name.as_deref(), Some("late"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let lists = api
+        .log()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.query.contains("limit=500") && !r.query.contains("watch")
+        })
+        .count();
+    assert_eq!(lists, 6, "three pages by hand, three by the watcher");
+}
