@@ -36,23 +36,6 @@ fn services_count() -> usize {
         .unwrap_or(100_000)
 }
 
-/// (VmRSS, VmHWM) of `pid`, in KiB.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 /// Status writes to Services logged by the API server since `from`.
 fn service_status_writes(c: &cluster::Cluster, from: usize) -> usize {
     c.api().log()[from..]

@@ -42,23 +42,6 @@ fn service_ip(i: usize) -> String {
     format!("10.100.{}.{}", i / 250, i % 250 + 1)
 }
 
-/// (VmRSS, VmHWM) of `pid`, in KiB.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 /// Prefixes FRR received from node1.
 fn received(c: &cluster::Cluster) -> u64 {
     let text = c

@@ -630,3 +630,21 @@ pub fn services_yaml(services: &[(&str, Option<&str>)]) -> String {
         .collect::<Vec<_>>()
         .join("---\n")
 }
+
+/// (VmRSS, VmHWM) of process `pid`, in KiB (the footprint benches).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// KiB to MiB.
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
