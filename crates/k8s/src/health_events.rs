@@ -3,15 +3,14 @@
 //! `HealthCheckPassed` (Normal) when it announces it again, `HealthCheckInvalid`
 //! (Warning) when its annotations are invalid (then it is announced as if unchecked).
 
-use k8s_openapi::api::core::v1::Service;
-use kube::Resource;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType};
 
 use crate::event_sink::EventSink;
 use oxlb_health::CheckState;
 use oxlb_node::health::CheckEvent;
 
-pub async fn publish(recorder: &EventSink, service: &Service, change: &CheckEvent) {
+pub async fn publish(recorder: &EventSink, service: &ObjectReference, change: &CheckEvent) {
     let (type_, reason) = match change.state {
         CheckState::Up => (EventType::Normal, "HealthCheckPassed"),
         CheckState::Down => (EventType::Warning, "HealthCheckFailed"),
@@ -24,12 +23,12 @@ pub async fn publish(recorder: &EventSink, service: &Service, change: &CheckEven
         action: reason.to_string(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
+    if let Err(e) = recorder.publish(&event, service).await {
         tracing::warn!(error = %e, "recording {reason} failed");
     }
 }
 
-pub async fn publish_invalid(recorder: &EventSink, service: &Service, message: &str) {
+pub async fn publish_invalid(recorder: &EventSink, service: &ObjectReference, message: &str) {
     let event = Event {
         type_: EventType::Warning,
         reason: "HealthCheckInvalid".to_string(),
@@ -37,7 +36,7 @@ pub async fn publish_invalid(recorder: &EventSink, service: &Service, message: &
         action: "HealthCheckInvalid".to_string(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
+    if let Err(e) = recorder.publish(&event, service).await {
         tracing::warn!(error = %e, "recording HealthCheckInvalid failed");
     }
 }

@@ -16,6 +16,7 @@ use oxlb_config::{Diagnostic, Origin, Snapshot, Sourced};
 
 use crate::cached_service::CachedService;
 use crate::projected::Projected;
+use crate::speaker::SpeakerService;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use oxlb_node::views::SliceView;
 use serde::de::DeserializeOwned;
@@ -70,75 +71,24 @@ pub fn cached_services(
     )
 }
 
-/// Every Service in the cluster with only what the speaker reads ([`speaker_view`]).
+/// Every Service in the cluster with only what the speaker reads
+/// ([`SpeakerService`]).
 pub fn speaker_services(
     client: &Client,
     notify: &Arc<Notify>,
     reflectors: &mut Reflectors,
-) -> Projected<Service> {
+) -> Projected<SpeakerService> {
     let events = watcher(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
     )
     .default_backoff();
-    crate::projected::spawn(events, speaker_view, notify, &mut reflectors.0)
-}
-
-/// The annotations the speaker reads: MetalLB's (the pool the controller wrote) and
-/// oxlb's (health checks: an unknown `oxlb.io/` key is reported, so all are kept).
-const SPEAKER_ANNOTATIONS: [&str; 3] = ["metallb.io/", "metallb.universe.tf/", "oxlb.io/"];
-
-/// A Service with only what the speaker reads (its key, uid for events, labels for
-/// advertisement selectors, the annotations above; type, class and traffic policy;
-/// the ingress IPs): issue 22, the speaker's Service cache was 25 MB at 10,000
-/// Services as whole objects.
-pub fn speaker_view(service: &Service) -> Service {
-    use k8s_openapi::api::core::v1::{
-        LoadBalancerIngress, LoadBalancerStatus, ServiceSpec, ServiceStatus,
-    };
-    let meta = &service.metadata;
-    let annotations: std::collections::BTreeMap<String, String> = meta
-        .annotations
-        .iter()
-        .flatten()
-        .filter(|(k, _)| SPEAKER_ANNOTATIONS.iter().any(|p| k.starts_with(p)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let spec = service.spec.as_ref();
-    let ingress: Vec<LoadBalancerIngress> = service
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|i| LoadBalancerIngress {
-            ip: i.ip.clone(),
-            ..LoadBalancerIngress::default()
-        })
-        .collect();
-    Service {
-        metadata: kube::api::ObjectMeta {
-            name: meta.name.clone(),
-            namespace: meta.namespace.clone(),
-            uid: meta.uid.clone(),
-            labels: meta.labels.clone().filter(|l| !l.is_empty()),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            ..kube::api::ObjectMeta::default()
-        },
-        spec: spec.map(|spec| ServiceSpec {
-            type_: spec.type_.clone(),
-            load_balancer_class: spec.load_balancer_class.clone(),
-            external_traffic_policy: spec.external_traffic_policy.clone(),
-            ..ServiceSpec::default()
-        }),
-        status: (!ingress.is_empty()).then(|| ServiceStatus {
-            load_balancer: Some(LoadBalancerStatus {
-                ingress: Some(ingress),
-            }),
-            ..ServiceStatus::default()
-        }),
-    }
+    crate::projected::spawn(
+        events,
+        SpeakerService::from_service,
+        notify,
+        &mut reflectors.0,
+    )
 }
 
 /// Every EndpointSlice in the cluster as the announce decision reads it

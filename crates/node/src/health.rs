@@ -45,13 +45,26 @@ impl HealthChecks {
         &mut self,
         services: impl IntoIterator<Item = &'a Service>,
     ) -> Vec<(ServiceKey, String)> {
+        self.sync_annotated(services.into_iter().filter_map(|service| {
+            let annotations = service.metadata.annotations.as_ref()?;
+            Some((
+                crate::views::service_key(service),
+                std::borrow::Cow::Borrowed(annotations),
+            ))
+        }))
+    }
+
+    /// [`Self::sync`] over each Service's key and annotations (a Service not listed
+    /// has none: a cache that keeps no annotation map per Service lists only those
+    /// with annotations of oxlb's).
+    pub fn sync_annotated<'a>(
+        &mut self,
+        services: impl IntoIterator<Item = (ServiceKey, std::borrow::Cow<'a, BTreeMap<String, String>>)>,
+    ) -> Vec<(ServiceKey, String)> {
         let mut specs = BTreeMap::new();
         let mut invalid = BTreeMap::new();
-        for service in services {
-            let key = crate::views::service_key(service);
-            let Some(annotations) = &service.metadata.annotations else {
-                continue;
-            };
+        for (key, annotations) in services {
+            let annotations = annotations.as_ref();
             match oxlb_health::spec::parse(&key, annotations) {
                 None => {}
                 Some(Ok(spec)) => {

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Node, Service};
-use oxlb_announce::{Announcements, Endpoints, Health, Input, NodeView, ServiceKey, ServiceView};
+use oxlb_announce::{
+    Announcements, Endpoints, Health, Input, NodeView, ServiceKey, ServiceView, TrafficPolicy,
+};
 use oxlb_config::Config;
 
 use crate::views::{self, SliceView};
@@ -35,11 +37,27 @@ pub enum Source {
 
 /// A Service and the addresses it holds (from the controller's decision in `oxlb run`,
 /// from its status in a cluster).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Assigned<'a> {
-    pub service: &'a Service,
+    pub key: ServiceKey,
+    pub traffic_policy: TrafficPolicy,
+    /// For the advertisements' Service selectors.
+    pub labels: BTreeMap<String, String>,
     pub ips: &'a [IpAddr],
     pub pool: &'a str,
+}
+
+impl<'a> Assigned<'a> {
+    /// A Service object holding `ips` of `pool`.
+    pub fn of_service(service: &Service, ips: &'a [IpAddr], pool: &'a str) -> Assigned<'a> {
+        Assigned {
+            key: views::service_key(service),
+            traffic_policy: views::traffic_policy(service),
+            labels: service.metadata.labels.clone().unwrap_or_default(),
+            ips,
+            pool,
+        }
+    }
 }
 
 /// What [`oxlb_announce::announce`] decides on, owned.
@@ -137,7 +155,7 @@ pub fn announce_input<'a>(
         .into_iter()
         .filter(|a| !a.ips.is_empty())
         .map(|a| {
-            let key = views::service_key(a.service);
+            let key = a.key;
             let mine = by_service.get(&key).into_iter().flatten().copied();
             let endpoints = match (views::endpoints_of(&key, mine), source) {
                 (Endpoints::Unknown, Source::Cluster) => Endpoints::Known(Vec::new()),
@@ -145,11 +163,11 @@ pub fn announce_input<'a>(
             };
             ServiceView {
                 endpoints,
-                traffic_policy: views::traffic_policy(a.service),
+                traffic_policy: a.traffic_policy,
                 key,
                 ips: a.ips.to_vec(),
                 pool: a.pool.to_string(),
-                labels: a.service.metadata.labels.clone().unwrap_or_default(),
+                labels: a.labels,
             }
         })
         .collect();

@@ -59,11 +59,7 @@ fn ips() -> Vec<IpAddr> {
 fn assigned<'a>(services: &'a [Service], ips: &'a [IpAddr]) -> Vec<Assigned<'a>> {
     services
         .iter()
-        .map(|service| Assigned {
-            service,
-            ips,
-            pool: "p",
-        })
+        .map(|service| Assigned::of_service(service, ips, "p"))
         .collect()
 }
 

@@ -215,11 +215,11 @@ impl Planner {
                 .held
                 .services
                 .get(&views::service_key(service).to_string())?;
-            Some(Assigned {
+            Some(Assigned::of_service(
                 service,
-                ips: &assignment.ips,
-                pool: &assignment.pool,
-            })
+                &assignment.ips,
+                &assignment.pool,
+            ))
         });
         let slices: Vec<views::SliceView> = snapshot
             .endpoint_slices

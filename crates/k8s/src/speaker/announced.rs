@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Service;
-use kube::Resource;
 use oxlb_announce::{Announcements, Protocol, ServiceKey, ServiceView};
 use oxlb_node::status::{AnnouncedIp, ServiceStatus};
 
@@ -139,7 +137,7 @@ pub(super) fn report_services(
 
 pub(super) async fn publish_node_assigned(
     recorder: &crate::event_sink::EventSink,
-    service: &Service,
+    service: &k8s_openapi::api::core::v1::ObjectReference,
     protocol: Protocol,
     message: String,
 ) {
@@ -150,7 +148,7 @@ pub(super) async fn publish_node_assigned(
         action: format!("nodeAssigned-{protocol}"),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&event, &service.object_ref(&())).await {
+    if let Err(e) = recorder.publish(&event, service).await {
         tracing::warn!(error = %e, "recording nodeAssigned failed");
     }
 }

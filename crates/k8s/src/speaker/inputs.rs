@@ -1,13 +1,15 @@
 //! What the speaker reads from the API before the pure step: which speakers are alive
-//! by Pod readiness, which addresses a Service holds, and this node's announce input
+//! by Pod readiness, and this node's announce input
 //! ([`oxlb_node::inputs::announce_input`] with the cluster's policy).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use oxlb_node::inputs::{AnnounceInput, Assigned, Source, announce_input};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use oxlb_node::inputs::{AnnounceInput, Source, announce_input};
 use oxlb_node::views::SliceView;
+
+use super::SpeakerService;
 
 /// The nodes whose speaker is alive by pod readiness, as every speaker sees them from
 /// the API (so they all agree on the Layer 2 owners): nodes with a Ready, not
@@ -44,60 +46,20 @@ fn is_ready(node: &Node) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// The addresses a Service holds by its status, for this speaker's class: a
-/// `LoadBalancer` Service of `lb_class` with at least one ingress IP; its pool from the
-/// controller's annotation.
-pub fn assigned_in_status(
-    service: &Service,
-    lb_class: Option<&str>,
-) -> Option<(Vec<std::net::IpAddr>, String)> {
-    let spec = service.spec.as_ref();
-    if spec.and_then(|s| s.type_.as_deref()) != Some("LoadBalancer")
-        || spec.and_then(|s| s.load_balancer_class.as_deref()) != lb_class
-    {
-        return None;
-    }
-    let ips: Vec<std::net::IpAddr> = service
-        .status
-        .as_ref()
-        .and_then(|st| st.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect();
-    if ips.is_empty() {
-        return None;
-    }
-    let pool = service
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(oxlb_controller::POOL_ANNOTATION))
-        .cloned()
-        .unwrap_or_default();
-    Some((ips, pool))
-}
-
 /// This node's announce input from the API's objects
 /// ([`oxlb_node::inputs::announce_input`] with the cluster's policy).
 pub fn cluster_input(
     me: &str,
-    services: &[Arc<Service>],
+    services: &[Arc<SpeakerService>],
     slices: &[Arc<SliceView>],
     nodes: &[Arc<Node>],
     live: &BTreeSet<String>,
     lb_class: Option<&str>,
 ) -> AnnounceInput {
-    let held: Vec<(&Service, (Vec<std::net::IpAddr>, String))> = services
-        .iter()
-        .filter_map(|s| Some((&**s, assigned_in_status(s, lb_class)?)))
-        .collect();
     announce_input(
         Source::Cluster,
         me,
-        held.iter()
-            .map(|(service, (ips, pool))| Assigned { service, ips, pool }),
+        services.iter().filter_map(|s| s.assigned(lb_class)),
         slices.iter().map(|s| &**s),
         nodes.iter().map(|n| &**n),
         Some(live),

@@ -33,6 +33,7 @@ use tokio::sync::Notify;
 
 mod announced;
 mod bgp_status;
+mod cached;
 mod config_state;
 mod host;
 mod inputs;
@@ -40,7 +41,8 @@ mod l2_status;
 mod status_objects;
 
 pub use announced::{Announced, node_assigned_events, per_service};
-pub use inputs::{assigned_in_status, cluster_input, live_speakers};
+pub use cached::SpeakerService;
+pub use inputs::{cluster_input, live_speakers};
 use status_objects::StatusReconciler;
 
 use crate::liveness::{MembershipOptions, SpeakerMembership};
@@ -378,10 +380,19 @@ async fn run_speaker_inner(
                 inputs::ignore_cordon(&mut input);
             }
             let service_objects = service_store.state();
-            for (key, message) in health.sync(service_objects.iter().map(|s| s.as_ref())) {
+            for (key, message) in health.sync_annotated(
+                service_objects
+                    .iter()
+                    .filter_map(|s| s.health_annotations()),
+            ) {
                 if let Some(service) = service_store.get(&format!("{}/{}", key.namespace, key.name))
                 {
-                    crate::health_events::publish_invalid(&recorder, &service, &message).await;
+                    crate::health_events::publish_invalid(
+                        &recorder,
+                        &service.object_ref(),
+                        &message,
+                    )
+                    .await;
                 }
             }
             let health_view = health.health_view(
@@ -412,7 +423,7 @@ async fn run_speaker_inner(
                     "{}/{}",
                     change.service.namespace, change.service.name
                 )) {
-                    crate::health_events::publish(&recorder, &service, &change).await;
+                    crate::health_events::publish(&recorder, &service.object_ref(), &change).await;
                 }
             }
             let health_checks = health.status();
@@ -461,8 +472,13 @@ async fn run_speaker_inner(
                     if let Some(service) =
                         service_store.get(&format!("{}/{}", key.namespace, key.name))
                     {
-                        announced::publish_node_assigned(&recorder, &service, protocol, message)
-                            .await;
+                        announced::publish_node_assigned(
+                            &recorder,
+                            &service.object_ref(),
+                            protocol,
+                            message,
+                        )
+                        .await;
                     }
                 }
                 announced = now;
