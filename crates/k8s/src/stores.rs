@@ -6,7 +6,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -17,7 +17,6 @@ use oxlb_config::{Diagnostic, Origin, Snapshot, Sourced};
 use crate::cached_service::CachedService;
 use crate::projected::Projected;
 use crate::speaker::SpeakerService;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use oxlb_node::views::SliceView;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
@@ -51,6 +50,23 @@ impl Reflectors {
     }
 }
 
+/// Every object of kind `K` in the cluster, each kept as `project` makes it.
+fn projected_cluster_wide<K, V>(
+    client: &Client,
+    project: fn(&K) -> V,
+    notify: &Arc<Notify>,
+    reflectors: &mut Reflectors,
+) -> Projected<V>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+    V: Send + Sync + 'static,
+{
+    let events =
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()).default_backoff();
+    crate::projected::spawn(events, project, notify, &mut reflectors.0)
+}
+
 /// Every Service in the cluster as the controller core's compact view
 /// ([`CachedService`]): no object is kept whole.
 pub fn cached_services(
@@ -58,17 +74,7 @@ pub fn cached_services(
     notify: &Arc<Notify>,
     reflectors: &mut Reflectors,
 ) -> Projected<CachedService> {
-    let events = watcher(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff();
-    crate::projected::spawn(
-        events,
-        CachedService::from_service,
-        notify,
-        &mut reflectors.0,
-    )
+    projected_cluster_wide(client, CachedService::from_service, notify, reflectors)
 }
 
 /// Every Service in the cluster with only what the speaker reads
@@ -78,17 +84,7 @@ pub fn speaker_services(
     notify: &Arc<Notify>,
     reflectors: &mut Reflectors,
 ) -> Projected<SpeakerService> {
-    let events = watcher(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff();
-    crate::projected::spawn(
-        events,
-        SpeakerService::from_service,
-        notify,
-        &mut reflectors.0,
-    )
+    projected_cluster_wide(client, SpeakerService::from_service, notify, reflectors)
 }
 
 /// Every EndpointSlice in the cluster as the announce decision reads it
@@ -98,17 +94,7 @@ pub fn endpoint_slices(
     notify: &Arc<Notify>,
     reflectors: &mut Reflectors,
 ) -> Projected<SliceView> {
-    let events = watcher(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff();
-    crate::projected::spawn(
-        events,
-        oxlb_node::views::slice_view,
-        notify,
-        &mut reflectors.0,
-    )
+    projected_cluster_wide(client, oxlb_node::views::slice_view, notify, reflectors)
 }
 
 impl Drop for Reflectors {
