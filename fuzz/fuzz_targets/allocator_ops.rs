@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
 use oxlb_allocator::{
-    Allocator, Family, PoolCounters, Port, Scope, ShareKey, Usage, Want, is_buggy_v4, pool_allows,
+    Allocator, Family, PoolCounters, Port, Protocol, Scope, ShareKey, Usage, Want, is_buggy_v4, pool_allows,
 };
 use oxlb_config::{AddressRange, Pool, ServiceAllocation};
 
@@ -88,12 +88,12 @@ fn usage(b: u8) -> Usage {
     }
     if b & (1 << 5) != 0 {
         ports.push(Port {
-            protocol: "UDP".to_string(),
+            protocol: Protocol::from("UDP"),
             port: 53,
         });
     }
     Usage {
-        ports,
+        ports: ports.into(),
         key: ShareKey::new(sharing, backend),
     }
 }
@@ -125,10 +125,10 @@ fn check(allocator: &Allocator, totals: &BTreeMap<String, (u128, u128)>) {
             pool.name
         );
         assert!(!h.ips.is_empty() && h.ips.len() <= 2);
-        if let [a, b] = h.ips.as_slice() {
+        if let [a, b] = &*h.ips {
             assert_ne!(Family::of(a), Family::of(b));
         }
-        for ip in &h.ips {
+        for ip in h.ips.iter() {
             assert!(pool.contains(ip), "{ip} outside {}", pool.name);
             assert!(!(pool.avoid_buggy_ips && is_buggy_v4(ip)));
             let entry = held.entry(pool.name.clone()).or_default();
@@ -177,7 +177,7 @@ fn rebuild(allocator: &Allocator) -> Allocator {
         .map(|(k, h)| {
             (
                 k.to_string(),
-                (h.ips.clone(), h.usage.clone(), h.pool.to_string()),
+                (h.ips.to_vec(), h.usage.clone(), h.pool.to_string()),
             )
         })
         .collect();
