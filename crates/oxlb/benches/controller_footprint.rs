@@ -29,11 +29,19 @@ const SETTLE: Duration = Duration::from_secs(20);
 /// The target for the controller with 100,000 Services.
 const TARGET_MIB: f64 = 200.0 * 1e6 / (1024.0 * 1024.0);
 
+/// `OXLB_BENCH_SERVICES`, else 100,000 under `cargo bench` and 2,000 under `cargo test
+/// --all-targets` (no `--bench` argument: a debug build, where the suite only checks
+/// that the bench still runs).
 fn services_count() -> usize {
+    let default = if std::env::args().any(|a| a == "--bench") {
+        100_000
+    } else {
+        2_000
+    };
     std::env::var("OXLB_BENCH_SERVICES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(default)
 }
 
 /// Status writes to Services logged by the API server since `from`.
