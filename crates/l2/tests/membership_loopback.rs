@@ -257,7 +257,22 @@ async fn every_member_acknowledges_a_flag_change_it_read() {
     );
 
     // node3 stops without a word: the next change is acknowledged by node2 only.
+    // Dropping it aborts its tasks, which a worker thread may still be running (a run
+    // of the suite saw node3 acknowledge after the drop): it is gone once its port
+    // can be bound again, and that socket is held so that nothing reads there.
     drop(members[2].take());
+    let mut node3_port = None;
+    for _ in 0..200 {
+        if let Ok(socket) = std::net::UdpSocket::bind(addrs[2]) {
+            node3_port = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        node3_port.is_some(),
+        "node3's socket is still open 2 s after the drop"
+    );
     let since = undrained.unwrap().since;
     node1.set_flags(awaiting(true));
     let only_node2 = BTreeSet::from(["node2".to_string()]);
