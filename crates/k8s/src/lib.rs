@@ -32,6 +32,7 @@ pub use controller::{
 };
 pub use liveness::MembershipOptions;
 pub use protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
+pub use speaker::write_budget::DEFAULT_CLUSTER_WRITES_PER_SECOND;
 pub use speaker::{
     PodIdentity, SpeakerOptions, run_speaker, run_speaker_in_cluster, run_speaker_with_protocols,
 };

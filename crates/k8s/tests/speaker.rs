@@ -78,6 +78,7 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
                 }),
                 membership: Default::default(),
                 cordon_withdraws: true,
+                status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -140,11 +141,14 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         own_state().unwrap()["metadata"]["labels"],
         state["metadata"]["labels"]
     );
-    // Owned by the speaker Pod (as MetalLB): garbage-collected with it.
-    for written in &written {
+    // Owned by the Node (garbage-collected with it, kept over a restart of the speaker,
+    // issue 22), not by the speaker Pod as MetalLB's.
+    let node_uid = api.get("/api/v1/nodes", "", "n1").unwrap()["metadata"]["uid"].clone();
+    assert!(node_uid.is_string());
+    for written in written.iter().filter(|w| w["status"].is_null()) {
         assert_eq!(
             written["metadata"]["ownerReferences"],
-            json!([{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x7k2p", "uid": "0b6e-speaker-uid"}]),
+            json!([{"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": node_uid}]),
             "{written:#}"
         );
     }
@@ -292,6 +296,7 @@ async fn bgp_announcement_writes_service_bgp_status() {
                 pod: None,
                 membership: Default::default(),
                 cordon_withdraws: true,
+                status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -363,6 +368,7 @@ async fn a_config_change_alone_reaches_the_protocols() {
                 pod: None,
                 membership: Default::default(),
                 cordon_withdraws: true,
+                status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
             },
             move |config: &oxlb_config::Config, _: &Announcements| {
                 sink.lock().unwrap().push(config.clone())
@@ -390,4 +396,101 @@ async fn a_config_change_alone_reaches_the_protocols() {
     .await;
     let _ = tx.send(());
     task.await.unwrap();
+}
+
+/// Runs a speaker for n1 until `stop` resolves; returns what it announced.
+fn start_speaker(
+    api: &FakeApi,
+    pod: &str,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> (Arc<Mutex<Vec<Announcements>>>, tokio::task::JoinHandle<()>) {
+    let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let client = api.client();
+    let mut options = SpeakerOptions::new(NS, "n1");
+    options.pod = Some(PodIdentity {
+        name: pod.into(),
+        uid: format!("{pod}-uid"),
+    });
+    let task = tokio::spawn(async move {
+        run_speaker(
+            client,
+            options,
+            move |_config, announcements: &Announcements| {
+                sink.lock().unwrap().push(announcements.clone())
+            },
+            async {
+                let _ = stop.await;
+            },
+        )
+        .await;
+    });
+    (seen, task)
+}
+
+/// Issue 22: the status objects are the Node's, so a restarted speaker (a rolling
+/// update) finds them, writes nothing and records no `nodeAssigned` again.
+#[tokio::test]
+async fn a_restarted_speaker_writes_nothing_the_cluster_already_has() {
+    let api = FakeApi::new();
+    api.put(namespace("default"));
+    api.put(pool("pool1", &["192.168.10.0/30"]));
+    api.put(l2("l2"));
+    api.put(node("n1"));
+    api.put(with_status(
+        service("default", "web"),
+        "192.168.10.0",
+        "pool1",
+    ));
+    api.put(slice(true));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (_, first) = start_speaker(&api, "speaker-old", stopped);
+    let collection = "/apis/metallb.io/v1beta1/servicel2statuses";
+    let name = oxlb_k8s::speaker::status_name(
+        "l2",
+        "n1",
+        &oxlb_announce::ServiceKey {
+            namespace: "default".into(),
+            name: "web".into(),
+        },
+    );
+    wait_for("status object", || {
+        api.get(collection, NS, &name)
+            .is_some_and(|o| !o["status"].is_null())
+    })
+    .await;
+    let _ = stop.send(());
+    first.await.unwrap();
+    let writes = |api: &FakeApi| {
+        api.writes()
+            .into_iter()
+            .filter(|r| r.path.contains("servicel2statuses") || r.path.contains("/events"))
+            .count()
+    };
+    let before = writes(&api);
+    assert_eq!(before, 3, "object, status, nodeAssigned");
+
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (seen, second) = start_speaker(&api, "speaker-new", stopped);
+    wait_for("announced again", || {
+        seen.lock()
+            .unwrap()
+            .last()
+            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        writes(&api),
+        before,
+        "{:#?}",
+        api.writes()
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone()))
+            .collect::<Vec<_>>()
+    );
+    let object = api.get(collection, NS, &name).unwrap();
+    assert_eq!(object["metadata"]["ownerReferences"][0]["kind"], "Node");
+    let _ = stop.send(());
+    second.await.unwrap();
 }

@@ -411,6 +411,11 @@ pub struct SpeakerArgs {
     /// node's BGP routes and hands over its Layer 2 IPs before its pods are evicted.
     #[arg(long)]
     pub keep_routes_when_cordoned: bool,
+    /// Writes per second of ServiceL2Status / ServiceBGPStatus objects for the whole
+    /// cluster, shared by the live speakers (each writes at least 1 per second, in
+    /// bursts of up to 10 seconds' worth). Routes and ARP answers never wait for them.
+    #[arg(long, default_value_t = oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND, value_parser = positive_rate)]
+    pub status_writes_per_second: f64,
     /// On SIGTERM when no graceful restart is configured (an upgrade: the Node is
     /// schedulable), or on a cordoned Node whose routes are still out: withdraw the
     /// routes first and keep the sessions this many seconds (routers converge, open
@@ -685,5 +690,15 @@ impl SecondChanceArgs {
             copies_per_second: self.second_chance_rate,
             manage_nf_tables: true,
         }
+    }
+}
+
+/// A rate: a finite number above zero.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate above zero (e.g. 100 or 2.5)"
+        )),
     }
 }

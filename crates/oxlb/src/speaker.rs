@@ -31,6 +31,7 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
             ..oxlb_k8s::MembershipOptions::default()
         },
         cordon_withdraws: !args.keep_routes_when_cordoned,
+        status_writes_per_second: args.status_writes_per_second,
     };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use oxlb_announce::{Announcements, Protocol, ServiceKey, ServiceView};
+use oxlb_announce::{Announcements, Protocol, RouteCover, ServiceKey, ServiceView};
+use oxlb_api::{ServiceBGPStatusStatus, ServiceL2StatusStatus};
 use oxlb_node::status::{AnnouncedIp, ServiceStatus};
 
 /// What this node announces per Service: the protocols and, for the status objects,
@@ -35,11 +36,9 @@ pub fn per_service(
         }
     }
     for (peer, routes) in &announcements.bgp {
+        let cover = RouteCover::new(routes);
         for service in services {
-            let covered = service
-                .ips
-                .iter()
-                .any(|ip| routes.keys().any(|prefix| prefix.contains(ip)));
+            let covered = service.ips.iter().any(|ip| cover.covers(ip));
             if covered {
                 let entry = out.entry(service.key.clone()).or_default();
                 let peers = entry.bgp_peers.get_or_insert_with(Vec::new);
@@ -48,6 +47,40 @@ pub fn per_service(
                     peers.sort();
                 }
             }
+        }
+    }
+    out
+}
+
+/// What this node's status objects say it announced before this process started: the
+/// `nodeAssigned` events are for what starts being announced, and a restart starts
+/// nothing the cluster did not already see.
+pub fn before_start(
+    l2: &[std::sync::Arc<Option<ServiceL2StatusStatus>>],
+    bgp: &[std::sync::Arc<Option<ServiceBGPStatusStatus>>],
+) -> BTreeMap<ServiceKey, Announced> {
+    let key = |namespace: &Option<String>, name: &Option<String>| {
+        Some(ServiceKey {
+            namespace: namespace.clone()?,
+            name: name.clone()?,
+        })
+    };
+    let mut out: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    for status in l2.iter().filter_map(|s| s.as_ref().as_ref()) {
+        if let Some(key) = key(&status.service_namespace, &status.service_name) {
+            out.entry(key).or_default().l2_interfaces = Some(
+                status
+                    .interfaces
+                    .iter()
+                    .flatten()
+                    .filter_map(|i| i.name.clone())
+                    .collect(),
+            );
+        }
+    }
+    for status in bgp.iter().filter_map(|s| s.as_ref().as_ref()) {
+        if let Some(key) = key(&status.service_namespace, &status.service_name) {
+            out.entry(key).or_default().bgp_peers = Some(status.peers.clone().unwrap_or_default());
         }
     }
     out
@@ -90,6 +123,11 @@ pub(super) fn report_services(
     announcements: &Announcements,
     services: &[ServiceView],
 ) -> Vec<ServiceStatus> {
+    let covers: Vec<(&String, RouteCover<'_, _>)> = announcements
+        .bgp
+        .iter()
+        .map(|(peer, routes)| (peer, RouteCover::new(routes)))
+        .collect();
     services
         .iter()
         .filter_map(|service| {
@@ -106,11 +144,10 @@ pub(super) fn report_services(
                         via: Vec::new(),
                     });
                 }
-                let peers: Vec<String> = announcements
-                    .bgp
+                let peers: Vec<String> = covers
                     .iter()
-                    .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
-                    .map(|(peer, _)| peer.clone())
+                    .filter(|(_, cover)| cover.covers(ip))
+                    .map(|(peer, _)| (*peer).clone())
                     .collect();
                 if !peers.is_empty() {
                     announced.push(AnnouncedIp {

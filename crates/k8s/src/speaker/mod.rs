@@ -29,7 +29,7 @@ use oxlb_announce::{Announcements, ServiceKey};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, LastValid, build_config_with};
 use oxlb_node::status::{ConfigStatus, StatusReport};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 mod announced;
 mod bgp_status;
@@ -39,11 +39,13 @@ mod host;
 mod inputs;
 mod l2_status;
 mod status_objects;
+pub mod status_plan;
+pub mod write_budget;
 
 pub use announced::{Announced, node_assigned_events, per_service};
 pub use cached::SpeakerService;
 pub use inputs::{cluster_input, live_speakers};
-use status_objects::StatusReconciler;
+use status_objects::WantedStatuses;
 
 use crate::liveness::{MembershipOptions, SpeakerMembership};
 use crate::protocols::{NodeInfo, ProtocolOptions, ProtocolStatus, Protocols};
@@ -71,9 +73,10 @@ pub struct SpeakerOptions {
     /// `/api/v1/status` (every announced Service and IP, BGP sessions and their last
     /// errors): loopback only ([`crate::endpoints`]). `None`: not served.
     pub status_address: Option<std::net::SocketAddr>,
-    /// This speaker's Pod (downward API `metadata.name` / `metadata.uid`): it owns the
-    /// ServiceL2Status / ServiceBGPStatus objects it writes, as in MetalLB, so they are
-    /// garbage-collected with it. `None`: written without an owner.
+    /// This speaker's Pod (downward API `metadata.name` / `metadata.uid`): the owner of
+    /// the ServiceL2Status / ServiceBGPStatus objects it writes while its Node is not
+    /// known (normally the Node owns them: [`owner_references`]). `None`: written
+    /// without an owner then.
     pub pod: Option<PodIdentity>,
     /// The membership deciding which speakers are alive for the Layer 2 election
     /// (MetalLB's memberlist): bind address and port, key file.
@@ -82,6 +85,10 @@ pub struct SpeakerOptions {
     /// Layer 2 IPs (graceful drain, the default); `false` keeps MetalLB's behaviour,
     /// where only the exclude-from-external-load-balancers label does.
     pub cordon_withdraws: bool,
+    /// Status-object writes per second for the whole cluster, shared by the live
+    /// speakers ([`write_budget`]): one speaker of 3 writes 33 per second, one of
+    /// 1,000 writes [`write_budget::MIN_SPEAKER_WRITES_PER_SECOND`].
+    pub status_writes_per_second: f64,
 }
 
 impl SpeakerOptions {
@@ -98,6 +105,7 @@ impl SpeakerOptions {
             pod: None,
             membership: MembershipOptions::default(),
             cordon_withdraws: true,
+            status_writes_per_second: write_budget::DEFAULT_CLUSTER_WRITES_PER_SECOND,
         }
     }
 }
@@ -109,19 +117,31 @@ pub struct PodIdentity {
     pub uid: String,
 }
 
-/// The `metadata.ownerReferences` of a status object written by the speaker in `pod`
-/// (MetalLB: `controllerutil.SetOwnerReference(speakerPod, ...)`, an owner that is not
-/// the controller of the object). Empty without a pod.
-pub fn owner_references(pod: Option<&PodIdentity>) -> Vec<OwnerReference> {
-    pod.map(|pod| OwnerReference {
-        api_version: "v1".to_string(),
-        kind: "Pod".to_string(),
-        name: pod.name.clone(),
-        uid: pod.uid.clone(),
-        ..OwnerReference::default()
-    })
-    .into_iter()
-    .collect()
+/// The `metadata.ownerReferences` of a status object this node writes: its Node, so the
+/// objects are garbage-collected with the Node and outlive a restart of the speaker
+/// (issue 22: owned by the speaker Pod, as MetalLB's, a rolling restart of 1,000
+/// speakers deleted and rewrote every object of every node). Without the Node's uid,
+/// the speaker's `pod` (MetalLB's `controllerutil.SetOwnerReference(speakerPod, ...)`);
+/// empty without either.
+pub fn owner_references(
+    node: Option<(&str, &str)>,
+    pod: Option<&PodIdentity>,
+) -> Vec<OwnerReference> {
+    let owner = match (node, pod) {
+        (Some((name, uid)), _) => Some(("Node", name, uid)),
+        (None, Some(pod)) => Some(("Pod", pod.name.as_str(), pod.uid.as_str())),
+        (None, None) => None,
+    };
+    owner
+        .map(|(kind, name, uid)| OwnerReference {
+            api_version: "v1".to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+            uid: uid.to_string(),
+            ..OwnerReference::default()
+        })
+        .into_iter()
+        .collect()
 }
 
 pub use crate::stable_name::status_name;
@@ -261,18 +281,22 @@ async fn run_speaker_inner(
     let all = watcher::Config::default;
     let (nodes, t1) = spawn::<Node>(Api::all(client.clone()), all(), &notify);
     let mine = format!("{NODE_LABEL}={}", options.node_name);
+    // The status caches wake their writers, not this loop: what they hold decides
+    // nothing here but the first pass's `nodeAssigned` events.
+    let l2_wake = Arc::new(Notify::new());
+    let bgp_wake = Arc::new(Notify::new());
     let l2_statuses = status_objects::cache::<ServiceL2Status>(
         &client,
         &options.namespace,
         &mine,
-        &notify,
+        &l2_wake,
         reflectors.tasks(),
     );
     let bgp_statuses = status_objects::cache::<ServiceBGPStatus>(
         &client,
         &options.namespace,
         &mine,
-        &notify,
+        &bgp_wake,
         reflectors.tasks(),
     );
     let (pods, t5) = spawn::<Pod>(
@@ -304,9 +328,13 @@ async fn run_speaker_inner(
     let mut last_valid = LastValid::default();
     let mut last: Option<Announcements> = None;
     let mut trim_owed = false;
-    let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
-    let mut l2_objects = StatusReconciler::<ServiceL2Status>::default();
-    let mut bgp_objects = StatusReconciler::<ServiceBGPStatus>::default();
+    // What the cluster saw announced from here before this process started (its status
+    // objects outlive a restart): no `nodeAssigned` event again for those.
+    let mut announced: BTreeMap<ServiceKey, Announced> =
+        announced::before_start(&l2_statuses.state(), &bgp_statuses.state());
+    // Started at the first pass: an empty wish before it would delete every object.
+    let mut l2_writer: Option<watch::Sender<WantedStatuses<_>>> = None;
+    let mut bgp_writer: Option<watch::Sender<WantedStatuses<_>>> = None;
     let mut last_applied_config: Option<Config> = None;
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
@@ -487,22 +515,47 @@ async fn run_speaker_inner(
                 });
                 last = Some(announcements);
             }
-            l2_objects
-                .reconcile(
-                    &client,
-                    &options,
-                    &l2_statuses,
-                    l2_status::desired(&options.node_name, &announced),
-                )
-                .await;
-            bgp_objects
-                .reconcile(
-                    &client,
-                    &options,
-                    &bgp_statuses,
-                    bgp_status::desired(&options.node_name, &announced),
-                )
-                .await;
+            let node_uid = nodes
+                .get(&reflector::ObjectRef::new(&options.node_name))
+                .and_then(|n| n.metadata.uid.clone());
+            let owners = owner_references(
+                node_uid
+                    .as_deref()
+                    .map(|uid| (options.node_name.as_str(), uid)),
+                options.pod.as_ref(),
+            );
+            status_objects::want(
+                &mut l2_writer,
+                l2_status::desired(&options.node_name, &announced),
+                &owners,
+                live.len(),
+                |wanted| {
+                    status_objects::spawn_writer::<ServiceL2Status>(
+                        &client,
+                        &options,
+                        l2_statuses.clone(),
+                        l2_wake.clone(),
+                        wanted,
+                    )
+                },
+                reflectors.tasks(),
+            );
+            status_objects::want(
+                &mut bgp_writer,
+                bgp_status::desired(&options.node_name, &announced),
+                &owners,
+                live.len(),
+                |wanted| {
+                    status_objects::spawn_writer::<ServiceBGPStatus>(
+                        &client,
+                        &options,
+                        bgp_statuses.clone(),
+                        bgp_wake.clone(),
+                        wanted,
+                    )
+                },
+                reflectors.tasks(),
+            );
         }
         report_tx.send_modify(|r| r.config = config_status.clone());
         host::check_host(

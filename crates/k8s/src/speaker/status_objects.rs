@@ -1,28 +1,33 @@
-//! The reconciler shared by the speaker's per-node status kinds (ServiceL2Status,
+//! The writers of the speaker's per-node status kinds (ServiceL2Status,
 //! ServiceBGPStatus): one object per Service this node announces by that protocol,
-//! named [`status_name`], labelled with the node and Service, owned by the speaker Pod;
-//! objects of this node no longer wanted are deleted. MetalLB's
+//! named [`crate::stable_name::status_name`], labelled with the node and Service, owned
+//! by the Node ([`super::owner_references`]); objects of this node no longer wanted are
+//! deleted. What to write is decided by [`super::status_plan`], how fast by
+//! [`super::write_budget`]; one task per kind sends it. MetalLB's
 //! `layer2_status_controller.go` / `service_bgp_status_controller.go` shape: a kind
 //! says how its status looks ([`StatusKind`]), the loop is the same.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use oxlb_announce::ServiceKey;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use super::SpeakerOptions;
+use super::status_plan::{Presence, StatusPlanner, StatusView, StatusWrite};
+use super::write_budget::WriteBudget;
 use super::{FIELD_MANAGER, NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
-use super::{SpeakerOptions, owner_references};
 use crate::projected::Projected;
-use crate::stable_name::status_name;
 
 /// A per-node status kind.
 pub trait StatusKind:
@@ -94,107 +99,191 @@ fn status_of<K: StatusKind>(object: &K) -> Option<K::Status> {
     object.status().cloned()
 }
 
-/// What this speaker last asked the API for, per object name: the cache may not have
-/// caught up yet, and asking again would only repeat the same write.
-#[derive(Debug, Clone, PartialEq)]
-enum Written<S> {
-    Applied(S),
-    DeletionAsked,
+/// This node's cached objects of one kind, as the planner sees them.
+struct CachedStatuses<'a, S> {
+    store: &'a Projected<Option<S>>,
+    namespace: &'a str,
 }
 
-/// One status kind's reconciler, kept across passes.
-#[derive(Debug)]
-pub struct StatusReconciler<K: StatusKind> {
-    written: BTreeMap<String, Written<K::Status>>,
-}
-
-impl<K: StatusKind> Default for StatusReconciler<K> {
-    fn default() -> Self {
-        StatusReconciler {
-            written: BTreeMap::new(),
+impl<S: PartialEq> StatusView<S> for CachedStatuses<'_, S> {
+    fn presence(&self, name: &str, status: &S) -> Presence {
+        match self.store.get(&format!("{}/{name}", self.namespace)) {
+            None => Presence::Absent,
+            Some(cached) if cached.as_ref().as_ref() == Some(status) => Presence::Same,
+            Some(_) => Presence::Differs,
         }
     }
-}
 
-impl<K: StatusKind> StatusReconciler<K> {
-    /// Makes this node's objects of kind `K` match `want` (per Service, its status).
-    /// A failed write is logged and tried again on the next pass.
-    pub async fn reconcile(
-        &mut self,
-        client: &Client,
-        options: &SpeakerOptions,
-        store: &Projected<Option<K::Status>>,
-        want: BTreeMap<ServiceKey, K::Status>,
-    ) {
-        let node = &options.node_name;
-        let api: Api<K> = Api::namespaced(client.clone(), &options.namespace);
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let mut wanted = BTreeSet::new();
-        for (key, status) in want {
-            let name = status_name(K::PREFIX, node, &key);
-            wanted.insert(name.clone());
-            let cached = store.get(&format!("{}/{name}", options.namespace));
-            if cached.as_deref().and_then(Option::as_ref) == Some(&status) {
-                // The cache holds it: no second copy here (at 10,000 Services a copy of
-                // every status applied stayed in `written` for good).
-                self.written.remove(&name);
-                continue;
-            }
-            let asked = Written::Applied(status.clone());
-            if self.written.get(&name) == Some(&asked) {
-                continue;
-            }
-            self.written.insert(name.clone(), asked);
-            let object = K::object(metadata(options, &name, &key));
-            let with_status = object.clone().with_status(status);
-            if let Err(e) = async {
-                api.patch(&name, &params, &Patch::Apply(&object)).await?;
-                api.patch_status(&name, &params, &Patch::Apply(&with_status))
-                    .await
-            }
-            .await
-            {
-                self.written.remove(&name);
-                tracing::warn!(error = %e, service = %key, kind = %K::kind(&()), "writing the status object failed");
-            }
-        }
-        let cached: BTreeSet<String> = store
+    fn names(&self) -> Vec<String> {
+        self.store
             .keys()
             .into_iter()
             .map(|key| match key.split_once('/') {
                 Some((_, name)) => name.to_string(),
                 None => key,
             })
-            .collect();
-        for name in &cached {
-            let name = name.clone();
-            if wanted.contains(&name) || self.written.get(&name) == Some(&Written::DeletionAsked) {
-                continue;
-            }
-            self.written.insert(name.clone(), Written::DeletionAsked);
-            if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
-                self.written.remove(&name);
-                tracing::warn!(error = %e, status = %name, kind = %K::kind(&()), "deleting the status object failed");
-            }
-        }
-        // Forget names that are neither wanted nor cached any more.
-        self.written
-            .retain(|name, _| wanted.contains(name) || cached.contains(name));
+            .collect()
     }
 }
 
+/// What one status kind's writer is asked to make true.
+#[derive(Debug, Clone)]
+pub struct WantedStatuses<S> {
+    /// Per Service announced here by this kind, its status.
+    pub want: Arc<BTreeMap<ServiceKey, S>>,
+    /// The owners of new objects ([`owner_references`]).
+    pub owners: Vec<OwnerReference>,
+    /// Live speakers sharing the cluster's write budget.
+    pub speakers: usize,
+}
+
+/// A failed write is tried again after this long (or at the next change).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Starts the writer of one status kind: it makes this node's objects match the newest
+/// [`WantedStatuses`], under a [`WriteBudget`], apart from the speaker's loop (at
+/// 10,000 Services the writes take minutes; the loop must go on reacting to membership
+/// and health meanwhile). `wake` is notified by the kind's cache.
+pub fn spawn_writer<K: StatusKind>(
+    client: &Client,
+    options: &SpeakerOptions,
+    store: Projected<Option<K::Status>>,
+    wake: Arc<Notify>,
+    mut wanted: watch::Receiver<WantedStatuses<K::Status>>,
+) -> JoinHandle<()> {
+    let api: Api<K> = Api::namespaced(client.clone(), &options.namespace);
+    let node = options.node_name.clone();
+    let namespace = options.namespace.clone();
+    let cluster_budget = options.status_writes_per_second;
+    tokio::spawn(async move {
+        let mut planner = StatusPlanner::<K::Status>::new(K::PREFIX);
+        let mut budget = WriteBudget::new(cluster_budget, 1, Instant::now());
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        loop {
+            let current = wanted.borrow_and_update().clone();
+            budget.share(cluster_budget, current.speakers);
+            let view = CachedStatuses {
+                store: &store,
+                namespace: &namespace,
+            };
+            let mut wait = None;
+            for write in planner.plan(&node, &current.want, &view) {
+                if let Err(until) = budget.take(write.requests(), Instant::now()) {
+                    wait = Some(until);
+                    break;
+                }
+                planner.sent(&write);
+                if let Err(e) =
+                    send(&api, &params, &namespace, &node, &current.owners, &write).await
+                {
+                    planner.failed(write.name());
+                    wait = Some(wait.map_or(RETRY_AFTER, |w: Duration| w.min(RETRY_AFTER)));
+                    tracing::warn!(error = %e, status = %write.name(), kind = %K::kind(&()), "writing the status object failed");
+                }
+            }
+            tokio::select! {
+                changed = wanted.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
+            }
+        }
+    })
+}
+
+/// Sends one planned write.
+async fn send<K: StatusKind>(
+    api: &Api<K>,
+    params: &PatchParams,
+    namespace: &str,
+    node: &str,
+    owners: &[OwnerReference],
+    write: &StatusWrite<K::Status>,
+) -> kube::Result<()> {
+    match write {
+        StatusWrite::Create { name, key, status } => {
+            let object = K::object(metadata(namespace, node, owners, name, key));
+            let with_status = object.clone().with_status(status.clone());
+            api.patch(name, params, &Patch::Apply(&object)).await?;
+            api.patch_status(name, params, &Patch::Apply(&with_status))
+                .await?;
+        }
+        StatusWrite::SetStatus { name, status } => {
+            let object = K::object(ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.to_string()),
+                ..ObjectMeta::default()
+            })
+            .with_status(status.clone());
+            api.patch_status(name, params, &Patch::Apply(&object))
+                .await?;
+        }
+        StatusWrite::Delete { name } => {
+            api.delete(name, &DeleteParams::default()).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The metadata of every status object: this node's label and the Service's, owned by
-/// the speaker Pod.
-fn metadata(options: &SpeakerOptions, name: &str, key: &ServiceKey) -> ObjectMeta {
+/// `owners`.
+fn metadata(
+    namespace: &str,
+    node: &str,
+    owners: &[OwnerReference],
+    name: &str,
+    key: &ServiceKey,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
-        namespace: Some(options.namespace.clone()),
+        namespace: Some(namespace.to_string()),
         labels: Some(BTreeMap::from([
-            (NODE_LABEL.to_string(), options.node_name.clone()),
+            (NODE_LABEL.to_string(), node.to_string()),
             (SERVICE_NAME_LABEL.to_string(), key.name.clone()),
             (SERVICE_NAMESPACE_LABEL.to_string(), key.namespace.clone()),
         ])),
-        owner_references: Some(owner_references(options.pod.as_ref())),
+        owner_references: Some(owners.to_vec()),
         ..ObjectMeta::default()
+    }
+}
+
+/// Hands one kind's newest wish to its writer, starting the writer (`spawn`) with the
+/// first one; a wish equal to the last one wakes nobody.
+pub fn want<S: PartialEq>(
+    writer: &mut Option<watch::Sender<WantedStatuses<S>>>,
+    want: BTreeMap<ServiceKey, S>,
+    owners: &[OwnerReference],
+    speakers: usize,
+    spawn: impl FnOnce(watch::Receiver<WantedStatuses<S>>) -> JoinHandle<()>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) {
+    match writer {
+        Some(sender) => {
+            sender.send_if_modified(|current| {
+                let same = *current.want == want
+                    && current.owners == owners
+                    && current.speakers == speakers;
+                if !same {
+                    *current = WantedStatuses {
+                        want: Arc::new(want),
+                        owners: owners.to_vec(),
+                        speakers,
+                    };
+                }
+                !same
+            });
+        }
+        None => {
+            let (sender, receiver) = watch::channel(WantedStatuses {
+                want: Arc::new(want),
+                owners: owners.to_vec(),
+                speakers,
+            });
+            tasks.push(spawn(receiver));
+            *writer = Some(sender);
+        }
     }
 }
