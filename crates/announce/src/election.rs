@@ -30,19 +30,28 @@ use crate::{Input, Interfaces, Skip};
 
 /// The election key of a node for an IP.
 pub fn l2_rank(node: &str, ip: &IpAddr) -> [u8; 32] {
+    rank_with(node, ip.to_string().as_bytes())
+}
+
+fn rank_with(node: &str, ip: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(node.as_bytes());
     hasher.update(b"#");
-    hasher.update(ip.to_string().as_bytes());
+    hasher.update(ip);
     hasher.finalize().into()
 }
 
 /// The owner among `candidates`: lowest rank, ties (impossible in practice) broken by
-/// name so the answer is still deterministic.
+/// name. One hash per candidate and the IP written once (issue 22: a comparison
+/// computing both ranks, each writing the IP, cost 4x as much; with `Cluster` policy
+/// every live node is a candidate for every Layer 2 IP).
 pub fn l2_owner<'a>(candidates: impl IntoIterator<Item = &'a str>, ip: &IpAddr) -> Option<&'a str> {
+    let ip = ip.to_string();
     candidates
         .into_iter()
-        .min_by(|a, b| l2_rank(a, ip).cmp(&l2_rank(b, ip)).then_with(|| a.cmp(b)))
+        .map(|name| (rank_with(name, ip.as_bytes()), name))
+        .min()
+        .map(|(_, name)| name)
 }
 
 /// The candidates without the drained ones, unless every candidate is drained (then

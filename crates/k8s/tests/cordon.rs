@@ -51,6 +51,7 @@ async fn cordon_and_watch(cordon_withdraws: bool) -> Vec<Announcements> {
             SpeakerOptions {
                 cordon_withdraws,
                 status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+                bgp_node_status: true,
                 ..SpeakerOptions::new(NS, "n1")
             },
             move |_config, announcements: &Announcements| {

@@ -314,6 +314,7 @@ async fn speaker_in_a_cluster_announces_service_ip_by_bgp() {
                 membership: Default::default(),
                 cordon_withdraws: true,
                 status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+                bgp_node_status: true,
             },
             in_this_namespace(ProtocolOptions::new("n1")),
             async {

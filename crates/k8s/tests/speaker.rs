@@ -79,6 +79,7 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
                 membership: Default::default(),
                 cordon_withdraws: true,
                 status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+                bgp_node_status: true,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -261,6 +262,17 @@ async fn http_get(port: u16, path: &str) -> String {
 
 #[tokio::test]
 async fn bgp_announcement_writes_service_bgp_status() {
+    bgp_announcement(true).await;
+}
+
+/// `--bgp-node-status=false` (issue 22): no ServiceBGPStatus, no BGP nodeAssigned, and
+/// this node's existing objects go.
+#[tokio::test]
+async fn without_bgp_node_status_nothing_is_written_and_old_objects_go() {
+    bgp_announcement(false).await;
+}
+
+async fn bgp_announcement(bgp_node_status: bool) {
     let api = FakeApi::new();
     api.put(namespace("default"));
     api.put(pool("pool1", &["192.168.10.0/30"]));
@@ -280,6 +292,13 @@ async fn bgp_announcement_writes_service_bgp_status() {
         "pool1",
     ));
     api.put(slice(true));
+    // An object of this node from before (another Service, no longer announced).
+    api.put(json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceBGPStatus",
+        "metadata": {"name": oxlb_k8s::speaker::status_name("bgp", "n1", &oxlb_announce::ServiceKey {
+            namespace: "default".into(), name: "gone".into() }),
+            "namespace": NS, "labels": {"metallb.io/node": "n1"}},
+        "spec": {},
+        "status": {"node": "n1", "serviceName": "gone", "serviceNamespace": "default", "peers": ["router"]}}));
     let seen: Arc<Mutex<Vec<Announcements>>> = Arc::default();
     let sink = Arc::clone(&seen);
     let client = api.client();
@@ -297,6 +316,7 @@ async fn bgp_announcement_writes_service_bgp_status() {
                 membership: Default::default(),
                 cordon_withdraws: true,
                 status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+                bgp_node_status,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())
@@ -315,6 +335,36 @@ async fn bgp_announcement_writes_service_bgp_status() {
         })
     })
     .await;
+    let left_over = oxlb_k8s::speaker::status_name(
+        "bgp",
+        "n1",
+        &oxlb_announce::ServiceKey {
+            namespace: "default".into(),
+            name: "gone".into(),
+        },
+    );
+    if !bgp_node_status {
+        wait_for("old object deleted", || {
+            api.log()
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path.ends_with(&left_over))
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let written: Vec<_> = api
+            .writes()
+            .into_iter()
+            .filter(|r| {
+                r.method != "DELETE"
+                    && (r.path.contains("servicebgpstatuses") || r.path.contains("/events"))
+            })
+            .map(|r| r.path)
+            .collect();
+        assert!(written.is_empty(), "{written:?}");
+        let _ = tx.send(());
+        task.await.unwrap();
+        return;
+    }
     wait_for("bgp status", || {
         api.log()
             .iter()
@@ -369,6 +419,7 @@ async fn a_config_change_alone_reaches_the_protocols() {
                 membership: Default::default(),
                 cordon_withdraws: true,
                 status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+                bgp_node_status: true,
             },
             move |config: &oxlb_config::Config, _: &Announcements| {
                 sink.lock().unwrap().push(config.clone())

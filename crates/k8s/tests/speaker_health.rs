@@ -117,6 +117,7 @@ async fn checks_gate_the_announcement_and_record_events() {
                 membership: Default::default(),
                 cordon_withdraws: true,
                 status_writes_per_second: oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+                bgp_node_status: true,
             },
             move |_config, announcements: &Announcements| {
                 sink.lock().unwrap().push(announcements.clone())

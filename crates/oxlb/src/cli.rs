@@ -411,11 +411,18 @@ pub struct SpeakerArgs {
     /// node's BGP routes and hands over its Layer 2 IPs before its pods are evicted.
     #[arg(long)]
     pub keep_routes_when_cordoned: bool,
-    /// Writes per second of ServiceL2Status / ServiceBGPStatus objects for the whole
-    /// cluster, shared by the live speakers (each writes at least 1 per second, in
-    /// bursts of up to 10 seconds' worth). Routes and ARP answers never wait for them.
+    /// Writes per second of ServiceL2Status / ServiceBGPStatus objects and nodeAssigned
+    /// events for the whole cluster, shared by the live speakers (each at least 0.1 per
+    /// second, in bursts of one second's worth and at least 6, so one Service change is
+    /// never delayed). Routes and ARP answers never wait for them.
     #[arg(long, default_value_t = oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND, value_parser = positive_rate)]
     pub status_writes_per_second: f64,
+    /// Write a ServiceBGPStatus object and a nodeAssigned event per BGP-announced
+    /// Service from this node (MetalLB's behaviour). With externalTrafficPolicy Cluster
+    /// every node announces every Service: nodes x Services objects (10 million at
+    /// 1,000 nodes and 10,000 Services); `false` writes none and deletes this node's.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub bgp_node_status: bool,
     /// On SIGTERM when no graceful restart is configured (an upgrade: the Node is
     /// schedulable), or on a cordoned Node whose routes are still out: withdraw the
     /// routes first and keep the sessions this many seconds (routers converge, open

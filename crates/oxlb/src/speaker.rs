@@ -32,6 +32,7 @@ pub fn run(args: &SpeakerArgs) -> ExitCode {
         },
         cordon_withdraws: !args.keep_routes_when_cordoned,
         status_writes_per_second: args.status_writes_per_second,
+        bgp_node_status: args.bgp_node_status,
     };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

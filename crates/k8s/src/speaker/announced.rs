@@ -8,6 +8,8 @@ use oxlb_announce::{Announcements, Protocol, RouteCover, ServiceKey, ServiceView
 use oxlb_api::{ServiceBGPStatusStatus, ServiceL2StatusStatus};
 use oxlb_node::status::{AnnouncedIp, ServiceStatus};
 
+use super::write_budget::SharedBudget;
+
 /// What this node announces per Service: the protocols and, for the status objects,
 /// the interfaces (Layer 2) or peers (BGP).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -172,7 +174,31 @@ pub(super) fn report_services(
         .collect()
 }
 
-pub(super) async fn publish_node_assigned(
+/// A `nodeAssigned` event waiting for this speaker's write budget.
+pub(super) struct AssignedEvent {
+    pub service: k8s_openapi::api::core::v1::ObjectReference,
+    pub protocol: Protocol,
+    pub message: String,
+}
+
+/// Records the `nodeAssigned` events in order, each under the speaker's
+/// [`SharedBudget`]: a node starting to announce 10,000 Services sends them at its
+/// share of the cluster's budget, not all at once (the queue holds at most one per
+/// Service and protocol that started).
+pub(super) fn spawn_assigned_events(
+    recorder: crate::event_sink::EventSink,
+    budget: SharedBudget,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<AssignedEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            budget.spend(1).await;
+            publish_node_assigned(&recorder, &event.service, event.protocol, event.message).await;
+        }
+    })
+}
+
+async fn publish_node_assigned(
     recorder: &crate::event_sink::EventSink,
     service: &k8s_openapi::api::core::v1::ObjectReference,
     protocol: Protocol,
@@ -222,5 +248,62 @@ mod tests {
                 "announcing from node \"n\" with protocol \"bgp\"".to_string()
             )]
         );
+    }
+
+    /// A restarted speaker reads back what its objects say: no nodeAssigned again for
+    /// those, one for a protocol that starts now.
+    #[test]
+    fn what_the_status_objects_show_counts_as_announced_before_the_start() {
+        let l2 = ServiceL2StatusStatus {
+            node: Some("n".into()),
+            service_name: Some("web".into()),
+            service_namespace: Some("ns".into()),
+            interfaces: Some(vec![oxlb_api::status::InterfaceInfo {
+                name: Some("eth0".into()),
+            }]),
+        };
+        let bgp = ServiceBGPStatusStatus {
+            node: Some("n".into()),
+            service_name: Some("api".into()),
+            service_namespace: Some("ns".into()),
+            peers: Some(vec!["router".into()]),
+        };
+        let unnamed = ServiceBGPStatusStatus {
+            service_name: None,
+            ..bgp.clone()
+        };
+        let before = before_start(
+            &[std::sync::Arc::new(Some(l2)), std::sync::Arc::new(None)],
+            &[
+                std::sync::Arc::new(Some(bgp)),
+                std::sync::Arc::new(Some(unnamed)),
+            ],
+        );
+        let key = |name: &str| ServiceKey {
+            namespace: "ns".into(),
+            name: name.into(),
+        };
+        assert_eq!(before.len(), 2);
+        assert_eq!(before[&key("web")].l2_interfaces, Some(vec!["eth0".into()]));
+        assert_eq!(before[&key("api")].bgp_peers, Some(vec!["router".into()]));
+        let now = BTreeMap::from([
+            (
+                key("web"),
+                Announced {
+                    l2_interfaces: Some(vec!["eth0".into()]),
+                    bgp_peers: None,
+                },
+            ),
+            (
+                key("api"),
+                Announced {
+                    l2_interfaces: Some(vec![]),
+                    bgp_peers: Some(vec!["router".into()]),
+                },
+            ),
+        ]);
+        let events = node_assigned_events("n", &before, &now);
+        assert_eq!(events.len(), 1);
+        assert_eq!((&events[0].0, events[0].1), (&key("api"), Protocol::Layer2));
     }
 }

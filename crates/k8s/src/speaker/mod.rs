@@ -25,7 +25,7 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use oxlb_announce::{Announcements, ServiceKey};
+use oxlb_announce::{Announcements, Protocol, ServiceKey};
 use oxlb_api::{ServiceBGPStatus, ServiceL2Status};
 use oxlb_config::{Config, LastValid, build_config_with};
 use oxlb_node::status::{ConfigStatus, StatusReport};
@@ -43,8 +43,10 @@ pub mod status_plan;
 pub mod write_budget;
 
 pub use announced::{Announced, node_assigned_events, per_service};
+pub use bgp_status::desired as desired_bgp_statuses;
 pub use cached::SpeakerService;
 pub use inputs::{cluster_input, live_speakers};
+pub use l2_status::desired as desired_l2_statuses;
 use status_objects::WantedStatuses;
 
 use crate::liveness::{MembershipOptions, SpeakerMembership};
@@ -89,6 +91,12 @@ pub struct SpeakerOptions {
     /// speakers ([`write_budget`]): one speaker of 3 writes 33 per second, one of
     /// 1,000 writes [`write_budget::MIN_SPEAKER_WRITES_PER_SECOND`].
     pub status_writes_per_second: f64,
+    /// Per BGP-announced Service, this node's ServiceBGPStatus and `nodeAssigned`
+    /// event (MetalLB's, the default). `false`: neither (and this node's existing
+    /// ServiceBGPStatus objects are deleted): with `Cluster` policy every node announces
+    /// every Service, nodes x Services objects (10 million at 1,000 nodes and 10,000
+    /// Services). Layer 2 status is unaffected (one node per Service).
+    pub bgp_node_status: bool,
 }
 
 impl SpeakerOptions {
@@ -106,6 +114,7 @@ impl SpeakerOptions {
             membership: MembershipOptions::default(),
             cordon_withdraws: true,
             status_writes_per_second: write_budget::DEFAULT_CLUSTER_WRITES_PER_SECOND,
+            bgp_node_status: true,
         }
     }
 }
@@ -332,6 +341,14 @@ async fn run_speaker_inner(
     // objects outlive a restart): no `nodeAssigned` event again for those.
     let mut announced: BTreeMap<ServiceKey, Announced> =
         announced::before_start(&l2_statuses.state(), &bgp_statuses.state());
+    // One budget for the status objects of both kinds and the nodeAssigned events.
+    let budget = write_budget::SharedBudget::new(options.status_writes_per_second);
+    let (assigned_events, assigned_queue) = tokio::sync::mpsc::unbounded_channel();
+    reflectors.tasks().push(announced::spawn_assigned_events(
+        crate::writer::speaker_recorder(&client, &options.node_name),
+        budget.clone(),
+        assigned_queue,
+    ));
     // Started at the first pass: an empty wish before it would delete every object.
     let mut l2_writer: Option<watch::Sender<WantedStatuses<_>>> = None;
     let mut bgp_writer: Option<watch::Sender<WantedStatuses<_>>> = None;
@@ -496,17 +513,18 @@ async fn run_speaker_inner(
                 let now = per_service(&announcements, &services);
                 for (key, protocol, message) in
                     node_assigned_events(&options.node_name, &announced, &now)
+                        .into_iter()
+                        .filter(|(_, p, _)| options.bgp_node_status || *p != Protocol::Bgp)
                 {
                     if let Some(service) =
                         service_store.get(&format!("{}/{}", key.namespace, key.name))
                     {
-                        announced::publish_node_assigned(
-                            &recorder,
-                            &service.object_ref(),
+                        // The receiver lives as long as this loop.
+                        let _ = assigned_events.send(announced::AssignedEvent {
+                            service: service.object_ref(),
                             protocol,
                             message,
-                        )
-                        .await;
+                        });
                     }
                 }
                 announced = now;
@@ -536,13 +554,19 @@ async fn run_speaker_inner(
                         l2_statuses.clone(),
                         l2_wake.clone(),
                         wanted,
+                        budget.clone(),
                     )
                 },
                 reflectors.tasks(),
             );
+            let bgp_want = if options.bgp_node_status {
+                bgp_status::desired(&options.node_name, &announced)
+            } else {
+                BTreeMap::new()
+            };
             status_objects::want(
                 &mut bgp_writer,
-                bgp_status::desired(&options.node_name, &announced),
+                bgp_want,
                 &owners,
                 live.len(),
                 |wanted| {
@@ -552,6 +576,7 @@ async fn run_speaker_inner(
                         bgp_statuses.clone(),
                         bgp_wake.clone(),
                         wanted,
+                        budget.clone(),
                     )
                 },
                 reflectors.tasks(),
@@ -637,5 +662,36 @@ async fn protocol_changed(
             Err(_) => std::future::pending().await,
         },
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_owns_the_status_objects_and_the_pod_only_until_the_node_is_known() {
+        let pod = PodIdentity {
+            name: "speaker-x".into(),
+            uid: "pod-uid".into(),
+        };
+        let owners = owner_references(Some(("n1", "node-uid")), Some(&pod));
+        assert_eq!(owners.len(), 1);
+        assert_eq!(
+            (
+                owners[0].kind.as_str(),
+                owners[0].name.as_str(),
+                owners[0].uid.as_str()
+            ),
+            ("Node", "n1", "node-uid")
+        );
+        // Not a blocking owner: setting one would need the right to delete Nodes.
+        assert_eq!(owners[0].block_owner_deletion, None);
+        let owners = owner_references(None, Some(&pod));
+        assert_eq!(
+            (owners[0].kind.as_str(), owners[0].name.as_str()),
+            ("Pod", "speaker-x")
+        );
+        assert!(owner_references(None, None).is_empty());
     }
 }

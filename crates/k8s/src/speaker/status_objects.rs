@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::SpeakerOptions;
 use super::status_plan::{Presence, StatusPlanner, StatusView, StatusWrite};
-use super::write_budget::WriteBudget;
+use super::write_budget::SharedBudget;
 use super::{FIELD_MANAGER, NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
 use crate::projected::Projected;
 
@@ -106,7 +106,7 @@ struct CachedStatuses<'a, S> {
 }
 
 impl<S: PartialEq> StatusView<S> for CachedStatuses<'_, S> {
-    fn presence(&self, name: &str, status: &S) -> Presence {
+    fn presence(&self, name: &str, _: &ServiceKey, status: &S) -> Presence {
         match self.store.get(&format!("{}/{name}", self.namespace)) {
             None => Presence::Absent,
             Some(cached) if cached.as_ref().as_ref() == Some(status) => Presence::Same,
@@ -141,7 +141,7 @@ pub struct WantedStatuses<S> {
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Starts the writer of one status kind: it makes this node's objects match the newest
-/// [`WantedStatuses`], under a [`WriteBudget`], apart from the speaker's loop (at
+/// [`WantedStatuses`], under this speaker's [`SharedBudget`], apart from the speaker's loop (at
 /// 10,000 Services the writes take minutes; the loop must go on reacting to membership
 /// and health meanwhile). `wake` is notified by the kind's cache.
 pub fn spawn_writer<K: StatusKind>(
@@ -150,6 +150,7 @@ pub fn spawn_writer<K: StatusKind>(
     store: Projected<Option<K::Status>>,
     wake: Arc<Notify>,
     mut wanted: watch::Receiver<WantedStatuses<K::Status>>,
+    budget: SharedBudget,
 ) -> JoinHandle<()> {
     let api: Api<K> = Api::namespaced(client.clone(), &options.namespace);
     let node = options.node_name.clone();
@@ -157,7 +158,6 @@ pub fn spawn_writer<K: StatusKind>(
     let cluster_budget = options.status_writes_per_second;
     tokio::spawn(async move {
         let mut planner = StatusPlanner::<K::Status>::new(K::PREFIX);
-        let mut budget = WriteBudget::new(cluster_budget, 1, Instant::now());
         let params = PatchParams::apply(FIELD_MANAGER).force();
         loop {
             let current = wanted.borrow_and_update().clone();
@@ -168,7 +168,7 @@ pub fn spawn_writer<K: StatusKind>(
             };
             let mut wait = None;
             for write in planner.plan(&node, &current.want, &view) {
-                if let Err(until) = budget.take(write.requests(), Instant::now()) {
+                if let Err(until) = budget.take(write.requests()) {
                     wait = Some(until);
                     break;
                 }

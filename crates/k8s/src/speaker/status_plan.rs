@@ -24,8 +24,8 @@ pub enum Presence {
 
 /// A view of this node's cached objects of one kind.
 pub trait StatusView<S> {
-    /// Whether the object `name` exists and holds `status`.
-    fn presence(&self, name: &str, status: &S) -> Presence;
+    /// Whether the object `name` (of the Service `key`) exists and holds `status`.
+    fn presence(&self, name: &str, key: &ServiceKey, status: &S) -> Presence;
     /// The names of every cached object of this node.
     fn names(&self) -> Vec<String>;
 }
@@ -103,7 +103,7 @@ impl<S: Clone + PartialEq> StatusPlanner<S> {
         let mut wanted = BTreeSet::new();
         for (key, status) in want {
             let name = status_name(self.prefix, node, key);
-            let presence = view.presence(&name, status);
+            let presence = view.presence(&name, key, status);
             if presence == Presence::Same {
                 // The cache holds it: no second copy here (at 10,000 Services a copy of
                 // every status sent stayed here for good).
@@ -161,7 +161,7 @@ mod tests {
 
     /// A cache as a map of name to status.
     impl StatusView<u32> for BTreeMap<String, u32> {
-        fn presence(&self, name: &str, status: &u32) -> Presence {
+        fn presence(&self, name: &str, _: &ServiceKey, status: &u32) -> Presence {
             match self.get(name) {
                 None => Presence::Absent,
                 Some(s) if s == status => Presence::Same,
