@@ -9,7 +9,8 @@
 //! (`status_plan`) against a model of the API's objects, and the write budget
 //! (`write_budget`) in simulated time. The watches (what every speaker opens, lists
 //! and renews) are measured on one real `run_speaker` against the in-memory API server
-//! in the same run, not modelled.
+//! in the same run, not modelled; the same real speaker holds the model to account
+//! (its status writes and events must equal what the model plans for its node).
 //!
 //! Printed against a MetalLB-model comparator computed in the same run from the same
 //! plans: status objects owned by the speaker Pod (a restart has the garbage collector
@@ -473,10 +474,29 @@ fn ratio(a: u64, b: u64) -> String {
     }
 }
 
-/// The requests one real speaker sends to open its caches, measured against the
-/// in-memory API server: (lists, watches, the watches' timeoutSeconds, requests in a
-/// quiet period after).
-fn measured_watches() -> (usize, usize, u64, usize) {
+/// What one real speaker sent, measured against the in-memory API server.
+struct RealSpeaker {
+    lists: usize,
+    watches: usize,
+    /// The watches' `timeoutSeconds` (the API server ends them then; kube renews).
+    timeout: u64,
+    /// Its status-object writes and events, to hold the model to.
+    status_requests: u64,
+    /// Requests in a quiet period after it settled.
+    quiet: usize,
+}
+
+/// The small cluster the real speaker runs in (node-0000 of 3).
+fn small() -> Sizes {
+    Sizes {
+        nodes: 3,
+        services: 6,
+        endpoints: 2,
+    }
+}
+
+/// One real speaker (`run_speaker`, node-0000) in `small()`'s mixed cluster.
+fn real_speaker() -> RealSpeaker {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -489,11 +509,7 @@ fn measured_watches() -> (usize, usize, u64, usize) {
             let value: Value = serde_saphyr::from_str(doc).unwrap();
             api.put(value);
         }
-        let sizes = Sizes {
-            nodes: 3,
-            services: 6,
-            endpoints: 2,
-        };
+        let sizes = small();
         for n in 0..sizes.nodes {
             api.put(serde_json::to_value(node_object(n, true)).unwrap());
         }
@@ -547,12 +563,27 @@ fn measured_watches() -> (usize, usize, u64, usize) {
             })
             .min()
             .unwrap_or(0);
+        let status_requests = log
+            .iter()
+            .filter(|r| r.is_write())
+            .filter(|r| {
+                r.path.contains("servicel2statuses")
+                    || r.path.contains("servicebgpstatuses")
+                    || r.path.contains("/events")
+            })
+            .count() as u64;
         let before = api.log().len();
         tokio::time::sleep(Duration::from_secs(3)).await;
         let quiet = api.log().len() - before;
         let _ = stop.send(());
         task.await.unwrap();
-        (lists, watches.len(), timeout, quiet)
+        RealSpeaker {
+            lists,
+            watches: watches.len(),
+            timeout,
+            status_requests,
+            quiet,
+        }
     })
 }
 
@@ -727,8 +758,34 @@ fn pass_time(scenario: Scenario, sizes: &Sizes) -> Duration {
 
 fn main() {
     let sizes = sizes();
-    let (lists, watches, timeout, quiet) = measured_watches();
+    let real = real_speaker();
+    let (lists, watches, timeout, quiet) = (real.lists, real.watches, real.timeout, real.quiet);
+    // The model held to the real speaker: node-0000's first pass in the same cluster
+    // plans exactly the requests the real one sent.
+    let small = small();
+    let cluster = Cluster::new(Scenario::Mixed, &small);
+    let mut model = ApiModel {
+        l2: vec![NodeObjects::new(); small.nodes],
+        bgp: vec![NodeObjects::new(); small.nodes],
+    };
+    let live: BTreeSet<String> = (0..small.nodes).map(node_name).collect();
+    let planned = speaker_pass(&cluster, &mut model, 0, &live);
+    assert!(real.status_requests > 0, "the real speaker wrote no status");
+    assert_eq!(
+        planned.requests + planned.events,
+        real.status_requests,
+        "the model plans what the real speaker sends"
+    );
     let mut out = String::new();
+    writeln!(
+        out,
+        "model check: the real speaker sent {} status requests and events in a {}-node \
+         cluster, the model plans {}",
+        real.status_requests,
+        small.nodes,
+        planned.requests + planned.events
+    )
+    .unwrap();
     writeln!(
         out,
         "one real speaker against the in-memory API server: {lists} lists and {watches} watches \
