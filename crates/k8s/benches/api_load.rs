@@ -297,6 +297,13 @@ struct ApiModel {
 }
 
 impl ApiModel {
+    fn new(nodes: usize) -> ApiModel {
+        ApiModel {
+            l2: vec![NodeObjects::new(); nodes],
+            bgp: vec![NodeObjects::new(); nodes],
+        }
+    }
+
     fn objects(&self) -> usize {
         self.l2.iter().chain(&self.bgp).map(HashMap::len).sum()
     }
@@ -590,10 +597,7 @@ fn real_speaker() -> RealSpeaker {
 fn run(scenario: Scenario, sizes: &Sizes, out: &mut String) {
     let started = Instant::now();
     let mut cluster = Cluster::new(scenario, sizes);
-    let mut model = ApiModel {
-        l2: vec![NodeObjects::new(); sizes.nodes],
-        bgp: vec![NodeObjects::new(); sizes.nodes],
-    };
+    let mut model = ApiModel::new(sizes.nodes);
     let all_live: BTreeSet<String> = (0..sizes.nodes).map(node_name).collect();
     let n = sizes.nodes;
     let mut rows = Vec::new();
@@ -739,10 +743,7 @@ fn run(scenario: Scenario, sizes: &Sizes, out: &mut String) {
 /// speaker. Median of 3.
 fn pass_time(scenario: Scenario, sizes: &Sizes) -> Duration {
     let cluster = Cluster::new(scenario, sizes);
-    let mut model = ApiModel {
-        l2: vec![NodeObjects::new(); sizes.nodes],
-        bgp: vec![NodeObjects::new(); sizes.nodes],
-    };
+    let mut model = ApiModel::new(sizes.nodes);
     let live: BTreeSet<String> = (0..sizes.nodes).map(node_name).collect();
     speaker_pass(&cluster, &mut model, 0, &live);
     let mut times: Vec<Duration> = (0..3)
@@ -764,10 +765,7 @@ fn main() {
     // plans exactly the requests the real one sent.
     let small = small();
     let cluster = Cluster::new(Scenario::Mixed, &small);
-    let mut model = ApiModel {
-        l2: vec![NodeObjects::new(); small.nodes],
-        bgp: vec![NodeObjects::new(); small.nodes],
-    };
+    let mut model = ApiModel::new(small.nodes);
     let live: BTreeSet<String> = (0..small.nodes).map(node_name).collect();
     let planned = speaker_pass(&cluster, &mut model, 0, &live);
     assert!(real.status_requests > 0, "the real speaker wrote no status");

@@ -36,8 +36,8 @@ fn statuses(api: &FakeApi) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn announces_writes_l2_status_and_node_assigned_once() {
+/// Node n1 and the Service default/web at 192.168.10.0, announced by Layer 2 from n1.
+fn layer2_web() -> FakeApi {
     let api = FakeApi::new();
     api.put(namespace("default"));
     api.put(pool("pool1", &["192.168.10.0/30"]));
@@ -49,6 +49,12 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         "pool1",
     ));
     api.put(slice(true));
+    api
+}
+
+#[tokio::test]
+async fn announces_writes_l2_status_and_node_assigned_once() {
+    let api = layer2_web();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -483,17 +489,7 @@ fn start_speaker(
 /// update) finds them, writes nothing and records no `nodeAssigned` again.
 #[tokio::test]
 async fn a_restarted_speaker_writes_nothing_the_cluster_already_has() {
-    let api = FakeApi::new();
-    api.put(namespace("default"));
-    api.put(pool("pool1", &["192.168.10.0/30"]));
-    api.put(l2("l2"));
-    api.put(node("n1"));
-    api.put(with_status(
-        service("default", "web"),
-        "192.168.10.0",
-        "pool1",
-    ));
-    api.put(slice(true));
+    let api = layer2_web();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let (_, first) = start_speaker(&api, "speaker-old", stopped);
     let collection = "/apis/metallb.io/v1beta1/servicel2statuses";
