@@ -174,26 +174,38 @@ pub(super) fn report_services(
         .collect()
 }
 
-/// A `nodeAssigned` event waiting for this speaker's write budget.
+/// A `nodeAssigned` event waiting for this speaker's write budget: the Service is
+/// looked up when it is sent (a queue of 10,000 object references was 3 MB).
 pub(super) struct AssignedEvent {
-    pub service: k8s_openapi::api::core::v1::ObjectReference,
+    pub service: ServiceKey,
     pub protocol: Protocol,
-    pub message: String,
 }
 
 /// Records the `nodeAssigned` events in order, each under the speaker's
 /// [`SharedBudget`]: a node starting to announce 10,000 Services sends them at its
 /// share of the cluster's budget, not all at once (the queue holds at most one per
-/// Service and protocol that started).
+/// Service and protocol that started). A Service gone meanwhile gets none.
 pub(super) fn spawn_assigned_events(
     recorder: crate::event_sink::EventSink,
+    node: String,
+    services: crate::projected::Projected<super::SpeakerService>,
     budget: SharedBudget,
     mut events: tokio::sync::mpsc::UnboundedReceiver<AssignedEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
+            let key = format!("{}/{}", event.service.namespace, event.service.name);
+            let Some(service) = services.get(&key) else {
+                continue;
+            };
             budget.spend(1).await;
-            publish_node_assigned(&recorder, &event.service, event.protocol, event.message).await;
+            publish_node_assigned(
+                &recorder,
+                &service.object_ref(),
+                event.protocol,
+                assigned_message(&node, event.protocol),
+            )
+            .await;
         }
     })
 }

@@ -346,6 +346,8 @@ async fn run_speaker_inner(
     let (assigned_events, assigned_queue) = tokio::sync::mpsc::unbounded_channel();
     reflectors.tasks().push(announced::spawn_assigned_events(
         crate::writer::speaker_recorder(&client, &options.node_name),
+        options.node_name.clone(),
+        service_store.clone(),
         budget.clone(),
         assigned_queue,
     ));
@@ -511,21 +513,13 @@ async fn run_speaker_inner(
             }
             if announcements_changed {
                 let now = per_service(&announcements, &services);
-                for (key, protocol, message) in
+                for (service, protocol, _) in
                     node_assigned_events(&options.node_name, &announced, &now)
                         .into_iter()
                         .filter(|(_, p, _)| options.bgp_node_status || *p != Protocol::Bgp)
                 {
-                    if let Some(service) =
-                        service_store.get(&format!("{}/{}", key.namespace, key.name))
-                    {
-                        // The receiver lives as long as this loop.
-                        let _ = assigned_events.send(announced::AssignedEvent {
-                            service: service.object_ref(),
-                            protocol,
-                            message,
-                        });
-                    }
+                    // The receiver lives as long as this loop.
+                    let _ = assigned_events.send(announced::AssignedEvent { service, protocol });
                 }
                 announced = now;
                 report_tx.send_modify(|r| {

@@ -137,8 +137,11 @@ pub struct WantedStatuses<S> {
     pub speakers: usize,
 }
 
-/// A failed write is tried again after this long (or at the next change).
+/// A failed write is tried again after this long.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// With writes left over for want of budget, the next plan waits at least this long:
+/// the backlog is re-planned (from the newest wish) once a second, not on every token.
+const REPLAN_PAUSE: Duration = Duration::from_secs(1);
 
 /// Starts the writer of one status kind: it makes this node's objects match the newest
 /// [`WantedStatuses`], under this speaker's [`SharedBudget`], apart from the speaker's loop (at
@@ -166,10 +169,13 @@ pub fn spawn_writer<K: StatusKind>(
                 store: &store,
                 namespace: &namespace,
             };
-            let mut wait = None;
+            // Out of budget with writes left, or a write failed: pause before planning
+            // again (a plan costs a pass over every wanted object, and every write of
+            // ours comes back through the cache as a wake-up).
+            let mut pause: Option<Duration> = None;
             for write in planner.plan(&node, &current.want, &view) {
                 if let Err(until) = budget.take(write.requests()) {
-                    wait = Some(until);
+                    pause = Some(until.max(REPLAN_PAUSE));
                     break;
                 }
                 planner.sent(&write);
@@ -177,9 +183,13 @@ pub fn spawn_writer<K: StatusKind>(
                     send(&api, &params, &namespace, &node, &current.owners, &write).await
                 {
                     planner.failed(write.name());
-                    wait = Some(wait.map_or(RETRY_AFTER, |w: Duration| w.min(RETRY_AFTER)));
+                    pause = Some(pause.map_or(RETRY_AFTER, |p| p.max(RETRY_AFTER)));
                     tracing::warn!(error = %e, status = %write.name(), kind = %K::kind(&()), "writing the status object failed");
                 }
+            }
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+                continue;
             }
             tokio::select! {
                 changed = wanted.changed() => {
@@ -188,7 +198,6 @@ pub fn spawn_writer<K: StatusKind>(
                     }
                 }
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {}
             }
         }
     })
