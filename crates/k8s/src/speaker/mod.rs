@@ -415,6 +415,9 @@ async fn run_speaker_inner(
         .await;
         if let Some(config) = &config {
             let live = membership.candidates(&pods.state(), &nodes.state());
+            // Before anything is spent: a first bucket sized for one speaker would let
+            // 1,000 speakers starting together send 100 requests each at once.
+            budget.share(options.status_writes_per_second, live.len());
             let mut input = cluster_input(
                 &options.node_name,
                 &service_store.state(),
