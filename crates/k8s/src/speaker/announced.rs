@@ -2,17 +2,23 @@
 //! their interfaces or peers (for the status objects), the `nodeAssigned` events when a
 //! protocol starts, and the services of the node's report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use oxlb_announce::{Announcements, Protocol, ServiceKey, ServiceView};
 use oxlb_node::status::{AnnouncedIp, ServiceStatus};
+
+/// A sorted list of interface or peer names, shared by every Service that has the same
+/// one (issue 22: 10,000 Services announced to the same peer kept 10,000 copies of its
+/// name, 2.5 MB).
+pub type Names = Arc<[String]>;
 
 /// What this node announces per Service: the protocols and, for the status objects,
 /// the interfaces (Layer 2) or peers (BGP).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Announced {
-    pub l2_interfaces: Option<Vec<String>>,
-    pub bgp_peers: Option<Vec<String>>,
+    pub l2_interfaces: Option<Names>,
+    pub bgp_peers: Option<Names>,
 }
 
 /// Per Service, what this node announces, from the core's Announcements.
@@ -20,20 +26,16 @@ pub fn per_service(
     announcements: &Announcements,
     services: &[ServiceView],
 ) -> BTreeMap<ServiceKey, Announced> {
-    let mut out: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    let mut interfaces_of: BTreeMap<&ServiceKey, BTreeSet<&str>> = BTreeMap::new();
     for l2 in announcements.l2.values() {
-        let interfaces = match &l2.interfaces {
-            oxlb_announce::Interfaces::All => Vec::new(),
-            oxlb_announce::Interfaces::Only(set) => set.iter().cloned().collect(),
-        };
         for key in &l2.services {
-            let entry = out.entry(key.clone()).or_default();
-            let list = entry.l2_interfaces.get_or_insert_with(Vec::new);
-            list.extend(interfaces.iter().cloned());
-            list.sort();
-            list.dedup();
+            let names = interfaces_of.entry(key).or_default();
+            if let oxlb_announce::Interfaces::Only(set) = &l2.interfaces {
+                names.extend(set.iter().map(String::as_str));
+            }
         }
     }
+    let mut peers_of: BTreeMap<&ServiceKey, BTreeSet<&str>> = BTreeMap::new();
     for (peer, routes) in &announcements.bgp {
         for service in services {
             let covered = service
@@ -41,16 +43,34 @@ pub fn per_service(
                 .iter()
                 .any(|ip| routes.keys().any(|prefix| prefix.contains(ip)));
             if covered {
-                let entry = out.entry(service.key.clone()).or_default();
-                let peers = entry.bgp_peers.get_or_insert_with(Vec::new);
-                if !peers.contains(peer) {
-                    peers.push(peer.clone());
-                    peers.sort();
-                }
+                peers_of.entry(&service.key).or_default().insert(peer);
             }
         }
     }
+    let mut shared = SharedNames::default();
+    let mut out: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    for (key, names) in interfaces_of {
+        out.entry(key.clone()).or_default().l2_interfaces = Some(shared.get(names));
+    }
+    for (key, names) in peers_of {
+        out.entry(key.clone()).or_default().bgp_peers = Some(shared.get(names));
+    }
     out
+}
+
+/// One [`Names`] per distinct list.
+#[derive(Default)]
+struct SharedNames<'a> {
+    lists: BTreeMap<BTreeSet<&'a str>, Names>,
+}
+
+impl<'a> SharedNames<'a> {
+    fn get(&mut self, names: BTreeSet<&'a str>) -> Names {
+        self.lists
+            .entry(names)
+            .or_insert_with_key(|names| names.iter().map(|n| n.to_string()).collect())
+            .clone()
+    }
 }
 
 /// MetalLB's `nodeAssigned` event text.
@@ -90,7 +110,7 @@ pub(super) fn report_services(
     announcements: &Announcements,
     services: &[ServiceView],
 ) -> Vec<ServiceStatus> {
-    services
+    let mut report: Vec<ServiceStatus> = services
         .iter()
         .filter_map(|service| {
             let mut announced = Vec::new();
@@ -120,6 +140,7 @@ pub(super) fn report_services(
                     });
                 }
             }
+            announced.shrink_to_fit();
             (!announced.is_empty()).then(|| ServiceStatus {
                 service: service.key.to_string(),
                 ips: service.ips.clone(),
@@ -132,7 +153,11 @@ pub(super) fn report_services(
                 ..ServiceStatus::default()
             })
         })
-        .collect()
+        .collect();
+    // Kept until the next change: without the slack of a growing Vec (up to half of
+    // it, 1.2 MB at 10,000 Services).
+    report.shrink_to_fit();
+    report
 }
 
 pub(super) async fn publish_node_assigned(
@@ -164,12 +189,12 @@ mod tests {
             name: "s".into(),
         };
         let l2 = Announced {
-            l2_interfaces: Some(vec![]),
+            l2_interfaces: Some(Names::from([])),
             bgp_peers: None,
         };
         let both = Announced {
-            l2_interfaces: Some(vec!["eth0".into()]),
-            bgp_peers: Some(vec!["r".into()]),
+            l2_interfaces: Some(["eth0".to_string()].into()),
+            bgp_peers: Some(["r".to_string()].into()),
         };
         let none = BTreeMap::new();
         let with_l2 = BTreeMap::from([(key.clone(), l2)]);
