@@ -183,7 +183,7 @@ pub async fn run_speaker(
         client,
         options,
         None,
-        move |config, announcements, _| apply(config, announcements),
+        move |config, announcements: &Arc<Announcements>, _| apply(config, announcements),
         shutdown,
     )
     .await;
@@ -206,7 +206,9 @@ pub async fn run_speaker_with_protocols(
         client,
         options,
         Some(status),
-        |config, announcements, node| protocols.apply(config, announcements, node),
+        |config, announcements: &Arc<Announcements>, node| {
+            protocols.apply_shared(config, announcements.clone(), node)
+        },
         shutdown,
     )
     .await;
@@ -232,7 +234,7 @@ async fn run_speaker_inner(
     client: Client,
     options: SpeakerOptions,
     mut protocol_status: Option<tokio::sync::watch::Receiver<ProtocolStatus>>,
-    mut apply: impl FnMut(&Config, &Announcements, &NodeInfo) + Send,
+    mut apply: impl FnMut(&Config, &Arc<Announcements>, &NodeInfo) + Send,
     shutdown: impl Future<Output = ()> + Send,
 ) -> bool {
     let (report_tx, report_rx) = tokio::sync::watch::channel(StatusReport {
@@ -302,8 +304,11 @@ async fn run_speaker_inner(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut config: Option<Config> = None;
     let mut last_valid = LastValid::default();
-    let mut last: Option<Announcements> = None;
-    let mut trim_owed = false;
+    // Shared with the protocols' copy: one copy of 10,000 routes, not two.
+    let mut last: Option<Arc<Announcements>> = None;
+    // Freed memory goes back to the system once a burst of passes is over: trimming
+    // on every pass of a rollout of thousands of Services would cost more than it saves.
+    let mut trim = oxlb_node::memory::TrimWhenQuiet::default();
     let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
     let mut l2_objects = StatusReconciler::<ServiceL2Status>::default();
     let mut bgp_objects = StatusReconciler::<ServiceBGPStatus>::default();
@@ -333,6 +338,7 @@ async fn run_speaker_inner(
         // Each pass processes the object updates that woke it (MetalLB's speaker counts
         // each reconcile in metallb_k8s_client_updates_total).
         config_status.updates += 1;
+        trim.pass();
         let secret = stores.secrets.get(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
         );
@@ -444,15 +450,11 @@ async fn run_speaker_inner(
             // A changed config alone (a rotated peer password, new timers) matters to
             // the BGP sessions even when the routes stay the same.
             let config_changed = last_applied_config.as_ref() != Some(config);
-            let announcements_changed = last.as_ref() != Some(&announcements);
-            // Freed memory goes back to the system once a burst of changes is over (the
-            // first pass that changes nothing after passes that did): trimming on every
-            // pass of a rollout of thousands of Services would cost more than it saves.
-            if announcements_changed {
-                trim_owed = true;
-            } else if std::mem::take(&mut trim_owed) {
-                oxlb_node::memory::release_freed();
-            }
+            let announcements_changed = last.as_deref() != Some(&announcements);
+            let announcements = match &last {
+                Some(same) if !announcements_changed => same.clone(),
+                _ => Arc::new(announcements),
+            };
             // Node labels pick the BGPPeers; its InternalIP is the default router ID.
             let node_info = nodes
                 .get(&reflector::ObjectRef::new(&options.node_name))
@@ -521,6 +523,9 @@ async fn run_speaker_inner(
                 _ = membership.changed() => break,
                 Ok(()) = health_changes.changed() => break,
                 _ = recheck.tick() => {
+                    if trim.tick() {
+                        oxlb_node::memory::release_freed();
+                    }
                     if membership.recheck() {
                         break;
                     }
