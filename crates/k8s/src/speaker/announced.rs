@@ -48,14 +48,18 @@ pub fn per_service(
         }
     }
     let mut shared = SharedNames::default();
-    let mut out: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    let mut out: BTreeMap<&ServiceKey, Announced> = BTreeMap::new();
     for (key, names) in interfaces_of {
-        out.entry(key.clone()).or_default().l2_interfaces = Some(shared.get(names));
+        out.entry(key).or_default().l2_interfaces = Some(shared.get(names));
     }
     for (key, names) in peers_of {
-        out.entry(key.clone()).or_default().bgp_peers = Some(shared.get(names));
+        out.entry(key).or_default().bgp_peers = Some(shared.get(names));
     }
-    out
+    // Built again from the sorted entries: full B-tree nodes, where inserting one
+    // by one leaves them about half full (the map is kept until the next change).
+    out.into_iter()
+        .map(|(key, announced)| (key.clone(), announced))
+        .collect()
 }
 
 /// One [`Names`] per distinct list.
@@ -126,12 +130,14 @@ pub(super) fn report_services(
                         via: Vec::new(),
                     });
                 }
-                let peers: Vec<String> = announcements
+                let mut peers: Vec<String> = announcements
                     .bgp
                     .iter()
                     .filter(|(_, routes)| routes.keys().any(|p| p.contains(ip)))
                     .map(|(peer, _)| peer.clone())
                     .collect();
+                // Collected with room for 4: 96 bytes a Service for one peer's name.
+                peers.shrink_to_fit();
                 if !peers.is_empty() {
                     announced.push(AnnouncedIp {
                         ip: *ip,
