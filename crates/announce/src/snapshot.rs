@@ -51,7 +51,8 @@ pub enum Endpoints {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub node: Option<String>,
+    /// Shared: tens of thousands of endpoints name a few nodes.
+    pub node: Option<std::sync::Arc<str>>,
     /// `conditions.ready`; Kubernetes says a missing value means ready.
     pub ready: bool,
     /// `conditions.serving` (ready, or terminating but still able to serve).

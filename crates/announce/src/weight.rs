@@ -78,7 +78,7 @@ mod tests {
                 endpoints
                     .iter()
                     .map(|(node, ready, serving)| Endpoint {
-                        node: Some(node.to_string()),
+                        node: Some((*node).into()),
                         ready: *ready,
                         serving: *serving,
                     })

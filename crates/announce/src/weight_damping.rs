@@ -28,10 +28,11 @@ struct Sent {
     at: Instant,
 }
 
-/// What was last sent per peer and prefix.
+/// What was last sent per peer and prefix (by peer, then prefix: one copy of a peer's
+/// name for its 10,000 prefixes).
 #[derive(Debug, Default)]
 pub struct WeightDamper {
-    sent: BTreeMap<(String, IpNet), Sent>,
+    sent: BTreeMap<String, BTreeMap<IpNet, Sent>>,
 }
 
 impl WeightDamper {
@@ -46,9 +47,10 @@ impl WeightDamper {
         let mut wake: Option<Instant> = None;
         let mut next = BTreeMap::new();
         for (peer, routes) in desired.iter_mut() {
+            let before = self.sent.get(peer);
+            let mut now_sent = BTreeMap::new();
             for (prefix, attributes) in routes.iter_mut() {
-                let key = (peer.clone(), *prefix);
-                let sent = match self.sent.get(&key) {
+                let sent = match before.and_then(|b| b.get(prefix)) {
                     Some(old) if old.weight != attributes.weight => {
                         let due = old.at + HOLD;
                         if now >= due {
@@ -68,8 +70,9 @@ impl WeightDamper {
                         at: now,
                     },
                 };
-                next.insert(key, sent);
+                now_sent.insert(*prefix, sent);
             }
+            next.insert(peer.clone(), now_sent);
         }
         // Prefixes no longer desired are forgotten: their withdrawal went out unhindered.
         self.sent = next;

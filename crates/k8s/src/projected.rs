@@ -28,10 +28,12 @@ pub fn key_of<K: Resource>(object: &K) -> String {
     }
 }
 
+/// Keys as `Box<str>`: a map slot is 8 bytes smaller than with `String` (16,384 slots
+/// for 10,000 entries).
 struct Entries<V> {
-    current: HashMap<String, Arc<V>>,
+    current: HashMap<Box<str>, Arc<V>>,
     /// A re-list in progress: what it brought so far.
-    relisting: Option<HashMap<String, Arc<V>>>,
+    relisting: Option<HashMap<Box<str>, Arc<V>>>,
 }
 
 /// The read side: cheap to clone, shared with the task that fills it.
@@ -62,7 +64,7 @@ impl<V> Projected<V> {
 
     /// Every key (`namespace/name`), in no particular order.
     pub fn keys(&self) -> Vec<String> {
-        self.read(|e| e.current.keys().cloned().collect())
+        self.read(|e| e.current.keys().map(|k| k.to_string()).collect())
     }
 
     pub fn len(&self) -> usize {
@@ -119,10 +121,12 @@ impl<K: Resource, V> Filler<K, V> {
         match event {
             watcher::Event::Apply(object) => {
                 let value = Arc::new((self.project)(&object));
-                entries.current.insert(key_of(&object), value);
+                entries
+                    .current
+                    .insert(key_of(&object).into_boxed_str(), value);
             }
             watcher::Event::Delete(object) => {
-                entries.current.remove(&key_of(&object));
+                entries.current.remove(key_of(&object).as_str());
             }
             watcher::Event::Init => entries.relisting = Some(HashMap::new()),
             watcher::Event::InitApply(object) => {
@@ -130,7 +134,7 @@ impl<K: Resource, V> Filler<K, V> {
                 entries
                     .relisting
                     .get_or_insert_with(HashMap::new)
-                    .insert(key_of(&object), value);
+                    .insert(key_of(&object).into_boxed_str(), value);
             }
             watcher::Event::InitDone => {
                 if let Some(mut listed) = entries.relisting.take() {

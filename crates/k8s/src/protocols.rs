@@ -66,7 +66,8 @@ impl ProtocolOptions {
 #[derive(Debug)]
 struct Desired {
     config: Config,
-    announcements: Announcements,
+    /// Shared with the speaker's last announcements (one copy of 10,000 routes).
+    announcements: Arc<Announcements>,
     node: NodeInfo,
 }
 
@@ -110,9 +111,19 @@ impl Protocols {
 
     /// Hands over the new desired state; never blocks (the speaker's callback is sync).
     pub fn apply(&self, config: &Config, announcements: &Announcements, node: &NodeInfo) {
+        self.apply_shared(config, Arc::new(announcements.clone()), node);
+    }
+
+    /// [`Protocols::apply`] with announcements the caller keeps too, without a copy.
+    pub fn apply_shared(
+        &self,
+        config: &Config,
+        announcements: Arc<Announcements>,
+        node: &NodeInfo,
+    ) {
         self.desired.send_replace(Some(Arc::new(Desired {
             config: config.clone(),
-            announcements: announcements.clone(),
+            announcements,
             node: node.clone(),
         })));
     }
@@ -220,7 +231,7 @@ impl Shells {
                 "stopping: withdrawing every route first, closing after the drain delay"
             );
             // Layer 2 leaves too: the membership has been left, the others answer now.
-            let mut withdrawn = last.announcements.clone();
+            let mut withdrawn = Announcements::clone(&last.announcements);
             for routes in withdrawn.bgp.values_mut() {
                 routes.clear();
             }

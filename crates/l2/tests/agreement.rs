@@ -132,7 +132,7 @@ proptest! {
                 pool: "lan".into(),
                 traffic_policy: if spec.local { TrafficPolicy::Local } else { TrafficPolicy::Cluster },
                 endpoints: Endpoints::Known((0..nodes.len()).map(|n| Endpoint {
-                    node: Some(format!("node-{n}")),
+                    node: Some(format!("node-{n}").into()),
                     ready: spec.endpoints[n],
                     serving: spec.endpoints[n],
                 }).collect()),

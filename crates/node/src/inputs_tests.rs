@@ -105,7 +105,7 @@ fn a_services_slices_are_its_own_namespace_and_name_only() {
     let nodes_of = |i: usize| match &input.services[i].endpoints {
         Endpoints::Known(endpoints) => endpoints
             .iter()
-            .map(|e| e.node.clone().unwrap_or_default())
+            .map(|e| e.node.as_deref().unwrap_or_default().to_string())
             .collect::<Vec<_>>(),
         Endpoints::Unknown => vec!["unknown".into()],
     };

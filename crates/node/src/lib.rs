@@ -27,6 +27,7 @@ pub mod health;
 pub mod host_check;
 pub mod http;
 pub mod inputs;
+pub mod interner;
 pub mod memory;
 pub mod metrics;
 pub mod mixed_paths;

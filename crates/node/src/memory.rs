@@ -30,6 +30,35 @@ pub fn release_freed() {
     }
 }
 
+/// When a loop that works in passes gives freed memory back: once its passes have
+/// stopped for a whole tick (at least one period of the caller's timer). A burst of
+/// thousands of passes (a rollout, each object's watch event a pass) then trims once,
+/// after it, instead of once per pass; and every pass of the burst counts, not only
+/// those that changed something: a pass that changes nothing still builds and drops
+/// its whole input (10,000 Services' views), which stayed resident when the speaker
+/// trimmed only at the first unchanged pass (issue 22).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TrimWhenQuiet {
+    /// A pass ran since the last trim.
+    owed: bool,
+    /// A pass ran since the last tick.
+    busy: bool,
+}
+
+impl TrimWhenQuiet {
+    /// A pass ran.
+    pub fn pass(&mut self) {
+        self.owed = true;
+        self.busy = true;
+    }
+
+    /// The caller's timer ticked: whether to trim now ([`release_freed`]).
+    pub fn tick(&mut self) -> bool {
+        let quiet = !std::mem::take(&mut self.busy);
+        quiet && std::mem::take(&mut self.owed)
+    }
+}
+
 /// The live heap, which a leak grows and allocator bookkeeping does not (the resident
 /// size also counts free pages an arena keeps, and wanders with them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -170,6 +199,25 @@ pub fn tune_allocator() -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::TrimWhenQuiet;
+
+    /// One trim per burst, a whole tick after its last pass; none while idle.
+    #[test]
+    fn trims_once_after_a_quiet_tick() {
+        let mut trim = TrimWhenQuiet::default();
+        assert!(!trim.tick(), "nothing ran");
+        trim.pass();
+        trim.pass();
+        assert!(!trim.tick(), "a pass ran during this tick");
+        trim.pass();
+        assert!(!trim.tick(), "still busy");
+        assert!(trim.tick(), "a quiet tick after the burst");
+        assert!(!trim.tick(), "trimmed already");
+        trim.pass();
+        assert!(!trim.tick());
+        assert!(trim.tick(), "the next burst trims again");
+    }
+
     /// glibc takes both settings (a wrong parameter number would return 0).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]

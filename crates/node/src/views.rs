@@ -106,7 +106,10 @@ pub fn slice_view(slice: &EndpointSlice) -> SliceView {
                 let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
                 let serving = conditions.and_then(|c| c.serving).unwrap_or(ready);
                 Endpoint {
-                    node: endpoint.node_name.clone(),
+                    node: endpoint
+                        .node_name
+                        .as_deref()
+                        .map(crate::interner::node_name),
                     ready,
                     serving,
                 }
@@ -242,7 +245,7 @@ mod tests {
             })
         );
         let endpoint = |node: Option<&str>, ready, serving| Endpoint {
-            node: node.map(str::to_string),
+            node: node.map(Into::into),
             ready,
             serving,
         };

@@ -32,7 +32,7 @@ pub fn desired(
                     node: Some(node.to_string()),
                     service_name: Some(key.name.clone()),
                     service_namespace: Some(key.namespace.clone()),
-                    peers: Some(peers.clone()),
+                    peers: Some(peers.to_vec()),
                 },
             ))
         })
@@ -56,7 +56,7 @@ mod tests {
             (
                 key("l2"),
                 Announced {
-                    l2_interfaces: Some(vec![]),
+                    l2_interfaces: Some([].into()),
                     bgp_peers: None,
                 },
             ),
@@ -64,7 +64,7 @@ mod tests {
                 key("bgp"),
                 Announced {
                     l2_interfaces: None,
-                    bgp_peers: Some(vec!["r1".into(), "r2".into()]),
+                    bgp_peers: Some(["r1".to_string(), "r2".to_string()].into()),
                 },
             ),
         ]);

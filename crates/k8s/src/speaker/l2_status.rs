@@ -63,7 +63,7 @@ mod tests {
             (
                 key("l2"),
                 Announced {
-                    l2_interfaces: Some(vec!["eth0".into()]),
+                    l2_interfaces: Some(["eth0".to_string()].into()),
                     bgp_peers: None,
                 },
             ),
@@ -71,7 +71,7 @@ mod tests {
                 key("bgp"),
                 Announced {
                     l2_interfaces: None,
-                    bgp_peers: Some(vec!["r".into()]),
+                    bgp_peers: Some(["r".to_string()].into()),
                 },
             ),
         ]);

@@ -212,7 +212,7 @@ pub async fn run_speaker(
         client,
         options,
         None,
-        move |config, announcements, _| apply(config, announcements),
+        move |config, announcements: &Arc<Announcements>, _| apply(config, announcements),
         shutdown,
     )
     .await;
@@ -235,7 +235,9 @@ pub async fn run_speaker_with_protocols(
         client,
         options,
         Some(status),
-        |config, announcements, node| protocols.apply(config, announcements, node),
+        |config, announcements: &Arc<Announcements>, node| {
+            protocols.apply_shared(config, announcements.clone(), node)
+        },
         shutdown,
     )
     .await;
@@ -261,7 +263,7 @@ async fn run_speaker_inner(
     client: Client,
     options: SpeakerOptions,
     mut protocol_status: Option<tokio::sync::watch::Receiver<ProtocolStatus>>,
-    mut apply: impl FnMut(&Config, &Announcements, &NodeInfo) + Send,
+    mut apply: impl FnMut(&Config, &Arc<Announcements>, &NodeInfo) + Send,
     shutdown: impl Future<Output = ()> + Send,
 ) -> bool {
     let (report_tx, report_rx) = tokio::sync::watch::channel(StatusReport {
@@ -335,12 +337,16 @@ async fn run_speaker_inner(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut config: Option<Config> = None;
     let mut last_valid = LastValid::default();
-    let mut last: Option<Announcements> = None;
-    let mut trim_owed = false;
-    // What the cluster saw announced from here before this process started (its status
-    // objects outlive a restart): no `nodeAssigned` event again for those.
-    let mut announced: BTreeMap<ServiceKey, Announced> =
-        announced::before_start(&l2_statuses.state(), &bgp_statuses.state());
+    // Shared with the protocols' copy: one copy of 10,000 routes, not two.
+    let mut last: Option<Arc<Announcements>> = None;
+    // Freed memory goes back to the system once a burst of passes is over: trimming
+    // on every pass of a rollout of thousands of Services would cost more than it saves.
+    let mut trim = oxlb_node::memory::TrimWhenQuiet::default();
+    let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    // Until the first announcements: a Service whose status object of this node
+    // already exists was announced before this process started (the objects outlive
+    // a restart), so no `nodeAssigned` again for it.
+    let mut restarted = true;
     // One budget for the status objects of both kinds and the nodeAssigned events.
     let budget = write_budget::SharedBudget::new(options.status_writes_per_second);
     let (assigned_events, assigned_queue) = tokio::sync::mpsc::unbounded_channel();
@@ -380,6 +386,7 @@ async fn run_speaker_inner(
         // Each pass processes the object updates that woke it (MetalLB's speaker counts
         // each reconcile in metallb_k8s_client_updates_total).
         config_status.updates += 1;
+        trim.pass();
         let secret = stores.secrets.get(
             &reflector::ObjectRef::new(crate::memberlist::SECRET_NAME).within(&options.namespace),
         );
@@ -494,15 +501,11 @@ async fn run_speaker_inner(
             // A changed config alone (a rotated peer password, new timers) matters to
             // the BGP sessions even when the routes stay the same.
             let config_changed = last_applied_config.as_ref() != Some(config);
-            let announcements_changed = last.as_ref() != Some(&announcements);
-            // Freed memory goes back to the system once a burst of changes is over (the
-            // first pass that changes nothing after passes that did): trimming on every
-            // pass of a rollout of thousands of Services would cost more than it saves.
-            if announcements_changed {
-                trim_owed = true;
-            } else if std::mem::take(&mut trim_owed) {
-                oxlb_node::memory::release_freed();
-            }
+            let announcements_changed = last.as_deref() != Some(&announcements);
+            let announcements = match &last {
+                Some(same) if !announcements_changed => same.clone(),
+                _ => Arc::new(announcements),
+            };
             // Node labels pick the BGPPeers; its InternalIP is the default router ID.
             let node_info = nodes
                 .get(&reflector::ObjectRef::new(&options.node_name))
@@ -516,10 +519,16 @@ async fn run_speaker_inner(
             }
             if announcements_changed {
                 let now = per_service(&announcements, &services);
+                let restarted = std::mem::take(&mut restarted);
+                let shown = |key: &ServiceKey, protocol: Protocol| match protocol {
+                    Protocol::Layer2 => status_objects::holds(&l2_statuses, &options, "l2", key),
+                    Protocol::Bgp => status_objects::holds(&bgp_statuses, &options, "bgp", key),
+                };
                 for (service, protocol, _) in
                     node_assigned_events(&options.node_name, &announced, &now)
                         .into_iter()
                         .filter(|(_, p, _)| options.bgp_node_status || *p != Protocol::Bgp)
+                        .filter(|(key, p, _)| !(restarted && shown(key, *p)))
                 {
                     // The receiver lives as long as this loop.
                     let _ = assigned_events.send(announced::AssignedEvent { service, protocol });
@@ -596,6 +605,9 @@ async fn run_speaker_inner(
                 _ = membership.changed() => break,
                 Ok(()) = health_changes.changed() => break,
                 _ = recheck.tick() => {
+                    if trim.tick() {
+                        oxlb_node::memory::release_freed();
+                    }
                     if membership.recheck() {
                         break;
                     }
