@@ -11,6 +11,11 @@
 //!
 //! So weights follow endpoints within [`HOLD`] (one second), and a prefix gets at most
 //! one weight change per second, whatever the pod churn. Time is an input: pure.
+//!
+//! A prefix sent without a weight is remembered only while a change to it could still
+//! be held: the first weight of a prefix that had none is sent at once, like the prefix
+//! itself. Without weighted ECMP no prefix has a weight, so nothing is kept per route
+//! (issue 22: 10,000 Services to 3 peers kept 30,000 records, 4 MB, for nothing).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,8 +33,7 @@ struct Sent {
     at: Instant,
 }
 
-/// What was last sent per peer and prefix (by peer, then prefix: one copy of a peer's
-/// name for its 10,000 prefixes).
+/// What was last sent per peer and prefix (see the module for which are kept).
 #[derive(Debug, Default)]
 pub struct WeightDamper {
     sent: BTreeMap<String, BTreeMap<IpNet, Sent>>,
@@ -45,10 +49,10 @@ impl WeightDamper {
         desired: &mut BTreeMap<String, BTreeMap<IpNet, RouteAttributes>>,
     ) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
-        let mut next = BTreeMap::new();
+        let mut next: BTreeMap<String, BTreeMap<IpNet, Sent>> = BTreeMap::new();
         for (peer, routes) in desired.iter_mut() {
             let before = self.sent.get(peer);
-            let mut now_sent = BTreeMap::new();
+            let mut kept = BTreeMap::new();
             for (prefix, attributes) in routes.iter_mut() {
                 let sent = match before.and_then(|b| b.get(prefix)) {
                     Some(old) if old.weight != attributes.weight => {
@@ -70,9 +74,17 @@ impl WeightDamper {
                         at: now,
                     },
                 };
-                now_sent.insert(*prefix, sent);
+                // No weight sent and no change to hold: the same as no record.
+                let holds = sent.weight.is_some() || now < sent.at + HOLD;
+                let new_without_weight =
+                    sent.weight.is_none() && before.and_then(|b| b.get(prefix)).is_none();
+                if holds && !new_without_weight {
+                    kept.insert(*prefix, sent);
+                }
             }
-            next.insert(peer.clone(), now_sent);
+            if !kept.is_empty() {
+                next.insert(peer.clone(), kept);
+            }
         }
         // Prefixes no longer desired are forgotten: their withdrawal went out unhindered.
         self.sent = next;
@@ -140,5 +152,51 @@ mod tests {
         let mut d = desired(1);
         assert_eq!(damper.apply(t0 + Duration::from_millis(20), &mut d), None);
         assert_eq!(sent(&d), Some(1));
+    }
+
+    fn unweighted() -> BTreeMap<String, BTreeMap<IpNet, RouteAttributes>> {
+        let mut d = desired(0);
+        for routes in d.values_mut() {
+            for attributes in routes.values_mut() {
+                attributes.weight = None;
+            }
+        }
+        d
+    }
+
+    fn records(damper: &WeightDamper) -> usize {
+        damper.sent.values().map(BTreeMap::len).sum()
+    }
+
+    #[test]
+    fn prefixes_without_a_weight_are_not_remembered_and_their_first_weight_goes_out_at_once() {
+        let mut damper = WeightDamper::default();
+        let t0 = Instant::now();
+        let mut d = unweighted();
+        assert_eq!(damper.apply(t0, &mut d), None);
+        assert_eq!(records(&damper), 0);
+        let mut d = desired(2);
+        assert_eq!(damper.apply(t0 + Duration::from_millis(10), &mut d), None);
+        assert_eq!(sent(&d), Some(2));
+        assert_eq!(records(&damper), 1);
+    }
+
+    #[test]
+    fn a_weight_dropped_is_remembered_while_a_change_back_would_be_held() {
+        let mut damper = WeightDamper::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        damper.apply(ms(0), &mut desired(3));
+        // The weight goes away (sent at once: HOLD passed), and comes back too soon.
+        let mut d = unweighted();
+        assert_eq!(damper.apply(ms(2000), &mut d), None);
+        assert_eq!(sent(&d), None);
+        let mut d = desired(5);
+        assert_eq!(damper.apply(ms(2100), &mut d), Some(ms(3000)));
+        assert_eq!(sent(&d), None);
+        // Once HOLD passed without a weight, nothing is kept for the prefix.
+        let mut d = unweighted();
+        assert_eq!(damper.apply(ms(3500), &mut d), None);
+        assert_eq!(records(&damper), 0);
     }
 }

@@ -293,7 +293,9 @@ impl Controller {
         self.sync_views(listed, views, namespaces)
     }
 
-    fn sync_views(
+    /// [`Self::sync_each`] with the views made by the caller: one it keeps and gives
+    /// again unchanged is shared with the controller rather than copied.
+    pub fn sync_views(
         &mut self,
         listed: &BTreeSet<String>,
         views: impl IntoIterator<Item = Arc<ServiceView>>,

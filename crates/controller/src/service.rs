@@ -323,6 +323,27 @@ impl ServiceView {
         }
     }
 
+    /// The same Service with `status_ips` and the pool annotation as a status written
+    /// back would make them: exactly the view of the object with that status
+    /// ([`ServiceView::from_service`] reads nothing else from either). `oxlb run` keeps
+    /// one view per Service from the files and gives it the IPs it holds this way, not
+    /// by keeping and re-parsing the object.
+    pub fn with_status(&self, status_ips: &[IpAddr], pool: Option<&str>) -> ServiceView {
+        let mut view = self.clone();
+        view.status_ips = status_ips.into();
+        if view.status_pool() != pool {
+            let others = view
+                .annotations
+                .iter()
+                .filter(|(k, _)| *k != POOL_ANNOTATION);
+            view.annotations = match pool {
+                Some(pool) => others.chain([(POOL_ANNOTATION, pool)]).collect(),
+                None => others.collect(),
+            };
+        }
+        view
+    }
+
     /// Equal apart from what the controller itself writes (status, pool annotation).
     pub fn same_input(&self, other: &ServiceView) -> bool {
         let strip = |v: &ServiceView| {
@@ -362,5 +383,70 @@ pub fn same_families(a: ServiceFamily, b: ServiceFamily) -> bool {
         (ServiceFamily::Single(x), ServiceFamily::Single(y)) => x == y,
         (ServiceFamily::Dual { .. }, ServiceFamily::Dual { .. }) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+
+    fn service(annotations: &[(&str, &str)], status: &[&str]) -> Service {
+        let mut service = Service::default();
+        service.metadata.namespace = Some("default".into());
+        service.metadata.name = Some("web".into());
+        service.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        service.spec = Some(ServiceSpec {
+            type_: Some("LoadBalancer".into()),
+            ..Default::default()
+        });
+        service.status = Some(ServiceStatus {
+            load_balancer: Some(LoadBalancerStatus {
+                ingress: Some(
+                    status
+                        .iter()
+                        .map(|ip| LoadBalancerIngress {
+                            ip: Some(ip.to_string()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+            }),
+            ..Default::default()
+        });
+        service
+    }
+
+    /// The view given a status equals the view of the object written with it, whether
+    /// it adds, replaces or removes the status and the pool annotation.
+    #[test]
+    fn with_status_is_the_view_of_the_object_with_that_status() {
+        let request = ("metallb.io/loadBalancerIPs", "10.0.0.5");
+        let pool = |p| (POOL_ANNOTATION, p);
+        let check =
+            |before: &[(&str, &str)], status: &[&str], after: &[(&str, &str)], ips: &[&str]| {
+                let written = ServiceView::from_service(&service(before, status));
+                let expected = ServiceView::from_service(&service(after, ips));
+                let ips: Vec<IpAddr> = ips.iter().map(|ip| ip.parse().unwrap()).collect();
+                let pool = after
+                    .iter()
+                    .find(|(k, _)| *k == POOL_ANNOTATION)
+                    .map(|(_, v)| *v);
+                assert_eq!(written.with_status(&ips, pool), expected);
+            };
+        check(&[request], &[], &[request, pool("a")], &["10.0.0.5"]);
+        check(
+            &[request, pool("a")],
+            &["10.0.0.5"],
+            &[request, pool("b")],
+            &["10.0.0.6"],
+        );
+        check(&[request, pool("a")], &["10.0.0.5"], &[request], &[]);
     }
 }

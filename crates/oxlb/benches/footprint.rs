@@ -13,6 +13,11 @@
 //! against oxlb; oxlb's live heap (`GET /api/v1/memory`); and the time from `oxlb run`'s
 //! start to FRR holding every route, for 3 Services and for 10,000, as a ratio.
 //! Run: `cargo bench -p oxlb --bench footprint` (root; a few minutes).
+//!
+//! Where the memory goes: `OXLB_BENCH_HEAPTRACK=/tmp/run` runs the 10,000-Service
+//! `oxlb run` under heaptrack instead, leaves BIRD and GoBGP out (the RSS would be
+//! heaptrack's anyway) and kills oxlb after the settle, so `heaptrack_print
+//! --print-leaks 1` lists what was live then.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 use std::fmt::Write as _;
@@ -37,6 +42,40 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+/// Where a process's resident size is, by mapping (`/proc/PID/smaps`): malloc's heap,
+/// anonymous mappings (thread stacks, blocks malloc maps on their own), the binary,
+/// other files.
+fn rss_by_mapping(pid: u32) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut kib = std::collections::BTreeMap::<&str, u64>::new();
+    let mut kind = "anonymous";
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            let n: u64 = rss
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            *kib.entry(kind).or_default() += n;
+        } else if line.split_whitespace().nth(1).is_some_and(|p| p.len() == 4) && line.contains('-')
+        {
+            let path = line.split_whitespace().nth(5).unwrap_or("");
+            kind = match path {
+                "" => "anonymous",
+                "[heap]" => "heap",
+                p if p == OXLB || p.ends_with("/oxlb") => "binary",
+                p if p.starts_with('[') => "kernel",
+                _ => "other files",
+            };
+        }
+    }
+    kib.iter()
+        .map(|(k, v)| format!("{k} {:.1} MiB", *v as f64 / 1024.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The router's neighbours (speaker addresses) and how many prefixes each sent.
@@ -127,10 +166,21 @@ fn write_oxlb_files(dir: &Path, services: usize) {
     std::fs::write(dir.join("services.yaml"), yaml).unwrap();
 }
 
-fn start_oxlb(ns: &Netns, files: &Path, state: &Path, log: &Path) -> Guarded {
+fn start_oxlb(
+    ns: &Netns,
+    files: &Path,
+    state: &Path,
+    log: &Path,
+    heaptrack: Option<&str>,
+) -> Guarded {
     let _ = std::fs::remove_dir_all(state);
-    ns.spawn(
-        &[
+    let prefix: Vec<&str> = match heaptrack {
+        Some(output) => vec!["heaptrack", "-o", output],
+        None => vec![],
+    };
+    let argv: Vec<&str> = prefix
+        .into_iter()
+        .chain([
             OXLB,
             "run",
             "--node",
@@ -144,10 +194,27 @@ fn start_oxlb(ns: &Netns, files: &Path, state: &Path, log: &Path) -> Guarded {
             state.to_str().unwrap(),
             "--listen",
             STATUS,
-        ],
-        Some(log),
-    )
-    .unwrap()
+        ])
+        .collect();
+    ns.spawn(&argv, Some(log)).unwrap()
+}
+
+/// The oxlb process under `pid` (itself, or heaptrack's child), by its executable.
+fn oxlb_pid(pid: u32) -> Option<u32> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    if exe == Path::new(OXLB) {
+        return Some(pid);
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .find_map(oxlb_pid)
 }
 
 fn static_routes(count: usize) -> String {
@@ -226,16 +293,42 @@ fn main() {
     let state = dir.join("state");
     write_oxlb_files(&files, 3);
     let started = Instant::now();
-    let small = start_oxlb(&oxlb_ns, &files, &state, &dir.join("oxlb-3.log"));
+    let heaptrack = std::env::var("OXLB_BENCH_HEAPTRACK").ok();
+    let small = start_oxlb(&oxlb_ns, &files, &state, &dir.join("oxlb-3.log"), None);
     wait_received("oxlb, 3 Services", &frr, &oxlb_sources, 3);
     let converge_3 = started.elapsed();
     drop(small);
     wait_received("oxlb stopped", &frr, &oxlb_sources, 0);
     write_oxlb_files(&files, N);
     let started = Instant::now();
-    let oxlb = start_oxlb(&oxlb_ns, &files, &state, &dir.join("oxlb.log"));
+    let oxlb = start_oxlb(
+        &oxlb_ns,
+        &files,
+        &state,
+        &dir.join("oxlb.log"),
+        heaptrack.as_deref(),
+    );
     wait_received("oxlb, 10,000 Services", &frr, &oxlb_sources, N);
     let converge_n = started.elapsed();
+    if heaptrack.is_some() {
+        std::thread::sleep(SETTLE);
+        let pid = oxlb_pid(oxlb.id()).expect("oxlb under heaptrack");
+        println!(
+            "under heaptrack: oxlb RSS {:.1} MiB ({}), live heap {}, converged in {} ms",
+            rss_kib(pid) as f64 / 1024.0,
+            rss_by_mapping(pid),
+            heap_of(&oxlb_ns),
+            converge_n.as_millis()
+        );
+        // By its id: only the oxlb this bench started.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        // heaptrack's own processes write the profile out.
+        std::thread::sleep(Duration::from_secs(20));
+        drop((oxlb, frr));
+        return;
+    }
 
     // BIRD: 10,000 static routes to three sessions.
     let sessions: Vec<_> = bird_sources
@@ -294,6 +387,7 @@ fn main() {
     let bird_rss = rss_kib(bird.pid().unwrap());
     let gobgp_rss = rss_kib(gobgpd.id());
     let heap = heap_of(&oxlb_ns);
+    let oxlb_mappings = rss_by_mapping(oxlb.id());
     let mib = |k: u64| k as f64 / 1024.0;
     println!(
         "RSS, {N} /32s to 3 BGP sessions each, {} s after FRR held them all:",
@@ -315,6 +409,7 @@ fn main() {
         mib(gobgp_rss),
         oxlb_rss as f64 / gobgp_rss as f64
     );
+    println!("oxlb RSS by mapping: {oxlb_mappings}");
     println!(
         "oxlb run start -> FRR holds every route from 3 sessions: 3 Services {} ms, {N} Services {} ms: ratio {:.1}",
         converge_3.as_millis(),

@@ -7,6 +7,7 @@
 //! with every error logged; the last valid configuration stays in force and the report
 //! says stale.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::l2_glue::Layer2;
-use crate::plan::{Plan, Planner};
+use crate::plan::Planner;
+use crate::services::{FileService, take_services};
 use crate::state::{Assignments, StateStore};
 use crate::vips::LocalVips;
 
@@ -69,7 +71,9 @@ impl std::error::Error for RunError {}
 
 /// What stays in force between reloads.
 struct Current {
+    /// Everything loaded but the Services, which are kept compact in `services`.
     snapshot: Snapshot,
+    services: Vec<FileService>,
     config: Config,
 }
 
@@ -83,7 +87,10 @@ struct Engine {
     driver: Driver,
     vips: Option<LocalVips>,
     report: watch::Sender<StatusReport>,
-    last_plan: Option<Plan>,
+    /// The IPs this node answered for by Layer 2 at the last plan (the host check).
+    layer2_owned: BTreeSet<std::net::IpAddr>,
+    /// Gives memory back once the heap fell after a burst (the sessions' UPDATEs).
+    trim: crate::trim::TrimAfterFall,
     /// The Layer 2 membership (the election's candidates), once the responder runs.
     layer2: Option<Layer2>,
     live: Option<watch::Receiver<BTreeSet<String>>>,
@@ -189,7 +196,8 @@ pub async fn run(
         driver,
         vips,
         report: report_tx,
-        last_plan: None,
+        layer2_owned: BTreeSet::new(),
+        trim: crate::trim::TrimAfterFall::default(),
         layer2: None,
         live: None,
         last_valid: oxlb_config::LastValid::default(),
@@ -250,13 +258,16 @@ pub async fn run(
 impl Engine {
     async fn reload(&mut self, cause: &str) {
         let loaded = oxlb_config::load_paths(&self.options.paths, &self.options.namespace);
-        let snapshot = match loaded {
+        let mut snapshot = match loaded {
             Ok(snapshot) => snapshot,
             Err(errors) => {
                 self.reject(cause, errors.iter().map(|e| e.to_string()).collect());
                 return;
             }
         };
+        // The parsed Services go first, before the config build copies the snapshot
+        // (which reads none of them): only their compact views stay.
+        let services = take_services(&mut snapshot);
         // Quarantine: invalid objects are left out (or held at their last valid
         // version) and reported; everything else applies.
         let built = oxlb_config::build_config_with(&snapshot, &self.last_valid);
@@ -268,6 +279,7 @@ impl Engine {
         for e in &errors {
             error!("{e}");
         }
+        let left_out = built.quarantined.len();
         for q in &built.quarantined {
             warn!(
                 kind = q.kind.as_str(),
@@ -292,11 +304,17 @@ impl Engine {
             cause,
             pools = config.pools.len(),
             peers = config.peers.len(),
-            services = snapshot.services.len(),
-            left_out = built.quarantined.len(),
+            services = services.len(),
+            left_out,
             "configuration loaded"
         );
-        self.current = Some(Current { snapshot, config });
+        // The previous Services and plan go before the new plan is made.
+        self.current = None;
+        self.current = Some(Current {
+            snapshot,
+            services,
+            config,
+        });
         self.apply().await;
         crate::memory::release_freed();
     }
@@ -325,9 +343,9 @@ impl Engine {
     async fn apply(&mut self) {
         self.start_layer2_if_needed().await;
         self.settle_undrain();
-        let Some(current) = &self.current else {
+        if self.current.is_none() {
             return;
-        };
+        }
         let live = self.layer2.as_ref().and_then(Layer2::live);
         if let Some(layer2) = &self.layer2 {
             layer2.set_flags(self.drain.is_drained(), self.undrain.is_some());
@@ -339,22 +357,32 @@ impl Engine {
                 .map(|flags| oxlb_node::mixed_paths::told(&flags.borrow()))
                 .unwrap_or_default(),
         );
-        self.health
-            .sync(current.snapshot.services.iter().map(|s| &s.object));
+        let Some(current) = &mut self.current else {
+            return;
+        };
+        self.health.sync_annotated(
+            current
+                .services
+                .iter()
+                .filter_map(|s| Some((s.service_key(), Cow::Borrowed(s.health_annotations()?)))),
+        );
+        let health_view = self.health.health_view(
+            &self.options.node,
+            self.peer_health
+                .as_ref()
+                .map(|p| p.borrow().clone())
+                .as_ref(),
+            live.as_ref(),
+        );
         let mut plan = self.planner.plan_checked(
             &current.snapshot,
+            &mut current.services,
             &current.config,
             &self.held,
             live.as_ref(),
-            &self.health.health_view(
-                &self.options.node,
-                self.peer_health
-                    .as_ref()
-                    .map(|p| p.borrow().clone())
-                    .as_ref(),
-                live.as_ref(),
-            ),
+            &health_view,
         );
+        let current = &*current;
         self.drain.withhold(&mut plan.announcements);
         if let Some(layer2) = &self.layer2 {
             layer2.set_passing(self.health.passing());
@@ -376,7 +404,7 @@ impl Engine {
         }
         if plan.held != self.held {
             match self.store.save(&plan.held) {
-                Ok(()) => self.held = plan.held.clone(),
+                Ok(()) => self.held = std::mem::take(&mut plan.held),
                 Err(e) => error!("cannot persist assignments (a restart could move IPs): {e}"),
             }
         }
@@ -403,14 +431,18 @@ impl Engine {
         let health_checks = self.health.status();
         let mixed = oxlb_node::mixed_paths::status(&plan.mixed_paths);
         self.mixed_paths_log.observe(&mixed);
+        // The rows move into the report: the plan keeps no second copy (issue 22).
         self.report.send_modify(|r| {
             r.health_checks = health_checks;
             r.weighted_ecmp_mixed = mixed;
-            r.services = plan.services.clone();
-            r.pools = plan.pools.clone();
-            r.bgp_routes = plan.bgp_routes.clone();
+            r.services = std::mem::take(&mut plan.services);
+            r.pools = std::mem::take(&mut plan.pools);
+            r.bgp_routes = std::mem::take(&mut plan.bgp_routes);
         });
-        self.last_plan = Some(plan);
+        // Only the Layer 2 owners outlive the plan (the host check); the driver holds
+        // the routes it sends.
+        self.layer2_owned = plan.announcements.l2.keys().copied().collect();
+        drop(plan);
         // New IPs or owners: look at the host again at the next refresh.
         self.host_check.expire();
         let status = self.driver.status().await;
@@ -451,9 +483,7 @@ impl Engine {
     /// Reads the host again (every [`crate::host_check::RECHECK`]) and reports whether
     /// its kernel would answer for Layer 2 IPs this node does not own.
     async fn check_host(&mut self, kernel_arp: Option<&host_check::KernelArp>) {
-        let (Some(kernel_arp), Some(current), Some(plan)) =
-            (kernel_arp, &self.current, &self.last_plan)
-        else {
+        let (Some(kernel_arp), Some(current)) = (kernel_arp, &self.current) else {
             return;
         };
         if !self.host_check.due(std::time::Instant::now()) {
@@ -461,11 +491,13 @@ impl Engine {
         }
         let layer2_ips = host_check::layer2_ips(
             &current.config,
-            plan.services
+            self.report
+                .borrow()
+                .services
                 .iter()
                 .filter_map(|s| Some((s.pool.as_deref()?, s.ips.as_slice()))),
         );
-        let owned: BTreeSet<std::net::IpAddr> = plan.announcements.l2.keys().copied().collect();
+        let owned = self.layer2_owned.clone();
         let arp = kernel_arp.clone();
         let checked =
             tokio::task::spawn_blocking(move || host_check::check_now(&arp, &layer2_ips, &owned))
@@ -488,6 +520,11 @@ impl Engine {
 
     /// Counters that change without a reload: sessions, Layer 2 and BFD.
     async fn refresh_counters(&mut self) {
+        if let Some(heap) = crate::memory::heap_use()
+            && self.trim.due(heap.in_use_bytes)
+        {
+            crate::memory::release_freed();
+        }
         self.driver.recheck_host();
         let status = self.driver.status().await;
         self.check_host(status.kernel_arp.as_ref()).await;

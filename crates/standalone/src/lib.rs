@@ -17,6 +17,8 @@ pub mod l2_glue;
 pub use oxlb_node::memory;
 pub mod plan;
 pub mod render;
+pub mod services;
 pub mod state;
+pub mod trim;
 pub mod vips;
 pub mod watch;

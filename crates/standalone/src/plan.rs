@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
 use oxlb_announce::{Announcements, Protocol, ServiceView};
 use oxlb_config::snapshot::Snapshot;
 use oxlb_config::{Community, Config};
-use oxlb_controller::{Controller, Desired, EventReason, POOL_ANNOTATION};
+use oxlb_controller::{Controller, Desired, EventReason};
 
+use crate::services::{FileService, take_services};
 use crate::state::{Assignments, HeldAssignment};
 use oxlb_announce::mixed_paths::LinkBandwidth;
 use oxlb_node::inputs::{Assigned, Source, announce_input};
@@ -102,8 +102,11 @@ impl Planner {
         held: &Assignments,
         live: Option<&BTreeSet<String>>,
     ) -> Plan {
+        let mut snapshot = snapshot.clone();
+        let mut services = take_services(&mut snapshot);
         self.plan_checked(
-            snapshot,
+            &snapshot,
+            &mut services,
             config,
             held,
             live,
@@ -112,22 +115,19 @@ impl Planner {
     }
 
     /// [`Planner::plan`] with health checks (`oxlb.io/health-check`): Services whose
-    /// check does not pass on a node are not announced by it.
+    /// check does not pass on a node are not announced by it. `services`: the
+    /// Services of the files (taken out of `snapshot`, [`take_services`]); each keeps
+    /// the view the controller got, so the next plan shares it again.
     pub fn plan_checked(
         &mut self,
         snapshot: &Snapshot,
+        services: &mut [FileService],
         config: &Config,
         held: &Assignments,
         live: Option<&BTreeSet<String>>,
         health: &oxlb_announce::Health,
     ) -> Plan {
-        // The Services as the files have them, without a second copy: the controller
-        // gets each with the status this host held, one at a time.
-        let services: Vec<&Service> = snapshot.services.iter().map(|s| &s.object).collect();
-        let listed: BTreeSet<String> = services
-            .iter()
-            .map(|s| views::service_key(s).to_string())
-            .collect();
+        let listed: BTreeSet<String> = services.iter().map(|s| s.key().to_string()).collect();
         let namespaces: Vec<_> = snapshot
             .namespaces
             .iter()
@@ -149,9 +149,14 @@ impl Planner {
                     .with_service_limit(self.service_limit),
             ),
         };
-        let outcome = controller.sync_each(
+        // Files carry no status: each Service gets the IPs this host assigned it before
+        // (or keeps a status the file does carry, e.g. exported from a cluster running
+        // MetalLB), so the controller re-claims them before allocating anything new.
+        let outcome = controller.sync_views(
             &listed,
-            services.iter().map(|s| with_held_status(s, held)),
+            services
+                .iter_mut()
+                .map(|s| s.view_with(held.services.get(&**s.key()))),
             &namespaces,
         );
         drop(listed);
@@ -211,15 +216,14 @@ impl Planner {
             .collect();
 
         let assigned = services.iter().filter_map(|service| {
-            let assignment = plan
-                .held
-                .services
-                .get(&views::service_key(service).to_string())?;
-            Some(Assigned::of_service(
-                service,
-                &assignment.ips,
-                &assignment.pool,
-            ))
+            let assignment = plan.held.services.get(&**service.key())?;
+            Some(Assigned {
+                key: service.service_key(),
+                traffic_policy: service.traffic_policy(),
+                labels: service.labels(),
+                ips: &assignment.ips,
+                pool: &assignment.pool,
+            })
         });
         let slices: Vec<views::SliceView> = snapshot
             .endpoint_slices
@@ -246,45 +250,9 @@ impl Planner {
             .chain(announced_bgp_ips(&plan.announcements, &service_views))
             .collect();
         plan.bgp_routes = bgp_routes(&plan.announcements);
-        plan.services = service_reports(&services, &plan, &self.failures);
+        plan.services = service_reports(services, &plan, &self.failures);
         plan
     }
-}
-
-/// Files carry no status: give each Service the IPs this host assigned it before (or
-/// keep a status the file does carry, e.g. exported from a cluster running MetalLB),
-/// so the controller re-claims them before allocating anything new. A Service written
-/// without a namespace is in `default`, as `kubectl apply` would put it.
-fn with_held_status(service: &Service, held: &Assignments) -> Service {
-    let mut service = service.clone();
-    service
-        .metadata
-        .namespace
-        .get_or_insert_with(|| "default".to_string());
-    let key = views::service_key(&service).to_string();
-    if let Some(assignment) = held.services.get(&key) {
-        service.status = Some(ServiceStatus {
-            load_balancer: Some(LoadBalancerStatus {
-                ingress: Some(
-                    assignment
-                        .ips
-                        .iter()
-                        .map(|ip| LoadBalancerIngress {
-                            ip: Some(ip.to_string()),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-            }),
-            ..Default::default()
-        });
-        service
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(POOL_ANNOTATION.to_string(), assignment.pool.clone());
-    }
-    service
 }
 
 /// The service IPs behind the BGP routes this node sends (a route may be an aggregate;
@@ -314,21 +282,18 @@ fn route_covers<V>(routes: &BTreeMap<ipnet::IpNet, V>, ip: &IpAddr) -> bool {
 }
 
 fn bgp_routes(announcements: &Announcements) -> Vec<BgpRouteStatus> {
-    announcements
-        .bgp
-        .iter()
-        .flat_map(|(peer, routes)| {
-            routes
-                .iter()
-                .map(move |(prefix, attributes)| BgpRouteStatus {
-                    peer: peer.clone(),
-                    prefix: *prefix,
-                    local_pref: attributes.local_pref,
-                    communities: attributes.communities.iter().map(community_text).collect(),
-                    weight: attributes.weight,
-                })
-        })
-        .collect()
+    // Sized exactly: a row per peer and prefix.
+    let mut rows = Vec::with_capacity(announcements.bgp.values().map(BTreeMap::len).sum());
+    for (peer, routes) in &announcements.bgp {
+        rows.extend(routes.iter().map(|(prefix, attributes)| BgpRouteStatus {
+            peer: peer.clone(),
+            prefix: *prefix,
+            local_pref: attributes.local_pref,
+            communities: attributes.communities.iter().map(community_text).collect(),
+            weight: attributes.weight,
+        }));
+    }
+    rows
 }
 
 pub fn community_text(community: &Community) -> String {
@@ -339,7 +304,7 @@ pub fn community_text(community: &Community) -> String {
 }
 
 fn service_reports(
-    services: &[&Service],
+    services: &[FileService],
     plan: &Plan,
     failures: &BTreeMap<String, String>,
 ) -> Vec<ServiceReport> {
@@ -352,8 +317,8 @@ fn service_reports(
     let mut reports: Vec<ServiceReport> = services
         .iter()
         .map(|service| {
-            let key = views::service_key(service);
-            let text_key = key.to_string();
+            let key = service.service_key();
+            let text_key = service.key().to_string();
             let held = plan.held.services.get(&text_key);
             let mut report = ServiceReport {
                 service: text_key.clone(),
@@ -367,6 +332,9 @@ fn service_reports(
                     .map(oxlb_node::weights::status),
                 ..Default::default()
             };
+            // Rows sized exactly (most IPs have one row, by one protocol): 10,000 rows
+            // grown by pushing kept room for four each (issue 22).
+            report.announced.reserve_exact(report.ips.len());
             for ip in &report.ips {
                 if let Some(l2) = plan.announcements.l2.get(ip) {
                     report.announced.push(AnnouncedIp {
@@ -380,13 +348,14 @@ fn service_reports(
                         },
                     });
                 }
-                let peers: Vec<String> = plan
-                    .announcements
-                    .bgp
-                    .iter()
-                    .filter(|(_, routes)| route_covers(routes, ip))
-                    .map(|(peer, _)| peer.clone())
-                    .collect();
+                let covering = || {
+                    plan.announcements
+                        .bgp
+                        .iter()
+                        .filter(|(_, routes)| route_covers(routes, ip))
+                };
+                let mut peers = Vec::with_capacity(covering().count());
+                peers.extend(covering().map(|(peer, _)| peer.clone()));
                 if !peers.is_empty() {
                     report.announced.push(AnnouncedIp {
                         ip: *ip,
