@@ -325,7 +325,12 @@ fn write_kind<S: Clone + PartialEq + std::fmt::Debug>(
         held,
         cluster,
     };
-    let writes = StatusPlanner::new(prefix).plan(node, want, &view);
+    let writes = StatusPlanner::new(prefix).plan(
+        node,
+        want.iter().map(|(key, status)| (key, status.clone())),
+        &view,
+        usize::MAX,
+    );
     // Names back to Service indexes, for the writes that carry only a name.
     let mut names: HashMap<String, u32> = HashMap::new();
     if writes

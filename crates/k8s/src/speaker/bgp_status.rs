@@ -24,19 +24,19 @@ pub fn desired(
 ) -> BTreeMap<ServiceKey, ServiceBGPStatusStatus> {
     announced
         .iter()
-        .filter_map(|(key, a)| {
-            let peers = a.bgp_peers.as_ref()?;
-            Some((
-                key.clone(),
-                ServiceBGPStatusStatus {
-                    node: Some(node.to_string()),
-                    service_name: Some(key.name.clone()),
-                    service_namespace: Some(key.namespace.clone()),
-                    peers: Some(peers.to_vec()),
-                },
-            ))
-        })
+        .filter_map(|(key, a)| Some((key.clone(), status(node, key, a)?)))
         .collect()
+}
+
+/// The status of one Service if it is announced here by BGP.
+pub fn status(node: &str, key: &ServiceKey, a: &Announced) -> Option<ServiceBGPStatusStatus> {
+    let peers = a.bgp_peers.as_ref()?;
+    Some(ServiceBGPStatusStatus {
+        node: Some(node.to_string()),
+        service_name: Some(key.name.clone()),
+        service_namespace: Some(key.namespace.clone()),
+        peers: Some(peers.to_vec()),
+    })
 }
 
 #[cfg(test)]

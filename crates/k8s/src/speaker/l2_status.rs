@@ -24,26 +24,26 @@ pub fn desired(
 ) -> BTreeMap<ServiceKey, ServiceL2StatusStatus> {
     announced
         .iter()
-        .filter_map(|(key, a)| {
-            let interfaces = a.l2_interfaces.as_ref()?;
-            Some((
-                key.clone(),
-                ServiceL2StatusStatus {
-                    node: Some(node.to_string()),
-                    service_name: Some(key.name.clone()),
-                    service_namespace: Some(key.namespace.clone()),
-                    interfaces: Some(
-                        interfaces
-                            .iter()
-                            .map(|i| InterfaceInfo {
-                                name: Some(i.clone()),
-                            })
-                            .collect(),
-                    ),
-                },
-            ))
-        })
+        .filter_map(|(key, a)| Some((key.clone(), status(node, key, a)?)))
         .collect()
+}
+
+/// The status of one Service if it is announced here by Layer 2.
+pub fn status(node: &str, key: &ServiceKey, a: &Announced) -> Option<ServiceL2StatusStatus> {
+    let interfaces = a.l2_interfaces.as_ref()?;
+    Some(ServiceL2StatusStatus {
+        node: Some(node.to_string()),
+        service_name: Some(key.name.clone()),
+        service_namespace: Some(key.namespace.clone()),
+        interfaces: Some(
+            interfaces
+                .iter()
+                .map(|i| InterfaceInfo {
+                    name: Some(i.clone()),
+                })
+                .collect(),
+        ),
+    })
 }
 
 #[cfg(test)]

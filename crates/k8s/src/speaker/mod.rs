@@ -342,7 +342,8 @@ async fn run_speaker_inner(
     // Freed memory goes back to the system once a burst of passes is over: trimming
     // on every pass of a rollout of thousands of Services would cost more than it saves.
     let mut trim = oxlb_node::memory::TrimWhenQuiet::default();
-    let mut announced: BTreeMap<ServiceKey, Announced> = BTreeMap::new();
+    // Shared with the status writers, which derive their statuses from it.
+    let mut announced: Arc<BTreeMap<ServiceKey, Announced>> = Arc::default();
     // Until the first announcements: a Service whose status object of this node
     // already exists was announced before this process started (the objects outlive
     // a restart), so no `nodeAssigned` again for it.
@@ -358,8 +359,8 @@ async fn run_speaker_inner(
         assigned_queue,
     ));
     // Started at the first pass: an empty wish before it would delete every object.
-    let mut l2_writer: Option<watch::Sender<WantedStatuses<_>>> = None;
-    let mut bgp_writer: Option<watch::Sender<WantedStatuses<_>>> = None;
+    let mut l2_writer: Option<watch::Sender<WantedStatuses>> = None;
+    let mut bgp_writer: Option<watch::Sender<WantedStatuses>> = None;
     let mut last_applied_config: Option<Config> = None;
     let mut last_node_info: Option<NodeInfo> = None;
     let mut config_status = ConfigStatus::default();
@@ -533,7 +534,7 @@ async fn run_speaker_inner(
                     // The receiver lives as long as this loop.
                     let _ = assigned_events.send(announced::AssignedEvent { service, protocol });
                 }
-                announced = now;
+                announced = Arc::new(now);
                 report_tx.send_modify(|r| {
                     r.services = announced::report_services(&announcements, &services)
                 });
@@ -550,7 +551,7 @@ async fn run_speaker_inner(
             );
             status_objects::want(
                 &mut l2_writer,
-                l2_status::desired(&options.node_name, &announced),
+                &announced,
                 &owners,
                 live.len(),
                 |wanted| {
@@ -561,18 +562,14 @@ async fn run_speaker_inner(
                         l2_wake.clone(),
                         wanted,
                         budget.clone(),
+                        l2_status::status,
                     )
                 },
                 reflectors.tasks(),
             );
-            let bgp_want = if options.bgp_node_status {
-                bgp_status::desired(&options.node_name, &announced)
-            } else {
-                BTreeMap::new()
-            };
             status_objects::want(
                 &mut bgp_writer,
-                bgp_want,
+                &announced,
                 &owners,
                 live.len(),
                 |wanted| {
@@ -583,6 +580,12 @@ async fn run_speaker_inner(
                         bgp_wake.clone(),
                         wanted,
                         budget.clone(),
+                        if options.bgp_node_status {
+                            bgp_status::status
+                        } else {
+                            // None wanted: this node's objects are deleted.
+                            |_, _, _| None
+                        },
                     )
                 },
                 reflectors.tasks(),

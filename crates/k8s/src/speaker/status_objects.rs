@@ -24,6 +24,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::SpeakerOptions;
+use super::announced::Announced;
 use super::status_plan::{Presence, StatusPlanner, StatusView, StatusWrite};
 use super::write_budget::SharedBudget;
 use super::{FIELD_MANAGER, NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
@@ -153,16 +154,21 @@ impl<S: Serialize> StatusView<S> for CachedStatuses<'_> {
     }
 }
 
-/// What one status kind's writer is asked to make true.
+/// What the status writers are asked to make true.
 #[derive(Debug, Clone)]
-pub struct WantedStatuses<S> {
-    /// Per Service announced here by this kind, its status.
-    pub want: Arc<BTreeMap<ServiceKey, S>>,
-    /// The owners of new objects ([`owner_references`]).
+pub struct WantedStatuses {
+    /// Per Service, what this node announces: the speaker's own map, shared (each kind
+    /// derives its statuses from it as it plans, so no second map of 10,000 statuses
+    /// is kept).
+    pub announced: Arc<BTreeMap<ServiceKey, Announced>>,
+    /// The owners of new objects ([`super::owner_references`]).
     pub owners: Vec<OwnerReference>,
     /// Live speakers sharing the cluster's write budget.
     pub speakers: usize,
 }
+
+/// A kind's status of one Service announced here, if it is announced by that kind.
+pub type StatusOf<S> = fn(&str, &ServiceKey, &Announced) -> Option<S>;
 
 /// A failed write is tried again after this long.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -179,8 +185,9 @@ pub fn spawn_writer<K: StatusKind>(
     options: &SpeakerOptions,
     store: Projected<Option<Digest>>,
     wake: Arc<Notify>,
-    mut wanted: watch::Receiver<WantedStatuses<K::Status>>,
+    mut wanted: watch::Receiver<WantedStatuses>,
     budget: SharedBudget,
+    status_of: StatusOf<K::Status>,
 ) -> JoinHandle<()> {
     let api: Api<K> = Api::namespaced(client.clone(), &options.namespace);
     let node = options.node_name.clone();
@@ -192,15 +199,25 @@ pub fn spawn_writer<K: StatusKind>(
         loop {
             let current = wanted.borrow_and_update().clone();
             budget.share(cluster_budget, current.speakers);
+            let limit = budget.available() as usize;
+            if limit == 0 {
+                tokio::time::sleep(REPLAN_PAUSE).await;
+                continue;
+            }
             let view = CachedStatuses {
                 store: &store,
                 namespace: &namespace,
             };
+            let want = current
+                .announced
+                .iter()
+                .filter_map(|(key, a)| Some((key, status_of(&node, key, a)?)));
+            let writes = planner.plan(&node, want, &view, limit);
             // Out of budget with writes left, or a write failed: pause before planning
             // again (a plan costs a pass over every wanted object, and every write of
             // ours comes back through the cache as a wake-up).
-            let mut pause: Option<Duration> = None;
-            for write in planner.plan(&node, &current.want, &view) {
+            let mut pause: Option<Duration> = (writes.len() >= limit).then_some(REPLAN_PAUSE);
+            for write in writes {
                 if let Err(until) = budget.take(write.requests()) {
                     pause = Some(until.max(REPLAN_PAUSE));
                     break;
@@ -288,36 +305,33 @@ fn metadata(
 
 /// Hands one kind's newest wish to its writer, starting the writer (`spawn`) with the
 /// first one; a wish equal to the last one wakes nobody.
-pub fn want<S: PartialEq>(
-    writer: &mut Option<watch::Sender<WantedStatuses<S>>>,
-    want: BTreeMap<ServiceKey, S>,
+pub fn want(
+    writer: &mut Option<watch::Sender<WantedStatuses>>,
+    announced: &Arc<BTreeMap<ServiceKey, Announced>>,
     owners: &[OwnerReference],
     speakers: usize,
-    spawn: impl FnOnce(watch::Receiver<WantedStatuses<S>>) -> JoinHandle<()>,
+    spawn: impl FnOnce(watch::Receiver<WantedStatuses>) -> JoinHandle<()>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) {
+    let wish = || WantedStatuses {
+        announced: Arc::clone(announced),
+        owners: owners.to_vec(),
+        speakers,
+    };
     match writer {
         Some(sender) => {
             sender.send_if_modified(|current| {
-                let same = *current.want == want
+                let same = Arc::ptr_eq(&current.announced, announced)
                     && current.owners == owners
                     && current.speakers == speakers;
                 if !same {
-                    *current = WantedStatuses {
-                        want: Arc::new(want),
-                        owners: owners.to_vec(),
-                        speakers,
-                    };
+                    *current = wish();
                 }
                 !same
             });
         }
         None => {
-            let (sender, receiver) = watch::channel(WantedStatuses {
-                want: Arc::new(want),
-                owners: owners.to_vec(),
-                speakers,
-            });
+            let (sender, receiver) = watch::channel(wish());
             tasks.push(spawn(receiver));
             *writer = Some(sender);
         }

@@ -92,18 +92,21 @@ impl<S: Clone + PartialEq> StatusPlanner<S> {
     }
 
     /// The writes that make `view` hold `want` (per Service, its status on `node`),
-    /// creations and status changes in Service order, then deletions.
-    pub fn plan(
+    /// creations and status changes in Service order, then deletions; at most `limit`
+    /// of them (what the budget pays for now: a backlog of 10,000 is not planned in
+    /// full every second).
+    pub fn plan<'k>(
         &mut self,
         node: &str,
-        want: &BTreeMap<ServiceKey, S>,
+        want: impl IntoIterator<Item = (&'k ServiceKey, S)>,
         view: &impl StatusView<S>,
+        limit: usize,
     ) -> Vec<StatusWrite<S>> {
         let mut writes = Vec::new();
         let mut wanted = BTreeSet::new();
         for (key, status) in want {
             let name = status_name(self.prefix, node, key);
-            let presence = view.presence(&name, key, status);
+            let presence = view.presence(&name, key, &status);
             if presence == Presence::Same {
                 // The cache holds it: no second copy here (at 10,000 Services a copy of
                 // every status sent stayed here for good).
@@ -111,16 +114,17 @@ impl<S: Clone + PartialEq> StatusPlanner<S> {
                 wanted.insert(name);
                 continue;
             }
-            if self.sent.get(&name) != Some(&Sent::Status(status.clone())) {
+            let already = matches!(self.sent.get(&name), Some(Sent::Status(s)) if *s == status);
+            if !already && writes.len() < limit {
                 writes.push(match presence {
                     Presence::Absent => StatusWrite::Create {
                         name: name.clone(),
                         key: key.clone(),
-                        status: status.clone(),
+                        status,
                     },
                     Presence::Same | Presence::Differs => StatusWrite::SetStatus {
                         name: name.clone(),
-                        status: status.clone(),
+                        status,
                     },
                 });
             }
@@ -128,6 +132,9 @@ impl<S: Clone + PartialEq> StatusPlanner<S> {
         }
         let cached: BTreeSet<String> = view.names().into_iter().collect();
         for name in &cached {
+            if writes.len() >= limit {
+                break;
+            }
             if !wanted.contains(name) && self.sent.get(name) != Some(&Sent::Deletion) {
                 writes.push(StatusWrite::Delete { name: name.clone() });
             }
@@ -201,7 +208,7 @@ mod tests {
         let stale = status_name("bgp", "n1", &key("gone"));
         let mut cache = BTreeMap::from([(b.clone(), 1), (stale.clone(), 1)]);
         let want = BTreeMap::from([(key("a"), 1), (key("b"), 2)]);
-        let writes = planner.plan("n1", &want, &cache);
+        let writes = planner.plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX);
         assert_eq!(
             writes,
             vec![
@@ -224,16 +231,24 @@ mod tests {
             planner.sent(write);
         }
         // The cache has not caught up: nothing is sent twice.
-        assert!(planner.plan("n1", &want, &cache).is_empty());
+        assert!(
+            planner
+                .plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX)
+                .is_empty()
+        );
         for write in &writes {
             apply(&mut cache, write);
         }
-        assert!(planner.plan("n1", &want, &cache).is_empty());
+        assert!(
+            planner
+                .plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX)
+                .is_empty()
+        );
         assert!(planner.sent.is_empty(), "{:?}", planner.sent);
         // A restarted speaker (a new planner) over the same objects writes nothing.
         assert!(
             StatusPlanner::new("bgp")
-                .plan("n1", &want, &cache)
+                .plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX)
                 .is_empty()
         );
     }
@@ -243,12 +258,15 @@ mod tests {
         let mut planner = StatusPlanner::new("l2");
         let cache = BTreeMap::new();
         let want = BTreeMap::from([(key("a"), 1), (key("b"), 1)]);
-        let writes = planner.plan("n1", &want, &cache);
+        let writes = planner.plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX);
         assert_eq!(writes.len(), 2);
         // Only the first was sent (the budget ran out), and it failed.
         planner.sent(&writes[0]);
         planner.failed(writes[0].name());
-        assert_eq!(planner.plan("n1", &want, &cache), writes);
+        assert_eq!(
+            planner.plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX),
+            writes
+        );
     }
 
     #[test]
@@ -256,24 +274,56 @@ mod tests {
         let mut planner = StatusPlanner::new("l2");
         let mut cache = BTreeMap::new();
         let want = BTreeMap::from([(key("a"), 1)]);
-        for write in planner.plan("n1", &want, &cache) {
+        for write in planner.plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX) {
             planner.sent(&write);
             apply(&mut cache, &write);
         }
-        assert!(planner.plan("n1", &want, &cache).is_empty());
+        assert!(
+            planner
+                .plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX)
+                .is_empty()
+        );
         cache.clear();
-        assert_eq!(planner.plan("n1", &want, &cache).len(), 1);
+        assert_eq!(
+            planner
+                .plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX)
+                .len(),
+            1
+        );
         let mut planner = StatusPlanner::new("l2");
-        let sent = planner.plan("n1", &want, &cache);
+        let sent = planner.plan("n1", want.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX);
         planner.sent(&sent[0]);
         let newer = BTreeMap::from([(key("a"), 2)]);
         assert_eq!(
-            planner.plan("n1", &newer, &cache),
+            planner.plan("n1", newer.iter().map(|(k, s)| (k, *s)), &cache, usize::MAX),
             vec![StatusWrite::Create {
                 name: status_name("l2", "n1", &key("a")),
                 key: key("a"),
                 status: 2
             }]
         );
+    }
+
+    #[test]
+    fn a_plan_stops_at_its_limit_and_the_rest_comes_in_the_next() {
+        let mut planner = StatusPlanner::new("l2");
+        let stale = status_name("l2", "n1", &key("gone"));
+        let mut cache = BTreeMap::from([(stale.clone(), 1)]);
+        let want = BTreeMap::from([(key("a"), 1), (key("b"), 1), (key("c"), 1)]);
+        let all = |cache: &BTreeMap<String, u32>, planner: &mut StatusPlanner<u32>, limit| {
+            planner.plan("n1", want.iter().map(|(k, s)| (k, *s)), cache, limit)
+        };
+        let first = all(&cache, &mut planner, 2);
+        assert_eq!(first.len(), 2);
+        for write in &first {
+            planner.sent(write);
+            apply(&mut cache, write);
+        }
+        let rest = all(&cache, &mut planner, 2);
+        assert_eq!(
+            rest.iter().map(StatusWrite::name).collect::<Vec<_>>(),
+            [status_name("l2", "n1", &key("c")).as_str(), stale.as_str()]
+        );
+        assert!(all(&cache, &mut planner, 0).is_empty());
     }
 }

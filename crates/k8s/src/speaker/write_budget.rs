@@ -77,6 +77,13 @@ impl WriteBudget {
         self.refilled_at = now;
     }
 
+    /// Whole tokens held at `now`.
+    pub fn available(&mut self, now: Instant) -> u32 {
+        self.refill(now);
+        // Bounded by the burst, a few thousand at most.
+        self.tokens.floor().clamp(0.0, f64::from(u32::MAX)) as u32
+    }
+
     /// Takes `requests` tokens if the bucket holds them; otherwise how long until it
     /// will (a write of more requests than the burst waits for a full bucket).
     pub fn take(&mut self, requests: u32, now: Instant) -> Result<(), Duration> {
@@ -117,6 +124,11 @@ impl SharedBudget {
     /// See [`WriteBudget::share`].
     pub fn share(&self, cluster_per_second: f64, speakers: usize) {
         self.with(|b| b.share(cluster_per_second, speakers));
+    }
+
+    /// Whole tokens held now.
+    pub fn available(&self) -> u32 {
+        self.with(|b| b.available(tokio::time::Instant::now().into_std()))
     }
 
     /// See [`WriteBudget::take`], now (tokio's clock, which tests can pause).
