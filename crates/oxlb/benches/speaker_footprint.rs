@@ -144,6 +144,30 @@ fn main() {
     let converged = arrived.elapsed();
     std::thread::sleep(SETTLE);
     let (rss, peak) = memory_kib(pid);
+    // The status objects and nodeAssigned events go out under the speaker's write
+    // budget (100 per second for a cluster of one speaker: about 5 minutes for
+    // 30,000): settled is once they are all out. Only under `cargo bench`.
+    let settled = (heaptrack.is_none() && std::env::args().any(|a| a == "--bench")).then(|| {
+        let written = |c: &cluster::Cluster| {
+            let log = c.api().log();
+            let statuses = log[requests_before..]
+                .iter()
+                .filter(|r| r.path.ends_with("/status") && r.path.contains("servicebgpstatuses"))
+                .count();
+            let events = log[requests_before..]
+                .iter()
+                .filter(|r| r.method == "POST" && r.path.contains("/events"))
+                .count();
+            statuses >= SERVICES && events >= SERVICES
+        };
+        let done = wait_until(Duration::from_secs(1200), Duration::from_secs(1), || {
+            written(&c).then_some(())
+        });
+        assert!(done.is_some(), "status objects and events not all written");
+        let out = arrived.elapsed();
+        std::thread::sleep(SETTLE);
+        (memory_kib(pid), out)
+    });
     if heaptrack.is_some() {
         // Only this speaker (the exact binary path: other trees may run speakers too);
         // heaptrack's own processes write the profile out.
@@ -189,5 +213,17 @@ fn main() {
     );
     for (kind, count) in kinds {
         println!("speaker_footprint requests: {count} × {kind}");
+    }
+    if let Some(((settled_rss, settled_peak), written)) = settled {
+        println!(
+            "speaker_footprint settled (every status object and event written, {:.0} s \
+             after the objects arrived, then {} s): RSS {:.1} MiB, peak {:.1} MiB; \
+             RSS / target {:.2}",
+            written.as_secs_f64(),
+            SETTLE.as_secs(),
+            mib(settled_rss),
+            mib(settled_peak),
+            mib(settled_rss) / TARGET_MIB
+        );
     }
 }
