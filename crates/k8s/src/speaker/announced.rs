@@ -195,6 +195,10 @@ pub(super) fn spawn_assigned_events(
                 continue;
             };
             budget.spend(1).await;
+            if events.is_empty() {
+                // The last of a burst: give back what the burst freed.
+                oxlb_node::memory::release_freed();
+            }
             publish_node_assigned(
                 &recorder,
                 &service.object_ref(),

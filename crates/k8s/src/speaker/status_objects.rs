@@ -196,6 +196,10 @@ pub fn spawn_writer<K: StatusKind>(
     tokio::spawn(async move {
         let mut planner = StatusPlanner::<K::Status>::new(K::PREFIX);
         let params = PatchParams::apply(FIELD_MANAGER).force();
+        // Writes sent since the last time there was nothing to write: a backlog of
+        // thousands leaves freed plans and responses behind, given back once it is
+        // done (the speaker's loop, quiet meanwhile, does not trim for it).
+        let mut sent_since_idle = false;
         loop {
             let current = wanted.borrow_and_update().clone();
             budget.share(cluster_budget, current.speakers);
@@ -213,6 +217,10 @@ pub fn spawn_writer<K: StatusKind>(
                 .iter()
                 .filter_map(|(key, a)| Some((key, status_of(&node, key, a)?)));
             let writes = planner.plan(&node, want, &view, limit);
+            if writes.is_empty() && std::mem::take(&mut sent_since_idle) {
+                oxlb_node::memory::release_freed();
+            }
+            sent_since_idle |= !writes.is_empty();
             // Out of budget with writes left, or a write failed: pause before planning
             // again (a plan costs a pass over every wanted object, and every write of
             // ours comes back through the cache as a wake-up).
