@@ -9,7 +9,7 @@ use oxlb_api::{
     Community, CommunityAlias, CommunitySpec, DynamicASNMode, IPAddressPool, IPAddressPoolSpec,
     L2Advertisement, L2AdvertisementSpec,
 };
-use oxlb_config::{Diagnostic, Origin, Snapshot, Sourced, build_config, load_bytes};
+use oxlb_config::{Code, Diagnostic, Origin, Snapshot, Sourced, build_config, load_bytes};
 use proptest::prelude::*;
 
 fn meta(name: String) -> ObjectMeta {
@@ -129,7 +129,18 @@ proptest! {
                 }
                 for adv in config.bgp_advertisements.values() {
                     prop_assert!(adv.pools.iter().all(|p| config.pools.contains_key(p)));
-                    prop_assert!(adv.peers.iter().all(|p| config.peers.contains_key(p)));
+                    // A name no BGPPeer has is kept (it matches no session: MetalLB's
+                    // rule) and warned about on this advertisement and field.
+                    for name in adv.peers.iter().filter(|p| !config.peers.contains_key(*p)) {
+                        prop_assert!(
+                            built.warnings.iter().any(|w| w.code == Code::UnknownPeer
+                                && w.name == adv.name
+                                && w.value.as_deref() == Some(name.as_str())),
+                            "no warning for the missing peer {name:?} of {:?}: {:?}",
+                            adv.name,
+                            built.warnings
+                        );
+                    }
                     prop_assert!((1..=32).contains(&adv.aggregation_length_v4));
                 }
                 for peer in config.peers.values() {
