@@ -756,10 +756,17 @@ fn speaker_status_write_values_are_passed() {
             .collect::<Vec<_>>()
     };
     assert_eq!(ours(&speaker_args(json!({}))), Vec::<String>::new());
-    // The defaults written out explicitly render nothing either.
+    // values.yaml shows the speaker's defaults, and the template leaves out exactly those
+    // (it compares with 100: this fails when the speaker's default changes alone).
+    let default = oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND;
+    assert_eq!(
+        default_values()["speaker"]["statusWritesPerSecond"].as_f64(),
+        Some(default)
+    );
+    assert_eq!(default_values()["speaker"]["bgpNodeStatus"], true);
     assert_eq!(
         ours(&speaker_args(
-            json!({"statusWritesPerSecond": 100, "bgpNodeStatus": true})
+            json!({"statusWritesPerSecond": default, "bgpNodeStatus": true})
         )),
         Vec::<String>::new()
     );
