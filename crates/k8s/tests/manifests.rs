@@ -727,3 +727,72 @@ fn speaker_drain_delay_is_passed_and_the_grace_period_exceeds_it() {
         set["containers"][0]["args"]
     );
 }
+
+/// `speaker.statusWritesPerSecond` and `speaker.bgpNodeStatus` (issue 22): passed to
+/// `oxlb speaker` when they differ from its defaults (100, true), so the default render
+/// passes neither; a rate that is not above zero is refused at render time.
+#[test]
+fn speaker_status_write_values_are_passed() {
+    let speaker_args = |speaker: Value| {
+        let mut values = default_values();
+        for (key, value) in speaker.as_object().unwrap() {
+            values["speaker"][key] = value.clone();
+        }
+        let docs = helm::documents(&render_chart(&values));
+        let args = &find(&docs, "DaemonSet", "oxlb-speaker")["spec"]["template"]["spec"]["containers"]
+            [0]["args"];
+        args.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let ours = |args: &[String]| {
+        args.iter()
+            .filter(|a| {
+                a.starts_with("--status-writes-per-second") || a.starts_with("--bgp-node-status")
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ours(&speaker_args(json!({}))), Vec::<String>::new());
+    // values.yaml shows the speaker's defaults, and the template leaves out exactly those
+    // (it compares with 100: this fails when the speaker's default changes alone).
+    let default = oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND;
+    assert_eq!(
+        default_values()["speaker"]["statusWritesPerSecond"].as_f64(),
+        Some(default)
+    );
+    assert_eq!(default_values()["speaker"]["bgpNodeStatus"], true);
+    assert_eq!(
+        ours(&speaker_args(
+            json!({"statusWritesPerSecond": default, "bgpNodeStatus": true})
+        )),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ours(&speaker_args(
+            json!({"statusWritesPerSecond": 0.5, "bgpNodeStatus": false})
+        )),
+        ["--status-writes-per-second=0.5", "--bgp-node-status=false"]
+    );
+    // `--set speaker.statusWritesPerSecond=2.5` arrives as a string.
+    assert_eq!(
+        ours(&speaker_args(json!({"statusWritesPerSecond": "2.5"}))),
+        ["--status-writes-per-second=2.5"]
+    );
+    assert_eq!(
+        ours(&speaker_args(json!({"statusWritesPerSecond": 1000}))),
+        ["--status-writes-per-second=1000"]
+    );
+    for rate in [json!(0), json!(-1), json!("many")] {
+        let values = json!({"speaker": {"statusWritesPerSecond": rate}});
+        let error = helm::render(&values, "metallb-system")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("speaker.statusWritesPerSecond") && error.contains("above zero"),
+            "{rate}: {error}"
+        );
+    }
+}

@@ -541,3 +541,60 @@ async fn a_restarted_speaker_writes_nothing_the_cluster_already_has() {
     let _ = stop.send(());
     second.await.unwrap();
 }
+
+/// ServiceL2Status / ServiceBGPStatus objects made by hand (`kubectl apply`) without
+/// `spec` or `status`: the CRD requires neither, so the API server stores them as they
+/// are (MetalLB's CRD has no default for `spec`). They must not stop the speaker's
+/// watch of its status objects from decoding: it starts, writes its own status, and
+/// deletes this node's objects it does not want, these among them.
+#[tokio::test]
+async fn hand_made_status_objects_without_spec_do_not_hold_the_speaker() {
+    let api = layer2_web();
+    let hand_made = |kind: &str, name: &str, status: Option<Value>| {
+        let mut object = json!({"apiVersion": "metallb.io/v1beta1", "kind": kind,
+            "metadata": {"name": name, "namespace": NS, "labels": {"metallb.io/node": "n1"}}});
+        if let Some(status) = status {
+            object["status"] = status;
+        }
+        object
+    };
+    api.put(hand_made(
+        "ServiceL2Status",
+        "by-hand-l2",
+        Some(json!({"node": "n1", "serviceName": "old", "serviceNamespace": "default"})),
+    ));
+    api.put(hand_made("ServiceBGPStatus", "by-hand-bgp", None));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (seen, task) = start_speaker(&api, "speaker-x", stopped);
+    wait_for("announced", || {
+        seen.lock()
+            .unwrap()
+            .last()
+            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
+    })
+    .await;
+    let own = oxlb_k8s::speaker::status_name(
+        "l2",
+        "n1",
+        &oxlb_announce::ServiceKey {
+            namespace: "default".into(),
+            name: "web".into(),
+        },
+    );
+    wait_for("own status object", || {
+        api.get("/apis/metallb.io/v1beta1/servicel2statuses", NS, &own)
+            .is_some_and(|o| o["status"]["serviceName"] == "web")
+    })
+    .await;
+    for (collection, name) in [
+        ("/apis/metallb.io/v1beta1/servicel2statuses", "by-hand-l2"),
+        ("/apis/metallb.io/v1beta1/servicebgpstatuses", "by-hand-bgp"),
+    ] {
+        wait_for(&format!("{name} deleted"), || {
+            api.get(collection, NS, name).is_none()
+        })
+        .await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}

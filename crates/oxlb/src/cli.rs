@@ -618,6 +618,50 @@ mod tests {
         assert_eq!(pod_identity(Some("p"), Some("")), None);
         assert_eq!(pod_identity(None, None), None);
     }
+
+    /// What charts/oxlb renders for `speaker.statusWritesPerSecond` and
+    /// `speaker.bgpNodeStatus` (Go's formatting of a float64: `0.5`, `1e+06`) parses.
+    #[test]
+    fn speaker_takes_the_charts_status_write_flags() {
+        let speaker = |flags: &[&str]| {
+            let args = ["oxlb", "speaker", "--node-name", "n"];
+            match Cli::try_parse_from(args.iter().chain(flags)).map(|c| c.command) {
+                Ok(Command::Speaker(a)) => Ok((a.status_writes_per_second, a.bgp_node_status)),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        assert_eq!(
+            speaker(&[]),
+            Ok((oxlb_k8s::DEFAULT_CLUSTER_WRITES_PER_SECOND, true))
+        );
+        assert_eq!(
+            speaker(&["--status-writes-per-second=0.5", "--bgp-node-status=false"]),
+            Ok((0.5, false))
+        );
+        assert_eq!(
+            speaker(&["--status-writes-per-second=1e+06", "--bgp-node-status=true"]),
+            Ok((1e6, true))
+        );
+        assert_eq!(
+            speaker(&[
+                "--status-writes-per-second",
+                "2.5",
+                "--bgp-node-status",
+                "false"
+            ]),
+            Ok((2.5, false))
+        );
+        for bad in ["0", "-1", "NaN", "inf", "many"] {
+            assert_eq!(
+                speaker(&[&format!("--status-writes-per-second={bad}")]),
+                Err(clap::error::ErrorKind::ValueValidation),
+                "{bad}"
+            );
+        }
+        // A bare `--bgp-node-status` needs its value (ArgAction::Set).
+        assert!(speaker(&["--bgp-node-status"]).is_err());
+    }
 }
 
 #[derive(clap::Args, Debug)]
