@@ -3,6 +3,7 @@
 //! after every change, so all views agree.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -231,8 +232,9 @@ pub struct AnnouncedIp {
     pub ip: IpAddr,
     /// Serialized as `layer2` or `bgp`.
     pub protocol: Protocol,
-    /// BGP: the peers; Layer 2: the interfaces.
-    pub via: Vec<String>,
+    /// BGP: the peers; Layer 2: the interfaces. Shared names: a report of 10,000
+    /// Services names the same few peers 10,000 times (issue 22).
+    pub via: Vec<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,7 +387,8 @@ impl From<&oxlb_bgp::session::MessageCounts> for BgpMessageCounts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BgpRouteStatus {
-    pub peer: String,
+    /// Shared by every row of the peer (one name, not one String a route).
+    pub peer: Arc<str>,
     pub prefix: ipnet::IpNet,
     pub local_pref: Option<u32>,
     /// `65535:65282` or `large:64500:1:2`.

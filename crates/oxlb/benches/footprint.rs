@@ -14,11 +14,15 @@
 //! start to FRR holding every route, for 3 Services and for 10,000, as a ratio.
 //! Run: `cargo bench -p oxlb --bench footprint` (root; a few minutes).
 //!
+//! `OXLB_BENCH_SMAPS=/tmp/run.smaps` keeps oxlb's `/proc/PID/smaps` at the measuring point.
 //! Where the memory goes: `OXLB_BENCH_HEAPTRACK=/tmp/run` runs the 10,000-Service
 //! `oxlb run` under heaptrack instead, leaves BIRD and GoBGP out (the RSS would be
 //! heaptrack's anyway) and kills oxlb after the settle, so `heaptrack_print
 //! --print-leaks 1` lists what was live then.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -44,41 +48,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Where a process's resident size is, by mapping (`/proc/PID/smaps`): malloc's heap,
-/// anonymous mappings (thread stacks, blocks malloc maps on their own), the binary,
-/// other files.
-fn rss_by_mapping(pid: u32) -> String {
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
-    let mut kib = std::collections::BTreeMap::<&str, u64>::new();
-    let mut kind = "anonymous";
-    for line in smaps.lines() {
-        if let Some(rss) = line.strip_prefix("Rss:") {
-            let n: u64 = rss
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .unwrap_or(0);
-            *kib.entry(kind).or_default() += n;
-        } else if line.split_whitespace().nth(1).is_some_and(|p| p.len() == 4) && line.contains('-')
-        {
-            let path = line.split_whitespace().nth(5).unwrap_or("");
-            kind = match path {
-                "" => "anonymous",
-                "[heap]" => "heap",
-                p if p == OXLB || p.ends_with("/oxlb") => "binary",
-                p if p.starts_with('[') => "kernel",
-                _ => "other files",
-            };
-        }
-    }
-    kib.iter()
-        .map(|(k, v)| format!("{k} {:.1} MiB", *v as f64 / 1024.0))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The router's neighbours (speaker addresses) and how many prefixes each sent.
 fn received(frr: &Frr, neighbours: &[String]) -> Vec<u64> {
     let text = frr
         .vtysh("show bgp ipv4 unicast summary json")
@@ -174,10 +143,16 @@ fn start_oxlb(
     heaptrack: Option<&str>,
 ) -> Guarded {
     let _ = std::fs::remove_dir_all(state);
-    let prefix: Vec<&str> = match heaptrack {
+    let preload = std::env::var("OXLB_BENCH_PRELOAD")
+        .ok()
+        .map(|library| format!("LD_PRELOAD={library}"));
+    let mut prefix: Vec<&str> = match heaptrack {
         Some(output) => vec!["heaptrack", "-o", output],
         None => vec![],
     };
+    if let Some(preload) = &preload {
+        prefix.splice(0..0, ["env", preload.as_str()]);
+    }
     let argv: Vec<&str> = prefix
         .into_iter()
         .chain([
@@ -253,8 +228,12 @@ fn heap_of(ns: &Netns) -> String {
     ])
     .ok()
     .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-    .and_then(|v| v["in_use_bytes"].as_u64())
-    .map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+    .and_then(|v| Some((v["in_use_bytes"].as_u64()?, v["blocks"].as_u64()?)))
+    // The block count tells the allocator's own overhead apart (glibc: at least 8 bytes
+    // a block, and a block at least 32).
+    .map_or("-".into(), |(bytes, blocks)| {
+        format!("{:.1} MiB in {blocks} blocks", bytes as f64 / 1048576.0)
+    })
 }
 
 fn main() {
@@ -316,7 +295,7 @@ fn main() {
         println!(
             "under heaptrack: oxlb RSS {:.1} MiB ({}), live heap {}, converged in {} ms",
             rss_kib(pid) as f64 / 1024.0,
-            rss_by_mapping(pid),
+            common::rss_by_mapping(pid),
             heap_of(&oxlb_ns),
             converge_n.as_millis()
         );
@@ -387,7 +366,11 @@ fn main() {
     let bird_rss = rss_kib(bird.pid().unwrap());
     let gobgp_rss = rss_kib(gobgpd.id());
     let heap = heap_of(&oxlb_ns);
-    let oxlb_mappings = rss_by_mapping(oxlb.id());
+    let oxlb_mappings = common::rss_by_mapping(oxlb.id());
+    // Every mapping, to look at by hand: `OXLB_BENCH_SMAPS=/tmp/run.smaps`.
+    if let Ok(path) = std::env::var("OXLB_BENCH_SMAPS") {
+        let _ = std::fs::copy(format!("/proc/{}/smaps", oxlb.id()), path);
+    }
     let mib = |k: u64| k as f64 / 1024.0;
     println!(
         "RSS, {N} /32s to 3 BGP sessions each, {} s after FRR held them all:",

@@ -107,13 +107,24 @@ fn main() {
     }
     c.apply_yaml(&crs);
     let heaptrack = std::env::var("OXLB_BENCH_HEAPTRACK").ok();
-    match &heaptrack {
-        None => c.start_speaker(0),
-        Some(output) => {
+    let preload = std::env::var("OXLB_BENCH_PRELOAD").ok();
+    match (&heaptrack, &preload) {
+        (None, None) => c.start_speaker(0),
+        _ => {
             let log = std::fs::File::create(c.log_path("node1-speaker")).unwrap();
-            let mut command = c.topo.nodes[0].ns.command("heaptrack");
+            let mut command = match &heaptrack {
+                Some(output) => {
+                    let mut command = c.topo.nodes[0].ns.command("heaptrack");
+                    command.args(["-o", output, OXLB]);
+                    command
+                }
+                None => c.topo.nodes[0].ns.command(OXLB),
+            };
+            if let Some(library) = &preload {
+                command.env("LD_PRELOAD", library);
+            }
             command
-                .args(["-o", output, OXLB, "speaker", "--node-name", "node1"])
+                .args(["speaker", "--node-name", "node1"])
                 .args(["--metrics-address", cluster::SPEAKER_METRICS])
                 .env("KUBECONFIG", &c.kubeconfig)
                 .stdout(log.try_clone().unwrap())
@@ -145,6 +156,7 @@ fn main() {
     let converged = arrived.elapsed();
     std::thread::sleep(SETTLE);
     let (rss, peak) = memory_kib(pid);
+    let mappings = rss_by_mapping(pid);
     // The status objects and nodeAssigned events go out under the speaker's write
     // budget (100 per second for a cluster of one speaker: about 5 minutes for
     // 30,000): settled is once they are all out. Only under `cargo bench` (under
@@ -168,7 +180,7 @@ fn main() {
         assert!(done.is_some(), "status objects and events not all written");
         let out = arrived.elapsed();
         std::thread::sleep(SETTLE);
-        (memory_kib(pid), out)
+        (memory_kib(pid), rss_by_mapping(pid), out)
     });
     if heaptrack.is_some() {
         // Only this speaker (the exact binary path: other trees may run speakers too);
@@ -216,7 +228,8 @@ fn main() {
     for (kind, count) in kinds {
         println!("speaker_footprint requests: {count} × {kind}");
     }
-    if let Some(((settled_rss, settled_peak), written)) = settled {
+    println!("speaker_footprint RSS by mapping: {mappings}");
+    if let Some(((settled_rss, settled_peak), settled_mappings, written)) = settled {
         println!(
             "speaker_footprint settled (every status object and event written, {:.0} s \
              after the objects arrived, then {} s): RSS {:.1} MiB, peak {:.1} MiB; \
@@ -227,5 +240,6 @@ fn main() {
             mib(settled_peak),
             mib(settled_rss) / TARGET_MIB
         );
+        println!("speaker_footprint settled RSS by mapping: {settled_mappings}");
     }
 }

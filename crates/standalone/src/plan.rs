@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use oxlb_announce::{Announcements, Protocol, ServiceView};
 use oxlb_config::snapshot::Snapshot;
@@ -285,8 +286,9 @@ fn bgp_routes(announcements: &Announcements) -> Vec<BgpRouteStatus> {
     // Sized exactly: a row per peer and prefix.
     let mut rows = Vec::with_capacity(announcements.bgp.values().map(BTreeMap::len).sum());
     for (peer, routes) in &announcements.bgp {
+        let peer: Arc<str> = Arc::from(peer.as_str());
         rows.extend(routes.iter().map(|(prefix, attributes)| BgpRouteStatus {
-            peer: peer.clone(),
+            peer: Arc::clone(&peer),
             prefix: *prefix,
             local_pref: attributes.local_pref,
             communities: attributes.communities.iter().map(community_text).collect(),
@@ -314,6 +316,13 @@ fn service_reports(
     for skip in &plan.announcements.skipped {
         skipped.entry(&skip.service).or_default().push(skip);
     }
+    // One shared name a peer for every Service's row (issue 22).
+    let peer_names: BTreeMap<&str, Arc<str>> = plan
+        .announcements
+        .bgp
+        .keys()
+        .map(|peer| (peer.as_str(), Arc::from(peer.as_str())))
+        .collect();
     let mut reports: Vec<ServiceReport> = services
         .iter()
         .map(|service| {
@@ -343,7 +352,7 @@ fn service_reports(
                         via: match &l2.interfaces {
                             oxlb_announce::Interfaces::All => vec![],
                             oxlb_announce::Interfaces::Only(names) => {
-                                names.iter().cloned().collect()
+                                names.iter().map(|name| Arc::from(name.as_str())).collect()
                             }
                         },
                     });
@@ -355,7 +364,10 @@ fn service_reports(
                         .filter(|(_, routes)| route_covers(routes, ip))
                 };
                 let mut peers = Vec::with_capacity(covering().count());
-                peers.extend(covering().map(|(peer, _)| peer.clone()));
+                peers.extend(
+                    covering()
+                        .filter_map(|(peer, _)| peer_names.get(peer.as_str()).map(Arc::clone)),
+                );
                 if !peers.is_empty() {
                     report.announced.push(AnnouncedIp {
                         ip: *ip,

@@ -136,7 +136,7 @@ pub fn status(report: &StatusReport) -> String {
         ];
         for r in &report.bgp_routes {
             rows.push(vec![
-                r.peer.clone(),
+                r.peer.to_string(),
                 r.prefix.to_string(),
                 r.local_pref.map_or_else(|| "-".into(), |l| l.to_string()),
                 if r.communities.is_empty() {
@@ -321,7 +321,11 @@ pub fn explain(report: &StatusReport, service: &str) -> Option<String> {
         let vrf_peers: std::collections::BTreeSet<(&str, &str)> = report
             .bgp_sessions
             .iter()
-            .filter(|b| s.announced.iter().any(|a| a.via.contains(&b.peer)))
+            .filter(|b| {
+                s.announced
+                    .iter()
+                    .any(|a| a.via.iter().any(|via| **via == *b.peer))
+            })
             .filter_map(|b| Some((b.peer.as_str(), b.vrf.as_deref()?)))
             .collect();
         for (peer, vrf) in vrf_peers {

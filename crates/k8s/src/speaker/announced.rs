@@ -114,10 +114,11 @@ pub(super) fn report_services(
     announcements: &Announcements,
     services: &[ServiceView],
 ) -> Vec<ServiceStatus> {
-    let covers: Vec<(&String, RouteCover<'_, _>)> = announcements
+    // One shared name a peer for every Service's row (issue 22).
+    let covers: Vec<(Arc<str>, RouteCover<'_, _>)> = announcements
         .bgp
         .iter()
-        .map(|(peer, routes)| (peer, RouteCover::new(routes)))
+        .map(|(peer, routes)| (Arc::from(peer.as_str()), RouteCover::new(routes)))
         .collect();
     let mut report: Vec<ServiceStatus> = services
         .iter()
@@ -135,12 +136,12 @@ pub(super) fn report_services(
                         via: Vec::new(),
                     });
                 }
-                let mut peers: Vec<String> = covers
+                let mut peers: Vec<Arc<str>> = covers
                     .iter()
                     .filter(|(_, cover)| cover.covers(ip))
-                    .map(|(peer, _)| (*peer).clone())
+                    .map(|(peer, _)| Arc::clone(peer))
                     .collect();
-                // Collected with room for 4: 96 bytes a Service for one peer's name.
+                // Collected with room for 4: 64 bytes a Service for one peer's name.
                 peers.shrink_to_fit();
                 if !peers.is_empty() {
                     announced.push(AnnouncedIp {

@@ -644,6 +644,48 @@ pub fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Where a process's resident size is, by mapping (`/proc/PID/smaps`): malloc's heap,
+/// anonymous mappings (thread stacks, blocks malloc maps on their own), the binary,
+/// other files.
+pub fn rss_by_mapping(pid: u32) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut kib = std::collections::BTreeMap::<&str, u64>::new();
+    let mut kind = "anonymous";
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            let n: u64 = rss
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            *kib.entry(kind).or_default() += n;
+        } else if line.split_whitespace().nth(1).is_some_and(|p| p.len() == 4) && line.contains('-')
+        {
+            let path = line.split_whitespace().nth(5).unwrap_or("");
+            kind = match path {
+                "" => "anonymous",
+                "[heap]" => "heap",
+                p if p.ends_with("/oxlb") => "binary",
+                p if p.starts_with('[') => "kernel",
+                _ => "other files",
+            };
+        }
+    }
+    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:").map(|t| t.trim().to_string()))
+        .unwrap_or_default();
+    let mut parts: Vec<String> = kib
+        .iter()
+        .map(|(k, v)| format!("{k} {:.1} MiB", *v as f64 / 1024.0))
+        .collect();
+    parts.push(format!("{threads} threads"));
+    parts.join(", ")
+}
+
+/// The router's neighbours (speaker addresses) and how many prefixes each sent.
 /// KiB to MiB.
 pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
