@@ -96,10 +96,17 @@ impl AdjRibOut {
         for prefix in withdraw {
             self.sent.remove(&prefix);
         }
+        let mut added = 0;
         for (prefix, attrs) in desired {
-            if enc.can_send(prefix) {
-                self.sent.insert(*prefix, Arc::clone(attrs));
+            if enc.can_send(prefix) && self.sent.insert(*prefix, Arc::clone(attrs)).is_none() {
+                added += 1;
             }
+        }
+        // Prefixes come in order, and a B-tree filled by inserts in order keeps its
+        // nodes half full: after a bulk change (a session's first 10,000 routes) the
+        // map is rebuilt packed (1.59 MB for 3 x 10,000 routes before; issue 22).
+        if added > 64 && added * 2 > self.sent.len() {
+            self.sent = std::mem::take(&mut self.sent).into_iter().collect();
         }
         out
     }

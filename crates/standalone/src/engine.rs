@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use oxlb_config::Config;
@@ -18,12 +19,12 @@ use oxlb_config::snapshot::Snapshot;
 use oxlb_node::driver::{Driver, DriverOptions, ProtocolStatus, StopMode};
 use oxlb_node::host_check::{self, HostCheck};
 use oxlb_node::node_info::NodeInfo;
-use oxlb_node::status::StatusReport;
+use oxlb_node::status::{DerivedRows, RowSource, StatusReport};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::l2_glue::Layer2;
-use crate::plan::Planner;
+use crate::plan::{Planner, RunRows};
 use crate::services::{FileService, take_services};
 use crate::state::{Assignments, StateStore};
 use crate::vips::LocalVips;
@@ -80,7 +81,8 @@ struct Current {
 struct Engine {
     options: RunOptions,
     store: StateStore,
-    held: Assignments,
+    /// Shared with the report's rows ([`RunRows`]).
+    held: Arc<Assignments>,
     planner: Planner,
     current: Option<Current>,
     /// BGP, the Layer 2 responder and BFD (shared with `oxlb speaker`).
@@ -191,7 +193,7 @@ pub async fn run(
             .with_service_limit(options.max_services),
         options,
         store,
-        held,
+        held: Arc::new(held),
         current: None,
         driver,
         vips,
@@ -383,6 +385,9 @@ impl Engine {
             &health_view,
         );
         let current = &*current;
+        // The report shows the routes as planned, also while drained (the rows are
+        // derived from the announcements later, [`RunRows`]); a copy only then.
+        let planned = self.drain.is_drained().then(|| plan.announcements.clone());
         self.drain.withhold(&mut plan.announcements);
         if let Some(layer2) = &self.layer2 {
             layer2.set_passing(self.health.passing());
@@ -402,12 +407,17 @@ impl Engine {
                 info!(service, reason = reason.as_str(), "{message}");
             }
         }
-        if plan.held != self.held {
-            match self.store.save(&plan.held) {
-                Ok(()) => self.held = std::mem::take(&mut plan.held),
+        // The rows show what was planned, also when it could not be persisted.
+        let planned_held = if plan.held == *self.held {
+            Arc::clone(&self.held)
+        } else {
+            let held = Arc::new(std::mem::take(&mut plan.held));
+            match self.store.save(&held) {
+                Ok(()) => self.held = Arc::clone(&held),
                 Err(e) => error!("cannot persist assignments (a restart could move IPs): {e}"),
             }
-        }
+            held
+        };
         let node = NodeInfo::find(
             current.snapshot.nodes.iter().map(|n| &n.object),
             &self.options.node,
@@ -431,17 +441,23 @@ impl Engine {
         let health_checks = self.health.status();
         let mixed = oxlb_node::mixed_paths::status(&plan.mixed_paths);
         self.mixed_paths_log.observe(&mixed);
-        // The rows move into the report: the plan keeps no second copy (issue 22).
+        // Only the Layer 2 owners outlive the plan (the host check) and what the
+        // report's rows derive from when asked (issue 22: not 40,000 rows held).
+        self.layer2_owned = plan.announcements.l2.keys().copied().collect();
+        let rows = RunRows::new(
+            std::mem::take(&mut plan.service_views),
+            planned_held,
+            planned.unwrap_or_else(|| std::mem::take(&mut plan.announcements)),
+            std::mem::take(&mut plan.failures),
+        );
         self.report.send_modify(|r| {
             r.health_checks = health_checks;
             r.weighted_ecmp_mixed = mixed;
-            r.services = std::mem::take(&mut plan.services);
+            r.services = Vec::new();
+            r.bgp_routes = Vec::new();
+            r.derived_rows = DerivedRows::from_source(Arc::new(rows));
             r.pools = std::mem::take(&mut plan.pools);
-            r.bgp_routes = std::mem::take(&mut plan.bgp_routes);
         });
-        // Only the Layer 2 owners outlive the plan (the host check); the driver holds
-        // the routes it sends.
-        self.layer2_owned = plan.announcements.l2.keys().copied().collect();
         drop(plan);
         // New IPs or owners: look at the host again at the next refresh.
         self.host_check.expire();
@@ -737,11 +753,12 @@ pub fn offline_report(
         None => Assignments::default(),
     };
     let plan = Planner::new(node, lb_class).plan(&snapshot, &config, &held, None);
+    let rows = RunRows::of(&plan);
     let mut report = StatusReport {
         node: node.to_string(),
-        services: plan.services,
+        services: rows.services(),
         pools: plan.pools,
-        bgp_routes: plan.bgp_routes,
+        bgp_routes: rows.bgp_routes(),
         ..Default::default()
     };
     report.config.loaded = true;

@@ -9,14 +9,16 @@ use std::sync::Arc;
 use oxlb_announce::{Announcements, Protocol, ServiceView};
 use oxlb_config::snapshot::Snapshot;
 use oxlb_config::{Community, Config};
+use oxlb_controller::service::ServiceView as ControllerView;
 use oxlb_controller::{Controller, Desired, EventReason};
 
-use crate::services::{FileService, take_services};
+use crate::services::{FileService, service_key, take_services};
 use crate::state::{Assignments, HeldAssignment};
 use oxlb_announce::mixed_paths::LinkBandwidth;
 use oxlb_node::inputs::{Assigned, Source, announce_input};
 use oxlb_node::status::{
-    AnnouncedIp, BgpRouteStatus, NotAnnouncedIp, PoolStatus, ServiceStatus as ServiceReport,
+    AnnouncedIp, BgpRouteStatus, NotAnnouncedIp, PoolStatus, RowSource,
+    ServiceStatus as ServiceReport,
 };
 use oxlb_node::views;
 
@@ -28,9 +30,12 @@ pub struct Plan {
     pub announcements: Announcements,
     /// The IPs this node announces by any protocol (made local on the host).
     pub local_ips: BTreeSet<IpAddr>,
-    pub services: Vec<ServiceReport>,
+    /// The Services planned, as the controller saw them (shared views): with `held`,
+    /// `announcements` and `failures`, what the report's rows derive from ([`RunRows`]).
+    pub service_views: Vec<Arc<ControllerView>>,
+    /// The last allocation failure per Service, as of this plan.
+    pub failures: BTreeMap<String, String>,
     pub pools: Vec<PoolStatus>,
-    pub bgp_routes: Vec<BgpRouteStatus>,
     /// `namespace/name`, reason, type, message: logged by the shell, as the controller
     /// would record them as Kubernetes events.
     pub events: Vec<(String, EventReason, String)>,
@@ -182,22 +187,25 @@ impl Planner {
         let refused: BTreeSet<&str> = controller.refused().collect();
         self.failures
             .retain(|key, _| desired.contains_key(key) || refused.contains(key.as_str()));
-        for (key, wanted) in &desired {
-            if let Desired::Status {
-                ingress,
-                pool: Some(pool),
-            } = wanted
-                && !ingress.is_empty()
-            {
-                plan.held.services.insert(
+        // Collected, not inserted one by one: a B-tree filled in key order by inserts
+        // keeps its nodes half full, one built from a sorted sequence packs them (the
+        // held assignments live as long as the plan's successor; issue 22).
+        plan.held.services = desired
+            .iter()
+            .filter_map(|(key, wanted)| match wanted {
+                Desired::Status {
+                    ingress,
+                    pool: Some(pool),
+                } if !ingress.is_empty() => Some((
                     key.clone(),
                     HeldAssignment {
                         ips: ingress.clone(),
                         pool: pool.clone(),
                     },
-                );
-            }
-        }
+                )),
+                _ => None,
+            })
+            .collect();
         plan.pools = outcome
             .pools
             .iter()
@@ -250,9 +258,69 @@ impl Planner {
             .copied()
             .chain(announced_bgp_ips(&plan.announcements, &service_views))
             .collect();
-        plan.bgp_routes = bgp_routes(&plan.announcements);
-        plan.services = service_reports(services, &plan, &self.failures);
+        plan.service_views = services.iter().map(FileService::shared_view).collect();
+        plan.failures = self.failures.clone();
         plan
+    }
+}
+
+/// What `oxlb run`'s report derives its Service and route rows from when they are
+/// asked for (`/api/v1/status`, `/metrics`; [`oxlb_node::status::RowSource`]): the
+/// plan's views, assignments, announcements and failures, which the engine holds
+/// anyway or shares, instead of 40,000 rows held in every report (issue 22).
+#[derive(Debug)]
+pub struct RunRows {
+    services: Vec<Arc<ControllerView>>,
+    held: Arc<Assignments>,
+    announcements: Announcements,
+    failures: BTreeMap<String, String>,
+}
+
+impl RunRows {
+    pub fn new(
+        services: Vec<Arc<ControllerView>>,
+        held: Arc<Assignments>,
+        mut announcements: Announcements,
+        failures: BTreeMap<String, String>,
+    ) -> RunRows {
+        // Rebuilt from the sorted routes: the announce core inserts them one by one,
+        // which leaves the B-tree's nodes about half full (3.35 MB for 3 x 10,000
+        // routes, heaptrack); these are kept until the next plan.
+        announcements.bgp = std::mem::take(&mut announcements.bgp)
+            .into_iter()
+            .map(|(peer, routes)| (peer, routes.into_iter().collect()))
+            .collect();
+        RunRows {
+            services,
+            held,
+            announcements,
+            failures,
+        }
+    }
+
+    /// A plan's rows from copies of what they derive from (a one-off report).
+    pub fn of(plan: &Plan) -> RunRows {
+        RunRows::new(
+            plan.service_views.clone(),
+            Arc::new(plan.held.clone()),
+            plan.announcements.clone(),
+            plan.failures.clone(),
+        )
+    }
+}
+
+impl RowSource for RunRows {
+    fn services(&self) -> Vec<ServiceReport> {
+        service_reports(
+            &self.services,
+            &self.held,
+            &self.announcements,
+            &self.failures,
+        )
+    }
+
+    fn bgp_routes(&self) -> Vec<BgpRouteStatus> {
+        bgp_routes(&self.announcements)
     }
 }
 
@@ -306,19 +374,19 @@ pub fn community_text(community: &Community) -> String {
 }
 
 fn service_reports(
-    services: &[FileService],
-    plan: &Plan,
+    services: &[Arc<ControllerView>],
+    held: &Assignments,
+    announcements: &Announcements,
     failures: &BTreeMap<String, String>,
 ) -> Vec<ServiceReport> {
     // Each Service's skips, found by key rather than by a walk over all of them.
     let mut skipped: BTreeMap<&oxlb_announce::ServiceKey, Vec<&oxlb_announce::Skipped>> =
         BTreeMap::new();
-    for skip in &plan.announcements.skipped {
+    for skip in &announcements.skipped {
         skipped.entry(&skip.service).or_default().push(skip);
     }
     // One shared name a peer for every Service's row (issue 22).
-    let peer_names: BTreeMap<&str, Arc<str>> = plan
-        .announcements
+    let peer_names: BTreeMap<&str, Arc<str>> = announcements
         .bgp
         .keys()
         .map(|peer| (peer.as_str(), Arc::from(peer.as_str())))
@@ -326,16 +394,15 @@ fn service_reports(
     let mut reports: Vec<ServiceReport> = services
         .iter()
         .map(|service| {
-            let key = service.service_key();
-            let text_key = service.key().to_string();
-            let held = plan.held.services.get(&text_key);
+            let key = service_key(service);
+            let text_key = service.key.to_string();
+            let held = held.services.get(&text_key);
             let mut report = ServiceReport {
                 service: text_key.clone(),
                 ips: held.map(|h| h.ips.clone()).unwrap_or_default(),
                 pool: held.map(|h| h.pool.clone()),
                 allocation_error: failures.get(&text_key).cloned(),
-                weight: plan
-                    .announcements
+                weight: announcements
                     .weights
                     .get(&key)
                     .map(oxlb_node::weights::status),
@@ -345,7 +412,7 @@ fn service_reports(
             // grown by pushing kept room for four each (issue 22).
             report.announced.reserve_exact(report.ips.len());
             for ip in &report.ips {
-                if let Some(l2) = plan.announcements.l2.get(ip) {
+                if let Some(l2) = announcements.l2.get(ip) {
                     report.announced.push(AnnouncedIp {
                         ip: *ip,
                         protocol: Protocol::Layer2,
@@ -358,7 +425,7 @@ fn service_reports(
                     });
                 }
                 let covering = || {
-                    plan.announcements
+                    announcements
                         .bgp
                         .iter()
                         .filter(|(_, routes)| route_covers(routes, ip))
@@ -448,8 +515,9 @@ metadata:
         assert_eq!(pool.ipv6_total, 1 << 64);
         assert_eq!(pool.ipv4_in_use, 3);
         assert_eq!(pool.addresses, ["10.0.0.0/8", "fd00::/64"]);
-        assert_eq!(plan.services.len(), 3);
-        assert!(plan.services.iter().all(|s| s.ips.len() == 1));
+        let services = RunRows::of(&plan).services();
+        assert_eq!(services.len(), 3);
+        assert!(services.iter().all(|s| s.ips.len() == 1));
         assert_eq!(plan.held.services.len(), 3);
     }
 
@@ -522,11 +590,8 @@ metadata:
             .map(|(key, _, _)| key.as_str())
             .collect();
         assert_eq!(refused, ["default/s3", "default/s4"]);
-        let report = plan
-            .services
-            .iter()
-            .find(|s| s.service == "default/s4")
-            .unwrap();
+        let services = RunRows::of(&plan).services();
+        let report = services.iter().find(|s| s.service == "default/s4").unwrap();
         assert!(report.ips.is_empty());
         assert!(
             report

@@ -31,6 +31,18 @@ pub struct FileService {
     health_annotations: BTreeMap<String, String>,
 }
 
+/// The namespace and name of a Service's view (its key is `namespace/name`).
+pub fn service_key(view: &ServiceView) -> ServiceKey {
+    ServiceKey {
+        namespace: view.namespace().to_string(),
+        name: view
+            .key
+            .get(view.namespace().len() + 1..)
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
 impl FileService {
     /// A Service as loaded. One written without a namespace is in `default`, as
     /// `kubectl apply` would put it.
@@ -63,15 +75,12 @@ impl FileService {
     }
 
     pub fn service_key(&self) -> ServiceKey {
-        ServiceKey {
-            namespace: self.view.namespace().to_string(),
-            name: self
-                .view
-                .key
-                .get(self.view.namespace().len() + 1..)
-                .unwrap_or_default()
-                .to_string(),
-        }
+        service_key(&self.view)
+    }
+
+    /// The controller's view, shared (the status report's rows derive from it).
+    pub fn shared_view(&self) -> Arc<ServiceView> {
+        Arc::clone(&self.view)
     }
 
     pub fn traffic_policy(&self) -> TrafficPolicy {
