@@ -179,6 +179,78 @@ mod tests {
         response
     }
 
+    /// Rows a report does not hold (issue 22), counted as they are derived.
+    #[derive(Debug, Default)]
+    struct CountedRows(std::sync::atomic::AtomicUsize);
+
+    impl crate::status::RowSource for CountedRows {
+        fn services(&self) -> Vec<crate::status::ServiceStatus> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            vec![crate::status::ServiceStatus {
+                service: "default/web".into(),
+                ips: vec!["192.0.2.10".parse().unwrap()],
+                announced: vec![crate::status::AnnouncedIp {
+                    ip: "192.0.2.10".parse().unwrap(),
+                    protocol: crate::status::Protocol::Bgp,
+                    via: vec!["router".into()],
+                }],
+                ..Default::default()
+            }]
+        }
+
+        fn bgp_routes(&self) -> Vec<crate::status::BgpRouteStatus> {
+            vec![crate::status::BgpRouteStatus {
+                peer: "router".into(),
+                prefix: "192.0.2.10/32".parse().unwrap(),
+                local_pref: None,
+                communities: vec![],
+                weight: Some(7),
+            }]
+        }
+    }
+
+    /// A report whose rows are derived when read serves them in the status API and
+    /// the metrics as if it held them, and derives them on each read only.
+    #[tokio::test]
+    async fn derived_rows_are_served_as_held_rows() {
+        let rows = std::sync::Arc::new(CountedRows::default());
+        let report = StatusReport {
+            node: "node1".into(),
+            derived_rows: crate::status::DerivedRows::from_source(rows.clone()),
+            ..Default::default()
+        };
+        let (_tx, rx) = watch::channel(report);
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = serve(listener, rx, async {
+            let _ = stop_rx.await;
+        });
+        assert_eq!(rows.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let status = get(address, "/api/v1/status").await;
+        assert!(status.contains(r#""service":"default/web""#), "{status}");
+        assert!(status.contains(r#""via":["router"]"#), "{status}");
+        assert!(
+            status.contains(r#""peer":"router","prefix":"192.0.2.10/32""#),
+            "{status}"
+        );
+        assert!(!status.contains("derived_rows"), "{status}");
+        let metrics = get(address, "/metrics").await;
+        assert!(
+            metrics.contains(r#"metallb_speaker_announced{ip="192.0.2.10",node="node1",protocol="bgp",service="default/web"} 1"#),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(
+                r#"oxlb_bgp_announced_prefix_weight{peer="router",prefix="192.0.2.10/32"} 7"#
+            ),
+            "{metrics}"
+        );
+        assert_eq!(rows.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+        stop_tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn serves_health_readiness_metrics_and_status() {
         let (tx, rx) = watch::channel(StatusReport::default());
