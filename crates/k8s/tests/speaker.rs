@@ -96,13 +96,7 @@ async fn announces_writes_l2_status_and_node_assigned_once() {
         )
         .await;
     });
-    wait_for("announced", || {
-        seen.lock()
-            .unwrap()
-            .last()
-            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
-    })
-    .await;
+    wait_for_web_answered(&seen, "announced").await;
     wait_for("status object", || {
         api.log()
             .iter()
@@ -455,6 +449,17 @@ async fn a_config_change_alone_reaches_the_protocols() {
     task.await.unwrap();
 }
 
+/// Waits until the speaker's last announcement answers for web's IP by Layer 2.
+async fn wait_for_web_answered(seen: &Mutex<Vec<Announcements>>, what: &str) {
+    wait_for(what, || {
+        seen.lock()
+            .unwrap()
+            .last()
+            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
+    })
+    .await;
+}
+
 /// Runs a speaker for n1 until `stop` resolves; returns what it announced.
 fn start_speaker(
     api: &FakeApi,
@@ -519,13 +524,7 @@ async fn a_restarted_speaker_writes_nothing_the_cluster_already_has() {
 
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let (seen, second) = start_speaker(&api, "speaker-new", stopped);
-    wait_for("announced again", || {
-        seen.lock()
-            .unwrap()
-            .last()
-            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
-    })
-    .await;
+    wait_for_web_answered(&seen, "announced again").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         writes(&api),
@@ -566,13 +565,7 @@ async fn hand_made_status_objects_without_spec_do_not_hold_the_speaker() {
     api.put(hand_made("ServiceBGPStatus", "by-hand-bgp", None));
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let (seen, task) = start_speaker(&api, "speaker-x", stopped);
-    wait_for("announced", || {
-        seen.lock()
-            .unwrap()
-            .last()
-            .is_some_and(|a| a.l2.contains_key(&"192.168.10.0".parse().unwrap()))
-    })
-    .await;
+    wait_for_web_answered(&seen, "announced").await;
     let own = oxlb_k8s::speaker::status_name(
         "l2",
         "n1",
