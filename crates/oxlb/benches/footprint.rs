@@ -393,6 +393,27 @@ fn main() {
         oxlb_rss as f64 / gobgp_rss as f64
     );
     println!("oxlb RSS by mapping: {oxlb_mappings}");
+    // The report's rows are derived when read (issue 22): what a reader costs, after
+    // a Prometheus scrape and an `oxlb status` (both derive every row).
+    for path in ["/metrics", "/api/v1/status"] {
+        oxlb_ns
+            .exec_stdout(&[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "10",
+                &format!("http://{STATUS}{path}"),
+            ])
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    println!(
+        "oxlb run RSS after one /metrics scrape and one /api/v1/status read: {:.1} MiB ({:.2}x the figure above)",
+        mib(rss_kib(oxlb.id())),
+        rss_kib(oxlb.id()) as f64 / oxlb_rss as f64
+    );
     println!(
         "oxlb run start -> FRR holds every route from 3 sessions: 3 Services {} ms, {N} Services {} ms: ratio {:.1}",
         converge_3.as_millis(),
