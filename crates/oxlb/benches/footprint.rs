@@ -15,6 +15,8 @@
 //! Run: `cargo bench -p oxlb --bench footprint` (root; a few minutes).
 //!
 //! `OXLB_BENCH_SMAPS=/tmp/run.smaps` keeps oxlb's `/proc/PID/smaps` at the measuring point.
+//! The shipped binary: `scripts/build-static.sh /tmp/oxlb-static && OXLB_BENCH_BINARY=/tmp/oxlb-static
+//! cargo bench -p oxlb --bench footprint` (the image's and the releases' static musl build).
 //! Where the memory goes: `OXLB_BENCH_HEAPTRACK=/tmp/run` runs the 10,000-Service
 //! `oxlb run` under heaptrack instead, leaves BIRD and GoBGP out (the RSS would be
 //! heaptrack's anyway) and kills oxlb after the settle, so `heaptrack_print
@@ -30,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use oxlb_netlab::{Bird, Frr, Guarded, Netns, netns_tests_enabled, veth, wait_until};
 
-const OXLB: &str = env!("CARGO_BIN_EXE_oxlb");
 const N: usize = 10_000;
 const SETTLE: Duration = Duration::from_secs(30);
 const STATUS: &str = "127.0.0.1:7472";
@@ -153,10 +154,11 @@ fn start_oxlb(
     if let Some(preload) = &preload {
         prefix.splice(0..0, ["env", preload.as_str()]);
     }
+    let binary = common::bench_binary();
     let argv: Vec<&str> = prefix
         .into_iter()
         .chain([
-            OXLB,
+            binary.as_str(),
             "run",
             "--node",
             "node1",
@@ -177,7 +179,7 @@ fn start_oxlb(
 /// The oxlb process under `pid` (itself, or heaptrack's child), by its executable.
 fn oxlb_pid(pid: u32) -> Option<u32> {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    if exe == Path::new(OXLB) {
+    if exe == Path::new(&common::bench_binary()) {
         return Some(pid);
     }
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;

@@ -15,7 +15,8 @@
 //! time from the objects' arrival to FRR holding every route; the requests the speaker
 //! sent to the API server.
 //! Run: `cargo bench -p oxlb --bench speaker_footprint` (root; about 3 minutes).
-//! Where the memory goes: `OXLB_BENCH_HEAPTRACK=/tmp/spk` runs the speaker under
+//! The shipped binary: `OXLB_BENCH_BINARY=PATH` (the static build, `scripts/build-static.sh
+//! PATH`). Where the memory goes: `OXLB_BENCH_HEAPTRACK=/tmp/spk` runs the speaker under
 //! heaptrack instead (the RSS figures are then heaptrack's, not the speaker's) and kills
 //! it at the settled point (every status object and event written, then the settle),
 //! so `heaptrack_print --print-leaks` lists what was live then.
@@ -108,17 +109,18 @@ fn main() {
     c.apply_yaml(&crs);
     let heaptrack = std::env::var("OXLB_BENCH_HEAPTRACK").ok();
     let preload = std::env::var("OXLB_BENCH_PRELOAD").ok();
+    let binary = bench_binary();
     match (&heaptrack, &preload) {
-        (None, None) => c.start_speaker(0),
+        (None, None) if binary == OXLB => c.start_speaker(0),
         _ => {
             let log = std::fs::File::create(c.log_path("node1-speaker")).unwrap();
             let mut command = match &heaptrack {
                 Some(output) => {
                     let mut command = c.topo.nodes[0].ns.command("heaptrack");
-                    command.args(["-o", output, OXLB]);
+                    command.args(["-o", output, &binary]);
                     command
                 }
-                None => c.topo.nodes[0].ns.command(OXLB),
+                None => c.topo.nodes[0].ns.command(&binary),
             };
             if let Some(library) = &preload {
                 command.env("LD_PRELOAD", library);
@@ -186,7 +188,11 @@ fn main() {
         // Only this speaker (the exact binary path: other trees may run speakers too);
         // heaptrack's own processes write the profile out.
         let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-f", &format!("^{OXLB} speaker --node-name node1")])
+            .args([
+                "-KILL",
+                "-f",
+                &format!("^{binary} speaker --node-name node1"),
+            ])
             .status();
         std::thread::sleep(Duration::from_secs(20));
     }

@@ -21,6 +21,13 @@ use serde_json::Value;
 pub mod flows;
 
 pub const OXLB: &str = env!("CARGO_BIN_EXE_oxlb");
+
+/// The oxlb binary a footprint bench measures: `OXLB_BENCH_BINARY` if set (the static
+/// musl build that the image and the releases ship, `scripts/build-static.sh PATH`),
+/// else cargo's build of this tree.
+pub fn bench_binary() -> String {
+    std::env::var("OXLB_BENCH_BINARY").unwrap_or_else(|_| OXLB.to_string())
+}
 /// The workstation's address (on the WAN side of the router).
 pub const WORKSTATION: &str = "10.78.0.2";
 pub const ROUTER_LAN: &str = "10.77.0.1";
@@ -649,6 +656,7 @@ pub fn memory_kib(pid: u32) -> (u64, u64) {
 /// other files.
 pub fn rss_by_mapping(pid: u32) -> String {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
     let mut kib = std::collections::BTreeMap::<&str, u64>::new();
     let mut kind = "anonymous";
     for line in smaps.lines() {
@@ -666,7 +674,7 @@ pub fn rss_by_mapping(pid: u32) -> String {
             kind = match path {
                 "" => "anonymous",
                 "[heap]" => "heap",
-                p if p.ends_with("/oxlb") => "binary",
+                p if std::path::Path::new(p) == exe => "binary",
                 p if p.starts_with('[') => "kernel",
                 _ => "other files",
             };
